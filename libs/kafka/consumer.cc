@@ -1,0 +1,107 @@
+#include "libs/kafka/consumer.h"
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace schakel::kafka {
+
+class Consumer::Callbacks final : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_ERROR) {
+      spdlog::warn("kafka consumer: {}: {}", RdKafka::err2str(event.err()), event.str());
+    } else if (event.type() == RdKafka::Event::EVENT_LOG &&
+               event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+      spdlog::warn("kafka consumer: {} {}", event.fac(), event.str());
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
+  if (options.group_id.empty()) return absl::InvalidArgumentError("kafka consumer: group id is required");
+  if (options.topics.empty()) return absl::InvalidArgumentError("kafka consumer: no topics");
+  std::unique_ptr<Consumer> self(new Consumer());
+  self->callbacks_ = std::make_unique<Callbacks>();
+
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  Properties props = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"client.id", options.client_id},
+      {"group.id", options.group_id},
+      {"enable.auto.offset.store", "false"},  // only what MarkDone stored gets committed
+      {"enable.auto.commit", "true"},
+      {"auto.commit.interval.ms", "1000"},
+      {"auto.offset.reset", "earliest"},
+      {"isolation.level", "read_committed"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.partition.eof", "false"},
+  };
+  for (const auto& [key, value] : options.extra) props[key] = value;
+  std::string error;
+  for (const auto& [key, value] : props) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka consumer property ", key, ": ", error));
+    }
+  }
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(self->callbacks_.get()), error) !=
+      RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("kafka consumer callbacks: ", error));
+  }
+  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!self->consumer_) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
+  if (RdKafka::ErrorCode err = self->consumer_->subscribe(options.topics); err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka consumer: subscribe: ", RdKafka::err2str(err)));
+  }
+  return self;
+}
+
+absl::StatusOr<std::optional<Record>> Consumer::Poll(std::chrono::milliseconds timeout) {
+  std::unique_ptr<RdKafka::Message> message(consumer_->consume(static_cast<int>(timeout.count())));
+  switch (message->err()) {
+    case RdKafka::ERR_NO_ERROR: {
+      Record record;
+      record.topic = message->topic_name();
+      record.partition = message->partition();
+      record.offset = message->offset();
+      if (message->key() != nullptr) record.key = *message->key();
+      record.value.assign(static_cast<const char*>(message->payload()), message->len());
+      return std::optional<Record>(std::move(record));
+    }
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__PARTITION_EOF:
+      return std::optional<Record>();
+    default:
+      if (message->err() == RdKafka::ERR__FATAL) {
+        return absl::InternalError(absl::StrCat("kafka consumer: fatal: ", message->errstr()));
+      }
+      spdlog::warn("kafka consumer: {}", message->errstr());
+      return std::optional<Record>();
+  }
+}
+
+absl::Status Consumer::MarkDone(const Record& record) {
+  std::unique_ptr<RdKafka::TopicPartition> tp(
+      RdKafka::TopicPartition::create(record.topic, record.partition, record.offset + 1));
+  std::vector<RdKafka::TopicPartition*> offsets = {tp.get()};
+  RdKafka::ErrorCode err = consumer_->offsets_store(offsets);
+  if (err == RdKafka::ERR_NO_ERROR) err = tp->err();
+  // After a rebalance the partition may belong to another member; it will redo the work (idempotently).
+  if (err != RdKafka::ERR_NO_ERROR && err != RdKafka::ERR__STATE) {
+    return absl::InternalError(absl::StrCat("kafka consumer: store offset: ", RdKafka::err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+void Consumer::Close() {
+  if (closed_ || !consumer_) return;
+  closed_ = true;
+  if (RdKafka::ErrorCode err = consumer_->close(); err != RdKafka::ERR_NO_ERROR) {
+    spdlog::warn("kafka consumer: close: {}", RdKafka::err2str(err));
+  }
+}
+
+Consumer::~Consumer() { Close(); }
+
+}  // namespace schakel::kafka

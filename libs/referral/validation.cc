@@ -1,0 +1,145 @@
+#include "libs/referral/validation.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace schakel::referral {
+namespace {
+
+absl::Status Invalid(std::string_view field, std::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat("referral.", std::string(field), ": ", std::string(problem)));
+}
+
+// Counts code points; false when the text is not valid UTF-8.
+bool CountUtf8(std::string_view text, std::size_t* count) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > text.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += len;
+    ++n;
+  }
+  *count = n;
+  return true;
+}
+
+bool IsPlainCode(std::string_view code) {
+  return std::all_of(code.begin(), code.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '/';
+  });
+}
+
+absl::Status ValidateClient(const v1::Referral& r) {
+  if (!r.has_client()) return Invalid("client", "is required");
+  const v1::Client& client = r.client();
+  if (client.client_code().empty() && client.bsn().empty()) {
+    return Invalid("client", "needs a client_code or a bsn");
+  }
+  if (!client.client_code().empty()) {
+    if (client.client_code().size() > kMaxClientCodeChars || !IsPlainCode(client.client_code())) {
+      return Invalid("client.client_code",
+                     absl::StrCat("must be 1 to ", kMaxClientCodeChars,
+                                  " letters, digits or '-', '_', '.', '/'"));
+    }
+  }
+  if (!client.bsn().empty() && !IsValidBsn(client.bsn())) {
+    return Invalid("client.bsn", "is not a valid BSN (nine digits passing the 11-test)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& network) {
+  if (r.needs().empty()) return Invalid("needs", "at least one need is required");
+  if (static_cast<std::size_t>(r.needs_size()) > kMaxNeeds) {
+    return Invalid("needs", absl::StrCat("at most ", kMaxNeeds, " needs"));
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < r.needs_size(); ++i) {
+    const v1::NeedRequest& need = r.needs(i);
+    const std::string field = absl::StrCat("needs[", i, "]");
+    if (need.code().empty()) return Invalid(field + ".code", "is required");
+    // A need code is not personal; an unknown one is echoed only when it is short and plain.
+    if (!network.HasNeed(need.code())) {
+      if (need.code().size() <= 40 && IsPlainCode(need.code())) {
+        return Invalid(field + ".code", absl::StrCat("unknown need '", need.code(), "'"));
+      }
+      return Invalid(field + ".code", "unknown need");
+    }
+    if (!seen.insert(need.code()).second) {
+      return Invalid(field + ".code", absl::StrCat("need '", need.code(), "' appears twice"));
+    }
+    std::size_t chars = 0;
+    if (!CountUtf8(need.details(), &chars)) return Invalid(field + ".details", "is not valid UTF-8");
+    if (chars > kMaxDetailsChars) {
+      return Invalid(field + ".details", absl::StrCat("at most ", kMaxDetailsChars, " characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSharing(const v1::Referral& r, const routing::Network& network) {
+  if (!r.has_sharing()) return Invalid("sharing", "the client's sharing permission is required");
+  const v1::SharingPermission& sharing = r.sharing();
+  if (sharing.basis() == v1::SHARING_BASIS_UNSPECIFIED || !v1::SharingBasis_IsValid(sharing.basis())) {
+    return Invalid("sharing.basis", "must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
+  }
+  if (sharing.organisations().empty()) {
+    return Invalid("sharing.organisations", "must name at least one organisation");
+  }
+  for (int i = 0; i < sharing.organisations_size(); ++i) {
+    const std::string& org = sharing.organisations(i);
+    if (network.FindOrganisation(org) == nullptr) {
+      return Invalid(absl::StrCat("sharing.organisations[", i, "]"),
+                     org.size() <= 63 && IsPlainCode(org)
+                         ? absl::StrCat("unknown organisation '", org, "'")
+                         : "unknown organisation");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsValidBsn(std::string_view bsn) {
+  if (bsn.size() != 9 || !std::all_of(bsn.begin(), bsn.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  int sum = 0;
+  for (int i = 0; i < 8; ++i) sum += (9 - i) * (bsn[i] - '0');
+  sum -= bsn[8] - '0';
+  return sum % 11 == 0 && bsn != "000000000";
+}
+
+absl::Status ValidateReferral(const v1::Referral& r, const routing::Network& network) {
+  if (absl::Status s = ValidateClient(r); !s.ok()) return s;
+  if (absl::Status s = ValidateNeeds(r, network); !s.ok()) return s;
+  if (r.urgency() == v1::URGENCY_UNSPECIFIED || !v1::Urgency_IsValid(r.urgency())) {
+    return Invalid("urgency", "must be NORMAL or URGENT");
+  }
+  if (r.region().empty()) return Invalid("region", "is required");
+  if (!network.HasRegion(r.region())) {
+    return Invalid("region", r.region().size() <= 63 && IsPlainCode(r.region())
+                                 ? absl::StrCat("unknown region '", r.region(), "'")
+                                 : "unknown region");
+  }
+  if (static_cast<std::size_t>(r.languages_size()) > kMaxLanguages) {
+    return Invalid("languages", absl::StrCat("at most ", kMaxLanguages));
+  }
+  for (int i = 0; i < r.languages_size(); ++i) {
+    if (!network.HasLanguage(r.languages(i))) {
+      return Invalid(absl::StrCat("languages[", i, "]"),
+                     "not a language of this network (ISO 639-1 codes from the network file)");
+    }
+  }
+  return ValidateSharing(r, network);
+}
+
+}  // namespace schakel::referral

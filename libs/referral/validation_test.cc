@@ -1,0 +1,127 @@
+#include "libs/referral/validation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace schakel::referral {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+routing::Network Example() {
+  absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
+  EXPECT_TRUE(net.ok()) << net.status();
+  return *net;
+}
+
+// The seed story: a woman leaving the work needs debt help, an income benefit and cheaper housing.
+v1::Referral Seed() {
+  v1::Referral r;
+  r.mutable_client()->set_client_code("TW-2020-0413");
+  r.mutable_client()->set_bsn("111222333");
+  r.add_needs()->set_code("debt");
+  r.add_needs()->set_code("income");
+  r.add_needs()->set_code("housing");
+  r.mutable_needs(2)->set_details("Zoekt goedkopere woonruimte");
+  r.set_urgency(v1::URGENCY_NORMAL);
+  r.set_region("groningen-stad");
+  r.add_languages("nl");
+  r.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  for (const char* org : {"gemeente", "leger-des-heils", "mjd"}) r.mutable_sharing()->add_organisations(org);
+  return r;
+}
+
+TEST(ValidationTest, SeedReferralIsValid) {
+  EXPECT_TRUE(ValidateReferral(Seed(), Example()).ok()) << ValidateReferral(Seed(), Example());
+}
+
+TEST(ValidationTest, ClientCodeAloneIsEnough) {
+  v1::Referral r = Seed();
+  r.mutable_client()->clear_bsn();
+  EXPECT_TRUE(ValidateReferral(r, Example()).ok());
+}
+
+struct Case {
+  std::string name;
+  std::function<void(v1::Referral&)> spoil;
+  std::string message;  // the exact error message
+};
+
+class InvalidReferralTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(InvalidReferralTest, NamesTheFieldAndWhy) {
+  v1::Referral r = Seed();
+  GetParam().spoil(r);
+  absl::Status s = ValidateReferral(r, Example());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), GetParam().message);
+  // Never echo personal data.
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("TW-2020")));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("11122")));
+}
+
+std::string Repeat(std::string_view s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, InvalidReferralTest,
+    ::testing::Values(
+        Case{"NoClient", [](v1::Referral& r) { r.clear_client(); }, "referral.client: is required"},
+        Case{"NoClientIdentity", [](v1::Referral& r) { r.mutable_client()->Clear(); },
+             "referral.client: needs a client_code or a bsn"},
+        Case{"BadBsn", [](v1::Referral& r) { r.mutable_client()->set_bsn("111222334"); },
+             "referral.client.bsn: is not a valid BSN (nine digits passing the 11-test)"},
+        Case{"BadClientCode", [](v1::Referral& r) { r.mutable_client()->set_client_code("TW 2020"); },
+             "referral.client.client_code: must be 1 to 64 letters, digits or '-', '_', '.', '/'"},
+        Case{"NoNeeds", [](v1::Referral& r) { r.clear_needs(); },
+             "referral.needs: at least one need is required"},
+        Case{"UnknownNeed", [](v1::Referral& r) { r.mutable_needs(1)->set_code("yoga"); },
+             "referral.needs[1].code: unknown need 'yoga'"},
+        Case{"UnknownNeedNotEchoedWhenOdd",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_code("Anna de Vries"); },
+             "referral.needs[0].code: unknown need"},
+        Case{"DuplicateNeed", [](v1::Referral& r) { r.mutable_needs(2)->set_code("debt"); },
+             "referral.needs[2].code: need 'debt' appears twice"},
+        Case{"DetailsTooLong",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details(Repeat("é", 2001)); },
+             "referral.needs[0].details: at most 2000 characters"},
+        Case{"DetailsNotUtf8", [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xff\xfe"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"NoUrgency", [](v1::Referral& r) { r.clear_urgency(); },
+             "referral.urgency: must be NORMAL or URGENT"},
+        Case{"UnknownUrgency", [](v1::Referral& r) { r.set_urgency(static_cast<v1::Urgency>(7)); },
+             "referral.urgency: must be NORMAL or URGENT"},
+        Case{"NoRegion", [](v1::Referral& r) { r.clear_region(); }, "referral.region: is required"},
+        Case{"UnknownRegion", [](v1::Referral& r) { r.set_region("amsterdam"); },
+             "referral.region: unknown region 'amsterdam'"},
+        Case{"UnknownLanguage", [](v1::Referral& r) { r.add_languages("xx"); },
+             "referral.languages[1]: not a language of this network (ISO 639-1 codes from the network "
+             "file)"},
+        Case{"NoSharing", [](v1::Referral& r) { r.clear_sharing(); },
+             "referral.sharing: the client's sharing permission is required"},
+        Case{"NoBasis", [](v1::Referral& r) { r.mutable_sharing()->clear_basis(); },
+             "referral.sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST"},
+        Case{"NobodyMayReceive", [](v1::Referral& r) { r.mutable_sharing()->clear_organisations(); },
+             "referral.sharing.organisations: must name at least one organisation"},
+        Case{"UnknownOrganisation",
+             [](v1::Referral& r) { r.mutable_sharing()->add_organisations("cjib"); },
+             "referral.sharing.organisations[3]: unknown organisation 'cjib'"}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+TEST(BsnTest, ElevenTest) {
+  EXPECT_TRUE(IsValidBsn("111222333"));
+  EXPECT_TRUE(IsValidBsn("123456782"));
+  EXPECT_FALSE(IsValidBsn("123456789"));
+  EXPECT_FALSE(IsValidBsn("12345678"));
+  EXPECT_FALSE(IsValidBsn("12345678a"));
+  EXPECT_FALSE(IsValidBsn("000000000"));
+}
+
+}  // namespace
+}  // namespace schakel::referral

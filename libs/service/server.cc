@@ -1,0 +1,35 @@
+#include "libs/service/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace schakel::service {
+
+absl::StatusOr<RunningServer> StartServer(const std::string& address,
+                                          const std::vector<grpc::Service*>& services) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  RunningServer running;
+  // Plaintext on loopback for now; TLS and client certificates come with the privacy issue.
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &running.port);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  running.server = builder.BuildAndStart();
+  if (!running.server || running.port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  return running;
+}
+
+void SetServing(grpc::Server& server, bool serving) {
+  if (grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService()) {
+    health->SetServingStatus(serving);
+  }
+}
+
+}  // namespace schakel::service

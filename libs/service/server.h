@@ -1,0 +1,31 @@
+// Builds and starts a gRPC server the way every Schakel service needs it: the given services plus the
+// standard health checking service and server reflection (v1alpha, for grpcurl).
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace schakel::service {
+
+struct RunningServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;  // the port actually bound (useful with ":0")
+};
+
+// address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port.
+absl::StatusOr<RunningServer> StartServer(const std::string& address,
+                                          const std::vector<grpc::Service*>& services);
+
+// Marks the whole server (and each named service) SERVING or NOT_SERVING for health checks.
+void SetServing(grpc::Server& server, bool serving);
+
+}  // namespace schakel::service
