@@ -1,0 +1,37 @@
+// IntakeService: the front door for partner systems. A referral is validated against the network,
+// the client is replaced by a pseudonym, and ReferralSubmitted is published; the caller hears OK only after
+// Kafka has durably acknowledged it. The gRPC thread is never blocked: the reactor is finished from the
+// producer's delivery report.
+#pragma once
+
+#include <functional>
+
+#include "libs/kafka/publisher.h"
+#include "libs/privacy/pseudonym.h"
+#include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+
+namespace schakel::intake {
+
+class IntakeService final : public v1::IntakeService::CallbackService {
+ public:
+  // All three must outlive the service (and every call in flight).
+  IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
+                kafka::Publisher& publisher);
+
+  grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
+                                           const v1::SubmitReferralRequest* request,
+                                           v1::SubmitReferralResponse* response) override;
+
+  // The event intake publishes for a valid referral (exposed for tests).
+  v1::ReferralSubmitted BuildEvent(const v1::Referral& referral, const std::string& referring_organisation,
+                                   const std::string& referral_id) const;
+
+ private:
+  const routing::Network& network_;
+  const privacy::Pseudonymiser& pseudonymiser_;
+  kafka::Publisher& publisher_;
+};
+
+}  // namespace schakel::intake

@@ -1,0 +1,41 @@
+#include "services/router/routing_service.h"
+
+#include "libs/referral/validation.h"
+#include "libs/service/status.h"
+
+namespace schakel::router {
+
+grpc::ServerUnaryReactor* RoutingService::ExplainRoute(grpc::CallbackServerContext* context,
+                                                       const v1::ExplainRouteRequest* request,
+                                                       v1::ExplainRouteResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!request->has_referral()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral: is required"));
+    return reactor;
+  }
+  const v1::Referral& referral = request->referral();
+  // The same checks as intake, so an explanation never covers a referral intake would refuse.
+  if (absl::Status valid = referral::ValidateReferral(referral, policy_.network()); !valid.ok()) {
+    reactor->Finish(service::ToGrpc(valid));
+    return reactor;
+  }
+  routing::RouteRequest route;
+  route.region = referral.region();
+  for (const v1::NeedRequest& need : referral.needs()) route.need_codes.push_back(need.code());
+  route.sharing_organisations.assign(referral.sharing().organisations().begin(),
+                                     referral.sharing().organisations().end());
+  for (const routing::NeedDecision& decision : policy_.Decide(route)) {
+    v1::NeedRoute* out = response->add_routes();
+    out->set_need_code(decision.need_code);
+    out->set_organisation(decision.organisation);
+    for (const routing::PassedOver& p : decision.passed_over) {
+      v1::PassedOver* passed = out->add_passed_over();
+      passed->set_organisation(p.organisation);
+      passed->set_reason(p.reason);
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace schakel::router
