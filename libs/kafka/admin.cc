@@ -25,21 +25,24 @@ struct OptionsDeleter {
 
 }  // namespace
 
-absl::Status EnsureTopics(const std::string& bootstrap_servers, const std::vector<TopicSpec>& topics,
-                          std::chrono::milliseconds timeout, const Properties& extra) {
+absl::Status EnsureTopics(const std::string& bootstrap_servers,
+                          const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout,
+                          const Properties& extra) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   Properties props = extra;
   props["bootstrap.servers"] = bootstrap_servers;
   props["client.id"] = "schakel-admin";
   for (const auto& [key, value] : props) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) !=
+        RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       return absl::InvalidArgumentError(absl::StrCat("kafka admin property ", key, ": ", error));
     }
   }
   // rd_kafka_new takes ownership of conf on success only.
-  std::unique_ptr<rd_kafka_t, HandleDeleter> rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error));
+  std::unique_ptr<rd_kafka_t, HandleDeleter> rk(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error));
   if (!rk) {
     rd_kafka_conf_destroy(conf);
     return absl::InternalError(absl::StrCat("kafka admin: ", error));
@@ -80,8 +83,8 @@ absl::Status EnsureTopics(const std::string& bootstrap_servers, const std::vecto
       spdlog::info("kafka: created topic {}", name);
     } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
       const char* message = rd_kafka_topic_result_error_string(results[i]);
-      return absl::InternalError(
-          absl::StrCat("kafka admin: topic ", name, ": ", message ? message : rd_kafka_err2str(err)));
+      return absl::InternalError(absl::StrCat("kafka admin: topic ", name, ": ",
+                                              message ? message : rd_kafka_err2str(err)));
     }
   }
   return absl::OkStatus();

@@ -1,5 +1,5 @@
-// Explicit topic creation: the broker never auto-creates topics, so every service's topics are made here,
-// with partitions and replication factor from the network file.
+// Explicit topic creation: the broker never auto-creates topics, so every service's topics are made
+// here, with partitions and replication factor from the network file.
 #pragma once
 
 #include <chrono>
@@ -17,9 +17,10 @@ struct TopicSpec {
   int replication_factor = 1;
 };
 
-// Creates the topics that do not exist yet; existing ones are left as they are. UNAVAILABLE when no broker
-// answers within `timeout`.
-absl::Status EnsureTopics(const std::string& bootstrap_servers, const std::vector<TopicSpec>& topics,
-                          std::chrono::milliseconds timeout, const Properties& extra = {});
+// Creates the topics that do not exist yet; existing ones are left as they are. UNAVAILABLE when no
+// broker answers within `timeout`.
+absl::Status EnsureTopics(const std::string& bootstrap_servers,
+                          const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout,
+                          const Properties& extra = {});
 
 }  // namespace schakel::kafka

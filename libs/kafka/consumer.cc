@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 
 namespace schakel::kafka {
@@ -15,12 +17,15 @@ class Consumer::Callbacks final : public RdKafka::EventCb {
     } else if (event.type() == RdKafka::Event::EVENT_LOG &&
                event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
       spdlog::warn("kafka consumer: {} {}", event.fac(), event.str());
+    } else if (event.type() == RdKafka::Event::EVENT_LOG) {
+      spdlog::debug("kafka consumer: {} {}", event.fac(), event.str());
     }
   }
 };
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
-  if (options.group_id.empty()) return absl::InvalidArgumentError("kafka consumer: group id is required");
+  if (options.group_id.empty())
+    return absl::InvalidArgumentError("kafka consumer: group id is required");
   if (options.topics.empty()) return absl::InvalidArgumentError("kafka consumer: no topics");
   std::unique_ptr<Consumer> self(new Consumer());
   self->callbacks_ = std::make_unique<Callbacks>();
@@ -35,10 +40,17 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
       {"auto.commit.interval.ms", "1000"},
       {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
-      {"partition.assignment.strategy", "cooperative-sticky"},
+      // Not cooperative-sticky: librdkafka 2.0.2 then often skips the LeaveGroup on close, and the
+      // group waits a whole session timeout before another member takes over. The eager protocol
+      // leaves.
+      {"partition.assignment.strategy", "roundrobin"},
       {"enable.partition.eof", "false"},
+      // A member that crashed (or could not leave) holds its partitions this long: keep it short.
+      {"session.timeout.ms", "10000"},
   };
   for (const auto& [key, value] : options.extra) props[key] = value;
+  // Troubleshooting: SCHAKEL_KAFKA_DEBUG=cgrp,protocol turns on librdkafka debug logging.
+  if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;
   std::string error;
   for (const auto& [key, value] : props) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
@@ -51,7 +63,8 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   }
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!self->consumer_) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
-  if (RdKafka::ErrorCode err = self->consumer_->subscribe(options.topics); err != RdKafka::ERR_NO_ERROR) {
+  if (RdKafka::ErrorCode err = self->consumer_->subscribe(options.topics);
+      err != RdKafka::ERR_NO_ERROR) {
     return absl::InternalError(absl::StrCat("kafka consumer: subscribe: ", RdKafka::err2str(err)));
   }
   return self;
@@ -87,9 +100,11 @@ absl::Status Consumer::MarkDone(const Record& record) {
   std::vector<RdKafka::TopicPartition*> offsets = {tp.get()};
   RdKafka::ErrorCode err = consumer_->offsets_store(offsets);
   if (err == RdKafka::ERR_NO_ERROR) err = tp->err();
-  // After a rebalance the partition may belong to another member; it will redo the work (idempotently).
+  // After a rebalance the partition may belong to another member; it will redo the work
+  // (idempotently).
   if (err != RdKafka::ERR_NO_ERROR && err != RdKafka::ERR__STATE) {
-    return absl::InternalError(absl::StrCat("kafka consumer: store offset: ", RdKafka::err2str(err)));
+    return absl::InternalError(
+        absl::StrCat("kafka consumer: store offset: ", RdKafka::err2str(err)));
   }
   return absl::OkStatus();
 }

@@ -3,14 +3,18 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 
 namespace schakel::kafka {
 
-// Delivery reports and client events. Owned by the Producer and destroyed after librdkafka's handle.
+// Delivery reports and client events. Owned by the Producer and destroyed after librdkafka's
+// handle.
 class Producer::Callbacks final : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
  public:
-  explicit Callbacks(std::shared_ptr<std::atomic<bool>> reachable) : reachable_(std::move(reachable)) {}
+  explicit Callbacks(std::shared_ptr<std::atomic<bool>> reachable)
+      : reachable_(std::move(reachable)) {}
 
   void dr_cb(RdKafka::Message& message) override {
     std::unique_ptr<Done> done(static_cast<Done*>(message.msg_opaque()));
@@ -36,7 +40,8 @@ class Producer::Callbacks final : public RdKafka::DeliveryReportCb, public RdKaf
             absl::StrCat("Kafka refused the event: ", RdKafka::err2str(message.err())));
     }
     if (!status.ok()) {
-      spdlog::warn("kafka: delivery to {} failed: {}", message.topic_name(), RdKafka::err2str(message.err()));
+      spdlog::warn("kafka: delivery to {} failed: {}", message.topic_name(),
+                   RdKafka::err2str(message.err()));
     }
     if (done && *done) (*done)(std::move(status));
   }
@@ -54,6 +59,8 @@ class Producer::Callbacks final : public RdKafka::DeliveryReportCb, public RdKaf
       case RdKafka::Event::EVENT_LOG:
         if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
           spdlog::warn("kafka producer: {} {}", event.fac(), event.str());
+        } else {
+          spdlog::debug("kafka producer: {} {}", event.fac(), event.str());
         }
         break;
       default:
@@ -81,6 +88,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
       {"compression.type", "lz4"},
   };
   for (const auto& [key, value] : options.extra) props[key] = value;
+  // Troubleshooting: SCHAKEL_KAFKA_DEBUG=cgrp,protocol turns on librdkafka debug logging.
+  if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;
   std::string error;
   for (const auto& [key, value] : props) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
@@ -124,7 +133,8 @@ void Producer::PollLoop() {
   }
 }
 
-void Producer::Publish(std::string_view topic, std::string_view key, std::string_view value, Done done) {
+void Producer::Publish(std::string_view topic, std::string_view key, std::string_view value,
+                       Done done) {
   auto* opaque = new Done(std::move(done));
   const RdKafka::ErrorCode err = producer_->produce(
       std::string(topic), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
@@ -132,7 +142,8 @@ void Producer::Publish(std::string_view topic, std::string_view key, std::string
   if (err != RdKafka::ERR_NO_ERROR) {
     std::unique_ptr<Done> owned(opaque);
     spdlog::warn("kafka: cannot queue event for {}: {}", topic, RdKafka::err2str(err));
-    if (*owned) (*owned)(absl::UnavailableError(absl::StrCat("Kafka producer: ", RdKafka::err2str(err))));
+    if (*owned)
+      (*owned)(absl::UnavailableError(absl::StrCat("Kafka producer: ", RdKafka::err2str(err))));
   }
 }
 

@@ -1,5 +1,5 @@
-// The one long-lived librdkafka producer of a process: idempotent, acks=all, a poll thread that serves
-// delivery reports, and a bounded flush on close that reports what it could not deliver.
+// The one long-lived librdkafka producer of a process: idempotent, acks=all, a poll thread that
+// serves delivery reports, and a bounded flush on close that reports what it could not deliver.
 #pragma once
 
 #include <atomic>
@@ -37,8 +37,8 @@ class Producer final : public Publisher {
                Done done) override;
   bool Reachable() const override { return reachable_->load(); }
 
-  // Flushes for at most `timeout`, then stops the poll thread. Returns the number of records not delivered
-  // (their Done callbacks have run with an error). Safe to call twice.
+  // Flushes for at most `timeout`, then stops the poll thread. Returns the number of records not
+  // delivered (their Done callbacks have run with an error). Safe to call twice.
   int Close(std::chrono::milliseconds timeout);
 
  private:

@@ -1,5 +1,5 @@
-// The seam between services and Kafka's producer: services publish through this interface, so unit tests
-// can hand them a fake; the real one is kafka::Producer.
+// The seam between services and Kafka's producer: services publish through this interface, so unit
+// tests can hand them a fake; the real one is kafka::Producer.
 #pragma once
 
 #include <functional>
@@ -11,8 +11,8 @@ namespace schakel::kafka {
 
 class Publisher {
  public:
-  // Called exactly once per Publish, from the producer's delivery thread: OK once the broker has durably
-  // acknowledged the record (acks=all), UNAVAILABLE when it could not be delivered in time.
+  // Called exactly once per Publish, from the producer's delivery thread: OK once the broker has
+  // durably acknowledged the record (acks=all), UNAVAILABLE when it could not be delivered in time.
   using Done = std::function<void(absl::Status)>;
 
   virtual ~Publisher() = default;

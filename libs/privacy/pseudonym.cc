@@ -45,7 +45,8 @@ absl::Status Pseudonymiser::CreateKeyFileIfMissing(const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
     if (errno == EEXIST) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat(path, ": cannot create key file: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat(path, ": cannot create key file: ", std::strerror(errno)));
   }
   std::array<unsigned char, kKeyBytes> key;
   randombytes_buf(key.data(), key.size());
@@ -63,10 +64,12 @@ absl::Status Pseudonymiser::CreateKeyFileIfMissing(const std::string& path) {
 std::string Pseudonymiser::Hash(std::string_view domain, std::string_view value) const {
   crypto_generichash_state state;
   crypto_generichash_init(&state, key_.data(), key_.size(), 16);
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(domain.data()), domain.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(domain.data()),
+                            domain.size());
   const unsigned char separator = 0;
   crypto_generichash_update(&state, &separator, 1);
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(value.data()), value.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(value.data()),
+                            value.size());
   std::array<unsigned char, 16> out;
   crypto_generichash_final(&state, out.data(), out.size());
   std::array<char, 33> hex;

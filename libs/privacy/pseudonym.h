@@ -1,6 +1,7 @@
-// Client pseudonyms: a keyed hash (BLAKE2b via libsodium) so that the same person gets the same pseudonym
-// without the BSN or client code ever being stored or sent on. Without the key a pseudonym cannot be
-// recomputed from a guessed BSN (the BSN space is small enough to enumerate, so a plain hash would not do).
+// Client pseudonyms: a keyed hash (BLAKE2b via libsodium) so that the same person gets the same
+// pseudonym without the BSN or client code ever being stored or sent on. Without the key a
+// pseudonym cannot be recomputed from a guessed BSN (the BSN space is small enough to enumerate, so
+// a plain hash would not do).
 #pragma once
 
 #include <array>
@@ -23,7 +24,8 @@ class Pseudonymiser {
 
   // A BSN identifies the person across the network; a client code only within its referrer.
   std::string ForBsn(std::string_view bsn) const;
-  std::string ForClientCode(std::string_view referring_organisation, std::string_view client_code) const;
+  std::string ForClientCode(std::string_view referring_organisation,
+                            std::string_view client_code) const;
 
  private:
   explicit Pseudonymiser(const std::array<unsigned char, kKeyBytes>& key) : key_(key) {}

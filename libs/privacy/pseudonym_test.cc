@@ -34,7 +34,8 @@ TEST(PseudonymTest, ClientCodesAreScopedToTheReferrer) {
 
 TEST(PseudonymTest, BadKeysAreRefused) {
   EXPECT_EQ(Pseudonymiser::FromHexKey("abc").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Pseudonymiser::FromKeyFile("/nonexistent/key").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Pseudonymiser::FromKeyFile("/nonexistent/key").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(PseudonymTest, KeyFileIsCreatedOnceAndReadBack) {

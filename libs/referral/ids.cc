@@ -26,7 +26,8 @@ std::string NewReferralId() { return "r-" + RandomHex<12>(); }
 std::string NewEventId() { return "e-" + RandomHex<16>(); }
 
 std::string AssignmentId(std::string_view referral_id, std::uint32_t need_index) {
-  return absl::StrCat("a-", std::string(referral_id.substr(referral_id.starts_with("r-") ? 2 : 0)), "-", need_index);
+  return absl::StrCat("a-", std::string(referral_id.substr(referral_id.starts_with("r-") ? 2 : 0)),
+                      "-", need_index);
 }
 
 }  // namespace schakel::referral

@@ -1,5 +1,6 @@
-// Identifiers for referrals, assignments and events. Random where new, derived where they must be stable:
-// an assignment id follows from its referral id and the need's position, so redelivery yields the same id.
+// Identifiers for referrals, assignments and events. Random where new, derived where they must be
+// stable: an assignment id follows from its referral id and the need's position, so redelivery
+// yields the same id.
 #pragma once
 
 #include <cstdint>

@@ -10,7 +10,8 @@ namespace schakel::referral {
 namespace {
 
 absl::Status Invalid(std::string_view field, std::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat("referral.", std::string(field), ": ", std::string(problem)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("referral.", std::string(field), ": ", std::string(problem)));
 }
 
 // Counts code points; false when the text is not valid UTF-8.
@@ -18,7 +19,11 @@ bool CountUtf8(std::string_view text, std::size_t* count) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 0;
     if (len == 0 || i + len > text.size()) return false;
     for (std::size_t k = 1; k < len; ++k) {
       if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
@@ -45,9 +50,8 @@ absl::Status ValidateClient(const v1::Referral& r) {
   }
   if (!client.client_code().empty()) {
     if (client.client_code().size() > kMaxClientCodeChars || !IsPlainCode(client.client_code())) {
-      return Invalid("client.client_code",
-                     absl::StrCat("must be 1 to ", kMaxClientCodeChars,
-                                  " letters, digits or '-', '_', '.', '/'"));
+      return Invalid("client.client_code", absl::StrCat("must be 1 to ", kMaxClientCodeChars,
+                                                        " letters, digits or '-', '_', '.', '/'"));
     }
   }
   if (!client.bsn().empty() && !IsValidBsn(client.bsn())) {
@@ -77,7 +81,8 @@ absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& networ
       return Invalid(field + ".code", absl::StrCat("need '", need.code(), "' appears twice"));
     }
     std::size_t chars = 0;
-    if (!CountUtf8(need.details(), &chars)) return Invalid(field + ".details", "is not valid UTF-8");
+    if (!CountUtf8(need.details(), &chars))
+      return Invalid(field + ".details", "is not valid UTF-8");
     if (chars > kMaxDetailsChars) {
       return Invalid(field + ".details", absl::StrCat("at most ", kMaxDetailsChars, " characters"));
     }
@@ -88,7 +93,8 @@ absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& networ
 absl::Status ValidateSharing(const v1::Referral& r, const routing::Network& network) {
   if (!r.has_sharing()) return Invalid("sharing", "the client's sharing permission is required");
   const v1::SharingPermission& sharing = r.sharing();
-  if (sharing.basis() == v1::SHARING_BASIS_UNSPECIFIED || !v1::SharingBasis_IsValid(sharing.basis())) {
+  if (sharing.basis() == v1::SHARING_BASIS_UNSPECIFIED ||
+      !v1::SharingBasis_IsValid(sharing.basis())) {
     return Invalid("sharing.basis", "must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
   }
   if (sharing.organisations().empty()) {
@@ -109,7 +115,8 @@ absl::Status ValidateSharing(const v1::Referral& r, const routing::Network& netw
 }  // namespace
 
 bool IsValidBsn(std::string_view bsn) {
-  if (bsn.size() != 9 || !std::all_of(bsn.begin(), bsn.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (bsn.size() != 9 ||
+      !std::all_of(bsn.begin(), bsn.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return false;
   }
   int sum = 0;

@@ -1,6 +1,6 @@
 // Checks a submitted referral against the network before anything is published. An error is
-// INVALID_ARGUMENT naming the field path and the problem ("referral.needs[1].code: unknown need 'x'");
-// it never repeats personal data (client code, BSN, free text).
+// INVALID_ARGUMENT naming the field path and the problem ("referral.needs[1].code: unknown need
+// 'x'"); it never repeats personal data (client code, BSN, free text).
 #pragma once
 
 #include <cstddef>

@@ -30,7 +30,8 @@ v1::Referral Seed() {
   r.set_region("groningen-stad");
   r.add_languages("nl");
   r.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
-  for (const char* org : {"gemeente", "leger-des-heils", "mjd"}) r.mutable_sharing()->add_organisations(org);
+  for (const char* org : {"gemeente", "leger-des-heils", "mjd"})
+    r.mutable_sharing()->add_organisations(org);
   return r;
 }
 
@@ -49,6 +50,7 @@ struct Case {
   std::function<void(v1::Referral&)> spoil;
   std::string message;  // the exact error message
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class InvalidReferralTest : public ::testing::TestWithParam<Case> {};
 
@@ -77,7 +79,8 @@ INSTANTIATE_TEST_SUITE_P(
              "referral.client: needs a client_code or a bsn"},
         Case{"BadBsn", [](v1::Referral& r) { r.mutable_client()->set_bsn("111222334"); },
              "referral.client.bsn: is not a valid BSN (nine digits passing the 11-test)"},
-        Case{"BadClientCode", [](v1::Referral& r) { r.mutable_client()->set_client_code("TW 2020"); },
+        Case{"BadClientCode",
+             [](v1::Referral& r) { r.mutable_client()->set_client_code("TW 2020"); },
              "referral.client.client_code: must be 1 to 64 letters, digits or '-', '_', '.', '/'"},
         Case{"NoNeeds", [](v1::Referral& r) { r.clear_needs(); },
              "referral.needs: at least one need is required"},
@@ -101,13 +104,15 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"UnknownRegion", [](v1::Referral& r) { r.set_region("amsterdam"); },
              "referral.region: unknown region 'amsterdam'"},
         Case{"UnknownLanguage", [](v1::Referral& r) { r.add_languages("xx"); },
-             "referral.languages[1]: not a language of this network (ISO 639-1 codes from the network "
+             "referral.languages[1]: not a language of this network (ISO 639-1 codes from the "
+             "network "
              "file)"},
         Case{"NoSharing", [](v1::Referral& r) { r.clear_sharing(); },
              "referral.sharing: the client's sharing permission is required"},
         Case{"NoBasis", [](v1::Referral& r) { r.mutable_sharing()->clear_basis(); },
              "referral.sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST"},
-        Case{"NobodyMayReceive", [](v1::Referral& r) { r.mutable_sharing()->clear_organisations(); },
+        Case{"NobodyMayReceive",
+             [](v1::Referral& r) { r.mutable_sharing()->clear_organisations(); },
              "referral.sharing.organisations: must name at least one organisation"},
         Case{"UnknownOrganisation",
              [](v1::Referral& r) { r.mutable_sharing()->add_organisations("cjib"); },

@@ -25,7 +25,8 @@ class Parser {
  public:
   explicit Parser(std::string_view source) : source_(source) {}
 
-  absl::Status Error(const YAML::Node& node, const std::string& path, const std::string& what) const {
+  absl::Status Error(const YAML::Node& node, const std::string& path,
+                     const std::string& what) const {
     std::string where(source_);
     if (node.IsDefined() && node.Mark().line >= 0) {
       absl::StrAppend(&where, ":", node.Mark().line + 1, ":", node.Mark().column + 1);
@@ -38,13 +39,15 @@ class Parser {
     if (!node || !node.IsScalar()) return Error(parent, path, "missing 'id'");
     std::string id = node.as<std::string>();
     if (!IsValidId(id)) {
-      return Error(node, path + ".id",
-                   "'" + id + "' is not a valid id (lowercase letters, digits and '-', at most 63)");
+      return Error(
+          node, path + ".id",
+          "'" + id + "' is not a valid id (lowercase letters, digits and '-', at most 63)");
     }
     return id;
   }
 
-  absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& parent, const std::string& key,
+  absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& parent,
+                                                      const std::string& key,
                                                       const std::string& path) const {
     std::vector<std::string> out;
     const YAML::Node node = parent[key];
@@ -109,10 +112,12 @@ absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_vie
   try {
     root = YAML::Load(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": not valid YAML: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ":", e.mark.line + 1,
+                                                   ":", e.mark.column + 1,
+                                                   ": not valid YAML: ", e.msg));
   }
-  if (!root.IsMap()) return p.Error(root, "(top)", "must be a mapping with needs, regions, organisations");
+  if (!root.IsMap())
+    return p.Error(root, "(top)", "must be a mapping with needs, regions, organisations");
 
   Network net;
   try {
@@ -149,8 +154,9 @@ absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_vie
     static const std::regex kLanguage("^[a-z]{2}$");
     for (std::size_t i = 0; i < net.languages.size(); ++i) {
       if (!std::regex_match(net.languages[i], kLanguage)) {
-        return p.Error(root["languages"][i], absl::StrCat("languages[", i, "]"),
-                       "'" + net.languages[i] + "' is not an ISO 639-1 code (two lowercase letters)");
+        return p.Error(
+            root["languages"][i], absl::StrCat("languages[", i, "]"),
+            "'" + net.languages[i] + "' is not an ISO 639-1 code (two lowercase letters)");
       }
     }
 
@@ -192,13 +198,14 @@ absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_vie
         bool (Network::*known)(std::string_view) const;
         const char* what;
       };
-      for (const ListRule& rule : {ListRule{"needs", &org.needs, &Network::HasNeed, "need"},
-                                   ListRule{"regions", &org.regions, &Network::HasRegion, "region"},
-                                   ListRule{"languages", &org.languages, &Network::HasLanguage,
-                                            "language"}}) {
+      for (const ListRule& rule :
+           {ListRule{"needs", &org.needs, &Network::HasNeed, "need"},
+            ListRule{"regions", &org.regions, &Network::HasRegion, "region"},
+            ListRule{"languages", &org.languages, &Network::HasLanguage, "language"}}) {
         absl::StatusOr<std::vector<std::string>> values = p.StringList(node, rule.key, path);
         if (!values.ok()) return values.status();
-        if (values->empty()) return p.Error(node, path + "." + rule.key, "must be a non-empty list");
+        if (values->empty())
+          return p.Error(node, path + "." + rule.key, "must be a non-empty list");
         for (std::size_t j = 0; j < values->size(); ++j) {
           if (!(net.*rule.known)((*values)[j])) {
             return p.Error(node[rule.key][j], absl::StrCat(path, ".", rule.key, "[", j, "]"),
@@ -210,8 +217,8 @@ absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_vie
       net.organisations.push_back(std::move(org));
     }
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ":", e.mark.line + 1,
+                                                   ":", e.mark.column + 1, ": ", e.msg));
   }
   return net;
 }

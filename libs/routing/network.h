@@ -50,8 +50,9 @@ struct Network {
   bool HasLanguage(std::string_view code) const;
 };
 
-// Parses and checks a network file. Errors name the source, the place (line:column or the path of keys)
-// and what is wrong, e.g. "network.yaml:12:5: organisations[2].needs[0]: unknown need 'debts'".
+// Parses and checks a network file. Errors name the source, the place (line:column or the path of
+// keys) and what is wrong, e.g. "network.yaml:12:5: organisations[2].needs[0]: unknown need
+// 'debts'".
 absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_view source_name);
 absl::StatusOr<Network> LoadNetworkFile(const std::string& path);
 

@@ -37,7 +37,8 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
   ASSERT_TRUE(net.ok()) << net.status();
   std::vector<std::string> ids;
   for (const Organisation& org : net->organisations) ids.push_back(org.id);
-  EXPECT_THAT(ids, ElementsAre("gemeente", "leger-des-heils", "terwille", "overweeghuis", "ggd", "mjd"));
+  EXPECT_THAT(ids,
+              ElementsAre("gemeente", "leger-des-heils", "terwille", "overweeghuis", "ggd", "mjd"));
   EXPECT_THAT(AllTopics(*net),
               ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
                           "schakel.referrals.unroutable", "schakel.inbox.gemeente",
@@ -51,6 +52,7 @@ struct BadCase {
   std::string to;    // what it becomes
   std::string expected;
 };
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
 class BadNetworkTest : public ::testing::TestWithParam<BadCase> {};
 

@@ -29,7 +29,8 @@ NeedDecision Policy::DecideNeed(const std::string& need, const RouteRequest& req
       decision.organisation = org.id;
       continue;
     } else {
-      reason = absl::StrCat("eligible, but '", decision.organisation, "' comes first in the network");
+      reason =
+          absl::StrCat("eligible, but '", decision.organisation, "' comes first in the network");
     }
     decision.passed_over.push_back({org.id, std::move(reason)});
   }

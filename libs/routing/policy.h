@@ -1,9 +1,11 @@
-// The routing policy: given the network and a referral, which organisation is offered each need, and why
-// every other organisation was passed over. Pure and deterministic: the same input gives the same answer.
+// The routing policy: given the network and a referral, which organisation is offered each need,
+// and why every other organisation was passed over. Pure and deterministic: the same input gives
+// the same answer.
 //
 // Eligible means: serves the need, covers the client's region, and is named in the client's sharing
-// permission. Among the eligible, the first in the network file wins. (Capacity, languages, preferences and
-// load come with the routing issue; they slot in as further rules and a ranking here.)
+// permission. Among the eligible, the first in the network file wins. (Capacity, languages,
+// preferences and load come with the routing issue; they slot in as further rules and a ranking
+// here.)
 #pragma once
 
 #include <string>
@@ -15,7 +17,7 @@ namespace schakel::routing {
 
 struct RouteRequest {
   std::string region;
-  std::vector<std::string> need_codes;           // in the order of the referral
+  std::vector<std::string> need_codes;             // in the order of the referral
   std::vector<std::string> sharing_organisations;  // the client's sharing permission
 };
 

@@ -16,15 +16,14 @@ Network Example() {
   return *net;
 }
 
-const std::vector<std::string> kEveryone = {"gemeente", "leger-des-heils", "terwille",
-                                            "overweeghuis", "ggd", "mjd"};
+const std::vector<std::string> kEveryone = {
+    "gemeente", "leger-des-heils", "terwille", "overweeghuis", "ggd", "mjd"};
 
 TEST(PolicyTest, SeedScenarioGoesToTheResponsibleOrganisations) {
   Policy policy(Example());
-  std::vector<NeedDecision> d =
-      policy.Decide({.region = "groningen-stad",
-                     .need_codes = {"debt", "income", "housing"},
-                     .sharing_organisations = kEveryone});
+  std::vector<NeedDecision> d = policy.Decide({.region = "groningen-stad",
+                                               .need_codes = {"debt", "income", "housing"},
+                                               .sharing_organisations = kEveryone});
   ASSERT_EQ(d.size(), 3u);
   EXPECT_EQ(d[0].organisation, "mjd");
   EXPECT_EQ(d[1].organisation, "gemeente");
@@ -40,9 +39,9 @@ TEST(PolicyTest, NeverRoutesOutsideTheSharingPermission) {
   ASSERT_EQ(d.size(), 1u);
   EXPECT_FALSE(d[0].routable());
   EXPECT_THAT(d[0].passed_over,
-              testing::Contains(AllOf(Field(&PassedOver::organisation, "mjd"),
-                                      Field(&PassedOver::reason,
-                                            "not covered by the client's sharing permission"))));
+              testing::Contains(AllOf(
+                  Field(&PassedOver::organisation, "mjd"),
+                  Field(&PassedOver::reason, "not covered by the client's sharing permission"))));
 }
 
 TEST(PolicyTest, RegionMustBeCovered) {
@@ -53,9 +52,9 @@ TEST(PolicyTest, RegionMustBeCovered) {
                                                .sharing_organisations = kEveryone});
   EXPECT_FALSE(d[0].routable());
   EXPECT_THAT(d[0].passed_over,
-              testing::Contains(AllOf(Field(&PassedOver::organisation, "gemeente"),
-                                      Field(&PassedOver::reason,
-                                            "does not cover region 'groningen-ommeland'"))));
+              testing::Contains(
+                  AllOf(Field(&PassedOver::organisation, "gemeente"),
+                        Field(&PassedOver::reason, "does not cover region 'groningen-ommeland'"))));
 }
 
 TEST(PolicyTest, TieGoesToTheFirstInTheNetworkFileAndTheOthersAreTold) {
@@ -64,10 +63,11 @@ TEST(PolicyTest, TieGoesToTheFirstInTheNetworkFileAndTheOthersAreTold) {
                                                .need_codes = {"exit-programme"},
                                                .sharing_organisations = kEveryone});
   EXPECT_EQ(d[0].organisation, "terwille");
-  EXPECT_THAT(d[0].passed_over,
-              testing::Contains(AllOf(
-                  Field(&PassedOver::organisation, "overweeghuis"),
-                  Field(&PassedOver::reason, "eligible, but 'terwille' comes first in the network"))));
+  EXPECT_THAT(
+      d[0].passed_over,
+      testing::Contains(AllOf(
+          Field(&PassedOver::organisation, "overweeghuis"),
+          Field(&PassedOver::reason, "eligible, but 'terwille' comes first in the network"))));
   // Without Terwille in the permission, Het Overweeghuis takes it.
   d = policy.Decide({.region = "groningen-stad",
                      .need_codes = {"exit-programme"},
@@ -77,8 +77,9 @@ TEST(PolicyTest, TieGoesToTheFirstInTheNetworkFileAndTheOthersAreTold) {
 
 TEST(PolicyTest, NoNeedsNoDecisions) {
   Policy policy(Example());
-  EXPECT_THAT(policy.Decide({.region = "groningen-stad", .need_codes = {}, .sharing_organisations = {}}),
-              IsEmpty());
+  EXPECT_THAT(
+      policy.Decide({.region = "groningen-stad", .need_codes = {}, .sharing_organisations = {}}),
+      IsEmpty());
 }
 
 TEST(PolicyTest, EveryOrganisationIsAccountedFor) {

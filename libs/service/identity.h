@@ -1,6 +1,6 @@
-// Who is calling. For now an organisation names itself in the `x-schakel-organisation` metadata header;
-// the privacy issue replaces this with identities from TLS client certificates or bearer tokens, behind
-// this same function, so that services never read identity from a request field.
+// Who is calling. For now an organisation names itself in the `x-schakel-organisation` metadata
+// header; the privacy issue replaces this with identities from TLS client certificates or bearer
+// tokens, behind this same function, so that services never read identity from a request field.
 #pragma once
 
 #include <grpcpp/server_context.h>

@@ -1,5 +1,5 @@
-// Errors are absl::Status values inside Schakel; at the gRPC edge they become grpc::Status with the same
-// canonical code and message.
+// Errors are absl::Status values inside Schakel; at the gRPC edge they become grpc::Status with the
+// same canonical code and message.
 #pragma once
 
 #include <grpcpp/support/status.h>

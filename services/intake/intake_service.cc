@@ -13,7 +13,8 @@ namespace schakel::intake {
 
 using google::protobuf::util::TimeUtil;
 
-IntakeService::IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
+IntakeService::IntakeService(const routing::Network& network,
+                             const privacy::Pseudonymiser& pseudonymiser,
                              kafka::Publisher& publisher)
     : network_(network), pseudonymiser_(pseudonymiser), publisher_(publisher) {}
 
@@ -29,9 +30,10 @@ v1::ReferralSubmitted IntakeService::BuildEvent(const v1::Referral& referral,
   event.set_referring_organisation(referring_organisation);
   // The BSN and the client code stop here: only the pseudonym travels on.
   const v1::Client& client = referral.client();
-  event.set_client_pseudonym(client.bsn().empty()
-                                 ? pseudonymiser_.ForClientCode(referring_organisation, client.client_code())
-                                 : pseudonymiser_.ForBsn(client.bsn()));
+  event.set_client_pseudonym(
+      client.bsn().empty()
+          ? pseudonymiser_.ForClientCode(referring_organisation, client.client_code())
+          : pseudonymiser_.ForBsn(client.bsn()));
   *event.mutable_needs() = referral.needs();
   event.set_urgency(referral.urgency());
   event.set_region(referral.region());
@@ -64,8 +66,9 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
     return reactor;
   }
   if (!publisher_.Reachable()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "Kafka is unreachable; the referral was not submitted, try again"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                     "Kafka is unreachable; the referral was not submitted, try again"));
     return reactor;
   }
 
@@ -84,17 +87,19 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
         if (!delivered.ok()) {
           spdlog::warn("referral {} from {} not submitted: {}", referral_id, caller,
                        std::string(delivered.message()));
-          reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                       absl::StrCat("the referral was not submitted: ",
-                                                    std::string(delivered.message()))));
+          reactor->Finish(grpc::Status(
+              grpc::StatusCode::UNAVAILABLE,
+              absl::StrCat("the referral was not submitted: ", std::string(delivered.message()))));
           return;
         }
         response->set_referral_id(referral_id);
         *response->mutable_accepted_at() = accepted_at;
         for (int i = 0; i < need_count; ++i) {
-          response->add_assignment_ids(referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
+          response->add_assignment_ids(
+              referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
         }
-        spdlog::info("referral {} from {} submitted with {} needs", referral_id, caller, need_count);
+        spdlog::info("referral {} from {} submitted with {} needs", referral_id, caller,
+                     need_count);
         reactor->Finish(grpc::Status::OK);
       });
   return reactor;

@@ -1,7 +1,7 @@
 // IntakeService: the front door for partner systems. A referral is validated against the network,
-// the client is replaced by a pseudonym, and ReferralSubmitted is published; the caller hears OK only after
-// Kafka has durably acknowledged it. The gRPC thread is never blocked: the reactor is finished from the
-// producer's delivery report.
+// the client is replaced by a pseudonym, and ReferralSubmitted is published; the caller hears OK
+// only after Kafka has durably acknowledged it. The gRPC thread is never blocked: the reactor is
+// finished from the producer's delivery report.
 #pragma once
 
 #include <functional>
@@ -25,7 +25,8 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                                            v1::SubmitReferralResponse* response) override;
 
   // The event intake publishes for a valid referral (exposed for tests).
-  v1::ReferralSubmitted BuildEvent(const v1::Referral& referral, const std::string& referring_organisation,
+  v1::ReferralSubmitted BuildEvent(const v1::Referral& referral,
+                                   const std::string& referring_organisation,
                                    const std::string& referral_id) const;
 
  private:

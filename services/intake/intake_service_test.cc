@@ -19,7 +19,8 @@ class FakePublisher final : public kafka::Publisher {
     std::string topic, key, value;
   };
 
-  void Publish(std::string_view topic, std::string_view key, std::string_view value, Done done) override {
+  void Publish(std::string_view topic, std::string_view key, std::string_view value,
+               Done done) override {
     {
       std::lock_guard lock(mu_);
       published_.push_back({std::string(topic), std::string(key), std::string(value)});
@@ -50,7 +51,8 @@ class IntakeServiceTest : public ::testing::Test {
     ASSERT_TRUE(net.ok()) << net.status();
     network_ = *net;
     service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_);
-    absl::StatusOr<service::RunningServer> server = service::StartServer("127.0.0.1:0", {service_.get()});
+    absl::StatusOr<service::RunningServer> server =
+        service::StartServer("127.0.0.1:0", {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::IntakeService::NewStub(grpc::CreateChannel(
@@ -78,7 +80,8 @@ class IntakeServiceTest : public ::testing::Test {
     r.set_region("groningen-stad");
     r.add_languages("nl");
     r.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
-    for (const char* org : {"gemeente", "leger-des-heils", "mjd"}) r.mutable_sharing()->add_organisations(org);
+    for (const char* org : {"gemeente", "leger-des-heils", "mjd"})
+      r.mutable_sharing()->add_organisations(org);
     return r;
   }
 
@@ -128,7 +131,8 @@ TEST_F(IntakeServiceTest, NoSharingPermissionIsRefused) {
   v1::SubmitReferralResponse response;
   grpc::Status status = Submit(r, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(status.error_message(), "referral.sharing: the client's sharing permission is required");
+  EXPECT_EQ(status.error_message(),
+            "referral.sharing: the client's sharing permission is required");
   EXPECT_TRUE(publisher_.published().empty());
 }
 
@@ -149,12 +153,14 @@ TEST_F(IntakeServiceTest, UnreachableKafkaIsUnavailableAndNothingIsQueued) {
 }
 
 TEST_F(IntakeServiceTest, FailedDeliveryIsUnavailableWithoutAnId) {
-  publisher_.outcome_ = absl::UnavailableError("Kafka did not acknowledge the event: Local: Message timed out");
+  publisher_.outcome_ =
+      absl::UnavailableError("Kafka did not acknowledge the event: Local: Message timed out");
   v1::SubmitReferralResponse response;
   grpc::Status status = Submit(Seed(), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(status.error_message(),
-            "the referral was not submitted: Kafka did not acknowledge the event: Local: Message timed out");
+            "the referral was not submitted: Kafka did not acknowledge the event: Local: Message "
+            "timed out");
   EXPECT_TRUE(response.referral_id().empty());
 }
 

@@ -1,8 +1,8 @@
-// intake: wiring only. Reads flags, loads the network and key, starts the producer and the gRPC server,
-// and on SIGINT/SIGTERM stops in reverse order: stop taking calls, then flush the producer.
-#include <CLI/CLI.hpp>
+// intake: wiring only. Reads flags, loads the network and key, starts the producer and the gRPC
+// server, and on SIGINT/SIGTERM stops in reverse order: stop taking calls, then flush the producer.
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
 
@@ -27,16 +27,19 @@ int main(int argc, char** argv) {
   app.add_option("--network", network_file, "The network file")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address to listen on")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
-  app.add_option("--pseudonym-key", key_file, "File with the 32-byte pseudonym key in hex")->required();
+  app.add_option("--pseudonym-key", key_file, "File with the 32-byte pseudonym key in hex")
+      ->required();
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms,
                  "How long a referral may wait for Kafka before the caller hears UNAVAILABLE")
       ->capture_default_str();
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   schakel::service::SetupLogging("intake", log_json, log_level);
-  absl::StatusOr<schakel::routing::Network> network = schakel::routing::LoadNetworkFile(network_file);
+  absl::StatusOr<schakel::routing::Network> network =
+      schakel::routing::LoadNetworkFile(network_file);
   if (!network.ok()) {
     std::cerr << "intake: " << network.status().message() << "\n";
     return 2;
@@ -47,11 +50,12 @@ int main(int argc, char** argv) {
     std::cerr << "intake: " << pseudonymiser.status().message() << "\n";
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer = schakel::kafka::Producer::Create(
-      {.bootstrap_servers = kafka,
-       .client_id = "schakel-intake",
-       .delivery_timeout = std::chrono::milliseconds(delivery_timeout_ms),
-       .extra = {}});
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
+      schakel::kafka::Producer::Create(
+          {.bootstrap_servers = kafka,
+           .client_id = "schakel-intake",
+           .delivery_timeout = std::chrono::milliseconds(delivery_timeout_ms),
+           .extra = {}});
   if (!producer.ok()) {
     std::cerr << "intake: " << producer.status().message() << "\n";
     return 2;
@@ -68,7 +72,8 @@ int main(int argc, char** argv) {
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("intake stopping (signal {})", signal);
-  // Calls in flight finish from delivery reports, so the producer keeps running until the server is down.
+  // Calls in flight finish from delivery reports, so the producer keeps running until the server is
+  // down.
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
   const int undelivered = (*producer)->Close(std::chrono::seconds(10));
   spdlog::info("intake stopped ({} undelivered)", undelivered);

@@ -1,9 +1,10 @@
 // router: wiring only. `router --check <file>` validates a network file and exits.
-// Shutdown order: stop serving ExplainRoute, stop the routing loop (its current batch is either published
-// and marked done, or left to be routed again), leave the consumer group, flush the producer.
-#include <CLI/CLI.hpp>
+// Shutdown order: stop serving ExplainRoute, stop the routing loop (its current batch is either
+// published and marked done, or left to be routed again), leave the consumer group, flush the
+// producer.
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -19,7 +20,8 @@
 
 int main(int argc, char** argv) {
   schakel::service::BlockShutdownSignals();
-  CLI::App app{"Schakel router: offers each need of a referral to the organisation responsible for it."};
+  CLI::App app{
+      "Schakel router: offers each need of a referral to the organisation responsible for it."};
   std::string network_file = "deploy/local/network.yaml";
   std::string listen = "127.0.0.1:50052";
   std::string kafka = "127.0.0.1:9092";
@@ -29,13 +31,16 @@ int main(int argc, char** argv) {
   app.add_option("--network", network_file, "The network file")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address for RoutingService")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
-  app.add_option("--check", check_file, "Only validate this network file and exit (0: valid, 2: not)");
+  app.add_option("--check", check_file,
+                 "Only validate this network file and exit (0: valid, 2: not)");
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (!check_file.empty()) {
-    absl::StatusOr<schakel::routing::Network> checked = schakel::routing::LoadNetworkFile(check_file);
+    absl::StatusOr<schakel::routing::Network> checked =
+        schakel::routing::LoadNetworkFile(check_file);
     if (!checked.ok()) {
       std::cerr << checked.status().message() << "\n";
       return 2;
@@ -46,26 +51,29 @@ int main(int argc, char** argv) {
   }
 
   schakel::service::SetupLogging("router", log_json, log_level);
-  absl::StatusOr<schakel::routing::Network> network = schakel::routing::LoadNetworkFile(network_file);
+  absl::StatusOr<schakel::routing::Network> network =
+      schakel::routing::LoadNetworkFile(network_file);
   if (!network.ok()) {
     std::cerr << "router: " << network.status().message() << "\n";
     return 2;
   }
   const schakel::routing::Policy policy(*network);
 
-  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer = schakel::kafka::Producer::Create(
-      {.bootstrap_servers = kafka, .client_id = "schakel-router", .delivery_timeout = std::chrono::seconds(30),
-       .extra = {}});
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
+      schakel::kafka::Producer::Create({.bootstrap_servers = kafka,
+                                        .client_id = "schakel-router",
+                                        .delivery_timeout = std::chrono::seconds(30),
+                                        .extra = {}});
   if (!producer.ok()) {
     std::cerr << "router: " << producer.status().message() << "\n";
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer = schakel::kafka::Consumer::Create(
-      {.bootstrap_servers = kafka,
-       .group_id = "schakel.router",
-       .topics = {std::string(schakel::routing::kSubmittedTopic)},
-       .client_id = "schakel-router",
-       .extra = {}});
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
+      schakel::kafka::Consumer::Create({.bootstrap_servers = kafka,
+                                        .group_id = "schakel.router",
+                                        .topics = {std::string(schakel::routing::kSubmittedTopic)},
+                                        .client_id = "schakel-router",
+                                        .extra = {}});
   if (!consumer.ok()) {
     std::cerr << "router: " << consumer.status().message() << "\n";
     return 2;

@@ -47,7 +47,8 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
     const std::uint32_t index = static_cast<std::uint32_t>(i);
     const std::string assignment_id = referral::AssignmentId(submitted.meta().referral_id(), index);
     if (decision.routable()) {
-      // Only this need travels to this organisation: the client's other needs stay out of its topic.
+      // Only this need travels to this organisation: the client's other needs stay out of its
+      // topic.
       v1::AssignmentRequested assignment;
       *assignment.mutable_meta() = Meta(submitted, assignment_id);
       assignment.set_organisation(decision.organisation);
@@ -130,7 +131,8 @@ absl::Status Router::Run() {
         events.insert(events.end(), routed->begin(), routed->end());
         routed_.fetch_add(1);
       } else {
-        // Never log the payload: it holds personal data. Dead-lettering comes with the delivery issue.
+        // Never log the payload: it holds personal data. Dead-lettering comes with the delivery
+        // issue.
         spdlog::error("router: skipping {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
                       (*record)->offset, std::string(routed.status().message()));
         rejected_.fetch_add(1);

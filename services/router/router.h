@@ -1,9 +1,9 @@
 // The router's work, apart from Kafka: RouteReferral turns one ReferralSubmitted into the events to
 // publish (pure, unit-tested), and Router runs the consume-route-publish loop around it.
 //
-// Delivery: at least once with stable ids. A batch's offsets are marked done only after every event it
-// produced was acknowledged; after a crash the batch is routed again to the same assignment ids, and the
-// inbox stores an assignment once. (Kafka transactions come with the routing issue.)
+// Delivery: at least once with stable ids. A batch's offsets are marked done only after every event
+// it produced was acknowledged; after a crash the batch is routed again to the same assignment ids,
+// and the inbox stores an assignment once. (Kafka transactions come with the routing issue.)
 #pragma once
 
 #include <atomic>
@@ -25,9 +25,9 @@ struct OutgoingEvent {
   std::string value;
 };
 
-// The events for one submitted referral: an AssignmentRequested on schakel.inbox.<org> per routable need,
-// a ReferralUnroutable on schakel.referrals.unroutable per need nobody can take. INVALID_ARGUMENT when the
-// event is not one we can route (unknown schema version, missing ids).
+// The events for one submitted referral: an AssignmentRequested on schakel.inbox.<org> per routable
+// need, a ReferralUnroutable on schakel.referrals.unroutable per need nobody can take.
+// INVALID_ARGUMENT when the event is not one we can route (unknown schema version, missing ids).
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& policy,
                                                          const v1::ReferralSubmitted& submitted);
 
@@ -44,7 +44,8 @@ class Router {
   std::uint64_t rejected() const { return rejected_.load(); }
 
  private:
-  // Publishes the events and waits for every acknowledgement; retries until they all succeed or Stop().
+  // Publishes the events and waits for every acknowledgement; retries until they all succeed or
+  // Stop().
   bool PublishAll(const std::vector<OutgoingEvent>& events);
 
   const routing::Policy& policy_;

@@ -31,7 +31,8 @@ v1::ReferralSubmitted Seed() {
   s.set_region("groningen-stad");
   s.add_languages("nl");
   s.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
-  for (const char* org : {"gemeente", "leger-des-heils", "mjd"}) s.mutable_sharing()->add_organisations(org);
+  for (const char* org : {"gemeente", "leger-des-heils", "mjd"})
+    s.mutable_sharing()->add_organisations(org);
   return s;
 }
 

@@ -1,4 +1,5 @@
-// RoutingService.ExplainRoute: where a referral would go, and why not elsewhere, without submitting it.
+// RoutingService.ExplainRoute: where a referral would go, and why not elsewhere, without submitting
+// it.
 #pragma once
 
 #include "libs/routing/policy.h"

@@ -15,7 +15,8 @@ class RoutingServiceTest : public ::testing::Test {
     ASSERT_TRUE(net.ok()) << net.status();
     policy_ = std::make_unique<routing::Policy>(*net);
     service_ = std::make_unique<RoutingService>(*policy_);
-    absl::StatusOr<service::RunningServer> server = service::StartServer("127.0.0.1:0", {service_.get()});
+    absl::StatusOr<service::RunningServer> server =
+        service::StartServer("127.0.0.1:0", {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::RoutingService::NewStub(grpc::CreateChannel(

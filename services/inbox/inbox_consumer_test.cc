@@ -1,0 +1,148 @@
+#include "services/inbox/inbox_consumer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "services/inbox/test_util.h"
+
+namespace schakel::inbox {
+namespace {
+
+using ::schakel::inbox::testing::kOrg;
+using ::schakel::inbox::testing::MakeEvent;
+using ::schakel::inbox::testing::MakeRecord;
+using ::schakel::inbox::testing::TempStore;
+using ::testing::ElementsAre;
+
+// Hands out queued records and remembers what was marked done and in which order relative to Close.
+class FakeSource final : public RecordSource {
+ public:
+  struct State {
+    std::mutex mu;
+    std::deque<absl::StatusOr<std::optional<kafka::Record>>> queue;
+    std::vector<std::int64_t> done;
+    bool closed = false;
+    int marked_after_close = 0;
+  };
+  explicit FakeSource(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  absl::StatusOr<std::optional<kafka::Record>> Poll(std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (!state_->queue.empty()) {
+        auto next = std::move(state_->queue.front());
+        state_->queue.pop_front();
+        return next;
+      }
+    }
+    std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
+    return std::optional<kafka::Record>();
+  }
+  absl::Status MarkDone(const kafka::Record& record) override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->closed) ++state_->marked_after_close;
+    state_->done.push_back(record.offset);
+    return absl::OkStatus();
+  }
+  void Close() override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->closed = true;
+  }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Waits (bounded) until `ready` holds; the loop runs on its own thread.
+template <typename Ready>
+bool Eventually(FakeSource::State& state, Ready ready) {
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      if (ready()) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(InboxConsumerTest, MarksStoredDuplicateAndRejectedRecordsDone) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  kafka::Record good = MakeRecord(MakeEvent("r-1", 0, "debt", 100), 10);
+  kafka::Record again = good;
+  again.offset = 11;
+  kafka::Record bad = MakeRecord(MakeEvent("r-2", 0, "debt", 100), 12);
+  bad.value = "garbage";
+  kafka::Record next = MakeRecord(MakeEvent("r-3", 1, "debt", 100), 13);
+  for (const kafka::Record& r : {good, again, bad, next}) {
+    state->queue.push_back(std::optional<kafka::Record>(r));
+  }
+
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 4; }));
+  consumer.Stop();
+
+  EXPECT_THAT(state->done, ElementsAre(10, 11, 12, 13));
+  EXPECT_TRUE(state->closed);
+  EXPECT_EQ(state->marked_after_close, 0);
+  EXPECT_EQ(temp.store().Count().value_or(-1), 2);
+  EXPECT_EQ(ingest.counts().stored, 2u);
+  EXPECT_EQ(ingest.counts().duplicates, 1u);
+  EXPECT_EQ(ingest.counts().rejected, 1u);
+  consumer.Stop();  // twice is fine
+}
+
+TEST(InboxConsumerTest, FatalSourceErrorEndsTheLoopAndIsReported) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  state->queue.push_back(absl::InternalError("kafka consumer: fatal: fenced"));
+  state->queue.push_back(std::optional<kafka::Record>(MakeRecord(MakeEvent("r-1", 0, "debt", 1))));
+
+  std::mutex mu;
+  std::vector<std::string> fatal;
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  options.on_fatal = [&](const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mu);
+    fatal.push_back(std::string(status.message()));
+  };
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !fatal.empty();
+  }));
+  consumer.Stop();
+
+  EXPECT_THAT(fatal, ElementsAre("kafka consumer: fatal: fenced"));
+  EXPECT_TRUE(state->done.empty());  // the loop ended: the record after the error was not taken
+  EXPECT_EQ(state->queue.size(), 1u);
+  EXPECT_TRUE(state->closed);
+}
+
+TEST(InboxConsumerTest, StopWithoutStartClosesTheSource) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  { InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest); }
+  EXPECT_TRUE(state->closed);
+}
+
+}  // namespace
+}  // namespace schakel::inbox

@@ -1,0 +1,119 @@
+#include "services/inbox/ingest.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::inbox {
+namespace {
+
+absl::Status Reject(std::string_view reason) {
+  return absl::InvalidArgumentError(std::string(reason));
+}
+
+bool ValidTimestamp(const google::protobuf::Timestamp& t) {
+  // The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
+  return t.seconds() >= -62'135'596'800 && t.seconds() <= 253'402'300'799 && t.nanos() >= 0 &&
+         t.nanos() <= 999'999'999;
+}
+
+}  // namespace
+
+std::string_view IngestOutcomeName(IngestOutcome outcome) {
+  switch (outcome) {
+    case IngestOutcome::kStored:
+      return "stored";
+    case IngestOutcome::kDuplicate:
+      return "duplicate";
+    case IngestOutcome::kRejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view organisation,
+                                                             const kafka::Record& record) {
+  schakel::v1::AssignmentRequested event;
+  if (!event.ParseFromString(record.value)) {
+    return Reject("value is not a schakel.v1.AssignmentRequested");
+  }
+  if (!event.has_meta()) return Reject("meta is missing");
+  const schakel::v1::EventMeta& meta = event.meta();
+  if (meta.schema_version() != kAssignmentRequestedSchemaVersion) {
+    return Reject(absl::StrCat("meta.schema_version ", meta.schema_version(),
+                               " is not supported (this inbox reads ",
+                               kAssignmentRequestedSchemaVersion, ")"));
+  }
+  if (event.organisation() != organisation) {
+    // The value is not echoed: a record that is not for us may be anything.
+    return Reject(
+        absl::StrCat("organisation is not this inbox's (", std::string(organisation), ")"));
+  }
+  if (meta.assignment_id().empty()) return Reject("meta.assignment_id is missing");
+  if (meta.referral_id().empty()) return Reject("meta.referral_id is missing");
+  // Records are keyed by assignment id; a different key means the producer is confused about what
+  // this is.
+  if (!record.key.empty() && record.key != meta.assignment_id()) {
+    return Reject("record key does not match meta.assignment_id");
+  }
+  if (event.need_code().empty()) return Reject("need_code is missing");
+  if (!meta.has_occurred_at()) return Reject("meta.occurred_at is missing");
+  if (!ValidTimestamp(meta.occurred_at())) return Reject("meta.occurred_at is out of range");
+
+  schakel::v1::Assignment assignment;
+  assignment.set_assignment_id(meta.assignment_id());
+  assignment.set_referral_id(meta.referral_id());
+  assignment.set_organisation(event.organisation());
+  assignment.set_need_code(event.need_code());
+  assignment.set_need_details(event.need_details());
+  assignment.set_status(schakel::v1::ASSIGNMENT_STATUS_REQUESTED);
+  assignment.set_client_pseudonym(event.client_pseudonym());
+  assignment.set_urgency(event.urgency());
+  assignment.set_region(event.region());
+  *assignment.mutable_languages() = event.languages();
+  assignment.set_referring_organisation(event.referring_organisation());
+  *assignment.mutable_requested_at() = meta.occurred_at();
+  *assignment.mutable_updated_at() = meta.occurred_at();
+  assignment.set_version(1);
+  return assignment;
+}
+
+AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& store)
+    : organisation_(std::move(organisation)), store_(store) {}
+
+absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& record) {
+  absl::StatusOr<schakel::v1::Assignment> assignment = AssignmentFromRecord(organisation_, record);
+  if (!assignment.ok()) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    // Where it is and why, never what it says: the payload is personal data.
+    spdlog::warn("inbox {}: rejected record {}/{}@{}: {}", organisation_, record.topic,
+                 record.partition, record.offset, std::string(assignment.status().message()));
+    return IngestOutcome::kRejected;
+  }
+  absl::StatusOr<bool> inserted = store_.Insert(*assignment);
+  if (!inserted.ok()) return inserted.status();
+  if (*inserted) {
+    stored_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("inbox {}: stored assignment {} from {}/{}@{}", organisation_,
+                  assignment->assignment_id(), record.topic, record.partition, record.offset);
+    return IngestOutcome::kStored;
+  }
+  duplicates_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("inbox {}: assignment {} from {}/{}@{} was already stored", organisation_,
+                assignment->assignment_id(), record.topic, record.partition, record.offset);
+  return IngestOutcome::kDuplicate;
+}
+
+IngestCounts AssignmentIngest::counts() const {
+  IngestCounts counts;
+  counts.stored = stored_.load(std::memory_order_relaxed);
+  counts.duplicates = duplicates_.load(std::memory_order_relaxed);
+  counts.rejected = rejected_.load(std::memory_order_relaxed);
+  return counts;
+}
+
+}  // namespace schakel::inbox

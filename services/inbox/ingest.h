@@ -1,0 +1,59 @@
+// From the organisation's Kafka topic into its database: each record of schakel.inbox.<org> (an
+// AssignmentRequested, keyed by assignment id) becomes one stored Assignment. A record is stored,
+// found to be there already (Kafka redelivers), or rejected because it is unusable; a rejected
+// record is logged without its payload, counted and skipped, so that one bad record never blocks
+// the inbox.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "libs/kafka/consumer.h"
+#include "libs/store/store.h"
+#include "schakel/v1/inbox.pb.h"
+
+namespace schakel::inbox {
+
+// The version of the AssignmentRequested schema this inbox reads (EventMeta.schema_version).
+inline constexpr std::uint32_t kAssignmentRequestedSchemaVersion = 1;
+
+enum class IngestOutcome { kStored, kDuplicate, kRejected };
+std::string_view IngestOutcomeName(IngestOutcome outcome);
+
+struct IngestCounts {
+  std::uint64_t stored = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t rejected = 0;
+};
+
+// The assignment a record asks `organisation` to store: status REQUESTED, version 1, requested and
+// updated at the event's time. INVALID_ARGUMENT with the reason when the record is unusable; the
+// reason names fields, never their contents.
+absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view organisation,
+                                                             const kafka::Record& record);
+
+class AssignmentIngest {
+ public:
+  // `store` must outlive this object.
+  AssignmentIngest(std::string organisation, store::InboxStore& store);
+
+  // Decides one record. When it returns an outcome the record is done (what had to be stored is
+  // durable) and its offset may be committed. An error means the store failed: the record is not
+  // done and must be tried again.
+  absl::StatusOr<IngestOutcome> Ingest(const kafka::Record& record);
+
+  IngestCounts counts() const;
+  const std::string& organisation() const { return organisation_; }
+
+ private:
+  std::string organisation_;
+  store::InboxStore& store_;
+  std::atomic<std::uint64_t> stored_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+};
+
+}  // namespace schakel::inbox

@@ -1,0 +1,121 @@
+// inbox: one organisation's inbox. Consumes schakel.inbox.<org> into its own SQLite database and
+// serves it over gRPC. Wiring only; the logic lives in InboxService, AssignmentIngest and
+// InboxConsumer.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "libs/kafka/consumer.h"
+#include "libs/routing/network.h"
+#include "libs/service/logging.h"
+#include "libs/service/server.h"
+#include "libs/service/shutdown.h"
+#include "libs/store/store.h"
+#include "services/inbox/inbox_consumer.h"
+#include "services/inbox/inbox_service.h"
+#include "services/inbox/ingest.h"
+
+int main(int argc, char** argv) {
+  // Before any thread starts, so that every thread inherits the mask.
+  schakel::service::BlockShutdownSignals();
+
+  std::string org;
+  std::string network_path;
+  std::string listen = "127.0.0.1:50061";
+  std::string kafka = "127.0.0.1:9092";
+  std::string db_path;
+  bool log_json = false;
+  std::string log_level = "info";
+
+  CLI::App app{
+      "Schakel inbox: one organisation's assignments, from its Kafka topic into its own database"};
+  app.add_option("--org", org, "Organisation id (as in the network file)")->required();
+  app.add_option("--network", network_path, "Network file (YAML)")->required();
+  app.add_option("--listen", listen, "gRPC address")->capture_default_str();
+  app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  app.add_option("--db", db_path, "SQLite database file (default: inbox-<org>.db)");
+  app.add_flag("--log-json", log_json, "Log one JSON object per line");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+
+  absl::StatusOr<schakel::routing::Network> network =
+      schakel::routing::LoadNetworkFile(network_path);
+  if (!network.ok()) {
+    std::cerr << "inbox: " << network.status().message() << "\n";
+    return 2;
+  }
+  if (network->FindOrganisation(org) == nullptr) {
+    std::cerr << "inbox: organisation '" << org << "' is not in " << network_path << "\n";
+    return 2;
+  }
+  if (db_path.empty()) db_path = "inbox-" + org + ".db";
+  const std::string topic = schakel::routing::InboxTopic(org);
+
+  schakel::service::SetupLogging("inbox-" + org, log_json, log_level);
+
+  absl::StatusOr<std::unique_ptr<schakel::store::InboxStore>> store =
+      schakel::store::InboxStore::Open(db_path);
+  if (!store.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(store.status().message()));
+    return 1;
+  }
+
+  schakel::inbox::InboxService service(org, **store);
+  absl::StatusOr<schakel::service::RunningServer> server =
+      schakel::service::StartServer(listen, {&service});
+  if (!server.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(server.status().message()));
+    return 1;
+  }
+
+  schakel::kafka::ConsumerOptions consumer_options;
+  consumer_options.bootstrap_servers = kafka;
+  consumer_options.group_id = topic;  // group schakel.inbox.<org>
+  consumer_options.topics = {topic};
+  consumer_options.client_id = "inbox-" + org;
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> kafka_consumer =
+      schakel::kafka::Consumer::Create(consumer_options);
+  if (!kafka_consumer.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(kafka_consumer.status().message()));
+    server->server->Shutdown(std::chrono::system_clock::now());
+    return 1;
+  }
+  schakel::inbox::AssignmentIngest ingest(org, **store);
+  std::atomic<bool> consumer_failed{false};
+  schakel::inbox::InboxConsumerOptions loop_options;
+  loop_options.on_fatal = [&consumer_failed](const absl::Status&) {
+    // Without its topic the inbox is useless: take the ordered shutdown path.
+    consumer_failed = true;
+    kill(getpid(), SIGTERM);
+  };
+  schakel::inbox::InboxConsumer consumer(
+      std::make_unique<schakel::inbox::KafkaRecordSource>(*std::move(kafka_consumer)), ingest,
+      loop_options);
+  consumer.Start();
+
+  // The address actually bound (the port differs when asked for ":0").
+  const std::string bound = listen.substr(0, listen.rfind(':') + 1) + std::to_string(server->port);
+  spdlog::info("inbox {} listening on {}, consuming {}", org, bound, topic);
+  int signo = schakel::service::WaitForShutdownSignal();
+  spdlog::info("inbox {}: signal {}, shutting down", org, signo);
+
+  // Stop taking calls, then drain the consumer (committing what is stored), then close the
+  // database.
+  schakel::service::SetServing(*server->server, false);
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  consumer.Stop();
+  schakel::inbox::IngestCounts counts = ingest.counts();
+  spdlog::info("inbox {}: stopped; stored {}, duplicates {}, rejected {}", org, counts.stored,
+               counts.duplicates, counts.rejected);
+  store->reset();
+  return consumer_failed ? 1 : 0;
+}

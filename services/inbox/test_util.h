@@ -1,0 +1,91 @@
+// Shared by the inbox tests: a temporary directory with a real InboxStore in it, and hand-made
+// records.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "libs/kafka/consumer.h"
+#include "libs/store/store.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::inbox::testing {
+
+inline constexpr char kOrg[] = "mjd";
+inline constexpr char kTopic[] = "schakel.inbox.mjd";
+
+class TempStore {
+ public:
+  TempStore() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "inbox_test.XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp failed";
+      return;
+    }
+    dir_ = pattern;
+    absl::StatusOr<std::unique_ptr<store::InboxStore>> opened =
+        store::InboxStore::Open((dir_ / "inbox.db").string());
+    if (!opened.ok()) {
+      ADD_FAILURE() << opened.status();
+      return;
+    }
+    store_ = *std::move(opened);
+  }
+  ~TempStore() {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  TempStore(const TempStore&) = delete;
+  TempStore& operator=(const TempStore&) = delete;
+
+  store::InboxStore& store() { return *store_; }
+  bool ok() const { return store_ != nullptr; }
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<store::InboxStore> store_;
+};
+
+// A valid AssignmentRequested for kOrg.
+inline schakel::v1::AssignmentRequested MakeEvent(const std::string& referral_id,
+                                                  std::uint32_t need_index,
+                                                  const std::string& need_code,
+                                                  std::int64_t occurred_seconds) {
+  schakel::v1::AssignmentRequested event;
+  schakel::v1::EventMeta* meta = event.mutable_meta();
+  meta->set_schema_version(1);
+  meta->set_event_id("e-" + referral_id + "-" + std::to_string(need_index));
+  meta->mutable_occurred_at()->set_seconds(occurred_seconds);
+  meta->mutable_occurred_at()->set_nanos(500);
+  meta->set_referral_id(referral_id);
+  meta->set_assignment_id("a-" + referral_id + "-" + std::to_string(need_index));
+  event.set_organisation(kOrg);
+  event.set_need_code(need_code);
+  event.set_need_details("Needs help with a letter from the tax office");
+  event.set_client_pseudonym("p-0123456789abcdef");
+  event.set_urgency(schakel::v1::URGENCY_URGENT);
+  event.set_region("groningen-stad");
+  event.add_languages("nl");
+  event.add_languages("ro");
+  event.set_referring_organisation("gemeente");
+  event.set_need_index(need_index);
+  return event;
+}
+
+inline kafka::Record MakeRecord(const schakel::v1::AssignmentRequested& event,
+                                std::int64_t offset = 7) {
+  kafka::Record record;
+  record.topic = kTopic;
+  record.partition = 2;
+  record.offset = offset;
+  record.key = event.meta().assignment_id();
+  record.value = event.SerializeAsString();
+  return record;
+}
+
+}  // namespace schakel::inbox::testing

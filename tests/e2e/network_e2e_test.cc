@@ -1,0 +1,235 @@
+// The whole network end to end: the real intake, router and six inbox binaries on free ports
+// against the broker tests/run started. The seed scenario's needs each land in exactly the right
+// inbox; refused referrals appear nowhere; SIGTERM stops every service cleanly.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <thread>
+
+#include "libs/routing/network.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+#include "tests/support/kafka_test_env.h"
+#include "tests/support/process.h"
+
+namespace schakel {
+namespace {
+
+using schakel::testing::ChildProcess;
+using schakel::testing::FreePort;
+using schakel::testing::RunCommand;
+
+const std::string kSource = SCHAKEL_SOURCE_DIR;
+const std::string kBinary = SCHAKEL_BINARY_DIR;
+const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
+
+struct Service {
+  std::string name;
+  std::string address;
+  std::unique_ptr<ChildProcess> process;
+};
+
+class NetworkE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    kafka_ = new std::string(schakel::testing::TestKafka());
+    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                     ("schakel-e2e-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*dir_);
+    services_ = new std::vector<Service>();
+    network_ = new routing::Network(*routing::LoadNetworkFile(kNetworkFile));
+
+    std::string output;
+    ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
+                          kNetworkFile, "--kafka", *kafka_},
+                         &output),
+              0)
+        << output;
+
+    const std::string key = (*dir_ / "pseudonym.key").string();
+    ASSERT_EQ(RunCommand({"/bin/sh", "-c", "openssl rand -hex 32 > " + key}, &output), 0) << output;
+
+    for (const routing::Organisation& org : network_->organisations) {
+      Start("inbox-" + org.id, kBinary + "/services/inbox/inbox",
+            {"--org", org.id, "--network", kNetworkFile, "--kafka", *kafka_, "--db",
+             (*dir_ / ("inbox-" + org.id + ".db")).string()});
+    }
+    Start("router", kBinary + "/services/router/router",
+          {"--network", kNetworkFile, "--kafka", *kafka_});
+    Start("intake", kBinary + "/services/intake/intake",
+          {"--network", kNetworkFile, "--kafka", *kafka_, "--pseudonym-key", key});
+    for (Service& s : *services_) {
+      auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
+      ASSERT_TRUE(
+          channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)))
+          << s.name << " did not start:\n"
+          << s.process->ReadLog();
+    }
+  }
+
+  static void TearDownTestSuite() {
+    // Ordered and clean: every service exits 0 on SIGTERM.
+    for (auto it = services_->rbegin(); it != services_->rend(); ++it) {
+      EXPECT_EQ(it->process->Stop(), 0) << it->name << " did not stop cleanly:\n"
+                                        << it->process->ReadLog();
+    }
+    delete services_;
+    if (std::getenv("SCHAKEL_E2E_KEEP") == nullptr) std::filesystem::remove_all(*dir_);
+    delete dir_;
+    delete kafka_;
+    delete network_;
+  }
+
+  static void Start(const std::string& name, const std::string& binary,
+                    std::vector<std::string> args) {
+    const std::string address = "127.0.0.1:" + std::to_string(FreePort());
+    args.push_back("--listen");
+    args.push_back(address);
+    services_->push_back(
+        {name, address,
+         std::make_unique<ChildProcess>(binary, args, (*dir_ / (name + ".log")).string())});
+  }
+
+  static const Service& Find(const std::string& name) {
+    for (const Service& s : *services_) {
+      if (s.name == name) return s;
+    }
+    throw std::runtime_error("no service " + name);
+  }
+
+  // Every assignment in an organisation's inbox.
+  static std::vector<v1::Assignment> Inbox(const std::string& org) {
+    auto stub = v1::InboxService::NewStub(
+        grpc::CreateChannel(Find("inbox-" + org).address, grpc::InsecureChannelCredentials()));
+    std::vector<v1::Assignment> all;
+    v1::ListAssignmentsRequest request;
+    request.set_page_size(500);
+    do {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::ListAssignmentsResponse response;
+      const grpc::Status status = stub->ListAssignments(&context, request, &response);
+      EXPECT_TRUE(status.ok()) << org << ": " << status.error_message();
+      if (!status.ok()) break;
+      all.insert(all.end(), response.assignments().begin(), response.assignments().end());
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return all;
+  }
+
+  // (need code) of the referral's assignments in each inbox, once `expected` of them have arrived
+  // everywhere together (or the wait ran out).
+  static std::map<std::string, std::vector<std::string>> WaitForReferral(
+      const std::string& referral_id, std::size_t expected) {
+    std::map<std::string, std::vector<std::string>> found;
+    for (int attempt = 0; attempt < 120; ++attempt) {
+      found.clear();
+      std::size_t total = 0;
+      for (const routing::Organisation& org : network_->organisations) {
+        for (const v1::Assignment& a : Inbox(org.id)) {
+          if (a.referral_id() == referral_id) {
+            found[org.id].push_back(a.need_code());
+            ++total;
+          }
+        }
+      }
+      if (total >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return found;
+  }
+
+  static grpc::Status Submit(const v1::Referral& referral, const std::string& as,
+                             v1::SubmitReferralResponse* response) {
+    auto stub = v1::IntakeService::NewStub(
+        grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    context.AddMetadata("x-schakel-organisation", as);
+    v1::SubmitReferralRequest request;
+    *request.mutable_referral() = referral;
+    return stub->SubmitReferral(&context, request, response);
+  }
+
+  static inline std::string* kafka_ = nullptr;
+  static inline std::filesystem::path* dir_ = nullptr;
+  static inline std::vector<Service>* services_ = nullptr;
+  static inline routing::Network* network_ = nullptr;
+};
+
+TEST_F(NetworkE2eTest, SeedScenarioReachesExactlyTheResponsibleInboxes) {
+  // The demo's referral, submitted with the operators' CLI as Terwille.
+  std::string output;
+  ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "submit", "--as", "terwille",
+                        "--file", kSource + "/deploy/local/demo/seed-referral.json", "--intake",
+                        Find("intake").address},
+                       &output),
+            0)
+      << output;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(output, match, std::regex("referral (r-[0-9a-f]{24}) accepted")))
+      << output;
+  const std::string referral_id = match[1];
+
+  const auto found = WaitForReferral(referral_id, 3);
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"mjd", {"debt"}}, {"gemeente", {"income"}}, {"leger-des-heils", {"housing"}}};
+  EXPECT_EQ(found, expected);
+
+  // The municipality sees its own need only, with its details; the pseudonym instead of the client
+  // code.
+  for (const v1::Assignment& a : Inbox("gemeente")) {
+    if (a.referral_id() != referral_id) continue;
+    EXPECT_EQ(a.status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+    EXPECT_EQ(a.referring_organisation(), "terwille");
+    EXPECT_EQ(a.need_details(), "Heeft tijdelijk een uitkering nodig tijdens het uitstappen.");
+    EXPECT_TRUE(std::regex_match(a.client_pseudonym(), std::regex("^p-[0-9a-f]{32}$")));
+  }
+  // No client code anywhere in Kafka.
+  EXPECT_FALSE(
+      schakel::testing::AnyRecordContains(*kafka_, routing::AllTopics(*network_), "TW-DEMO-0001"));
+}
+
+TEST_F(NetworkE2eTest, RefusedReferralsAppearNowhere) {
+  v1::Referral base;
+  base.mutable_client()->set_client_code("E2E-1");
+  base.add_needs()->set_code("health");
+  base.set_urgency(v1::URGENCY_URGENT);
+  base.set_region("groningen-ommeland");
+  base.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  base.mutable_sharing()->add_organisations("ggd");
+
+  const std::string marker = "refused-marker-" + std::to_string(::getpid());
+  v1::Referral unknown_need = base;
+  unknown_need.add_needs()->set_code("astrology");
+  unknown_need.mutable_needs(0)->set_details(marker);
+  v1::SubmitReferralResponse response;
+  grpc::Status status = Submit(unknown_need, "mjd", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "referral.needs[1].code: unknown need 'astrology'");
+
+  v1::Referral no_permission = base;
+  no_permission.clear_sharing();
+  no_permission.mutable_needs(0)->set_details(marker);
+  status = Submit(no_permission, "mjd", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "referral.sharing: the client's sharing permission is required");
+
+  // A valid referral after them has travelled all the way: had the refused ones been published,
+  // they would be in Kafka by now too.
+  ASSERT_TRUE(Submit(base, "mjd", &response).ok());
+  const auto found = WaitForReferral(response.referral_id(), 1);
+  EXPECT_EQ(found, (std::map<std::string, std::vector<std::string>>{{"ggd", {"health"}}}));
+  EXPECT_FALSE(schakel::testing::AnyRecordContains(*kafka_, routing::AllTopics(*network_), marker));
+  for (const routing::Organisation& org : network_->organisations) {
+    for (const v1::Assignment& a : Inbox(org.id)) EXPECT_NE(a.need_details(), marker) << org.id;
+  }
+}
+
+}  // namespace
+}  // namespace schakel

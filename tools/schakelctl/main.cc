@@ -1,0 +1,215 @@
+// schakelctl: one command line for operators and for trying Schakel out.
+//   schakelctl network check <file>                   validate a network file
+//   schakelctl topics create --network <file>         create every topic the network needs
+//   schakelctl submit --as <org> --file <json>        submit a referral (JSON of
+//   schakel.v1.Referral) schakelctl explain --file <json>                  where would it go, and
+//   why schakelctl inbox list --inbox <addr>              what waits in an organisation's inbox
+// Every call to a service has a deadline; an unreachable service or broker is named with its
+// address.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "libs/kafka/admin.h"
+#include "libs/routing/network.h"
+#include "libs/service/identity.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+#include "schakel/v1/routing.grpc.pb.h"
+
+namespace {
+
+constexpr auto kDeadline = std::chrono::seconds(15);
+
+int Fail(const std::string& message) {
+  std::cerr << "schakelctl: " << message << "\n";
+  return 1;
+}
+
+int RpcFail(const std::string& what, const std::string& address, const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return Fail(what + ": cannot reach the service at " + address + " (" + status.error_message() +
+                ")");
+  }
+  return Fail(what + ": " + status.error_message());
+}
+
+bool ReadReferral(const std::string& path, schakel::v1::Referral* referral, std::string* error) {
+  std::stringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path);
+    if (!in) {
+      *error = path + ": cannot open";
+      return false;
+    }
+    text << in.rdbuf();
+  }
+  const auto status = google::protobuf::util::JsonStringToMessage(text.str(), referral);
+  if (!status.ok()) {
+    *error = path + ": not a schakel.v1.Referral in JSON: " + std::string(status.message());
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kDeadline);
+  return context;
+}
+
+std::string StatusName(schakel::v1::AssignmentStatus status) {
+  std::string name = schakel::v1::AssignmentStatus_Name(status);
+  const std::string prefix = "ASSIGNMENT_STATUS_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"schakelctl: operate and try out a Schakel network."};
+  app.require_subcommand(1);
+  spdlog::set_level(spdlog::level::warn);
+
+  // network check
+  auto* network_cmd = app.add_subcommand("network", "Network file commands");
+  network_cmd->require_subcommand(1);
+  std::string check_file;
+  auto* check_cmd = network_cmd->add_subcommand("check", "Validate a network file");
+  check_cmd->add_option("file", check_file, "The network file")->required();
+
+  // topics create
+  std::string network_file = "deploy/local/network.yaml";
+  std::string kafka = "127.0.0.1:9092";
+  auto* topics_cmd = app.add_subcommand("topics", "Kafka topic commands");
+  topics_cmd->require_subcommand(1);
+  auto* create_cmd = topics_cmd->add_subcommand("create", "Create every topic the network needs");
+  create_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  create_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
+  // submit
+  std::string intake = "127.0.0.1:50051";
+  std::string as_org;
+  std::string referral_file;
+  auto* submit_cmd =
+      app.add_subcommand("submit", "Submit a referral (JSON of schakel.v1.Referral)");
+  submit_cmd->add_option("--intake", intake, "Intake address")->capture_default_str();
+  submit_cmd->add_option("--as", as_org, "The submitting organisation")->required();
+  submit_cmd->add_option("--file", referral_file, "JSON file, or - for standard input")->required();
+
+  // explain
+  std::string router = "127.0.0.1:50052";
+  auto* explain_cmd =
+      app.add_subcommand("explain", "Show where a referral would be routed, and why");
+  explain_cmd->add_option("--router", router, "Router address")->capture_default_str();
+  explain_cmd->add_option("--file", referral_file, "JSON file, or - for standard input")
+      ->required();
+
+  // inbox list
+  std::string inbox = "127.0.0.1:50061";
+  std::string need;
+  auto* inbox_cmd = app.add_subcommand("inbox", "An organisation's inbox");
+  inbox_cmd->require_subcommand(1);
+  auto* list_cmd = inbox_cmd->add_subcommand("list", "List the assignments in an inbox");
+  list_cmd->add_option("--inbox", inbox, "Inbox address")->capture_default_str();
+  list_cmd->add_option("--need", need, "Only this need code");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*check_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(check_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    std::cout << check_file << ": valid (" << net->organisations.size() << " organisations, "
+              << net->needs.size() << " needs, " << net->regions.size() << " regions)\n";
+    return 0;
+  }
+
+  if (*create_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    std::vector<schakel::kafka::TopicSpec> specs;
+    for (const std::string& topic : schakel::routing::AllTopics(*net)) {
+      specs.push_back({topic, net->topics.partitions, net->topics.replication_factor});
+    }
+    absl::Status created = schakel::kafka::EnsureTopics(kafka, specs, std::chrono::seconds(15));
+    if (!created.ok()) return Fail("Kafka at " + kafka + ": " + std::string(created.message()));
+    std::cout << specs.size() << " topics present on " << kafka << " (" << net->topics.partitions
+              << " partitions, replication factor " << net->topics.replication_factor << ")\n";
+    return 0;
+  }
+
+  if (*submit_cmd) {
+    schakel::v1::SubmitReferralRequest request;
+    std::string error;
+    if (!ReadReferral(referral_file, request.mutable_referral(), &error)) return Fail(error);
+    auto stub = schakel::v1::IntakeService::NewStub(
+        grpc::CreateChannel(intake, grpc::InsecureChannelCredentials()));
+    auto context = Context();
+    context->AddMetadata(schakel::service::kOrganisationHeader, as_org);
+    schakel::v1::SubmitReferralResponse response;
+    grpc::Status status = stub->SubmitReferral(context.get(), request, &response);
+    if (!status.ok()) return RpcFail("submit", intake, status);
+    std::cout << "referral " << response.referral_id() << " accepted\n";
+    for (int i = 0; i < response.assignment_ids_size(); ++i) {
+      std::cout << "  need " << request.referral().needs(i).code() << ": assignment "
+                << response.assignment_ids(i) << "\n";
+    }
+    return 0;
+  }
+
+  if (*explain_cmd) {
+    schakel::v1::ExplainRouteRequest request;
+    std::string error;
+    if (!ReadReferral(referral_file, request.mutable_referral(), &error)) return Fail(error);
+    auto stub = schakel::v1::RoutingService::NewStub(
+        grpc::CreateChannel(router, grpc::InsecureChannelCredentials()));
+    schakel::v1::ExplainRouteResponse response;
+    grpc::Status status = stub->ExplainRoute(Context().get(), request, &response);
+    if (!status.ok()) return RpcFail("explain", router, status);
+    for (const auto& route : response.routes()) {
+      std::cout << route.need_code() << " -> "
+                << (route.organisation().empty() ? "(nobody: unroutable)" : route.organisation())
+                << "\n";
+      for (const auto& passed : route.passed_over()) {
+        std::cout << "    " << passed.organisation() << ": " << passed.reason() << "\n";
+      }
+    }
+    return 0;
+  }
+
+  if (*list_cmd) {
+    auto stub = schakel::v1::InboxService::NewStub(
+        grpc::CreateChannel(inbox, grpc::InsecureChannelCredentials()));
+    schakel::v1::ListAssignmentsRequest request;
+    request.set_need_code(need);
+    request.set_page_size(500);
+    std::printf("%-32s %-16s %-10s %-10s %s\n", "ASSIGNMENT", "NEED", "STATUS", "URGENCY", "FROM");
+    int count = 0;
+    do {
+      schakel::v1::ListAssignmentsResponse response;
+      grpc::Status status = stub->ListAssignments(Context().get(), request, &response);
+      if (!status.ok()) return RpcFail("inbox list", inbox, status);
+      for (const auto& a : response.assignments()) {
+        std::string urgency = schakel::v1::Urgency_Name(a.urgency());
+        urgency = urgency.substr(urgency.find('_') + 1);
+        std::printf("%-32s %-16s %-10s %-10s %s\n", a.assignment_id().c_str(),
+                    a.need_code().c_str(), StatusName(a.status()).c_str(), urgency.c_str(),
+                    a.referring_organisation().c_str());
+        ++count;
+      }
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    std::printf("(%d assignments)\n", count);
+    return 0;
+  }
+  return 0;
+}
