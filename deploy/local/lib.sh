@@ -74,3 +74,48 @@ elapsed() {
   local tenths=$(((end - $1 + 50000) / 100000))
   echo "$((tenths / 10)).$((tenths % 10)) s"
 }
+
+# ---- free ports (for tests and throw-away brokers) ----------------------------------------------------------
+
+# Ports anything on this machine uses right now, in any TCP state (from /proc, no extra tools needed).
+used_ports() {
+  local f _ local_addr
+  for f in /proc/net/tcp /proc/net/tcp6; do
+    [[ -r "$f" ]] || continue
+    while read -r _ local_addr _; do
+      if [[ "$local_addr" == *:* ]]; then echo "$((16#${local_addr##*:}))"; fi
+    done <"$f"
+  done
+}
+
+# free_ports N: prints N free, distinct ports below the kernel's ephemeral range (so outgoing connections
+# won't take them).
+free_ports() {
+  local count="${1:-2}" low=32768 used picked=() p tries=0
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 20000)) || low=60000 # unusual range: fall back to a fixed window above it
+  used=" $(used_ports | tr '\n' ' ') "
+  while ((${#picked[@]} < count)); do
+    ((++tries < 1000)) || { echo "free_ports: found no free ports" >&2; return 1; }
+    p=$((low > 60000 ? 60000 + RANDOM % 5000 : 20000 + RANDOM % (low - 20000)))
+    [[ "$used" == *" $p "* || " ${picked[*]} " == *" $p "* ]] && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue # someone listens after all
+    picked+=("$p")
+  done
+  echo "${picked[@]}"
+}
+
+# free_port_block N: prints the first of N consecutive free ports.
+free_port_block() {
+  local count="$1" tries=0 first p ok
+  while ((++tries < 200)); do
+    read -r first _ <<<"$(free_ports 1)"
+    ok=true
+    for ((p = first; p < first + count; p++)); do
+      if [[ " $(used_ports | tr '\n' ' ') " == *" $p "* ]]; then ok=false; break; fi
+    done
+    $ok && { echo "$first"; return 0; }
+  done
+  echo "free_port_block: found no $count consecutive free ports" >&2
+  return 1
+}

@@ -1,5 +1,6 @@
 // schakelctl: one command line for operators and for trying Schakel out.
 //   schakelctl network check <file>                   validate a network file
+//   schakelctl network organisations <file>           list the organisations (id, name)
 //   schakelctl topics create --network <file>         create every topic the network needs
 //   schakelctl submit --as <org> --file <json>        submit a referral (JSON of
 //   schakel.v1.Referral) schakelctl explain --file <json>                  where would it go, and
@@ -87,6 +88,11 @@ int main(int argc, char** argv) {
   auto* check_cmd = network_cmd->add_subcommand("check", "Validate a network file");
   check_cmd->add_option("file", check_file, "The network file")->required();
 
+  std::string list_file;
+  auto* organisations_cmd = network_cmd->add_subcommand(
+      "organisations", "Print each organisation's id and name, in file order");
+  organisations_cmd->add_option("file", list_file, "The network file")->required();
+
   // topics create
   std::string network_file = "deploy/local/network.yaml";
   std::string kafka = "127.0.0.1:9092";
@@ -130,6 +136,13 @@ int main(int argc, char** argv) {
     if (!net.ok()) return Fail(std::string(net.status().message()));
     std::cout << check_file << ": valid (" << net->organisations.size() << " organisations, "
               << net->needs.size() << " needs, " << net->regions.size() << " regions)\n";
+    return 0;
+  }
+
+  if (*organisations_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(list_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    for (const auto& org : net->organisations) std::cout << org.id << "\t" << org.name << "\n";
     return 0;
   }
 
