@@ -30,4 +30,15 @@ std::string AssignmentId(std::string_view referral_id, std::uint32_t need_index)
                       "-", need_index);
 }
 
+std::string NextAssignmentId(std::string_view previous) {
+  const std::size_t dot = previous.rfind('.');
+  const std::size_t dash = previous.rfind('-');
+  if (dot != std::string_view::npos && (dash == std::string_view::npos || dot > dash)) {
+    int step = 0;
+    for (char c : previous.substr(dot + 1)) step = step * 10 + (c - '0');
+    return absl::StrCat(std::string(previous.substr(0, dot)), ".", step + 1);
+  }
+  return absl::StrCat(std::string(previous), ".1");
+}
+
 }  // namespace schakel::referral

@@ -12,5 +12,8 @@ namespace schakel::referral {
 std::string NewReferralId();  // "r-" + 24 hex characters (96 random bits)
 std::string NewEventId();     // "e-" + 32 hex characters
 std::string AssignmentId(std::string_view referral_id, std::uint32_t need_index);
+// The id of the assignment that continues `previous` (forwarding, escalation): "a-…-0" → "a-…-0.1"
+// → "a-…-0.2". Stable, so a redelivered forward yields the same id.
+std::string NextAssignmentId(std::string_view previous);
 
 }  // namespace schakel::referral

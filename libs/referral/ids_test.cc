@@ -20,5 +20,11 @@ TEST(IdsTest, AssignmentIdIsStable) {
   EXPECT_EQ(AssignmentId("r-x", 0), AssignmentId("r-x", 0));
 }
 
+TEST(IdsTest, NextAssignmentIdCountsTheChain) {
+  EXPECT_EQ(NextAssignmentId("a-0123456789abcdef01234567-2"), "a-0123456789abcdef01234567-2.1");
+  EXPECT_EQ(NextAssignmentId("a-0123456789abcdef01234567-2.1"), "a-0123456789abcdef01234567-2.2");
+  EXPECT_EQ(NextAssignmentId("a-0123456789abcdef01234567-2.9"), "a-0123456789abcdef01234567-2.10");
+}
+
 }  // namespace
 }  // namespace schakel::referral

@@ -1,7 +1,11 @@
-// The network: which organisations exist, which needs each serves, where, in which languages.
-// Loaded from the YAML file operators edit (deploy/local/network.yaml is the example).
+// The network: which organisations exist, which needs each serves, where, in which languages, how
+// many open assignments each can hold, the time to accept per urgency, the network's preferences
+// and the organisations' automatic rules. Loaded from the YAML file operators edit
+// (deploy/local/network.yaml is the example and documents every key).
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,11 +17,29 @@ namespace schakel::routing {
 struct NeedKind {
   std::string id;
   std::string name;
+  // Whether the need is met in direct contact with the client, so that language matters.
+  bool contact = true;
 };
 
 struct Region {
   std::string id;
   std::string name;
+};
+
+// An automatic rule of an organisation: hand every assignment for `need` on to `to`. Parsed and
+// checked here (the organisation and the target serve the need, the target is another
+// organisation, rules never go round in a circle); applied outside this library, not by Policy.
+struct ForwardRule {
+  std::string need;
+  std::string to;
+};
+
+// An automatic rule of an organisation: decline a new assignment while it has more than
+// `open_above` open ones, with `reason` (default "at capacity"; the network's own text, so no
+// personal data). Applied outside this library, like ForwardRule.
+struct DeclineRule {
+  int open_above = 0;
+  std::string reason;
 };
 
 struct Organisation {
@@ -26,9 +48,32 @@ struct Organisation {
   std::vector<std::string> needs;
   std::vector<std::string> regions;
   std::vector<std::string> languages;
+  // Most open assignments it takes at once; none: unlimited. 0 pauses it.
+  std::optional<int> capacity = std::nullopt;
+  // Serves clients in any language through an interpreter.
+  bool interpreter = false;
+  std::vector<ForwardRule> forward_rules = {};  // at most one per need
+  std::optional<DeclineRule> decline_rule = std::nullopt;
 
   bool Serves(std::string_view need) const;
   bool Covers(std::string_view region) const;
+  bool Speaks(std::string_view language) const;
+};
+
+// The time an organisation has to accept an assignment, per urgency. Durations are whole minutes,
+// hours or days ("30m", "4h", "3d"); a day is 24 hours for now (working days come with escalation).
+struct Sla {
+  std::chrono::seconds urgent = std::chrono::hours(4);
+  std::chrono::seconds normal = std::chrono::hours(72);
+};
+
+// The network's stated order of organisations for a need, in one region or (region empty) in all.
+// A regional preference ranks before the need's general one; organisations in neither come after
+// the listed ones.
+struct Preference {
+  std::string need;
+  std::string region;  // empty: every region
+  std::vector<std::string> order;
 };
 
 // How the topics are created (explicitly; the broker never auto-creates them).
@@ -43,23 +88,31 @@ struct Network {
   std::vector<std::string> languages;
   std::vector<Organisation> organisations;  // in file order: this order breaks ties
   TopicSettings topics;
+  Sla sla = {};
+  std::vector<Preference> preferences = {};  // at most one per need and region
 
   const Organisation* FindOrganisation(std::string_view id) const;
+  const NeedKind* FindNeed(std::string_view id) const;
   bool HasNeed(std::string_view id) const;
   bool HasRegion(std::string_view id) const;
   bool HasLanguage(std::string_view code) const;
 };
 
-// Parses and checks a network file. Errors name the source, the place (line:column or the path of
+// Parses and checks a network file. Errors name the source, the place (line:column and the path of
 // keys) and what is wrong, e.g. "network.yaml:12:5: organisations[2].needs[0]: unknown need
-// 'debts'".
+// 'debts'". Unknown keys are refused too: a misspelt "capacity" would otherwise silently change
+// routing.
 absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_view source_name);
 absl::StatusOr<Network> LoadNetworkFile(const std::string& path);
+
+// "30m", "4h", "3d" (a day is 24 hours): a positive whole number and a unit.
+absl::StatusOr<std::chrono::seconds> ParseDuration(std::string_view text);
 
 // Topic names, in one place.
 inline constexpr std::string_view kSubmittedTopic = "schakel.referrals.submitted";
 inline constexpr std::string_view kStatusTopic = "schakel.assignments.status";
 inline constexpr std::string_view kUnroutableTopic = "schakel.referrals.unroutable";
+inline constexpr std::string_view kForwardingTopic = "schakel.assignments.forwarding";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -2,33 +2,71 @@
 // and why every other organisation was passed over. Pure and deterministic: the same input gives
 // the same answer.
 //
-// Eligible means: serves the need, covers the client's region, and is named in the client's sharing
-// permission. Among the eligible, the first in the network file wins. (Capacity, languages,
-// preferences and load come with the routing issue; they slot in as further rules and a ranking
-// here.)
+// Eligible, checked in this order (a passed-over organisation is told the first rule it fails):
+//   1. serves the need;
+//   2. covers the client's region;
+//   3. speaks one of the client's languages, when the need requires contact (NeedKind::contact)
+//      and the client gave languages; an organisation with an interpreter passes;
+//   4. has fewer open assignments than its capacity (counting the ones this decision already gave
+//      it for earlier needs of the same request);
+//   5. was not already tried for this need (RouteRequest::excluded_organisations);
+//   6. is named in the client's sharing permission. Never route outside it, whatever else holds.
+// Ranked among the eligible: the network's preference for the need in the client's region, then
+// its preference for the need in every region (organisations in no list come after the listed
+// ones); then fewer open assignments; then the order of the network file.
+//
+// Fast: the constructor indexes the candidates per need and region, sorted by preference and file
+// order. A decision looks only at those candidates (from the best tier down, stopping at the first
+// tier with an eligible one), or, when the client's sharing permission is the shorter list, only at
+// the organisations it names, since nobody else can be eligible; either way the work does not grow
+// with the size of the network. Reasons for every organisation of the network are made only when
+// needed: for an unroutable need, or on request (RouteRequest::explain). Decide is const: one
+// Policy may serve several threads.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "libs/routing/network.h"
 
 namespace schakel::routing {
+
+// The current number of open assignments of an organisation (offered, not yet in a final state).
+// Negative answers count as 0. Called during Decide only, and expected to give the same answer for
+// the whole call (take a snapshot, or hold the lock, around Decide).
+using OpenAssignments = std::function<int(std::string_view organisation)>;
 
 struct RouteRequest {
   std::string region;
   std::vector<std::string> need_codes;             // in the order of the referral
   std::vector<std::string> sharing_organisations;  // the client's sharing permission
+  // The client's languages (ISO 639-1); empty: language is no rule for this client.
+  std::vector<std::string> languages = {};
+  // Organisations already tried for these needs (declined or not accepted in time): escalation asks
+  // for the next one, one need at a time.
+  std::vector<std::string> excluded_organisations = {};
+  // Empty: nobody has open assignments.
+  OpenAssignments open_assignments = nullptr;
+  // Give every organisation of the network its reason also when the need is routable. An unroutable
+  // need always gets them (operators need them); a routable one only on request, to keep the
+  // router's decisions cheap.
+  bool explain = false;
 };
 
 struct PassedOver {
   std::string organisation;
-  std::string reason;  // no personal data: only codes and ids
+  std::string reason;  // no personal data: only codes, ids and counts
 };
 
 struct NeedDecision {
   std::string need_code;
   std::string organisation;  // empty: nobody can take it (unroutable)
+  // In network-file order, without the chosen one. Unroutable: every organisation of the network.
+  // Routable: every other organisation when the request asked to explain, else empty.
   std::vector<PassedOver> passed_over;
 
   bool routable() const { return !organisation.empty(); }
@@ -36,7 +74,7 @@ struct NeedDecision {
 
 class Policy {
  public:
-  explicit Policy(Network network) : network_(std::move(network)) {}
+  explicit Policy(Network network);
 
   // One decision per need, in the order of request.need_codes.
   std::vector<NeedDecision> Decide(const RouteRequest& request) const;
@@ -44,9 +82,46 @@ class Policy {
   const Network& network() const { return network_; }
 
  private:
-  NeedDecision DecideNeed(const std::string& need, const RouteRequest& request) const;
+  // An organisation that serves a need in a region, with its place in the ranking by preference.
+  struct Candidate {
+    std::uint32_t org;        // index into network_.organisations
+    std::uint32_t tier;       // equal preference, equal tier; lower is preferred
+    std::uint32_t regional;   // place in the need's preference for the region (or kUnlisted)
+    std::uint32_t need_wide;  // place in the need's preference for every region (or kUnlisted)
+  };
+  struct NeedInfo {
+    bool contact = true;
+    std::vector<std::vector<Candidate>> by_region;  // indexed like network_.regions
+    std::vector<bool> served_by;                    // indexed like network_.organisations
+  };
+  // What a decision reads of every organisation it looks at, kept dense so that a decision in a
+  // large network touches few cache lines.
+  struct Traits {
+    std::int32_t capacity;  // -1: unlimited
+    bool interpreter;
+  };
+  // Where an organisation stands in the candidates of one need and region.
+  struct Slot {
+    std::uint32_t need;
+    std::uint32_t region;
+    std::uint32_t position;  // in needs_[need].by_region[region]
+  };
+  class Decision;  // the state of one Decide call
+
+  // The position of `org` among the candidates for the need in the region, or -1.
+  std::int32_t CandidateAt(std::uint32_t org, std::uint32_t need, std::uint32_t region) const;
 
   Network network_;
+  absl::flat_hash_map<std::string, std::uint32_t> need_index_;
+  absl::flat_hash_map<std::string, std::uint32_t> region_index_;
+  absl::flat_hash_map<std::string, std::uint32_t> org_index_;
+  absl::flat_hash_map<std::string, std::uint32_t> language_index_;
+  std::vector<NeedInfo> needs_;            // indexed like network_.needs
+  std::vector<Traits> traits_;             // [organisation]
+  std::size_t language_words_ = 1;         // 64 languages to a word
+  std::vector<std::uint64_t> speaks_;      // [organisation * language_words_ + word]: bits
+  std::vector<std::uint32_t> slot_begin_;  // [organisation]: its first slot; one extra at end
+  std::vector<Slot> slots_;                // the needs times regions of each organisation
 };
 
 }  // namespace schakel::routing

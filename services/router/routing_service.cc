@@ -21,9 +21,11 @@ grpc::ServerUnaryReactor* RoutingService::ExplainRoute(grpc::CallbackServerConte
   }
   routing::RouteRequest route;
   route.region = referral.region();
+  route.languages.assign(referral.languages().begin(), referral.languages().end());
   for (const v1::NeedRequest& need : referral.needs()) route.need_codes.push_back(need.code());
   route.sharing_organisations.assign(referral.sharing().organisations().begin(),
                                      referral.sharing().organisations().end());
+  route.explain = true;  // every organisation's reason, also for the needs that can be routed
   for (const routing::NeedDecision& decision : policy_.Decide(route)) {
     v1::NeedRoute* out = response->add_routes();
     out->set_need_code(decision.need_code);
