@@ -13,17 +13,22 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "libs/referral/lifecycle.h"
 
 namespace schakel::store {
 namespace {
 
-// PRAGMA user_version of the schema this code writes. Raise it with every change and migrate in
-// Open.
-constexpr int kSchemaVersion = 1;
+// PRAGMA user_version of the schema this code writes. Raise it with every change and add the step
+// that migrates to it to kMigrations.
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 
-constexpr char kCreateSchema[] = R"sql(
+// kMigrations[v] takes a database from user_version v to v + 1. A new database runs them all.
+constexpr const char* kMigrations[kSchemaVersion] = {
+    // 0 -> 1: the assignments.
+    R"sql(
 CREATE TABLE assignments (
   assignment_id     TEXT    PRIMARY KEY NOT NULL,
   status            INTEGER NOT NULL,
@@ -41,7 +46,27 @@ CREATE INDEX assignments_by_need
 CREATE INDEX assignments_by_status_need
   ON assignments (status, need_code, requested_seconds, requested_nanos, assignment_id);
 PRAGMA user_version = 1;
-)sql";
+)sql",
+    // 1 -> 2: the changes feed and the outbox. What a version-1 inbox holds enters the feed once,
+    // in request order, so that a watcher starting from 0 still sees every assignment.
+    R"sql(
+CREATE TABLE changes (
+  sequence      INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: watchers resume from it
+  assignment_id TEXT    NOT NULL,
+  body          BLOB    NOT NULL  -- the schakel.v1.Assignment right after this change
+);
+CREATE TABLE outbox (
+  id    INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic TEXT    NOT NULL,
+  key   BLOB    NOT NULL,
+  value BLOB    NOT NULL
+);
+INSERT INTO changes (assignment_id, body)
+  SELECT assignment_id, body FROM assignments
+  ORDER BY requested_seconds, requested_nanos, assignment_id;
+PRAGMA user_version = 2;
+)sql",
+};
 
 // Where a page ends: the sort key of its last row.
 struct Cursor {
@@ -189,7 +214,76 @@ absl::StatusOr<Cursor> DecodeToken(const ListQuery& query) {
   return cursor;
 }
 
+// Runs a statement that returns no rows.
+absl::Status StepDone(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
+  ResetOnExit reset(stmt);
+  if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return SqliteError(db, rc, what);
+  return absl::OkStatus();
+}
+
+std::string_view ColumnBlob(sqlite3_stmt* stmt, int column) {
+  const void* blob = sqlite3_column_blob(stmt, column);
+  if (blob == nullptr) return {};
+  return std::string_view(static_cast<const char*>(blob),
+                          static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)));
+}
+
+absl::StatusOr<std::string> Serialize(const schakel::v1::Assignment& assignment) {
+  std::string body;
+  if (!assignment.SerializeToString(&body)) {
+    return absl::InternalError("inbox store: cannot serialize an assignment");
+  }
+  return body;
+}
+
+// "status NOT IN (4, 7, ...)": the final statuses come from the lifecycle, the one rule book.
+std::string OpenCondition() {
+  std::vector<int> final_statuses;
+  for (int s = schakel::v1::AssignmentStatus_MIN; s <= schakel::v1::AssignmentStatus_MAX; ++s) {
+    if (schakel::v1::AssignmentStatus_IsValid(s) &&
+        referral::IsFinal(static_cast<schakel::v1::AssignmentStatus>(s))) {
+      final_statuses.push_back(s);
+    }
+  }
+  if (final_statuses.empty()) return "1";
+  return absl::StrCat("status NOT IN (", absl::StrJoin(final_statuses, ", "), ")");
+}
+
 }  // namespace
+
+// A write transaction on the store's connection (BEGIN IMMEDIATE: the write lock is taken at once,
+// so a transaction never fails half-way for want of it). Rolls back unless committed. Use with
+// mu_ held.
+class InboxStore::Transaction {
+ public:
+  explicit Transaction(InboxStore& store) : store_(store) {}
+  ~Transaction() {
+    if (begun_ && !committed_) {
+      if (absl::Status s = StepDone(store_.db_.get(), store_.rollback_.get(), "rollback");
+          !s.ok()) {
+        spdlog::error("{}", std::string(s.message()));
+      }
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  absl::Status Begin() {
+    absl::Status s = StepDone(store_.db_.get(), store_.begin_.get(), "begin");
+    begun_ = s.ok();
+    return s;
+  }
+  absl::Status Commit() {
+    absl::Status s = StepDone(store_.db_.get(), store_.commit_.get(), "commit");
+    committed_ = s.ok();
+    return s;
+  }
+
+ private:
+  InboxStore& store_;
+  bool begun_ = false;
+  bool committed_ = false;
+};
 
 void InboxStore::DbCloser::operator()(sqlite3* db) const {
   if (int rc = sqlite3_close_v2(db); rc != SQLITE_OK) {
@@ -198,6 +292,26 @@ void InboxStore::DbCloser::operator()(sqlite3* db) const {
 }
 
 void InboxStore::StmtFinalizer::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+
+InboxStore::Subscription::~Subscription() { Reset(); }
+
+InboxStore::Subscription::Subscription(Subscription&& other) noexcept
+    : store_(std::exchange(other.store_, nullptr)), id_(std::exchange(other.id_, 0)) {}
+
+InboxStore::Subscription& InboxStore::Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    store_ = std::exchange(other.store_, nullptr);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+void InboxStore::Subscription::Reset() {
+  if (store_ != nullptr) store_->Unsubscribe(id_);
+  store_ = nullptr;
+  id_ = 0;
+}
 
 InboxStore::InboxStore(Db db) : db_(std::move(db)) {}
 
@@ -235,7 +349,8 @@ absl::StatusOr<std::unique_ptr<InboxStore>> InboxStore::Open(const std::string& 
   if (absl::Status s = Exec(db.get(), "PRAGMA synchronous = FULL", "synchronous"); !s.ok())
     return s;
 
-  // Create or check the schema in one write transaction, so two processes starting at once agree.
+  // Create, migrate or check the schema in one write transaction, so that two processes starting
+  // at once agree and a migration that fails half-way leaves the old schema as it was.
   if (absl::Status s = Exec(db.get(), "BEGIN IMMEDIATE", "begin"); !s.ok()) return s;
   absl::Status schema = [&]() -> absl::Status {
     sqlite3_stmt* raw_stmt = nullptr;
@@ -247,11 +362,25 @@ absl::StatusOr<std::unique_ptr<InboxStore>> InboxStore::Open(const std::string& 
     }
     int version = sqlite3_column_int(stmt.get(), 0);
     stmt.reset();
-    if (version == 0) return Exec(db.get(), kCreateSchema, "create schema");
     if (version > kSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat("inbox store: ", path, ": schema version ",
                                                         version, " is newer than this program's (",
                                                         kSchemaVersion, ")"));
+    }
+    if (version < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("inbox store: ", path, ": schema version ", version, " is not valid"));
+    }
+    for (int from = version; from < kSchemaVersion; ++from) {
+      if (absl::Status s =
+              Exec(db.get(), kMigrations[from], absl::StrCat("migrate schema to ", from + 1));
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (version > 0 && version < kSchemaVersion) {
+      spdlog::info("inbox store: migrated the schema from version {} to {}", version,
+                   kSchemaVersion);
     }
     return absl::OkStatus();
   }();
@@ -277,20 +406,34 @@ absl::Status InboxStore::Prepare() {
     if (rc != SQLITE_OK) return SqliteError(db_.get(), rc, "prepare");
     return absl::OkStatus();
   };
-  if (absl::Status s =
-          prepare("INSERT INTO assignments"
-                  " (assignment_id, status, need_code, requested_seconds, requested_nanos, body)"
-                  " VALUES (:id, :status, :need, :seconds, :nanos, :body)"
-                  " ON CONFLICT (assignment_id) DO NOTHING",
-                  insert_);
-      !s.ok()) {
-    return s;
+  const std::string count_open =
+      absl::StrCat("SELECT count(*) FROM assignments WHERE ", OpenCondition());
+  const std::pair<std::string_view, Stmt*> statements[] = {
+      {"BEGIN IMMEDIATE", &begin_},
+      {"COMMIT", &commit_},
+      {"ROLLBACK", &rollback_},
+      {"INSERT INTO assignments"
+       " (assignment_id, status, need_code, requested_seconds, requested_nanos, body)"
+       " VALUES (:id, :status, :need, :seconds, :nanos, :body)"
+       " ON CONFLICT (assignment_id) DO NOTHING",
+       &insert_},
+      {"UPDATE assignments SET status = :status, need_code = :need, body = :body"
+       " WHERE assignment_id = :id",
+       &update_},
+      {"INSERT INTO changes (assignment_id, body) VALUES (:id, :body)", &insert_change_},
+      {"INSERT INTO outbox (topic, key, value) VALUES (:topic, :key, :value)", &insert_outbox_},
+      {"SELECT body FROM assignments WHERE assignment_id = :id", &get_},
+      {"SELECT count(*) FROM assignments", &count_},
+      {count_open, &count_open_},
+      {"SELECT sequence, body FROM changes WHERE sequence > :after ORDER BY sequence LIMIT :limit",
+       &changes_after_},
+      {"SELECT coalesce(max(sequence), 0) FROM changes", &last_sequence_},
+      {"SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT :limit", &pending_outbox_},
+      {"DELETE FROM outbox WHERE id = :id", &delete_outbox_},
+  };
+  for (const auto& [sql, stmt] : statements) {
+    if (absl::Status s = prepare(sql, *stmt); !s.ok()) return s;
   }
-  if (absl::Status s = prepare("SELECT body FROM assignments WHERE assignment_id = :id", get_);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = prepare("SELECT count(*) FROM assignments", count_); !s.ok()) return s;
   for (int filters = 0; filters < 4; ++filters) {
     std::string sql = absl::StrCat(
         "SELECT body, requested_seconds, requested_nanos, assignment_id FROM assignments WHERE ",
@@ -303,7 +446,36 @@ absl::Status InboxStore::Prepare() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignment) {
+absl::Status InboxStore::WriteChange(const std::string& assignment_id, const std::string& body,
+                                     const std::vector<OutboxEvent>& events) {
+  {
+    sqlite3_stmt* stmt = insert_change_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Text(":id", assignment_id);
+    bind.Blob(":body", body);
+    if (!bind.status().ok()) return bind.status();
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return SqliteError(db_.get(), rc, "insert change");
+    }
+  }
+  for (const OutboxEvent& event : events) {
+    sqlite3_stmt* stmt = insert_outbox_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Text(":topic", event.topic);
+    bind.Blob(":key", event.key);
+    bind.Blob(":value", event.value);
+    if (!bind.status().ok()) return bind.status();
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return SqliteError(db_.get(), rc, "insert outbox");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignment,
+                                        std::vector<OutboxEvent> events) {
   if (assignment.assignment_id().empty()) {
     return absl::InvalidArgumentError("assignment_id: is required");
   }
@@ -311,24 +483,94 @@ absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignmen
   if (requested_at.nanos() < 0 || requested_at.nanos() > 999'999'999) {
     return absl::InvalidArgumentError("requested_at: nanos out of range");
   }
-  std::string body;
-  if (!assignment.SerializeToString(&body)) {
-    return absl::InternalError("inbox store: cannot serialize an assignment");
-  }
+  absl::StatusOr<std::string> body = Serialize(assignment);
+  if (!body.ok()) return body.status();
 
-  std::lock_guard<std::mutex> lock(mu_);
-  sqlite3_stmt* stmt = insert_.get();
-  ResetOnExit reset(stmt);
-  Binder bind(db_.get(), stmt);
-  bind.Text(":id", assignment.assignment_id());
-  bind.Int64(":status", assignment.status());
-  bind.Text(":need", assignment.need_code());
-  bind.Int64(":seconds", requested_at.seconds());
-  bind.Int64(":nanos", requested_at.nanos());
-  bind.Blob(":body", body);
-  if (!bind.status().ok()) return bind.status();
-  if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "insert");
-  return sqlite3_changes(db_.get()) == 1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Transaction transaction(*this);
+    if (absl::Status s = transaction.Begin(); !s.ok()) return s;
+    {
+      sqlite3_stmt* stmt = insert_.get();
+      ResetOnExit reset(stmt);
+      Binder bind(db_.get(), stmt);
+      bind.Text(":id", assignment.assignment_id());
+      bind.Int64(":status", assignment.status());
+      bind.Text(":need", assignment.need_code());
+      bind.Int64(":seconds", requested_at.seconds());
+      bind.Int64(":nanos", requested_at.nanos());
+      bind.Blob(":body", *body);
+      if (!bind.status().ok()) return bind.status();
+      if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+        return SqliteError(db_.get(), rc, "insert");
+      }
+    }
+    // There already: the transaction rolls back having written nothing.
+    if (sqlite3_changes(db_.get()) != 1) return false;
+    if (absl::Status s = WriteChange(assignment.assignment_id(), *body, events); !s.ok()) return s;
+    if (absl::Status s = transaction.Commit(); !s.ok()) return s;
+  }
+  NotifyCommitted();
+  return true;
+}
+
+absl::StatusOr<schakel::v1::Assignment> InboxStore::Apply(const std::string& assignment_id,
+                                                          std::uint64_t expected_version,
+                                                          const ChangeFn& change) {
+  schakel::v1::Assignment stored;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Transaction transaction(*this);
+    if (absl::Status s = transaction.Begin(); !s.ok()) return s;
+
+    schakel::v1::Assignment current;
+    {
+      sqlite3_stmt* stmt = get_.get();
+      ResetOnExit reset(stmt);
+      Binder bind(db_.get(), stmt);
+      bind.Text(":id", assignment_id);
+      if (!bind.status().ok()) return bind.status();
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) return absl::NotFoundError("assignment not found");
+      if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get");
+      absl::StatusOr<schakel::v1::Assignment> parsed = ParseBody(stmt, 0);
+      if (!parsed.ok()) return parsed.status();
+      current = *std::move(parsed);
+    }
+    if (current.version() != expected_version) {
+      return absl::AbortedError(absl::StrCat("assignment ", assignment_id,
+                                             " changed since version ", expected_version, " (now ",
+                                             current.version(), ")"));
+    }
+
+    absl::StatusOr<Change> decided = change(current);
+    if (!decided.ok()) return decided.status();
+    if (decided->assignment.assignment_id() != assignment_id ||
+        decided->assignment.version() <= current.version()) {
+      return absl::InternalError(absl::StrCat("inbox store: a change of assignment ", assignment_id,
+                                              " must keep its id and raise its version"));
+    }
+    absl::StatusOr<std::string> body = Serialize(decided->assignment);
+    if (!body.ok()) return body.status();
+    {
+      sqlite3_stmt* stmt = update_.get();
+      ResetOnExit reset(stmt);
+      Binder bind(db_.get(), stmt);
+      bind.Text(":id", assignment_id);
+      bind.Int64(":status", decided->assignment.status());
+      bind.Text(":need", decided->assignment.need_code());
+      bind.Blob(":body", *body);
+      if (!bind.status().ok()) return bind.status();
+      if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+        return SqliteError(db_.get(), rc, "update");
+      }
+    }
+    if (absl::Status s = WriteChange(assignment_id, *body, decided->events); !s.ok()) return s;
+    if (absl::Status s = transaction.Commit(); !s.ok()) return s;
+    stored = std::move(decided->assignment);
+  }
+  NotifyCommitted();
+  return stored;
 }
 
 absl::StatusOr<schakel::v1::Assignment> InboxStore::Get(const std::string& assignment_id) {
@@ -343,7 +585,6 @@ absl::StatusOr<schakel::v1::Assignment> InboxStore::Get(const std::string& assig
   if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get");
   return ParseBody(stmt, 0);
 }
-
 absl::StatusOr<Page> InboxStore::List(const ListQuery& query) {
   if (query.page_size <= 0) return absl::InvalidArgumentError("page_size: must be positive");
   Cursor cursor;
@@ -386,12 +627,101 @@ absl::StatusOr<Page> InboxStore::List(const ListQuery& query) {
   return page;
 }
 
-absl::StatusOr<std::int64_t> InboxStore::Count() {
+absl::StatusOr<std::int64_t> InboxStore::CountWith(sqlite3_stmt* stmt, const char* what) {
   std::lock_guard<std::mutex> lock(mu_);
-  sqlite3_stmt* stmt = count_.get();
   ResetOnExit reset(stmt);
-  if (int rc = sqlite3_step(stmt); rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "count");
+  if (int rc = sqlite3_step(stmt); rc != SQLITE_ROW) return SqliteError(db_.get(), rc, what);
   return sqlite3_column_int64(stmt, 0);
+}
+
+absl::StatusOr<std::int64_t> InboxStore::Count() { return CountWith(count_.get(), "count"); }
+
+absl::StatusOr<std::int64_t> InboxStore::CountOpen() {
+  return CountWith(count_open_.get(), "count open");
+}
+
+absl::StatusOr<std::int64_t> InboxStore::LastSequence() {
+  return CountWith(last_sequence_.get(), "last sequence");
+}
+
+absl::StatusOr<std::vector<StoredChange>> InboxStore::ChangesAfter(std::int64_t after, int limit) {
+  if (limit <= 0) return absl::InvalidArgumentError("limit: must be positive");
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = changes_after_.get();
+  ResetOnExit reset(stmt);
+  Binder bind(db_.get(), stmt);
+  bind.Int64(":after", after);
+  bind.Int64(":limit", limit);
+  if (!bind.status().ok()) return bind.status();
+  std::vector<StoredChange> changes;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    StoredChange change;
+    change.sequence = sqlite3_column_int64(stmt, 0);
+    absl::StatusOr<schakel::v1::Assignment> assignment = ParseBody(stmt, 1);
+    if (!assignment.ok()) return assignment.status();
+    change.assignment = *std::move(assignment);
+    changes.push_back(std::move(change));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "changes");
+  return changes;
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> InboxStore::PendingOutbox(int limit) {
+  if (limit <= 0) return absl::InvalidArgumentError("limit: must be positive");
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = pending_outbox_.get();
+  ResetOnExit reset(stmt);
+  Binder bind(db_.get(), stmt);
+  bind.Int64(":limit", limit);
+  if (!bind.status().ok()) return bind.status();
+  std::vector<OutboxEntry> entries;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    OutboxEntry entry;
+    entry.id = sqlite3_column_int64(stmt, 0);
+    entry.event.topic = std::string(ColumnText(stmt, 1));
+    entry.event.key = std::string(ColumnBlob(stmt, 2));
+    entry.event.value = std::string(ColumnBlob(stmt, 3));
+    entries.push_back(std::move(entry));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "outbox");
+  return entries;
+}
+
+absl::Status InboxStore::DeleteOutbox(const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction transaction(*this);
+  if (absl::Status s = transaction.Begin(); !s.ok()) return s;
+  for (std::int64_t id : ids) {
+    sqlite3_stmt* stmt = delete_outbox_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Int64(":id", id);
+    if (!bind.status().ok()) return bind.status();
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return SqliteError(db_.get(), rc, "delete outbox");
+    }
+  }
+  return transaction.Commit();
+}
+
+InboxStore::Subscription InboxStore::OnCommit(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  const std::uint64_t id = next_listener_id_++;
+  listeners_.emplace(id, std::move(listener));
+  return Subscription(this, id);
+}
+
+void InboxStore::Unsubscribe(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  listeners_.erase(id);
+}
+
+void InboxStore::NotifyCommitted() {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  for (const auto& [id, listener] : listeners_) listener();
 }
 
 }  // namespace schakel::store

@@ -1,11 +1,16 @@
-// The inbox's own database: one SQLite file per organisation holding its assignments. Each
-// assignment is stored whole as a serialized schakel.v1.Assignment (so the message can grow without
-// a migration), next to the columns that lists filter and sort on. Inserting is idempotent on
-// assignment_id, because Kafka redelivers. Safe to use from several threads (one connection behind
-// a mutex).
+// The inbox's own database: one SQLite file per organisation holding its assignments, the feed of
+// their changes, and an outbox of events still to be published. Each assignment is stored whole as
+// a serialized schakel.v1.Assignment (so the message can grow without a migration), next to the
+// columns that lists filter and sort on. Every write stores the assignment, one row in the changes
+// feed and the events it causes in one transaction, so that what is stored and what is published
+// never disagree: a relay publishes the outbox and deletes what Kafka has acknowledged. Inserting
+// is idempotent on assignment_id, because Kafka redelivers. Safe to use from several threads (one
+// connection behind a mutex).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,19 +42,82 @@ struct Page {
   std::string next_page_token;
 };
 
+// A Kafka record to publish once the transaction that queued it has committed.
+struct OutboxEvent {
+  std::string topic;
+  std::string key;
+  std::string value;
+};
+
+// An outbox row: `id` is what DeleteOutbox takes once the event is acknowledged.
+struct OutboxEntry {
+  std::int64_t id = 0;
+  OutboxEvent event;
+};
+
+// What a change makes of an assignment: the assignment as it is afterwards, and the events to
+// publish about it.
+struct Change {
+  schakel::v1::Assignment assignment;
+  std::vector<OutboxEvent> events;
+};
+
+// One row of the changes feed.
+struct StoredChange {
+  std::int64_t sequence = 0;  // strictly increasing in commit order, never reused
+  schakel::v1::Assignment assignment;
+};
+
 class InboxStore {
  public:
-  // Opens (creating if needed) the database at `path` and brings its schema up to date. Refuses a
-  // database written by a newer version of the schema.
+  // Decides a change from the assignment as it is now; an error refuses it (nothing is written).
+  // Runs with the store locked: it must not call back into the store.
+  using ChangeFn = std::function<absl::StatusOr<Change>(const schakel::v1::Assignment& current)>;
+
+  // Unsubscribes a commit listener when destroyed. Must not outlive the store.
+  class Subscription {
+   public:
+    Subscription() = default;
+    ~Subscription();
+    Subscription(Subscription&& other) noexcept;
+    Subscription& operator=(Subscription&& other) noexcept;
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    // Unsubscribes now; afterwards the listener is not running and will not run again.
+    void Reset();
+
+   private:
+    friend class InboxStore;
+    Subscription(InboxStore* store, std::uint64_t id) : store_(store), id_(id) {}
+    InboxStore* store_ = nullptr;
+    std::uint64_t id_ = 0;
+  };
+
+  // Opens (creating if needed) the database at `path` and brings its schema up to date, migrating
+  // older versions in place. Refuses a database written by a newer version of the schema.
   static absl::StatusOr<std::unique_ptr<InboxStore>> Open(const std::string& path);
   ~InboxStore();
 
   InboxStore(const InboxStore&) = delete;
   InboxStore& operator=(const InboxStore&) = delete;
 
-  // Stores the assignment unless one with the same assignment_id is there already. Returns true
-  // when it was stored, false when it was there (and nothing changed). Durable when it returns.
-  absl::StatusOr<bool> Insert(const schakel::v1::Assignment& assignment);
+  // Stores a new assignment with one row in the changes feed and `events` in the outbox, in one
+  // transaction. Returns true when it was stored, false when an assignment with the same id was
+  // there already (and nothing at all was written). Durable when it returns.
+  absl::StatusOr<bool> Insert(const schakel::v1::Assignment& assignment,
+                              std::vector<OutboxEvent> events = {});
+
+  // Changes one assignment in one write transaction, serialised with every other write:
+  //  - NOT_FOUND "assignment not found" when there is no such assignment;
+  //  - ABORTED "assignment <id> changed since version <expected> (now <current>)" when its
+  //    version is not `expected_version`: someone else changed it first;
+  //  - otherwise `change` decides; its error is returned as it is.
+  // Only when `change` succeeds are the new assignment, one row in the changes feed and its events
+  // written (and `change` must keep the id and raise the version). Returns what was stored.
+  absl::StatusOr<schakel::v1::Assignment> Apply(const std::string& assignment_id,
+                                                std::uint64_t expected_version,
+                                                const ChangeFn& change);
+
   // NOT_FOUND when there is no such assignment.
   absl::StatusOr<schakel::v1::Assignment> Get(const std::string& assignment_id);
   // One page of the assignments that match. Paging is keyset-based: a token stays valid while rows
@@ -57,6 +125,23 @@ class InboxStore {
   absl::StatusOr<Page> List(const ListQuery& query);
   // How many assignments are stored.
   absl::StatusOr<std::int64_t> Count();
+  // How many assignments are not in a final status (see referral::IsFinal).
+  absl::StatusOr<std::int64_t> CountOpen();
+
+  // The changes feed: at most `limit` changes with a sequence above `after`, oldest first.
+  absl::StatusOr<std::vector<StoredChange>> ChangesAfter(std::int64_t after, int limit);
+  // The sequence of the newest change, 0 when there is none.
+  absl::StatusOr<std::int64_t> LastSequence();
+
+  // At most `limit` outbox rows, oldest first.
+  absl::StatusOr<std::vector<OutboxEntry>> PendingOutbox(int limit);
+  // Removes these rows (published and acknowledged), in one transaction. Unknown ids are ignored.
+  absl::Status DeleteOutbox(const std::vector<std::int64_t>& ids);
+
+  // Calls `listener` after every commit that adds a change (Insert, Apply), on the committing
+  // thread and outside the store's lock, so it may read the store. It should be quick (e.g. wake a
+  // thread) and must not subscribe or unsubscribe.
+  [[nodiscard]] Subscription OnCommit(std::function<void()> listener);
 
  private:
   struct DbCloser {
@@ -67,6 +152,7 @@ class InboxStore {
   };
   using Db = std::unique_ptr<sqlite3, DbCloser>;
   using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+  class Transaction;
 
   // One list statement per combination of filters, so that each can use its own index.
   static constexpr int kFilterStatus = 1;
@@ -74,14 +160,36 @@ class InboxStore {
 
   explicit InboxStore(Db db);
   absl::Status Prepare();
+  // With mu_ held, inside a transaction: the change row and the outbox rows of one write.
+  absl::Status WriteChange(const std::string& assignment_id, const std::string& body,
+                           const std::vector<OutboxEvent>& events);
+  absl::StatusOr<std::int64_t> CountWith(sqlite3_stmt* stmt, const char* what);
+  void NotifyCommitted();
+  void Unsubscribe(std::uint64_t id);
 
   std::mutex mu_;
   // Declared before the statements: statements are finalized before the connection closes.
   Db db_;
+  Stmt begin_;
+  Stmt commit_;
+  Stmt rollback_;
   Stmt insert_;
+  Stmt update_;
+  Stmt insert_change_;
+  Stmt insert_outbox_;
   Stmt get_;
   Stmt count_;
+  Stmt count_open_;
+  Stmt changes_after_;
+  Stmt last_sequence_;
+  Stmt pending_outbox_;
+  Stmt delete_outbox_;
   Stmt list_[4];
+
+  // Held while listeners run, so that once Unsubscribe returns its listener is not running.
+  std::mutex listeners_mu_;
+  std::uint64_t next_listener_id_ = 1;
+  std::map<std::uint64_t, std::function<void()>> listeners_;
 };
 
 }  // namespace schakel::store

@@ -5,8 +5,10 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,7 @@ using ::schakel::v1::Assignment;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 // A fresh directory per test, removed afterwards.
 class StoreTest : public ::testing::Test {
@@ -55,6 +58,53 @@ class StoreTest : public ::testing::Test {
     std::vector<std::string> ids;
     for (const Assignment& a : page.assignments) ids.push_back(a.assignment_id());
     return ids;
+  }
+
+  static std::vector<std::int64_t> Sequences(const std::vector<StoredChange>& changes) {
+    std::vector<std::int64_t> sequences;
+    for (const StoredChange& c : changes) sequences.push_back(c.sequence);
+    return sequences;
+  }
+
+  static std::vector<std::string> Values(const std::vector<OutboxEntry>& entries) {
+    std::vector<std::string> values;
+    for (const OutboxEntry& e : entries) values.push_back(e.event.value);
+    return values;
+  }
+
+  static OutboxEvent Event(const std::string& key, const std::string& value) {
+    return OutboxEvent{"schakel.assignments.status", key, value};
+  }
+
+  // A change to `status` one version up, with one event.
+  static InboxStore::ChangeFn MoveTo(v1::AssignmentStatus status, const std::string& value) {
+    return [status, value](const Assignment& current) -> absl::StatusOr<Change> {
+      Change change;
+      change.assignment = current;
+      change.assignment.set_status(status);
+      change.assignment.set_version(current.version() + 1);
+      change.events.push_back(Event(current.assignment_id(), value));
+      return change;
+    };
+  }
+
+  // Everything a change could have written, to show that a refused one wrote nothing.
+  struct Snapshot {
+    std::string assignment;
+    std::int64_t last_sequence = -1;
+    std::vector<std::string> outbox;
+  };
+  static Snapshot Take(InboxStore& store, const std::string& id) {
+    Snapshot snapshot;
+    snapshot.assignment = store.Get(id).value_or(Assignment()).SerializeAsString();
+    snapshot.last_sequence = store.LastSequence().value_or(-1);
+    snapshot.outbox = Values(store.PendingOutbox(100).value_or(std::vector<OutboxEntry>()));
+    return snapshot;
+  }
+  static void ExpectSame(const Snapshot& before, const Snapshot& after) {
+    EXPECT_EQ(after.assignment, before.assignment);
+    EXPECT_EQ(after.last_sequence, before.last_sequence);
+    EXPECT_EQ(after.outbox, before.outbox);
   }
 
   std::filesystem::path dir_;
@@ -250,6 +300,359 @@ TEST_F(StoreTest, OpenRefusesANewerSchema) {
 
   absl::StatusOr<std::unique_ptr<InboxStore>> store = InboxStore::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, InsertWritesOneChangeAndItsEvents) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->LastSequence().value_or(-1), 0);
+  Assignment a = MakeAssignment("a-1", 100);
+  ASSERT_EQ(store->Insert(a, {Event("a-1", "received"), Event("a-1", "second")}).value_or(false),
+            true);
+
+  absl::StatusOr<std::vector<StoredChange>> changes = store->ChangesAfter(0, 10);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_THAT(*changes, SizeIs(1));
+  EXPECT_EQ((*changes)[0].sequence, 1);
+  EXPECT_EQ((*changes)[0].assignment.SerializeAsString(), a.SerializeAsString());
+  EXPECT_EQ(store->LastSequence().value_or(-1), 1);
+
+  absl::StatusOr<std::vector<OutboxEntry>> outbox = store->PendingOutbox(10);
+  ASSERT_TRUE(outbox.ok()) << outbox.status();
+  ASSERT_THAT(*outbox, SizeIs(2));
+  EXPECT_EQ((*outbox)[0].event.topic, "schakel.assignments.status");
+  EXPECT_EQ((*outbox)[0].event.key, "a-1");
+  EXPECT_EQ((*outbox)[0].event.value, "received");
+  EXPECT_EQ((*outbox)[1].event.value, "second");
+  EXPECT_LT((*outbox)[0].id, (*outbox)[1].id);
+}
+
+TEST_F(StoreTest, DuplicateInsertWritesNoChangeAndNoEvent) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(store->Insert(MakeAssignment("a-1", 100), {Event("a-1", "first")}).value_or(false),
+            true);
+  Snapshot before = Take(*store, "a-1");
+  EXPECT_EQ(store->Insert(MakeAssignment("a-1", 100), {Event("a-1", "again")}).value_or(true),
+            false);
+  ExpectSame(before, Take(*store, "a-1"));
+}
+
+TEST_F(StoreTest, ApplyStoresTheAssignmentAChangeAndItsEvents) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100)).ok());
+
+  absl::StatusOr<Assignment> applied =
+      store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_ACCEPTED, "accepted"));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(applied->version(), 2u);
+  EXPECT_EQ(store->Get("a-1")->SerializeAsString(), applied->SerializeAsString());
+
+  absl::StatusOr<std::vector<StoredChange>> changes = store->ChangesAfter(1, 10);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_THAT(*changes, SizeIs(1));
+  EXPECT_EQ((*changes)[0].sequence, 2);
+  EXPECT_EQ((*changes)[0].assignment.SerializeAsString(), applied->SerializeAsString());
+  EXPECT_THAT(Values(store->PendingOutbox(10).value()), ElementsAre("accepted"));
+
+  // The status column follows the body, so lists filter on the new status.
+  ListQuery query;
+  query.status = v1::ASSIGNMENT_STATUS_ACCEPTED;
+  EXPECT_THAT(Ids(store->List(query).value()), ElementsAre("a-1"));
+}
+
+TEST_F(StoreTest, ApplyToAnUnknownAssignmentIsNotFound) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  bool called = false;
+  absl::StatusOr<Assignment> applied =
+      store->Apply("a-missing", 1, [&called](const Assignment&) -> absl::StatusOr<Change> {
+        called = true;
+        return absl::InternalError("not reached");
+      });
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(applied.status().message(), "assignment not found");
+  EXPECT_FALSE(called);
+  EXPECT_EQ(store->LastSequence().value_or(-1), 0);
+}
+
+TEST_F(StoreTest, ApplyOnAStaleVersionIsAbortedAndWritesNothing) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100)).ok());
+  ASSERT_TRUE(store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "received")).ok());
+  Snapshot before = Take(*store, "a-1");
+
+  bool called = false;
+  absl::StatusOr<Assignment> applied =
+      store->Apply("a-1", 1, [&called](const Assignment&) -> absl::StatusOr<Change> {
+        called = true;
+        return absl::InternalError("not reached");
+      });
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(applied.status().message(), "assignment a-1 changed since version 1 (now 2)");
+  EXPECT_FALSE(called);
+  ExpectSame(before, Take(*store, "a-1"));
+}
+
+TEST_F(StoreTest, ARefusedChangeWritesNoAssignmentChangeOrEvent) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100), {Event("a-1", "requested")}).ok());
+  Snapshot before = Take(*store, "a-1");
+
+  absl::StatusOr<Assignment> applied =
+      store->Apply("a-1", 1, [](const Assignment&) -> absl::StatusOr<Change> {
+        return absl::FailedPreconditionError("cannot go from requested to completed");
+      });
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(applied.status().message(), "cannot go from requested to completed");
+  ExpectSame(before, Take(*store, "a-1"));
+
+  // A store that is still usable afterwards: the failed transaction was rolled back.
+  EXPECT_TRUE(store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "received")).ok());
+}
+
+TEST_F(StoreTest, AChangeThatKeepsTheVersionIsRefused) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100)).ok());
+  Snapshot before = Take(*store, "a-1");
+  absl::StatusOr<Assignment> applied =
+      store->Apply("a-1", 1, [](const Assignment& current) -> absl::StatusOr<Change> {
+        Change change;
+        change.assignment = current;
+        change.assignment.set_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+        change.events.push_back(Event("a-1", "received"));
+        return change;
+      });
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kInternal);
+  ExpectSame(before, Take(*store, "a-1"));
+}
+
+TEST_F(StoreTest, ConcurrentChangesOnOneVersionLetExactlyOneWin) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100)).ok());
+  constexpr int kThreads = 8;
+  std::vector<absl::Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] =
+          store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_ACCEPTED, "accepted")).status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int won = 0;
+  for (const absl::Status& s : results) {
+    if (s.ok()) {
+      ++won;
+    } else {
+      EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+      EXPECT_EQ(s.message(), "assignment a-1 changed since version 1 (now 2)");
+    }
+  }
+  EXPECT_EQ(won, 1);
+  EXPECT_EQ(store->Get("a-1")->version(), 2u);
+  EXPECT_EQ(store->LastSequence().value_or(-1), 2);
+  EXPECT_THAT(Values(store->PendingOutbox(100).value()), ElementsAre("accepted"));
+}
+
+TEST_F(StoreTest, ChangesFeedIsInCommitOrderAndPages) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  // Commit order, not request order: a-2 is requested earlier but stored later.
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 200)).ok());
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-2", 100)).ok());
+  ASSERT_TRUE(store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "")).ok());
+  ASSERT_TRUE(store->Apply("a-2", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "")).ok());
+  ASSERT_TRUE(store->Apply("a-1", 2, MoveTo(v1::ASSIGNMENT_STATUS_ACCEPTED, "")).ok());
+
+  absl::StatusOr<std::vector<StoredChange>> all = store->ChangesAfter(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_THAT(Sequences(*all), ElementsAre(1, 2, 3, 4, 5));
+  std::vector<std::string> seen;
+  for (const StoredChange& c : *all) {
+    seen.push_back(absl::StrCat(c.assignment.assignment_id(), "@", c.assignment.version()));
+  }
+  EXPECT_THAT(seen, ElementsAre("a-1@1", "a-2@1", "a-1@2", "a-2@2", "a-1@3"));
+
+  EXPECT_THAT(Sequences(store->ChangesAfter(0, 2).value()), ElementsAre(1, 2));
+  EXPECT_THAT(Sequences(store->ChangesAfter(2, 2).value()), ElementsAre(3, 4));
+  EXPECT_THAT(Sequences(store->ChangesAfter(4, 2).value()), ElementsAre(5));
+  EXPECT_THAT(store->ChangesAfter(5, 2).value(), IsEmpty());
+  EXPECT_EQ(store->LastSequence().value_or(-1), 5);
+  EXPECT_EQ(store->ChangesAfter(0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, OutboxIsPendingOldestFirstUntilDeleted) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100), {Event("a-1", "one")}).ok());
+  ASSERT_TRUE(
+      store->Insert(MakeAssignment("a-2", 100), {Event("a-2", "two"), Event("a-2", "three")}).ok());
+  std::string binary("\x00\xff value", 8);
+  ASSERT_TRUE(store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, binary)).ok());
+
+  absl::StatusOr<std::vector<OutboxEntry>> pending = store->PendingOutbox(2);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_THAT(Values(*pending), ElementsAre("one", "two"));
+  EXPECT_THAT(Values(store->PendingOutbox(10).value()), ElementsAre("one", "two", "three", binary));
+
+  // Deleting is by id, whatever the order; unknown ids are ignored.
+  ASSERT_TRUE(store->DeleteOutbox({(*pending)[1].id, (*pending)[0].id, 12345}).ok());
+  absl::StatusOr<std::vector<OutboxEntry>> rest = store->PendingOutbox(10);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_THAT(Values(*rest), ElementsAre("three", binary));
+  EXPECT_EQ((*rest)[1].event.key, "a-1");
+  ASSERT_TRUE(store->DeleteOutbox({(*rest)[0].id, (*rest)[1].id}).ok());
+  EXPECT_THAT(store->PendingOutbox(10).value(), IsEmpty());
+  EXPECT_TRUE(store->DeleteOutbox({}).ok());
+  // The changes feed is not the outbox: it keeps everything.
+  EXPECT_EQ(store->LastSequence().value_or(-1), 3);
+}
+
+TEST_F(StoreTest, OutboxSurvivesAReopen) {
+  {
+    std::unique_ptr<InboxStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100), {Event("a-1", "one")}).ok());
+  }
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(Values(store->PendingOutbox(10).value()), ElementsAre("one"));
+  EXPECT_EQ(store->LastSequence().value_or(-1), 1);
+}
+
+TEST_F(StoreTest, CountOpenLeavesOutFinalStatuses) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const v1::AssignmentStatus statuses[] = {
+      v1::ASSIGNMENT_STATUS_REQUESTED, v1::ASSIGNMENT_STATUS_RECEIVED,
+      v1::ASSIGNMENT_STATUS_ACCEPTED,  v1::ASSIGNMENT_STATUS_IN_PROGRESS,
+      v1::ASSIGNMENT_STATUS_ON_HOLD,   v1::ASSIGNMENT_STATUS_REJECTED,
+      v1::ASSIGNMENT_STATUS_COMPLETED, v1::ASSIGNMENT_STATUS_FAILED,
+      v1::ASSIGNMENT_STATUS_CANCELLED,
+  };
+  int i = 0;
+  for (v1::AssignmentStatus status : statuses) {
+    ASSERT_TRUE(store->Insert(MakeAssignment(absl::StrCat("a-", i++), 100, "debt", status)).ok());
+  }
+  EXPECT_EQ(store->CountOpen().value_or(-1), 5);
+  EXPECT_EQ(store->Count().value_or(-1), 9);
+  ASSERT_TRUE(store->Apply("a-0", 1, MoveTo(v1::ASSIGNMENT_STATUS_REJECTED, "")).ok());
+  EXPECT_EQ(store->CountOpen().value_or(-1), 4);
+}
+
+TEST_F(StoreTest, CommitListenersHearOfEveryStoredChangeOnly) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::atomic<int> heard{0};
+  std::atomic<std::int64_t> last_seen{-1};
+  InboxStore::Subscription subscription = store->OnCommit([&] {
+    ++heard;
+    // Called outside the store's lock: reading the store from here works.
+    last_seen = store->LastSequence().value_or(-2);
+  });
+
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100)).ok());
+  EXPECT_EQ(heard, 1);
+  EXPECT_EQ(last_seen, 1);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100)).ok());  // a duplicate: nothing stored
+  ASSERT_FALSE(store->Apply("a-1", 7, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "")).ok());
+  EXPECT_EQ(heard, 1);
+  ASSERT_TRUE(store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "")).ok());
+  EXPECT_EQ(heard, 2);
+  EXPECT_EQ(last_seen, 2);
+
+  subscription.Reset();
+  ASSERT_TRUE(store->Apply("a-1", 2, MoveTo(v1::ASSIGNMENT_STATUS_ACCEPTED, "")).ok());
+  EXPECT_EQ(heard, 2);
+}
+
+// The schema as version 1 of the program wrote it, verbatim.
+constexpr char kVersionOneSchema[] = R"sql(
+CREATE TABLE assignments (
+  assignment_id     TEXT    PRIMARY KEY NOT NULL,
+  status            INTEGER NOT NULL,
+  need_code         TEXT    NOT NULL,
+  requested_seconds INTEGER NOT NULL,
+  requested_nanos   INTEGER NOT NULL,
+  body              BLOB    NOT NULL
+);
+CREATE INDEX assignments_by_time
+  ON assignments (requested_seconds, requested_nanos, assignment_id);
+CREATE INDEX assignments_by_status
+  ON assignments (status, requested_seconds, requested_nanos, assignment_id);
+CREATE INDEX assignments_by_need
+  ON assignments (need_code, requested_seconds, requested_nanos, assignment_id);
+CREATE INDEX assignments_by_status_need
+  ON assignments (status, need_code, requested_seconds, requested_nanos, assignment_id);
+PRAGMA user_version = 1;
+)sql";
+
+TEST_F(StoreTest, MigratesAVersionOneDatabaseInPlace) {
+  Assignment later = MakeAssignment("a-later", 300, "legal");
+  Assignment earlier = MakeAssignment("a-earlier", 100, "debt");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, kVersionOneSchema, nullptr, nullptr, nullptr), SQLITE_OK);
+    for (const Assignment& a : {later, earlier}) {
+      sqlite3_stmt* stmt = nullptr;
+      ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO assignments VALUES (?, ?, ?, ?, 0, ?)", -1,
+                                   &stmt, nullptr),
+                SQLITE_OK);
+      std::string body = a.SerializeAsString();
+      sqlite3_bind_text(stmt, 1, a.assignment_id().c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(stmt, 2, a.status());
+      sqlite3_bind_text(stmt, 3, a.need_code().c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(stmt, 4, a.requested_at().seconds());
+      sqlite3_bind_blob(stmt, 5, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+      EXPECT_EQ(sqlite3_step(stmt), SQLITE_DONE);
+      sqlite3_finalize(stmt);
+    }
+    ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
+  }
+
+  {
+    std::unique_ptr<InboxStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    // What was there is kept, and enters the changes feed once, in request order.
+    EXPECT_EQ(store->Count().value_or(-1), 2);
+    EXPECT_EQ(store->Get("a-later")->SerializeAsString(), later.SerializeAsString());
+    absl::StatusOr<std::vector<StoredChange>> changes = store->ChangesAfter(0, 10);
+    ASSERT_TRUE(changes.ok()) << changes.status();
+    ASSERT_THAT(*changes, SizeIs(2));
+    EXPECT_EQ((*changes)[0].sequence, 1);
+    EXPECT_EQ((*changes)[0].assignment.SerializeAsString(), earlier.SerializeAsString());
+    EXPECT_EQ((*changes)[1].sequence, 2);
+    EXPECT_EQ((*changes)[1].assignment.SerializeAsString(), later.SerializeAsString());
+    EXPECT_THAT(store->PendingOutbox(10).value(), IsEmpty());
+    // And it works as a version-2 store.
+    ASSERT_TRUE(store->Apply("a-earlier", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "x")).ok());
+    EXPECT_EQ(store->LastSequence().value_or(-1), 3);
+    EXPECT_THAT(Values(store->PendingOutbox(10).value()), ElementsAre("x"));
+  }
+
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+    sqlite3_finalize(stmt);
+    ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
+  }
+
+  // Opening again migrates nothing twice.
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->LastSequence().value_or(-1), 3);
 }
 
 }  // namespace

@@ -2,10 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "libs/service/identity.h"
 #include "libs/service/status.h"
 
 namespace schakel::inbox {
@@ -18,22 +26,142 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const abs
 }
 
 // Store failures are logged here with the method; callers see only the code and the store's message
-// (which never carries personal data).
+// (which never carries personal data). What the caller got wrong is not logged.
 void LogIfServerError(std::string_view method, const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kOk:
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
       return;
     default:
       spdlog::error("inbox: {}: {}", method, std::string(status.message()));
   }
 }
 
+absl::Status CheckTarget(const std::string& assignment_id, std::uint64_t expected_version) {
+  if (assignment_id.empty()) return absl::InvalidArgumentError("assignment_id: is required");
+  if (expected_version == 0) return absl::InvalidArgumentError("expected_version: is required");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-InboxService::InboxService(std::string organisation, store::InboxStore& store)
-    : organisation_(std::move(organisation)), store_(store) {}
+// One WatchAssignments stream. It holds no thread: it writes one change at a time (the next from
+// OnWriteDone) and, once caught up, waits until the service tells it that the store committed
+// something. Every path that may need a write goes through MaybeWrite, which reads the store
+// whenever its buffer is empty, so no commit can slip between "caught up" and "notified".
+class InboxService::WatchReactor final
+    : public grpc::ServerWriteReactor<schakel::v1::AssignmentChange> {
+ public:
+  WatchReactor(InboxService& service, std::int64_t after) : service_(service), last_(after) {}
+
+  // There may be something new to send.
+  void Notify() { MaybeWrite(); }
+
+  // Ends the stream with `status`, after the write in flight if there is one.
+  void Stop(const grpc::Status& status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (finished_) return;
+    if (writing_) {
+      if (!finish_pending_) finish_pending_ = status;
+      return;
+    }
+    finished_ = true;
+    lock.unlock();
+    Finish(status);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      // The client went away or the call was cancelled: nothing more can be written.
+      if (!ok && !finish_pending_) finish_pending_ = grpc::Status::CANCELLED;
+    }
+    MaybeWrite();
+  }
+
+  void OnCancel() override { Stop(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    // The last reaction: once the service has forgotten this stream nothing refers to it.
+    service_.Forget(this);
+    delete this;
+  }
+
+ private:
+  void MaybeWrite() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (writing_ || finished_) return;
+    if (finish_pending_) {
+      finished_ = true;
+      grpc::Status status = *std::move(finish_pending_);
+      lock.unlock();
+      Finish(status);
+      return;
+    }
+    if (buffer_.empty()) {
+      absl::StatusOr<std::vector<store::StoredChange>> changes =
+          service_.store_.ChangesAfter(last_, service_.options_.watch_batch);
+      if (!changes.ok()) {
+        LogIfServerError("WatchAssignments", changes.status());
+        finished_ = true;
+        lock.unlock();
+        Finish(service::ToGrpc(changes.status()));
+        return;
+      }
+      for (store::StoredChange& change : *changes) buffer_.push_back(std::move(change));
+      if (buffer_.empty()) return;  // caught up: the next commit notifies
+    }
+    store::StoredChange next = std::move(buffer_.front());
+    buffer_.pop_front();
+    last_ = next.sequence;
+    current_.set_sequence(static_cast<std::uint64_t>(next.sequence));
+    *current_.mutable_assignment() = std::move(next.assignment);
+    writing_ = true;
+    lock.unlock();
+    StartWrite(&current_);
+  }
+
+  InboxService& service_;
+  std::mutex mu_;
+  bool writing_ = false;   // a write is in flight: current_ is gRPC's until OnWriteDone
+  bool finished_ = false;  // Finish was called
+  std::optional<grpc::Status> finish_pending_;
+  std::int64_t last_;  // the sequence of the last change taken from the store
+  std::deque<store::StoredChange> buffer_;
+  schakel::v1::AssignmentChange current_;
+};
+
+InboxService::InboxService(std::string organisation, store::InboxStore& store,
+                           const routing::Network& network, InboxServiceOptions options)
+    : organisation_(std::move(organisation)),
+      store_(store),
+      network_(network),
+      options_(std::move(options)) {
+  if (options_.watch_batch <= 0) options_.watch_batch = 1;
+  subscription_ = store_.OnCommit([this] { NotifyWatches(); });
+}
+
+InboxService::~InboxService() { subscription_.Reset(); }
+
+absl::Status InboxService::CheckCaller(const grpc::CallbackServerContext& context) const {
+  const std::string caller = service::CallerOrganisation(context);
+  if (caller.empty()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the call does not say which organisation makes it (", service::kOrganisationHeader, ")"));
+  }
+  if (caller != organisation_) {
+    // The same answer whatever is asked for: nothing about this inbox's contents.
+    return absl::PermissionDeniedError(absl::StrCat("this is the inbox of ", organisation_,
+                                                    ": other organisations have no access"));
+  }
+  return absl::OkStatus();
+}
 
 grpc::ServerUnaryReactor* InboxService::ListAssignments(
     grpc::CallbackServerContext* context, const schakel::v1::ListAssignmentsRequest* request,
@@ -76,6 +204,195 @@ grpc::ServerUnaryReactor* InboxService::GetAssignment(
   }
   *response = *std::move(assignment);
   return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InboxService::ChangeStatus(
+    grpc::CallbackServerContext* context, std::string_view method,
+    const schakel::v1::ChangeAssignmentRequest& request, schakel::v1::AssignmentStatus to,
+    schakel::v1::Assignment* response) {
+  if (absl::Status caller = CheckCaller(*context); !caller.ok()) return Finish(context, caller);
+  if (absl::Status target = CheckTarget(request.assignment_id(), request.expected_version());
+      !target.ok()) {
+    return Finish(context, target);
+  }
+  Step step;
+  step.transition.to = to;
+  step.transition.actor = referral::Actor::kOwner;
+  step.transition.reason = request.reason();
+  step.transition.outcome = request.outcome();
+  step.by = organisation_;
+  return Apply(context, method, request.assignment_id(), request.expected_version(),
+               std::move(step), response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Apply(grpc::CallbackServerContext* context,
+                                              std::string_view method,
+                                              const std::string& assignment_id,
+                                              std::uint64_t expected_version, Step step,
+                                              schakel::v1::Assignment* response) {
+  step.at = options_.clock();
+  absl::StatusOr<schakel::v1::Assignment> stored = store_.Apply(
+      assignment_id, expected_version,
+      [this, &step](const schakel::v1::Assignment& current) -> absl::StatusOr<store::Change> {
+        if (!step.forward_to.empty()) {
+          // Whether the assignment may be handed on at all comes before where to.
+          if (absl::Status allowed = referral::CheckTransition(current.status(), step.transition);
+              !allowed.ok()) {
+            return allowed;
+          }
+          if (absl::Status target = CheckForwardTarget(current, step.forward_to); !target.ok()) {
+            return target;
+          }
+        }
+        return MakeChange(current, step);
+      });
+  if (!stored.ok()) {
+    LogIfServerError(method, stored.status());
+    return Finish(context, stored.status());
+  }
+  spdlog::info("inbox {}: {} {}: {} (version {}){}", organisation_, method, assignment_id,
+               referral::StatusName(stored->status()), stored->version(),
+               step.forward_to.empty() ? std::string() : absl::StrCat(", to ", step.forward_to));
+  *response = *std::move(stored);
+  return Finish(context, absl::OkStatus());
+}
+
+absl::Status InboxService::CheckForwardTarget(const schakel::v1::Assignment& assignment,
+                                              const std::string& target) const {
+  auto refuse = [&target](const std::string& why) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot forward to '", target, "': ", why));
+  };
+  const routing::Organisation* organisation = network_.FindOrganisation(target);
+  if (organisation == nullptr) return refuse("not an organisation in the network");
+  if (target == organisation_) return refuse("that is this organisation");
+  if (!organisation->Serves(assignment.need_code())) {
+    return refuse(absl::StrCat("does not serve need '", assignment.need_code(), "'"));
+  }
+  if (!organisation->Covers(assignment.region())) {
+    return refuse(absl::StrCat("does not cover region '", assignment.region(), "'"));
+  }
+  const auto& allowed = assignment.sharing().organisations();
+  if (std::find(allowed.begin(), allowed.end(), target) == allowed.end()) {
+    return refuse("not covered by the client's sharing permission");
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* InboxService::Accept(grpc::CallbackServerContext* context,
+                                               const schakel::v1::ChangeAssignmentRequest* request,
+                                               schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Accept", *request, schakel::v1::ASSIGNMENT_STATUS_ACCEPTED,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Decline(grpc::CallbackServerContext* context,
+                                                const schakel::v1::ChangeAssignmentRequest* request,
+                                                schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Decline", *request, schakel::v1::ASSIGNMENT_STATUS_REJECTED,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Start(grpc::CallbackServerContext* context,
+                                              const schakel::v1::ChangeAssignmentRequest* request,
+                                              schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Start", *request, schakel::v1::ASSIGNMENT_STATUS_IN_PROGRESS,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::PutOnHold(
+    grpc::CallbackServerContext* context, const schakel::v1::ChangeAssignmentRequest* request,
+    schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "PutOnHold", *request, schakel::v1::ASSIGNMENT_STATUS_ON_HOLD,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Resume(grpc::CallbackServerContext* context,
+                                               const schakel::v1::ChangeAssignmentRequest* request,
+                                               schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Resume", *request, schakel::v1::ASSIGNMENT_STATUS_IN_PROGRESS,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Complete(
+    grpc::CallbackServerContext* context, const schakel::v1::ChangeAssignmentRequest* request,
+    schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Complete", *request, schakel::v1::ASSIGNMENT_STATUS_COMPLETED,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Fail(grpc::CallbackServerContext* context,
+                                             const schakel::v1::ChangeAssignmentRequest* request,
+                                             schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Fail", *request, schakel::v1::ASSIGNMENT_STATUS_FAILED, response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Cancel(grpc::CallbackServerContext* context,
+                                               const schakel::v1::ChangeAssignmentRequest* request,
+                                               schakel::v1::Assignment* response) {
+  return ChangeStatus(context, "Cancel", *request, schakel::v1::ASSIGNMENT_STATUS_CANCELLED,
+                      response);
+}
+
+grpc::ServerUnaryReactor* InboxService::Forward(
+    grpc::CallbackServerContext* context, const schakel::v1::ForwardAssignmentRequest* request,
+    schakel::v1::Assignment* response) {
+  if (absl::Status caller = CheckCaller(*context); !caller.ok()) return Finish(context, caller);
+  if (absl::Status target = CheckTarget(request->assignment_id(), request->expected_version());
+      !target.ok()) {
+    return Finish(context, target);
+  }
+  if (request->to_organisation().empty()) {
+    return Finish(context, absl::InvalidArgumentError("to_organisation: is required"));
+  }
+  Step step;
+  step.transition.to = schakel::v1::ASSIGNMENT_STATUS_REJECTED;
+  step.transition.actor = referral::Actor::kOwner;
+  step.transition.reason = absl::StrCat("forwarded to ", request->to_organisation());
+  if (!absl::StripAsciiWhitespace(request->reason()).empty()) {
+    absl::StrAppend(&step.transition.reason, ": ", request->reason());
+  }
+  step.by = organisation_;
+  step.forward_to = request->to_organisation();
+  return Apply(context, "Forward", request->assignment_id(), request->expected_version(),
+               std::move(step), response);
+}
+
+grpc::ServerWriteReactor<schakel::v1::AssignmentChange>* InboxService::WatchAssignments(
+    grpc::CallbackServerContext* context, const schakel::v1::WatchAssignmentsRequest* request) {
+  const std::int64_t after = static_cast<std::int64_t>(
+      std::min<std::uint64_t>(request->after_sequence(), std::numeric_limits<std::int64_t>::max()));
+  auto* reactor = new WatchReactor(*this, after);
+  if (absl::Status caller = CheckCaller(*context); !caller.ok()) {
+    reactor->Stop(service::ToGrpc(caller));
+    return reactor;
+  }
+  std::lock_guard<std::mutex> lock(watches_mu_);
+  if (watches_stopped_) {
+    reactor->Stop(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the inbox is shutting down"));
+    return reactor;
+  }
+  watches_.insert(reactor);
+  reactor->Notify();
+  return reactor;
+}
+
+void InboxService::StopWatches() {
+  std::lock_guard<std::mutex> lock(watches_mu_);
+  watches_stopped_ = true;
+  for (WatchReactor* reactor : watches_) {
+    reactor->Stop(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               "the inbox is shutting down; resume from the last sequence"));
+  }
+}
+
+void InboxService::NotifyWatches() {
+  std::lock_guard<std::mutex> lock(watches_mu_);
+  for (WatchReactor* reactor : watches_) reactor->Notify();
+}
+
+void InboxService::Forget(WatchReactor* reactor) {
+  std::lock_guard<std::mutex> lock(watches_mu_);
+  watches_.erase(reactor);
 }
 
 }  // namespace schakel::inbox

@@ -1,23 +1,47 @@
 // InboxService: serves one organisation's assignments from its own database over gRPC (callback
-// API). Reads from SQLite are fast, so every reactor finishes at once.
+// API), and lets that organisation work them through their lifecycle. SQLite is fast, so every
+// unary reactor finishes at once; each change is stored with its event in one transaction (the
+// outbox relay publishes it). WatchAssignments streams the store's changes feed without a thread
+// per stream: it writes one change at a time and, once caught up, waits for the store to say that
+// something was committed.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
+#include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 
+#include "absl/status/status.h"
+#include "libs/referral/lifecycle.h"
+#include "libs/routing/network.h"
 #include "libs/store/store.h"
 #include "schakel/v1/inbox.grpc.pb.h"
+#include "services/inbox/transition.h"
 
 namespace schakel::inbox {
 
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 500;
 
+struct InboxServiceOptions {
+  Clock clock = SystemNow;
+  // How many changes a watch reads from the store at a time.
+  int watch_batch = 100;
+};
+
 class InboxService final : public schakel::v1::InboxService::CallbackService {
  public:
-  // `store` must outlive the service (and the server it is registered with).
-  InboxService(std::string organisation, store::InboxStore& store);
+  // `store` and `network` must outlive the service (and the server it is registered with).
+  InboxService(std::string organisation, store::InboxStore& store, const routing::Network& network,
+               InboxServiceOptions options = {});
+  // Stops listening to the store. The server must be shut down first: every watch has ended.
+  ~InboxService() override;
+
+  InboxService(const InboxService&) = delete;
+  InboxService& operator=(const InboxService&) = delete;
 
   grpc::ServerUnaryReactor* ListAssignments(
       grpc::CallbackServerContext* context, const schakel::v1::ListAssignmentsRequest* request,
@@ -26,11 +50,87 @@ class InboxService final : public schakel::v1::InboxService::CallbackService {
                                           const schakel::v1::GetAssignmentRequest* request,
                                           schakel::v1::Assignment* response) override;
 
+  // The owner's lifecycle actions. Only this inbox's organisation may call them (UNAUTHENTICATED
+  // without an identity, PERMISSION_DENIED for another organisation, before anything is looked
+  // up). INVALID_ARGUMENT without assignment_id or expected_version, NOT_FOUND, ABORTED when the
+  // assignment changed since expected_version, FAILED_PRECONDITION for a step the lifecycle does
+  // not allow. The answer is the assignment as stored.
+  grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context,
+                                   const schakel::v1::ChangeAssignmentRequest* request,
+                                   schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* Decline(grpc::CallbackServerContext* context,
+                                    const schakel::v1::ChangeAssignmentRequest* request,
+                                    schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* context,
+                                  const schakel::v1::ChangeAssignmentRequest* request,
+                                  schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* PutOnHold(grpc::CallbackServerContext* context,
+                                      const schakel::v1::ChangeAssignmentRequest* request,
+                                      schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* Resume(grpc::CallbackServerContext* context,
+                                   const schakel::v1::ChangeAssignmentRequest* request,
+                                   schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* context,
+                                     const schakel::v1::ChangeAssignmentRequest* request,
+                                     schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* context,
+                                 const schakel::v1::ChangeAssignmentRequest* request,
+                                 schakel::v1::Assignment* response) override;
+  grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* context,
+                                   const schakel::v1::ChangeAssignmentRequest* request,
+                                   schakel::v1::Assignment* response) override;
+  // Also FAILED_PRECONDITION when the target is unknown, this organisation, does not serve the
+  // need, does not cover the region or is outside the client's sharing permission.
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context,
+                                    const schakel::v1::ForwardAssignmentRequest* request,
+                                    schakel::v1::Assignment* response) override;
+
+  // Same identity rule as the actions: the stream carries the assignments' contents.
+  grpc::ServerWriteReactor<schakel::v1::AssignmentChange>* WatchAssignments(
+      grpc::CallbackServerContext* context,
+      const schakel::v1::WatchAssignmentsRequest* request) override;
+
+  // Ends every open watch with UNAVAILABLE (the client resumes elsewhere or later from its last
+  // sequence) and refuses new ones. Call before Server::Shutdown, which would otherwise wait for
+  // the watches until its deadline.
+  void StopWatches();
+
   const std::string& organisation() const { return organisation_; }
 
  private:
+  class WatchReactor;
+
+  // PERMISSION_DENIED / UNAUTHENTICATED unless the caller is this inbox's organisation.
+  absl::Status CheckCaller(const grpc::CallbackServerContext& context) const;
+  grpc::ServerUnaryReactor* ChangeStatus(grpc::CallbackServerContext* context,
+                                         std::string_view method,
+                                         const schakel::v1::ChangeAssignmentRequest& request,
+                                         schakel::v1::AssignmentStatus to,
+                                         schakel::v1::Assignment* response);
+  // Why `target` cannot take `assignment` over, or OK.
+  absl::Status CheckForwardTarget(const schakel::v1::Assignment& assignment,
+                                  const std::string& target) const;
+  // Applies `step` (its `at` filled in here) to the assignment and answers with the result.
+  grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* context, std::string_view method,
+                                  const std::string& assignment_id, std::uint64_t expected_version,
+                                  Step step, schakel::v1::Assignment* response);
+
+  void NotifyWatches();
+  // From a reactor's OnDone: it is about to be deleted.
+  void Forget(WatchReactor* reactor);
+
   std::string organisation_;
   store::InboxStore& store_;
+  const routing::Network& network_;
+  InboxServiceOptions options_;
+
+  // Guards the set of open watches: a reactor is notified only while it is in the set, and leaves
+  // it (under this mutex) before it is deleted.
+  std::mutex watches_mu_;
+  std::set<WatchReactor*> watches_;
+  bool watches_stopped_ = false;
+  // Last, so that it is unsubscribed first on destruction.
+  store::InboxStore::Subscription subscription_;
 };
 
 }  // namespace schakel::inbox

@@ -37,10 +37,11 @@ std::string_view IngestOutcomeName(IngestOutcome outcome) {
 
 absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view organisation,
                                                              const kafka::Record& record) {
-  schakel::v1::AssignmentRequested event;
-  if (!event.ParseFromString(record.value)) {
-    return Reject("value is not a schakel.v1.AssignmentRequested");
+  schakel::v1::InboxEvent wrapper;
+  if (!wrapper.ParseFromString(record.value) || !wrapper.has_requested()) {
+    return Reject("value is not a schakel.v1.InboxEvent with an AssignmentRequested");
   }
+  const schakel::v1::AssignmentRequested& event = wrapper.requested();
   if (!event.has_meta()) return Reject("meta is missing");
   const schakel::v1::EventMeta& meta = event.meta();
   if (meta.schema_version() != kAssignmentRequestedSchemaVersion) {
@@ -79,22 +80,96 @@ absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view or
   *assignment.mutable_requested_at() = meta.occurred_at();
   *assignment.mutable_updated_at() = meta.occurred_at();
   assignment.set_version(1);
+  assignment.set_forwarded_from(event.previous_assignment_id());
+  *assignment.mutable_sharing() = event.sharing();
+  schakel::v1::StatusChange* requested = assignment.add_history();
+  requested->set_to_status(schakel::v1::ASSIGNMENT_STATUS_REQUESTED);
+  *requested->mutable_at() = meta.occurred_at();
+  requested->set_by(kByNetwork);
+  requested->set_version(1);
   return assignment;
 }
 
-AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& store)
-    : organisation_(std::move(organisation)), store_(store) {}
+AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock)
+    : organisation_(std::move(organisation)), store_(store), clock_(std::move(clock)) {}
+
+IngestOutcome AssignmentIngest::Rejected(const kafka::Record& record, std::string_view why) {
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  // Where it is and why, never what it says: the payload is personal data.
+  spdlog::warn("inbox {}: rejected record {}/{}@{}: {}", organisation_, record.topic,
+               record.partition, record.offset, std::string(why));
+  return IngestOutcome::kRejected;
+}
+
+absl::StatusOr<IngestOutcome> AssignmentIngest::Restore(
+    const kafka::Record& record, const schakel::v1::AssignmentStatusChanged& change) {
+  const std::string& id = change.meta().assignment_id();
+  if (change.organisation() != organisation_) {
+    return Rejected(record,
+                    absl::StrCat("status change is not for this inbox (", organisation_, ")"));
+  }
+  if (id.empty() || change.version() < 2) {
+    return Rejected(record, "status change without assignment id or with version below 2");
+  }
+  absl::StatusOr<schakel::v1::Assignment> current = store_.Get(id);
+  if (absl::IsNotFound(current.status())) {
+    return Rejected(record, "status change for an assignment this inbox does not have");
+  }
+  if (!current.ok()) return current.status();
+  if (current->version() >= change.version()) {
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    return IngestOutcome::kDuplicate;  // our own change, already stored
+  }
+  absl::StatusOr<schakel::v1::Assignment> restored =
+      store_.Apply(id, current->version(),
+                   [&change](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
+                     store::Change step;
+                     step.assignment = now;
+                     schakel::v1::Assignment& next = step.assignment;
+                     next.set_status(change.to_status());
+                     next.set_version(change.version());
+                     next.set_status_reason(change.reason());
+                     if (!change.outcome().empty()) next.set_outcome(change.outcome());
+                     *next.mutable_updated_at() = change.meta().occurred_at();
+                     schakel::v1::StatusChange* history = next.add_history();
+                     history->set_from_status(change.from_status());
+                     history->set_to_status(change.to_status());
+                     *history->mutable_at() = change.meta().occurred_at();
+                     history->set_reason(change.reason());
+                     history->set_outcome(change.outcome());
+                     history->set_by(change.by());
+                     history->set_version(change.version());
+                     return step;  // no events: this change was published when it was made
+                   });
+  if (!restored.ok()) return restored.status();
+  stored_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("inbox {}: restored {} to {} (version {}) from {}/{}@{}", organisation_, id,
+               referral::StatusName(change.to_status()), change.version(), record.topic,
+               record.partition, record.offset);
+  return IngestOutcome::kStored;
+}
 
 absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& record) {
-  absl::StatusOr<schakel::v1::Assignment> assignment = AssignmentFromRecord(organisation_, record);
-  if (!assignment.ok()) {
-    rejected_.fetch_add(1, std::memory_order_relaxed);
-    // Where it is and why, never what it says: the payload is personal data.
-    spdlog::warn("inbox {}: rejected record {}/{}@{}: {}", organisation_, record.topic,
-                 record.partition, record.offset, std::string(assignment.status().message()));
-    return IngestOutcome::kRejected;
+  schakel::v1::InboxEvent wrapper;
+  if (wrapper.ParseFromString(record.value) && wrapper.has_status_changed()) {
+    return Restore(record, wrapper.status_changed());
   }
-  absl::StatusOr<bool> inserted = store_.Insert(*assignment);
+  absl::StatusOr<schakel::v1::Assignment> assignment = AssignmentFromRecord(organisation_, record);
+  if (!assignment.ok()) return Rejected(record, std::string(assignment.status().message()));
+  // Received the moment it is stored: the referrer learns that it arrived.
+  Step received;
+  received.transition.to = schakel::v1::ASSIGNMENT_STATUS_RECEIVED;
+  received.transition.actor = referral::Actor::kOwner;
+  received.by = organisation_;
+  received.at = clock_();
+  absl::StatusOr<store::Change> change = MakeChange(*assignment, received);
+  if (!change.ok()) {
+    // REQUESTED -> RECEIVED by the owner is always allowed; anything else is a broken invariant.
+    return absl::InternalError(absl::StrCat("inbox: cannot receive assignment ",
+                                            assignment->assignment_id(), ": ",
+                                            std::string(change.status().message())));
+  }
+  absl::StatusOr<bool> inserted = store_.Insert(change->assignment, std::move(change->events));
   if (!inserted.ok()) return inserted.status();
   if (*inserted) {
     stored_.fetch_add(1, std::memory_order_relaxed);

@@ -1,5 +1,7 @@
 // From the organisation's Kafka topic into its database: each record of schakel.inbox.<org> (an
-// AssignmentRequested, keyed by assignment id) becomes one stored Assignment. A record is stored,
+// AssignmentRequested, keyed by assignment id) becomes one stored Assignment, received at once: it
+// is stored as RECEIVED (version 2) together with the AssignmentStatusChanged event that tells the
+// network so, in one transaction (the outbox relay publishes the event). A record is stored,
 // found to be there already (Kafka redelivers), or rejected because it is unusable; a rejected
 // record is logged without its payload, counted and skipped, so that one bad record never blocks
 // the inbox.
@@ -13,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
 #include "libs/store/store.h"
+#include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.pb.h"
+#include "services/inbox/transition.h"
 
 namespace schakel::inbox {
 
@@ -29,16 +33,17 @@ struct IngestCounts {
   std::uint64_t rejected = 0;
 };
 
-// The assignment a record asks `organisation` to store: status REQUESTED, version 1, requested and
-// updated at the event's time. INVALID_ARGUMENT with the reason when the record is unusable; the
-// reason names fields, never their contents.
+// The assignment a record offers `organisation`, as the router offered it: status REQUESTED,
+// version 1, requested and updated at the event's time, its history the one step to REQUESTED by
+// the network, forwarded_from and sharing from the event. INVALID_ARGUMENT with the reason when
+// the record is unusable; the reason names fields, never their contents.
 absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view organisation,
                                                              const kafka::Record& record);
 
 class AssignmentIngest {
  public:
-  // `store` must outlive this object.
-  AssignmentIngest(std::string organisation, store::InboxStore& store);
+  // `store` must outlive this object. `clock` gives the time the assignment is received.
+  AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock = SystemNow);
 
   // Decides one record. When it returns an outcome the record is done (what had to be stored is
   // durable) and its offset may be committed. An error means the store failed: the record is not
@@ -49,8 +54,14 @@ class AssignmentIngest {
   const std::string& organisation() const { return organisation_; }
 
  private:
+  // A status change of one of our assignments coming back from our own topic: our own echo (nothing
+  // to do), or, when the database was rebuilt, the next step to restore.
+  absl::StatusOr<IngestOutcome> Restore(const kafka::Record& record,
+                                        const schakel::v1::AssignmentStatusChanged& change);
+  IngestOutcome Rejected(const kafka::Record& record, std::string_view why);
   std::string organisation_;
   store::InboxStore& store_;
+  Clock clock_;
   std::atomic<std::uint64_t> stored_{0};
   std::atomic<std::uint64_t> duplicates_{0};
   std::atomic<std::uint64_t> rejected_{0};

@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "services/inbox/test_util.h"
 
@@ -17,14 +18,17 @@ namespace schakel::inbox {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
+using ::schakel::inbox::testing::At;
 using ::schakel::inbox::testing::kOrg;
 using ::schakel::inbox::testing::MakeEvent;
 using ::schakel::inbox::testing::MakeRecord;
 using ::schakel::inbox::testing::TempStore;
 using ::schakel::v1::Assignment;
 using ::schakel::v1::AssignmentRequested;
+using ::schakel::v1::AssignmentStatusChanged;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
 
 TEST(AssignmentFromRecordTest, MapsEveryField) {
   AssignmentRequested event = MakeEvent("r-1", 0, "debt", 1'700'000'000);
@@ -48,9 +52,25 @@ TEST(AssignmentFromRecordTest, MapsEveryField) {
   expected.mutable_requested_at()->set_nanos(500);
   *expected.mutable_updated_at() = expected.requested_at();
   expected.set_version(1);
+  expected.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  expected.mutable_sharing()->add_organisations("gemeente");
+  expected.mutable_sharing()->add_organisations("mjd");
+  v1::StatusChange* requested = expected.add_history();
+  requested->set_to_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  *requested->mutable_at() = expected.requested_at();
+  requested->set_by("network");
+  requested->set_version(1);
   EXPECT_TRUE(MessageDifferencer::Equals(*assignment, expected))
       << assignment->DebugString() << "\nexpected:\n"
       << expected.DebugString();
+}
+
+TEST(AssignmentFromRecordTest, KeepsWhereAForwardedAssignmentCameFrom) {
+  AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);
+  event.set_previous_assignment_id("a-r-1-0-terwille");
+  absl::StatusOr<Assignment> assignment = AssignmentFromRecord(kOrg, MakeRecord(event));
+  ASSERT_TRUE(assignment.ok()) << assignment.status();
+  EXPECT_EQ(assignment->forwarded_from(), "a-r-1-0-terwille");
 }
 
 TEST(AssignmentFromRecordTest, AcceptsARecordWithoutKey) {
@@ -70,10 +90,10 @@ void PrintTo(const RejectCase& c, std::ostream* os) { *os << c.name; }
 // Applies `change` to a valid event and puts it back in the record.
 std::function<void(kafka::Record&)> Event(std::function<void(AssignmentRequested&)> change) {
   return [change](kafka::Record& record) {
-    AssignmentRequested event;
-    ASSERT_TRUE(event.ParseFromString(record.value));
-    change(event);
-    record.value = event.SerializeAsString();
+    v1::InboxEvent wrapper;
+    ASSERT_TRUE(wrapper.ParseFromString(record.value));
+    change(*wrapper.mutable_requested());
+    record.value = wrapper.SerializeAsString();
   };
 }
 
@@ -94,6 +114,8 @@ TEST_P(RejectTest, RejectsWithReasonAndStoresNothing) {
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(*outcome, IngestOutcome::kRejected);
   EXPECT_EQ(temp.store().Count().value_or(-1), 0);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), 0);
+  EXPECT_TRUE(temp.store().PendingOutbox(10).value().empty());
   EXPECT_EQ(ingest.counts().rejected, 1u);
   EXPECT_EQ(ingest.counts().stored, 0u);
 }
@@ -102,7 +124,7 @@ INSTANTIATE_TEST_SUITE_P(
     Records, RejectTest,
     ::testing::Values(
         RejectCase{"Undecodable", [](kafka::Record& r) { r.value = std::string("\x0a\xff", 2); },
-                   "value is not a schakel.v1.AssignmentRequested"},
+                   "value is not a schakel.v1.InboxEvent with an AssignmentRequested"},
         RejectCase{"NoMeta", Event([](AssignmentRequested& e) { e.clear_meta(); }),
                    "meta is missing"},
         RejectCase{"SchemaVersionZero",
@@ -135,19 +157,150 @@ INSTANTIATE_TEST_SUITE_P(
                    "meta.occurred_at is out of range"}),
     [](const ::testing::TestParamInfo<RejectCase>& param) { return param.param.name; });
 
-TEST(AssignmentIngestTest, StoresThenFindsTheDuplicate) {
+TEST(AssignmentIngestTest, StoresItAsReceivedWithOneStatusEvent) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(2'000'000'000); });
+  AssignmentRequested event = MakeEvent("r-1", 0, "debt", 1'700'000'000);
+  event.set_previous_assignment_id("a-earlier");
+  ASSERT_EQ(ingest.Ingest(MakeRecord(event)).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kStored);
+
+  absl::StatusOr<Assignment> requested = AssignmentFromRecord(kOrg, MakeRecord(event));
+  ASSERT_TRUE(requested.ok());
+  Assignment expected = *requested;
+  expected.set_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+  expected.set_version(2);
+  *expected.mutable_updated_at() = At(2'000'000'000);
+  v1::StatusChange* received = expected.add_history();
+  received->set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  received->set_to_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+  *received->mutable_at() = At(2'000'000'000);
+  received->set_by("mjd");
+  received->set_version(2);
+  absl::StatusOr<Assignment> stored = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*stored, expected))
+      << stored->DebugString() << "\nexpected:\n"
+      << expected.DebugString();
+  EXPECT_EQ(stored->forwarded_from(), "a-earlier");
+  EXPECT_EQ(stored->sharing().organisations_size(), 2);
+
+  // One row in the changes feed; in the outbox its status event and the same on the org's own
+  // topic.
+  absl::StatusOr<std::vector<store::StoredChange>> changes = temp.store().ChangesAfter(0, 10);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals((*changes)[0].assignment, expected));
+  absl::StatusOr<std::vector<store::OutboxEntry>> outbox = temp.store().PendingOutbox(10);
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_EQ(outbox->size(), 2u);
+  EXPECT_EQ((*outbox)[0].event.topic, "schakel.assignments.status");
+  EXPECT_EQ((*outbox)[1].event.topic, "schakel.inbox.mjd");
+  EXPECT_EQ((*outbox)[0].event.key, "a-r-1-0");
+  AssignmentStatusChanged published;
+  ASSERT_TRUE(published.ParseFromString((*outbox)[0].event.value));
+  EXPECT_THAT(published.meta().event_id(), StartsWith("e-"));
+  EXPECT_NE(published.meta().event_id(), event.meta().event_id());
+
+  AssignmentStatusChanged want;
+  want.mutable_meta()->set_schema_version(1);
+  want.mutable_meta()->set_event_id(published.meta().event_id());
+  *want.mutable_meta()->mutable_occurred_at() = At(2'000'000'000);
+  want.mutable_meta()->set_referral_id("r-1");
+  want.mutable_meta()->set_assignment_id("a-r-1-0");
+  want.set_organisation("mjd");
+  want.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  want.set_to_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+  want.set_version(2);
+  want.set_by("mjd");
+  want.set_need_code("debt");
+  want.set_referring_organisation("gemeente");
+  EXPECT_TRUE(MessageDifferencer::Equals(published, want)) << published.DebugString();
+}
+
+// A status change as the inbox writes it back to its own topic.
+kafka::Record Echo(const std::string& org, std::uint64_t version, v1::AssignmentStatus from,
+                   v1::AssignmentStatus to, std::int64_t offset) {
+  AssignmentStatusChanged change;
+  change.mutable_meta()->set_schema_version(1);
+  change.mutable_meta()->set_referral_id("r-1");
+  change.mutable_meta()->set_assignment_id("a-r-1-0");
+  *change.mutable_meta()->mutable_occurred_at() = At(200 + static_cast<std::int64_t>(version));
+  change.set_organisation(org);
+  change.set_from_status(from);
+  change.set_to_status(to);
+  change.set_version(version);
+  change.set_by(org);
+  change.set_reason(to == v1::ASSIGNMENT_STATUS_ON_HOLD ? "waiting for papers" : "");
+  v1::InboxEvent wrapper;
+  *wrapper.mutable_status_changed() = change;
+  kafka::Record record = MakeRecord(MakeEvent("r-1", 0, "debt", 100), offset);
+  record.value = wrapper.SerializeAsString();
+  return record;
+}
+
+TEST(AssignmentIngestTest, ReplayingTheOwnTopicRestoresLaterSteps) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
+            IngestOutcome::kStored);
+  // The echo of our own RECEIVED (version 2) changes nothing.
+  EXPECT_EQ(
+      ingest
+          .Ingest(Echo(kOrg, 2, v1::ASSIGNMENT_STATUS_REQUESTED, v1::ASSIGNMENT_STATUS_RECEIVED, 8))
+          .value(),
+      IngestOutcome::kDuplicate);
+  // Later steps, as after deleting the database: restored in order, without publishing them again.
+  const std::size_t outbox_before = temp.store().PendingOutbox(100).value().size();
+  EXPECT_EQ(
+      ingest
+          .Ingest(Echo(kOrg, 3, v1::ASSIGNMENT_STATUS_RECEIVED, v1::ASSIGNMENT_STATUS_ACCEPTED, 9))
+          .value(),
+      IngestOutcome::kStored);
+  EXPECT_EQ(
+      ingest
+          .Ingest(Echo(kOrg, 4, v1::ASSIGNMENT_STATUS_ACCEPTED, v1::ASSIGNMENT_STATUS_ON_HOLD, 10))
+          .value(),
+      IngestOutcome::kStored);
+  EXPECT_EQ(
+      ingest
+          .Ingest(Echo(kOrg, 4, v1::ASSIGNMENT_STATUS_ACCEPTED, v1::ASSIGNMENT_STATUS_ON_HOLD, 10))
+          .value(),
+      IngestOutcome::kDuplicate);
+  absl::StatusOr<Assignment> restored = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->status(), v1::ASSIGNMENT_STATUS_ON_HOLD);
+  EXPECT_EQ(restored->version(), 4u);
+  EXPECT_EQ(restored->status_reason(), "waiting for papers");
+  ASSERT_EQ(restored->history_size(), 4);
+  EXPECT_EQ(restored->history(3).to_status(), v1::ASSIGNMENT_STATUS_ON_HOLD);
+  EXPECT_EQ(temp.store().PendingOutbox(100).value().size(), outbox_before);
+  // Another organisation's change never lands here.
+  EXPECT_EQ(
+      ingest.Ingest(Echo("ggd", 5, v1::ASSIGNMENT_STATUS_ON_HOLD, v1::ASSIGNMENT_STATUS_FAILED, 11))
+          .value(),
+      IngestOutcome::kRejected);
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->version(), 4u);
+}
+
+TEST(AssignmentIngestTest, ADuplicateWritesNothing) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store());
   kafka::Record record = MakeRecord(MakeEvent("r-1", 0, "debt", 100));
 
   EXPECT_EQ(ingest.Ingest(record).value_or(IngestOutcome::kRejected), IngestOutcome::kStored);
+  absl::StatusOr<Assignment> first = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(first.ok());
   EXPECT_EQ(ingest.Ingest(record).value_or(IngestOutcome::kRejected), IngestOutcome::kDuplicate);
   EXPECT_EQ(temp.store().Count().value_or(-1), 1);
-  absl::StatusOr<Assignment> stored = temp.store().Get("a-r-1-0");
-  ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(stored->status(), v1::ASSIGNMENT_STATUS_REQUESTED);
-  EXPECT_EQ(stored->version(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals(temp.store().Get("a-r-1-0").value(), *first));
+  EXPECT_EQ(first->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(first->version(), 2u);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), 1);
+  EXPECT_EQ(temp.store().PendingOutbox(10).value().size(), 2u);
   EXPECT_EQ(ingest.counts().stored, 1u);
   EXPECT_EQ(ingest.counts().duplicates, 1u);
   EXPECT_EQ(ingest.counts().rejected, 0u);

@@ -1,6 +1,6 @@
-// inbox: one organisation's inbox. Consumes schakel.inbox.<org> into its own SQLite database and
-// serves it over gRPC. Wiring only; the logic lives in InboxService, AssignmentIngest and
-// InboxConsumer.
+// inbox: one organisation's inbox. Consumes schakel.inbox.<org> into its own SQLite database,
+// serves it over gRPC, and relays every stored status change to schakel.assignments.status. Wiring
+// only; the logic lives in InboxService, AssignmentIngest, InboxConsumer and OutboxRelay.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <string>
 
 #include "libs/kafka/consumer.h"
+#include "libs/kafka/producer.h"
 #include "libs/routing/network.h"
 #include "libs/service/logging.h"
 #include "libs/service/server.h"
@@ -21,6 +22,7 @@
 #include "services/inbox/inbox_consumer.h"
 #include "services/inbox/inbox_service.h"
 #include "services/inbox/ingest.h"
+#include "services/inbox/outbox_relay.h"
 
 int main(int argc, char** argv) {
   // Before any thread starts, so that every thread inherits the mask.
@@ -69,7 +71,21 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  schakel::inbox::InboxService service(org, **store);
+  // One producer for the process; the relay publishes what the store queued, including what an
+  // earlier run stored but could not publish.
+  schakel::kafka::ProducerOptions producer_options;
+  producer_options.bootstrap_servers = kafka;
+  producer_options.client_id = "inbox-" + org;
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
+      schakel::kafka::Producer::Create(producer_options);
+  if (!producer.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(producer.status().message()));
+    return 1;
+  }
+  schakel::inbox::OutboxRelay relay(**store, **producer);
+  relay.Start();
+
+  schakel::inbox::InboxService service(org, **store, *network);
   absl::StatusOr<schakel::service::RunningServer> server =
       schakel::service::StartServer(listen, {&service});
   if (!server.ok()) {
@@ -108,14 +124,21 @@ int main(int argc, char** argv) {
   int signo = schakel::service::WaitForShutdownSignal();
   spdlog::info("inbox {}: signal {}, shutting down", org, signo);
 
-  // Stop taking calls, then drain the consumer (committing what is stored), then close the
-  // database.
+  // Stop taking calls (ending the open watches, which would hold Shutdown up to its deadline),
+  // then drain the consumer (committing what is stored), then publish what is still in the outbox
+  // (bounded: what is left is published at the next start), then flush the producer. The database
+  // closes last, when `store` goes out of scope after everything that uses it.
   schakel::service::SetServing(*server->server, false);
+  service.StopWatches();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   consumer.Stop();
+  relay.Stop();
+  if (int left = (*producer)->Close(std::chrono::seconds(5)); left > 0) {
+    spdlog::warn("inbox {}: {} events not acknowledged at shutdown stay in the outbox", org, left);
+  }
   schakel::inbox::IngestCounts counts = ingest.counts();
-  spdlog::info("inbox {}: stopped; stored {}, duplicates {}, rejected {}", org, counts.stored,
-               counts.duplicates, counts.rejected);
-  store->reset();
+  schakel::inbox::RelayCounts relayed = relay.counts();
+  spdlog::info("inbox {}: stopped; stored {}, duplicates {}, rejected {}; published {} events", org,
+               counts.stored, counts.duplicates, counts.rejected, relayed.published);
   return consumer_failed ? 1 : 0;
 }

@@ -2,6 +2,7 @@
 // records.
 #pragma once
 
+#include <google/protobuf/timestamp.pb.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -28,13 +29,7 @@ class TempStore {
       return;
     }
     dir_ = pattern;
-    absl::StatusOr<std::unique_ptr<store::InboxStore>> opened =
-        store::InboxStore::Open((dir_ / "inbox.db").string());
-    if (!opened.ok()) {
-      ADD_FAILURE() << opened.status();
-      return;
-    }
-    store_ = *std::move(opened);
+    Reopen();
   }
   ~TempStore() {
     store_.reset();
@@ -42,6 +37,19 @@ class TempStore {
   }
   TempStore(const TempStore&) = delete;
   TempStore& operator=(const TempStore&) = delete;
+
+  // Closes the database (if open) and opens it again, as a restarted inbox would.
+  bool Reopen() {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<store::InboxStore>> opened =
+        store::InboxStore::Open((dir_ / "inbox.db").string());
+    if (!opened.ok()) {
+      ADD_FAILURE() << opened.status();
+      return false;
+    }
+    store_ = *std::move(opened);
+    return true;
+  }
 
   store::InboxStore& store() { return *store_; }
   bool ok() const { return store_ != nullptr; }
@@ -74,7 +82,17 @@ inline schakel::v1::AssignmentRequested MakeEvent(const std::string& referral_id
   event.add_languages("ro");
   event.set_referring_organisation("gemeente");
   event.set_need_index(need_index);
+  event.mutable_sharing()->set_basis(schakel::v1::SHARING_BASIS_CONSENT);
+  event.mutable_sharing()->add_organisations("gemeente");
+  event.mutable_sharing()->add_organisations(kOrg);
   return event;
+}
+
+// A clock for tests: a fixed time that the test moves on.
+inline google::protobuf::Timestamp At(std::int64_t seconds) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(seconds);
+  return t;
 }
 
 inline kafka::Record MakeRecord(const schakel::v1::AssignmentRequested& event,
@@ -84,7 +102,9 @@ inline kafka::Record MakeRecord(const schakel::v1::AssignmentRequested& event,
   record.partition = 2;
   record.offset = offset;
   record.key = event.meta().assignment_id();
-  record.value = event.SerializeAsString();
+  schakel::v1::InboxEvent wrapper;
+  *wrapper.mutable_requested() = event;
+  record.value = wrapper.SerializeAsString();
   return record;
 }
 

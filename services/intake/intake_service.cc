@@ -3,6 +3,10 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include <deque>
+#include <memory>
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/validation.h"
@@ -13,10 +17,143 @@ namespace schakel::intake {
 
 using google::protobuf::util::TimeUtil;
 
+namespace {
+
+// Streams the caller's referrals as they change. The view calls back from its consumer thread; the
+// state it touches lives in Shared, which outlives the reactor, so a late callback finds `reactor`
+// null.
+class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus> {
+ public:
+  ReferralWatcher(ReferralView& view, std::string organisation)
+      : view_(view), shared_(std::make_shared<Shared>()) {
+    shared_->reactor = this;
+    handle_ = view_.Subscribe([shared = shared_, organisation](const std::string& referrer,
+                                                               const v1::ReferralStatus& referral) {
+      if (referrer != organisation) return;
+      std::lock_guard lock(shared->mu);
+      if (shared->reactor == nullptr) return;
+      shared->queue.push_back(referral);
+      if (!shared->writing) {
+        shared->writing = true;
+        shared->reactor->StartWrite(&shared->queue.front());
+      }
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(shared_->mu);
+    shared_->queue.pop_front();
+    if (!ok) return;  // the call is ending; OnDone follows
+    if (shared_->queue.empty()) {
+      shared_->writing = false;
+    } else {
+      StartWrite(&shared_->queue.front());
+    }
+  }
+  void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    view_.Unsubscribe(handle_);
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct Shared {
+    std::mutex mu;
+    ReferralWatcher* reactor = nullptr;
+    std::deque<v1::ReferralStatus>
+        queue;  // front() is being written; references stay valid on push
+    bool writing = false;
+  };
+  ReferralView& view_;
+  std::shared_ptr<Shared> shared_;
+  int handle_ = 0;
+};
+
+// A reactor that only reports a refusal.
+class RefusedStream final : public grpc::ServerWriteReactor<v1::ReferralStatus> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// The caller's organisation, or the status that refuses the call.
+grpc::Status Caller(const routing::Network& network, const grpc::CallbackServerContext& context,
+                    std::string* organisation) {
+  *organisation = service::CallerOrganisation(context);
+  if (organisation->empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "the call does not say which organisation makes it");
+  }
+  if (network.FindOrganisation(*organisation) == nullptr) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "the calling organisation is not part of this network");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status NoView() {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this intake keeps no referral view");
+}
+
+}  // namespace
+
 IntakeService::IntakeService(const routing::Network& network,
                              const privacy::Pseudonymiser& pseudonymiser,
-                             kafka::Publisher& publisher)
-    : network_(network), pseudonymiser_(pseudonymiser), publisher_(publisher) {}
+                             kafka::Publisher& publisher, ReferralView* view)
+    : network_(network), pseudonymiser_(pseudonymiser), publisher_(publisher), view_(view) {}
+
+grpc::ServerUnaryReactor* IntakeService::GetReferral(grpc::CallbackServerContext* context,
+                                                     const v1::GetReferralRequest* request,
+                                                     v1::ReferralStatus* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string caller;
+  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
+    reactor->Finish(who);
+  } else if (view_ == nullptr) {
+    reactor->Finish(NoView());
+  } else if (request->referral_id().empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral_id: is required"));
+  } else {
+    absl::StatusOr<v1::ReferralStatus> found = view_->Get(caller, request->referral_id());
+    if (found.ok()) *response = *std::move(found);
+    reactor->Finish(service::ToGrpc(found.status()));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* IntakeService::ListReferrals(grpc::CallbackServerContext* context,
+                                                       const v1::ListReferralsRequest* request,
+                                                       v1::ListReferralsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string caller;
+  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
+    reactor->Finish(who);
+  } else if (view_ == nullptr) {
+    reactor->Finish(NoView());
+  } else if (request->page_size() < 0 || request->page_size() > 500) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size: must be between 0 and 500"));
+  } else {
+    absl::StatusOr<v1::ListReferralsResponse> page = view_->List(
+        caller, request->page_size() == 0 ? 50 : request->page_size(), request->page_token());
+    if (page.ok()) *response = *std::move(page);
+    reactor->Finish(service::ToGrpc(page.status()));
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::ReferralStatus>* IntakeService::WatchReferrals(
+    grpc::CallbackServerContext* context, const v1::WatchReferralsRequest* /*request*/) {
+  std::string caller;
+  grpc::Status who = Caller(network_, *context, &caller);
+  if (who.ok() && view_ == nullptr) who = NoView();
+  if (!who.ok()) return new RefusedStream(who);
+  return new ReferralWatcher(*view_, caller);
+}
 
 v1::ReferralSubmitted IntakeService::BuildEvent(const v1::Referral& referral,
                                                 const std::string& referring_organisation,
@@ -46,15 +183,9 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
                                                         const v1::SubmitReferralRequest* request,
                                                         v1::SubmitReferralResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const std::string caller = service::CallerOrganisation(*context);
-  if (caller.empty()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                 "the call does not say which organisation submits it"));
-    return reactor;
-  }
-  if (network_.FindOrganisation(caller) == nullptr) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                 "the calling organisation is not part of this network"));
+  std::string caller;
+  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
+    reactor->Finish(who);
     return reactor;
   }
   if (!request->has_referral()) {

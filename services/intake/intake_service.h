@@ -11,18 +11,29 @@
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
+#include "services/intake/referral_view.h"
 
 namespace schakel::intake {
 
 class IntakeService final : public v1::IntakeService::CallbackService {
  public:
-  // All three must outlive the service (and every call in flight).
+  // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
+  // answer UNIMPLEMENTED.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
-                kafka::Publisher& publisher);
+                kafka::Publisher& publisher, ReferralView* view = nullptr);
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
                                            v1::SubmitReferralResponse* response) override;
+
+  grpc::ServerUnaryReactor* GetReferral(grpc::CallbackServerContext* context,
+                                        const v1::GetReferralRequest* request,
+                                        v1::ReferralStatus* response) override;
+  grpc::ServerUnaryReactor* ListReferrals(grpc::CallbackServerContext* context,
+                                          const v1::ListReferralsRequest* request,
+                                          v1::ListReferralsResponse* response) override;
+  grpc::ServerWriteReactor<v1::ReferralStatus>* WatchReferrals(
+      grpc::CallbackServerContext* context, const v1::WatchReferralsRequest* request) override;
 
   // The event intake publishes for a valid referral (exposed for tests).
   v1::ReferralSubmitted BuildEvent(const v1::Referral& referral,
@@ -33,6 +44,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   const routing::Network& network_;
   const privacy::Pseudonymiser& pseudonymiser_;
   kafka::Publisher& publisher_;
+  ReferralView* view_;
 };
 
 }  // namespace schakel::intake

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
@@ -13,6 +14,8 @@
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
 #include "services/intake/intake_service.h"
+#include "services/intake/referral_view.h"
+#include "services/intake/view_consumer.h"
 
 int main(int argc, char** argv) {
   schakel::service::BlockShutdownSignals();
@@ -21,6 +24,8 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:50051";
   std::string kafka = "127.0.0.1:9092";
   std::string key_file;
+  std::string db_file = "intake-view.db";
+  std::string view_group = "schakel.intake.view";
   std::string log_level = "info";
   int delivery_timeout_ms = 10000;
   bool log_json = false;
@@ -31,6 +36,12 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms,
                  "How long a referral may wait for Kafka before the caller hears UNAVAILABLE")
+      ->capture_default_str();
+  app.add_option("--db", db_file, "SQLite file for the referrers' view of their referrals")
+      ->capture_default_str();
+  app.add_option(
+         "--view-group", view_group,
+         "Consumer group of the referral view (one per intake instance, each with its own --db)")
       ->capture_default_str();
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
@@ -61,7 +72,28 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  schakel::intake::IntakeService service(*network, *pseudonymiser, **producer);
+  absl::StatusOr<std::unique_ptr<schakel::intake::ReferralView>> view =
+      schakel::intake::ReferralView::Open(db_file);
+  if (!view.ok()) {
+    std::cerr << "intake: " << view.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
+      schakel::kafka::Consumer::Create({.bootstrap_servers = kafka,
+                                        .group_id = view_group,
+                                        .topics = {std::string(schakel::routing::kSubmittedTopic),
+                                                   std::string(schakel::routing::kStatusTopic),
+                                                   std::string(schakel::routing::kUnroutableTopic)},
+                                        .client_id = "schakel-intake",
+                                        .extra = {}});
+  if (!consumer.ok()) {
+    std::cerr << "intake: " << consumer.status().message() << "\n";
+    return 2;
+  }
+  schakel::intake::ViewConsumer view_consumer(**consumer, **view);
+  view_consumer.Start();
+
+  schakel::intake::IntakeService service(*network, *pseudonymiser, **producer, view->get());
   absl::StatusOr<schakel::service::RunningServer> server =
       schakel::service::StartServer(listen, {&service});
   if (!server.ok()) {
@@ -75,6 +107,8 @@ int main(int argc, char** argv) {
   // Calls in flight finish from delivery reports, so the producer keeps running until the server is
   // down.
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  view_consumer.Stop();
+  (*consumer)->Close();
   const int undelivered = (*producer)->Close(std::chrono::seconds(10));
   spdlog::info("intake stopped ({} undelivered)", undelivered);
   return undelivered == 0 ? 0 : 1;

@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
       schakel::kafka::Consumer::Create({.bootstrap_servers = kafka,
                                         .group_id = "schakel.router",
-                                        .topics = {std::string(schakel::routing::kSubmittedTopic)},
+                                        .topics = {std::string(schakel::routing::kSubmittedTopic),
+                                                   std::string(schakel::routing::kForwardingTopic)},
                                         .client_id = "schakel-router",
                                         .extra = {}});
   if (!consumer.ok()) {

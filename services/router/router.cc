@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
 
 namespace schakel::router {
@@ -15,14 +16,43 @@ namespace {
 
 constexpr std::size_t kMaxBatch = 500;
 
-v1::EventMeta Meta(const v1::ReferralSubmitted& submitted, const std::string& assignment_id) {
+constexpr std::string_view kNetworkActor = "network";
+
+v1::EventMeta Meta(const std::string& referral_id, const std::string& assignment_id) {
   v1::EventMeta meta;
   meta.set_schema_version(1);
   meta.set_event_id(referral::NewEventId());
   *meta.mutable_occurred_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
-  meta.set_referral_id(submitted.meta().referral_id());
+  meta.set_referral_id(referral_id);
   meta.set_assignment_id(assignment_id);
   return meta;
+}
+
+// The first status event of a new assignment: it was offered to `assignment.organisation()`.
+OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment) {
+  v1::AssignmentStatusChanged status;
+  *status.mutable_meta() = assignment.meta();
+  status.mutable_meta()->set_event_id(referral::NewEventId());
+  status.set_organisation(assignment.organisation());
+  status.set_from_status(v1::ASSIGNMENT_STATUS_UNSPECIFIED);
+  status.set_to_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  status.set_version(1);
+  status.set_by(std::string(kNetworkActor));
+  status.set_need_code(assignment.need_code());
+  status.set_referring_organisation(assignment.referring_organisation());
+  if (!assignment.previous_assignment_id().empty()) {
+    status.set_reason(absl::StrCat("continues ", assignment.previous_assignment_id()));
+  }
+  return {std::string(routing::kStatusTopic), assignment.meta().assignment_id(),
+          status.SerializeAsString()};
+}
+
+void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events) {
+  v1::InboxEvent offer;
+  *offer.mutable_requested() = assignment;
+  events->push_back({routing::InboxTopic(assignment.organisation()),
+                     assignment.meta().assignment_id(), offer.SerializeAsString()});
+  events->push_back(RequestedStatus(assignment));
 }
 
 }  // namespace
@@ -36,6 +66,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
 
   routing::RouteRequest request;
   request.region = submitted.region();
+  request.languages.assign(submitted.languages().begin(), submitted.languages().end());
   for (const v1::NeedRequest& need : submitted.needs()) request.need_codes.push_back(need.code());
   request.sharing_organisations.assign(submitted.sharing().organisations().begin(),
                                        submitted.sharing().organisations().end());
@@ -50,7 +81,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
       // Only this need travels to this organisation: the client's other needs stay out of its
       // topic.
       v1::AssignmentRequested assignment;
-      *assignment.mutable_meta() = Meta(submitted, assignment_id);
+      *assignment.mutable_meta() = Meta(submitted.meta().referral_id(), assignment_id);
       assignment.set_organisation(decision.organisation);
       assignment.set_need_code(decision.need_code);
       assignment.set_need_details(submitted.needs(static_cast<int>(i)).details());
@@ -60,11 +91,11 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
       *assignment.mutable_languages() = submitted.languages();
       assignment.set_referring_organisation(submitted.referring_organisation());
       assignment.set_need_index(index);
-      events.push_back({routing::InboxTopic(decision.organisation), assignment_id,
-                        assignment.SerializeAsString()});
+      *assignment.mutable_sharing() = submitted.sharing();
+      AddAssignment(assignment, &events);
     } else {
       v1::ReferralUnroutable unroutable;
-      *unroutable.mutable_meta() = Meta(submitted, assignment_id);
+      *unroutable.mutable_meta() = Meta(submitted.meta().referral_id(), assignment_id);
       unroutable.set_need_code(decision.need_code);
       unroutable.set_need_index(index);
       unroutable.set_region(submitted.region());
@@ -80,6 +111,73 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
     }
   }
   return events;
+}
+
+absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& policy,
+                                                        const v1::ForwardRequested& forward) {
+  const v1::AssignmentRequested& proposed = forward.proposed();
+  if (forward.meta().schema_version() != 1)
+    return absl::InvalidArgumentError("unknown schema version");
+  if (forward.meta().assignment_id().empty() || forward.meta().referral_id().empty()) {
+    return absl::InvalidArgumentError("no assignment or referral id");
+  }
+  // The router checks the target itself: an inbox's word is not enough to reach another
+  // organisation.
+  const routing::Organisation* target =
+      policy.network().FindOrganisation(forward.to_organisation());
+  std::string refusal;
+  if (target == nullptr) {
+    refusal = "is not part of the network";
+  } else if (forward.to_organisation() == forward.from_organisation()) {
+    refusal = "already had this assignment";
+  } else if (!target->Serves(proposed.need_code())) {
+    refusal = absl::StrCat("does not serve need '", proposed.need_code(), "'");
+  } else if (!target->Covers(proposed.region())) {
+    refusal = absl::StrCat("does not cover region '", proposed.region(), "'");
+  } else if (std::find(proposed.sharing().organisations().begin(),
+                       proposed.sharing().organisations().end(),
+                       target->id) == proposed.sharing().organisations().end()) {
+    refusal = "not covered by the client's sharing permission";
+  }
+  const std::string new_id = referral::NextAssignmentId(forward.meta().assignment_id());
+  std::vector<OutgoingEvent> events;
+  if (!refusal.empty()) {
+    v1::ReferralUnroutable unroutable;
+    *unroutable.mutable_meta() = Meta(forward.meta().referral_id(), new_id);
+    unroutable.set_need_code(proposed.need_code());
+    unroutable.set_need_index(proposed.need_index());
+    unroutable.set_region(proposed.region());
+    unroutable.set_urgency(proposed.urgency());
+    unroutable.set_referring_organisation(proposed.referring_organisation());
+    v1::PassedOver* passed = unroutable.add_passed_over();
+    passed->set_organisation(forward.to_organisation());
+    passed->set_reason(
+        absl::StrCat("forward from '", forward.from_organisation(), "' refused: ", refusal));
+    events.push_back({std::string(routing::kUnroutableTopic), forward.meta().referral_id(),
+                      unroutable.SerializeAsString()});
+    return events;
+  }
+  v1::AssignmentRequested assignment = proposed;
+  *assignment.mutable_meta() = Meta(forward.meta().referral_id(), new_id);
+  assignment.set_organisation(target->id);
+  assignment.set_previous_assignment_id(forward.meta().assignment_id());
+  AddAssignment(assignment, &events);
+  return events;
+}
+
+absl::StatusOr<std::vector<OutgoingEvent>> Router::Route(const kafka::Record& record) const {
+  if (record.topic == routing::kForwardingTopic) {
+    v1::ForwardRequested forward;
+    if (!forward.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not a ForwardRequested event");
+    }
+    return RouteForward(policy_, forward);
+  }
+  v1::ReferralSubmitted submitted;
+  if (!submitted.ParseFromString(record.value)) {
+    return absl::InvalidArgumentError("not a ReferralSubmitted event");
+  }
+  return RouteReferral(policy_, submitted);
 }
 
 bool Router::PublishAll(const std::vector<OutgoingEvent>& events) {
@@ -122,11 +220,7 @@ absl::Status Router::Run() {
       if (!record.ok()) return record.status();
       if (!record->has_value()) break;
       timeout = std::chrono::milliseconds(0);  // take what is already there, then publish
-      v1::ReferralSubmitted submitted;
-      absl::StatusOr<std::vector<OutgoingEvent>> routed =
-          submitted.ParseFromString((*record)->value)
-              ? RouteReferral(policy_, submitted)
-              : absl::InvalidArgumentError("not a ReferralSubmitted event");
+      absl::StatusOr<std::vector<OutgoingEvent>> routed = Route(**record);
       if (routed.ok()) {
         events.insert(events.end(), routed->begin(), routed->end());
         routed_.fetch_add(1);

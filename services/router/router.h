@@ -31,6 +31,14 @@ struct OutgoingEvent {
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& policy,
                                                          const v1::ReferralSubmitted& submitted);
 
+// The events for an owner's request to hand an assignment to another organisation: the new
+// assignment on the target's topic (id NextAssignmentId(forwarded), pointing back to it) with its
+// REQUESTED status; or, when the network does not allow the target (it does not serve the need or
+// cover the region, or the client's sharing permission does not cover it), a ReferralUnroutable
+// with that reason, so nothing is lost.
+absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& policy,
+                                                        const v1::ForwardRequested& forward);
+
 class Router {
  public:
   Router(const routing::Policy& policy, kafka::Consumer& consumer, kafka::Publisher& publisher)
@@ -44,6 +52,8 @@ class Router {
   std::uint64_t rejected() const { return rejected_.load(); }
 
  private:
+  // The events for one consumed record (submitted referral or forward request).
+  absl::StatusOr<std::vector<OutgoingEvent>> Route(const kafka::Record& record) const;
   // Publishes the events and waits for every acknowledgement; retries until they all succeed or
   // Stop().
   bool PublishAll(const std::vector<OutgoingEvent>& events);

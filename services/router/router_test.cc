@@ -41,12 +41,17 @@ TEST(RouteReferralTest, EachNeedGoesToItsOrganisationsTopicOnly) {
   ASSERT_TRUE(events.ok()) << events.status();
   std::vector<std::string> topics;
   for (const OutgoingEvent& e : *events) topics.push_back(e.topic);
-  EXPECT_THAT(topics, ElementsAre("schakel.inbox.mjd", "schakel.inbox.gemeente",
-                                  "schakel.inbox.leger-des-heils"));
+  // Each assignment on its owner's topic, followed by its first status event for the referrer and
+  // ops.
+  EXPECT_THAT(topics, ElementsAre("schakel.inbox.mjd", "schakel.assignments.status",
+                                  "schakel.inbox.gemeente", "schakel.assignments.status",
+                                  "schakel.inbox.leger-des-heils", "schakel.assignments.status"));
 
-  v1::AssignmentRequested income;
-  ASSERT_TRUE(income.ParseFromString((*events)[1].value));
-  EXPECT_EQ((*events)[1].key, "a-000000000000000000000001-1");
+  v1::InboxEvent offer;
+  ASSERT_TRUE(offer.ParseFromString((*events)[2].value));
+  ASSERT_TRUE(offer.has_requested());
+  const v1::AssignmentRequested& income = offer.requested();
+  EXPECT_EQ((*events)[2].key, "a-000000000000000000000001-1");
   EXPECT_EQ(income.meta().assignment_id(), "a-000000000000000000000001-1");
   EXPECT_EQ(income.meta().referral_id(), "r-000000000000000000000001");
   EXPECT_EQ(income.organisation(), "gemeente");
@@ -54,9 +59,22 @@ TEST(RouteReferralTest, EachNeedGoesToItsOrganisationsTopicOnly) {
   EXPECT_EQ(income.need_details(), "details for income");
   EXPECT_EQ(income.need_index(), 1u);
   EXPECT_EQ(income.referring_organisation(), "ggd");
+  EXPECT_EQ(income.sharing().organisations_size(), 3);
   // The municipality's event carries nothing of the other needs.
-  EXPECT_EQ((*events)[1].value.find("details for debt"), std::string::npos);
-  EXPECT_EQ((*events)[1].value.find("details for housing"), std::string::npos);
+  EXPECT_EQ((*events)[2].value.find("details for debt"), std::string::npos);
+  EXPECT_EQ((*events)[2].value.find("details for housing"), std::string::npos);
+
+  v1::AssignmentStatusChanged requested;
+  ASSERT_TRUE(requested.ParseFromString((*events)[3].value));
+  EXPECT_EQ((*events)[3].key, "a-000000000000000000000001-1");
+  EXPECT_EQ(requested.meta().assignment_id(), "a-000000000000000000000001-1");
+  EXPECT_EQ(requested.organisation(), "gemeente");
+  EXPECT_EQ(requested.to_status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(requested.version(), 1u);
+  EXPECT_EQ(requested.by(), "network");
+  EXPECT_EQ(requested.need_code(), "income");
+  // Status events are read widely: no personal free text in them.
+  EXPECT_EQ((*events)[3].value.find("details for"), std::string::npos);
 }
 
 TEST(RouteReferralTest, RoutingAgainGivesTheSameAssignmentIds) {
@@ -72,10 +90,12 @@ TEST(RouteReferralTest, ANeedNobodyMayTakeGoesToUnroutableWithReasons) {
   s.mutable_sharing()->add_organisations("gemeente");
   absl::StatusOr<std::vector<OutgoingEvent>> events = RouteReferral(ExamplePolicy(), s);
   ASSERT_TRUE(events.ok());
-  ASSERT_EQ(events->size(), 3u);
+  ASSERT_EQ(events->size(),
+            4u);  // debt, housing unroutable; income to the municipality (+ its status)
   EXPECT_EQ((*events)[0].topic, "schakel.referrals.unroutable");
   EXPECT_EQ((*events)[0].key, "r-000000000000000000000001");
   EXPECT_EQ((*events)[1].topic, "schakel.inbox.gemeente");
+  EXPECT_EQ((*events)[3].topic, "schakel.referrals.unroutable");
   v1::ReferralUnroutable debt;
   ASSERT_TRUE(debt.ParseFromString((*events)[0].value));
   EXPECT_EQ(debt.need_code(), "debt");
@@ -92,6 +112,79 @@ TEST(RouteReferralTest, ANeedNobodyMayTakeGoesToUnroutableWithReasons) {
   // The unroutable queue is for operators: no personal free text in it.
   EXPECT_EQ((*events)[0].value.find("details for"), std::string::npos);
 }
+
+v1::ForwardRequested Forward(const std::string& to) {
+  v1::ForwardRequested f;
+  f.mutable_meta()->set_schema_version(1);
+  f.mutable_meta()->set_referral_id("r-000000000000000000000001");
+  f.mutable_meta()->set_assignment_id("a-000000000000000000000001-2");
+  f.set_from_organisation("leger-des-heils");
+  f.set_to_organisation(to);
+  v1::AssignmentRequested* p = f.mutable_proposed();
+  p->set_need_code("shelter");
+  p->set_need_details("details for shelter");
+  p->set_need_index(2);
+  p->set_region("groningen-stad");
+  p->set_referring_organisation("ggd");
+  p->mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  for (const char* org : {"leger-des-heils", "terwille", "gemeente"})
+    p->mutable_sharing()->add_organisations(org);
+  return f;
+}
+
+TEST(RouteForwardTest, OffersANewAssignmentThatPointsBack) {
+  absl::StatusOr<std::vector<OutgoingEvent>> events =
+      RouteForward(ExamplePolicy(), Forward("terwille"));
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].topic, "schakel.inbox.terwille");
+  EXPECT_EQ((*events)[0].key, "a-000000000000000000000001-2.1");
+  v1::InboxEvent offer;
+  ASSERT_TRUE(offer.ParseFromString((*events)[0].value));
+  const v1::AssignmentRequested& offered = offer.requested();
+  EXPECT_EQ(offered.organisation(), "terwille");
+  EXPECT_EQ(offered.previous_assignment_id(), "a-000000000000000000000001-2");
+  EXPECT_EQ(offered.meta().assignment_id(), "a-000000000000000000000001-2.1");
+  EXPECT_EQ(offered.need_details(), "details for shelter");
+  EXPECT_EQ((*events)[1].topic, "schakel.assignments.status");
+}
+
+struct ForwardRefusal {
+  std::string name;
+  std::string to;
+  std::string reason;
+};
+void PrintTo(const ForwardRefusal& r, std::ostream* os) { *os << r.name; }
+
+class RouteForwardRefusedTest : public ::testing::TestWithParam<ForwardRefusal> {};
+
+TEST_P(RouteForwardRefusedTest, GoesToUnroutableWithTheReason) {
+  absl::StatusOr<std::vector<OutgoingEvent>> events =
+      RouteForward(ExamplePolicy(), Forward(GetParam().to));
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].topic, "schakel.referrals.unroutable");
+  v1::ReferralUnroutable unroutable;
+  ASSERT_TRUE(unroutable.ParseFromString((*events)[0].value));
+  EXPECT_EQ(unroutable.need_code(), "shelter");
+  ASSERT_EQ(unroutable.passed_over_size(), 1);
+  EXPECT_EQ(unroutable.passed_over(0).reason(), GetParam().reason);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, RouteForwardRefusedTest,
+    ::testing::Values(
+        ForwardRefusal{"UnknownOrganisation", "cjib",
+                       "forward from 'leger-des-heils' refused: is not part of the network"},
+        ForwardRefusal{"Itself", "leger-des-heils",
+                       "forward from 'leger-des-heils' refused: already had this assignment"},
+        ForwardRefusal{"DoesNotServe", "gemeente",
+                       "forward from 'leger-des-heils' refused: does not serve need 'shelter'"},
+        ForwardRefusal{
+            "OutsidePermission", "overweeghuis",
+            "forward from 'leger-des-heils' refused: not covered by the client's sharing "
+            "permission"}),
+    [](const auto& param_info) { return param_info.param.name; });
 
 TEST(RouteReferralTest, UnknownSchemaVersionIsRefused) {
   v1::ReferralSubmitted s = Seed();

@@ -61,7 +61,9 @@ class NetworkE2eTest : public ::testing::Test {
     Start("router", kBinary + "/services/router/router",
           {"--network", kNetworkFile, "--kafka", *kafka_});
     Start("intake", kBinary + "/services/intake/intake",
-          {"--network", kNetworkFile, "--kafka", *kafka_, "--pseudonym-key", key});
+          {"--network", kNetworkFile, "--kafka", *kafka_, "--pseudonym-key", key, "--db",
+           (*dir_ / "intake-view.db").string(), "--view-group",
+           "schakel.intake.view.e2e-" + std::to_string(::getpid())});
     for (Service& s : *services_) {
       auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
       ASSERT_TRUE(
@@ -184,7 +186,7 @@ TEST_F(NetworkE2eTest, SeedScenarioReachesExactlyTheResponsibleInboxes) {
   // code.
   for (const v1::Assignment& a : Inbox("gemeente")) {
     if (a.referral_id() != referral_id) continue;
-    EXPECT_EQ(a.status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+    EXPECT_EQ(a.status(), v1::ASSIGNMENT_STATUS_RECEIVED);
     EXPECT_EQ(a.referring_organisation(), "terwille");
     EXPECT_EQ(a.need_details(), "Heeft tijdelijk een uitkering nodig tijdens het uitstappen.");
     EXPECT_TRUE(std::regex_match(a.client_pseudonym(), std::regex("^p-[0-9a-f]{32}$")));
@@ -229,6 +231,103 @@ TEST_F(NetworkE2eTest, RefusedReferralsAppearNowhere) {
   for (const routing::Organisation& org : network_->organisations) {
     for (const v1::Assignment& a : Inbox(org.id)) EXPECT_NE(a.need_details(), marker) << org.id;
   }
+}
+
+// Calls one lifecycle action on an organisation's inbox, as that organisation.
+v1::Assignment Act(const std::string& address, const std::string& org, const std::string& action,
+                   const v1::Assignment& current, const std::string& text = "") {
+  auto stub =
+      v1::InboxService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("x-schakel-organisation", org);
+  v1::ChangeAssignmentRequest request;
+  request.set_assignment_id(current.assignment_id());
+  request.set_expected_version(current.version());
+  v1::Assignment changed;
+  grpc::Status status;
+  if (action == "accept") {
+    status = stub->Accept(&context, request, &changed);
+  } else if (action == "start") {
+    status = stub->Start(&context, request, &changed);
+  } else if (action == "complete") {
+    request.set_outcome(text);
+    status = stub->Complete(&context, request, &changed);
+  } else {
+    ADD_FAILURE() << "unknown action " << action;
+  }
+  EXPECT_TRUE(status.ok()) << org << " " << action << ": " << status.error_message();
+  return changed;
+}
+
+TEST_F(NetworkE2eTest, SeedScenarioThroughToTheEndIsSeenByTheReferrer) {
+  v1::Referral referral;
+  referral.mutable_client()->set_client_code("LOOP-1");
+  for (const char* code : {"debt", "income", "housing"}) referral.add_needs()->set_code(code);
+  referral.set_urgency(v1::URGENCY_NORMAL);
+  referral.set_region("groningen-stad");
+  referral.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  for (const char* org : {"gemeente", "leger-des-heils", "mjd"}) {
+    referral.mutable_sharing()->add_organisations(org);
+  }
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(Submit(referral, "terwille", &submitted).ok());
+  ASSERT_EQ(WaitForReferral(submitted.referral_id(), 3).size(), 3u);
+
+  // Each organisation accepts, starts and completes its part.
+  for (const std::string org : {"mjd", "gemeente", "leger-des-heils"}) {
+    for (const v1::Assignment& a : Inbox(org)) {
+      if (a.referral_id() != submitted.referral_id()) continue;
+      EXPECT_EQ(a.status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+      const std::string address = Find("inbox-" + org).address;
+      v1::Assignment done =
+          Act(address, org, "complete", Act(address, org, "start", Act(address, org, "accept", a)),
+              "help given by " + org);
+      EXPECT_EQ(done.status(), v1::ASSIGNMENT_STATUS_COMPLETED);
+      EXPECT_EQ(done.version(), 5u);
+    }
+  }
+
+  // The referrer sees every step, in order, and the referral as done.
+  auto intake = v1::IntakeService::NewStub(
+      grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+  v1::ReferralStatus status;
+  for (int attempt = 0; attempt < 120 && !status.done(); ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.AddMetadata("x-schakel-organisation", "terwille");
+    v1::GetReferralRequest request;
+    request.set_referral_id(submitted.referral_id());
+    status.Clear();
+    const grpc::Status got = intake->GetReferral(&context, request, &status);
+    if (!got.ok() && got.error_code() != grpc::StatusCode::NOT_FOUND) FAIL() << got.error_message();
+    if (!status.done()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_TRUE(status.done());
+  ASSERT_EQ(status.needs_size(), 3);
+  const std::map<std::string, std::string> owner = {
+      {"debt", "mjd"}, {"income", "gemeente"}, {"housing", "leger-des-heils"}};
+  for (const v1::NeedStatus& need : status.needs()) {
+    EXPECT_EQ(need.organisation(), owner.at(need.need_code()));
+    EXPECT_EQ(need.status(), v1::ASSIGNMENT_STATUS_COMPLETED);
+    EXPECT_EQ(need.outcome(), "help given by " + owner.at(need.need_code()));
+    std::vector<v1::AssignmentStatus> steps;
+    for (const v1::ReferralEvent& e : need.history()) steps.push_back(e.to_status());
+    EXPECT_EQ(steps, (std::vector<v1::AssignmentStatus>{
+                         v1::ASSIGNMENT_STATUS_REQUESTED, v1::ASSIGNMENT_STATUS_RECEIVED,
+                         v1::ASSIGNMENT_STATUS_ACCEPTED, v1::ASSIGNMENT_STATUS_IN_PROGRESS,
+                         v1::ASSIGNMENT_STATUS_COMPLETED}))
+        << need.need_code();
+  }
+  // Another organisation cannot see it, and cannot tell whether it exists.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("x-schakel-organisation", "mjd");
+  v1::GetReferralRequest request;
+  request.set_referral_id(submitted.referral_id());
+  v1::ReferralStatus other;
+  EXPECT_EQ(intake->GetReferral(&context, request, &other).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

@@ -1,0 +1,127 @@
+#include "services/inbox/transition.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "libs/referral/ids.h"
+#include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::inbox {
+namespace {
+
+bool CarriesReason(schakel::v1::AssignmentStatus status) {
+  return status == schakel::v1::ASSIGNMENT_STATUS_REJECTED ||
+         status == schakel::v1::ASSIGNMENT_STATUS_CANCELLED ||
+         status == schakel::v1::ASSIGNMENT_STATUS_ON_HOLD ||
+         status == schakel::v1::ASSIGNMENT_STATUS_FAILED;
+}
+
+}  // namespace
+
+google::protobuf::Timestamp SystemNow() {
+  return google::protobuf::util::TimeUtil::GetCurrentTime();
+}
+
+std::uint32_t NeedIndex(std::string_view assignment_id) {
+  // a-<referral>-<need index>[.<step>]
+  const std::size_t dash = assignment_id.rfind('-');
+  std::uint32_t index = 0;
+  for (std::size_t i = dash == std::string_view::npos ? assignment_id.size() : dash + 1;
+       i < assignment_id.size() && assignment_id[i] >= '0' && assignment_id[i] <= '9'; ++i) {
+    index = index * 10 + static_cast<std::uint32_t>(assignment_id[i] - '0');
+  }
+  return index;
+}
+
+absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step) {
+  if (absl::Status allowed = referral::CheckTransition(current.status(), step.transition);
+      !allowed.ok()) {
+    return allowed;
+  }
+  const schakel::v1::AssignmentStatus to = step.transition.to;
+  // A reason or outcome given with a step that does not carry one is not kept: it would be an
+  // internal note, and the referrer sees the history.
+  const std::string reason = CarriesReason(to) ? step.transition.reason : std::string();
+  const std::string outcome =
+      to == schakel::v1::ASSIGNMENT_STATUS_COMPLETED ? step.transition.outcome : std::string();
+
+  store::Change change;
+  schakel::v1::Assignment& next = change.assignment;
+  next = current;
+  next.set_status(to);
+  next.set_status_reason(reason);
+  next.set_outcome(outcome);
+  next.set_version(current.version() + 1);
+  *next.mutable_updated_at() = step.at;
+  schakel::v1::StatusChange* history = next.add_history();
+  history->set_from_status(current.status());
+  history->set_to_status(to);
+  *history->mutable_at() = step.at;
+  history->set_reason(reason);
+  history->set_outcome(outcome);
+  history->set_by(step.by);
+  history->set_version(next.version());
+
+  schakel::v1::AssignmentStatusChanged event;
+  schakel::v1::EventMeta* meta = event.mutable_meta();
+  meta->set_schema_version(kStatusChangedSchemaVersion);
+  meta->set_event_id(referral::NewEventId());
+  *meta->mutable_occurred_at() = step.at;
+  meta->set_referral_id(next.referral_id());
+  meta->set_assignment_id(next.assignment_id());
+  event.set_organisation(next.organisation());
+  event.set_from_status(current.status());
+  event.set_to_status(to);
+  event.set_reason(reason);
+  event.set_version(next.version());
+  event.set_outcome(outcome);
+  event.set_by(step.by);
+  event.set_need_code(next.need_code());
+  event.set_referring_organisation(next.referring_organisation());
+  event.set_forward_to(step.forward_to);
+
+  store::OutboxEvent outbox;
+  outbox.topic = std::string(routing::kStatusTopic);
+  outbox.key = next.assignment_id();
+  if (!event.SerializeToString(&outbox.value)) {
+    return absl::InternalError("inbox: cannot serialize an AssignmentStatusChanged event");
+  }
+  change.events.push_back(std::move(outbox));
+
+  // The same change on the organisation's own topic, so that replaying it rebuilds this inbox.
+  schakel::v1::InboxEvent echo;
+  *echo.mutable_status_changed() = event;
+  change.events.push_back(
+      {routing::InboxTopic(next.organisation()), next.assignment_id(), echo.SerializeAsString()});
+
+  // Forwarding: the router offers the assignment to the target (it checks the target again).
+  if (!step.forward_to.empty()) {
+    schakel::v1::ForwardRequested forward;
+    *forward.mutable_meta() = event.meta();
+    forward.mutable_meta()->set_event_id(referral::NewEventId());
+    forward.set_from_organisation(next.organisation());
+    forward.set_to_organisation(step.forward_to);
+    forward.set_reason(reason);
+    schakel::v1::AssignmentRequested* proposed = forward.mutable_proposed();
+    proposed->set_organisation(step.forward_to);
+    proposed->set_need_code(next.need_code());
+    proposed->set_need_details(next.need_details());
+    proposed->set_client_pseudonym(next.client_pseudonym());
+    proposed->set_urgency(next.urgency());
+    proposed->set_region(next.region());
+    *proposed->mutable_languages() = next.languages();
+    proposed->set_referring_organisation(next.referring_organisation());
+    proposed->set_need_index(NeedIndex(next.assignment_id()));
+    proposed->set_previous_assignment_id(next.assignment_id());
+    *proposed->mutable_sharing() = next.sharing();
+    change.events.push_back({std::string(routing::kForwardingTopic), next.assignment_id(),
+                             forward.SerializeAsString()});
+  }
+  return change;
+}
+
+}  // namespace schakel::inbox

@@ -1,0 +1,51 @@
+// One step in an assignment's lifecycle as the inbox stores it: checked against the lifecycle
+// (libs/referral/lifecycle.h), recorded in the assignment's history, and announced with one
+// AssignmentStatusChanged event for schakel.assignments.status. Ingest (requested -> received) and
+// every InboxService action go through here, so that each change leaves the same trail.
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libs/referral/lifecycle.h"
+#include "libs/store/store.h"
+#include "schakel/v1/inbox.pb.h"
+
+namespace schakel::inbox {
+
+// The version of the AssignmentStatusChanged schema this inbox writes (EventMeta.schema_version).
+inline constexpr std::uint32_t kStatusChangedSchemaVersion = 1;
+// StatusChange.by for what the router and automatic rules do.
+inline constexpr char kByNetwork[] = "network";
+
+// Where the inbox gets the time from; tests pass a fixed one.
+using Clock = std::function<google::protobuf::Timestamp()>;
+google::protobuf::Timestamp SystemNow();
+
+struct Step {
+  referral::Transition transition;
+  // Who makes the change: an organisation id, or kByNetwork.
+  std::string by;
+  google::protobuf::Timestamp at;
+  // With a step to REJECTED that forwards the assignment: the organisation it goes to.
+  std::string forward_to;
+};
+
+// What `step` makes of `current`, or the lifecycle's refusal (FAILED_PRECONDITION naming both
+// statuses, or INVALID_ARGUMENT for a missing reason or outcome). The new assignment has the step
+// appended to its history, status_reason and outcome set (status_reason only for the statuses
+// that carry one, outcome only on completion), its version raised by one and updated_at = at. The
+// one event is keyed by assignment id.
+// Besides the status event for schakel.assignments.status, the change carries the same event
+// wrapped in an InboxEvent for the organisation's own topic (its history, replayed on rebuild) and,
+// when the step forwards, a ForwardRequested for the router.
+absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step);
+
+// The need's position in its referral, from an assignment id a-<referral>-<index>[.<step>].
+std::uint32_t NeedIndex(std::string_view assignment_id);
+
+}  // namespace schakel::inbox

@@ -1,0 +1,282 @@
+#include "services/intake/referral_view.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "libs/referral/lifecycle.h"
+#include "libs/routing/network.h"
+
+namespace schakel::intake {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Position of an assignment in its chain: a-…-0 is 0, a-…-0.1 is 1, a-…-0.2 is 2.
+int ChainStep(const std::string& assignment_id) {
+  const std::size_t dot = assignment_id.rfind('.');
+  const std::size_t dash = assignment_id.rfind('-');
+  if (dot == std::string::npos || (dash != std::string::npos && dot < dash)) return 0;
+  int step = 0;
+  for (char c : assignment_id.substr(dot + 1)) step = step * 10 + (c - '0');
+  return step;
+}
+
+v1::NeedStatus* FindNeed(v1::ReferralStatus* referral, const std::string& need_code) {
+  for (v1::NeedStatus& need : *referral->mutable_needs()) {
+    if (need.need_code() == need_code) return &need;
+  }
+  v1::NeedStatus* need = referral->add_needs();
+  need->set_need_code(need_code);
+  return need;
+}
+
+void UpdateDone(v1::ReferralStatus* referral) {
+  bool done = referral->needs_size() > 0;
+  for (const v1::NeedStatus& need : referral->needs()) {
+    if (!need.unroutable() && !referral::IsFinal(need.status())) done = false;
+  }
+  referral->set_done(done);
+}
+
+bool Before(const v1::ReferralEvent& a, const v1::ReferralEvent& b) {
+  if (a.at() != b.at()) return a.at() < b.at();
+  if (a.assignment_id() != b.assignment_id()) {
+    return ChainStep(a.assignment_id()) < ChainStep(b.assignment_id());
+  }
+  return a.version() < b.version();
+}
+
+absl::Status SqliteStatus(sqlite3* db, std::string_view what) {
+  return absl::UnavailableError(
+      absl::StrCat("referral view: ", std::string(what), ": ", sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+bool ApplySubmitted(const v1::ReferralSubmitted& event, v1::ReferralStatus* referral) {
+  const bool fresh = referral->referral_id().empty() || !referral->has_submitted_at();
+  referral->set_referral_id(event.meta().referral_id());
+  *referral->mutable_submitted_at() = event.meta().occurred_at();
+  for (int i = 0; i < event.needs_size(); ++i) {
+    v1::NeedStatus* need = FindNeed(referral, event.needs(i).code());
+    need->set_need_index(static_cast<std::uint32_t>(i));
+  }
+  // Keep the needs in the order of the referral.
+  std::sort(referral->mutable_needs()->begin(), referral->mutable_needs()->end(),
+            [](const v1::NeedStatus& a, const v1::NeedStatus& b) {
+              return a.need_index() < b.need_index();
+            });
+  UpdateDone(referral);
+  return fresh;
+}
+
+bool ApplyStatus(const v1::AssignmentStatusChanged& event, v1::ReferralStatus* referral) {
+  referral->set_referral_id(event.meta().referral_id());
+  v1::NeedStatus* need = FindNeed(referral, event.need_code());
+  for (const v1::ReferralEvent& seen : need->history()) {
+    if (seen.assignment_id() == event.meta().assignment_id() && seen.version() == event.version()) {
+      return false;  // redelivered
+    }
+  }
+  v1::ReferralEvent* entry = need->add_history();
+  *entry->mutable_at() = event.meta().occurred_at();
+  entry->set_assignment_id(event.meta().assignment_id());
+  entry->set_organisation(event.organisation());
+  entry->set_from_status(event.from_status());
+  entry->set_to_status(event.to_status());
+  entry->set_reason(event.reason());
+  entry->set_by(event.by());
+  entry->set_version(event.version());
+  entry->set_outcome(event.outcome());
+  std::sort(need->mutable_history()->begin(), need->mutable_history()->end(), Before);
+
+  // The need's state is that of the newest assignment in its chain, at its highest version.
+  const v1::ReferralEvent* current = nullptr;
+  for (const v1::ReferralEvent& e : need->history()) {
+    if (current == nullptr || ChainStep(e.assignment_id()) > ChainStep(current->assignment_id()) ||
+        (e.assignment_id() == current->assignment_id() && e.version() > current->version())) {
+      current = &e;
+    }
+  }
+  need->set_assignment_id(current->assignment_id());
+  need->set_organisation(current->organisation());
+  need->set_status(current->to_status());
+  need->set_outcome(current->outcome());
+  need->set_unroutable(false);
+  UpdateDone(referral);
+  return true;
+}
+
+bool ApplyUnroutable(const v1::ReferralUnroutable& event, v1::ReferralStatus* referral) {
+  referral->set_referral_id(event.meta().referral_id());
+  v1::NeedStatus* need = FindNeed(referral, event.need_code());
+  if (need->unroutable() && need->assignment_id() == event.meta().assignment_id()) return false;
+  // An unroutable step newer than what the need has (or the first word about it) decides its state.
+  if (!need->assignment_id().empty() &&
+      ChainStep(event.meta().assignment_id()) < ChainStep(need->assignment_id())) {
+    return false;
+  }
+  need->set_need_index(event.need_index());
+  need->set_assignment_id(event.meta().assignment_id());
+  need->set_organisation("");
+  need->set_unroutable(true);
+  need->set_status(v1::ASSIGNMENT_STATUS_UNSPECIFIED);
+  UpdateDone(referral);
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        "referral view: cannot open ", path, ": ", db ? sqlite3_errmsg(db) : "out of memory"));
+    sqlite3_close(db);
+    return status;
+  }
+  std::unique_ptr<ReferralView> view(new ReferralView(db));
+  const char* schema =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+      "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
+      " referring_organisation TEXT NOT NULL, body BLOB NOT NULL);";
+  if (sqlite3_exec(db, schema, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return SqliteStatus(db, "schema");
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT referral_id, referring_organisation, body FROM referrals", -1,
+                         &stmt, nullptr) != SQLITE_OK) {
+    return SqliteStatus(db, "load");
+  }
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    Entry entry;
+    entry.referring_organisation = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+    entry.status.ParseFromArray(sqlite3_column_blob(stmt, 2), sqlite3_column_bytes(stmt, 2));
+    view->referrals_[reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))] =
+        std::move(entry);
+  }
+  sqlite3_finalize(stmt);
+  return view;
+}
+
+ReferralView::~ReferralView() { sqlite3_close(db_); }
+
+absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(
+          db_,
+          "INSERT INTO referrals (referral_id, referring_organisation, body) VALUES (?, ?, ?)"
+          " ON CONFLICT (referral_id) DO UPDATE SET"
+          " referring_organisation = excluded.referring_organisation, body = excluded.body",
+          -1, &stmt, nullptr) != SQLITE_OK) {
+    return SqliteStatus(db_, "save");
+  }
+  const std::string body = entry.status.SerializeAsString();
+  sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
+                    static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) return SqliteStatus(db_, "save");
+  return absl::OkStatus();
+}
+
+absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::string& value) {
+  std::string referral_id;
+  std::string referring_organisation;
+  std::function<bool(v1::ReferralStatus*)> apply;
+  v1::ReferralSubmitted submitted;
+  v1::AssignmentStatusChanged status;
+  v1::ReferralUnroutable unroutable;
+  if (topic == routing::kSubmittedTopic && submitted.ParseFromString(value)) {
+    referral_id = submitted.meta().referral_id();
+    referring_organisation = submitted.referring_organisation();
+    apply = [&](v1::ReferralStatus* r) { return ApplySubmitted(submitted, r); };
+  } else if (topic == routing::kStatusTopic && status.ParseFromString(value)) {
+    referral_id = status.meta().referral_id();
+    referring_organisation = status.referring_organisation();
+    apply = [&](v1::ReferralStatus* r) { return ApplyStatus(status, r); };
+  } else if (topic == routing::kUnroutableTopic && unroutable.ParseFromString(value)) {
+    referral_id = unroutable.meta().referral_id();
+    referring_organisation = unroutable.referring_organisation();
+    apply = [&](v1::ReferralStatus* r) { return ApplyUnroutable(unroutable, r); };
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an event the referral view knows (", topic, ")"));
+  }
+  if (referral_id.empty() || referring_organisation.empty()) {
+    return absl::InvalidArgumentError("event without referral id or referring organisation");
+  }
+  Entry copy;
+  {
+    std::lock_guard lock(mu_);
+    Entry& entry = referrals_[referral_id];
+    entry.referring_organisation = referring_organisation;
+    if (!apply(&entry.status)) return absl::OkStatus();
+    if (absl::Status saved = Save(referral_id, entry); !saved.ok()) return saved;
+    copy = entry;
+  }
+  std::vector<Listener> listeners;
+  {
+    std::lock_guard lock(listeners_mu_);
+    for (const auto& [handle, listener] : listeners_) listeners.push_back(listener);
+  }
+  for (const Listener& listener : listeners) listener(copy.referring_organisation, copy.status);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referring_organisation,
+                                                     const std::string& referral_id) {
+  std::lock_guard lock(mu_);
+  const auto it = referrals_.find(referral_id);
+  if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
+    return absl::NotFoundError("referral not found");
+  }
+  return it->second.status;
+}
+
+absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
+    const std::string& referring_organisation, int page_size, const std::string& page_token) {
+  std::lock_guard lock(mu_);
+  std::vector<const v1::ReferralStatus*> mine;
+  for (const auto& [id, entry] : referrals_) {
+    if (entry.referring_organisation == referring_organisation) mine.push_back(&entry.status);
+  }
+  // Newest first, ties by id, so pages are stable.
+  std::sort(mine.begin(), mine.end(), [](const v1::ReferralStatus* a, const v1::ReferralStatus* b) {
+    if (a->submitted_at() != b->submitted_at()) return a->submitted_at() > b->submitted_at();
+    return a->referral_id() > b->referral_id();
+  });
+  std::size_t start = 0;
+  if (!page_token.empty()) {
+    const auto it = std::find_if(mine.begin(), mine.end(), [&](const v1::ReferralStatus* r) {
+      return r->referral_id() == page_token;
+    });
+    if (it == mine.end()) return absl::InvalidArgumentError("page_token: is not valid");
+    start = static_cast<std::size_t>(it - mine.begin()) + 1;
+  }
+  v1::ListReferralsResponse response;
+  for (std::size_t i = start; i < mine.size() && response.referrals_size() < page_size; ++i) {
+    *response.add_referrals() = *mine[i];
+  }
+  if (start + static_cast<std::size_t>(response.referrals_size()) < mine.size()) {
+    response.set_next_page_token(response.referrals(response.referrals_size() - 1).referral_id());
+  }
+  return response;
+}
+
+int ReferralView::Subscribe(Listener listener) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_[next_listener_] = std::move(listener);
+  return next_listener_++;
+}
+
+void ReferralView::Unsubscribe(int handle) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(handle);
+}
+
+}  // namespace schakel::intake

@@ -1,0 +1,72 @@
+// The referrer's view of its referrals (the closed loop): folded from the events on Kafka —
+// ReferralSubmitted, AssignmentStatusChanged and ReferralUnroutable — into one ReferralStatus per
+// referral, kept in intake's own SQLite file so a restart does not lose it.
+//
+// Events of one referral arrive on different partitions, so in any order; the fold is built for
+// that: each (assignment, version) is applied once, a need's current assignment is the newest of
+// its chain (a-…-0 < a-…-0.1 < a-…-0.2), and a status event for a referral not seen yet creates it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "schakel/v1/events.pb.h"
+#include "schakel/v1/intake.pb.h"
+
+struct sqlite3;
+
+namespace schakel::intake {
+
+// The pure fold, no I/O. Each Apply returns true when the referral changed.
+bool ApplySubmitted(const v1::ReferralSubmitted& event, v1::ReferralStatus* referral);
+bool ApplyStatus(const v1::AssignmentStatusChanged& event, v1::ReferralStatus* referral);
+bool ApplyUnroutable(const v1::ReferralUnroutable& event, v1::ReferralStatus* referral);
+
+class ReferralView {
+ public:
+  // Opens (creating) the SQLite file and loads what it holds.
+  static absl::StatusOr<std::unique_ptr<ReferralView>> Open(const std::string& path);
+  ~ReferralView();
+
+  // Applies one Kafka record by topic; durable when it returns. Unknown or undecodable records are
+  // INVALID_ARGUMENT (the caller logs and skips them).
+  absl::Status ApplyRecord(const std::string& topic, const std::string& value);
+
+  // Only the referring organisation's own referrals: another's is NOT_FOUND, as is a missing one.
+  absl::StatusOr<v1::ReferralStatus> Get(const std::string& referring_organisation,
+                                         const std::string& referral_id);
+  // The organisation's referrals, newest first; page_token is the last referral id of the previous
+  // page.
+  absl::StatusOr<v1::ListReferralsResponse> List(const std::string& referring_organisation,
+                                                 int page_size, const std::string& page_token);
+
+  // Called (outside the lock) with every changed referral; returns a handle for Unsubscribe.
+  using Listener = std::function<void(const std::string& referring_organisation,
+                                      const v1::ReferralStatus& referral)>;
+  int Subscribe(Listener listener);
+  void Unsubscribe(int handle);
+
+ private:
+  struct Entry {
+    std::string referring_organisation;
+    v1::ReferralStatus status;
+  };
+  explicit ReferralView(sqlite3* db) : db_(db) {}
+  absl::Status Save(const std::string& id, const Entry& entry);
+
+  std::mutex mu_;
+  sqlite3* db_;
+  std::map<std::string, Entry> referrals_;
+  std::mutex listeners_mu_;
+  std::map<int, Listener> listeners_;
+  int next_listener_ = 1;
+};
+
+}  // namespace schakel::intake

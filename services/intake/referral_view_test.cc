@@ -1,0 +1,146 @@
+#include "services/intake/referral_view.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+namespace schakel::intake {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr char kReferral[] = "r-000000000000000000000001";
+
+v1::ReferralSubmitted Submitted() {
+  v1::ReferralSubmitted s;
+  s.mutable_meta()->set_referral_id(kReferral);
+  *s.mutable_meta()->mutable_occurred_at() = TimeUtil::SecondsToTimestamp(1000);
+  s.set_referring_organisation("terwille");
+  for (const char* code : {"debt", "income"}) s.add_needs()->set_code(code);
+  return s;
+}
+
+v1::AssignmentStatusChanged Status(const std::string& assignment, const std::string& need,
+                                   const std::string& org, v1::AssignmentStatus from,
+                                   v1::AssignmentStatus to, std::uint64_t version,
+                                   std::int64_t at) {
+  v1::AssignmentStatusChanged e;
+  e.mutable_meta()->set_referral_id(kReferral);
+  e.mutable_meta()->set_assignment_id(assignment);
+  *e.mutable_meta()->mutable_occurred_at() = TimeUtil::SecondsToTimestamp(at);
+  e.set_organisation(org);
+  e.set_need_code(need);
+  e.set_from_status(from);
+  e.set_to_status(to);
+  e.set_version(version);
+  e.set_by(version == 1 ? "network" : org);
+  e.set_referring_organisation("terwille");
+  return e;
+}
+
+const v1::NeedStatus& Need(const v1::ReferralStatus& r, const std::string& code) {
+  for (const v1::NeedStatus& n : r.needs()) {
+    if (n.need_code() == code) return n;
+  }
+  ADD_FAILURE() << "no need " << code;
+  return r.needs(0);
+}
+
+TEST(ReferralFoldTest, StatusBeforeSubmittedStillEndsInOrder) {
+  v1::ReferralStatus r;
+  // Different partitions: the inbox's RECEIVED may arrive before the router's REQUESTED and the
+  // referral.
+  EXPECT_TRUE(ApplyStatus(Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED,
+                                 v1::ASSIGNMENT_STATUS_RECEIVED, 2, 1002),
+                          &r));
+  EXPECT_TRUE(ApplyStatus(Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+                                 v1::ASSIGNMENT_STATUS_REQUESTED, 1, 1001),
+                          &r));
+  EXPECT_TRUE(ApplySubmitted(Submitted(), &r));
+  ASSERT_EQ(r.needs_size(), 2);
+  EXPECT_EQ(r.needs(0).need_code(), "debt");
+  EXPECT_EQ(r.needs(1).need_code(), "income");
+  EXPECT_EQ(Need(r, "debt").status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(Need(r, "debt").organisation(), "mjd");
+  ASSERT_EQ(Need(r, "debt").history_size(), 2);
+  EXPECT_EQ(Need(r, "debt").history(0).to_status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(Need(r, "debt").history(1).to_status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_FALSE(r.done());
+}
+
+TEST(ReferralFoldTest, RedeliveryChangesNothing) {
+  v1::ReferralStatus r;
+  ApplySubmitted(Submitted(), &r);
+  const auto e = Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_RECEIVED,
+                        v1::ASSIGNMENT_STATUS_ACCEPTED, 3, 1003);
+  EXPECT_TRUE(ApplyStatus(e, &r));
+  EXPECT_FALSE(ApplyStatus(e, &r));
+  EXPECT_EQ(Need(r, "debt").history_size(), 1);
+}
+
+TEST(ReferralFoldTest, ForwardedNeedFollowsTheNewestAssignmentOfTheChain) {
+  v1::ReferralStatus r;
+  ApplySubmitted(Submitted(), &r);
+  // The new assignment's REQUESTED can arrive before the old one's REJECTED.
+  ApplyStatus(Status("a-1-0.1", "debt", "gemeente", v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+                     v1::ASSIGNMENT_STATUS_REQUESTED, 1, 1010),
+              &r);
+  auto rejected = Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_RECEIVED,
+                         v1::ASSIGNMENT_STATUS_REJECTED, 3, 1009);
+  rejected.set_reason("forwarded to gemeente");
+  ApplyStatus(rejected, &r);
+  EXPECT_EQ(Need(r, "debt").assignment_id(), "a-1-0.1");
+  EXPECT_EQ(Need(r, "debt").organisation(), "gemeente");
+  EXPECT_EQ(Need(r, "debt").status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  ASSERT_EQ(Need(r, "debt").history_size(), 2);
+  EXPECT_EQ(Need(r, "debt").history(0).reason(), "forwarded to gemeente");
+}
+
+TEST(ReferralFoldTest, DoneWhenEveryNeedIsFinalOrUnroutable) {
+  v1::ReferralStatus r;
+  ApplySubmitted(Submitted(), &r);
+  auto completed = Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_IN_PROGRESS,
+                          v1::ASSIGNMENT_STATUS_COMPLETED, 5, 1020);
+  completed.set_outcome("payment plan agreed");
+  ApplyStatus(completed, &r);
+  EXPECT_FALSE(r.done());
+  v1::ReferralUnroutable unroutable;
+  unroutable.mutable_meta()->set_referral_id(kReferral);
+  unroutable.mutable_meta()->set_assignment_id("a-1-1");
+  unroutable.set_need_code("income");
+  unroutable.set_need_index(1);
+  EXPECT_TRUE(ApplyUnroutable(unroutable, &r));
+  EXPECT_TRUE(Need(r, "income").unroutable());
+  EXPECT_EQ(Need(r, "debt").outcome(), "payment plan agreed");
+  EXPECT_TRUE(r.done());
+}
+
+TEST(ReferralViewTest, OnlyTheReferrerSeesItAndItSurvivesARestart) {
+  const std::string path = testing::TempDir() + "/referral-view-test.db";
+  std::remove(path.c_str());
+  {
+    auto view = ReferralView::Open(path);
+    ASSERT_TRUE(view.ok()) << view.status();
+    ASSERT_TRUE(
+        (*view)->ApplyRecord("schakel.referrals.submitted", Submitted().SerializeAsString()).ok());
+    EXPECT_EQ((*view)->ApplyRecord("schakel.referrals.submitted", "\xff\xff").code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*view)->Get("mjd", kReferral).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ((*view)->Get("terwille", "r-unknown").status().code(), absl::StatusCode::kNotFound);
+  }
+  auto reopened = ReferralView::Open(path);
+  ASSERT_TRUE(reopened.ok());
+  absl::StatusOr<v1::ReferralStatus> r = (*reopened)->Get("terwille", kReferral);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->needs_size(), 2);
+  absl::StatusOr<v1::ListReferralsResponse> list = (*reopened)->List("terwille", 10, "");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->referrals_size(), 1);
+  EXPECT_TRUE(list->next_page_token().empty());
+  EXPECT_EQ((*reopened)->List("mjd", 10, "")->referrals_size(), 0);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace schakel::intake
