@@ -240,7 +240,9 @@ grpc::ServerUnaryReactor* InboxService::Apply(grpc::CallbackServerContext* conte
               !allowed.ok()) {
             return allowed;
           }
-          if (absl::Status target = CheckForwardTarget(current, step.forward_to); !target.ok()) {
+          if (absl::Status target =
+                  CheckForwardTarget(network_, organisation_, current, step.forward_to);
+              !target.ok()) {
             return target;
           }
         }
@@ -255,27 +257,6 @@ grpc::ServerUnaryReactor* InboxService::Apply(grpc::CallbackServerContext* conte
                step.forward_to.empty() ? std::string() : absl::StrCat(", to ", step.forward_to));
   *response = *std::move(stored);
   return Finish(context, absl::OkStatus());
-}
-
-absl::Status InboxService::CheckForwardTarget(const schakel::v1::Assignment& assignment,
-                                              const std::string& target) const {
-  auto refuse = [&target](const std::string& why) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot forward to '", target, "': ", why));
-  };
-  const routing::Organisation* organisation = network_.FindOrganisation(target);
-  if (organisation == nullptr) return refuse("not an organisation in the network");
-  if (target == organisation_) return refuse("that is this organisation");
-  if (!organisation->Serves(assignment.need_code())) {
-    return refuse(absl::StrCat("does not serve need '", assignment.need_code(), "'"));
-  }
-  if (!organisation->Covers(assignment.region())) {
-    return refuse(absl::StrCat("does not cover region '", assignment.region(), "'"));
-  }
-  const auto& allowed = assignment.sharing().organisations();
-  if (std::find(allowed.begin(), allowed.end(), target) == allowed.end()) {
-    return refuse("not covered by the client's sharing permission");
-  }
-  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* InboxService::Accept(grpc::CallbackServerContext* context,

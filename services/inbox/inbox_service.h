@@ -107,9 +107,6 @@ class InboxService final : public schakel::v1::InboxService::CallbackService {
                                          const schakel::v1::ChangeAssignmentRequest& request,
                                          schakel::v1::AssignmentStatus to,
                                          schakel::v1::Assignment* response);
-  // Why `target` cannot take `assignment` over, or OK.
-  absl::Status CheckForwardTarget(const schakel::v1::Assignment& assignment,
-                                  const std::string& target) const;
   // Applies `step` (its `at` filled in here) to the assignment and answers with the result.
   grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* context, std::string_view method,
                                   const std::string& assignment_id, std::uint64_t expected_version,

@@ -90,8 +90,54 @@ absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view or
   return assignment;
 }
 
-AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock)
-    : organisation_(std::move(organisation)), store_(store), clock_(std::move(clock)) {}
+AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock,
+                                   const routing::Network* network)
+    : organisation_(std::move(organisation)),
+      network_(network),
+      store_(store),
+      clock_(std::move(clock)) {}
+
+absl::Status AssignmentIngest::ApplyRules(const schakel::v1::Assignment& received) {
+  const routing::Organisation* self =
+      network_ == nullptr ? nullptr : network_->FindOrganisation(organisation_);
+  if (self == nullptr) return absl::OkStatus();
+  Step step;
+  step.transition.to = schakel::v1::ASSIGNMENT_STATUS_REJECTED;
+  step.transition.actor = referral::Actor::kNetwork;
+  step.by = kByNetwork;
+  step.at = clock_();
+  for (const routing::ForwardRule& rule : self->forward_rules) {
+    if (rule.need != received.need_code()) continue;
+    // The rule was checked against the network when it was loaded; the client's sharing permission
+    // can only be checked now. Outside it, the assignment stays for a person to decide.
+    if (absl::Status allowed = CheckForwardTarget(*network_, organisation_, received, rule.to);
+        !allowed.ok()) {
+      spdlog::warn("inbox {}: automatic forward of {} not applied: {}", organisation_,
+                   received.assignment_id(), std::string(allowed.message()));
+      return absl::OkStatus();
+    }
+    step.forward_to = rule.to;
+    step.transition.reason = absl::StrCat("forwarded to ", rule.to, ": automatic rule");
+    break;
+  }
+  if (step.forward_to.empty()) {
+    if (!self->decline_rule.has_value()) return absl::OkStatus();
+    absl::StatusOr<std::int64_t> open = store_.CountOpen();
+    if (!open.ok()) return open.status();
+    if (*open <= self->decline_rule->open_above) return absl::OkStatus();
+    step.transition.reason = self->decline_rule->reason;
+  }
+  absl::StatusOr<schakel::v1::Assignment> changed = store_.Apply(
+      received.assignment_id(), received.version(),
+      [&step](const schakel::v1::Assignment& current) { return MakeChange(current, step); });
+  if (absl::IsAborted(changed.status()) || absl::IsFailedPrecondition(changed.status())) {
+    return absl::OkStatus();  // a person acted first: theirs stands
+  }
+  if (!changed.ok()) return changed.status();
+  spdlog::info("inbox {}: automatic rule: {} {}", organisation_, received.assignment_id(),
+               step.transition.reason);
+  return absl::OkStatus();
+}
 
 IngestOutcome AssignmentIngest::Rejected(const kafka::Record& record, std::string_view why) {
   rejected_.fetch_add(1, std::memory_order_relaxed);
@@ -173,6 +219,7 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& reco
   if (!inserted.ok()) return inserted.status();
   if (*inserted) {
     stored_.fetch_add(1, std::memory_order_relaxed);
+    if (absl::Status ruled = ApplyRules(change->assignment); !ruled.ok()) return ruled;
     spdlog::debug("inbox {}: stored assignment {} from {}/{}@{}", organisation_,
                   assignment->assignment_id(), record.topic, record.partition, record.offset);
     return IngestOutcome::kStored;

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
+#include "libs/routing/network.h"
 #include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.pb.h"
@@ -42,8 +43,13 @@ absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view or
 
 class AssignmentIngest {
  public:
-  // `store` must outlive this object. `clock` gives the time the assignment is received.
-  AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock = SystemNow);
+  // `store` (and `network`, when given) must outlive this object. `clock` gives the time the
+  // assignment is received. With a network, the organisation's automatic rules from the network
+  // file act on each new assignment right after it is received: "forward need X to Y" and "decline
+  // when more than N are open". They go through the same lifecycle and leave the same trail as a
+  // person would, with by = "network".
+  AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock = SystemNow,
+                   const routing::Network* network = nullptr);
 
   // Decides one record. When it returns an outcome the record is done (what had to be stored is
   // durable) and its offset may be committed. An error means the store failed: the record is not
@@ -59,7 +65,10 @@ class AssignmentIngest {
   absl::StatusOr<IngestOutcome> Restore(const kafka::Record& record,
                                         const schakel::v1::AssignmentStatusChanged& change);
   IngestOutcome Rejected(const kafka::Record& record, std::string_view why);
+  // The automatic rules for a newly received assignment. An error means the store failed.
+  absl::Status ApplyRules(const schakel::v1::Assignment& received);
   std::string organisation_;
+  const routing::Network* network_;
   store::InboxStore& store_;
   Clock clock_;
   std::atomic<std::uint64_t> stored_{0};

@@ -285,6 +285,100 @@ TEST(AssignmentIngestTest, ReplayingTheOwnTopicRestoresLaterSteps) {
   EXPECT_EQ(temp.store().Get("a-r-1-0")->version(), 4u);
 }
 
+// MJD with automatic rules: legal questions go to a law firm; more than one open assignment:
+// decline.
+routing::Network RulesNetwork() {
+  absl::StatusOr<routing::Network> net = routing::ParseNetwork(R"(version: 1
+needs: [{id: debt}, {id: legal}]
+regions: [{id: groningen-stad}]
+languages: [nl, ro]
+organisations:
+  - id: mjd
+    needs: [debt, legal]
+    regions: [groningen-stad]
+    languages: [nl]
+    rules:
+      - forward: {need: legal, to: advocaat}
+      - {decline_when_open_above: 1, reason: "at capacity"}
+  - id: advocaat
+    needs: [legal]
+    regions: [groningen-stad]
+    languages: [nl]
+  - id: gemeente
+    needs: [debt]
+    regions: [groningen-stad]
+    languages: [nl]
+)",
+                                                               "rules.yaml");
+  EXPECT_TRUE(net.ok()) << net.status();
+  return *net;
+}
+
+std::vector<v1::StatusChange> History(TempStore& temp, const std::string& id) {
+  absl::StatusOr<Assignment> a = temp.store().Get(id);
+  EXPECT_TRUE(a.ok()) << a.status();
+  return a.ok() ? std::vector<v1::StatusChange>(a->history().begin(), a->history().end())
+                : std::vector<v1::StatusChange>();
+}
+
+TEST(AutomaticRulesTest, ForwardRuleHandsTheNeedOnLikeAPersonWould) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  const routing::Network network = RulesNetwork();
+  AssignmentIngest ingest(
+      kOrg, temp.store(), [] { return At(300); }, &network);
+  AssignmentRequested event = MakeEvent("r-1", 0, "legal", 100);
+  event.mutable_sharing()->add_organisations("advocaat");
+  ASSERT_EQ(ingest.Ingest(MakeRecord(event)).value(), IngestOutcome::kStored);
+  const std::vector<v1::StatusChange> history = History(temp, "a-r-1-0");
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[2].to_status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(history[2].reason(), "forwarded to advocaat: automatic rule");
+  EXPECT_EQ(history[2].by(), "network");
+  // The same events as a person's Forward: status, echo and the request for the router.
+  bool forward_requested = false;
+  absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp.store().PendingOutbox(100);
+  ASSERT_TRUE(pending.ok());
+  for (const store::OutboxEntry& entry : *pending) {
+    if (entry.event.topic != "schakel.assignments.forwarding") continue;
+    v1::ForwardRequested forward;
+    ASSERT_TRUE(forward.ParseFromString(entry.event.value));
+    EXPECT_EQ(forward.to_organisation(), "advocaat");
+    forward_requested = true;
+  }
+  EXPECT_TRUE(forward_requested);
+}
+
+TEST(AutomaticRulesTest, ForwardRuleStaysWithinTheSharingPermission) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  const routing::Network network = RulesNetwork();
+  AssignmentIngest ingest(
+      kOrg, temp.store(), [] { return At(300); }, &network);
+  // advocaat is not in the permission: the assignment stays received for a person to decide.
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "legal", 100))).value(),
+            IngestOutcome::kStored);
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+}
+
+TEST(AutomaticRulesTest, DeclineRuleActsOnlyAboveTheLimit) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  const routing::Network network = RulesNetwork();
+  AssignmentIngest ingest(
+      kOrg, temp.store(), [] { return At(300); }, &network);
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
+            IngestOutcome::kStored);
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_RECEIVED);  // 1 open: fine
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-2", 0, "debt", 101))).value(),
+            IngestOutcome::kStored);
+  absl::StatusOr<Assignment> second = temp.store().Get("a-r-2-0");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->status(), v1::ASSIGNMENT_STATUS_REJECTED);  // 2 open > 1
+  EXPECT_EQ(second->status_reason(), "at capacity");
+  EXPECT_EQ(second->history(2).by(), "network");
+}
+
 TEST(AssignmentIngestTest, ADuplicateWritesNothing) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     server->server->Shutdown(std::chrono::system_clock::now());
     return 1;
   }
-  schakel::inbox::AssignmentIngest ingest(org, **store);
+  schakel::inbox::AssignmentIngest ingest(org, **store, schakel::inbox::SystemNow, &*network);
   std::atomic<bool> consumer_failed{false};
   schakel::inbox::InboxConsumerOptions loop_options;
   loop_options.on_fatal = [&consumer_failed](const absl::Status&) {

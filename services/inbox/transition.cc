@@ -2,10 +2,12 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
@@ -24,6 +26,29 @@ bool CarriesReason(schakel::v1::AssignmentStatus status) {
 
 google::protobuf::Timestamp SystemNow() {
   return google::protobuf::util::TimeUtil::GetCurrentTime();
+}
+
+absl::Status CheckForwardTarget(const routing::Network& network,
+                                const std::string& from_organisation,
+                                const schakel::v1::Assignment& assignment,
+                                const std::string& target) {
+  auto refuse = [&target](const std::string& why) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot forward to '", target, "': ", why));
+  };
+  const routing::Organisation* organisation = network.FindOrganisation(target);
+  if (organisation == nullptr) return refuse("not an organisation in the network");
+  if (target == from_organisation) return refuse("that is this organisation");
+  if (!organisation->Serves(assignment.need_code())) {
+    return refuse(absl::StrCat("does not serve need '", assignment.need_code(), "'"));
+  }
+  if (!organisation->Covers(assignment.region())) {
+    return refuse(absl::StrCat("does not cover region '", assignment.region(), "'"));
+  }
+  const auto& allowed = assignment.sharing().organisations();
+  if (std::find(allowed.begin(), allowed.end(), target) == allowed.end()) {
+    return refuse("not covered by the client's sharing permission");
+  }
+  return absl::OkStatus();
 }
 
 std::uint32_t NeedIndex(std::string_view assignment_id) {

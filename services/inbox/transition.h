@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/referral/lifecycle.h"
+#include "libs/routing/network.h"
 #include "libs/store/store.h"
 #include "schakel/v1/inbox.pb.h"
 
@@ -44,6 +45,14 @@ struct Step {
 // wrapped in an InboxEvent for the organisation's own topic (its history, replayed on rebuild) and,
 // when the step forwards, a ForwardRequested for the router.
 absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step);
+
+// Whether `from_organisation` may hand `assignment` to `target`: the target is another organisation
+// of the network that serves the need, covers the region and is covered by the client's sharing
+// permission. FAILED_PRECONDITION "cannot forward to '<target>': <why>" otherwise.
+absl::Status CheckForwardTarget(const routing::Network& network,
+                                const std::string& from_organisation,
+                                const schakel::v1::Assignment& assignment,
+                                const std::string& target);
 
 // The need's position in its referral, from an assignment id a-<referral>-<index>[.<step>].
 std::uint32_t NeedIndex(std::string_view assignment_id);
