@@ -382,7 +382,12 @@ absl::StatusOr<std::unique_ptr<InboxStore>> InboxStore::Open(const std::string& 
       spdlog::info("inbox store: migrated the schema from version {} to {}", version,
                    kSchemaVersion);
     }
-    return absl::OkStatus();
+    // Who this database is: a random id made once per file (see InstanceId()).
+    return Exec(db.get(),
+                "CREATE TABLE IF NOT EXISTS instance (id TEXT NOT NULL);"
+                "INSERT INTO instance (id) SELECT lower(hex(randomblob(8)))"
+                " WHERE NOT EXISTS (SELECT 1 FROM instance);",
+                "instance id");
   }();
   if (!schema.ok()) {
     if (absl::Status s = Exec(db.get(), "ROLLBACK", "rollback"); !s.ok()) {
@@ -635,6 +640,17 @@ absl::StatusOr<std::int64_t> InboxStore::CountWith(sqlite3_stmt* stmt, const cha
 }
 
 absl::StatusOr<std::int64_t> InboxStore::Count() { return CountWith(count_.get(), "count"); }
+
+absl::StatusOr<std::string> InboxStore::InstanceId() {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_.get(), "SELECT id FROM instance LIMIT 1", -1, &raw, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(db_.get(), rc, "instance id");
+  Stmt stmt(raw);
+  rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "instance id");
+  return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0)));
+}
 
 absl::StatusOr<std::int64_t> InboxStore::CountOpen() {
   return CountWith(count_open_.get(), "count open");

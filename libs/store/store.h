@@ -127,6 +127,10 @@ class InboxStore {
   absl::StatusOr<std::int64_t> Count();
   // How many assignments are not in a final status (see referral::IsFinal).
   absl::StatusOr<std::int64_t> CountOpen();
+  // A random id made when this database file was created. The inbox names its consumer group after
+  // it, so a new (or deleted and recreated) database reads its topic from the beginning: the
+  // rebuild. The same file keeps its id, and so its place in the topic.
+  absl::StatusOr<std::string> InstanceId();
 
   // The changes feed: at most `limit` changes with a sequence above `after`, oldest first.
   absl::StatusOr<std::vector<StoredChange>> ChangesAfter(std::int64_t after, int limit);

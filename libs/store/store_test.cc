@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -656,4 +657,30 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseInPlace) {
 }
 
 }  // namespace
+TEST(InstanceIdTest, StaysWithTheFileAndDiffersForANewOne) {
+  const std::string path = ::testing::TempDir() + "/instance-id-test.db";
+  std::remove(path.c_str());
+  std::string first;
+  {
+    auto store = InboxStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<std::string> id = (*store)->InstanceId();
+    ASSERT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(id->size(), 16u);
+    first = *id;
+  }
+  {
+    auto reopened = InboxStore::Open(path);
+    ASSERT_TRUE(reopened.ok());
+    EXPECT_EQ((*reopened)->InstanceId().value_or(""), first);
+  }
+  std::remove(path.c_str());
+  std::remove((path + "-wal").c_str());
+  std::remove((path + "-shm").c_str());
+  auto fresh = InboxStore::Open(path);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE((*fresh)->InstanceId().value_or(first), first);
+  std::remove(path.c_str());
+}
+
 }  // namespace schakel::store

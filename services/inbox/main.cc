@@ -95,7 +95,15 @@ int main(int argc, char** argv) {
 
   schakel::kafka::ConsumerOptions consumer_options;
   consumer_options.bootstrap_servers = kafka;
-  consumer_options.group_id = topic;  // group schakel.inbox.<org>
+  // One consumer group per database file (schakel.inbox.<org>.<instance id>): a new database reads
+  // the whole topic again and so rebuilds the inbox; a restart on the same file resumes where it
+  // was.
+  absl::StatusOr<std::string> instance = (*store)->InstanceId();
+  if (!instance.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(instance.status().message()));
+    return 1;
+  }
+  consumer_options.group_id = topic + "." + *instance;
   consumer_options.topics = {topic};
   consumer_options.client_id = "inbox-" + org;
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> kafka_consumer =
