@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -107,6 +108,56 @@ absl::Status Consumer::MarkDone(const Record& record) {
         absl::StrCat("kafka consumer: store offset: ", RdKafka::err2str(err)));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::int32_t, std::int64_t>> Consumer::EndOffsets(
+    const std::string& topic, std::chrono::milliseconds timeout) {
+  // Right after a topic is created its partitions may have no leader yet ("not leader"): ask again
+  // until the time is up.
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    absl::StatusOr<std::map<std::int32_t, std::int64_t>> ends =
+        EndOffsetsOnce(topic, std::chrono::milliseconds(2000));
+    if (ends.ok() || std::chrono::steady_clock::now() >= give_up) return ends;
+    spdlog::info("kafka consumer: {}; asking again", std::string(ends.status().message()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+absl::StatusOr<std::map<std::int32_t, std::int64_t>> Consumer::EndOffsetsOnce(
+    const std::string& topic, std::chrono::milliseconds timeout) {
+  std::string error;
+  std::unique_ptr<RdKafka::Topic> handle(
+      RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
+  if (!handle)
+    return absl::InternalError(absl::StrCat("kafka consumer: topic ", topic, ": ", error));
+  RdKafka::Metadata* raw = nullptr;
+  if (RdKafka::ErrorCode err =
+          consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
+      err != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("kafka consumer: metadata of ", topic, ": ", RdKafka::err2str(err)));
+  }
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  std::map<std::int32_t, std::int64_t> ends;
+  for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
+    if (t->err() != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("kafka consumer: topic ", topic, ": ", RdKafka::err2str(t->err())));
+    }
+    for (const RdKafka::PartitionMetadata* p : *t->partitions()) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      if (RdKafka::ErrorCode err = consumer_->query_watermark_offsets(
+              topic, p->id(), &low, &high, static_cast<int>(timeout.count()));
+          err != RdKafka::ERR_NO_ERROR) {
+        return absl::UnavailableError(absl::StrCat("kafka consumer: end of ", topic, "[", p->id(),
+                                                   "]: ", RdKafka::err2str(err)));
+      }
+      ends[p->id()] = high;
+    }
+  }
+  return ends;
 }
 
 void Consumer::Close() {

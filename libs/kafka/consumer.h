@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,11 +46,16 @@ class Consumer {
   absl::StatusOr<std::optional<Record>> Poll(std::chrono::milliseconds timeout);
   // The record's work is durable: its offset may be committed.
   absl::Status MarkDone(const Record& record);
+  // The end (high watermark: the offset the next record will get) of each partition of `topic` now.
+  absl::StatusOr<std::map<std::int32_t, std::int64_t>> EndOffsets(
+      const std::string& topic, std::chrono::milliseconds timeout);
   // Commits what is marked done and leaves the group. Safe to call twice.
   void Close();
 
  private:
   class Callbacks;
+  absl::StatusOr<std::map<std::int32_t, std::int64_t>> EndOffsetsOnce(
+      const std::string& topic, std::chrono::milliseconds timeout);
   Consumer() = default;
 
   std::unique_ptr<Callbacks> callbacks_;

@@ -113,6 +113,7 @@ inline constexpr std::string_view kSubmittedTopic = "schakel.referrals.submitted
 inline constexpr std::string_view kStatusTopic = "schakel.assignments.status";
 inline constexpr std::string_view kUnroutableTopic = "schakel.referrals.unroutable";
 inline constexpr std::string_view kForwardingTopic = "schakel.assignments.forwarding";
+inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.cancellations";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -47,9 +47,9 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
   EXPECT_THAT(AllTopics(*net),
               ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
                           "schakel.referrals.unroutable", "schakel.assignments.forwarding",
-                          "schakel.inbox.gemeente", "schakel.inbox.leger-des-heils",
-                          "schakel.inbox.terwille", "schakel.inbox.overweeghuis",
-                          "schakel.inbox.ggd", "schakel.inbox.mjd"));
+                          "schakel.assignments.cancellations", "schakel.inbox.gemeente",
+                          "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
+                          "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd"));
 }
 
 struct BadCase {

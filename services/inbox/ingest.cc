@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/referral/lifecycle.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::inbox {
@@ -195,13 +196,117 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Restore(
   return IngestOutcome::kStored;
 }
 
-absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& record) {
+absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& record,
+                                                       const schakel::v1::CancelRequested& cancel) {
+  const std::string& id = cancel.meta().assignment_id();
+  if (cancel.meta().schema_version() != 1) {
+    return Rejected(record, absl::StrCat("cancel request meta.schema_version ",
+                                         cancel.meta().schema_version(), " is not supported"));
+  }
+  if (cancel.organisation() != organisation_) {
+    return Rejected(record,
+                    absl::StrCat("cancel request is not for this inbox (", organisation_, ")"));
+  }
+  if (id.empty()) return Rejected(record, "cancel request without assignment id");
+  if (!record.key.empty() && record.key != id) {
+    return Rejected(record, "record key does not match meta.assignment_id");
+  }
+  if (cancel.reason().find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Rejected(record, "cancel request without reason");
+  }
+  // A concurrent change by the owner makes Apply answer ABORTED: decide again on what it made.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    absl::StatusOr<schakel::v1::Assignment> current = store_.Get(id);
+    if (absl::IsNotFound(current.status())) {
+      return Rejected(record, "cancel request for an assignment this inbox does not have");
+    }
+    if (!current.ok()) return current.status();
+    if (cancel.referring_organisation() != current->referring_organisation()) {
+      return Rejected(record, "cancel request not from the assignment's referring organisation");
+    }
+    const bool started = referral::WorkStarted(current->status());
+    if (referral::IsFinal(current->status()) ||
+        (started && current->cancellation_requested() == cancel.reason())) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;  // done already, or redelivered
+    }
+    absl::StatusOr<schakel::v1::Assignment> changed;
+    if (!started) {
+      Step step;
+      step.transition.to = schakel::v1::ASSIGNMENT_STATUS_CANCELLED;
+      step.transition.actor = referral::Actor::kReferrer;
+      step.transition.reason = cancel.reason();
+      step.by = cancel.referring_organisation();
+      step.at = clock_();
+      changed = store_.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
+        return MakeChange(now, step);
+      });
+    } else {
+      // Work has started: the owner decides. Only the request is recorded, as a new version, so
+      // that WatchAssignments shows it; the status and its history stay as they are.
+      const google::protobuf::Timestamp at = clock_();
+      changed = store_.Apply(
+          id, current->version(),
+          [&cancel, &at](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
+            store::Change step;
+            step.assignment = now;
+            step.assignment.set_cancellation_requested(cancel.reason());
+            step.assignment.set_version(now.version() + 1);
+            *step.assignment.mutable_updated_at() = at;
+            return step;
+          });
+    }
+    if (absl::IsAborted(changed.status())) continue;
+    if (absl::IsFailedPrecondition(changed.status())) {
+      // The lifecycle refused on the state we read: the owner's change stands.
+      spdlog::info("inbox {}: cancel request for {} not applied: {}", organisation_, id,
+                   std::string(changed.status().message()));
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;
+    }
+    if (absl::IsInvalidArgument(changed.status())) {
+      return Rejected(record, std::string(changed.status().message()));
+    }
+    if (!changed.ok()) return changed.status();
+    stored_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("inbox {}: {} {} by the referring organisation (version {})", organisation_, id,
+                 started ? "cancellation requested" : "cancelled", changed->version());
+    return IngestOutcome::kStored;
+  }
+  // The owner keeps changing it: their changes stand; the request is dropped with a trace.
+  spdlog::warn("inbox {}: cancel request for {} not applied: the assignment kept changing",
+               organisation_, id);
+  duplicates_.fetch_add(1, std::memory_order_relaxed);
+  return IngestOutcome::kDuplicate;
+}
+
+absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& record,
+                                                          bool replay) {
   schakel::v1::InboxEvent wrapper;
   if (wrapper.ParseFromString(record.value) && wrapper.has_status_changed()) {
     return Restore(record, wrapper.status_changed());
   }
+  if (wrapper.has_cancel_requested()) {
+    // In a rebuild the inbox's answer to an old request is already on the topic as a status change.
+    if (replay) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;
+    }
+    return Cancel(record, wrapper.cancel_requested());
+  }
   absl::StatusOr<schakel::v1::Assignment> assignment = AssignmentFromRecord(organisation_, record);
   if (!assignment.ok()) return Rejected(record, std::string(assignment.status().message()));
+  if (replay) {
+    // History: stored as requested; its own status changes follow on the topic.
+    absl::StatusOr<bool> inserted = store_.Insert(*assignment, {});
+    if (!inserted.ok()) return inserted.status();
+    if (!*inserted) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;
+    }
+    stored_.fetch_add(1, std::memory_order_relaxed);
+    return IngestOutcome::kStored;
+  }
   // Received the moment it is stored: the referrer learns that it arrived.
   Step received;
   received.transition.to = schakel::v1::ASSIGNMENT_STATUS_RECEIVED;
@@ -228,6 +333,64 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& reco
   spdlog::debug("inbox {}: assignment {} from {}/{}@{} was already stored", organisation_,
                 assignment->assignment_id(), record.topic, record.partition, record.offset);
   return IngestOutcome::kDuplicate;
+}
+
+absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& record) {
+  const auto end = replay_end_.find(record.partition);
+  const bool replay = end != replay_end_.end() && record.offset < end->second;
+  absl::StatusOr<IngestOutcome> outcome = IngestOne(record, replay);
+  if (!outcome.ok() || end == replay_end_.end() || record.offset + 1 < end->second) return outcome;
+  replay_end_.erase(end);  // this partition's history is in
+  if (replay_end_.empty()) {
+    if (absl::Status finished = FinishReplay(); !finished.ok()) return finished;
+  }
+  return outcome;
+}
+
+absl::Status AssignmentIngest::ReplayUntil(std::map<std::int32_t, std::int64_t> end_offsets) {
+  replay_end_.clear();
+  for (const auto& [partition, end] : end_offsets) {
+    if (end > 0) replay_end_[partition] = end;
+  }
+  spdlog::info("inbox {}: rebuilding from the topic ({} partitions to replay)", organisation_,
+               replay_end_.size());
+  if (replay_end_.empty()) return FinishReplay();
+  return absl::OkStatus();
+}
+
+absl::Status AssignmentIngest::Receive(const schakel::v1::Assignment& requested) {
+  Step received;
+  received.transition.to = schakel::v1::ASSIGNMENT_STATUS_RECEIVED;
+  received.transition.actor = referral::Actor::kOwner;
+  received.by = organisation_;
+  received.at = clock_();
+  absl::StatusOr<schakel::v1::Assignment> changed =
+      store_.Apply(requested.assignment_id(), requested.version(),
+                   [&received](const schakel::v1::Assignment& current) {
+                     return MakeChange(current, received);
+                   });
+  if (!changed.ok()) return changed.status();
+  return ApplyRules(*changed);
+}
+
+absl::Status AssignmentIngest::FinishReplay() {
+  int received = 0;
+  store::ListQuery query;
+  query.status = schakel::v1::ASSIGNMENT_STATUS_REQUESTED;
+  query.page_size = 500;
+  // Receiving moves an assignment out of the filter, so the first page is asked again until empty.
+  while (true) {
+    absl::StatusOr<store::Page> page = store_.List(query);
+    if (!page.ok()) return page.status();
+    if (page->assignments.empty()) break;
+    for (const schakel::v1::Assignment& a : page->assignments) {
+      if (absl::Status s = Receive(a); !s.ok()) return s;
+      ++received;
+    }
+  }
+  spdlog::info("inbox {}: rebuilt from the topic; {} assignments received now", organisation_,
+               received);
+  return absl::OkStatus();
 }
 
 IngestCounts AssignmentIngest::counts() const {

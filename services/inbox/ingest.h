@@ -5,10 +5,16 @@
 // found to be there already (Kafka redelivers), or rejected because it is unusable; a rejected
 // record is logged without its payload, counted and skipped, so that one bad record never blocks
 // the inbox.
+//
+// The topic also carries the referring organisation's requests to cancel (CancelRequested, routed
+// here by the router). Until work has started the assignment is cancelled by the referrer through
+// the lifecycle like any other change; after that only the request is recorded
+// (Assignment.cancellation_requested, a new version in the changes feed) and the owner answers.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -56,14 +62,33 @@ class AssignmentIngest {
   // done and must be tried again.
   absl::StatusOr<IngestOutcome> Ingest(const kafka::Record& record);
 
+  // Rebuild: a new, empty database replays the organisation's topic from the start. Records below
+  // these end offsets (per partition, as the topic was when the inbox started) are history: an
+  // assignment is stored as it was requested and its later steps are restored from the status
+  // changes on the topic, without publishing anything or running the automatic rules again. When
+  // the replay has reached every end, what is still only requested is received now (and the rules
+  // act on it), as for a new assignment.
+  absl::Status ReplayUntil(std::map<std::int32_t, std::int64_t> end_offsets);
+  bool replaying() const { return !replay_end_.empty(); }
+
   IngestCounts counts() const;
   const std::string& organisation() const { return organisation_; }
 
  private:
+  absl::StatusOr<IngestOutcome> IngestOne(const kafka::Record& record, bool replay);
+  // Marks a requested assignment received (one status event) and lets the rules act on it.
+  absl::Status Receive(const schakel::v1::Assignment& requested);
+  absl::Status FinishReplay();
+  // Partitions still replaying, with the offset where their history ends.
+  std::map<std::int32_t, std::int64_t> replay_end_;
   // A status change of one of our assignments coming back from our own topic: our own echo (nothing
   // to do), or, when the database was rebuilt, the next step to restore.
   absl::StatusOr<IngestOutcome> Restore(const kafka::Record& record,
                                         const schakel::v1::AssignmentStatusChanged& change);
+  // A referrer's request to cancel one of our assignments: cancelled (work has not started), the
+  // request recorded (work has started), or nothing to do (final, or recorded already).
+  absl::StatusOr<IngestOutcome> Cancel(const kafka::Record& record,
+                                       const schakel::v1::CancelRequested& cancel);
   IngestOutcome Rejected(const kafka::Record& record, std::string_view why);
   // The automatic rules for a newly received assignment. An error means the store failed.
   absl::Status ApplyRules(const schakel::v1::Assignment& received);

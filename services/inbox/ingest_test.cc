@@ -379,6 +379,65 @@ TEST(AutomaticRulesTest, DeclineRuleActsOnlyAboveTheLimit) {
   EXPECT_EQ(second->history(2).by(), "network");
 }
 
+TEST(ReplayTest, ARebuildRestoresTheSameAssignmentWithoutPublishing) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
+  // The topic holds: requested (offset 7), its RECEIVED (8) and ACCEPTED (9); it ends at 10.
+  ASSERT_TRUE(ingest.ReplayUntil({{2, 10}, {0, 0}}).ok());
+  EXPECT_TRUE(ingest.replaying());
+  EXPECT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100), 7)).value(),
+            IngestOutcome::kStored);
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(
+      ingest
+          .Ingest(Echo(kOrg, 2, v1::ASSIGNMENT_STATUS_REQUESTED, v1::ASSIGNMENT_STATUS_RECEIVED, 8))
+          .value(),
+      IngestOutcome::kStored);
+  EXPECT_EQ(
+      ingest
+          .Ingest(Echo(kOrg, 3, v1::ASSIGNMENT_STATUS_RECEIVED, v1::ASSIGNMENT_STATUS_ACCEPTED, 9))
+          .value(),
+      IngestOutcome::kStored);
+  EXPECT_FALSE(ingest.replaying());
+  absl::StatusOr<Assignment> rebuilt = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(rebuilt->status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(rebuilt->version(), 3u);
+  ASSERT_EQ(rebuilt->history_size(), 3);
+  // The received time is the original one from the topic, not the time of the rebuild.
+  EXPECT_EQ(rebuilt->history(1).at().seconds(), 202);
+  EXPECT_TRUE(temp.store().PendingOutbox(10).value().empty()) << "a rebuild publishes nothing";
+}
+
+TEST(ReplayTest, WhatWasNeverReceivedIsReceivedWhenTheReplayEnds) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
+  ASSERT_TRUE(ingest.ReplayUntil({{2, 8}}).ok());
+  // Offset 7 is the last record of the history: its RECEIVED was never published (crash, lost
+  // disk).
+  EXPECT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100), 7)).value(),
+            IngestOutcome::kStored);
+  EXPECT_FALSE(ingest.replaying());
+  absl::StatusOr<Assignment> received = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(received.ok());
+  EXPECT_EQ(received->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(received->history(1).at().seconds(), 999);
+  EXPECT_EQ(temp.store().PendingOutbox(10).value().size(), 2u);  // status event and its echo
+}
+
+TEST(ReplayTest, AnEmptyTopicHasNothingToReplay) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_TRUE(ingest.ReplayUntil({{0, 0}, {1, 0}, {2, 0}}).ok());
+  EXPECT_FALSE(ingest.replaying());
+  EXPECT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100), 0)).value(),
+            IngestOutcome::kStored);
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+}
+
 TEST(AssignmentIngestTest, ADuplicateWritesNothing) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
@@ -434,6 +493,179 @@ TEST(AssignmentIngestTest, LogsWhereAndWhyButNotThePayload) {
                                    "this inbox's (mjd)"));
   EXPECT_THAT(log.str(), Not(HasSubstr("tax office")));
   EXPECT_THAT(log.str(), Not(HasSubstr("p-0123456789abcdef")));
+}
+
+// A referrer's request to cancel a-r-1-0, as the router puts it on kOrg's topic.
+v1::CancelRequested MakeCancel(const std::string& reason = "client found help elsewhere") {
+  v1::CancelRequested cancel;
+  cancel.mutable_meta()->set_schema_version(1);
+  cancel.mutable_meta()->set_event_id("e-cancel");
+  cancel.mutable_meta()->set_referral_id("r-1");
+  cancel.mutable_meta()->set_assignment_id("a-r-1-0");
+  *cancel.mutable_meta()->mutable_occurred_at() = At(500);
+  cancel.set_organisation(kOrg);
+  cancel.set_referring_organisation("gemeente");
+  cancel.set_reason(reason);
+  return cancel;
+}
+
+kafka::Record CancelRecord(const v1::CancelRequested& cancel, std::int64_t offset = 9) {
+  kafka::Record record = MakeRecord(MakeEvent("r-1", 0, "debt", 100), offset);
+  record.key = cancel.meta().assignment_id();
+  v1::InboxEvent wrapper;
+  *wrapper.mutable_cancel_requested() = cancel;
+  record.value = wrapper.SerializeAsString();
+  return record;
+}
+
+// The owner moves a-r-1-0 on, as InboxService would.
+void OwnerStep(TempStore& temp, v1::AssignmentStatus to, const std::string& reason = "") {
+  absl::StatusOr<Assignment> current = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(current.ok()) << current.status();
+  Step step;
+  step.transition.to = to;
+  step.transition.actor = referral::Actor::kOwner;
+  step.transition.reason = reason;
+  step.by = kOrg;
+  step.at = At(300 + static_cast<std::int64_t>(current->version()));
+  absl::StatusOr<Assignment> changed =
+      temp.store().Apply("a-r-1-0", current->version(),
+                         [&step](const Assignment& now) { return MakeChange(now, step); });
+  ASSERT_TRUE(changed.ok()) << changed.status();
+}
+
+TEST(CancelRequestTest, BeforeWorkStartsTheReferrerCancelsThroughTheLifecycle) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100)))
+                .value_or(IngestOutcome::kRejected),
+            IngestOutcome::kStored);
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
+
+  EXPECT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kStored);
+  absl::StatusOr<Assignment> cancelled = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(cancelled->version(), 4u);
+  EXPECT_EQ(cancelled->status_reason(), "client found help elsewhere");
+  EXPECT_EQ(cancelled->cancellation_requested(), "");
+  ASSERT_EQ(cancelled->history_size(), 4);
+  const v1::StatusChange& last = cancelled->history(3);
+  EXPECT_EQ(last.from_status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(last.to_status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(last.by(), "gemeente");
+  EXPECT_EQ(last.reason(), "client found help elsewhere");
+  EXPECT_EQ(last.version(), 4u);
+
+  // Published like every change: the status event and its echo on the own topic.
+  std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(10).value();
+  ASSERT_EQ(outbox.size(), 6u);
+  EXPECT_EQ(outbox[4].event.topic, "schakel.assignments.status");
+  EXPECT_EQ(outbox[5].event.topic, "schakel.inbox.mjd");
+  AssignmentStatusChanged published;
+  ASSERT_TRUE(published.ParseFromString(outbox[4].event.value));
+  EXPECT_EQ(published.to_status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(published.by(), "gemeente");
+  EXPECT_EQ(published.version(), 4u);
+  EXPECT_EQ(published.reason(), "client found help elsewhere");
+
+  // Redelivered: nothing more.
+  EXPECT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().version(), 4u);
+  EXPECT_EQ(temp.store().PendingOutbox(10).value().size(), 6u);
+  EXPECT_EQ(ingest.counts().stored, 2u);
+  EXPECT_EQ(ingest.counts().duplicates, 1u);
+}
+
+TEST(CancelRequestTest, AfterWorkStartedOnlyTheRequestIsRecordedForTheOwner) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100)))
+                .value_or(IngestOutcome::kRejected),
+            IngestOutcome::kStored);
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+
+  EXPECT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kStored);
+  absl::StatusOr<Assignment> requested = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(requested.ok());
+  EXPECT_EQ(requested->status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  EXPECT_EQ(requested->version(), 5u);
+  EXPECT_EQ(requested->cancellation_requested(), "client found help elsewhere");
+  EXPECT_EQ(requested->status_reason(), "");
+  EXPECT_EQ(requested->history_size(), 4);
+  EXPECT_TRUE(MessageDifferencer::Equals(requested->updated_at(), At(1000)));
+  // No status event, but the changes feed (WatchAssignments) shows it.
+  EXPECT_EQ(temp.store().PendingOutbox(10).value().size(), 6u);
+  std::vector<store::StoredChange> changes = temp.store().ChangesAfter(sequence, 10).value();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].assignment.cancellation_requested(), "client found help elsewhere");
+
+  // Redelivered: nothing more.
+  EXPECT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().version(), 5u);
+
+  // The owner answers by cancelling; a later redelivery still changes nothing.
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_CANCELLED, "as the referrer asked");
+  EXPECT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  absl::StatusOr<Assignment> answered = temp.store().Get("a-r-1-0");
+  EXPECT_EQ(answered->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(answered->version(), 6u);
+  EXPECT_EQ(answered->history(4).by(), "mjd");
+}
+
+TEST(CancelRequestTest, WhenTheOwnerEndedItFirstNothingChanges) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_TRUE(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).ok());
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_REJECTED, "not our area");
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+  EXPECT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
+}
+
+TEST(CancelRequestTest, UnusableRequestsAreRejectedAndChangeNothing) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_TRUE(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).ok());
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+
+  std::vector<kafka::Record> bad;
+  v1::CancelRequested other_org = MakeCancel();
+  other_org.set_organisation("ggd");
+  bad.push_back(CancelRecord(other_org));
+  v1::CancelRequested unknown = MakeCancel();
+  unknown.mutable_meta()->set_assignment_id("a-r-9-0");
+  bad.push_back(CancelRecord(unknown));
+  v1::CancelRequested other_referrer = MakeCancel();
+  other_referrer.set_referring_organisation("ggd");
+  bad.push_back(CancelRecord(other_referrer));
+  bad.push_back(CancelRecord(MakeCancel(" ")));
+  v1::CancelRequested new_schema = MakeCancel();
+  new_schema.mutable_meta()->set_schema_version(2);
+  bad.push_back(CancelRecord(new_schema));
+  kafka::Record wrong_key = CancelRecord(MakeCancel());
+  wrong_key.key = "a-r-1-1";
+  bad.push_back(wrong_key);
+
+  for (const kafka::Record& record : bad) {
+    EXPECT_EQ(ingest.Ingest(record).value_or(IngestOutcome::kStored), IngestOutcome::kRejected);
+  }
+  EXPECT_EQ(ingest.counts().rejected, bad.size());
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_RECEIVED);
 }
 
 TEST(IngestOutcomeTest, Names) {

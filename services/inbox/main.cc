@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -114,6 +115,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   schakel::inbox::AssignmentIngest ingest(org, **store, schakel::inbox::SystemNow, &*network);
+  // A new database (first start, or a rebuild after losing the old one) replays the topic's
+  // history.
+  if (absl::StatusOr<std::int64_t> last = (*store)->LastSequence(); last.ok() && *last == 0) {
+    absl::StatusOr<std::map<std::int32_t, std::int64_t>> ends =
+        (*kafka_consumer)->EndOffsets(topic, std::chrono::seconds(10));
+    absl::Status replay = ends.ok() ? ingest.ReplayUntil(*ends) : ends.status();
+    if (!replay.ok()) {
+      spdlog::critical("inbox {}: cannot rebuild from {}: {}", org, topic,
+                       std::string(replay.message()));
+      server->server->Shutdown(std::chrono::system_clock::now());
+      return 1;
+    }
+  }
   std::atomic<bool> consumer_failed{false};
   schakel::inbox::InboxConsumerOptions loop_options;
   loop_options.on_fatal = [&consumer_failed](const absl::Status&) {

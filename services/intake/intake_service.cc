@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
+#include "libs/referral/lifecycle.h"
 #include "libs/referral/validation.h"
 #include "libs/service/identity.h"
 #include "libs/service/status.h"
@@ -95,6 +96,18 @@ grpc::Status Caller(const routing::Network& network, const grpc::CallbackServerC
   return grpc::Status::OK;
 }
 
+bool Blank(const std::string& text) {
+  return text.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+std::size_t CodePoints(const std::string& text) {
+  std::size_t n = 0;
+  for (char c : text) {
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
 grpc::Status NoView() {
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this intake keeps no referral view");
 }
@@ -153,6 +166,91 @@ grpc::ServerWriteReactor<v1::ReferralStatus>* IntakeService::WatchReferrals(
   if (who.ok() && view_ == nullptr) who = NoView();
   if (!who.ok()) return new RefusedStream(who);
   return new ReferralWatcher(*view_, caller);
+}
+
+grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
+    grpc::CallbackServerContext* context, const v1::CancelAssignmentRequest* request,
+    v1::CancelAssignmentResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto refuse = [reactor](grpc::StatusCode code, const std::string& message) {
+    reactor->Finish(grpc::Status(code, message));
+    return reactor;
+  };
+  std::string caller;
+  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
+    reactor->Finish(who);
+    return reactor;
+  }
+  if (view_ == nullptr) {
+    reactor->Finish(NoView());
+    return reactor;
+  }
+  const std::string& assignment_id = request->assignment_id();
+  if (assignment_id.empty()) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "assignment_id: is required");
+  }
+  if (Blank(request->reason())) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "reason: is required");
+  }
+  if (CodePoints(request->reason()) > referral::kMaxReasonChars) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                  absl::StrCat("reason: at most ", referral::kMaxReasonChars, " characters"));
+  }
+  absl::StatusOr<v1::NeedStatus> need = view_->FindAssignment(caller, assignment_id);
+  if (!need.ok()) {
+    reactor->Finish(service::ToGrpc(need.status()));
+    return reactor;
+  }
+  if (need->assignment_id() != assignment_id) {
+    return refuse(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("assignment ", assignment_id, " no longer carries the need: it continues as ",
+                     need->assignment_id()));
+  }
+  if (need->unroutable() || need->organisation().empty()) {
+    return refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  absl::StrCat("assignment ", assignment_id, " has no organisation to cancel it"));
+  }
+  if (referral::IsFinal(need->status())) {
+    return refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  absl::StrCat("assignment ", assignment_id, " is already ",
+                               referral::StatusName(need->status())));
+  }
+  if (!publisher_.Reachable()) {
+    return refuse(grpc::StatusCode::UNAVAILABLE,
+                  "Kafka is unreachable; the cancellation was not sent, try again");
+  }
+
+  v1::CancelRequested event;
+  v1::EventMeta* meta = event.mutable_meta();
+  meta->set_schema_version(1);
+  meta->set_event_id(referral::NewEventId());
+  *meta->mutable_occurred_at() = TimeUtil::GetCurrentTime();
+  meta->set_referral_id(ReferralIdOf(assignment_id));
+  meta->set_assignment_id(assignment_id);
+  event.set_organisation(need->organisation());
+  event.set_referring_organisation(caller);
+  event.set_reason(request->reason());
+  std::string bytes;
+  if (!event.SerializeToString(&bytes)) {
+    return refuse(grpc::StatusCode::INTERNAL, "cannot encode the cancellation");
+  }
+  publisher_.Publish(
+      routing::kCancellationsTopic, assignment_id, bytes,
+      [reactor, response, assignment_id, caller](absl::Status delivered) {
+        if (!delivered.ok()) {
+          spdlog::warn("cancellation of {} by {} not sent: {}", assignment_id, caller,
+                       std::string(delivered.message()));
+          reactor->Finish(grpc::Status(
+              grpc::StatusCode::UNAVAILABLE,
+              absl::StrCat("the cancellation was not sent: ", std::string(delivered.message()))));
+          return;
+        }
+        response->set_assignment_id(assignment_id);
+        spdlog::info("cancellation of {} requested by {}", assignment_id, caller);
+        reactor->Finish(grpc::Status::OK);
+      });
+  return reactor;
 }
 
 v1::ReferralSubmitted IntakeService::BuildEvent(const v1::Referral& referral,

@@ -35,6 +35,12 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   grpc::ServerWriteReactor<v1::ReferralStatus>* WatchReferrals(
       grpc::CallbackServerContext* context, const v1::WatchReferralsRequest* request) override;
 
+  // Publishes a CancelRequested for one of the caller's assignments to the cancellations topic and
+  // answers after the delivery report; the owner's inbox decides (see intake.proto).
+  grpc::ServerUnaryReactor* CancelAssignment(grpc::CallbackServerContext* context,
+                                             const v1::CancelAssignmentRequest* request,
+                                             v1::CancelAssignmentResponse* response) override;
+
   // The event intake publishes for a valid referral (exposed for tests).
   v1::ReferralSubmitted BuildEvent(const v1::Referral& referral,
                                    const std::string& referring_organisation,

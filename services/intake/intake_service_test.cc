@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "libs/referral/ids.h"
@@ -50,7 +52,7 @@ class IntakeServiceTest : public ::testing::Test {
     absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
     ASSERT_TRUE(net.ok()) << net.status();
     network_ = *net;
-    service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_);
+    service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get());
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
@@ -88,6 +90,7 @@ class IntakeServiceTest : public ::testing::Test {
   routing::Network network_;
   privacy::Pseudonymiser pseudonymiser_ = *privacy::Pseudonymiser::FromHexKey(kKey);
   FakePublisher publisher_;
+  std::unique_ptr<ReferralView> view_;  // none unless a derived fixture opens one
   std::unique_ptr<IntakeService> service_;
   service::RunningServer server_;
   std::unique_ptr<v1::IntakeService::Stub> stub_;
@@ -174,6 +177,174 @@ TEST_F(IntakeServiceTest, ClientCodeIsPseudonymisedPerReferrer) {
   ASSERT_TRUE(event.ParseFromString(publisher_.published().at(0).value));
   EXPECT_EQ(event.client_pseudonym(), pseudonymiser_.ForClientCode("ggd", "TW-0413"));
   EXPECT_EQ(publisher_.published()[0].value.find("TW-0413"), std::string::npos);
+}
+
+// CancelAssignment against a real referral view in a temporary file, fed with the events a
+// referral of "mjd" leaves on Kafka: need 0 (debt) accepted by gemeente, need 1 (income) declined
+// by gemeente and forwarded to leger-des-heils, who started work, need 2 (housing) completed.
+class CancelAssignmentTest : public IntakeServiceTest {
+ protected:
+  static constexpr char kReferral[] = "r-0000000000000000000000aa";
+  static constexpr char kDebt[] = "a-0000000000000000000000aa-0";
+  static constexpr char kIncomeFirst[] = "a-0000000000000000000000aa-1";
+  static constexpr char kIncome[] = "a-0000000000000000000000aa-1.1";
+  static constexpr char kHousing[] = "a-0000000000000000000000aa-2";
+
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "intake_test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    absl::StatusOr<std::unique_ptr<ReferralView>> view =
+        ReferralView::Open((dir_ / "view.db").string());
+    ASSERT_TRUE(view.ok()) << view.status();
+    view_ = *std::move(view);
+
+    v1::ReferralSubmitted submitted;
+    submitted.mutable_meta()->set_schema_version(1);
+    submitted.mutable_meta()->set_referral_id(kReferral);
+    submitted.mutable_meta()->mutable_occurred_at()->set_seconds(1000);
+    submitted.set_referring_organisation("mjd");
+    for (const char* code : {"debt", "income", "housing"}) submitted.add_needs()->set_code(code);
+    Feed(std::string(routing::kSubmittedTopic), submitted.SerializeAsString());
+    Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
+    Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_RECEIVED, 2);
+    Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ACCEPTED, 3);
+    Status(kIncomeFirst, "income", "gemeente", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
+    Status(kIncomeFirst, "income", "gemeente", v1::ASSIGNMENT_STATUS_REJECTED, 2);
+    Status(kIncome, "income", "leger-des-heils", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
+    Status(kIncome, "income", "leger-des-heils", v1::ASSIGNMENT_STATUS_IN_PROGRESS, 2);
+    Status(kHousing, "housing", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
+    Status(kHousing, "housing", "mjd", v1::ASSIGNMENT_STATUS_COMPLETED, 2);
+    IntakeServiceTest::SetUp();
+  }
+  void TearDown() override {
+    IntakeServiceTest::TearDown();
+    service_.reset();
+    view_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  void Feed(const std::string& topic, const std::string& value) {
+    absl::Status applied = view_->ApplyRecord(topic, value);
+    ASSERT_TRUE(applied.ok()) << applied;
+  }
+  void Status(const std::string& assignment, const std::string& need, const std::string& org,
+              v1::AssignmentStatus to, std::uint64_t version) {
+    v1::AssignmentStatusChanged e;
+    e.mutable_meta()->set_schema_version(1);
+    e.mutable_meta()->set_referral_id(kReferral);
+    e.mutable_meta()->set_assignment_id(assignment);
+    e.mutable_meta()->mutable_occurred_at()->set_seconds(1000 +
+                                                         static_cast<std::int64_t>(++clock_));
+    e.set_organisation(org);
+    e.set_need_code(need);
+    e.set_to_status(to);
+    e.set_version(version);
+    e.set_by(version == 1 ? "network" : org);
+    e.set_referring_organisation("mjd");
+    if (to == v1::ASSIGNMENT_STATUS_REJECTED) e.set_forward_to("leger-des-heils");
+    Feed(std::string(routing::kStatusTopic), e.SerializeAsString());
+  }
+
+  grpc::Status Cancel(const std::string& assignment_id, const std::string& reason,
+                      v1::CancelAssignmentResponse* response = nullptr,
+                      const std::string& organisation = "mjd") {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!organisation.empty()) context.AddMetadata("x-schakel-organisation", organisation);
+    v1::CancelAssignmentRequest request;
+    request.set_assignment_id(assignment_id);
+    request.set_reason(reason);
+    v1::CancelAssignmentResponse ignored;
+    return stub_->CancelAssignment(&context, request, response ? response : &ignored);
+  }
+
+  std::filesystem::path dir_;
+  int clock_ = 0;
+};
+
+TEST_F(CancelAssignmentTest, PublishesCancelRequestedForTheOwnerAfterDelivery) {
+  v1::CancelAssignmentResponse response;
+  grpc::Status status = Cancel(kDebt, "client found help elsewhere", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.assignment_id(), kDebt);
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  const FakePublisher::Published p = publisher_.published()[0];
+  EXPECT_EQ(p.topic, "schakel.assignments.cancellations");
+  EXPECT_EQ(p.key, kDebt);
+  v1::CancelRequested event;
+  ASSERT_TRUE(event.ParseFromString(p.value));
+  EXPECT_EQ(event.meta().schema_version(), 1u);
+  EXPECT_EQ(event.meta().referral_id(), kReferral);
+  EXPECT_EQ(event.meta().assignment_id(), kDebt);
+  EXPECT_TRUE(event.meta().event_id().starts_with("e-"));
+  EXPECT_GT(event.meta().occurred_at().seconds(), 0);
+  EXPECT_EQ(event.organisation(), "gemeente");
+  EXPECT_EQ(event.referring_organisation(), "mjd");
+  EXPECT_EQ(event.reason(), "client found help elsewhere");
+}
+
+TEST_F(CancelAssignmentTest, AfterWorkStartedTheRequestStillGoesToTheOwner) {
+  ASSERT_TRUE(Cancel(kIncome, "client moved away").ok());
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  v1::CancelRequested event;
+  ASSERT_TRUE(event.ParseFromString(publisher_.published()[0].value));
+  EXPECT_EQ(event.organisation(), "leger-des-heils");
+}
+
+TEST_F(CancelAssignmentTest, AnotherOrganisationsOrUnknownAssignmentIsNotFound) {
+  for (const auto& [id, caller] :
+       std::vector<std::pair<std::string, std::string>>{{kDebt, "ggd"},
+                                                        {kDebt, "gemeente"},
+                                                        {"a-0000000000000000000000aa-7", "mjd"},
+                                                        {"a-0000000000000000000000bb-0", "mjd"},
+                                                        {"nonsense", "mjd"}}) {
+    grpc::Status status = Cancel(id, "no longer needed", nullptr, caller);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << id << " by " << caller;
+    EXPECT_EQ(status.error_message(), "assignment not found");
+  }
+  EXPECT_TRUE(publisher_.published().empty());
+}
+
+TEST_F(CancelAssignmentTest, NoLongerCurrentOrFinalIsFailedPrecondition) {
+  grpc::Status replaced = Cancel(kIncomeFirst, "no longer needed");
+  EXPECT_EQ(replaced.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(replaced.error_message(),
+            "assignment a-0000000000000000000000aa-1 no longer carries the need: it continues as "
+            "a-0000000000000000000000aa-1.1");
+  grpc::Status done = Cancel(kHousing, "no longer needed");
+  EXPECT_EQ(done.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(done.error_message(), "assignment a-0000000000000000000000aa-2 is already completed");
+  EXPECT_TRUE(publisher_.published().empty());
+}
+
+TEST_F(CancelAssignmentTest, AssignmentAndReasonAreRequired) {
+  grpc::Status no_id = Cancel("", "no longer needed");
+  EXPECT_EQ(no_id.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(no_id.error_message(), "assignment_id: is required");
+  grpc::Status no_reason = Cancel(kDebt, "  ");
+  EXPECT_EQ(no_reason.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(no_reason.error_message(), "reason: is required");
+  grpc::Status long_reason = Cancel(kDebt, std::string(501, 'x'));
+  EXPECT_EQ(long_reason.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(long_reason.error_message(), "reason: at most 500 characters");
+  EXPECT_EQ(Cancel(kDebt, "no longer needed", nullptr, "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(publisher_.published().empty());
+}
+
+TEST_F(CancelAssignmentTest, UnreachableOrFailedKafkaIsUnavailable) {
+  publisher_.reachable_ = false;
+  EXPECT_EQ(Cancel(kDebt, "no longer needed").error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(publisher_.published().empty());
+  publisher_.reachable_ = true;
+  publisher_.outcome_ = absl::UnavailableError("Kafka did not acknowledge the event");
+  v1::CancelAssignmentResponse response;
+  grpc::Status status = Cancel(kDebt, "no longer needed", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the cancellation was not sent: Kafka did not acknowledge the event");
+  EXPECT_TRUE(response.assignment_id().empty());
 }
 
 }  // namespace

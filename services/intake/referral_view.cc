@@ -57,6 +57,13 @@ absl::Status SqliteStatus(sqlite3* db, std::string_view what) {
 
 }  // namespace
 
+std::string ReferralIdOf(const std::string& assignment_id) {
+  if (!assignment_id.starts_with("a-")) return "";
+  const std::size_t dash = assignment_id.rfind('-');
+  if (dash <= 2) return "";
+  return absl::StrCat("r-", assignment_id.substr(2, dash - 2));
+}
+
 bool ApplySubmitted(const v1::ReferralSubmitted& event, v1::ReferralStatus* referral) {
   const bool fresh = referral->referral_id().empty() || !referral->has_submitted_at();
   referral->set_referral_id(event.meta().referral_id());
@@ -236,6 +243,24 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
     return absl::NotFoundError("referral not found");
   }
   return it->second.status;
+}
+
+absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
+    const std::string& referring_organisation, const std::string& assignment_id) {
+  const absl::Status not_found = absl::NotFoundError("assignment not found");
+  const std::string referral_id = ReferralIdOf(assignment_id);
+  if (referral_id.empty()) return not_found;
+  std::lock_guard lock(mu_);
+  const auto it = referrals_.find(referral_id);
+  if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
+    return not_found;
+  }
+  for (const v1::NeedStatus& need : it->second.status.needs()) {
+    for (const v1::ReferralEvent& event : need.history()) {
+      if (event.assignment_id() == assignment_id) return need;
+    }
+  }
+  return not_found;
 }
 
 absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(

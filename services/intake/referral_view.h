@@ -29,6 +29,10 @@ bool ApplySubmitted(const v1::ReferralSubmitted& event, v1::ReferralStatus* refe
 bool ApplyStatus(const v1::AssignmentStatusChanged& event, v1::ReferralStatus* referral);
 bool ApplyUnroutable(const v1::ReferralUnroutable& event, v1::ReferralStatus* referral);
 
+// The referral an assignment id belongs to: "a-<hex>-<n>[.<k>]" -> "r-<hex>"; empty when the id
+// does not have that form.
+std::string ReferralIdOf(const std::string& assignment_id);
+
 class ReferralView {
  public:
   // Opens (creating) the SQLite file and loads what it holds.
@@ -46,6 +50,11 @@ class ReferralView {
   // page.
   absl::StatusOr<v1::ListReferralsResponse> List(const std::string& referring_organisation,
                                                  int page_size, const std::string& page_token);
+
+  // The need of one of the organisation's referrals whose history holds `assignment_id`. Another
+  // organisation's assignment is NOT_FOUND "assignment not found", as is a missing one.
+  absl::StatusOr<v1::NeedStatus> FindAssignment(const std::string& referring_organisation,
+                                                const std::string& assignment_id);
 
   // Called (outside the lock) with every changed referral; returns a handle for Unsubscribe.
   using Listener = std::function<void(const std::string& referring_organisation,

@@ -69,12 +69,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
-      schakel::kafka::Consumer::Create({.bootstrap_servers = kafka,
-                                        .group_id = "schakel.router",
-                                        .topics = {std::string(schakel::routing::kSubmittedTopic),
-                                                   std::string(schakel::routing::kForwardingTopic)},
-                                        .client_id = "schakel-router",
-                                        .extra = {}});
+      schakel::kafka::Consumer::Create(
+          {.bootstrap_servers = kafka,
+           .group_id = "schakel.router",
+           .topics = {std::string(schakel::routing::kSubmittedTopic),
+                      std::string(schakel::routing::kForwardingTopic),
+                      std::string(schakel::routing::kCancellationsTopic)},
+           .client_id = "schakel-router",
+           .extra = {}});
   if (!consumer.ok()) {
     std::cerr << "router: " << consumer.status().message() << "\n";
     return 2;

@@ -165,19 +165,44 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& p
   return events;
 }
 
-absl::StatusOr<std::vector<OutgoingEvent>> Router::Route(const kafka::Record& record) const {
+absl::StatusOr<std::vector<OutgoingEvent>> RouteCancel(const routing::Network& network,
+                                                       const v1::CancelRequested& cancel) {
+  if (cancel.meta().schema_version() != 1) {
+    return absl::InvalidArgumentError("unknown schema version");
+  }
+  if (cancel.meta().assignment_id().empty() || cancel.meta().referral_id().empty()) {
+    return absl::InvalidArgumentError("no assignment or referral id");
+  }
+  if (network.FindOrganisation(cancel.organisation()) == nullptr) {
+    return absl::InvalidArgumentError("cancel request for an organisation outside the network");
+  }
+  v1::InboxEvent wrapped;
+  *wrapped.mutable_cancel_requested() = cancel;
+  return std::vector<OutgoingEvent>{{routing::InboxTopic(cancel.organisation()),
+                                     cancel.meta().assignment_id(), wrapped.SerializeAsString()}};
+}
+
+absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& policy,
+                                                       const kafka::Record& record) {
+  if (record.topic == routing::kCancellationsTopic) {
+    v1::CancelRequested cancel;
+    if (!cancel.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not a CancelRequested event");
+    }
+    return RouteCancel(policy.network(), cancel);
+  }
   if (record.topic == routing::kForwardingTopic) {
     v1::ForwardRequested forward;
     if (!forward.ParseFromString(record.value)) {
       return absl::InvalidArgumentError("not a ForwardRequested event");
     }
-    return RouteForward(policy_, forward);
+    return RouteForward(policy, forward);
   }
   v1::ReferralSubmitted submitted;
   if (!submitted.ParseFromString(record.value)) {
     return absl::InvalidArgumentError("not a ReferralSubmitted event");
   }
-  return RouteReferral(policy_, submitted);
+  return RouteReferral(policy, submitted);
 }
 
 bool Router::PublishAll(const std::vector<OutgoingEvent>& events) {
@@ -220,7 +245,7 @@ absl::Status Router::Run() {
       if (!record.ok()) return record.status();
       if (!record->has_value()) break;
       timeout = std::chrono::milliseconds(0);  // take what is already there, then publish
-      absl::StatusOr<std::vector<OutgoingEvent>> routed = Route(**record);
+      absl::StatusOr<std::vector<OutgoingEvent>> routed = RouteRecord(policy_, **record);
       if (routed.ok()) {
         events.insert(events.end(), routed->begin(), routed->end());
         routed_.fetch_add(1);

@@ -39,6 +39,19 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
 absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& policy,
                                                         const v1::ForwardRequested& forward);
 
+// A referrer's request to cancel an assignment, handed to the owner's inbox: the CancelRequested in
+// an InboxEvent on schakel.inbox.<organisation>, keyed by assignment id (the inbox decides).
+// INVALID_ARGUMENT for an unknown schema version, missing ids or an organisation outside the
+// network.
+absl::StatusOr<std::vector<OutgoingEvent>> RouteCancel(const routing::Network& network,
+                                                       const v1::CancelRequested& cancel);
+
+// The events for one consumed record, by its topic: a forward request, a cancel request, or else a
+// submitted referral. INVALID_ARGUMENT for a record that is not what its topic carries or that the
+// matching Route* function refuses (the loop logs and skips it).
+absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& policy,
+                                                       const kafka::Record& record);
+
 class Router {
  public:
   Router(const routing::Policy& policy, kafka::Consumer& consumer, kafka::Publisher& publisher)
@@ -52,8 +65,6 @@ class Router {
   std::uint64_t rejected() const { return rejected_.load(); }
 
  private:
-  // The events for one consumed record (submitted referral or forward request).
-  absl::StatusOr<std::vector<OutgoingEvent>> Route(const kafka::Record& record) const;
   // Publishes the events and waits for every acknowledgement; retries until they all succeed or
   // Stop().
   bool PublishAll(const std::vector<OutgoingEvent>& events);

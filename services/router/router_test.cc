@@ -195,5 +195,60 @@ TEST(RouteReferralTest, UnknownSchemaVersionIsRefused) {
   EXPECT_EQ(RouteReferral(ExamplePolicy(), s).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+v1::CancelRequested Cancel(const std::string& organisation) {
+  v1::CancelRequested c;
+  c.mutable_meta()->set_schema_version(1);
+  c.mutable_meta()->set_event_id("e-1");
+  c.mutable_meta()->set_referral_id("r-000000000000000000000001");
+  c.mutable_meta()->set_assignment_id("a-000000000000000000000001-0");
+  c.set_organisation(organisation);
+  c.set_referring_organisation("ggd");
+  c.set_reason("client moved away");
+  return c;
+}
+
+TEST(RouteCancelTest, GoesToTheOwnersTopicInAnInboxEvent) {
+  const routing::Policy policy = ExamplePolicy();
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteCancel(policy.network(), Cancel("mjd"));
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].topic, "schakel.inbox.mjd");
+  EXPECT_EQ((*events)[0].key, "a-000000000000000000000001-0");
+  v1::InboxEvent wrapped;
+  ASSERT_TRUE(wrapped.ParseFromString((*events)[0].value));
+  ASSERT_TRUE(wrapped.has_cancel_requested());
+  EXPECT_EQ(wrapped.cancel_requested().SerializeAsString(), Cancel("mjd").SerializeAsString());
+}
+
+TEST(RouteCancelTest, UnknownOrganisationOrBadEventIsRefused) {
+  const routing::Policy policy = ExamplePolicy();
+  EXPECT_EQ(RouteCancel(policy.network(), Cancel("cjib")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::CancelRequested c = Cancel("mjd");
+  c.mutable_meta()->set_schema_version(2);
+  EXPECT_EQ(RouteCancel(policy.network(), c).status().code(), absl::StatusCode::kInvalidArgument);
+  c = Cancel("mjd");
+  c.mutable_meta()->clear_assignment_id();
+  EXPECT_EQ(RouteCancel(policy.network(), c).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RouteRecordTest, ACancelRequestOnItsTopicGoesToTheOwner) {
+  kafka::Record record;
+  record.topic = "schakel.assignments.cancellations";
+  record.key = "a-000000000000000000000001-0";
+  record.value = Cancel("gemeente").SerializeAsString();
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteRecord(ExamplePolicy(), record);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].topic, "schakel.inbox.gemeente");
+
+  record.value = Cancel("cjib").SerializeAsString();
+  EXPECT_EQ(RouteRecord(ExamplePolicy(), record).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  record.value = "\xff\xff garbage";
+  EXPECT_EQ(RouteRecord(ExamplePolicy(), record).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace schakel::router

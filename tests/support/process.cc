@@ -16,7 +16,8 @@ extern char** environ;
 namespace schakel::testing {
 namespace {
 
-pid_t Spawn(const std::vector<std::string>& argv, int out_fd) {
+pid_t Spawn(const std::vector<std::string>& argv, int out_fd,
+            const std::vector<std::string>& extra_env = {}) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
@@ -31,8 +32,19 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The test's environment, with each NAME=value of extra_env replacing NAME or added.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  for (const std::string& extra : extra_env) {
+    const std::string name = extra.substr(0, extra.find('=') + 1);
+    std::erase_if(env_strings, [&name](const std::string& e) { return e.rfind(name, 0) == 0; });
+    env_strings.push_back(extra);
+  }
+  std::vector<char*> env;
+  for (const std::string& e : env_strings) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
   pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ) != 0) pid = -1;
+  if (posix_spawn(&pid, args[0], &actions, &attr, args.data(), env.data()) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   return pid;
@@ -48,11 +60,15 @@ int Decode(int status) {
 
 ChildProcess::ChildProcess(const std::string& program, const std::vector<std::string>& args,
                            const std::string& log_path)
+    : ChildProcess(program, args, log_path, {}) {}
+
+ChildProcess::ChildProcess(const std::string& program, const std::vector<std::string>& args,
+                           const std::string& log_path, const std::vector<std::string>& extra_env)
     : log_path_(log_path) {
   const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> argv = {program};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_ = Spawn(argv, fd);
+  pid_ = Spawn(argv, fd, extra_env);
   ::close(fd);
 }
 
@@ -80,6 +96,20 @@ int ChildProcess::Stop(int seconds) {
   while (std::chrono::steady_clock::now() < give_up) {
     if (!running()) return status_;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  status_ = 128 + SIGKILL;
+  return -1;
+}
+
+int ChildProcess::Kill(int signo, int seconds) {
+  if (!running()) return status_;
+  ::kill(pid_, signo);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (!running()) return status_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);

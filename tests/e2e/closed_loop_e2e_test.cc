@@ -1,0 +1,664 @@
+// The closed loop end to end, on the real intake, router and inbox binaries against the broker
+// tests/run started: an owner forwards an assignment and the referrer follows the chain; an inbox
+// whose database is deleted rebuilds the same state from its own topic; an inbox killed between
+// storing a change and publishing it publishes the event exactly once after a restart; and a
+// WatchAssignments stream resumed from its last sequence misses nothing and repeats nothing.
+//
+// Each test submits its own referrals (fresh ids) and works in inboxes no other test here changes.
+// Every wait polls with a deadline; nothing asserts how fast anything is.
+#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+#include "tests/support/kafka_test_env.h"
+#include "tests/support/process.h"
+
+namespace schakel {
+namespace {
+
+using schakel::testing::ChildProcess;
+using schakel::testing::FreePort;
+using schakel::testing::ReadWholeTopic;
+using schakel::testing::RunCommand;
+
+const std::string kSource = SCHAKEL_SOURCE_DIR;
+const std::string kBinary = SCHAKEL_BINARY_DIR;
+const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
+constexpr char kOrganisationHeader[] = "x-schakel-organisation";
+constexpr char kHoldOutbox[] = "SCHAKEL_FAULT_HOLD_OUTBOX=1";
+
+// Long enough for a restarted inbox to rejoin its consumer group, which waits out the session
+// (10 s) of a member that was killed without leaving.
+constexpr std::chrono::seconds kWait(90);
+
+// Calls `probe` until it returns true or `timeout` has passed; true when it did.
+bool Eventually(const std::function<bool()>& probe, std::chrono::seconds timeout = kWait) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (probe()) return true;
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void Prepare(grpc::ClientContext& context, const std::string& as,
+             std::chrono::seconds timeout = std::chrono::seconds(10)) {
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  context.AddMetadata(kOrganisationHeader, as);
+}
+
+std::string StatusName(v1::AssignmentStatus status) { return v1::AssignmentStatus_Name(status); }
+
+// "<assignment id> v<version> <status>" per step: readable when an expectation fails.
+std::vector<std::string> Steps(const v1::Assignment& assignment) {
+  std::vector<std::string> steps;
+  for (const v1::StatusChange& c : assignment.history()) {
+    steps.push_back(absl::StrCat("v", c.version(), " ", StatusName(c.to_status())));
+  }
+  return steps;
+}
+std::vector<std::string> Steps(const v1::NeedStatus& need) {
+  std::vector<std::string> steps;
+  for (const v1::ReferralEvent& e : need.history()) {
+    steps.push_back(
+        absl::StrCat(e.assignment_id(), " v", e.version(), " ", StatusName(e.to_status())));
+  }
+  return steps;
+}
+
+bool StartsWith(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
+struct Service {
+  std::string name;
+  std::string binary;
+  std::vector<std::string> args;  // without --listen: every start gets a free port
+  std::string address;
+  std::unique_ptr<ChildProcess> process;
+  int starts = 0;
+};
+
+class ClosedLoopE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    kafka_ = new std::string(schakel::testing::TestKafka());
+    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                     ("schakel-closed-loop-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*dir_);
+    services_ = new std::vector<Service>();
+    network_ = new routing::Network(*routing::LoadNetworkFile(kNetworkFile));
+
+    std::string output;
+    ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
+                          kNetworkFile, "--kafka", *kafka_},
+                         &output),
+              0)
+        << output;
+    const std::string key = (*dir_ / "pseudonym.key").string();
+    ASSERT_EQ(RunCommand({"/bin/sh", "-c", "openssl rand -hex 32 > " + key}, &output), 0) << output;
+
+    for (const routing::Organisation& org : network_->organisations) {
+      Add("inbox-" + org.id, kBinary + "/services/inbox/inbox",
+          {"--org", org.id, "--network", kNetworkFile, "--kafka", *kafka_, "--db",
+           InboxDb(org.id)});
+    }
+    Add("router", kBinary + "/services/router/router",
+        {"--network", kNetworkFile, "--kafka", *kafka_});
+    Add("intake", kBinary + "/services/intake/intake",
+        {"--network", kNetworkFile, "--kafka", *kafka_, "--pseudonym-key", key, "--db",
+         (*dir_ / "intake-view.db").string(), "--view-group",
+         "schakel.intake.view.closed-loop-" + std::to_string(::getpid())});
+    for (Service& s : *services_) Launch(s);
+    for (Service& s : *services_) ASSERT_TRUE(WaitUntilServing(s));
+  }
+
+  static void TearDownTestSuite() {
+    for (auto it = services_->rbegin(); it != services_->rend(); ++it) {
+      EXPECT_EQ(it->process->Stop(), 0) << it->name << " did not stop cleanly:\n"
+                                        << it->process->ReadLog();
+    }
+    delete services_;
+    if (std::getenv("SCHAKEL_E2E_KEEP") == nullptr) std::filesystem::remove_all(*dir_);
+    delete dir_;
+    delete kafka_;
+    delete network_;
+  }
+
+  static std::string InboxDb(const std::string& org) {
+    return (*dir_ / ("inbox-" + org + ".db")).string();
+  }
+
+  static void Add(const std::string& name, const std::string& binary,
+                  std::vector<std::string> args) {
+    services_->push_back({name, binary, std::move(args), "", nullptr, 0});
+  }
+
+  // Starts the service (again) on a free port, with `extra_env` for this child only; each start
+  // logs to its own file.
+  static void Launch(Service& s, const std::vector<std::string>& extra_env = {}) {
+    s.address = "127.0.0.1:" + std::to_string(FreePort());
+    std::vector<std::string> args = s.args;
+    args.push_back("--listen");
+    args.push_back(s.address);
+    ++s.starts;
+    const std::string log =
+        (*dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();
+    s.process = std::make_unique<ChildProcess>(s.binary, args, log, extra_env);
+  }
+
+  static ::testing::AssertionResult WaitUntilServing(Service& s) {
+    auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
+    if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << s.name << " did not start:\n" << s.process->ReadLog();
+  }
+
+  static Service& Find(const std::string& name) {
+    for (Service& s : *services_) {
+      if (s.name == name) return s;
+    }
+    throw std::runtime_error("no service " + name);
+  }
+
+  static std::unique_ptr<v1::InboxService::Stub> Inbox(const std::string& org) {
+    return v1::InboxService::NewStub(
+        grpc::CreateChannel(Find("inbox-" + org).address, grpc::InsecureChannelCredentials()));
+  }
+  static std::unique_ptr<v1::IntakeService::Stub> Intake() {
+    return v1::IntakeService::NewStub(
+        grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+  }
+
+  // A referral for one need in groningen-stad, in Dutch, that the client allows to be shared with
+  // `sharing`.
+  static v1::Referral OneNeed(const std::string& client_code, const std::string& need,
+                              const std::vector<std::string>& sharing) {
+    v1::Referral referral;
+    referral.mutable_client()->set_client_code(client_code);
+    referral.add_needs()->set_code(need);
+    referral.set_urgency(v1::URGENCY_NORMAL);
+    referral.set_region("groningen-stad");
+    referral.add_languages("nl");
+    referral.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+    for (const std::string& org : sharing) referral.mutable_sharing()->add_organisations(org);
+    return referral;
+  }
+
+  static grpc::Status Submit(const v1::Referral& referral, const std::string& as,
+                             v1::SubmitReferralResponse* response) {
+    grpc::ClientContext context;
+    Prepare(context, as, std::chrono::seconds(15));
+    v1::SubmitReferralRequest request;
+    *request.mutable_referral() = referral;
+    return Intake()->SubmitReferral(&context, request, response);
+  }
+
+  static grpc::Status Get(const std::string& org, const std::string& assignment_id,
+                          v1::Assignment* assignment) {
+    grpc::ClientContext context;
+    Prepare(context, org);
+    v1::GetAssignmentRequest request;
+    request.set_assignment_id(assignment_id);
+    return Inbox(org)->GetAssignment(&context, request, assignment);
+  }
+
+  // The assignment once it is in `org`'s inbox and satisfies `ready`; nullopt after kWait.
+  static std::optional<v1::Assignment> WaitForAssignment(
+      const std::string& org, const std::string& assignment_id,
+      const std::function<bool(const v1::Assignment&)>& ready) {
+    v1::Assignment assignment;
+    if (Eventually([&] {
+          assignment.Clear();
+          return Get(org, assignment_id, &assignment).ok() && ready(assignment);
+        })) {
+      return assignment;
+    }
+    return std::nullopt;
+  }
+  static std::optional<v1::Assignment> WaitForStatus(const std::string& org,
+                                                     const std::string& assignment_id,
+                                                     v1::AssignmentStatus status) {
+    return WaitForAssignment(org, assignment_id,
+                             [status](const v1::Assignment& a) { return a.status() == status; });
+  }
+
+  enum class Action { kAccept, kStart, kComplete };
+  static grpc::Status Change(const std::string& org, Action action, const v1::Assignment& current,
+                             v1::Assignment* changed) {
+    grpc::ClientContext context;
+    Prepare(context, org);
+    v1::ChangeAssignmentRequest request;
+    request.set_assignment_id(current.assignment_id());
+    request.set_expected_version(current.version());
+    auto stub = Inbox(org);
+    switch (action) {
+      case Action::kAccept:
+        return stub->Accept(&context, request, changed);
+      case Action::kStart:
+        return stub->Start(&context, request, changed);
+      case Action::kComplete:
+        request.set_outcome("help given by " + org);
+        return stub->Complete(&context, request, changed);
+    }
+    return grpc::Status(grpc::StatusCode::INTERNAL, "unknown action");
+  }
+
+  static grpc::Status Forward(const std::string& org, const v1::Assignment& current,
+                              const std::string& to, const std::string& reason,
+                              v1::Assignment* changed) {
+    grpc::ClientContext context;
+    Prepare(context, org);
+    v1::ForwardAssignmentRequest request;
+    request.set_assignment_id(current.assignment_id());
+    request.set_expected_version(current.version());
+    request.set_to_organisation(to);
+    request.set_reason(reason);
+    return Inbox(org)->Forward(&context, request, changed);
+  }
+
+  // The referrer's view of the referral once it satisfies `ready`; nullopt after kWait.
+  static std::optional<v1::ReferralStatus> WaitForReferral(
+      const std::string& as, const std::string& referral_id,
+      const std::function<bool(const v1::ReferralStatus&)>& ready) {
+    auto intake = Intake();
+    v1::ReferralStatus status;
+    if (Eventually([&] {
+          grpc::ClientContext context;
+          Prepare(context, as);
+          v1::GetReferralRequest request;
+          request.set_referral_id(referral_id);
+          status.Clear();
+          return intake->GetReferral(&context, request, &status).ok() && ready(status);
+        })) {
+      return status;
+    }
+    return std::nullopt;
+  }
+
+  // The status events on schakel.assignments.status for this assignment at this version.
+  static int CountStatusEvents(const std::string& assignment_id, std::uint64_t version) {
+    int count = 0;
+    for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kStatusTopic))) {
+      if (r.key != assignment_id) continue;
+      v1::AssignmentStatusChanged event;
+      EXPECT_TRUE(event.ParseFromString(r.value)) << "offset " << r.offset;
+      if (event.version() == version) ++count;
+    }
+    return count;
+  }
+
+  static inline std::string* kafka_ = nullptr;
+  static inline std::filesystem::path* dir_ = nullptr;
+  static inline std::vector<Service>* services_ = nullptr;
+  static inline routing::Network* network_ = nullptr;
+};
+
+// Shelter in groningen-stad with all three shelter organisations in the sharing permission: the
+// preferences of deploy/local/network.yaml put Leger des Heils first (its decline rule only acts
+// above 40 open assignments). It forwards to Terwille, which has no automatic rule; forwarding to
+// Het Overweeghuis would make the expectations depend on its automatic forward rule.
+TEST_F(ClosedLoopE2eTest, ForwardHandsTheNeedOnAndTheReferrerSeesTheChain) {
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(
+      Submit(OneNeed("CL-FORWARD-1", "shelter", {"leger-des-heils", "terwille", "overweeghuis"}),
+             "mjd", &submitted)
+          .ok());
+  ASSERT_EQ(submitted.assignment_ids_size(), 1);
+  const std::string original_id = submitted.assignment_ids(0);
+  const std::string forwarded_id = original_id + ".1";
+
+  const std::optional<v1::Assignment> offered =
+      WaitForStatus("leger-des-heils", original_id, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(offered) << "the shelter need did not reach leger-des-heils";
+  ASSERT_EQ(offered->version(), 2u);
+
+  v1::Assignment forwarded;
+  const grpc::Status status =
+      Forward("leger-des-heils", *offered, "terwille", "no bed free tonight", &forwarded);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(forwarded.status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(forwarded.version(), 3u);
+  EXPECT_TRUE(StartsWith(forwarded.status_reason(), "forwarded to terwille"))
+      << forwarded.status_reason();
+
+  // The owner's inbox keeps the original, ended as rejected with the forward as its reason.
+  v1::Assignment original;
+  ASSERT_TRUE(Get("leger-des-heils", original_id, &original).ok());
+  EXPECT_EQ(original.status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(original.version(), 3u);
+  EXPECT_TRUE(StartsWith(original.status_reason(), "forwarded to terwille"))
+      << original.status_reason();
+  EXPECT_EQ(Steps(original), (std::vector<std::string>{"v1 ASSIGNMENT_STATUS_REQUESTED",
+                                                       "v2 ASSIGNMENT_STATUS_RECEIVED",
+                                                       "v3 ASSIGNMENT_STATUS_REJECTED"}));
+
+  // The target gets a new assignment that points back to the original.
+  const std::optional<v1::Assignment> taken_over =
+      WaitForStatus("terwille", forwarded_id, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(taken_over) << forwarded_id << " did not reach terwille";
+  EXPECT_EQ(taken_over->forwarded_from(), original_id);
+  EXPECT_EQ(taken_over->referral_id(), submitted.referral_id());
+  EXPECT_EQ(taken_over->organisation(), "terwille");
+  EXPECT_EQ(taken_over->need_code(), "shelter");
+  EXPECT_EQ(taken_over->referring_organisation(), "mjd");
+  EXPECT_EQ(taken_over->client_pseudonym(), original.client_pseudonym());
+  EXPECT_EQ(taken_over->version(), 2u);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(taken_over->sharing(),
+                                                                 original.sharing()));
+
+  // The referrer sees the need at Terwille, and the whole chain in its history.
+  const std::optional<v1::ReferralStatus> view =
+      WaitForReferral("mjd", submitted.referral_id(), [&](const v1::ReferralStatus& r) {
+        return r.needs_size() == 1 && r.needs(0).assignment_id() == forwarded_id &&
+               r.needs(0).status() == v1::ASSIGNMENT_STATUS_RECEIVED &&
+               r.needs(0).history_size() == 5;
+      });
+  ASSERT_TRUE(view) << "the referrer never saw the need received at terwille";
+  const v1::NeedStatus& need = view->needs(0);
+  EXPECT_EQ(need.need_code(), "shelter");
+  EXPECT_EQ(need.organisation(), "terwille");
+  EXPECT_FALSE(view->done());
+  EXPECT_EQ(Steps(need), (std::vector<std::string>{
+                             original_id + " v1 ASSIGNMENT_STATUS_REQUESTED",
+                             original_id + " v2 ASSIGNMENT_STATUS_RECEIVED",
+                             original_id + " v3 ASSIGNMENT_STATUS_REJECTED",
+                             forwarded_id + " v1 ASSIGNMENT_STATUS_REQUESTED",
+                             forwarded_id + " v2 ASSIGNMENT_STATUS_RECEIVED",
+                         }));
+  EXPECT_EQ(need.history(2).organisation(), "leger-des-heils");
+  EXPECT_EQ(need.history(2).by(), "leger-des-heils");
+  EXPECT_TRUE(StartsWith(need.history(2).reason(), "forwarded to terwille"))
+      << need.history(2).reason();
+  EXPECT_EQ(need.history(4).organisation(), "terwille");
+}
+
+// A client who allows sharing with Leger des Heils and Terwille only: Het Overweeghuis serves
+// shelter in groningen-stad, but is outside the permission.
+TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesNothing) {
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(
+      Submit(OneNeed("CL-FORWARD-2", "shelter", {"leger-des-heils", "terwille"}), "mjd", &submitted)
+          .ok());
+  const std::string id = submitted.assignment_ids(0);
+  const std::optional<v1::Assignment> before =
+      WaitForStatus("leger-des-heils", id, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(before) << "the shelter need did not reach leger-des-heils";
+
+  v1::Assignment ignored;
+  grpc::Status status = Forward("leger-des-heils", *before, "overweeghuis", "", &ignored);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "cannot forward to 'overweeghuis': not covered by the client's sharing permission");
+
+  v1::Assignment after;
+  ASSERT_TRUE(Get("leger-des-heils", id, &after).ok());
+  std::string difference;
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&difference);
+  EXPECT_TRUE(differencer.Compare(*before, after)) << difference;
+
+  // No trace on Kafka either. A change stored by the refused call would have been relayed before
+  // anything stored after it (the outbox is relayed in order, and every event of an assignment is
+  // keyed by its id, so lands in one partition in that order): once a later, allowed forward is
+  // on the topics, the refused one would be there too.
+  v1::Assignment forwarded;
+  status = Forward("leger-des-heils", after, "terwille", "", &forwarded);
+  ASSERT_TRUE(status.ok()) << "the version the refused forward was based on is still current: "
+                           << status.error_message();
+  EXPECT_EQ(forwarded.version(), 3u);
+  ASSERT_TRUE(Eventually([&] { return CountStatusEvents(id, 3) > 0; }));
+  std::vector<std::string> forwards;
+  for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kForwardingTopic))) {
+    if (r.key != id) continue;
+    v1::ForwardRequested request;
+    ASSERT_TRUE(request.ParseFromString(r.value));
+    forwards.push_back(request.to_organisation());
+  }
+  EXPECT_EQ(forwards, std::vector<std::string>{"terwille"});
+  std::vector<std::string> changes;
+  for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kStatusTopic))) {
+    if (r.key != id) continue;
+    v1::AssignmentStatusChanged event;
+    ASSERT_TRUE(event.ParseFromString(r.value));
+    changes.push_back(absl::StrCat("v", event.version(), " ", StatusName(event.to_status()), " ",
+                                   event.forward_to()));
+  }
+  EXPECT_EQ(changes, (std::vector<std::string>{"v1 ASSIGNMENT_STATUS_REQUESTED ",
+                                               "v2 ASSIGNMENT_STATUS_RECEIVED ",
+                                               "v3 ASSIGNMENT_STATUS_REJECTED terwille"}));
+}
+
+// Requirement (issue 3): deleting an inbox's database and restarting it rebuilds the same state
+// from its topic. The inbox's topic holds everything needed: the AssignmentRequested and an echo of
+// every status change (ingest.cc Restore applies them). So the inbox must read its topic from the
+// beginning when its database is empty, whatever offsets the consumer group of the database it
+// had before committed.
+TEST_F(ClosedLoopE2eTest, InboxRebuildsTheSameStateFromItsTopic) {
+  const std::string org = "mjd";  // the only organisation for debt
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(Submit(OneNeed("CL-REBUILD-1", "debt", {org}), "terwille", &submitted).ok());
+  const std::string id = submitted.assignment_ids(0);
+  std::optional<v1::Assignment> received = WaitForStatus(org, id, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(received) << "the debt need did not reach " << org;
+  v1::Assignment accepted, started;
+  ASSERT_TRUE(Change(org, Action::kAccept, *received, &accepted).ok());
+  ASSERT_TRUE(Change(org, Action::kStart, accepted, &started).ok());
+  ASSERT_EQ(started.status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  ASSERT_EQ(started.version(), 4u);
+
+  // The inbox's own topic holds the request and every step (relayed asynchronously).
+  const std::string topic = routing::InboxTopic(org);
+  std::vector<std::string> own_topic;
+  ASSERT_TRUE(Eventually([&] {
+    own_topic.clear();
+    for (const kafka::Record& r : ReadWholeTopic(*kafka_, topic)) {
+      if (r.key != id) continue;
+      v1::InboxEvent event;
+      if (!event.ParseFromString(r.value)) {
+        own_topic.push_back("?");
+      } else if (event.has_requested()) {
+        own_topic.push_back("requested");
+      } else if (event.has_status_changed()) {
+        own_topic.push_back(StatusName(event.status_changed().to_status()));
+      }
+    }
+    return own_topic.size() >= 4;
+  })) << "on "
+      << topic << ": " << own_topic.size() << " records";
+  ASSERT_EQ(own_topic, (std::vector<std::string>{"requested", "ASSIGNMENT_STATUS_RECEIVED",
+                                                 "ASSIGNMENT_STATUS_ACCEPTED",
+                                                 "ASSIGNMENT_STATUS_IN_PROGRESS"}));
+  v1::Assignment before;
+  ASSERT_TRUE(Get(org, id, &before).ok());
+  // Times here may have whole-second resolution: rebuild in a later second than the receipt, so
+  // that a rebuild which stamps its own time on a restored step shows.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return google::protobuf::util::TimeUtil::GetCurrentTime().seconds() >
+               before.history(1).at().seconds();
+      },
+      std::chrono::seconds(5)));
+
+  Service& inbox = Find("inbox-" + org);
+  ASSERT_EQ(inbox.process->Stop(), 0) << inbox.process->ReadLog();
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::filesystem::remove(InboxDb(org) + suffix);
+  }
+  ASSERT_FALSE(std::filesystem::exists(InboxDb(org)));
+  Launch(inbox);
+  ASSERT_TRUE(WaitUntilServing(inbox));
+
+  // Caught up once the assignment is back at the version it had.
+  const std::optional<v1::Assignment> after = WaitForAssignment(
+      org, id, [&](const v1::Assignment& a) { return a.version() >= before.version(); });
+  ASSERT_TRUE(after) << "the rebuilt inbox of " << org << " never restored " << id << " (version "
+                     << before.version() << "): with an empty database it must read " << topic
+                     << " from the beginning, not from its group's committed offsets. Its log:\n"
+                     << inbox.process->ReadLog();
+  EXPECT_EQ(after->status(), before.status());
+  EXPECT_EQ(after->version(), before.version());
+  EXPECT_EQ(after->history_size(), before.history_size());
+  EXPECT_EQ(Steps(*after), Steps(before));
+  // Every other field too. None is excluded: an Assignment holds nothing local to one database
+  // (the WatchAssignments sequence numbers are, and they are not part of it), and every field is
+  // on the topic: requested_at in the AssignmentRequested, the time, reason and author of each
+  // step in its echo. That includes when the assignment was received (history[1].at): a rebuild
+  // that stamps the replay's time on RECEIVED tells staff something other than what the referrer
+  // was told.
+  std::string difference;
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&difference);
+  EXPECT_TRUE(differencer.Compare(before, *after)) << difference;
+}
+
+// The issue's kill -9: a change is stored (the RPC answered) but its event not yet published.
+TEST_F(ClosedLoopE2eTest, EventStoredButNotPublishedBeforeAKillIsPublishedOnceAfterRestart) {
+  const std::string org = "ggd";  // the only organisation for health
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(Submit(OneNeed("CL-CRASH-1", "health", {org}), "terwille", &submitted).ok());
+  const std::string id = submitted.assignment_ids(0);
+  const std::optional<v1::Assignment> received =
+      WaitForStatus(org, id, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(received) << "the health need did not reach " << org;
+  // RECEIVED is out before the fault is switched on; only the ACCEPTED event is at stake.
+  ASSERT_TRUE(Eventually([&] { return CountStatusEvents(id, 2) > 0; }));
+
+  // The same inbox with its relay held: changes are stored, nothing is published.
+  Service& inbox = Find("inbox-" + org);
+  ASSERT_EQ(inbox.process->Stop(), 0) << inbox.process->ReadLog();
+  Launch(inbox, {kHoldOutbox});
+  ASSERT_TRUE(WaitUntilServing(inbox));
+  ASSERT_TRUE(Eventually(
+      [&] { return inbox.process->ReadLog().find("publishes NOTHING") != std::string::npos; },
+      std::chrono::seconds(10)))
+      << "the inbox did not pick up " << kHoldOutbox << ":\n"
+      << inbox.process->ReadLog();
+
+  v1::Assignment accepted;
+  const grpc::Status status = Change(org, Action::kAccept, *received, &accepted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(accepted.version(), 3u);
+  EXPECT_EQ(inbox.process->Kill(SIGKILL), 128 + SIGKILL);
+  EXPECT_EQ(CountStatusEvents(id, 3), 0) << "the held relay published the ACCEPTED event";
+
+  // Restarted on the same database, without the fault: the stored change is there and its event
+  // goes out.
+  Launch(inbox);
+  ASSERT_TRUE(WaitUntilServing(inbox));
+  v1::Assignment stored;
+  ASSERT_TRUE(Get(org, id, &stored).ok());
+  EXPECT_EQ(stored.status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(stored.version(), 3u);
+  ASSERT_TRUE(Eventually([&] { return CountStatusEvents(id, 3) > 0; }))
+      << "the ACCEPTED event never reached " << routing::kStatusTopic << ":\n"
+      << inbox.process->ReadLog();
+  const std::optional<v1::ReferralStatus> view =
+      WaitForReferral("terwille", submitted.referral_id(), [](const v1::ReferralStatus& r) {
+        return r.needs_size() == 1 && r.needs(0).status() == v1::ASSIGNMENT_STATUS_ACCEPTED;
+      });
+  ASSERT_TRUE(view) << "the referrer never saw the need accepted";
+  EXPECT_EQ(view->needs(0).organisation(), org);
+
+  // After an ordered stop nothing can still be on its way (the relay drains on SIGTERM, and the
+  // outbox row of a published event is gone): exactly one ACCEPTED event.
+  ASSERT_EQ(inbox.process->Stop(), 0) << inbox.process->ReadLog();
+  EXPECT_EQ(CountStatusEvents(id, 3), 1);
+  Launch(inbox);  // the rest of the suite runs with the whole network
+  ASSERT_TRUE(WaitUntilServing(inbox));
+}
+
+TEST_F(ClosedLoopE2eTest, WatchAssignmentsResumedMissesNothingAndRepeatsNothing) {
+  const std::string org = "gemeente";  // the only organisation for income in groningen-stad
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(Submit(OneNeed("CL-WATCH-1", "income", {org}), "leger-des-heils", &submitted).ok());
+  const std::string id = submitted.assignment_ids(0);
+  auto stub = Inbox(org);
+
+  // The first stream, from the start, until the assignment arrives; then the client goes away.
+  std::uint64_t last_seen = 0;
+  std::optional<v1::Assignment> received;
+  {
+    grpc::ClientContext context;
+    Prepare(context, org, kWait);
+    v1::WatchAssignmentsRequest request;
+    auto reader = stub->WatchAssignments(&context, request);
+    v1::AssignmentChange change;
+    while (reader->Read(&change)) {
+      EXPECT_GT(change.sequence(), last_seen) << "sequences must increase";
+      last_seen = change.sequence();
+      if (change.assignment().assignment_id() == id) {
+        received = change.assignment();
+        break;
+      }
+    }
+    context.TryCancel();
+    while (reader->Read(&change)) {
+    }
+    reader->Finish();
+  }
+  ASSERT_TRUE(received) << "the watch never delivered " << id;
+  EXPECT_EQ(received->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(received->version(), 2u);
+
+  // Two changes while nobody watches.
+  v1::Assignment accepted, started;
+  ASSERT_TRUE(Change(org, Action::kAccept, *received, &accepted).ok());
+  ASSERT_TRUE(Change(org, Action::kStart, accepted, &started).ok());
+
+  // Resumed after the last sequence seen: exactly those two, in order. To see that nothing else
+  // comes after them without waiting for a quiet period, a third change is made once they are
+  // in: it must be the very next one.
+  std::vector<v1::AssignmentChange> resumed;
+  {
+    grpc::ClientContext context;
+    Prepare(context, org, kWait);
+    v1::WatchAssignmentsRequest request;
+    request.set_after_sequence(last_seen);
+    auto reader = stub->WatchAssignments(&context, request);
+    v1::AssignmentChange change;
+    while (resumed.size() < 3 && reader->Read(&change)) {
+      resumed.push_back(change);
+      if (resumed.size() == 2) {
+        v1::Assignment completed;
+        const grpc::Status status = Change(org, Action::kComplete, started, &completed);
+        EXPECT_TRUE(status.ok()) << status.error_message();
+      }
+    }
+    context.TryCancel();
+    while (reader->Read(&change)) {
+    }
+    reader->Finish();
+  }
+  std::vector<std::string> delivered;
+  std::uint64_t previous = last_seen;
+  for (const v1::AssignmentChange& c : resumed) {
+    delivered.push_back(absl::StrCat(c.assignment().assignment_id(), " v", c.assignment().version(),
+                                     " ", StatusName(c.assignment().status())));
+    EXPECT_GT(c.sequence(), previous) << "repeated or out of order";
+    previous = c.sequence();
+  }
+  EXPECT_EQ(delivered, (std::vector<std::string>{id + " v3 ASSIGNMENT_STATUS_ACCEPTED",
+                                                 id + " v4 ASSIGNMENT_STATUS_IN_PROGRESS",
+                                                 id + " v5 ASSIGNMENT_STATUS_COMPLETED"}));
+}
+
+}  // namespace
+}  // namespace schakel
