@@ -392,6 +392,39 @@ TEST_F(ClosedLoopE2eTest, ForwardHandsTheNeedOnAndTheReferrerSeesTheChain) {
 
 // A client who allows sharing with Leger des Heils and Terwille only: Het Overweeghuis serves
 // shelter in groningen-stad, but is outside the permission.
+TEST_F(ClosedLoopE2eTest, AutomaticForwardRuleLeavesTheSameTrailAsAPerson) {
+  // Only Het Overweeghuis speaks Thai among the shelters in the permission, so the router offers it
+  // there; its rule in the network file (forward shelter to leger-des-heils) hands it on at once.
+  v1::Referral referral = OneNeed("CL-AUTO-1", "shelter", {"overweeghuis", "leger-des-heils"});
+  referral.clear_languages();
+  referral.add_languages("th");
+  v1::SubmitReferralResponse submitted;
+  ASSERT_TRUE(Submit(referral, "ggd", &submitted).ok());
+  const std::string original_id = submitted.assignment_ids(0);
+
+  const std::optional<v1::Assignment> forwarded =
+      WaitForStatus("overweeghuis", original_id, v1::ASSIGNMENT_STATUS_REJECTED);
+  ASSERT_TRUE(forwarded) << "the rule did not forward " << original_id;
+  EXPECT_EQ(forwarded->status_reason(), "forwarded to leger-des-heils: automatic rule");
+  ASSERT_EQ(forwarded->history_size(), 3);
+  EXPECT_EQ(forwarded->history(2).by(), "network");
+  EXPECT_EQ(Steps(*forwarded), (std::vector<std::string>{"v1 ASSIGNMENT_STATUS_REQUESTED",
+                                                         "v2 ASSIGNMENT_STATUS_RECEIVED",
+                                                         "v3 ASSIGNMENT_STATUS_REJECTED"}));
+
+  const std::optional<v1::Assignment> taken_over =
+      WaitForStatus("leger-des-heils", original_id + ".1", v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(taken_over) << "the forwarded assignment did not reach leger-des-heils";
+  EXPECT_EQ(taken_over->forwarded_from(), original_id);
+
+  const std::optional<v1::ReferralStatus> view =
+      WaitForReferral("ggd", submitted.referral_id(), [&](const v1::ReferralStatus& r) {
+        return r.needs_size() == 1 && r.needs(0).organisation() == "leger-des-heils" &&
+               r.needs(0).status() == v1::ASSIGNMENT_STATUS_RECEIVED;
+      });
+  ASSERT_TRUE(view) << "the referrer never saw the need at leger-des-heils";
+}
+
 TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesNothing) {
   v1::SubmitReferralResponse submitted;
   ASSERT_TRUE(
