@@ -166,6 +166,8 @@ absl::Status InboxService::CheckCaller(const grpc::CallbackServerContext& contex
 grpc::ServerUnaryReactor* InboxService::ListAssignments(
     grpc::CallbackServerContext* context, const schakel::v1::ListAssignmentsRequest* request,
     schakel::v1::ListAssignmentsResponse* response) {
+  // The assignments hold personal data: only this inbox's organisation reads them.
+  if (absl::Status caller = CheckCaller(*context); !caller.ok()) return Finish(context, caller);
   if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
     return Finish(context, absl::InvalidArgumentError(
                                absl::StrCat("page_size: must be between 0 and ", kMaxPageSize)));
@@ -194,6 +196,7 @@ grpc::ServerUnaryReactor* InboxService::ListAssignments(
 grpc::ServerUnaryReactor* InboxService::GetAssignment(
     grpc::CallbackServerContext* context, const schakel::v1::GetAssignmentRequest* request,
     schakel::v1::Assignment* response) {
+  if (absl::Status caller = CheckCaller(*context); !caller.ok()) return Finish(context, caller);
   if (request->assignment_id().empty()) {
     return Finish(context, absl::InvalidArgumentError("assignment_id: is required"));
   }

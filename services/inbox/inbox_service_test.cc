@@ -195,15 +195,18 @@ class InboxServiceTest : public ::testing::Test {
     return stub_->Forward(&context, request, response);
   }
 
-  grpc::Status List(const ListAssignmentsRequest& request, ListAssignmentsResponse* response) {
+  grpc::Status List(const ListAssignmentsRequest& request, ListAssignmentsResponse* response,
+                    const std::string& as = kOrg) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (!as.empty()) context.AddMetadata("x-schakel-organisation", as);
     return stub_->ListAssignments(&context, request, response);
   }
 
-  grpc::Status Get(const std::string& id, Assignment* response) {
+  grpc::Status Get(const std::string& id, Assignment* response, const std::string& as = kOrg) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (!as.empty()) context.AddMetadata("x-schakel-organisation", as);
     v1::GetAssignmentRequest request;
     request.set_assignment_id(id);
     return stub_->GetAssignment(&context, request, response);
@@ -302,6 +305,23 @@ TEST_F(InboxServiceTest, GetUnknownIsNotFound) {
   grpc::Status status = Get("a-2", &got);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(status.error_message(), "assignment not found");
+}
+
+TEST_F(InboxServiceTest, OnlyThisInboxsOrganisationMayRead) {
+  Insert(MakeAssignment("a-1", 100, "debt"));
+  Assignment got;
+  ListAssignmentsResponse listed;
+  EXPECT_EQ(Get("a-1", &got, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(List(ListAssignmentsRequest(), &listed, "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // Another organisation learns nothing, not even whether the assignment exists.
+  const grpc::Status other = Get("a-1", &got, "ggd");
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Get("a-unknown", &got, "ggd").error_message(), other.error_message());
+  EXPECT_EQ(List(ListAssignmentsRequest(), &listed, "ggd").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(got.assignment_id().empty());
+  EXPECT_EQ(listed.assignments_size(), 0);
 }
 
 TEST_F(InboxServiceTest, ListReturnsAllOldestFirst) {

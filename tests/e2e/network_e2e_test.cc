@@ -113,6 +113,7 @@ class NetworkE2eTest : public ::testing::Test {
     do {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      context.AddMetadata("x-schakel-organisation", org);
       v1::ListAssignmentsResponse response;
       const grpc::Status status = stub->ListAssignments(&context, request, &response);
       EXPECT_TRUE(status.ok()) << org << ": " << status.error_message();

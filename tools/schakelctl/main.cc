@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
   auto* list_cmd = inbox_cmd->add_subcommand("list", "List the assignments in an inbox");
   list_cmd->add_option("--inbox", inbox, "Inbox address")->capture_default_str();
   list_cmd->add_option("--need", need, "Only this need code");
+  std::string inbox_as;
+  list_cmd->add_option("--as", inbox_as, "The inbox's organisation (only it may read its inbox)")
+      ->required();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -209,7 +212,9 @@ int main(int argc, char** argv) {
     int count = 0;
     do {
       schakel::v1::ListAssignmentsResponse response;
-      grpc::Status status = stub->ListAssignments(Context().get(), request, &response);
+      auto context = Context();
+      context->AddMetadata(schakel::service::kOrganisationHeader, inbox_as);
+      grpc::Status status = stub->ListAssignments(context.get(), request, &response);
       if (!status.ok()) return RpcFail("inbox list", inbox, status);
       for (const auto& a : response.assignments()) {
         std::string urgency = schakel::v1::Urgency_Name(a.urgency());
