@@ -179,17 +179,52 @@ grpc::ServerUnaryReactor* InboxService::ListAssignments(
   store::ListQuery query;
   query.status = request->status();
   query.need_code = request->need_code();
-  query.page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   query.page_token = request->page_token();
-  absl::StatusOr<store::Page> page = store_.List(query);
-  if (!page.ok()) {
-    LogIfServerError("ListAssignments", page.status());
-    return Finish(context, page.status());
+  const int page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  if (!request->overdue()) {
+    query.page_size = page_size;
+    absl::StatusOr<store::Page> page = store_.List(query);
+    if (!page.ok()) {
+      LogIfServerError("ListAssignments", page.status());
+      return Finish(context, page.status());
+    }
+    for (schakel::v1::Assignment& assignment : page->assignments) {
+      *response->add_assignments() = std::move(assignment);
+    }
+    response->set_next_page_token(std::move(page->next_page_token));
+    return Finish(context, absl::OkStatus());
   }
-  for (schakel::v1::Assignment& assignment : page->assignments) {
-    *response->add_assignments() = std::move(assignment);
+  // Overdue: not yet accepted, so requested or received; nothing else can be overdue.
+  if (query.status == schakel::v1::ASSIGNMENT_STATUS_UNSPECIFIED) {
+    query.status = schakel::v1::ASSIGNMENT_STATUS_RECEIVED;
+  } else if (query.status != schakel::v1::ASSIGNMENT_STATUS_RECEIVED &&
+             query.status != schakel::v1::ASSIGNMENT_STATUS_REQUESTED) {
+    return Finish(context, absl::OkStatus());
   }
-  response->set_next_page_token(std::move(page->next_page_token));
+  const google::protobuf::Timestamp now = options_.clock();
+  // Scan store pages no larger than what is still missing, so the store's own token always marks
+  // where the scan stopped; bounded, so one call never reads the whole inbox.
+  int scanned = 0;
+  do {
+    query.page_size = page_size - response->assignments_size();
+    absl::StatusOr<store::Page> page = store_.List(query);
+    if (!page.ok()) {
+      LogIfServerError("ListAssignments", page.status());
+      return Finish(context, page.status());
+    }
+    scanned += static_cast<int>(page->assignments.size());
+    for (schakel::v1::Assignment& assignment : page->assignments) {
+      const std::chrono::seconds sla = assignment.urgency() == schakel::v1::URGENCY_URGENT
+                                           ? network_.sla.urgent
+                                           : network_.sla.normal;
+      if (assignment.requested_at().seconds() + sla.count() < now.seconds()) {
+        *response->add_assignments() = std::move(assignment);
+      }
+    }
+    query.page_token = page->next_page_token;
+  } while (!query.page_token.empty() && response->assignments_size() < page_size &&
+           scanned < 10 * kMaxPageSize);
+  response->set_next_page_token(query.page_token);
   return Finish(context, absl::OkStatus());
 }
 

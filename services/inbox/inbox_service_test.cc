@@ -324,6 +324,54 @@ TEST_F(InboxServiceTest, OnlyThisInboxsOrganisationMayRead) {
   EXPECT_EQ(listed.assignments_size(), 0);
 }
 
+TEST_F(InboxServiceTest, OverdueListsWhatWasNotAcceptedInTime) {
+  // The example network's SLA: urgent 4 hours, normal 72 hours to accept.
+  constexpr std::int64_t kHour = 3600;
+  Insert(MakeAssignment("late-normal", kBaseTime - 73 * kHour, "debt",
+                        v1::ASSIGNMENT_STATUS_RECEIVED));
+  Insert(MakeAssignment("fresh-normal", kBaseTime - 1 * kHour, "debt",
+                        v1::ASSIGNMENT_STATUS_RECEIVED));
+  Assignment late_urgent =
+      MakeAssignment("late-urgent", kBaseTime - 5 * kHour, "legal", v1::ASSIGNMENT_STATUS_RECEIVED);
+  late_urgent.set_urgency(v1::URGENCY_URGENT);
+  Insert(late_urgent);
+  Assignment fresh_urgent = MakeAssignment("fresh-urgent", kBaseTime - 3 * kHour, "legal",
+                                           v1::ASSIGNMENT_STATUS_RECEIVED);
+  fresh_urgent.set_urgency(v1::URGENCY_URGENT);
+  Insert(fresh_urgent);
+  Insert(MakeAssignment("accepted-late", kBaseTime - 100 * kHour, "debt",
+                        v1::ASSIGNMENT_STATUS_ACCEPTED));
+
+  ListAssignmentsRequest request;
+  request.set_overdue(true);
+  ListAssignmentsResponse response;
+  ASSERT_TRUE(List(request, &response).ok());
+  std::vector<std::string> ids;
+  for (const Assignment& a : response.assignments()) ids.push_back(a.assignment_id());
+  EXPECT_EQ(ids, (std::vector<std::string>{"late-normal", "late-urgent"}));
+  EXPECT_TRUE(response.next_page_token().empty());
+
+  // Paged one at a time: the same two, each once.
+  request.set_page_size(1);
+  ids.clear();
+  for (int page = 0; page < 10; ++page) {
+    ListAssignmentsResponse one;
+    ASSERT_TRUE(List(request, &one).ok());
+    for (const Assignment& a : one.assignments()) ids.push_back(a.assignment_id());
+    if (one.next_page_token().empty()) break;
+    request.set_page_token(one.next_page_token());
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"late-normal", "late-urgent"}));
+
+  // Accepted work is never overdue, whatever the status filter says.
+  ListAssignmentsRequest accepted;
+  accepted.set_overdue(true);
+  accepted.set_status(v1::ASSIGNMENT_STATUS_ACCEPTED);
+  ListAssignmentsResponse none;
+  ASSERT_TRUE(List(accepted, &none).ok());
+  EXPECT_EQ(none.assignments_size(), 0);
+}
+
 TEST_F(InboxServiceTest, ListReturnsAllOldestFirst) {
   InsertMixedInbox();
   ListAssignmentsResponse response;

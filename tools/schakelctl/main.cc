@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
   auto* list_cmd = inbox_cmd->add_subcommand("list", "List the assignments in an inbox");
   list_cmd->add_option("--inbox", inbox, "Inbox address")->capture_default_str();
   list_cmd->add_option("--need", need, "Only this need code");
+  bool overdue = false;
+  list_cmd->add_flag("--overdue", overdue,
+                     "Only what was not accepted in time (the network's SLA)");
   std::string inbox_as;
   list_cmd->add_option("--as", inbox_as, "The inbox's organisation (only it may read its inbox)")
       ->required();
@@ -207,6 +210,7 @@ int main(int argc, char** argv) {
         grpc::CreateChannel(inbox, grpc::InsecureChannelCredentials()));
     schakel::v1::ListAssignmentsRequest request;
     request.set_need_code(need);
+    request.set_overdue(overdue);
     request.set_page_size(500);
     std::printf("%-32s %-16s %-10s %-10s %s\n", "ASSIGNMENT", "NEED", "STATUS", "URGENCY", "FROM");
     int count = 0;
