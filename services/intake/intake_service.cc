@@ -39,6 +39,8 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
         shared->reactor->StartWrite(&shared->queue.front());
       }
     });
+    // Tells the client the watch is live: changes from here on reach it.
+    StartSendInitialMetadata();
   }
 
   void OnWriteDone(bool ok) override {

@@ -263,6 +263,44 @@ class CancelAssignmentTest : public IntakeServiceTest {
   int clock_ = 0;
 };
 
+TEST_F(CancelAssignmentTest, WatchReferralsStreamsOnlyTheCallersChanges) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("x-schakel-organisation", "mjd");
+  std::unique_ptr<grpc::ClientReader<v1::ReferralStatus>> reader =
+      stub_->WatchReferrals(&context, v1::WatchReferralsRequest());
+  reader->WaitForInitialMetadata();  // the watch is live
+
+  // Another organisation's referral changes: not for mjd's stream.
+  v1::ReferralSubmitted other;
+  other.mutable_meta()->set_referral_id("r-0000000000000000000000bb");
+  other.mutable_meta()->mutable_occurred_at()->set_seconds(2000);
+  other.set_referring_organisation("ggd");
+  other.add_needs()->set_code("health");
+  Feed(std::string(routing::kSubmittedTopic), other.SerializeAsString());
+  // mjd's own referral changes.
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_IN_PROGRESS, 4);
+
+  v1::ReferralStatus changed;
+  ASSERT_TRUE(reader->Read(&changed));
+  EXPECT_EQ(changed.referral_id(), kReferral);
+  ASSERT_EQ(changed.needs_size(), 3);
+  EXPECT_EQ(changed.needs(0).need_code(), "debt");
+  EXPECT_EQ(changed.needs(0).status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  context.TryCancel();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(CancelAssignmentTest, WatchReferralsNeedsAnOrganisation) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::unique_ptr<grpc::ClientReader<v1::ReferralStatus>> reader =
+      stub_->WatchReferrals(&context, v1::WatchReferralsRequest());
+  v1::ReferralStatus nothing;
+  EXPECT_FALSE(reader->Read(&nothing));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
 TEST_F(CancelAssignmentTest, PublishesCancelRequestedForTheOwnerAfterDelivery) {
   v1::CancelAssignmentResponse response;
   grpc::Status status = Cancel(kDebt, "client found help elsewhere", &response);
