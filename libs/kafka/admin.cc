@@ -57,6 +57,12 @@ absl::Status EnsureTopics(const std::string& bootstrap_servers,
       return absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": ", error));
     }
     new_topics.push_back(t);
+    for (const auto& [key, value] : spec.config) {
+      if (rd_kafka_NewTopic_set_config(t, key.c_str(), value.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+        return absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": config ", key));
+      }
+    }
   }
   std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
       rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));

@@ -15,6 +15,7 @@ struct TopicSpec {
   std::string name;
   int partitions = 3;
   int replication_factor = 1;
+  Properties config = {};  // topic configuration, e.g. cleanup.policy=compact
 };
 
 // Creates the topics that do not exist yet; existing ones are left as they are. UNAVAILABLE when no

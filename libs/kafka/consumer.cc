@@ -10,8 +10,30 @@
 
 namespace schakel::kafka {
 
-class Consumer::Callbacks final : public RdKafka::EventCb {
+class Consumer::Callbacks final : public RdKafka::EventCb, public RdKafka::RebalanceCb {
  public:
+  explicit Callbacks(RebalanceListener listener) : listener_(std::move(listener)) {}
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    std::vector<TopicPartition> list;
+    for (const RdKafka::TopicPartition* tp : partitions) {
+      list.push_back({tp->topic(), tp->partition(), tp->offset()});
+    }
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      // Tell the listener first: it must know before any record of these partitions arrives.
+      if (listener_) listener_(true, list);
+      if (RdKafka::ErrorCode e = consumer->assign(partitions); e != RdKafka::ERR_NO_ERROR) {
+        spdlog::error("kafka consumer: assign: {}", RdKafka::err2str(e));
+      }
+    } else {
+      if (RdKafka::ErrorCode e = consumer->unassign(); e != RdKafka::ERR_NO_ERROR) {
+        spdlog::error("kafka consumer: unassign: {}", RdKafka::err2str(e));
+      }
+      if (listener_) listener_(false, list);
+    }
+  }
+
   void event_cb(RdKafka::Event& event) override {
     if (event.type() == RdKafka::Event::EVENT_ERROR) {
       spdlog::warn("kafka consumer: {}: {}", RdKafka::err2str(event.err()), event.str());
@@ -22,6 +44,9 @@ class Consumer::Callbacks final : public RdKafka::EventCb {
       spdlog::debug("kafka consumer: {} {}", event.fac(), event.str());
     }
   }
+
+ private:
+  RebalanceListener listener_;
 };
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
@@ -29,7 +54,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
     return absl::InvalidArgumentError("kafka consumer: group id is required");
   if (options.topics.empty()) return absl::InvalidArgumentError("kafka consumer: no topics");
   std::unique_ptr<Consumer> self(new Consumer());
-  self->callbacks_ = std::make_unique<Callbacks>();
+  self->callbacks_ = std::make_unique<Callbacks>(options.on_rebalance);
 
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   Properties props = {
@@ -61,6 +86,11 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(self->callbacks_.get()), error) !=
       RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("kafka consumer callbacks: ", error));
+  }
+  if (options.on_rebalance &&
+      conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(self->callbacks_.get()),
+                error) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("kafka consumer rebalance callback: ", error));
   }
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!self->consumer_) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
@@ -158,6 +188,47 @@ absl::StatusOr<std::map<std::int32_t, std::int64_t>> Consumer::EndOffsetsOnce(
     }
   }
   return ends;
+}
+
+absl::StatusOr<std::vector<TopicPartition>> Consumer::Positions() {
+  std::vector<RdKafka::TopicPartition*> assigned;
+  if (RdKafka::ErrorCode err = consumer_->assignment(assigned); err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka consumer: assignment: ", RdKafka::err2str(err)));
+  }
+  RdKafka::ErrorCode err = consumer_->position(assigned);
+  std::vector<TopicPartition> positions;
+  for (const RdKafka::TopicPartition* tp : assigned) {
+    positions.push_back({tp->topic(), tp->partition(), tp->offset()});
+  }
+  RdKafka::TopicPartition::destroy(assigned);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka consumer: position: ", RdKafka::err2str(err)));
+  }
+  return positions;
+}
+
+absl::Status Consumer::RewindToCommitted(std::chrono::milliseconds timeout) {
+  std::vector<RdKafka::TopicPartition*> assigned;
+  if (RdKafka::ErrorCode err = consumer_->assignment(assigned); err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka consumer: assignment: ", RdKafka::err2str(err)));
+  }
+  absl::Status result;
+  if (RdKafka::ErrorCode err = consumer_->committed(assigned, static_cast<int>(timeout.count()));
+      err != RdKafka::ERR_NO_ERROR) {
+    result = absl::UnavailableError(
+        absl::StrCat("kafka consumer: committed offsets: ", RdKafka::err2str(err)));
+  }
+  for (RdKafka::TopicPartition* tp : assigned) {
+    if (!result.ok()) break;
+    if (tp->offset() < 0) tp->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
+    if (RdKafka::ErrorCode err = consumer_->seek(*tp, static_cast<int>(timeout.count()));
+        err != RdKafka::ERR_NO_ERROR) {
+      result = absl::UnavailableError(absl::StrCat("kafka consumer: seek ", tp->topic(), "[",
+                                                   tp->partition(), "]: ", RdKafka::err2str(err)));
+    }
+  }
+  RdKafka::TopicPartition::destroy(assigned);
+  return result;
 }
 
 void Consumer::Close() {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,12 +21,25 @@ class KafkaConsumer;
 
 namespace schakel::kafka {
 
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;  // where it applies: the next offset to read
+  friend bool operator==(const TopicPartition&, const TopicPartition&) = default;
+};
+
+// Told, on the polling thread inside Poll(), which partitions this member gets (assigned = true) or
+// gives up (false). With the eager protocol every rebalance revokes everything first.
+using RebalanceListener =
+    std::function<void(bool assigned, const std::vector<TopicPartition>& partitions)>;
+
 struct ConsumerOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   std::string group_id;
   std::vector<std::string> topics;
   std::string client_id = "schakel";
   Properties extra;
+  RebalanceListener on_rebalance = nullptr;
 };
 
 struct Record {
@@ -49,10 +63,16 @@ class Consumer {
   // The end (high watermark: the offset the next record will get) of each partition of `topic` now.
   absl::StatusOr<std::map<std::int32_t, std::int64_t>> EndOffsets(
       const std::string& topic, std::chrono::milliseconds timeout);
+  // The next offset to read of every assigned partition (what a transaction commits as consumed).
+  absl::StatusOr<std::vector<TopicPartition>> Positions();
+  // Moves every assigned partition back to its committed offset (the beginning when none is
+  // committed): after an aborted transaction the work since the last commit is read again.
+  absl::Status RewindToCommitted(std::chrono::milliseconds timeout);
   // Commits what is marked done and leaves the group. Safe to call twice.
   void Close();
 
  private:
+  friend class TransactionalProducer;  // sends this consumer's positions within its transactions
   class Callbacks;
   absl::StatusOr<std::map<std::int32_t, std::int64_t>> EndOffsetsOnce(
       const std::string& topic, std::chrono::milliseconds timeout);

@@ -41,4 +41,15 @@ std::string NextAssignmentId(std::string_view previous) {
   return absl::StrCat(std::string(previous), ".1");
 }
 
+std::uint32_t NeedIndexOf(std::string_view assignment_id) {
+  // a-<referral>-<need index>[.<step>]
+  const std::size_t dash = assignment_id.rfind('-');
+  std::uint32_t index = 0;
+  for (std::size_t i = dash == std::string_view::npos ? assignment_id.size() : dash + 1;
+       i < assignment_id.size() && assignment_id[i] >= '0' && assignment_id[i] <= '9'; ++i) {
+    index = index * 10 + static_cast<std::uint32_t>(assignment_id[i] - '0');
+  }
+  return index;
+}
+
 }  // namespace schakel::referral

@@ -15,5 +15,7 @@ std::string AssignmentId(std::string_view referral_id, std::uint32_t need_index)
 // The id of the assignment that continues `previous` (forwarding, escalation): "a-…-0" → "a-…-0.1"
 // → "a-…-0.2". Stable, so a redelivered forward yields the same id.
 std::string NextAssignmentId(std::string_view previous);
+// The need index an assignment id carries: "a-…-2" and "a-…-2.1" → 2.
+std::uint32_t NeedIndexOf(std::string_view assignment_id);
 
 }  // namespace schakel::referral

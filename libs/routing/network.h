@@ -114,6 +114,8 @@ inline constexpr std::string_view kStatusTopic = "schakel.assignments.status";
 inline constexpr std::string_view kUnroutableTopic = "schakel.referrals.unroutable";
 inline constexpr std::string_view kForwardingTopic = "schakel.assignments.forwarding";
 inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.cancellations";
+// The router's escalation state per referral (compacted: the latest state per key is kept).
+inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -47,7 +47,8 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
   EXPECT_THAT(AllTopics(*net),
               ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
                           "schakel.referrals.unroutable", "schakel.assignments.forwarding",
-                          "schakel.assignments.cancellations", "schakel.inbox.gemeente",
+                          "schakel.assignments.cancellations", "schakel.router.state",
+                          "schakel.inbox.gemeente",
                           "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
                           "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd"));
 }

@@ -280,11 +280,76 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& reco
   return IngestOutcome::kDuplicate;
 }
 
+absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
+    const kafka::Record& record, const schakel::v1::Withdrawal& withdrawal) {
+  const std::string& id = withdrawal.meta().assignment_id();
+  if (withdrawal.meta().schema_version() != 1) {
+    return Rejected(record, absl::StrCat("withdrawal meta.schema_version ",
+                                         withdrawal.meta().schema_version(), " is not supported"));
+  }
+  if (withdrawal.organisation() != organisation_) {
+    return Rejected(record, absl::StrCat("withdrawal is not for this inbox (", organisation_, ")"));
+  }
+  if (id.empty()) return Rejected(record, "withdrawal without assignment id");
+  if (!record.key.empty() && record.key != id) {
+    return Rejected(record, "record key does not match meta.assignment_id");
+  }
+  if (withdrawal.reason().find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Rejected(record, "withdrawal without reason");
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    absl::StatusOr<schakel::v1::Assignment> current = store_.Get(id);
+    if (absl::IsNotFound(current.status())) {
+      return Rejected(record, "withdrawal of an assignment this inbox does not have");
+    }
+    if (!current.ok()) return current.status();
+    if (referral::IsFinal(current->status()) || referral::WorkStarted(current->status()) ||
+        current->status() == schakel::v1::ASSIGNMENT_STATUS_ACCEPTED) {
+      spdlog::info("inbox {}: withdrawal of {} not applied: it is {}", organisation_, id,
+                   referral::StatusName(current->status()));
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;  // accepted first, or ended already
+    }
+    Step step;
+    step.transition.to = schakel::v1::ASSIGNMENT_STATUS_CANCELLED;
+    step.transition.actor = referral::Actor::kNetwork;
+    step.transition.reason = withdrawal.reason();
+    step.by = std::string(kByNetwork);
+    step.at = clock_();
+    absl::StatusOr<schakel::v1::Assignment> changed =
+        store_.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
+          return MakeChange(now, step);
+        });
+    if (absl::IsAborted(changed.status())) continue;  // the owner changed it meanwhile: look again
+    if (absl::IsFailedPrecondition(changed.status())) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;
+    }
+    if (!changed.ok()) return changed.status();
+    stored_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("inbox {}: {} withdrawn by the network ({}; continues as {})", organisation_, id,
+                 withdrawal.reason(),
+                 withdrawal.next_assignment_id().empty() ? "-" : withdrawal.next_assignment_id());
+    return IngestOutcome::kStored;
+  }
+  spdlog::warn("inbox {}: withdrawal of {} not applied: the assignment kept changing",
+               organisation_, id);
+  duplicates_.fetch_add(1, std::memory_order_relaxed);
+  return IngestOutcome::kDuplicate;
+}
+
 absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& record,
                                                           bool replay) {
   schakel::v1::InboxEvent wrapper;
   if (wrapper.ParseFromString(record.value) && wrapper.has_status_changed()) {
     return Restore(record, wrapper.status_changed());
+  }
+  if (wrapper.has_withdrawn()) {
+    if (replay) {  // as with cancel requests: the inbox's answer follows on the topic
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return IngestOutcome::kDuplicate;
+    }
+    return Withdraw(record, wrapper.withdrawn());
   }
   if (wrapper.has_cancel_requested()) {
     // In a rebuild the inbox's answer to an old request is already on the topic as a status change.

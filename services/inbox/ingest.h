@@ -89,6 +89,10 @@ class AssignmentIngest {
   // request recorded (work has started), or nothing to do (final, or recorded already).
   absl::StatusOr<IngestOutcome> Cancel(const kafka::Record& record,
                                        const schakel::v1::CancelRequested& cancel);
+  // The router withdraws an assignment not accepted in time: cancelled when still waiting; an
+  // acceptance that came first stands (the router learns it from the status topic).
+  absl::StatusOr<IngestOutcome> Withdraw(const kafka::Record& record,
+                                         const schakel::v1::Withdrawal& withdrawal);
   IngestOutcome Rejected(const kafka::Record& record, std::string_view why);
   // The automatic rules for a newly received assignment. An error means the store failed.
   absl::Status ApplyRules(const schakel::v1::Assignment& received);

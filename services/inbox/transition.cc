@@ -52,14 +52,7 @@ absl::Status CheckForwardTarget(const routing::Network& network,
 }
 
 std::uint32_t NeedIndex(std::string_view assignment_id) {
-  // a-<referral>-<need index>[.<step>]
-  const std::size_t dash = assignment_id.rfind('-');
-  std::uint32_t index = 0;
-  for (std::size_t i = dash == std::string_view::npos ? assignment_id.size() : dash + 1;
-       i < assignment_id.size() && assignment_id[i] >= '0' && assignment_id[i] <= '9'; ++i) {
-    index = index * 10 + static_cast<std::uint32_t>(assignment_id[i] - '0');
-  }
-  return index;
+  return referral::NeedIndexOf(assignment_id);
 }
 
 absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step) {
@@ -111,7 +104,7 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
 
   store::OutboxEvent outbox;
   outbox.topic = std::string(routing::kStatusTopic);
-  outbox.key = next.assignment_id();
+  outbox.key = next.referral_id();  // the router keeps its state per referral
   if (!event.SerializeToString(&outbox.value)) {
     return absl::InternalError("inbox: cannot serialize an AssignmentStatusChanged event");
   }
@@ -143,7 +136,7 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     proposed->set_need_index(NeedIndex(next.assignment_id()));
     proposed->set_previous_assignment_id(next.assignment_id());
     *proposed->mutable_sharing() = next.sharing();
-    change.events.push_back({std::string(routing::kForwardingTopic), next.assignment_id(),
+    change.events.push_back({std::string(routing::kForwardingTopic), next.referral_id(),
                              forward.SerializeAsString()});
   }
   return change;

@@ -238,7 +238,7 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
     return refuse(grpc::StatusCode::INTERNAL, "cannot encode the cancellation");
   }
   publisher_.Publish(
-      routing::kCancellationsTopic, assignment_id, bytes,
+      routing::kCancellationsTopic, meta->referral_id(), bytes,
       [reactor, response, assignment_id, caller](absl::Status delivered) {
         if (!delivered.ok()) {
           spdlog::warn("cancellation of {} by {} not sent: {}", assignment_id, caller,

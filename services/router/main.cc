@@ -1,38 +1,94 @@
 // router: wiring only. `router --check <file>` validates a network file and exits.
 // Shutdown order: stop serving ExplainRoute, stop the routing loop (its current batch is either
-// published and marked done, or left to be routed again), leave the consumer group, flush the
-// producer.
+// committed in its transaction or left to be routed again), leave the consumer group.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "libs/kafka/consumer.h"
-#include "libs/kafka/producer.h"
+#include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
 #include "libs/service/logging.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
+#include "services/router/escalation.h"
+#include "services/router/network_watch.h"
 #include "services/router/router.h"
 #include "services/router/routing_service.h"
+
+namespace {
+
+// The router's clock: the system clock, plus (for tests only) a number of seconds read from a file,
+// so that a test can move the router's time past a deadline without waiting for it.
+schakel::router::Clock MakeClock(const std::string& offset_file) {
+  if (offset_file.empty()) return [] { return std::chrono::system_clock::now(); };
+  return [offset_file] {
+    long long seconds = 0;
+    std::ifstream in(offset_file);
+    if (in) in >> seconds;
+    return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+  };
+}
+
+// All topics the router reads and its state topic must have the same number of partitions: the
+// events of one referral then share a partition number.
+absl::Status CheckCopartitioned(schakel::kafka::Consumer& consumer,
+                                const std::vector<std::string>& topics) {
+  std::size_t expected = 0;
+  for (const std::string& topic : topics) {
+    absl::StatusOr<std::map<std::int32_t, std::int64_t>> ends =
+        consumer.EndOffsets(topic, std::chrono::seconds(30));
+    if (!ends.ok()) return ends.status();
+    if (expected == 0) expected = ends->size();
+    if (ends->size() != expected) {
+      return absl::FailedPreconditionError(
+          "topic " + topic + " has " + std::to_string(ends->size()) + " partitions, " +
+          topics.front() + " has " + std::to_string(expected) +
+          ": every topic the router reads needs the same number (schakelctl topics create)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   schakel::service::BlockShutdownSignals();
   CLI::App app{
-      "Schakel router: offers each need of a referral to the organisation responsible for it."};
+      "Schakel router: offers each need of a referral to the organisation responsible for it, and "
+      "offers it to the next one when it is declined or not accepted in time."};
   std::string network_file = "deploy/local/network.yaml";
   std::string listen = "127.0.0.1:50052";
   std::string kafka = "127.0.0.1:9092";
+  std::string instance = "1";
   std::string check_file;
+  std::string clock_offset_file;
+  int tick_ms = 1000;
   std::string log_level = "info";
   bool log_json = false;
-  app.add_option("--network", network_file, "The network file")->capture_default_str();
+  app.add_option("--network", network_file,
+                 "The network file (changes are picked up while running)")
+      ->capture_default_str();
   app.add_option("--listen", listen, "gRPC address for RoutingService")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  app.add_option("--instance", instance,
+                 "This router's name among the routers of the network; its Kafka transactional "
+                 "id is schakel-router-<instance> (keep it stable across restarts, unique among "
+                 "running routers)")
+      ->capture_default_str();
   app.add_option("--check", check_file,
                  "Only validate this network file and exit (0: valid, 2: not)");
+  app.add_option("--tick-ms", tick_ms, "How often deadlines are checked, in milliseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 60000));
+  app.add_option("--clock-offset-file", clock_offset_file,
+                 "Testing only: a file holding a number of seconds added to the router's clock");
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
@@ -51,34 +107,51 @@ int main(int argc, char** argv) {
   }
 
   schakel::service::SetupLogging("router", log_json, log_level);
-  absl::StatusOr<schakel::routing::Network> network =
-      schakel::routing::LoadNetworkFile(network_file);
-  if (!network.ok()) {
-    std::cerr << "router: " << network.status().message() << "\n";
+  absl::StatusOr<std::unique_ptr<schakel::router::NetworkWatch>> watch =
+      schakel::router::NetworkWatch::Load(network_file);
+  if (!watch.ok()) {
+    std::cerr << "router: " << watch.status().message() << "\n";
     return 2;
   }
-  const schakel::routing::Policy policy(*network);
+  auto policy = [w = watch->get()] { return w->Current(); };
 
-  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
-      schakel::kafka::Producer::Create({.bootstrap_servers = kafka,
-                                        .client_id = "schakel-router",
-                                        .delivery_timeout = std::chrono::seconds(30),
-                                        .extra = {}});
+  absl::StatusOr<std::unique_ptr<schakel::kafka::TransactionalProducer>> producer =
+      schakel::kafka::TransactionalProducer::Create(
+          {.bootstrap_servers = kafka,
+           .client_id = "schakel-router-" + instance,
+           .transactional_id = "schakel-router-" + instance,
+           .transaction_timeout = std::chrono::seconds(10),
+           .extra = {}},
+          std::chrono::seconds(60));
   if (!producer.ok()) {
-    std::cerr << "router: " << producer.status().message() << "\n";
+    std::cerr << "router: Kafka at " << kafka << ": " << producer.status().message() << "\n";
     return 2;
   }
+
+  schakel::router::Escalation escalation(MakeClock(clock_offset_file));
+  schakel::router::Router router(policy, **producer, escalation, kafka,
+                                 std::chrono::milliseconds(tick_ms));
+  const std::vector<std::string> inputs = {std::string(schakel::routing::kSubmittedTopic),
+                                           std::string(schakel::routing::kForwardingTopic),
+                                           std::string(schakel::routing::kCancellationsTopic),
+                                           std::string(schakel::routing::kStatusTopic)};
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
       schakel::kafka::Consumer::Create(
           {.bootstrap_servers = kafka,
            .group_id = "schakel.router",
-           .topics = {std::string(schakel::routing::kSubmittedTopic),
-                      std::string(schakel::routing::kForwardingTopic),
-                      std::string(schakel::routing::kCancellationsTopic)},
-           .client_id = "schakel-router",
-           .extra = {}});
+           .topics = inputs,
+           .client_id = "schakel-router-" + instance,
+           // Range: partition N of every topic goes to the same member.
+           .extra = {{"partition.assignment.strategy", "range"}},
+           .on_rebalance = router.Listener()});
   if (!consumer.ok()) {
     std::cerr << "router: " << consumer.status().message() << "\n";
+    return 2;
+  }
+  std::vector<std::string> copartitioned = inputs;
+  copartitioned.push_back(std::string(schakel::routing::kRouterStateTopic));
+  if (absl::Status s = CheckCopartitioned(**consumer, copartitioned); !s.ok()) {
+    std::cerr << "router: Kafka at " << kafka << ": " << s.message() << "\n";
     return 2;
   }
 
@@ -90,24 +163,38 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  schakel::router::Router router(policy, **consumer, **producer);
   std::thread loop([&] {
-    if (absl::Status s = router.Run(); !s.ok()) {
+    if (absl::Status s = router.Run(**consumer); !s.ok()) {
       spdlog::critical("router: {}", std::string(s.message()));
-      std::abort();  // a fatal consumer error: restart rather than limp on
+      std::abort();  // fenced or a fatal Kafka error: restart rather than limp on
     }
   });
-  spdlog::info("router listening on {}, routing {} for {} organisations (Kafka {})", listen,
-               schakel::routing::kSubmittedTopic, network->organisations.size(), kafka);
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread watcher([&] {
+    std::unique_lock lock(stop_mu);
+    while (!stop_cv.wait_for(lock, std::chrono::seconds(2), [&] { return stopping; })) {
+      (*watch)->CheckForChange().IgnoreError();  // a refused change is logged; the old one runs on
+    }
+  });
+  spdlog::info("router {} listening on {}, routing for {} organisations (Kafka {})", instance,
+               listen, policy()->network().organisations.size(), kafka);
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("router stopping (signal {})", signal);
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  {
+    std::lock_guard lock(stop_mu);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  watcher.join();
   router.Stop();
   loop.join();
   (*consumer)->Close();
-  const int undelivered = (*producer)->Close(std::chrono::seconds(10));
-  spdlog::info("router stopped: {} referrals routed, {} skipped, {} undelivered", router.routed(),
-               router.rejected(), undelivered);
+  spdlog::info("router stopped: {} records routed, {} skipped, {} escalations, {} transactions",
+               router.routed(), router.rejected(), escalation.escalated(),
+               (*producer)->committed());
   return 0;
 }

@@ -3,12 +3,12 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "libs/referral/ids.h"
 
 namespace schakel::router {
@@ -28,8 +28,10 @@ v1::EventMeta Meta(const std::string& referral_id, const std::string& assignment
   return meta;
 }
 
+}  // namespace
+
 // The first status event of a new assignment: it was offered to `assignment.organisation()`.
-OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment) {
+OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why) {
   v1::AssignmentStatusChanged status;
   *status.mutable_meta() = assignment.meta();
   status.mutable_meta()->set_event_id(referral::NewEventId());
@@ -41,24 +43,26 @@ OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment) {
   status.set_need_code(assignment.need_code());
   status.set_referring_organisation(assignment.referring_organisation());
   if (!assignment.previous_assignment_id().empty()) {
-    status.set_reason(absl::StrCat("continues ", assignment.previous_assignment_id()));
+    std::string reason = absl::StrCat("continues ", assignment.previous_assignment_id());
+    if (!why.empty()) absl::StrAppend(&reason, " (", std::string(why), ")");
+    status.set_reason(reason);
   }
-  return {std::string(routing::kStatusTopic), assignment.meta().assignment_id(),
+  return {std::string(routing::kStatusTopic), assignment.meta().referral_id(),
           status.SerializeAsString()};
 }
 
-void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events) {
+void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events,
+                   std::string_view why) {
   v1::InboxEvent offer;
   *offer.mutable_requested() = assignment;
   events->push_back({routing::InboxTopic(assignment.organisation()),
                      assignment.meta().assignment_id(), offer.SerializeAsString()});
-  events->push_back(RequestedStatus(assignment));
+  events->push_back(RequestedStatus(assignment, why));
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& policy,
-                                                         const v1::ReferralSubmitted& submitted) {
+absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
+    const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
+    std::vector<v1::AssignmentRequested>* offers) {
   if (submitted.meta().schema_version() != 1) {
     return absl::InvalidArgumentError("unknown schema version");
   }
@@ -93,6 +97,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
       assignment.set_need_index(index);
       *assignment.mutable_sharing() = submitted.sharing();
       AddAssignment(assignment, &events);
+      if (offers != nullptr) offers->push_back(std::move(assignment));
     } else {
       v1::ReferralUnroutable unroutable;
       *unroutable.mutable_meta() = Meta(submitted.meta().referral_id(), assignment_id);
@@ -113,8 +118,9 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& 
   return events;
 }
 
-absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& policy,
-                                                        const v1::ForwardRequested& forward) {
+absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
+    const routing::Policy& policy, const v1::ForwardRequested& forward,
+    std::vector<v1::AssignmentRequested>* offers) {
   const v1::AssignmentRequested& proposed = forward.proposed();
   if (forward.meta().schema_version() != 1)
     return absl::InvalidArgumentError("unknown schema version");
@@ -162,6 +168,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& p
   assignment.set_organisation(target->id);
   assignment.set_previous_assignment_id(forward.meta().assignment_id());
   AddAssignment(assignment, &events);
+  if (offers != nullptr) offers->push_back(std::move(assignment));
   return events;
 }
 
@@ -205,66 +212,113 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& po
   return RouteReferral(policy, submitted);
 }
 
-bool Router::PublishAll(const std::vector<OutgoingEvent>& events) {
-  for (auto backoff = std::chrono::milliseconds(200); !stop_.load();
-       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000))) {
-    struct Pending {
-      std::mutex mu;
-      std::condition_variable cv;
-      std::size_t left = 0;
-      absl::Status first_error;
-    };
-    auto pending = std::make_shared<Pending>();
-    pending->left = events.size();
-    for (const OutgoingEvent& event : events) {
-      publisher_.Publish(event.topic, event.key, event.value, [pending](absl::Status status) {
-        std::lock_guard lock(pending->mu);
-        if (!status.ok() && pending->first_error.ok()) pending->first_error = status;
-        if (--pending->left == 0) pending->cv.notify_all();
-      });
+kafka::RebalanceListener Router::Listener() {
+  return [this](bool assigned, const std::vector<kafka::TopicPartition>& partitions) {
+    // The eager protocol revokes everything before each new assignment: the batch in hand is
+    // dropped (its records are read again by whoever owns them now) and the state is read afresh.
+    rebalanced_ = true;
+    if (!assigned) {
+      assigned_.clear();
+      return;
     }
-    std::unique_lock lock(pending->mu);
-    pending->cv.wait(lock, [&] { return pending->left == 0; });
-    if (pending->first_error.ok()) return true;
-    spdlog::warn("router: publishing {} events failed ({}); retrying in {} ms", events.size(),
-                 std::string(pending->first_error.message()), backoff.count());
-    lock.unlock();
-    std::this_thread::sleep_for(backoff);
-  }
-  return false;
+    for (const kafka::TopicPartition& tp : partitions) {
+      if (std::find(assigned_.begin(), assigned_.end(), tp.partition) == assigned_.end()) {
+        assigned_.push_back(tp.partition);
+      }
+    }
+    std::sort(assigned_.begin(), assigned_.end());
+  };
 }
 
-absl::Status Router::Run() {
+absl::Status Router::Reset(kafka::Consumer& consumer) {
+  escalation_.ForgetAll();
+  // Waits for the committed positions to be stable (no transaction of a former owner still open),
+  // so the state read next includes everything those positions stand for.
+  if (absl::Status s = consumer.RewindToCommitted(std::chrono::seconds(30)); !s.ok()) return s;
+  absl::Status restored = absl::OkStatus();
+  std::size_t records = 0;
+  absl::Status read = kafka::ReadToEnd(
+      bootstrap_servers_, std::string(routing::kRouterStateTopic), assigned_,
+      std::chrono::seconds(30), [&](const kafka::Record& record, bool tombstone) {
+        ++records;
+        absl::Status s = escalation_.Restore(
+            record.partition, record.key,
+            tombstone ? std::nullopt : std::optional<std::string>(record.value));
+        if (!s.ok() && restored.ok()) restored = s;
+      });
+  if (!read.ok()) return read;
+  if (!restored.ok()) return restored;
+  spdlog::info("router: restored partitions [{}] ({} state records, {} offers waiting)",
+               absl::StrJoin(assigned_, ","), records, escalation_.waiting());
+  return absl::OkStatus();
+}
+
+absl::Status Router::Publish(kafka::Consumer& consumer, const std::vector<Output>& out) {
+  if (absl::Status s = producer_.Begin(); !s.ok()) return s;
+  for (const Output& o : out) {
+    if (absl::Status s = producer_.Produce(o.topic, o.key, o.value); !s.ok()) return s;
+  }
+  return producer_.CommitWithPositions(consumer, std::chrono::seconds(30));
+}
+
+absl::Status Router::Run(kafka::Consumer& consumer) {
+  auto next_tick = std::chrono::steady_clock::now();
+  auto backoff = std::chrono::milliseconds(200);
   while (!stop_.load()) {
-    // Gather a batch: what arrives within a short wait, at most kMaxBatch records.
-    std::vector<kafka::Record> batch;
-    std::vector<OutgoingEvent> events;
-    auto timeout = std::chrono::milliseconds(200);
-    while (batch.size() < kMaxBatch) {
-      absl::StatusOr<std::optional<kafka::Record>> record = consumer_.Poll(timeout);
+    if (rebalanced_) {
+      rebalanced_ = false;
+      if (absl::Status s = Reset(consumer); !s.ok()) {
+        spdlog::warn("router: cannot restore the escalation state yet: {}",
+                     std::string(s.message()));
+        rebalanced_ = true;
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        consumer.Poll(std::chrono::milliseconds(0)).IgnoreError();  // serve group events
+        continue;
+      }
+      backoff = std::chrono::milliseconds(200);
+    }
+    const std::shared_ptr<const routing::Policy> policy = policy_();
+    std::vector<Output> out;
+    std::size_t consumed = 0;
+    auto timeout = std::chrono::milliseconds(100);
+    while (consumed < kMaxBatch) {
+      absl::StatusOr<std::optional<kafka::Record>> record = consumer.Poll(timeout);
       if (!record.ok()) return record.status();
-      if (!record->has_value()) break;
+      if (rebalanced_ || !record->has_value()) break;
       timeout = std::chrono::milliseconds(0);  // take what is already there, then publish
-      absl::StatusOr<std::vector<OutgoingEvent>> routed = RouteRecord(policy_, **record);
-      if (routed.ok()) {
-        events.insert(events.end(), routed->begin(), routed->end());
+      ++consumed;
+      absl::StatusOr<std::vector<Output>> handled = escalation_.Handle(*policy, **record);
+      if (handled.ok()) {
+        for (Output& o : *handled) out.push_back(std::move(o));
         routed_.fetch_add(1);
       } else {
         // Never log the payload: it holds personal data. Dead-lettering comes with the delivery
         // issue.
         spdlog::error("router: skipping {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
-                      (*record)->offset, std::string(routed.status().message()));
+                      (*record)->offset, std::string(handled.status().message()));
         rejected_.fetch_add(1);
       }
-      batch.push_back(std::move(**record));
     }
-    if (batch.empty()) continue;
-    if (!events.empty() && !PublishAll(events)) break;  // stopping: the batch will be routed again
-    for (const kafka::Record& record : batch) {
-      if (absl::Status s = consumer_.MarkDone(record); !s.ok()) {
-        spdlog::warn("router: {}", std::string(s.message()));
-      }
+    if (rebalanced_) continue;  // the batch is dropped; Reset reads the state again
+    if (std::chrono::steady_clock::now() >= next_tick) {
+      for (Output& o : escalation_.Tick(*policy)) out.push_back(std::move(o));
+      next_tick = std::chrono::steady_clock::now() + tick_;
     }
+    for (Output& o : escalation_.TakeStateChanges()) out.push_back(std::move(o));
+    if (consumed == 0 && out.empty()) continue;
+
+    absl::Status published = Publish(consumer, out);
+    if (published.ok()) continue;
+    if (absl::IsFailedPrecondition(published)) return published;  // fenced or fatal
+    spdlog::warn("router: transaction of {} records aborted ({}); redoing from the committed "
+                 "positions",
+                 out.size(), std::string(published.message()));
+    if (absl::Status s = producer_.Abort(std::chrono::seconds(30)); !s.ok()) {
+      if (absl::IsFailedPrecondition(s)) return s;
+      spdlog::warn("router: {}", std::string(s.message()));
+    }
+    rebalanced_ = true;  // forget what was not committed and read it again
   }
   return absl::OkStatus();
 }

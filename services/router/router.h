@@ -1,12 +1,13 @@
 // The router's work, apart from Kafka: RouteReferral turns one ReferralSubmitted into the events to
 // publish (pure, unit-tested), and Router runs the consume-route-publish loop around it.
 //
-// Delivery: at least once with stable ids. A batch's offsets are marked done only after every event
-// it produced was acknowledged; after a crash the batch is routed again to the same assignment ids,
-// and the inbox stores an assignment once. (Kafka transactions come with the routing issue.)
+// Delivery: exactly once. Each batch's events, the escalation state it changed and the consumed
+// positions are committed in one Kafka transaction; readers read committed records only.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,8 +15,10 @@
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
+#include "libs/kafka/transactional_producer.h"
 #include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
+#include "services/router/escalation.h"
 
 namespace schakel::router {
 
@@ -25,19 +28,29 @@ struct OutgoingEvent {
   std::string value;
 };
 
+// An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id) and its
+// first status event, REQUESTED, on the status topic (keyed by referral id). `why`, for an assignment
+// that continues another, says what became of that one ("not accepted in time").
+void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events,
+                   std::string_view why = {});
+OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
+
 // The events for one submitted referral: an AssignmentRequested on schakel.inbox.<org> per routable
 // need, a ReferralUnroutable on schakel.referrals.unroutable per need nobody can take.
 // INVALID_ARGUMENT when the event is not one we can route (unknown schema version, missing ids).
-absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(const routing::Policy& policy,
-                                                         const v1::ReferralSubmitted& submitted);
+// `offers`, when given, receives each assignment offered (needs without one went to unroutable).
+absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
+    const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
+    std::vector<v1::AssignmentRequested>* offers = nullptr);
 
 // The events for an owner's request to hand an assignment to another organisation: the new
 // assignment on the target's topic (id NextAssignmentId(forwarded), pointing back to it) with its
 // REQUESTED status; or, when the network does not allow the target (it does not serve the need or
 // cover the region, or the client's sharing permission does not cover it), a ReferralUnroutable
 // with that reason, so nothing is lost.
-absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(const routing::Policy& policy,
-                                                        const v1::ForwardRequested& forward);
+absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
+    const routing::Policy& policy, const v1::ForwardRequested& forward,
+    std::vector<v1::AssignmentRequested>* offers = nullptr);
 
 // A referrer's request to cancel an assignment, handed to the owner's inbox: the CancelRequested in
 // an InboxEvent on schakel.inbox.<organisation>, keyed by assignment id (the inbox decides).
@@ -52,27 +65,47 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteCancel(const routing::Network& n
 absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& policy,
                                                        const kafka::Record& record);
 
+// The consume-route-publish loop: reads the submitted, forwarding, cancellations and status topics
+// in one consumer group (range assignment: partition N of every topic to the same member), and
+// publishes what Escalation decides, the changed escalation state and the consumed positions in one
+// Kafka transaction per batch. A crash at any moment leaves either the whole batch or none of it.
 class Router {
  public:
-  Router(const routing::Policy& policy, kafka::Consumer& consumer, kafka::Publisher& publisher)
-      : policy_(policy), consumer_(consumer), publisher_(publisher) {}
+  using PolicySource = std::function<std::shared_ptr<const routing::Policy>()>;
 
-  // Runs until Stop(); returns an error only when the consumer fails fatally.
-  absl::Status Run();
+  Router(PolicySource policy, kafka::TransactionalProducer& producer, Escalation& escalation,
+         std::string bootstrap_servers, std::chrono::milliseconds tick)
+      : policy_(std::move(policy)),
+        producer_(producer),
+        escalation_(escalation),
+        bootstrap_servers_(std::move(bootstrap_servers)),
+        tick_(tick) {}
+
+  // For ConsumerOptions::on_rebalance: the loop restores the state of partitions it gets.
+  kafka::RebalanceListener Listener();
+
+  // Runs until Stop(). An error means this instance must not go on (fenced by a newer instance
+  // with the same transactional id, or a fatal Kafka error): restart the process.
+  absl::Status Run(kafka::Consumer& consumer);
   void Stop() { stop_.store(true); }
 
   std::uint64_t routed() const { return routed_.load(); }
   std::uint64_t rejected() const { return rejected_.load(); }
 
  private:
-  // Publishes the events and waits for every acknowledgement; retries until they all succeed or
-  // Stop().
-  bool PublishAll(const std::vector<OutgoingEvent>& events);
+  // Forgets what was not committed, moves the consumer back to the committed positions and reads
+  // the escalation state of the assigned partitions again.
+  absl::Status Reset(kafka::Consumer& consumer);
+  absl::Status Publish(kafka::Consumer& consumer, const std::vector<Output>& out);
 
-  const routing::Policy& policy_;
-  kafka::Consumer& consumer_;
-  kafka::Publisher& publisher_;
+  PolicySource policy_;
+  kafka::TransactionalProducer& producer_;
+  Escalation& escalation_;
+  std::string bootstrap_servers_;
+  std::chrono::milliseconds tick_;
   std::atomic<bool> stop_{false};
+  bool rebalanced_ = true;  // the state must be (re)read before routing; set by the listener
+  std::vector<std::int32_t> assigned_;  // partition numbers this member owns
   std::atomic<std::uint64_t> routed_{0};
   std::atomic<std::uint64_t> rejected_{0};
 };

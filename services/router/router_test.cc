@@ -66,7 +66,7 @@ TEST(RouteReferralTest, EachNeedGoesToItsOrganisationsTopicOnly) {
 
   v1::AssignmentStatusChanged requested;
   ASSERT_TRUE(requested.ParseFromString((*events)[3].value));
-  EXPECT_EQ((*events)[3].key, "a-000000000000000000000001-1");
+  EXPECT_EQ((*events)[3].key, "r-000000000000000000000001");  // the router's state is per referral
   EXPECT_EQ(requested.meta().assignment_id(), "a-000000000000000000000001-1");
   EXPECT_EQ(requested.organisation(), "gemeente");
   EXPECT_EQ(requested.to_status(), v1::ASSIGNMENT_STATUS_REQUESTED);

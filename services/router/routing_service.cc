@@ -14,8 +14,9 @@ grpc::ServerUnaryReactor* RoutingService::ExplainRoute(grpc::CallbackServerConte
     return reactor;
   }
   const v1::Referral& referral = request->referral();
+  const std::shared_ptr<const routing::Policy> policy = policy_();
   // The same checks as intake, so an explanation never covers a referral intake would refuse.
-  if (absl::Status valid = referral::ValidateReferral(referral, policy_.network()); !valid.ok()) {
+  if (absl::Status valid = referral::ValidateReferral(referral, policy->network()); !valid.ok()) {
     reactor->Finish(service::ToGrpc(valid));
     return reactor;
   }
@@ -26,7 +27,7 @@ grpc::ServerUnaryReactor* RoutingService::ExplainRoute(grpc::CallbackServerConte
   route.sharing_organisations.assign(referral.sharing().organisations().begin(),
                                      referral.sharing().organisations().end());
   route.explain = true;  // every organisation's reason, also for the needs that can be routed
-  for (const routing::NeedDecision& decision : policy_.Decide(route)) {
+  for (const routing::NeedDecision& decision : policy->Decide(route)) {
     v1::NeedRoute* out = response->add_routes();
     out->set_need_code(decision.need_code);
     out->set_organisation(decision.organisation);

@@ -2,6 +2,9 @@
 // it.
 #pragma once
 
+#include <functional>
+#include <memory>
+
 #include "libs/routing/policy.h"
 #include "schakel/v1/routing.grpc.pb.h"
 
@@ -9,14 +12,15 @@ namespace schakel::router {
 
 class RoutingService final : public v1::RoutingService::CallbackService {
  public:
-  explicit RoutingService(const routing::Policy& policy) : policy_(policy) {}
+  using PolicySource = std::function<std::shared_ptr<const routing::Policy>()>;
+  explicit RoutingService(PolicySource policy) : policy_(std::move(policy)) {}
 
   grpc::ServerUnaryReactor* ExplainRoute(grpc::CallbackServerContext* context,
                                          const v1::ExplainRouteRequest* request,
                                          v1::ExplainRouteResponse* response) override;
 
  private:
-  const routing::Policy& policy_;
+  PolicySource policy_;
 };
 
 }  // namespace schakel::router

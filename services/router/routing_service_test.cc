@@ -13,8 +13,8 @@ class RoutingServiceTest : public ::testing::Test {
   void SetUp() override {
     absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
     ASSERT_TRUE(net.ok()) << net.status();
-    policy_ = std::make_unique<routing::Policy>(*net);
-    service_ = std::make_unique<RoutingService>(*policy_);
+    policy_ = std::make_shared<const routing::Policy>(*net);
+    service_ = std::make_unique<RoutingService>([this] { return policy_; });
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
@@ -32,7 +32,7 @@ class RoutingServiceTest : public ::testing::Test {
     return stub_->ExplainRoute(&context, request, response);
   }
 
-  std::unique_ptr<routing::Policy> policy_;
+  std::shared_ptr<const routing::Policy> policy_;
   std::unique_ptr<RoutingService> service_;
   service::RunningServer server_;
   std::unique_ptr<v1::RoutingService::Stub> stub_;

@@ -9,6 +9,7 @@
 
 #include "libs/kafka/admin.h"
 #include "libs/kafka/producer.h"
+#include "libs/routing/topics.h"
 #include "libs/service/server.h"
 #include "services/intake/intake_service.h"
 #include "tests/support/kafka_test_env.h"
@@ -25,8 +26,7 @@ constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1
 const std::string kNetworkFile = std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/network.yaml";
 
 void CreateTopics(const std::string& bootstrap, const routing::Network& network) {
-  std::vector<kafka::TopicSpec> specs;
-  for (const std::string& t : routing::AllTopics(network)) specs.push_back({t, 3, 1});
+  const std::vector<kafka::TopicSpec> specs = routing::TopicSpecs(network);
   absl::Status s = kafka::EnsureTopics(bootstrap, specs, std::chrono::seconds(30));
   ASSERT_TRUE(s.ok()) << s;
 }

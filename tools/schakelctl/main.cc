@@ -19,6 +19,7 @@
 
 #include "libs/kafka/admin.h"
 #include "libs/routing/network.h"
+#include "libs/routing/topics.h"
 #include "libs/service/identity.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
@@ -155,10 +156,7 @@ int main(int argc, char** argv) {
   if (*create_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
     if (!net.ok()) return Fail(std::string(net.status().message()));
-    std::vector<schakel::kafka::TopicSpec> specs;
-    for (const std::string& topic : schakel::routing::AllTopics(*net)) {
-      specs.push_back({topic, net->topics.partitions, net->topics.replication_factor});
-    }
+    const std::vector<schakel::kafka::TopicSpec> specs = schakel::routing::TopicSpecs(*net);
     absl::Status created = schakel::kafka::EnsureTopics(kafka, specs, std::chrono::seconds(15));
     if (!created.ok()) return Fail("Kafka at " + kafka + ": " + std::string(created.message()));
     std::cout << specs.size() << " topics present on " << kafka << " (" << net->topics.partitions

@@ -1,0 +1,229 @@
+#include "libs/kafka/transactional_producer.h"
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace schakel::kafka {
+namespace {
+
+// Maps a librdkafka transactional error to what the caller should do.
+absl::Status TxnError(std::string_view what, RdKafka::Error* raw) {
+  std::unique_ptr<RdKafka::Error> error(raw);
+  if (!error) return absl::OkStatus();
+  const std::string text = absl::StrCat("kafka transaction: ", std::string(what), ": ", error->str());
+  if (error->is_fatal()) return absl::FailedPreconditionError(text);
+  if (error->txn_requires_abort()) return absl::AbortedError(text);
+  if (error->is_retriable()) return absl::UnavailableError(text);
+  return absl::AbortedError(text);
+}
+
+absl::Status SetAll(RdKafka::Conf* conf, const Properties& props, std::string_view who) {
+  std::string error;
+  for (const auto& [key, value] : props) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat(std::string(who), " property ", key, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+class TransactionalProducer::Callbacks final : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_ERROR) {
+      if (event.fatal()) {
+        spdlog::critical("kafka transactional producer: fatal: {}", event.str());
+      } else {
+        spdlog::warn("kafka transactional producer: {}: {}", RdKafka::err2str(event.err()),
+                     event.str());
+      }
+    } else if (event.type() == RdKafka::Event::EVENT_LOG &&
+               event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+      spdlog::warn("kafka transactional producer: {} {}", event.fac(), event.str());
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<TransactionalProducer>> TransactionalProducer::Create(
+    const TransactionalOptions& options, std::chrono::milliseconds timeout) {
+  if (options.transactional_id.empty()) {
+    return absl::InvalidArgumentError("kafka transactional producer: transactional id is required");
+  }
+  std::unique_ptr<TransactionalProducer> self(new TransactionalProducer());
+  self->callbacks_ = std::make_unique<Callbacks>();
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  Properties props = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"client.id", options.client_id},
+      {"transactional.id", options.transactional_id},
+      {"transaction.timeout.ms", std::to_string(options.transaction_timeout.count())},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "2"},
+      {"compression.type", "lz4"},
+  };
+  for (const auto& [key, value] : options.extra) props[key] = value;
+  if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;
+  if (absl::Status s = SetAll(conf.get(), props, "kafka transactional producer"); !s.ok()) return s;
+  std::string error;
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(self->callbacks_.get()), error) !=
+      RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("kafka transactional producer callbacks: ", error));
+  }
+  self->producer_.reset(RdKafka::Producer::create(conf.get(), error));
+  if (!self->producer_) {
+    return absl::InternalError(absl::StrCat("kafka transactional producer: ", error));
+  }
+  if (absl::Status s = TxnError("init",
+                                self->producer_->init_transactions(static_cast<int>(timeout.count())));
+      !s.ok()) {
+    return absl::UnavailableError(s.message());
+  }
+  return self;
+}
+
+TransactionalProducer::~TransactionalProducer() {
+  if (producer_) producer_->flush(1000);
+}
+
+absl::Status TransactionalProducer::Begin() {
+  return TxnError("begin", producer_->begin_transaction());
+}
+
+absl::Status TransactionalProducer::Produce(std::string_view topic, std::string_view key,
+                                            const std::optional<std::string>& value) {
+  while (true) {
+    const RdKafka::ErrorCode err = producer_->produce(
+        std::string(topic), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        value ? const_cast<char*>(value->data()) : nullptr, value ? value->size() : 0, key.data(),
+        key.size(), 0, nullptr, nullptr);
+    if (err == RdKafka::ERR__QUEUE_FULL) {
+      producer_->poll(50);  // let deliveries drain, then queue again
+      continue;
+    }
+    producer_->poll(0);
+    if (err == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+    return absl::AbortedError(
+        absl::StrCat("kafka transaction: cannot queue a record for ", std::string(topic), ": ",
+                     RdKafka::err2str(err)));
+  }
+}
+
+absl::Status TransactionalProducer::CommitWithPositions(Consumer& consumer,
+                                                        std::chrono::milliseconds timeout) {
+  std::vector<RdKafka::TopicPartition*> positions;
+  if (RdKafka::ErrorCode err = consumer.consumer_->assignment(positions);
+      err != RdKafka::ERR_NO_ERROR) {
+    return absl::AbortedError(
+        absl::StrCat("kafka transaction: assignment: ", RdKafka::err2str(err)));
+  }
+  consumer.consumer_->position(positions);
+  // Partitions not read yet have no position (offset INVALID): nothing to commit for them.
+  std::vector<RdKafka::TopicPartition*> offsets;
+  for (RdKafka::TopicPartition* tp : positions) {
+    if (tp->offset() >= 0) offsets.push_back(tp);
+  }
+  absl::Status sent = absl::OkStatus();
+  if (!offsets.empty()) {
+    std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer.consumer_->groupMetadata());
+    sent = TxnError("send offsets", producer_->send_offsets_to_transaction(
+                                        offsets, group.get(), static_cast<int>(timeout.count())));
+  }
+  RdKafka::TopicPartition::destroy(positions);
+  if (!sent.ok()) return sent.code() == absl::StatusCode::kUnavailable
+                             ? absl::AbortedError(sent.message())
+                             : sent;
+  absl::Status committed =
+      TxnError("commit", producer_->commit_transaction(static_cast<int>(timeout.count())));
+  if (committed.ok()) {
+    ++committed_;
+    return committed;
+  }
+  // A retriable commit error (timeout) leaves the outcome open: aborting settles it either way.
+  if (committed.code() == absl::StatusCode::kUnavailable) return absl::AbortedError(committed.message());
+  return committed;
+}
+
+absl::Status TransactionalProducer::Abort(std::chrono::milliseconds timeout) {
+  ++aborted_;
+  return TxnError("abort", producer_->abort_transaction(static_cast<int>(timeout.count())));
+}
+
+absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& topic,
+                       const std::vector<std::int32_t>& partitions,
+                       std::chrono::milliseconds timeout,
+                       const std::function<void(const Record&, bool tombstone)>& fn,
+                       const Properties& extra) {
+  if (partitions.empty()) return absl::OkStatus();
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  Properties props = {
+      {"bootstrap.servers", bootstrap_servers},
+      {"client.id", "schakel-restore"},
+      // Required by the high-level consumer; never joined or committed (partitions are assigned).
+      {"group.id", "schakel.restore"},
+      {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "true"},
+      {"isolation.level", "read_committed"},
+  };
+  for (const auto& [key, value] : extra) props[key] = value;
+  if (absl::Status s = SetAll(conf.get(), props, "kafka restore"); !s.ok()) return s;
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) return absl::InternalError(absl::StrCat("kafka restore: ", error));
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (std::int32_t p : partitions) {
+    assignment.push_back(
+        RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+  }
+  RdKafka::ErrorCode err = consumer->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka restore: assign: ", RdKafka::err2str(err)));
+  }
+  std::set<std::int32_t> open(partitions.begin(), partitions.end());
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  absl::Status result;
+  while (!open.empty()) {
+    if (std::chrono::steady_clock::now() >= give_up) {
+      result = absl::UnavailableError(
+          absl::StrCat("kafka restore: ", topic, " not read to its end in time"));
+      break;
+    }
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
+    switch (message->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        Record record;
+        record.topic = message->topic_name();
+        record.partition = message->partition();
+        record.offset = message->offset();
+        if (message->key() != nullptr) record.key = *message->key();
+        const bool tombstone = message->payload() == nullptr;
+        if (!tombstone) {
+          record.value.assign(static_cast<const char*>(message->payload()), message->len());
+        }
+        fn(record, tombstone);
+        break;
+      }
+      case RdKafka::ERR__PARTITION_EOF:
+        open.erase(message->partition());
+        break;
+      case RdKafka::ERR__TIMED_OUT:
+        break;
+      default:
+        spdlog::warn("kafka restore: {}", message->errstr());
+        break;
+    }
+  }
+  consumer->close();
+  return result;
+}
+
+}  // namespace schakel::kafka

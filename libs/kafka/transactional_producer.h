@@ -1,0 +1,79 @@
+// A transactional producer for consume-transform-produce (exactly once): the records produced in a
+// transaction and the consumer's positions become visible together, or not at all. Readers use
+// isolation.level=read_committed (every kafka::Consumer does).
+//
+// Fencing: the consumer's group metadata goes with the offsets (KIP-447), so a member that lost its
+// partitions in a rebalance cannot commit work on them any more; a second process with the same
+// transactional id fences the first at InitTransactions.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "libs/kafka/consumer.h"
+#include "libs/kafka/producer.h"
+
+namespace RdKafka {
+class Producer;
+}
+
+namespace schakel::kafka {
+
+struct TransactionalOptions {
+  std::string bootstrap_servers = "127.0.0.1:9092";
+  std::string client_id = "schakel";
+  // Stable per process instance (e.g. "schakel-router-1"): a restarted instance fences its
+  // predecessor's unfinished transaction at once instead of waiting for it to time out.
+  std::string transactional_id;
+  // How long a transaction may stay open before the broker aborts it (a crashed process's
+  // transaction blocks read_committed readers of its partitions this long at most).
+  std::chrono::milliseconds transaction_timeout{10000};
+  Properties extra;
+};
+
+class TransactionalProducer {
+ public:
+  // Creates the producer and initialises transactions (fencing an earlier instance with the same
+  // transactional id). UNAVAILABLE when the broker does not answer within `timeout`.
+  static absl::StatusOr<std::unique_ptr<TransactionalProducer>> Create(
+      const TransactionalOptions& options, std::chrono::milliseconds timeout);
+  ~TransactionalProducer();
+
+  absl::Status Begin();
+  // Queues a record in the open transaction; no value (nullopt) writes a tombstone (a compacted
+  // topic then forgets the key). Failures surface at Commit.
+  absl::Status Produce(std::string_view topic, std::string_view key,
+                       const std::optional<std::string>& value);
+  // Sends `consumer`'s positions (all its assigned partitions) with its group metadata and commits.
+  // ABORTED: the transaction was aborted (or must be); call Abort() and redo the work from the
+  // committed positions. FAILED_PRECONDITION: this producer is fenced or broken for good; the process
+  // should stop.
+  absl::Status CommitWithPositions(Consumer& consumer, std::chrono::milliseconds timeout);
+  absl::Status Abort(std::chrono::milliseconds timeout);
+
+  std::uint64_t committed() const { return committed_; }
+  std::uint64_t aborted() const { return aborted_; }
+
+ private:
+  class Callbacks;
+  TransactionalProducer() = default;
+
+  std::unique_ptr<Callbacks> callbacks_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::uint64_t committed_ = 0;
+  std::uint64_t aborted_ = 0;
+};
+
+// Reads `partitions` of `topic` from the beginning to their current end (read committed) and hands
+// every record to `fn` (tombstones with an empty value). For restoring state from a compacted topic.
+absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& topic,
+                       const std::vector<std::int32_t>& partitions,
+                       std::chrono::milliseconds timeout,
+                       const std::function<void(const Record&, bool tombstone)>& fn,
+                       const Properties& extra = {});
+
+}  // namespace schakel::kafka

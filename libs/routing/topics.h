@@ -1,0 +1,24 @@
+// How each topic of a network is created: partitions and replication from the network file, and
+// compaction for the router's state topic. Every topic gets the same number of partitions: the
+// router relies on it (all events of a referral land in the same partition number).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "libs/kafka/admin.h"
+#include "libs/routing/network.h"
+
+namespace schakel::routing {
+
+inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
+  std::vector<kafka::TopicSpec> specs;
+  for (const std::string& topic : AllTopics(network)) {
+    kafka::TopicSpec spec{topic, network.topics.partitions, network.topics.replication_factor};
+    if (topic == kRouterStateTopic) spec.config = {{"cleanup.policy", "compact"}};
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+}  // namespace schakel::routing

@@ -1,0 +1,383 @@
+#include "services/router/escalation.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "libs/referral/ids.h"
+#include "libs/referral/lifecycle.h"
+#include "services/router/router.h"
+
+namespace schakel::router {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t) {
+  return TimeUtil::MicrosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+}
+
+std::chrono::system_clock::time_point FromTimestamp(const google::protobuf::Timestamp& t) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::microseconds(TimeUtil::TimestampToMicroseconds(t)));
+}
+
+std::vector<Output> ToOutputs(std::vector<OutgoingEvent> events) {
+  std::vector<Output> out;
+  out.reserve(events.size());
+  for (OutgoingEvent& e : events) {
+    out.push_back({std::move(e.topic), std::move(e.key), std::move(e.value)});
+  }
+  return out;
+}
+
+bool Waiting(const v1::RouterNeedState& need) {
+  return !need.settled() && !need.forwarding() &&
+         (need.status() == v1::ASSIGNMENT_STATUS_REQUESTED ||
+          need.status() == v1::ASSIGNMENT_STATUS_RECEIVED);
+}
+
+}  // namespace
+
+std::chrono::system_clock::time_point AcceptBy(const routing::Network& network,
+                                               v1::Urgency urgency,
+                                               std::chrono::system_clock::time_point offered_at) {
+  return offered_at +
+         (urgency == v1::URGENCY_URGENT ? network.sla.urgent : network.sla.normal);
+}
+
+absl::Status Escalation::Restore(std::int32_t partition, const std::string& referral_id,
+                                 const std::optional<std::string>& value) {
+  if (!value) {
+    referrals_.erase(referral_id);
+    return absl::OkStatus();
+  }
+  Entry entry;
+  entry.partition = partition;
+  if (!entry.state.ParseFromString(*value) || entry.state.referral_id() != referral_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("router state for ", referral_id, " cannot be read"));
+  }
+  referrals_[referral_id] = std::move(entry);
+  return absl::OkStatus();
+}
+
+void Escalation::Forget(std::int32_t partition) {
+  absl::erase_if(referrals_, [partition](const auto& kv) { return kv.second.partition == partition; });
+}
+
+void Escalation::ForgetAll() {
+  referrals_.clear();
+  dirty_.clear();
+}
+
+const v1::RouterReferralState* Escalation::Find(const std::string& referral_id) const {
+  auto it = referrals_.find(referral_id);
+  return it == referrals_.end() ? nullptr : &it->second.state;
+}
+
+std::size_t Escalation::waiting() const {
+  std::size_t n = 0;
+  for (const auto& [id, entry] : referrals_) {
+    for (const v1::RouterNeedState& need : entry.state.needs()) n += Waiting(need) ? 1 : 0;
+  }
+  return n;
+}
+
+v1::RouterNeedState* Escalation::FindNeed(Entry& entry, std::uint32_t need_index) {
+  for (v1::RouterNeedState& need : *entry.state.mutable_needs()) {
+    if (need.need_index() == need_index) return &need;
+  }
+  return nullptr;
+}
+
+void Escalation::Wait(const routing::Network& network, v1::RouterNeedState& need,
+                      const v1::AssignmentRequested& offer) {
+  need.set_need_index(offer.need_index());
+  need.set_need_code(offer.need_code());
+  *need.mutable_current() = offer;
+  need.set_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  need.set_settled(false);
+  need.set_forwarding(false);
+  *need.mutable_accept_by() = ToTimestamp(AcceptBy(network, offer.urgency(), clock_()));
+}
+
+absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& policy,
+                                                       const kafka::Record& record) {
+  if (record.topic == routing::kStatusTopic) {
+    v1::AssignmentStatusChanged status;
+    if (!status.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not an AssignmentStatusChanged event");
+    }
+    return HandleStatus(policy, status);
+  }
+  if (record.topic == routing::kForwardingTopic) {
+    v1::ForwardRequested forward;
+    if (!forward.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not a ForwardRequested event");
+    }
+    return HandleForward(policy, record.partition, forward);
+  }
+  if (record.topic == routing::kSubmittedTopic) {
+    v1::ReferralSubmitted submitted;
+    if (!submitted.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not a ReferralSubmitted event");
+    }
+    if (referrals_.contains(submitted.meta().referral_id())) {
+      return std::vector<Output>{};  // routed already (its offers are waiting)
+    }
+    std::vector<v1::AssignmentRequested> offers;
+    absl::StatusOr<std::vector<OutgoingEvent>> events = RouteReferral(policy, submitted, &offers);
+    if (!events.ok()) return events.status();
+    if (!offers.empty()) {
+      Entry& entry = referrals_[submitted.meta().referral_id()];
+      entry.partition = record.partition;
+      entry.state.set_referral_id(submitted.meta().referral_id());
+      for (const v1::AssignmentRequested& offer : offers) {
+        Wait(policy.network(), *entry.state.add_needs(), offer);
+      }
+      dirty_.insert(submitted.meta().referral_id());
+    }
+    return ToOutputs(*std::move(events));
+  }
+  if (record.topic == routing::kCancellationsTopic) {
+    absl::StatusOr<std::vector<OutgoingEvent>> events = RouteRecord(policy, record);
+    if (!events.ok()) return events.status();
+    return ToOutputs(*std::move(events));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("the router does not read ", record.topic));
+}
+
+absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Policy& policy,
+                                                              std::int32_t partition,
+                                                              const v1::ForwardRequested& forward) {
+  const std::string& referral_id = forward.meta().referral_id();
+  const std::string next_id = referral::NextAssignmentId(forward.meta().assignment_id());
+  auto found = referrals_.find(referral_id);
+  if (found != referrals_.end()) {
+    v1::RouterNeedState* need =
+        FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id()));
+    if (need != nullptr && need->current().meta().assignment_id() == next_id) {
+      return std::vector<Output>{};  // this forward made the current offer already
+    }
+  }
+  std::vector<v1::AssignmentRequested> offers;
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteForward(policy, forward, &offers);
+  if (!events.ok()) return events.status();
+
+  Entry& entry = referrals_[referral_id];
+  entry.partition = partition;
+  entry.state.set_referral_id(referral_id);
+  const std::uint32_t index = referral::NeedIndexOf(forward.meta().assignment_id());
+  v1::RouterNeedState* need = FindNeed(entry, index);
+  if (need == nullptr) {
+    need = entry.state.add_needs();
+    need->set_need_index(index);
+    need->set_need_code(forward.proposed().need_code());
+  }
+  v1::EarlierOffer* earlier = need->add_earlier();
+  earlier->set_assignment_id(forward.meta().assignment_id());
+  earlier->set_organisation(forward.from_organisation());
+  earlier->set_ended(absl::StrCat("forwarded to ", forward.to_organisation()));
+  if (offers.empty()) {
+    need->set_settled(true);  // the forward was refused: the need is in the unroutable queue
+    need->clear_accept_by();
+  } else {
+    Wait(policy.network(), *need, offers.front());
+  }
+  dirty_.insert(referral_id);
+  return ToOutputs(*std::move(events));
+}
+
+std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy,
+                                             const v1::AssignmentStatusChanged& status) {
+  std::vector<Output> out;
+  auto found = referrals_.find(status.meta().referral_id());
+  if (found == referrals_.end()) return out;  // nothing waits for this referral
+  Entry& entry = found->second;
+  const std::string& id = status.meta().assignment_id();
+  v1::RouterNeedState* need = FindNeed(entry, referral::NeedIndexOf(id));
+  if (need == nullptr) return out;
+  const v1::AssignmentStatus to = status.to_status();
+  const bool accepted = to == v1::ASSIGNMENT_STATUS_ACCEPTED || referral::WorkStarted(to) ||
+                        to == v1::ASSIGNMENT_STATUS_COMPLETED || to == v1::ASSIGNMENT_STATUS_FAILED;
+
+  if (need->current().meta().assignment_id() != id) {
+    // An earlier offer of this need. Only one thing matters: its owner accepted it before our
+    // withdrawal arrived (the inbox then keeps it). That acceptance stands; the newer offer, still
+    // waiting, is withdrawn.
+    if (!accepted || need->settled()) return out;
+    const bool earlier =
+        std::any_of(need->earlier().begin(), need->earlier().end(),
+                    [&](const v1::EarlierOffer& e) { return e.assignment_id() == id; });
+    if (!earlier) return out;
+    if (Waiting(*need)) {
+      v1::Withdrawal withdrawal;
+      *withdrawal.mutable_meta() = need->current().meta();
+      withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
+      *withdrawal.mutable_meta()->mutable_occurred_at() = ToTimestamp(clock_());
+      withdrawal.set_organisation(need->current().organisation());
+      withdrawal.set_reason(absl::StrCat("accepted by ", status.organisation(), " first"));
+      v1::InboxEvent wrapped;
+      *wrapped.mutable_withdrawn() = withdrawal;
+      out.push_back({routing::InboxTopic(need->current().organisation()),
+                     need->current().meta().assignment_id(), wrapped.SerializeAsString()});
+    } else {
+      spdlog::warn("router: {} and {} were both accepted for the same need", id,
+                   need->current().meta().assignment_id());
+    }
+    v1::EarlierOffer* ended = need->add_earlier();
+    ended->set_assignment_id(need->current().meta().assignment_id());
+    ended->set_organisation(need->current().organisation());
+    ended->set_ended(absl::StrCat("withdrawn: ", status.organisation(), " accepted first"));
+    need->set_settled(true);
+    need->clear_accept_by();
+    dirty_.insert(entry.state.referral_id());
+    return out;
+  }
+
+  if (need->settled()) return out;
+  if (accepted) {
+    need->set_status(to);
+    need->set_settled(true);
+    need->clear_accept_by();
+    dirty_.insert(entry.state.referral_id());
+  } else if (to == v1::ASSIGNMENT_STATUS_RECEIVED) {
+    need->set_status(to);  // still waiting; not worth a state record of its own
+  } else if (to == v1::ASSIGNMENT_STATUS_REJECTED && !status.forward_to().empty()) {
+    need->set_forwarding(true);  // the ForwardRequested makes the next offer
+    need->clear_accept_by();
+    dirty_.insert(entry.state.referral_id());
+  } else if (to == v1::ASSIGNMENT_STATUS_REJECTED) {
+    // The organisation's reason is its own free text: it stays in its inbox, not in the chain.
+    Escalate(policy, entry, *need, "declined", /*withdraw=*/false, &out);
+  } else if (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() != "network") {
+    need->set_status(to);  // the referrer cancelled it: nobody else should get it
+    need->set_settled(true);
+    need->clear_accept_by();
+    dirty_.insert(entry.state.referral_id());
+  }
+  return out;
+}
+
+void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::RouterNeedState& need,
+                          const std::string& ended, bool withdraw, std::vector<Output>* out) {
+  const v1::AssignmentRequested current = need.current();
+  const std::string& current_id = current.meta().assignment_id();
+  const std::string next_id = referral::NextAssignmentId(current_id);
+  const auto now = clock_();
+  ++escalated_;
+  if (withdraw) {
+    v1::Withdrawal withdrawal;
+    *withdrawal.mutable_meta() = current.meta();
+    withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
+    *withdrawal.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+    withdrawal.set_organisation(current.organisation());
+    withdrawal.set_reason(ended);
+    withdrawal.set_next_assignment_id(next_id);
+    v1::InboxEvent wrapped;
+    *wrapped.mutable_withdrawn() = withdrawal;
+    out->push_back(
+        {routing::InboxTopic(current.organisation()), current_id, wrapped.SerializeAsString()});
+  }
+  v1::EarlierOffer* earlier = need.add_earlier();
+  earlier->set_assignment_id(current_id);
+  earlier->set_organisation(current.organisation());
+  earlier->set_ended(ended);
+
+  routing::RouteRequest request;
+  request.region = current.region();
+  request.need_codes = {current.need_code()};
+  request.sharing_organisations.assign(current.sharing().organisations().begin(),
+                                       current.sharing().organisations().end());
+  request.languages.assign(current.languages().begin(), current.languages().end());
+  for (const v1::EarlierOffer& e : need.earlier()) {
+    request.excluded_organisations.push_back(e.organisation());
+  }
+  const routing::NeedDecision decision = policy.Decide(request).front();
+
+  if (decision.routable()) {
+    v1::AssignmentRequested next = current;
+    next.mutable_meta()->set_event_id(referral::NewEventId());
+    next.mutable_meta()->set_assignment_id(next_id);
+    *next.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+    next.set_organisation(decision.organisation);
+    next.set_previous_assignment_id(current_id);
+    std::vector<OutgoingEvent> events;
+    AddAssignment(next, &events, absl::StrCat(current.organisation(), ": ", ended));
+    for (Output& o : ToOutputs(std::move(events))) out->push_back(std::move(o));
+    Wait(policy.network(), need, next);
+    spdlog::info("router: {} {} ({}); offered {} to {}", current_id, ended,
+                 current.organisation(), next_id, decision.organisation);
+  } else {
+    v1::ReferralUnroutable unroutable;
+    *unroutable.mutable_meta() = current.meta();
+    unroutable.mutable_meta()->set_event_id(referral::NewEventId());
+    unroutable.mutable_meta()->set_assignment_id(next_id);
+    *unroutable.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+    unroutable.set_need_code(current.need_code());
+    unroutable.set_need_index(current.need_index());
+    unroutable.set_region(current.region());
+    unroutable.set_urgency(current.urgency());
+    unroutable.set_referring_organisation(current.referring_organisation());
+    // The chain first (oldest offer first), then everybody else's reason.
+    for (const v1::EarlierOffer& e : need.earlier()) {
+      v1::PassedOver* p = unroutable.add_passed_over();
+      p->set_organisation(e.organisation());
+      p->set_reason(absl::StrCat("offered (", e.assignment_id(), "): ", e.ended()));
+    }
+    for (const routing::PassedOver& p : decision.passed_over) {
+      const bool tried =
+          std::any_of(need.earlier().begin(), need.earlier().end(),
+                      [&](const v1::EarlierOffer& e) { return e.organisation() == p.organisation; });
+      if (tried) continue;
+      v1::PassedOver* out_p = unroutable.add_passed_over();
+      out_p->set_organisation(p.organisation);
+      out_p->set_reason(p.reason);
+    }
+    out->push_back({std::string(routing::kUnroutableTopic), current.meta().referral_id(),
+                    unroutable.SerializeAsString()});
+    need.set_settled(true);
+    need.clear_accept_by();
+    spdlog::info("router: {} {} ({}); nobody else can take need {}: unroutable", current_id, ended,
+                 current.organisation(), current.need_index());
+  }
+  dirty_.insert(entry.state.referral_id());
+}
+
+std::vector<Output> Escalation::Tick(const routing::Policy& policy) {
+  std::vector<Output> out;
+  const auto now = clock_();
+  for (auto& [id, entry] : referrals_) {
+    for (v1::RouterNeedState& need : *entry.state.mutable_needs()) {
+      if (!Waiting(need) || !need.has_accept_by()) continue;
+      if (FromTimestamp(need.accept_by()) > now) continue;
+      Escalate(policy, entry, need, "not accepted in time", /*withdraw=*/true, &out);
+    }
+  }
+  return out;
+}
+
+std::vector<Output> Escalation::TakeStateChanges() {
+  std::vector<Output> out;
+  for (const std::string& id : dirty_) {
+    auto it = referrals_.find(id);
+    if (it == referrals_.end()) continue;
+    const v1::RouterReferralState& state = it->second.state;
+    const bool settled = std::all_of(state.needs().begin(), state.needs().end(),
+                                     [](const v1::RouterNeedState& n) { return n.settled(); });
+    if (settled) {
+      out.push_back({std::string(routing::kRouterStateTopic), id, std::nullopt});
+      referrals_.erase(it);
+    } else {
+      out.push_back({std::string(routing::kRouterStateTopic), id, state.SerializeAsString()});
+    }
+  }
+  dirty_.clear();
+  return out;
+}
+
+}  // namespace schakel::router

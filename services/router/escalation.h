@@ -1,0 +1,99 @@
+// Escalation: the router's memory of every need still waiting for an organisation to accept it.
+//
+// Each offer has a deadline (the network's SLA for the referral's urgency). An offer declined, or not
+// accepted by its deadline, is withdrawn and offered to the next eligible organisation (never one
+// already tried for that need); when nobody is left the need goes to the unroutable queue with the
+// whole chain of offers and why each ended. Accepted (or cancelled by the referrer): settled.
+//
+// Pure apart from the clock, so unit tests move time. The router keeps this state per referral on the
+// compacted topic schakel.router.state, written in the same Kafka transaction as the events it
+// caused and the consumed offsets; an instance that takes over a partition restores the state of its
+// referrals from that topic first. So a deadline fires once, whichever instance owns it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "libs/kafka/consumer.h"
+#include "libs/routing/policy.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::router {
+
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+// One record to publish in the router's transaction; no value: a tombstone.
+struct Output {
+  std::string topic;
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// When an offer made at `offered_at` must be accepted by, under the network's SLA.
+std::chrono::system_clock::time_point AcceptBy(const routing::Network& network,
+                                               v1::Urgency urgency,
+                                               std::chrono::system_clock::time_point offered_at);
+
+class Escalation {
+ public:
+  explicit Escalation(Clock clock) : clock_(std::move(clock)) {}
+
+  // Restoring a partition: one record of the state topic (no value: the referral is settled).
+  absl::Status Restore(std::int32_t partition, const std::string& referral_id,
+                       const std::optional<std::string>& value);
+  // This instance gave up `partition`: its referrals are forgotten (the next owner restores them).
+  void Forget(std::int32_t partition);
+  void ForgetAll();
+
+  // One consumed record of any input topic (submitted, forwarding, cancellations, status): the
+  // events to publish. INVALID_ARGUMENT for a record that is not what its topic carries.
+  absl::StatusOr<std::vector<Output>> Handle(const routing::Policy& policy,
+                                             const kafka::Record& record);
+  // Escalates every waiting offer whose deadline has passed.
+  std::vector<Output> Tick(const routing::Policy& policy);
+  // The state records for the referrals changed since the last call: the state, or a tombstone once
+  // every need is settled.
+  std::vector<Output> TakeStateChanges();
+
+  // What the router remembers of a referral (nullptr: nothing waits for it).
+  const v1::RouterReferralState* Find(const std::string& referral_id) const;
+  // Offers waiting for acceptance.
+  std::size_t waiting() const;
+  std::uint64_t escalated() const { return escalated_; }
+
+ private:
+  struct Entry {
+    std::int32_t partition = 0;
+    v1::RouterReferralState state;
+  };
+
+  std::vector<Output> HandleSubmitted(const routing::Policy& policy, std::int32_t partition,
+                                      const v1::ReferralSubmitted& submitted,
+                                      std::vector<Output> events);
+  absl::StatusOr<std::vector<Output>> HandleForward(const routing::Policy& policy,
+                                                    std::int32_t partition,
+                                                    const v1::ForwardRequested& forward);
+  std::vector<Output> HandleStatus(const routing::Policy& policy,
+                                   const v1::AssignmentStatusChanged& status);
+  // Ends the current offer of `need` (`ended` says how) and offers the need to the next eligible
+  // organisation, or sends it to the unroutable queue. `withdraw`: tell the owner's inbox.
+  void Escalate(const routing::Policy& policy, Entry& entry, v1::RouterNeedState& need,
+                const std::string& ended, bool withdraw, std::vector<Output>* out);
+  void Wait(const routing::Network& network, v1::RouterNeedState& need,
+            const v1::AssignmentRequested& offer);
+  v1::RouterNeedState* FindNeed(Entry& entry, std::uint32_t need_index);
+
+  Clock clock_;
+  absl::flat_hash_map<std::string, Entry> referrals_;
+  absl::flat_hash_set<std::string> dirty_;
+  std::uint64_t escalated_ = 0;
+};
+
+}  // namespace schakel::router

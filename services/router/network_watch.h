@@ -1,0 +1,47 @@
+// The network file the router runs on, picked up again when an operator changes it: a valid change
+// replaces the policy for the next decisions; an invalid one is refused (logged with file, place and
+// problem) while the running policy stays.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libs/routing/policy.h"
+
+namespace schakel::router {
+
+class NetworkWatch {
+ public:
+  // Loads `path`; an error when the file is not valid.
+  static absl::StatusOr<std::unique_ptr<NetworkWatch>> Load(const std::string& path);
+
+  // The policy for the next decision (safe from any thread).
+  std::shared_ptr<const routing::Policy> Current() const;
+
+  // Looks at the file again when its modification time or size changed. OK when nothing changed or
+  // the change was taken; the refusal otherwise (the running policy stays).
+  absl::Status CheckForChange();
+
+  std::uint64_t reloads() const { return reloads_; }
+
+ private:
+  explicit NetworkWatch(std::string path) : path_(std::move(path)) {}
+  struct Stamp {
+    std::filesystem::file_time_type modified{};
+    std::uintmax_t size = 0;
+    friend bool operator==(const Stamp&, const Stamp&) = default;
+  };
+  Stamp Read() const;
+
+  std::string path_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const routing::Policy> policy_;
+  Stamp stamp_;
+  std::uint64_t reloads_ = 0;
+};
+
+}  // namespace schakel::router
