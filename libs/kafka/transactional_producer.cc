@@ -16,7 +16,8 @@ namespace {
 absl::Status TxnError(std::string_view what, RdKafka::Error* raw) {
   std::unique_ptr<RdKafka::Error> error(raw);
   if (!error) return absl::OkStatus();
-  const std::string text = absl::StrCat("kafka transaction: ", std::string(what), ": ", error->str());
+  const std::string text =
+      absl::StrCat("kafka transaction: ", std::string(what), ": ", error->str());
   if (error->is_fatal()) return absl::FailedPreconditionError(text);
   if (error->txn_requires_abort()) return absl::AbortedError(text);
   if (error->is_retriable()) return absl::UnavailableError(text);
@@ -27,7 +28,8 @@ absl::Status SetAll(RdKafka::Conf* conf, const Properties& props, std::string_vi
   std::string error;
   for (const auto& [key, value] : props) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
-      return absl::InvalidArgumentError(absl::StrCat(std::string(who), " property ", key, ": ", error));
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(who), " property ", key, ": ", error));
     }
   }
   return absl::OkStatus();
@@ -82,8 +84,8 @@ absl::StatusOr<std::unique_ptr<TransactionalProducer>> TransactionalProducer::Cr
   if (!self->producer_) {
     return absl::InternalError(absl::StrCat("kafka transactional producer: ", error));
   }
-  if (absl::Status s = TxnError("init",
-                                self->producer_->init_transactions(static_cast<int>(timeout.count())));
+  if (absl::Status s =
+          TxnError("init", self->producer_->init_transactions(static_cast<int>(timeout.count())));
       !s.ok()) {
     return absl::UnavailableError(s.message());
   }
@@ -111,9 +113,8 @@ absl::Status TransactionalProducer::Produce(std::string_view topic, std::string_
     }
     producer_->poll(0);
     if (err == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
-    return absl::AbortedError(
-        absl::StrCat("kafka transaction: cannot queue a record for ", std::string(topic), ": ",
-                     RdKafka::err2str(err)));
+    return absl::AbortedError(absl::StrCat("kafka transaction: cannot queue a record for ",
+                                           std::string(topic), ": ", RdKafka::err2str(err)));
   }
 }
 
@@ -138,9 +139,9 @@ absl::Status TransactionalProducer::CommitWithPositions(Consumer& consumer,
                                         offsets, group.get(), static_cast<int>(timeout.count())));
   }
   RdKafka::TopicPartition::destroy(positions);
-  if (!sent.ok()) return sent.code() == absl::StatusCode::kUnavailable
-                             ? absl::AbortedError(sent.message())
-                             : sent;
+  if (!sent.ok())
+    return sent.code() == absl::StatusCode::kUnavailable ? absl::AbortedError(sent.message())
+                                                         : sent;
   absl::Status committed =
       TxnError("commit", producer_->commit_transaction(static_cast<int>(timeout.count())));
   if (committed.ok()) {
@@ -148,7 +149,8 @@ absl::Status TransactionalProducer::CommitWithPositions(Consumer& consumer,
     return committed;
   }
   // A retriable commit error (timeout) leaves the outcome open: aborting settles it either way.
-  if (committed.code() == absl::StatusCode::kUnavailable) return absl::AbortedError(committed.message());
+  if (committed.code() == absl::StatusCode::kUnavailable)
+    return absl::AbortedError(committed.message());
   return committed;
 }
 
@@ -176,7 +178,8 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
   for (const auto& [key, value] : extra) props[key] = value;
   if (absl::Status s = SetAll(conf.get(), props, "kafka restore"); !s.ok()) return s;
   std::string error;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!consumer) return absl::InternalError(absl::StrCat("kafka restore: ", error));
   std::vector<RdKafka::TopicPartition*> assignment;
   for (std::int32_t p : partitions) {
@@ -212,9 +215,18 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
         fn(record, tombstone);
         break;
       }
-      case RdKafka::ERR__PARTITION_EOF:
-        open.erase(message->partition());
+      case RdKafka::ERR__PARTITION_EOF: {
+        // Read committed, the end is the last stable offset; below the high watermark a
+        // transaction is still open there (a former owner's): wait for it to end.
+        std::int64_t low = 0;
+        std::int64_t high = 0;
+        if (consumer->query_watermark_offsets(topic, message->partition(), &low, &high, 5000) ==
+                RdKafka::ERR_NO_ERROR &&
+            message->offset() >= high) {
+          open.erase(message->partition());
+        }
         break;
+      }
       case RdKafka::ERR__TIMED_OUT:
         break;
       default:

@@ -297,9 +297,10 @@ class ClosedLoopE2eTest : public ::testing::Test {
   static int CountStatusEvents(const std::string& assignment_id, std::uint64_t version) {
     int count = 0;
     for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kStatusTopic))) {
-      if (r.key != assignment_id) continue;
       v1::AssignmentStatusChanged event;
       EXPECT_TRUE(event.ParseFromString(r.value)) << "offset " << r.offset;
+      if (event.meta().assignment_id() != assignment_id) continue;
+      EXPECT_EQ(r.key, event.meta().referral_id()) << "status events are keyed by referral id";
       if (event.version() == version) ++count;
     }
     return count;
@@ -450,8 +451,8 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
 
   // No trace on Kafka either. A change stored by the refused call would have been relayed before
   // anything stored after it (the outbox is relayed in order, and every event of an assignment is
-  // keyed by its id, so lands in one partition in that order): once a later, allowed forward is
-  // on the topics, the refused one would be there too.
+  // keyed by its referral id, so lands in one partition in that order): once a later, allowed
+  // forward is on the topics, the refused one would be there too.
   v1::Assignment forwarded;
   status = Forward("leger-des-heils", after, "terwille", "", &forwarded);
   ASSERT_TRUE(status.ok()) << "the version the refused forward was based on is still current: "
@@ -460,17 +461,17 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
   ASSERT_TRUE(Eventually([&] { return CountStatusEvents(id, 3) > 0; }));
   std::vector<std::string> forwards;
   for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kForwardingTopic))) {
-    if (r.key != id) continue;
     v1::ForwardRequested request;
     ASSERT_TRUE(request.ParseFromString(r.value));
+    if (request.meta().assignment_id() != id) continue;
     forwards.push_back(request.to_organisation());
   }
   EXPECT_EQ(forwards, std::vector<std::string>{"terwille"});
   std::vector<std::string> changes;
   for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kStatusTopic))) {
-    if (r.key != id) continue;
     v1::AssignmentStatusChanged event;
     ASSERT_TRUE(event.ParseFromString(r.value));
+    if (event.meta().assignment_id() != id) continue;
     changes.push_back(absl::StrCat("v", event.version(), " ", StatusName(event.to_status()), " ",
                                    event.forward_to()));
   }

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 
 namespace schakel::testing {
 
@@ -31,6 +32,9 @@ std::vector<kafka::Record> ReadWholeTopic(const std::string& bootstrap, const st
             error);  // never joins: partitions are assigned by hand
   conf->set("enable.auto.commit", "false", error);
   conf->set("isolation.level", "read_committed", error);
+  // The end of a partition written in transactions is a commit marker, never delivered: the
+  // reader is done at the partition's end-of-file at (or past) the high watermark.
+  conf->set("enable.partition.eof", "true", error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
       RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!consumer) {
@@ -62,13 +66,18 @@ std::vector<kafka::Record> ReadWholeTopic(const std::string& bootstrap, const st
   RdKafka::TopicPartition::destroy(assignment);
   const auto give_up = std::chrono::steady_clock::now() + timeout;
   std::map<int, std::vector<kafka::Record>> by_partition;
+  std::set<int> done;
   while (open > 0 && std::chrono::steady_clock::now() < give_up) {
     std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
+    if (m->err() == RdKafka::ERR__PARTITION_EOF && m->offset() >= end[m->partition()] &&
+        done.insert(m->partition()).second) {
+      --open;
+    }
     if (m->err() != RdKafka::ERR_NO_ERROR) continue;
     kafka::Record r{m->topic_name(), m->partition(), m->offset(), m->key() ? *m->key() : "",
-                    std::string(static_cast<const char*>(m->payload()), m->len())};
+                    m->payload() ? std::string(static_cast<const char*>(m->payload()), m->len())
+                                 : std::string()};
     by_partition[r.partition].push_back(r);
-    if (r.offset + 1 >= end[r.partition]) --open;
   }
   EXPECT_EQ(open, 0u) << "reader: did not reach the end of " << topic << " in time";
   consumer->close();
