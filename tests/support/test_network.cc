@@ -1,0 +1,220 @@
+#include "tests/support/test_network.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/kafka_test_env.h"
+
+namespace schakel::testing {
+
+namespace {
+const std::string kBinary = SCHAKEL_BINARY_DIR;
+constexpr char kOrganisationHeader[] = "x-schakel-organisation";
+}  // namespace
+
+bool Eventually(const std::function<bool()>& probe, std::chrono::seconds timeout) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (probe()) return true;
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void PrepareCall(grpc::ClientContext& context, const std::string& as,
+                 std::chrono::seconds timeout) {
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  context.AddMetadata(kOrganisationHeader, as);
+}
+
+TestNetwork::TestNetwork(const std::string& name, const std::string& network_file)
+    : name_(name),
+      network_file_(network_file),
+      kafka_(TestKafka()),
+      dir_(std::filesystem::temp_directory_path() /
+           ("schakel-" + name + "-" + std::to_string(::getpid()))) {
+  absl::StatusOr<routing::Network> network = routing::LoadNetworkFile(network_file);
+  if (!network.ok()) throw std::runtime_error(std::string(network.status().message()));
+  network_ = *std::move(network);
+  std::filesystem::create_directories(dir_);
+}
+
+TestNetwork::~TestNetwork() {
+  for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
+    if ((*it)->process && (*it)->process->running()) {
+      const int status = (*it)->process->Stop();
+      EXPECT_EQ(status, 0) << (*it)->name << " did not stop cleanly:\n"
+                           << (*it)->process->ReadLog();
+    }
+  }
+  if (std::getenv("SCHAKEL_E2E_KEEP") == nullptr) std::filesystem::remove_all(dir_);
+}
+
+::testing::AssertionResult TestNetwork::Prepare() {
+  std::string output;
+  if (RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
+                  network_file_, "--kafka", kafka_},
+                 &output) != 0) {
+    return ::testing::AssertionFailure() << "topics create: " << output;
+  }
+  const std::string key = (dir_ / "pseudonym.key").string();
+  if (RunCommand({"/bin/sh", "-c", "openssl rand -hex 32 > " + key}, &output) != 0) {
+    return ::testing::AssertionFailure() << "pseudonym key: " << output;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void TestNetwork::AddInboxes() {
+  for (const routing::Organisation& org : network_.organisations) {
+    services_.push_back(std::make_unique<Service>(Service{
+        "inbox-" + org.id,
+        kBinary + "/services/inbox/inbox",
+        {"--org", org.id, "--network", network_file_, "--kafka", kafka_, "--db",
+         (dir_ / ("inbox-" + org.id + ".db")).string()},
+        "",
+        nullptr,
+        0}));
+  }
+}
+
+Service& TestNetwork::AddRouter(const std::string& instance, std::vector<std::string> extra_args) {
+  std::vector<std::string> args = {"--network", network_file_, "--kafka", kafka_, "--instance",
+                                   instance};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  services_.push_back(std::make_unique<Service>(Service{
+      "router-" + instance, kBinary + "/services/router/router", std::move(args), "", nullptr, 0}));
+  return *services_.back();
+}
+
+void TestNetwork::AddIntake() {
+  services_.push_back(std::make_unique<Service>(
+      Service{"intake",
+              kBinary + "/services/intake/intake",
+              {"--network", network_file_, "--kafka", kafka_, "--pseudonym-key",
+               (dir_ / "pseudonym.key").string(), "--db", (dir_ / "intake-view.db").string(),
+               "--view-group", "schakel.intake.view." + name_ + "-" + std::to_string(::getpid())},
+              "",
+              nullptr,
+              0}));
+}
+
+::testing::AssertionResult TestNetwork::StartAll() {
+  for (auto& s : services_) {
+    if (!s->process || !s->process->running()) Launch(*s);
+  }
+  for (auto& s : services_) {
+    if (::testing::AssertionResult up = WaitUntilServing(*s); !up) return up;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void TestNetwork::Launch(Service& s, const std::vector<std::string>& extra_env) {
+  s.address = "127.0.0.1:" + std::to_string(FreePort());
+  std::vector<std::string> args = s.args;
+  args.push_back("--listen");
+  args.push_back(s.address);
+  ++s.starts;
+  const std::string log =
+      (dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();
+  s.process = std::make_unique<ChildProcess>(s.binary, args, log, extra_env);
+}
+
+::testing::AssertionResult TestNetwork::WaitUntilServing(Service& s) {
+  auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
+  if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60))) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << s.name << " did not start:\n" << s.process->ReadLog();
+}
+
+Service& TestNetwork::Find(const std::string& name) {
+  for (auto& s : services_) {
+    if (s->name == name) return *s;
+  }
+  throw std::runtime_error("no service " + name);
+}
+
+std::unique_ptr<v1::InboxService::Stub> TestNetwork::Inbox(const std::string& org) {
+  return v1::InboxService::NewStub(
+      grpc::CreateChannel(Find("inbox-" + org).address, grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<v1::IntakeService::Stub> TestNetwork::Intake() {
+  return v1::IntakeService::NewStub(
+      grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+}
+
+grpc::Status TestNetwork::Submit(const v1::Referral& referral, const std::string& as,
+                                 v1::SubmitReferralResponse* response) {
+  grpc::ClientContext context;
+  PrepareCall(context, as, std::chrono::seconds(15));
+  v1::SubmitReferralRequest request;
+  *request.mutable_referral() = referral;
+  return Intake()->SubmitReferral(&context, request, response);
+}
+
+grpc::Status TestNetwork::Get(const std::string& org, const std::string& assignment_id,
+                              v1::Assignment* assignment) {
+  grpc::ClientContext context;
+  PrepareCall(context, org);
+  v1::GetAssignmentRequest request;
+  request.set_assignment_id(assignment_id);
+  return Inbox(org)->GetAssignment(&context, request, assignment);
+}
+
+std::optional<v1::Assignment> TestNetwork::WaitForStatus(const std::string& org,
+                                                         const std::string& assignment_id,
+                                                         v1::AssignmentStatus status) {
+  v1::Assignment assignment;
+  if (Eventually([&] {
+        assignment.Clear();
+        return Get(org, assignment_id, &assignment).ok() && assignment.status() == status;
+      })) {
+    return assignment;
+  }
+  return std::nullopt;
+}
+
+grpc::Status TestNetwork::Decline(const std::string& org, const v1::Assignment& current,
+                                  const std::string& reason, v1::Assignment* changed) {
+  grpc::ClientContext context;
+  PrepareCall(context, org);
+  v1::ChangeAssignmentRequest request;
+  request.set_assignment_id(current.assignment_id());
+  request.set_expected_version(current.version());
+  request.set_reason(reason);
+  return Inbox(org)->Decline(&context, request, changed);
+}
+
+grpc::Status TestNetwork::Accept(const std::string& org, const v1::Assignment& current,
+                                 v1::Assignment* changed) {
+  grpc::ClientContext context;
+  PrepareCall(context, org);
+  v1::ChangeAssignmentRequest request;
+  request.set_assignment_id(current.assignment_id());
+  request.set_expected_version(current.version());
+  return Inbox(org)->Accept(&context, request, changed);
+}
+
+std::optional<v1::ReferralStatus> TestNetwork::WaitForReferral(
+    const std::string& as, const std::string& referral_id,
+    const std::function<bool(const v1::ReferralStatus&)>& ready) {
+  auto intake = Intake();
+  v1::ReferralStatus status;
+  if (Eventually([&] {
+        grpc::ClientContext context;
+        PrepareCall(context, as);
+        v1::GetReferralRequest request;
+        request.set_referral_id(referral_id);
+        status.Clear();
+        return intake->GetReferral(&context, request, &status).ok() && ready(status);
+      })) {
+    return status;
+  }
+  return std::nullopt;
+}
+
+}  // namespace schakel::testing

@@ -1,0 +1,95 @@
+// A whole Schakel network for end-to-end tests: the real intake, router(s) and inbox binaries on
+// free ports against the broker tests/run started, with helpers for the gRPC calls the tests make.
+// Each TestNetwork has its own directory (databases, logs, pseudonym key); set SCHAKEL_E2E_KEEP to
+// keep it after the test.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libs/routing/network.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+#include "tests/support/process.h"
+
+namespace schakel::testing {
+
+// Calls `probe` every 200 ms until it returns true or `timeout` has passed; true when it did.
+bool Eventually(const std::function<bool()>& probe,
+                std::chrono::seconds timeout = std::chrono::seconds(90));
+
+struct Service {
+  std::string name;
+  std::string binary;
+  std::vector<std::string> args;  // without --listen: every start gets a free port
+  std::string address;
+  std::unique_ptr<ChildProcess> process;
+  int starts = 0;
+};
+
+class TestNetwork {
+ public:
+  // `name` names the directory and the intake's view group; `network_file` is the network.
+  TestNetwork(const std::string& name, const std::string& network_file);
+  ~TestNetwork();  // stops what still runs (SIGTERM)
+
+  const std::string& kafka() const { return kafka_; }
+  const routing::Network& network() const { return network_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // Creates the topics of the network and a pseudonym key.
+  ::testing::AssertionResult Prepare();
+  // Adds (does not start) one inbox per organisation, a router and intake.
+  void AddInboxes();
+  Service& AddRouter(const std::string& instance, std::vector<std::string> extra_args = {});
+  void AddIntake();
+  // Starts every added service that does not run, and waits until each answers.
+  ::testing::AssertionResult StartAll();
+
+  // Starts the service (again) on a free port; each start logs to its own file.
+  void Launch(Service& s, const std::vector<std::string>& extra_env = {});
+  ::testing::AssertionResult WaitUntilServing(Service& s);
+  Service& Find(const std::string& name);
+
+  std::unique_ptr<v1::InboxService::Stub> Inbox(const std::string& org);
+  std::unique_ptr<v1::IntakeService::Stub> Intake();
+
+  grpc::Status Submit(const v1::Referral& referral, const std::string& as,
+                      v1::SubmitReferralResponse* response);
+  grpc::Status Get(const std::string& org, const std::string& assignment_id,
+                   v1::Assignment* assignment);
+  // The assignment once it is in `org`'s inbox with `status`; nullopt after the wait.
+  std::optional<v1::Assignment> WaitForStatus(const std::string& org,
+                                              const std::string& assignment_id,
+                                              v1::AssignmentStatus status);
+  grpc::Status Decline(const std::string& org, const v1::Assignment& current,
+                       const std::string& reason, v1::Assignment* changed);
+  grpc::Status Accept(const std::string& org, const v1::Assignment& current,
+                      v1::Assignment* changed);
+  // The referrer's view of the referral once it satisfies `ready`; nullopt after the wait.
+  std::optional<v1::ReferralStatus> WaitForReferral(
+      const std::string& as, const std::string& referral_id,
+      const std::function<bool(const v1::ReferralStatus&)>& ready);
+
+ private:
+  std::string name_;
+  std::string network_file_;
+  std::string kafka_;
+  routing::Network network_;
+  std::filesystem::path dir_;
+  std::vector<std::unique_ptr<Service>> services_;
+};
+
+// Sets the identity header and a deadline.
+void PrepareCall(grpc::ClientContext& context, const std::string& as,
+                 std::chrono::seconds timeout = std::chrono::seconds(10));
+
+}  // namespace schakel::testing
