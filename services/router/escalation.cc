@@ -42,11 +42,9 @@ bool Waiting(const v1::RouterNeedState& need) {
 
 }  // namespace
 
-std::chrono::system_clock::time_point AcceptBy(const routing::Network& network,
-                                               v1::Urgency urgency,
+std::chrono::system_clock::time_point AcceptBy(const routing::Network& network, v1::Urgency urgency,
                                                std::chrono::system_clock::time_point offered_at) {
-  return offered_at +
-         (urgency == v1::URGENCY_URGENT ? network.sla.urgent : network.sla.normal);
+  return offered_at + (urgency == v1::URGENCY_URGENT ? network.sla.urgent : network.sla.normal);
 }
 
 absl::Status Escalation::Restore(std::int32_t partition, const std::string& referral_id,
@@ -66,7 +64,8 @@ absl::Status Escalation::Restore(std::int32_t partition, const std::string& refe
 }
 
 void Escalation::Forget(std::int32_t partition) {
-  absl::erase_if(referrals_, [partition](const auto& kv) { return kv.second.partition == partition; });
+  absl::erase_if(referrals_,
+                 [partition](const auto& kv) { return kv.second.partition == partition; });
 }
 
 void Escalation::ForgetAll() {
@@ -270,7 +269,8 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
   const std::string next_id = referral::NextAssignmentId(current_id);
   const auto now = clock_();
   ++escalated_;
-  if (withdraw) {
+  // An organisation taken out of the network (its topic may be gone) gets no withdrawal.
+  if (withdraw && policy.network().FindOrganisation(current.organisation()) != nullptr) {
     v1::Withdrawal withdrawal;
     *withdrawal.mutable_meta() = current.meta();
     withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
@@ -310,8 +310,8 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
     AddAssignment(next, &events, absl::StrCat(current.organisation(), ": ", ended));
     for (Output& o : ToOutputs(std::move(events))) out->push_back(std::move(o));
     Wait(policy.network(), need, next);
-    spdlog::info("router: {} {} ({}); offered {} to {}", current_id, ended,
-                 current.organisation(), next_id, decision.organisation);
+    spdlog::info("router: {} {} ({}); offered {} to {}", current_id, ended, current.organisation(),
+                 next_id, decision.organisation);
   } else {
     v1::ReferralUnroutable unroutable;
     *unroutable.mutable_meta() = current.meta();
@@ -330,9 +330,9 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
       p->set_reason(absl::StrCat("offered (", e.assignment_id(), "): ", e.ended()));
     }
     for (const routing::PassedOver& p : decision.passed_over) {
-      const bool tried =
-          std::any_of(need.earlier().begin(), need.earlier().end(),
-                      [&](const v1::EarlierOffer& e) { return e.organisation() == p.organisation; });
+      const bool tried = std::any_of(
+          need.earlier().begin(), need.earlier().end(),
+          [&](const v1::EarlierOffer& e) { return e.organisation() == p.organisation; });
       if (tried) continue;
       v1::PassedOver* out_p = unroutable.add_passed_over();
       out_p->set_organisation(p.organisation);

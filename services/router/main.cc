@@ -11,9 +11,11 @@
 #include <mutex>
 #include <thread>
 
+#include "libs/kafka/admin.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
+#include "libs/routing/topics.h"
 #include "libs/service/logging.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
@@ -107,8 +109,13 @@ int main(int argc, char** argv) {
   }
 
   schakel::service::SetupLogging("router", log_json, log_level);
+  // A new organisation in a changed network file gets its topic before anything is routed to it.
+  auto create_topics = [kafka](const schakel::routing::Network& changed) {
+    return schakel::kafka::EnsureTopics(kafka, schakel::routing::TopicSpecs(changed),
+                                        std::chrono::seconds(15));
+  };
   absl::StatusOr<std::unique_ptr<schakel::router::NetworkWatch>> watch =
-      schakel::router::NetworkWatch::Load(network_file);
+      schakel::router::NetworkWatch::Load(network_file, create_topics);
   if (!watch.ok()) {
     std::cerr << "router: " << watch.status().message() << "\n";
     return 2;

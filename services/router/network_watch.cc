@@ -8,8 +8,9 @@
 
 namespace schakel::router {
 
-absl::StatusOr<std::unique_ptr<NetworkWatch>> NetworkWatch::Load(const std::string& path) {
-  std::unique_ptr<NetworkWatch> watch(new NetworkWatch(path));
+absl::StatusOr<std::unique_ptr<NetworkWatch>> NetworkWatch::Load(const std::string& path,
+                                                                 Prepare prepare) {
+  std::unique_ptr<NetworkWatch> watch(new NetworkWatch(path, std::move(prepare)));
   watch->stamp_ = watch->Read();
   absl::StatusOr<routing::Network> network = routing::LoadNetworkFile(path);
   if (!network.ok()) return network.status();
@@ -47,10 +48,20 @@ absl::Status NetworkWatch::CheckForChange() {
   if (network->topics.partitions != running.partitions ||
       network->topics.replication_factor != running.replication_factor) {
     const std::string problem = absl::StrCat(
-        path_, ": topics: partitions and replication factor cannot change while the network runs "
-               "(they are fixed when the topics are created); keeping the running network");
+        path_,
+        ": topics: partitions and replication factor cannot change while the network runs "
+        "(they are fixed when the topics are created); keeping the running network");
     spdlog::error("router: {}", problem);
     return absl::FailedPreconditionError(problem);
+  }
+  if (prepare_) {
+    if (absl::Status prepared = prepare_(*network); !prepared.ok()) {
+      spdlog::error(
+          "router: network file changed but cannot be taken; keeping the running "
+          "network: {}",
+          std::string(prepared.message()));
+      return prepared;
+    }
   }
   auto policy = std::make_shared<const routing::Policy>(*std::move(network));
   const std::size_t organisations = policy->network().organisations.size();

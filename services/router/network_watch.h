@@ -1,10 +1,11 @@
 // The network file the router runs on, picked up again when an operator changes it: a valid change
-// replaces the policy for the next decisions; an invalid one is refused (logged with file, place and
-// problem) while the running policy stays.
+// replaces the policy for the next decisions; an invalid one is refused (logged with file, place
+// and problem) while the running policy stays.
 #pragma once
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,8 +17,13 @@ namespace schakel::router {
 
 class NetworkWatch {
  public:
+  // Called with a changed, valid network before it is taken; an error refuses the change (e.g. the
+  // topics of new organisations could not be created).
+  using Prepare = std::function<absl::Status(const routing::Network&)>;
+
   // Loads `path`; an error when the file is not valid.
-  static absl::StatusOr<std::unique_ptr<NetworkWatch>> Load(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<NetworkWatch>> Load(const std::string& path,
+                                                            Prepare prepare = nullptr);
 
   // The policy for the next decision (safe from any thread).
   std::shared_ptr<const routing::Policy> Current() const;
@@ -29,7 +35,8 @@ class NetworkWatch {
   std::uint64_t reloads() const { return reloads_; }
 
  private:
-  explicit NetworkWatch(std::string path) : path_(std::move(path)) {}
+  NetworkWatch(std::string path, Prepare prepare)
+      : path_(std::move(path)), prepare_(std::move(prepare)) {}
   struct Stamp {
     std::filesystem::file_time_type modified{};
     std::uintmax_t size = 0;
@@ -38,6 +45,7 @@ class NetworkWatch {
   Stamp Read() const;
 
   std::string path_;
+  Prepare prepare_;
   mutable std::mutex mu_;
   std::shared_ptr<const routing::Policy> policy_;
   Stamp stamp_;

@@ -47,14 +47,15 @@ v1::Referral Housing(const std::string& client_code, const std::string& region,
   referral.set_region(region);
   referral.add_languages("nl");
   referral.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
-  for (const char* org : {"alpha", "beta", "gamma"}) referral.mutable_sharing()->add_organisations(org);
+  for (const char* org : {"alpha", "beta", "gamma"})
+    referral.mutable_sharing()->add_organisations(org);
   return referral;
 }
 
 // What reached the organisations and the operators for a set of referrals: per "<referral>/<need
 // index>", each offer's assignment id and organisation, and each unroutable entry.
 struct Tally {
-  std::map<std::string, std::vector<std::string>> offers;      // need -> "a-…@org", in topic order
+  std::map<std::string, std::vector<std::string>> offers;  // need -> "a-…@org", in topic order
   std::map<std::string, std::vector<std::string>> unroutable;  // need -> unroutable assignment ids
 };
 
@@ -179,7 +180,8 @@ class RoutingE2eTest : public ::testing::Test {
 
   // Waits until every need of `referrals` reached an inbox topic or the unroutable topic, then
   // checks that each did exactly once.
-  static ::testing::AssertionResult AllRoutedExactlyOnce(const std::map<std::string, int>& referrals) {
+  static ::testing::AssertionResult AllRoutedExactlyOnce(
+      const std::map<std::string, int>& referrals) {
     const std::set<std::string> ids = Ids(referrals);
     std::size_t expected = 0;
     for (const auto& [id, needs] : referrals) expected += static_cast<std::size_t>(needs);
@@ -242,8 +244,7 @@ TEST_F(RoutingE2eTest, OffersNotAcceptedInTimeOrDeclinedMoveOnUntilNobodyIsLeft)
     for (const kafka::Record& r :
          ReadWholeTopic(net_->kafka(), std::string(routing::kUnroutableTopic))) {
       v1::ReferralUnroutable event;
-      if (event.ParseFromString(r.value) &&
-          event.meta().referral_id() == submitted.referral_id()) {
+      if (event.ParseFromString(r.value) && event.meta().referral_id() == submitted.referral_id()) {
         unroutable.push_back(event);
       }
     }

@@ -69,20 +69,20 @@ TestNetwork::~TestNetwork() {
 
 void TestNetwork::AddInboxes() {
   for (const routing::Organisation& org : network_.organisations) {
-    services_.push_back(std::make_unique<Service>(Service{
-        "inbox-" + org.id,
-        kBinary + "/services/inbox/inbox",
-        {"--org", org.id, "--network", network_file_, "--kafka", kafka_, "--db",
-         (dir_ / ("inbox-" + org.id + ".db")).string()},
-        "",
-        nullptr,
-        0}));
+    services_.push_back(std::make_unique<Service>(
+        Service{"inbox-" + org.id,
+                kBinary + "/services/inbox/inbox",
+                {"--org", org.id, "--network", network_file_, "--kafka", kafka_, "--db",
+                 (dir_ / ("inbox-" + org.id + ".db")).string()},
+                "",
+                nullptr,
+                0}));
   }
 }
 
 Service& TestNetwork::AddRouter(const std::string& instance, std::vector<std::string> extra_args) {
-  std::vector<std::string> args = {"--network", network_file_, "--kafka", kafka_, "--instance",
-                                   instance};
+  std::vector<std::string> args = {"--network", network_file_, "--kafka",
+                                   kafka_,      "--instance",  instance};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   services_.push_back(std::make_unique<Service>(Service{
       "router-" + instance, kBinary + "/services/router/router", std::move(args), "", nullptr, 0}));
