@@ -370,10 +370,11 @@ std::string InboxTopic(std::string_view organisation_id) {
 }
 
 std::vector<std::string> AllTopics(const Network& network) {
-  std::vector<std::string> topics = {std::string(kSubmittedTopic), std::string(kStatusTopic),
-                                     std::string(kUnroutableTopic), std::string(kForwardingTopic),
-                                     std::string(kCancellationsTopic),
-                                     std::string(kRouterStateTopic)};
+  std::vector<std::string> topics = {
+      std::string(kSubmittedTopic),     std::string(kStatusTopic),
+      std::string(kUnroutableTopic),    std::string(kForwardingTopic),
+      std::string(kCancellationsTopic), std::string(kRouterStateTopic),
+      std::string(kInboxLoadTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   return topics;
 }

@@ -116,6 +116,8 @@ inline constexpr std::string_view kForwardingTopic = "schakel.assignments.forwar
 inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.cancellations";
 // The router's escalation state per referral (compacted: the latest state per key is kept).
 inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
+// Each inbox's number of open assignments (compacted), for capacity.
+inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

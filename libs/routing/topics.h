@@ -15,7 +15,9 @@ inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
   std::vector<kafka::TopicSpec> specs;
   for (const std::string& topic : AllTopics(network)) {
     kafka::TopicSpec spec{topic, network.topics.partitions, network.topics.replication_factor};
-    if (topic == kRouterStateTopic) spec.config = {{"cleanup.policy", "compact"}};
+    if (topic == kRouterStateTopic || topic == kInboxLoadTopic) {
+      spec.config = {{"cleanup.policy", "compact"}};
+    }
     specs.push_back(std::move(spec));
   }
   return specs;

@@ -237,7 +237,8 @@ class InboxServiceTest : public ::testing::Test {
       }
       AssignmentStatusChanged event;
       EXPECT_TRUE(event.ParseFromString(entry.event.value));
-      EXPECT_EQ(entry.event.key, event.meta().assignment_id());
+      EXPECT_EQ(entry.event.key,
+                event.meta().referral_id());  // the router keeps state per referral
       events.push_back(std::move(event));
     }
     EXPECT_EQ(echoes, events.size());
@@ -913,7 +914,7 @@ TEST_F(ForwardTest, ForwardsAsRejectedAndNamesTheTarget) {
     if (entry.event.topic != "schakel.assignments.forwarding") continue;
     v1::ForwardRequested forward;
     ASSERT_TRUE(forward.ParseFromString(entry.event.value));
-    EXPECT_EQ(entry.event.key, a.assignment_id());
+    EXPECT_EQ(entry.event.key, a.referral_id());
     forwards.push_back(forward);
   }
   ASSERT_THAT(forwards, SizeIs(1));

@@ -317,13 +317,17 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
     step.by = std::string(kByNetwork);
     step.at = clock_();
     absl::StatusOr<schakel::v1::Assignment> changed =
-        store_.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
-          return MakeChange(now, step);
-        });
+        store_.Apply(id, current->version(),
+                     [&step](const schakel::v1::Assignment& now) { return MakeChange(now, step); });
     if (absl::IsAborted(changed.status())) continue;  // the owner changed it meanwhile: look again
     if (absl::IsFailedPrecondition(changed.status())) {
       duplicates_.fetch_add(1, std::memory_order_relaxed);
       return IngestOutcome::kDuplicate;
+    }
+    if (absl::IsInvalidArgument(changed.status())) {
+      // The lifecycle refuses the reason (longer than it allows): a bad record, which must not
+      // block the inbox as a failing store does.
+      return Rejected(record, std::string(changed.status().message()));
     }
     if (!changed.ok()) return changed.status();
     stored_.fetch_add(1, std::memory_order_relaxed);
@@ -341,17 +345,20 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
 absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& record,
                                                           bool replay) {
   schakel::v1::InboxEvent wrapper;
-  if (wrapper.ParseFromString(record.value) && wrapper.has_status_changed()) {
+  // After a failed parse `wrapper` may hold whatever was read before the bad bytes: act on none
+  // of it (AssignmentFromRecord below rejects the record).
+  const bool parsed = wrapper.ParseFromString(record.value);
+  if (parsed && wrapper.has_status_changed()) {
     return Restore(record, wrapper.status_changed());
   }
-  if (wrapper.has_withdrawn()) {
+  if (parsed && wrapper.has_withdrawn()) {
     if (replay) {  // as with cancel requests: the inbox's answer follows on the topic
       duplicates_.fetch_add(1, std::memory_order_relaxed);
       return IngestOutcome::kDuplicate;
     }
     return Withdraw(record, wrapper.withdrawn());
   }
-  if (wrapper.has_cancel_requested()) {
+  if (parsed && wrapper.has_cancel_requested()) {
     // In a rebuild the inbox's answer to an old request is already on the topic as a status change.
     if (replay) {
       duplicates_.fetch_add(1, std::memory_order_relaxed);

@@ -197,7 +197,7 @@ TEST(AssignmentIngestTest, StoresItAsReceivedWithOneStatusEvent) {
   ASSERT_EQ(outbox->size(), 2u);
   EXPECT_EQ((*outbox)[0].event.topic, "schakel.assignments.status");
   EXPECT_EQ((*outbox)[1].event.topic, "schakel.inbox.mjd");
-  EXPECT_EQ((*outbox)[0].event.key, "a-r-1-0");
+  EXPECT_EQ((*outbox)[0].event.key, "r-1");  // the router keeps its state per referral
   AssignmentStatusChanged published;
   ASSERT_TRUE(published.ParseFromString((*outbox)[0].event.value));
   EXPECT_THAT(published.meta().event_id(), StartsWith("e-"));
@@ -666,6 +666,282 @@ TEST(CancelRequestTest, UnusableRequestsAreRejectedAndChangeNothing) {
   EXPECT_EQ(ingest.counts().rejected, bad.size());
   EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
   EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+}
+
+// The router's withdrawal of a-r-1-0, as it puts it on kOrg's topic.
+v1::Withdrawal MakeWithdrawal(const std::string& reason = "not accepted in time") {
+  v1::Withdrawal withdrawal;
+  withdrawal.mutable_meta()->set_schema_version(1);
+  withdrawal.mutable_meta()->set_event_id("e-withdrawal");
+  withdrawal.mutable_meta()->set_referral_id("r-1");
+  withdrawal.mutable_meta()->set_assignment_id("a-r-1-0");
+  *withdrawal.mutable_meta()->mutable_occurred_at() = At(600);
+  withdrawal.set_organisation(kOrg);
+  withdrawal.set_reason(reason);
+  withdrawal.set_next_assignment_id("a-r-1-0.1");
+  return withdrawal;
+}
+
+kafka::Record WithdrawalRecord(const v1::Withdrawal& withdrawal, std::int64_t offset = 9) {
+  kafka::Record record = MakeRecord(MakeEvent("r-1", 0, "debt", 100), offset);
+  record.key = withdrawal.meta().assignment_id();
+  v1::InboxEvent wrapper;
+  *wrapper.mutable_withdrawn() = withdrawal;
+  record.value = wrapper.SerializeAsString();
+  return record;
+}
+
+// What the default logger writes while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto capture = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
+    capture->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(capture);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  std::string str() const { return log_.str(); }
+
+ private:
+  std::ostringstream log_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+class WaitingWithdrawalTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(WaitingWithdrawalTest, IsCancelledByTheNetwork) {
+  const bool received = GetParam();
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  if (received) {
+    ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100)))
+                  .value_or(IngestOutcome::kRejected),
+              IngestOutcome::kStored);
+  } else {
+    // As a rebuild leaves it until its replay ends: offered, not yet received.
+    absl::StatusOr<Assignment> requested =
+        AssignmentFromRecord(kOrg, MakeRecord(MakeEvent("r-1", 0, "debt", 100)));
+    ASSERT_TRUE(requested.ok());
+    ASSERT_TRUE(temp.store().Insert(*requested).value_or(false));
+  }
+  const v1::AssignmentStatus before =
+      received ? v1::ASSIGNMENT_STATUS_RECEIVED : v1::ASSIGNMENT_STATUS_REQUESTED;
+  const std::uint64_t version = received ? 3u : 2u;
+  const std::size_t outbox_before = temp.store().PendingOutbox(10).value().size();
+
+  EXPECT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kStored);
+  absl::StatusOr<Assignment> cancelled = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(cancelled->version(), version);
+  EXPECT_EQ(cancelled->status_reason(), "not accepted in time");
+  EXPECT_TRUE(MessageDifferencer::Equals(cancelled->updated_at(), At(1000)));
+  const v1::StatusChange& last = cancelled->history(cancelled->history_size() - 1);
+  EXPECT_EQ(last.from_status(), before);
+  EXPECT_EQ(last.to_status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(last.by(), "network");
+  EXPECT_EQ(last.reason(), "not accepted in time");
+  EXPECT_EQ(last.version(), version);
+
+  // Published once: the status event (for the router and the referrer) and its echo.
+  std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(10).value();
+  ASSERT_EQ(outbox.size(), outbox_before + 2);
+  const store::OutboxEvent& status = outbox[outbox_before].event;
+  EXPECT_EQ(status.topic, "schakel.assignments.status");
+  EXPECT_EQ(status.key, "r-1");
+  AssignmentStatusChanged published;
+  ASSERT_TRUE(published.ParseFromString(status.value));
+  EXPECT_EQ(published.meta().assignment_id(), "a-r-1-0");
+  EXPECT_EQ(published.organisation(), "mjd");
+  EXPECT_EQ(published.from_status(), before);
+  EXPECT_EQ(published.to_status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(published.by(), "network");
+  EXPECT_EQ(published.reason(), "not accepted in time");
+  EXPECT_EQ(published.version(), version);
+  EXPECT_EQ(outbox[outbox_before + 1].event.topic, "schakel.inbox.mjd");
+  EXPECT_EQ(outbox[outbox_before + 1].event.key, "a-r-1-0");
+
+  // Redelivered: nothing more.
+  EXPECT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().version(), version);
+  EXPECT_EQ(temp.store().PendingOutbox(10).value().size(), outbox_before + 2);
+  EXPECT_EQ(ingest.counts().duplicates, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, WaitingWithdrawalTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "Received" : "Requested";
+                         });
+
+TEST(WithdrawalTest, AnAcceptanceThatCameFirstStands) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  ASSERT_TRUE(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).ok());
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+  const std::size_t outbox = temp.store().PendingOutbox(10).value().size();
+
+  EXPECT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  absl::StatusOr<Assignment> accepted = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_EQ(accepted->status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(accepted->version(), 3u);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
+  EXPECT_EQ(temp.store().PendingOutbox(10).value().size(), outbox) << "nothing published";
+
+  // Nor once work has started, or when the owner declined first.
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  EXPECT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  EXPECT_EQ(ingest.counts().duplicates, 2u);
+  EXPECT_EQ(ingest.counts().rejected, 0u);
+}
+
+TEST(WithdrawalTest, AnAssignmentTheOwnerDeclinedFirstStaysDeclined) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_TRUE(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).ok());
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_REJECTED, "not our area");
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+  EXPECT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
+}
+
+struct BadWithdrawal {
+  std::string name;
+  std::function<void(kafka::Record&, v1::Withdrawal&)> change;
+  std::string why;
+};
+void PrintTo(const BadWithdrawal& c, std::ostream* os) { *os << c.name; }
+
+class BadWithdrawalTest : public ::testing::TestWithParam<BadWithdrawal> {};
+
+TEST_P(BadWithdrawalTest, IsRejectedWithItsReasonAndChangesNothing) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_TRUE(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).ok());
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+
+  v1::Withdrawal withdrawal = MakeWithdrawal();
+  kafka::Record record = WithdrawalRecord(withdrawal, 42);
+  GetParam().change(record, withdrawal);
+  v1::InboxEvent wrapper;
+  *wrapper.mutable_withdrawn() = withdrawal;
+  record.value = wrapper.SerializeAsString();
+
+  CapturedLog log;
+  absl::StatusOr<IngestOutcome> outcome = ingest.Ingest(record);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(*outcome, IngestOutcome::kRejected);
+  EXPECT_THAT(log.str(), HasSubstr("rejected record schakel.inbox.mjd/2@42: " + GetParam().why));
+  EXPECT_EQ(ingest.counts().rejected, 1u);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, BadWithdrawalTest,
+    ::testing::Values(
+        BadWithdrawal{"OtherOrganisation",
+                      [](kafka::Record&, v1::Withdrawal& w) { w.set_organisation("ggd"); },
+                      "withdrawal is not for this inbox (mjd)"},
+        BadWithdrawal{"KeyMismatch", [](kafka::Record& r, v1::Withdrawal&) { r.key = "a-r-1-1"; },
+                      "record key does not match meta.assignment_id"},
+        BadWithdrawal{"NoReason", [](kafka::Record&, v1::Withdrawal& w) { w.set_reason(""); },
+                      "withdrawal without reason"},
+        BadWithdrawal{"BlankReason",
+                      [](kafka::Record&, v1::Withdrawal& w) { w.set_reason(" \t\n"); },
+                      "withdrawal without reason"},
+        BadWithdrawal{"UnknownAssignment",
+                      [](kafka::Record& r, v1::Withdrawal& w) {
+                        w.mutable_meta()->set_assignment_id("a-r-9-0");
+                        r.key = "a-r-9-0";
+                      },
+                      "withdrawal of an assignment this inbox does not have"},
+        BadWithdrawal{"NoAssignmentId",
+                      [](kafka::Record& r, v1::Withdrawal& w) {
+                        w.mutable_meta()->clear_assignment_id();
+                        r.key.clear();
+                      },
+                      "withdrawal without assignment id"},
+        BadWithdrawal{
+            "NewSchema",
+            [](kafka::Record&, v1::Withdrawal& w) { w.mutable_meta()->set_schema_version(2); },
+            "withdrawal meta.schema_version 2 is not supported"},
+        // The lifecycle refuses it; that must not block the inbox as a failing store would.
+        BadWithdrawal{
+            "ReasonTooLong",
+            [](kafka::Record&, v1::Withdrawal& w) { w.set_reason(std::string(501, 'x')); },
+            "reason: at most 500 characters"}),
+    [](const ::testing::TestParamInfo<BadWithdrawal>& param_info) {
+      return param_info.param.name;
+    });
+
+TEST(WithdrawalTest, ACorruptRecordIsNotActedOn) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  ASSERT_TRUE(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).ok());
+  const std::int64_t sequence = temp.store().LastSequence().value_or(-1);
+  // A whole withdrawal followed by bytes that do not parse: the record as a whole is unreadable.
+  kafka::Record record = WithdrawalRecord(MakeWithdrawal());
+  record.value += "\xff\xff\xff";
+  v1::InboxEvent check;
+  ASSERT_FALSE(check.ParseFromString(record.value));
+  EXPECT_EQ(ingest.Ingest(record).value_or(IngestOutcome::kStored), IngestOutcome::kRejected);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), sequence);
+}
+
+TEST(WithdrawalTest, DuringAReplayItIsHistoryAndItsAnswerFollows) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
+  // The topic holds: requested (7), the withdrawal (8) and the inbox's answer to it (9).
+  ASSERT_TRUE(ingest.ReplayUntil({{2, 10}}).ok());
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100), 7)).value(),
+            IngestOutcome::kStored);
+  EXPECT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal(), 8)).value_or(IngestOutcome::kRejected),
+            IngestOutcome::kDuplicate);
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_TRUE(temp.store().PendingOutbox(10).value().empty());
+
+  AssignmentStatusChanged answer;
+  answer.mutable_meta()->set_schema_version(1);
+  answer.mutable_meta()->set_referral_id("r-1");
+  answer.mutable_meta()->set_assignment_id("a-r-1-0");
+  *answer.mutable_meta()->mutable_occurred_at() = At(700);
+  answer.set_organisation(kOrg);
+  answer.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  answer.set_to_status(v1::ASSIGNMENT_STATUS_CANCELLED);
+  answer.set_version(2);
+  answer.set_by("network");
+  answer.set_reason("not accepted in time");
+  kafka::Record echo = MakeRecord(MakeEvent("r-1", 0, "debt", 100), 9);
+  v1::InboxEvent wrapper;
+  *wrapper.mutable_status_changed() = answer;
+  echo.value = wrapper.SerializeAsString();
+  EXPECT_EQ(ingest.Ingest(echo).value_or(IngestOutcome::kRejected), IngestOutcome::kStored);
+  EXPECT_FALSE(ingest.replaying());
+  // Cancelled as it was, not received again when the replay ended, and nothing published.
+  absl::StatusOr<Assignment> rebuilt = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(rebuilt->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(rebuilt->status_reason(), "not accepted in time");
+  EXPECT_TRUE(temp.store().PendingOutbox(10).value().empty());
 }
 
 TEST(IngestOutcomeTest, Names) {

@@ -23,6 +23,7 @@
 #include "services/inbox/inbox_consumer.h"
 #include "services/inbox/inbox_service.h"
 #include "services/inbox/ingest.h"
+#include "services/inbox/load_reporter.h"
 #include "services/inbox/outbox_relay.h"
 
 int main(int argc, char** argv) {
@@ -85,6 +86,10 @@ int main(int argc, char** argv) {
   }
   schakel::inbox::OutboxRelay relay(**store, **producer);
   relay.Start();
+  // The router respects the network's capacity for this organisation from these reports.
+  schakel::inbox::LoadReporter load_reporter(
+      org, [&store] { return (*store)->CountOpen(); }, **producer);
+  load_reporter.Start();
 
   schakel::inbox::InboxService service(org, **store, *network);
   absl::StatusOr<schakel::service::RunningServer> server =
@@ -154,6 +159,7 @@ int main(int argc, char** argv) {
   service.StopWatches();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   consumer.Stop();
+  load_reporter.Stop();
   relay.Stop();
   if (int left = (*producer)->Close(std::chrono::seconds(5)); left > 0) {
     spdlog::warn("inbox {}: {} events not acknowledged at shutdown stay in the outbox", org, left);

@@ -40,7 +40,7 @@ struct Step {
 // statuses, or INVALID_ARGUMENT for a missing reason or outcome). The new assignment has the step
 // appended to its history, status_reason and outcome set (status_reason only for the statuses
 // that carry one, outcome only on completion), its version raised by one and updated_at = at. The
-// one event is keyed by assignment id.
+// status event is keyed by referral id (the router keeps its state per referral).
 // Besides the status event for schakel.assignments.status, the change carries the same event
 // wrapped in an InboxEvent for the organisation's own topic (its history, replayed on rebuild) and,
 // when the step forwards, a ForwardRequested for the router.

@@ -129,7 +129,8 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
       return std::vector<Output>{};  // routed already (its offers are waiting)
     }
     std::vector<v1::AssignmentRequested> offers;
-    absl::StatusOr<std::vector<OutgoingEvent>> events = RouteReferral(policy, submitted, &offers);
+    absl::StatusOr<std::vector<OutgoingEvent>> events =
+        RouteReferral(policy, submitted, &offers, load_);
     if (!events.ok()) return events.status();
     if (!offers.empty()) {
       Entry& entry = referrals_[submitted.meta().referral_id()];
@@ -154,13 +155,18 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
                                                               std::int32_t partition,
                                                               const v1::ForwardRequested& forward) {
   const std::string& referral_id = forward.meta().referral_id();
-  const std::string next_id = referral::NextAssignmentId(forward.meta().assignment_id());
   auto found = referrals_.find(referral_id);
   if (found != referrals_.end()) {
-    v1::RouterNeedState* need =
+    const v1::RouterNeedState* need =
         FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id()));
-    if (need != nullptr && need->current().meta().assignment_id() == next_id) {
-      return std::vector<Output>{};  // this forward made the current offer already
+    // Only the live offer of a need that is still open can be forwarded. Another offer is one this
+    // forward replaced already (redelivery), or one withdrawn meanwhile (its owner forwarded it
+    // before our withdrawal arrived): the need lives on elsewhere, and offering it again would
+    // make a second live offer, under an id that may be taken. A settled need was accepted
+    // elsewhere meanwhile, cancelled, or is in the unroutable queue.
+    if (need != nullptr && (need->settled() || need->current().meta().assignment_id() !=
+                                                   forward.meta().assignment_id())) {
+      return std::vector<Output>{};
     }
   }
   std::vector<v1::AssignmentRequested> offers;
@@ -225,7 +231,8 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy,
       out.push_back({routing::InboxTopic(need->current().organisation()),
                      need->current().meta().assignment_id(), wrapped.SerializeAsString()});
     } else {
-      spdlog::warn("router: {} and {} were both accepted for the same need", id,
+      // Not waiting and not settled: its owner forwarded it, and that forward is now moot.
+      spdlog::warn("router: {} was accepted after {} was forwarded; the acceptance stands", id,
                    need->current().meta().assignment_id());
     }
     v1::EarlierOffer* ended = need->add_earlier();
@@ -269,26 +276,13 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
   const std::string next_id = referral::NextAssignmentId(current_id);
   const auto now = clock_();
   ++escalated_;
-  // An organisation taken out of the network (its topic may be gone) gets no withdrawal.
-  if (withdraw && policy.network().FindOrganisation(current.organisation()) != nullptr) {
-    v1::Withdrawal withdrawal;
-    *withdrawal.mutable_meta() = current.meta();
-    withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
-    *withdrawal.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
-    withdrawal.set_organisation(current.organisation());
-    withdrawal.set_reason(ended);
-    withdrawal.set_next_assignment_id(next_id);
-    v1::InboxEvent wrapped;
-    *wrapped.mutable_withdrawn() = withdrawal;
-    out->push_back(
-        {routing::InboxTopic(current.organisation()), current_id, wrapped.SerializeAsString()});
-  }
   v1::EarlierOffer* earlier = need.add_earlier();
   earlier->set_assignment_id(current_id);
   earlier->set_organisation(current.organisation());
   earlier->set_ended(ended);
 
   routing::RouteRequest request;
+  request.open_assignments = load_;
   request.region = current.region();
   request.need_codes = {current.need_code()};
   request.sharing_organisations.assign(current.sharing().organisations().begin(),
@@ -298,6 +292,22 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
     request.excluded_organisations.push_back(e.organisation());
   }
   const routing::NeedDecision decision = policy.Decide(request).front();
+
+  // An organisation taken out of the network (its topic may be gone) gets no withdrawal.
+  if (withdraw && policy.network().FindOrganisation(current.organisation()) != nullptr) {
+    v1::Withdrawal withdrawal;
+    *withdrawal.mutable_meta() = current.meta();
+    withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
+    *withdrawal.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+    withdrawal.set_organisation(current.organisation());
+    withdrawal.set_reason(ended);
+    // Only when an offer continues the need; an unroutable need has none.
+    if (decision.routable()) withdrawal.set_next_assignment_id(next_id);
+    v1::InboxEvent wrapped;
+    *wrapped.mutable_withdrawn() = withdrawal;
+    out->push_back(
+        {routing::InboxTopic(current.organisation()), current_id, wrapped.SerializeAsString()});
+  }
 
   if (decision.routable()) {
     v1::AssignmentRequested next = current;

@@ -1,14 +1,14 @@
 // Escalation: the router's memory of every need still waiting for an organisation to accept it.
 //
-// Each offer has a deadline (the network's SLA for the referral's urgency). An offer declined, or not
-// accepted by its deadline, is withdrawn and offered to the next eligible organisation (never one
-// already tried for that need); when nobody is left the need goes to the unroutable queue with the
-// whole chain of offers and why each ended. Accepted (or cancelled by the referrer): settled.
+// Each offer has a deadline (the network's SLA for the referral's urgency). An offer declined, or
+// not accepted by its deadline, is withdrawn and offered to the next eligible organisation (never
+// one already tried for that need); when nobody is left the need goes to the unroutable queue with
+// the whole chain of offers and why each ended. Accepted (or cancelled by the referrer): settled.
 //
-// Pure apart from the clock, so unit tests move time. The router keeps this state per referral on the
-// compacted topic schakel.router.state, written in the same Kafka transaction as the events it
-// caused and the consumed offsets; an instance that takes over a partition restores the state of its
-// referrals from that topic first. So a deadline fires once, whichever instance owns it.
+// Pure apart from the clock, so unit tests move time. The router keeps this state per referral on
+// the compacted topic schakel.router.state, written in the same Kafka transaction as the events it
+// caused and the consumed offsets; an instance that takes over a partition restores the state of
+// its referrals from that topic first. So a deadline fires once, whichever instance owns it.
 #pragma once
 
 #include <chrono>
@@ -37,13 +37,15 @@ struct Output {
 };
 
 // When an offer made at `offered_at` must be accepted by, under the network's SLA.
-std::chrono::system_clock::time_point AcceptBy(const routing::Network& network,
-                                               v1::Urgency urgency,
+std::chrono::system_clock::time_point AcceptBy(const routing::Network& network, v1::Urgency urgency,
                                                std::chrono::system_clock::time_point offered_at);
 
 class Escalation {
  public:
   explicit Escalation(Clock clock) : clock_(std::move(clock)) {}
+
+  // Open assignments per organisation for the decisions that follow (capacity and load).
+  void SetLoad(routing::OpenAssignments open) { load_ = std::move(open); }
 
   // Restoring a partition: one record of the state topic (no value: the referral is settled).
   absl::Status Restore(std::int32_t partition, const std::string& referral_id,
@@ -74,9 +76,6 @@ class Escalation {
     v1::RouterReferralState state;
   };
 
-  std::vector<Output> HandleSubmitted(const routing::Policy& policy, std::int32_t partition,
-                                      const v1::ReferralSubmitted& submitted,
-                                      std::vector<Output> events);
   absl::StatusOr<std::vector<Output>> HandleForward(const routing::Policy& policy,
                                                     std::int32_t partition,
                                                     const v1::ForwardRequested& forward);
@@ -91,6 +90,7 @@ class Escalation {
   v1::RouterNeedState* FindNeed(Entry& entry, std::uint32_t need_index);
 
   Clock clock_;
+  routing::OpenAssignments load_;
   absl::flat_hash_map<std::string, Entry> referrals_;
   absl::flat_hash_set<std::string> dirty_;
   std::uint64_t escalated_ = 0;

@@ -20,6 +20,7 @@
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
 #include "services/router/escalation.h"
+#include "services/router/load_view.h"
 #include "services/router/network_watch.h"
 #include "services/router/router.h"
 #include "services/router/routing_service.h"
@@ -135,9 +136,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  schakel::router::LoadView load_view;
+  if (absl::Status s = load_view.Start(kafka); !s.ok()) {
+    std::cerr << "router: Kafka at " << kafka << ": " << s.message() << "\n";
+    return 2;
+  }
+  auto load = [&load_view] { return load_view.Snapshot(); };
+
   schakel::router::Escalation escalation(MakeClock(clock_offset_file));
   schakel::router::Router router(policy, **producer, escalation, kafka,
-                                 std::chrono::milliseconds(tick_ms));
+                                 std::chrono::milliseconds(tick_ms), load);
   const std::vector<std::string> inputs = {std::string(schakel::routing::kSubmittedTopic),
                                            std::string(schakel::routing::kForwardingTopic),
                                            std::string(schakel::routing::kCancellationsTopic),
@@ -162,7 +170,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  schakel::router::RoutingService routing_service(policy);
+  schakel::router::RoutingService routing_service(policy, load);
   absl::StatusOr<schakel::service::RunningServer> server =
       schakel::service::StartServer(listen, {&routing_service});
   if (!server.ok()) {
@@ -200,6 +208,7 @@ int main(int argc, char** argv) {
   router.Stop();
   loop.join();
   (*consumer)->Close();
+  load_view.Stop();
   spdlog::info("router stopped: {} records routed, {} skipped, {} escalations, {} transactions",
                router.routed(), router.rejected(), escalation.escalated(),
                (*producer)->committed());

@@ -62,13 +62,14 @@ void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<Outgoi
 
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
-    std::vector<v1::AssignmentRequested>* offers) {
+    std::vector<v1::AssignmentRequested>* offers, const routing::OpenAssignments& open) {
   if (submitted.meta().schema_version() != 1) {
     return absl::InvalidArgumentError("unknown schema version");
   }
   if (submitted.meta().referral_id().empty()) return absl::InvalidArgumentError("no referral id");
 
   routing::RouteRequest request;
+  request.open_assignments = open;
   request.region = submitted.region();
   request.languages.assign(submitted.languages().begin(), submitted.languages().end());
   for (const v1::NeedRequest& need : submitted.needs()) request.need_codes.push_back(need.code());
@@ -235,21 +236,26 @@ absl::Status Router::Reset(kafka::Consumer& consumer) {
   // Waits for the committed positions to be stable (no transaction of a former owner still open),
   // so the state read next includes everything those positions stand for.
   if (absl::Status s = consumer.RewindToCommitted(std::chrono::seconds(30)); !s.ok()) return s;
-  absl::Status restored = absl::OkStatus();
   std::size_t records = 0;
-  absl::Status read = kafka::ReadToEnd(
-      bootstrap_servers_, std::string(routing::kRouterStateTopic), assigned_,
-      std::chrono::seconds(30), [&](const kafka::Record& record, bool tombstone) {
-        ++records;
-        absl::Status s = escalation_.Restore(
-            record.partition, record.key,
-            tombstone ? std::nullopt : std::optional<std::string>(record.value));
-        if (!s.ok() && restored.ok()) restored = s;
-      });
+  std::size_t skipped = 0;
+  absl::Status read =
+      kafka::ReadToEnd(bootstrap_servers_, std::string(routing::kRouterStateTopic), assigned_,
+                       std::chrono::seconds(30), [&](const kafka::Record& record, bool tombstone) {
+                         ++records;
+                         absl::Status s = escalation_.Restore(
+                             record.partition, record.key,
+                             tombstone ? std::nullopt : std::optional<std::string>(record.value));
+                         // Reading again would not mend a record that cannot be read: skip it,
+                         // loudly.
+                         if (!s.ok()) {
+                           spdlog::error("router: state record {}[{}]@{} skipped: {}", record.topic,
+                                         record.partition, record.offset, std::string(s.message()));
+                           ++skipped;
+                         }
+                       });
   if (!read.ok()) return read;
-  if (!restored.ok()) return restored;
-  spdlog::info("router: restored partitions [{}] ({} state records, {} offers waiting)",
-               absl::StrJoin(assigned_, ","), records, escalation_.waiting());
+  spdlog::info("router: restored partitions [{}] ({} state records, {} skipped, {} offers waiting)",
+               absl::StrJoin(assigned_, ","), records, skipped, escalation_.waiting());
   return absl::OkStatus();
 }
 
@@ -279,6 +285,7 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
       backoff = std::chrono::milliseconds(200);
     }
     const std::shared_ptr<const routing::Policy> policy = policy_();
+    escalation_.SetLoad(load_ ? load_() : nullptr);
     std::vector<Output> out;
     std::size_t consumed = 0;
     auto timeout = std::chrono::milliseconds(100);
@@ -311,9 +318,10 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
     absl::Status published = Publish(consumer, out);
     if (published.ok()) continue;
     if (absl::IsFailedPrecondition(published)) return published;  // fenced or fatal
-    spdlog::warn("router: transaction of {} records aborted ({}); redoing from the committed "
-                 "positions",
-                 out.size(), std::string(published.message()));
+    spdlog::warn(
+        "router: transaction of {} records aborted ({}); redoing from the committed "
+        "positions",
+        out.size(), std::string(published.message()));
     if (absl::Status s = producer_.Abort(std::chrono::seconds(30)); !s.ok()) {
       if (absl::IsFailedPrecondition(s)) return s;
       spdlog::warn("router: {}", std::string(s.message()));

@@ -28,9 +28,9 @@ struct OutgoingEvent {
   std::string value;
 };
 
-// An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id) and its
-// first status event, REQUESTED, on the status topic (keyed by referral id). `why`, for an assignment
-// that continues another, says what became of that one ("not accepted in time").
+// An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id)
+// and its first status event, REQUESTED, on the status topic (keyed by referral id). `why`, for an
+// assignment that continues another, says what became of that one ("not accepted in time").
 void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events,
                    std::string_view why = {});
 OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
@@ -38,10 +38,12 @@ OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::st
 // The events for one submitted referral: an AssignmentRequested on schakel.inbox.<org> per routable
 // need, a ReferralUnroutable on schakel.referrals.unroutable per need nobody can take.
 // INVALID_ARGUMENT when the event is not one we can route (unknown schema version, missing ids).
-// `offers`, when given, receives each assignment offered (needs without one went to unroutable).
+// `offers`, when given, receives each assignment offered (needs without one went to unroutable);
+// `open` gives each organisation's open assignments (capacity and load; none when empty).
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
-    std::vector<v1::AssignmentRequested>* offers = nullptr);
+    std::vector<v1::AssignmentRequested>* offers = nullptr,
+    const routing::OpenAssignments& open = nullptr);
 
 // The events for an owner's request to hand an assignment to another organisation: the new
 // assignment on the target's topic (id NextAssignmentId(forwarded), pointing back to it) with its
@@ -73,9 +75,13 @@ class Router {
  public:
   using PolicySource = std::function<std::shared_ptr<const routing::Policy>()>;
 
+  // `load`, when given, says how many open assignments each organisation has (LoadView::Snapshot).
+  using LoadSource = std::function<routing::OpenAssignments()>;
+
   Router(PolicySource policy, kafka::TransactionalProducer& producer, Escalation& escalation,
-         std::string bootstrap_servers, std::chrono::milliseconds tick)
+         std::string bootstrap_servers, std::chrono::milliseconds tick, LoadSource load = nullptr)
       : policy_(std::move(policy)),
+        load_(std::move(load)),
         producer_(producer),
         escalation_(escalation),
         bootstrap_servers_(std::move(bootstrap_servers)),
@@ -99,6 +105,7 @@ class Router {
   absl::Status Publish(kafka::Consumer& consumer, const std::vector<Output>& out);
 
   PolicySource policy_;
+  LoadSource load_;
   kafka::TransactionalProducer& producer_;
   Escalation& escalation_;
   std::string bootstrap_servers_;

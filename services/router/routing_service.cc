@@ -26,6 +26,7 @@ grpc::ServerUnaryReactor* RoutingService::ExplainRoute(grpc::CallbackServerConte
   for (const v1::NeedRequest& need : referral.needs()) route.need_codes.push_back(need.code());
   route.sharing_organisations.assign(referral.sharing().organisations().begin(),
                                      referral.sharing().organisations().end());
+  if (load_) route.open_assignments = load_();
   route.explain = true;  // every organisation's reason, also for the needs that can be routed
   for (const routing::NeedDecision& decision : policy->Decide(route)) {
     v1::NeedRoute* out = response->add_routes();

@@ -13,7 +13,9 @@ namespace schakel::router {
 class RoutingService final : public v1::RoutingService::CallbackService {
  public:
   using PolicySource = std::function<std::shared_ptr<const routing::Policy>()>;
-  explicit RoutingService(PolicySource policy) : policy_(std::move(policy)) {}
+  using LoadSource = std::function<routing::OpenAssignments()>;
+  explicit RoutingService(PolicySource policy, LoadSource load = nullptr)
+      : policy_(std::move(policy)), load_(std::move(load)) {}
 
   grpc::ServerUnaryReactor* ExplainRoute(grpc::CallbackServerContext* context,
                                          const v1::ExplainRouteRequest* request,
@@ -21,6 +23,7 @@ class RoutingService final : public v1::RoutingService::CallbackService {
 
  private:
   PolicySource policy_;
+  LoadSource load_;
 };
 
 }  // namespace schakel::router

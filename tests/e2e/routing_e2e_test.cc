@@ -24,6 +24,7 @@
 
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
+#include "schakel/v1/routing.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/test_network.h"
 
@@ -47,8 +48,9 @@ v1::Referral Housing(const std::string& client_code, const std::string& region,
   referral.set_region(region);
   referral.add_languages("nl");
   referral.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
-  for (const char* org : {"alpha", "beta", "gamma"})
+  for (const char* org : {"alpha", "beta", "gamma", "delta", "epsilon"}) {
     referral.mutable_sharing()->add_organisations(org);
+  }
   return referral;
 }
 
@@ -259,6 +261,8 @@ TEST_F(RoutingE2eTest, OffersNotAcceptedInTimeOrDeclinedMoveOnUntilNobodyIsLeft)
                        "alpha: offered (" + first + "): not accepted in time",
                        "beta: offered (" + second + "): not accepted in time",
                        "gamma: offered (" + third + "): declined",
+                       "delta: does not serve need 'housing'",
+                       "epsilon: does not serve need 'housing'",
                    }));
 
   // The referrer sees the whole chain and that nobody could take the need.
@@ -329,6 +333,52 @@ TEST_F(RoutingE2eTest, TwoRoutersShareTheLoadAndOneTakesOverWhenTheOtherDies) {
   const std::map<std::string, int> after = Burst("RT-TAKEOVER", 200);
   EXPECT_TRUE(AllRoutedExactlyOnce(after));
   EXPECT_TRUE(owns_partitions(second));
+}
+
+// Capacity: delta takes one shelter client at a time. Its inbox reports its open assignments on
+// schakel.inbox.load; the router follows them, so the second client goes to epsilon.
+TEST_F(RoutingE2eTest, AnOrganisationAtCapacityIsPassedOver) {
+  v1::SubmitReferralResponse first;
+  ASSERT_TRUE(net_->Submit(Housing("RT-CAP-1", "stad", {"shelter"}), "gamma", &first).ok());
+  ASSERT_TRUE(
+      net_->WaitForStatus("delta", first.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED));
+
+  // The router's own explanation shows when it has learnt delta's load.
+  // Any running router (an earlier test may have killed the first).
+  schakel::testing::Service* running = &net_->Find("router-e2e-1");
+  if (!running->process->running()) running = &net_->Find("router-e2e-2");
+  auto router = v1::RoutingService::NewStub(
+      grpc::CreateChannel(running->address, grpc::InsecureChannelCredentials()));
+  v1::ExplainRouteResponse explained;
+  ASSERT_TRUE(Eventually([&] {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "gamma");
+    v1::ExplainRouteRequest request;
+    *request.mutable_referral() = Housing("RT-CAP-2", "stad", {"shelter"});
+    explained.Clear();
+    return router->ExplainRoute(&context, request, &explained).ok() &&
+           explained.routes_size() == 1 && explained.routes(0).organisation() == "epsilon";
+  })) << "the router did not learn that delta is full";
+  std::vector<std::string> reasons;
+  for (const v1::PassedOver& p : explained.routes(0).passed_over()) {
+    if (p.organisation() == "delta") reasons.push_back(p.reason());
+  }
+  EXPECT_EQ(reasons, std::vector<std::string>{"at capacity (1 of 1 open)"});
+
+  v1::SubmitReferralResponse second;
+  ASSERT_TRUE(net_->Submit(Housing("RT-CAP-2", "stad", {"shelter"}), "gamma", &second).ok());
+  EXPECT_TRUE(
+      net_->WaitForStatus("epsilon", second.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED));
+  v1::Assignment not_at_delta;
+  EXPECT_EQ(net_->Get("delta", second.assignment_ids(0), &not_at_delta).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // Delta declines: it has room again (for a later run against the same broker, too).
+  std::optional<v1::Assignment> at_delta =
+      net_->WaitForStatus("delta", first.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(at_delta);
+  v1::Assignment declined;
+  EXPECT_TRUE(net_->Decline("delta", *at_delta, "no bed tonight", &declined).ok());
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "libs/kafka/follower.h"
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace schakel::kafka {
+
+absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bootstrap_servers,
+                                                           const std::string& topic,
+                                                           std::chrono::milliseconds timeout,
+                                                           const Properties& extra) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  Properties props = {
+      {"bootstrap.servers", bootstrap_servers}, {"client.id", "schakel-follower"},
+      {"group.id", "schakel.follower"},  // required by the API; never joined (partitions assigned)
+      {"enable.auto.commit", "false"},          {"isolation.level", "read_committed"},
+  };
+  for (const auto& [key, value] : extra) props[key] = value;
+  std::string error;
+  for (const auto& [key, value] : props) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka follower property ", key, ": ", error));
+    }
+  }
+  std::unique_ptr<Follower> self(new Follower());
+  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!self->consumer_) return absl::InternalError(absl::StrCat("kafka follower: ", error));
+
+  std::unique_ptr<RdKafka::Topic> handle(
+      RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, error));
+  RdKafka::Metadata* raw = nullptr;
+  if (RdKafka::ErrorCode err =
+          self->consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
+      err != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("kafka follower: metadata of ", topic, ": ", RdKafka::err2str(err)));
+  }
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  std::vector<RdKafka::TopicPartition*> partitions;
+  for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
+    if (t->err() != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("kafka follower: topic ", topic, ": ", RdKafka::err2str(t->err())));
+    }
+    for (const RdKafka::PartitionMetadata* p : *t->partitions()) {
+      partitions.push_back(
+          RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
+    }
+  }
+  const RdKafka::ErrorCode err = self->consumer_->assign(partitions);
+  RdKafka::TopicPartition::destroy(partitions);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka follower: assign: ", RdKafka::err2str(err)));
+  }
+  return self;
+}
+
+Follower::~Follower() {
+  if (consumer_) consumer_->close();
+}
+
+std::optional<Record> Follower::Poll(std::chrono::milliseconds timeout) {
+  std::unique_ptr<RdKafka::Message> message(consumer_->consume(static_cast<int>(timeout.count())));
+  if (message->err() != RdKafka::ERR_NO_ERROR) {
+    if (message->err() != RdKafka::ERR__TIMED_OUT &&
+        message->err() != RdKafka::ERR__PARTITION_EOF) {
+      spdlog::warn("kafka follower: {}", message->errstr());
+    }
+    return std::nullopt;
+  }
+  Record record;
+  record.topic = message->topic_name();
+  record.partition = message->partition();
+  record.offset = message->offset();
+  if (message->key() != nullptr) record.key = *message->key();
+  if (message->payload() != nullptr) {
+    record.value.assign(static_cast<const char*>(message->payload()), message->len());
+  }
+  return record;
+}
+
+}  // namespace schakel::kafka

@@ -1,0 +1,35 @@
+// Follows every partition of one topic from its beginning, outside any consumer group: for small
+// compacted topics that each process reads whole (e.g. the inboxes' load reports).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libs/kafka/consumer.h"
+
+namespace RdKafka {
+class KafkaConsumer;
+}
+
+namespace schakel::kafka {
+
+class Follower {
+ public:
+  // UNAVAILABLE when the topic's partitions cannot be learnt within `timeout`.
+  static absl::StatusOr<std::unique_ptr<Follower>> Create(const std::string& bootstrap_servers,
+                                                          const std::string& topic,
+                                                          std::chrono::milliseconds timeout,
+                                                          const Properties& extra = {});
+  ~Follower();
+  // The next record, or nullopt when none arrived within `timeout`.
+  std::optional<Record> Poll(std::chrono::milliseconds timeout);
+
+ private:
+  Follower() = default;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+};
+
+}  // namespace schakel::kafka

@@ -1,0 +1,79 @@
+#include "services/inbox/load_reporter.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::inbox {
+namespace {
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+LoadReporter::LoadReporter(std::string organisation, CountOpen count, kafka::Publisher& publisher,
+                           std::chrono::milliseconds interval, std::chrono::milliseconds refresh)
+    : organisation_(std::move(organisation)),
+      count_(std::move(count)),
+      publisher_(publisher),
+      interval_(interval),
+      refresh_(refresh) {}
+
+LoadReporter::~LoadReporter() { Stop(); }
+
+void LoadReporter::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      ReportOnce();
+      lock.lock();
+      cv_.wait_for(lock, interval_, [this] { return stop_; });
+    }
+  });
+}
+
+void LoadReporter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool LoadReporter::ReportOnce() {
+  if (in_flight_.load()) return false;  // one report at a time: they arrive in order
+  absl::StatusOr<std::int64_t> open = count_();
+  if (!open.ok()) {
+    spdlog::warn("inbox {}: cannot count open assignments: {}", organisation_,
+                 std::string(open.status().message()));
+    return false;
+  }
+  const bool due = NowMs() - reported_at_ms_.load() >= refresh_.count();
+  if (*open == reported_.load() && !due) return false;
+  if (!publisher_.Reachable()) return false;
+
+  v1::InboxLoad load;
+  load.set_organisation(organisation_);
+  load.set_open(*open);
+  *load.mutable_reported_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  in_flight_.store(true);
+  const std::int64_t count = *open;
+  publisher_.Publish(routing::kInboxLoadTopic, organisation_, load.SerializeAsString(),
+                     [this, count](absl::Status delivered) {
+                       if (delivered.ok()) {
+                         reported_.store(count);
+                         reported_at_ms_.store(NowMs());
+                         reports_.fetch_add(1);
+                       }
+                       in_flight_.store(false);
+                     });
+  return true;
+}
+
+}  // namespace schakel::inbox

@@ -1,0 +1,57 @@
+// Tells the router how loaded this organisation is: the number of open assignments (see
+// store::InboxStore::CountOpen), published as an InboxLoad on the compacted topic
+// schakel.inbox.load (key: organisation id) whenever it changes, and at least every `refresh` so
+// that a report lost with a broker outage is repaired. The router uses it for the network's
+// `capacity` rule.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "libs/kafka/publisher.h"
+
+namespace schakel::inbox {
+
+class LoadReporter {
+ public:
+  using CountOpen = std::function<absl::StatusOr<std::int64_t>()>;
+
+  LoadReporter(std::string organisation, CountOpen count, kafka::Publisher& publisher,
+               std::chrono::milliseconds interval = std::chrono::milliseconds(500),
+               std::chrono::milliseconds refresh = std::chrono::seconds(60));
+  ~LoadReporter();
+
+  void Start();
+  void Stop();
+
+  // Counts, and publishes when the count changed (or the refresh is due); for Start's loop and for
+  // tests. Returns whether a report was sent.
+  bool ReportOnce();
+
+  std::uint64_t reports() const { return reports_.load(); }
+
+ private:
+  std::string organisation_;
+  CountOpen count_;
+  kafka::Publisher& publisher_;
+  std::chrono::milliseconds interval_;
+  std::chrono::milliseconds refresh_;
+  // The last count Kafka acknowledged, and when; -1: none yet.
+  std::atomic<std::int64_t> reported_{-1};
+  std::atomic<std::int64_t> reported_at_ms_{0};
+  std::atomic<bool> in_flight_{false};
+  std::atomic<std::uint64_t> reports_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace schakel::inbox

@@ -1,0 +1,830 @@
+#include "services/router/escalation.h"
+
+#include <gmock/gmock.h>
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libs/referral/ids.h"
+#include "libs/routing/network.h"
+#include "libs/routing/policy.h"
+
+namespace schakel::router {
+
+// Readable failures (found by argument-dependent lookup, so not in the anonymous namespace).
+void PrintTo(const Output& o, std::ostream* os) {
+  *os << "{" << o.topic << " " << o.key << (o.value.has_value() ? "" : " (tombstone)") << "}";
+}
+
+namespace {
+
+using ::google::protobuf::util::TimeUtil;
+using std::chrono::hours;
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using TimePoint = std::chrono::system_clock::time_point;
+
+// Housing goes to alpha, then beta, then gamma (the preference, not the file order, which is the
+// other way round); nobody else serves it. Only delta serves debt. SLAs differ from the defaults,
+// so that a test shows they are read from the network.
+constexpr char kNetwork[] = R"(version: 1
+sla: {urgent: 2h, normal: 1d}
+needs: [{id: housing}, {id: debt}]
+regions: [{id: stad}]
+languages: [nl]
+organisations:
+  - {id: delta, needs: [debt], regions: [stad], languages: [nl]}
+  - {id: gamma, needs: [housing], regions: [stad], languages: [nl]}
+  - {id: beta, needs: [housing], regions: [stad], languages: [nl]}
+  - {id: alpha, needs: [housing], regions: [stad], languages: [nl]}
+preferences:
+  - {need: housing, order: [alpha, beta, gamma]}
+)";
+constexpr auto kNormalSla = hours(24);
+constexpr auto kUrgentSla = hours(2);
+constexpr std::int32_t kPartition = 1;
+
+const TimePoint kStart = TimePoint(seconds(1'800'000'000));
+const std::string kReferral = "r-000000000000000000000001";
+const std::string kA0 = "a-000000000000000000000001-0";
+const std::string kA01 = "a-000000000000000000000001-0.1";
+const std::string kA02 = "a-000000000000000000000001-0.2";
+const std::string kA03 = "a-000000000000000000000001-0.3";
+const std::string kDebt = "a-000000000000000000000001-1";
+const std::string kStatusTopic(routing::kStatusTopic);
+const std::string kStateTopic(routing::kRouterStateTopic);
+const std::string kUnroutableTopic(routing::kUnroutableTopic);
+
+routing::Policy TestPolicy() {
+  absl::StatusOr<routing::Network> net = routing::ParseNetwork(kNetwork, "escalation.yaml");
+  EXPECT_TRUE(net.ok()) << net.status();
+  return routing::Policy(*net);
+}
+
+std::int64_t Seconds(TimePoint t) {
+  return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
+}
+
+v1::ReferralSubmitted Submitted(v1::Urgency urgency,
+                                const std::vector<std::string>& needs = {"housing"}) {
+  v1::ReferralSubmitted s;
+  s.mutable_meta()->set_schema_version(1);
+  s.mutable_meta()->set_event_id("e-submitted");
+  s.mutable_meta()->set_referral_id(kReferral);
+  s.set_referring_organisation("delta");
+  s.set_client_pseudonym("p-01");
+  for (const std::string& code : needs) {
+    v1::NeedRequest* need = s.add_needs();
+    need->set_code(code);
+    need->set_details("details for " + code);
+  }
+  s.set_urgency(urgency);
+  s.set_region("stad");
+  s.add_languages("nl");
+  s.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  for (const char* org : {"alpha", "beta", "gamma", "delta"}) {
+    s.mutable_sharing()->add_organisations(org);
+  }
+  return s;
+}
+
+// A status change of one of the referral's assignments, as an inbox publishes it.
+v1::AssignmentStatusChanged Status(const std::string& assignment_id,
+                                   const std::string& organisation, v1::AssignmentStatus to,
+                                   const std::string& by = "", const std::string& forward_to = "") {
+  v1::AssignmentStatusChanged status;
+  status.mutable_meta()->set_schema_version(1);
+  status.mutable_meta()->set_event_id(referral::NewEventId());
+  status.mutable_meta()->set_referral_id(kReferral);
+  status.mutable_meta()->set_assignment_id(assignment_id);
+  status.set_organisation(organisation);
+  status.set_to_status(to);
+  status.set_version(3);
+  status.set_by(by.empty() ? organisation : by);
+  if (to == v1::ASSIGNMENT_STATUS_REJECTED || to == v1::ASSIGNMENT_STATUS_CANCELLED) {
+    status.set_reason("no room this week");
+  }
+  status.set_need_code("housing");
+  status.set_referring_organisation("delta");
+  status.set_forward_to(forward_to);
+  return status;
+}
+
+// An owner's forward of `assignment_id` to `to`, built as the inbox builds it (transition.cc).
+v1::ForwardRequested Forward(const std::string& assignment_id, const std::string& from,
+                             const std::string& to) {
+  v1::ForwardRequested forward;
+  forward.mutable_meta()->set_schema_version(1);
+  forward.mutable_meta()->set_event_id(referral::NewEventId());
+  forward.mutable_meta()->set_referral_id(kReferral);
+  forward.mutable_meta()->set_assignment_id(assignment_id);
+  forward.set_from_organisation(from);
+  forward.set_to_organisation(to);
+  forward.set_reason("forwarded to " + to);
+  v1::AssignmentRequested* proposed = forward.mutable_proposed();
+  proposed->set_organisation(to);
+  proposed->set_need_code("housing");
+  proposed->set_need_details("details for housing");
+  proposed->set_client_pseudonym("p-01");
+  proposed->set_urgency(v1::URGENCY_NORMAL);
+  proposed->set_region("stad");
+  proposed->add_languages("nl");
+  proposed->set_referring_organisation("delta");
+  proposed->set_need_index(referral::NeedIndexOf(assignment_id));
+  proposed->set_previous_assignment_id(assignment_id);
+  proposed->mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+  for (const char* org : {"alpha", "beta", "gamma", "delta"}) {
+    proposed->mutable_sharing()->add_organisations(org);
+  }
+  return forward;
+}
+
+kafka::Record Record(std::string_view topic, const google::protobuf::Message& event) {
+  kafka::Record record;
+  record.topic = std::string(topic);
+  record.partition = kPartition;
+  record.offset = 5;
+  record.key = kReferral;  // everything the router reads is keyed by referral id
+  record.value = event.SerializeAsString();
+  return record;
+}
+
+std::vector<std::string> Topics(const std::vector<Output>& out) {
+  std::vector<std::string> topics;
+  for (const Output& o : out) topics.push_back(o.topic);
+  return topics;
+}
+
+std::vector<std::string> Keys(const std::vector<Output>& out) {
+  std::vector<std::string> keys;
+  for (const Output& o : out) keys.push_back(o.key);
+  return keys;
+}
+
+template <typename Message>
+Message Parse(const Output& o) {
+  Message m;
+  if (!o.value.has_value()) {
+    ADD_FAILURE() << "a tombstone on " << o.topic << " where an event was expected";
+  } else if (!m.ParseFromString(*o.value)) {
+    ADD_FAILURE() << "cannot parse the record on " << o.topic;
+  }
+  return m;
+}
+
+class EscalationTest : public ::testing::Test {
+ protected:
+  std::vector<Output> Handle(std::string_view topic, const google::protobuf::Message& event) {
+    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, Record(topic, event));
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *std::move(out) : std::vector<Output>{};
+  }
+  std::vector<Output> Submit(v1::Urgency urgency = v1::URGENCY_NORMAL,
+                             const std::vector<std::string>& needs = {"housing"}) {
+    return Handle(routing::kSubmittedTopic, Submitted(urgency, needs));
+  }
+  std::vector<Output> StatusChange(const v1::AssignmentStatusChanged& status) {
+    return Handle(routing::kStatusTopic, status);
+  }
+  // The one state record the changes so far gave.
+  Output TakeOneStateChange() {
+    std::vector<Output> changes = escalation_.TakeStateChanges();
+    EXPECT_EQ(changes.size(), 1u);
+    if (changes.empty()) return {};
+    EXPECT_EQ(changes[0].topic, kStateTopic);
+    EXPECT_EQ(changes[0].key, kReferral);
+    return changes[0];
+  }
+
+  TimePoint now_ = kStart;
+  routing::Policy policy_ = TestPolicy();
+  Escalation escalation_{[this] { return now_; }};
+};
+
+// --- A submitted referral ---
+
+struct SlaCase {
+  std::string name;
+  v1::Urgency urgency;
+  std::chrono::seconds sla;
+};
+void PrintTo(const SlaCase& c, std::ostream* os) { *os << c.name; }
+
+class SubmittedTest : public EscalationTest, public ::testing::WithParamInterface<SlaCase> {};
+
+TEST_P(SubmittedTest, OffersTheNeedAndRemembersItsDeadline) {
+  std::vector<Output> out = Submit(GetParam().urgency);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.alpha", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA0, kReferral));
+  v1::InboxEvent offer = Parse<v1::InboxEvent>(out[0]);
+  ASSERT_TRUE(offer.has_requested());
+  EXPECT_EQ(offer.requested().organisation(), "alpha");
+  EXPECT_EQ(offer.requested().meta().assignment_id(), kA0);
+  EXPECT_EQ(offer.requested().urgency(), GetParam().urgency);
+  EXPECT_EQ(Parse<v1::AssignmentStatusChanged>(out[1]).to_status(),
+            v1::ASSIGNMENT_STATUS_REQUESTED);
+
+  Output state_record = TakeOneStateChange();
+  const v1::RouterReferralState state = Parse<v1::RouterReferralState>(state_record);
+  EXPECT_EQ(state.referral_id(), kReferral);
+  ASSERT_EQ(state.needs_size(), 1);
+  const v1::RouterNeedState& need = state.needs(0);
+  EXPECT_EQ(need.need_index(), 0u);
+  EXPECT_EQ(need.need_code(), "housing");
+  EXPECT_EQ(need.current().meta().assignment_id(), kA0);
+  EXPECT_EQ(need.current().organisation(), "alpha");
+  EXPECT_EQ(need.current().need_details(), "details for housing");
+  EXPECT_EQ(need.status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_FALSE(need.settled());
+  EXPECT_FALSE(need.forwarding());
+  EXPECT_THAT(need.earlier(), IsEmpty());
+  ASSERT_TRUE(need.has_accept_by());
+  EXPECT_EQ(TimeUtil::TimestampToSeconds(need.accept_by()), Seconds(kStart + GetParam().sla));
+  EXPECT_EQ(escalation_.waiting(), 1u);
+  // Taken once: nothing changed since.
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Sla, SubmittedTest,
+                         ::testing::Values(SlaCase{"Normal", v1::URGENCY_NORMAL, kNormalSla},
+                                           SlaCase{"Urgent", v1::URGENCY_URGENT, kUrgentSla}),
+                         [](const ::testing::TestParamInfo<SlaCase>& param_info) {
+                           return param_info.param.name;
+                         });
+
+TEST(AcceptByTest, FollowsTheExampleNetworksSla) {
+  absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_URGENT, kStart), kStart + hours(4));
+  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_NORMAL, kStart), kStart + hours(72));
+  // An urgency the referrer did not give is treated as normal.
+  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_UNSPECIFIED, kStart), kStart + hours(72));
+}
+
+TEST_F(EscalationTest, ARedeliveredSubmissionOffersNothingAgain) {
+  ASSERT_EQ(Submit().size(), 2u);
+  EXPECT_THAT(Submit(), IsEmpty());
+  EXPECT_EQ(escalation_.waiting(), 1u);
+}
+
+TEST_F(EscalationTest, ANeedNobodyCanTakeLeavesNoState) {
+  v1::ReferralSubmitted s = Submitted(v1::URGENCY_NORMAL);
+  s.mutable_sharing()->clear_organisations();
+  s.mutable_sharing()->add_organisations("delta");
+  std::vector<Output> out = Handle(routing::kSubmittedTopic, s);
+  EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+}
+
+// --- Deadlines ---
+
+TEST_F(EscalationTest, AnOfferNotAcceptedInTimeIsWithdrawnAndOfferedToTheNext) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+
+  now_ = kStart + kNormalSla - seconds(1);
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(escalation_.escalated(), 0u);
+
+  now_ = kStart + kNormalSla + seconds(1);
+  std::vector<Output> out = escalation_.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.alpha", "schakel.inbox.beta", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA0, kA01, kReferral));
+
+  const v1::InboxEvent withdrawn = Parse<v1::InboxEvent>(out[0]);
+  ASSERT_TRUE(withdrawn.has_withdrawn());
+  EXPECT_EQ(withdrawn.withdrawn().meta().assignment_id(), kA0);
+  EXPECT_EQ(withdrawn.withdrawn().meta().referral_id(), kReferral);
+  EXPECT_EQ(withdrawn.withdrawn().meta().schema_version(), 1u);
+  EXPECT_EQ(withdrawn.withdrawn().organisation(), "alpha");
+  EXPECT_EQ(withdrawn.withdrawn().reason(), "not accepted in time");
+  EXPECT_EQ(withdrawn.withdrawn().next_assignment_id(), kA01);
+
+  const v1::InboxEvent offer = Parse<v1::InboxEvent>(out[1]);
+  ASSERT_TRUE(offer.has_requested());
+  EXPECT_EQ(offer.requested().meta().assignment_id(), kA01);
+  EXPECT_EQ(offer.requested().organisation(), "beta");
+  EXPECT_EQ(offer.requested().previous_assignment_id(), kA0);
+  EXPECT_EQ(offer.requested().need_code(), "housing");
+  EXPECT_EQ(offer.requested().need_details(), "details for housing");
+  EXPECT_EQ(offer.requested().need_index(), 0u);
+  EXPECT_EQ(offer.requested().referring_organisation(), "delta");
+
+  const v1::AssignmentStatusChanged requested = Parse<v1::AssignmentStatusChanged>(out[2]);
+  EXPECT_EQ(requested.meta().assignment_id(), kA01);
+  EXPECT_EQ(requested.organisation(), "beta");
+  EXPECT_EQ(requested.to_status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(requested.by(), "network");
+  EXPECT_EQ(requested.reason(), "continues " + kA0 + " (alpha: not accepted in time)");
+  EXPECT_EQ(escalation_.escalated(), 1u);
+
+  const v1::RouterReferralState state = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  ASSERT_EQ(state.needs_size(), 1);
+  EXPECT_EQ(state.needs(0).current().meta().assignment_id(), kA01);
+  EXPECT_EQ(state.needs(0).current().organisation(), "beta");
+  EXPECT_EQ(TimeUtil::TimestampToSeconds(state.needs(0).accept_by()), Seconds(now_ + kNormalSla));
+  ASSERT_EQ(state.needs(0).earlier_size(), 1);
+  EXPECT_EQ(state.needs(0).earlier(0).assignment_id(), kA0);
+  EXPECT_EQ(state.needs(0).earlier(0).organisation(), "alpha");
+  EXPECT_EQ(state.needs(0).earlier(0).ended(), "not accepted in time");
+
+  // A deadline fires once.
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(escalation_.escalated(), 1u);
+}
+
+TEST_F(EscalationTest, TheNextOfferHasItsOwnDeadlineAndNobodyGetsItTwice) {
+  ASSERT_EQ(Submit(v1::URGENCY_URGENT).size(), 2u);
+  now_ = kStart + kUrgentSla;  // the deadline itself counts as passed
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);
+  const TimePoint second_offer = now_;
+
+  now_ = second_offer + kUrgentSla - seconds(1);
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+  now_ = second_offer + kUrgentSla;
+  std::vector<Output> out = escalation_.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", "schakel.inbox.gamma", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA01, kA02, kReferral));
+  EXPECT_EQ(Parse<v1::InboxEvent>(out[0]).withdrawn().next_assignment_id(), kA02);
+
+  // Nobody is left: the last offer is withdrawn and the need goes to the operators.
+  now_ += kUrgentSla;
+  out = escalation_.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kUnroutableTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA02, kReferral));
+  const v1::Withdrawal last = Parse<v1::InboxEvent>(out[0]).withdrawn();
+  EXPECT_EQ(last.reason(), "not accepted in time");
+  EXPECT_EQ(last.next_assignment_id(), "") << "nothing continues the need elsewhere";
+  const v1::ReferralUnroutable unroutable = Parse<v1::ReferralUnroutable>(out[1]);
+  ASSERT_GE(unroutable.passed_over_size(), 3);
+  EXPECT_EQ(unroutable.passed_over(0).reason(), "offered (" + kA0 + "): not accepted in time");
+  EXPECT_EQ(unroutable.passed_over(1).reason(), "offered (" + kA01 + "): not accepted in time");
+  EXPECT_EQ(unroutable.passed_over(2).reason(), "offered (" + kA02 + "): not accepted in time");
+  EXPECT_EQ(unroutable.urgency(), v1::URGENCY_URGENT);
+  EXPECT_EQ(escalation_.escalated(), 3u);
+}
+
+TEST_F(EscalationTest, AReceivedOfferIsStillWaitingForAcceptance) {
+  ASSERT_EQ(Submit().size(), 2u);
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_RECEIVED)), IsEmpty());
+  EXPECT_EQ(escalation_.waiting(), 1u);
+  now_ = kStart + kNormalSla + seconds(1);
+  std::vector<Output> out = escalation_.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.alpha", "schakel.inbox.beta", kStatusTopic));
+}
+
+// --- Declines ---
+
+TEST_F(EscalationTest, DeclinedOffersGoDownTheChainThenToUnroutable) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+
+  std::vector<Output> out = StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED));
+  // The decliner knows: no withdrawal, just the next offer.
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA01, kReferral));
+  EXPECT_EQ(Parse<v1::InboxEvent>(out[0]).requested().previous_assignment_id(), kA0);
+  EXPECT_EQ(Parse<v1::AssignmentStatusChanged>(out[1]).reason(),
+            "continues " + kA0 + " (alpha: declined)");
+  const v1::RouterReferralState after_alpha = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  ASSERT_EQ(after_alpha.needs(0).earlier_size(), 1);
+  // The organisation's own reason stays in its inbox.
+  EXPECT_EQ(after_alpha.needs(0).earlier(0).ended(), "declined");
+
+  // Redelivered: the chain has moved on already.
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)), IsEmpty());
+
+  out = StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_REJECTED));
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA02, kReferral));
+  Parse<v1::RouterReferralState>(TakeOneStateChange());
+
+  out = StatusChange(Status(kA02, "gamma", v1::ASSIGNMENT_STATUS_REJECTED));
+  EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kReferral));
+  const v1::ReferralUnroutable unroutable = Parse<v1::ReferralUnroutable>(out[0]);
+  EXPECT_EQ(unroutable.meta().referral_id(), kReferral);
+  EXPECT_EQ(unroutable.meta().assignment_id(), kA03);
+  EXPECT_EQ(unroutable.need_code(), "housing");
+  EXPECT_EQ(unroutable.need_index(), 0u);
+  EXPECT_EQ(unroutable.region(), "stad");
+  EXPECT_EQ(unroutable.referring_organisation(), "delta");
+  std::vector<std::string> passed_over;
+  for (const v1::PassedOver& p : unroutable.passed_over()) {
+    passed_over.push_back(p.organisation() + ": " + p.reason());
+  }
+  // The chain first, oldest offer first; then everyone else, each once.
+  EXPECT_THAT(passed_over, ElementsAre("alpha: offered (" + kA0 + "): declined",
+                                       "beta: offered (" + kA01 + "): declined",
+                                       "gamma: offered (" + kA02 + "): declined",
+                                       "delta: does not serve need 'housing'"));
+  // Settled: the state goes.
+  const Output tombstone = TakeOneStateChange();
+  EXPECT_FALSE(tombstone.value.has_value());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_EQ(escalation_.waiting(), 0u);
+  now_ += 10 * kNormalSla;
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+}
+
+TEST_F(EscalationTest, ADeclineAfterADeadlineNeverGoesBackToAnOrganisationTried) {
+  ASSERT_EQ(Submit().size(), 2u);
+  now_ = kStart + kNormalSla;
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);  // alpha withdrawn, beta offered
+  std::vector<Output> out = StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_REJECTED));
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
+  EXPECT_EQ(Parse<v1::InboxEvent>(out[0]).requested().organisation(), "gamma");
+  out = StatusChange(Status(kA02, "gamma", v1::ASSIGNMENT_STATUS_REJECTED));
+  ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  const v1::ReferralUnroutable unroutable = Parse<v1::ReferralUnroutable>(out[0]);
+  ASSERT_EQ(unroutable.passed_over_size(), 4);
+  EXPECT_EQ(unroutable.passed_over(0).organisation(), "alpha");
+  EXPECT_EQ(unroutable.passed_over(0).reason(), "offered (" + kA0 + "): not accepted in time");
+  EXPECT_EQ(unroutable.passed_over(1).reason(), "offered (" + kA01 + "): declined");
+  EXPECT_EQ(unroutable.passed_over(2).reason(), "offered (" + kA02 + "): declined");
+}
+
+TEST_F(EscalationTest, TheStateGoesOnlyWhenEveryNeedIsSettled) {
+  ASSERT_EQ(Submit(v1::URGENCY_NORMAL, {"housing", "debt"}).size(), 4u);
+  const Output both = TakeOneStateChange();
+  ASSERT_EQ(Parse<v1::RouterReferralState>(both).needs_size(), 2);
+
+  // Debt: delta declines and nobody else serves it.
+  v1::AssignmentStatusChanged declined = Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED);
+  declined.set_need_code("debt");
+  std::vector<Output> out = StatusChange(declined);
+  EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[0]).need_index(), 1u);
+  const v1::RouterReferralState one_left = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  ASSERT_EQ(one_left.needs_size(), 2);
+  EXPECT_FALSE(one_left.needs(0).settled());
+  EXPECT_TRUE(one_left.needs(1).settled());
+  EXPECT_FALSE(one_left.needs(1).has_accept_by());
+  EXPECT_EQ(escalation_.waiting(), 1u);
+
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
+  EXPECT_FALSE(TakeOneStateChange().value.has_value());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+}
+
+// --- Acceptance ---
+
+TEST_F(EscalationTest, AnAcceptedOfferIsSettled) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
+  const v1::RouterReferralState* state = escalation_.Find(kReferral);
+  ASSERT_NE(state, nullptr);
+  EXPECT_TRUE(state->needs(0).settled());
+  EXPECT_EQ(state->needs(0).status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(escalation_.waiting(), 0u);
+
+  const Output tombstone = TakeOneStateChange();
+  EXPECT_FALSE(tombstone.value.has_value());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  now_ = kStart + 10 * kNormalSla;
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+  EXPECT_EQ(escalation_.escalated(), 0u);
+}
+
+TEST_F(EscalationTest, ALateAcceptanceOfAWithdrawnOfferStandsAndTheCurrentOneIsWithdrawn) {
+  ASSERT_EQ(Submit().size(), 2u);
+  now_ = kStart + kNormalSla;
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);  // alpha withdrawn, beta offered
+  escalation_.TakeStateChanges();
+
+  // Alpha accepted before our withdrawal reached its inbox.
+  now_ += hours(1);
+  std::vector<Output> out = StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED));
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta"));
+  EXPECT_THAT(Keys(out), ElementsAre(kA01));
+  const v1::InboxEvent withdrawn = Parse<v1::InboxEvent>(out[0]);
+  ASSERT_TRUE(withdrawn.has_withdrawn());
+  EXPECT_EQ(withdrawn.withdrawn().meta().assignment_id(), kA01);
+  EXPECT_EQ(withdrawn.withdrawn().organisation(), "beta");
+  EXPECT_EQ(withdrawn.withdrawn().reason(), "accepted by alpha first");
+  EXPECT_EQ(withdrawn.withdrawn().next_assignment_id(), "");
+
+  const v1::RouterReferralState* state = escalation_.Find(kReferral);
+  ASSERT_NE(state, nullptr);
+  EXPECT_TRUE(state->needs(0).settled());
+  ASSERT_EQ(state->needs(0).earlier_size(), 2);
+  EXPECT_EQ(state->needs(0).earlier(1).assignment_id(), kA01);
+  EXPECT_EQ(state->needs(0).earlier(1).ended(), "withdrawn: alpha accepted first");
+  EXPECT_FALSE(TakeOneStateChange().value.has_value());
+
+  // Beta's deadline never fires, and the echo of its cancellation changes nothing.
+  now_ += 10 * kNormalSla;
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+  EXPECT_THAT(StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_CANCELLED, "network")),
+              IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+}
+
+// --- Forwarding ---
+
+TEST_F(EscalationTest, AForwardWaitsForItsRequestThenTheNewOfferHasADeadline) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
+              IsEmpty());
+  const v1::RouterReferralState forwarding = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  EXPECT_TRUE(forwarding.needs(0).forwarding());
+  EXPECT_FALSE(forwarding.needs(0).has_accept_by());
+  EXPECT_EQ(escalation_.waiting(), 0u);
+  // No escalation while the forward is on its way.
+  now_ = kStart + 2 * kNormalSla;
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+
+  std::vector<Output> out = Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma"));
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA01, kReferral));
+  const v1::InboxEvent offer = Parse<v1::InboxEvent>(out[0]);
+  EXPECT_EQ(offer.requested().meta().assignment_id(), referral::NextAssignmentId(kA0));
+  EXPECT_EQ(offer.requested().organisation(), "gamma");
+  EXPECT_EQ(offer.requested().previous_assignment_id(), kA0);
+  const v1::RouterReferralState waiting = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  const v1::RouterNeedState& need = waiting.needs(0);
+  EXPECT_FALSE(need.forwarding());
+  EXPECT_EQ(need.current().meta().assignment_id(), kA01);
+  EXPECT_EQ(TimeUtil::TimestampToSeconds(need.accept_by()), Seconds(now_ + kNormalSla));
+  ASSERT_EQ(need.earlier_size(), 1);
+  EXPECT_EQ(need.earlier(0).organisation(), "alpha");
+  EXPECT_EQ(need.earlier(0).ended(), "forwarded to gamma");
+
+  // Redelivered: the offer is made already.
+  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")), IsEmpty());
+
+  // Gamma does not accept in time: the next one is beta (alpha had it already).
+  now_ += kNormalSla;
+  out = escalation_.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", "schakel.inbox.beta", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA01, kA02, kReferral));
+  EXPECT_EQ(Parse<v1::InboxEvent>(out[0]).withdrawn().reason(), "not accepted in time");
+}
+
+TEST_F(EscalationTest, AForwardThatArrivesBeforeItsStatusChangeMakesTheOfferOnce) {
+  ASSERT_EQ(Submit().size(), 2u);
+  ASSERT_EQ(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")).size(), 2u);
+  // The REJECTED that came with it is about an offer that has moved on.
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
+              IsEmpty());
+  const v1::RouterReferralState* state = escalation_.Find(kReferral);
+  ASSERT_NE(state, nullptr);
+  EXPECT_FALSE(state->needs(0).forwarding());
+  EXPECT_EQ(state->needs(0).current().organisation(), "gamma");
+  EXPECT_EQ(escalation_.waiting(), 1u);
+}
+
+TEST_F(EscalationTest, ARefusedForwardSettlesTheNeedInTheUnroutableQueue) {
+  ASSERT_EQ(Submit().size(), 2u);
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "delta")),
+              IsEmpty());
+  std::vector<Output> out = Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "delta"));
+  EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[0]).passed_over(0).reason(),
+            "forward from 'alpha' refused: does not serve need 'housing'");
+  EXPECT_FALSE(TakeOneStateChange().value.has_value());
+}
+
+TEST_F(EscalationTest, AForwardOfAnOfferWithdrawnMeanwhileIsIgnored) {
+  ASSERT_EQ(Submit().size(), 2u);
+  now_ = kStart + kNormalSla;
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);  // a-0 (alpha) withdrawn; a-0.1 to beta
+  ASSERT_EQ(StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_REJECTED)).size(),
+            2u);  // a-0.2 to gamma
+  escalation_.TakeStateChanges();
+
+  // Alpha forwarded a-0 just before our withdrawal reached it; its request arrives late. The need
+  // lives on as a-0.2 at gamma: no second live offer, and no second a-0.1.
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "beta")),
+              IsEmpty());
+  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "beta")), IsEmpty());
+  const v1::RouterReferralState* state = escalation_.Find(kReferral);
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(state->needs(0).current().meta().assignment_id(), kA02);
+  EXPECT_EQ(state->needs(0).current().organisation(), "gamma");
+  EXPECT_EQ(state->needs(0).earlier_size(), 2);
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+}
+
+TEST_F(EscalationTest, AForwardOfANeedAcceptedElsewhereMeanwhileIsIgnored) {
+  // Two needs; debt stays open (its owner forwards it; that request is still on its way), so the
+  // referral's state outlives the housing need's settling.
+  ASSERT_EQ(Submit(v1::URGENCY_NORMAL, {"housing", "debt"}).size(), 4u);
+  v1::AssignmentStatusChanged debt_forwarded =
+      Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma");
+  debt_forwarded.set_need_code("debt");
+  ASSERT_THAT(StatusChange(debt_forwarded), IsEmpty());
+
+  now_ = kStart + kNormalSla;
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);  // a-0 (alpha) withdrawn; a-0.1 to beta
+  // Beta forwards a-0.1 to gamma, but alpha's acceptance of a-0 arrives first: it stands.
+  EXPECT_THAT(StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
+              IsEmpty());
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
+  const v1::RouterReferralState state = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  ASSERT_EQ(state.needs_size(), 2);
+  EXPECT_TRUE(state.needs(0).settled());
+  EXPECT_FALSE(state.needs(1).settled());
+
+  // Beta's request arrives in a later batch: the need goes nowhere else.
+  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA01, "beta", "gamma")), IsEmpty());
+  ASSERT_NE(escalation_.Find(kReferral), nullptr);
+  EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).settled());
+  EXPECT_EQ(escalation_.Find(kReferral)->needs(0).current().meta().assignment_id(), kA01);
+  EXPECT_EQ(escalation_.waiting(), 0u);
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  now_ += 10 * kNormalSla;
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+}
+
+// --- Cancellation ---
+
+TEST_F(EscalationTest, TheReferrersCancellationSettles) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "delta")),
+              IsEmpty());
+  const v1::RouterReferralState* state = escalation_.Find(kReferral);
+  ASSERT_NE(state, nullptr);
+  EXPECT_TRUE(state->needs(0).settled());
+  EXPECT_EQ(state->needs(0).status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_FALSE(TakeOneStateChange().value.has_value());
+  now_ = kStart + 10 * kNormalSla;
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+}
+
+TEST_F(EscalationTest, ACancellationByTheNetworkIsOurOwnEchoAndChangesNothing) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "network")),
+              IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  ASSERT_NE(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).settled());
+  EXPECT_EQ(escalation_.waiting(), 1u);
+
+  now_ = kStart + kNormalSla;
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);
+  escalation_.TakeStateChanges();
+  // The echo of that withdrawal, for the offer that has moved on.
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "network")),
+              IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(escalation_.Find(kReferral)->needs(0).current().meta().assignment_id(), kA01);
+}
+
+TEST_F(EscalationTest, ACancelRequestIsHandedToTheOwnersInbox) {
+  v1::CancelRequested cancel;
+  cancel.mutable_meta()->set_schema_version(1);
+  cancel.mutable_meta()->set_referral_id(kReferral);
+  cancel.mutable_meta()->set_assignment_id(kA0);
+  cancel.set_organisation("alpha");
+  cancel.set_referring_organisation("delta");
+  cancel.set_reason("client moved away");
+  std::vector<Output> out = Handle(routing::kCancellationsTopic, cancel);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.alpha"));
+  EXPECT_THAT(Keys(out), ElementsAre(kA0));
+  EXPECT_TRUE(Parse<v1::InboxEvent>(out[0]).has_cancel_requested());
+}
+
+// --- Restarts ---
+
+TEST_F(EscalationTest, TheRestoredStateFiresTheSameDeadlineElsewhere) {
+  ASSERT_EQ(Submit().size(), 2u);
+  const Output state = TakeOneStateChange();
+  ASSERT_TRUE(state.value.has_value());
+
+  Escalation restarted([this] { return now_; });
+  ASSERT_TRUE(restarted.Restore(kPartition, state.key, state.value).ok());
+  EXPECT_EQ(restarted.waiting(), 1u);
+  EXPECT_THAT(restarted.TakeStateChanges(), IsEmpty()) << "restoring changes nothing";
+  ASSERT_NE(restarted.Find(kReferral), nullptr);
+
+  now_ = kStart + kNormalSla - seconds(1);
+  EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
+  now_ = kStart + kNormalSla + seconds(1);
+  std::vector<Output> out = restarted.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.alpha", "schakel.inbox.beta", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA0, kA01, kReferral));
+  EXPECT_EQ(Parse<v1::InboxEvent>(out[0]).withdrawn().reason(), "not accepted in time");
+  EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
+
+  // What the restarted instance remembers is what it writes next.
+  const std::vector<Output> changes = restarted.TakeStateChanges();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(Parse<v1::RouterReferralState>(changes[0]).needs(0).current().organisation(), "beta");
+}
+
+TEST_F(EscalationTest, ForgettingAPartitionDropsItsReferralsOnly) {
+  ASSERT_EQ(Submit().size(), 2u);
+  const Output state = TakeOneStateChange();
+  Escalation restarted([this] { return now_; });
+  ASSERT_TRUE(restarted.Restore(kPartition, state.key, state.value).ok());
+
+  restarted.Forget(kPartition + 1);
+  EXPECT_NE(restarted.Find(kReferral), nullptr);
+  restarted.Forget(kPartition);
+  EXPECT_EQ(restarted.Find(kReferral), nullptr);
+  EXPECT_EQ(restarted.waiting(), 0u);
+  now_ = kStart + 10 * kNormalSla;
+  EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
+
+  // The instance that got the referral first may forget it too (a rebalance took it away).
+  escalation_.Forget(kPartition);
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  escalation_.ForgetAll();
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+}
+
+TEST_F(EscalationTest, ATombstoneInTheStateTopicRemovesTheReferral) {
+  ASSERT_EQ(Submit().size(), 2u);
+  const Output state = TakeOneStateChange();
+  Escalation restarted([this] { return now_; });
+  ASSERT_TRUE(restarted.Restore(kPartition, state.key, state.value).ok());
+  ASSERT_TRUE(restarted.Restore(kPartition, kReferral, std::nullopt).ok());
+  EXPECT_EQ(restarted.Find(kReferral), nullptr);
+  now_ = kStart + 10 * kNormalSla;
+  EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
+}
+
+TEST_F(EscalationTest, AStateRecordThatCannotBeReadIsRefused) {
+  ASSERT_EQ(Submit().size(), 2u);
+  const Output state = TakeOneStateChange();
+  Escalation restarted([this] { return now_; });
+  EXPECT_EQ(restarted.Restore(kPartition, kReferral, std::string("\xff\xff\xff")).code(),
+            absl::StatusCode::kInvalidArgument);
+  // Under another referral's key.
+  EXPECT_EQ(restarted.Restore(kPartition, "r-000000000000000000000002", state.value).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(restarted.Find(kReferral), nullptr);
+  EXPECT_EQ(restarted.Find("r-000000000000000000000002"), nullptr);
+  EXPECT_EQ(restarted.waiting(), 0u);
+}
+
+// --- What does not concern us ---
+
+TEST_F(EscalationTest, AStatusChangeOfAnUnknownReferralChangesNothing) {
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)), IsEmpty());
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  // Nor one of another need of a referral it knows.
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+  EXPECT_THAT(StatusChange(Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED)), IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+}
+
+class GarbageTest : public EscalationTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(GarbageTest, IsRefusedAndChangesNothing) {
+  ASSERT_EQ(Submit().size(), 2u);
+  escalation_.TakeStateChanges();
+  kafka::Record record;
+  record.topic = GetParam();
+  record.partition = kPartition;
+  record.key = kReferral;
+  record.value = "\xff\xff\xff";
+  absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, record);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << out.status();
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(escalation_.waiting(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryInput, GarbageTest,
+                         ::testing::Values(std::string(routing::kSubmittedTopic),
+                                           std::string(routing::kStatusTopic),
+                                           std::string(routing::kForwardingTopic),
+                                           std::string(routing::kCancellationsTopic),
+                                           std::string("schakel.inbox.alpha")),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           std::string name;
+                           for (char c : param_info.param.substr(param_info.param.rfind('.') + 1)) {
+                             if (std::isalnum(static_cast<unsigned char>(c))) name += c;
+                           }
+                           return name;
+                         });
+
+TEST_F(EscalationTest, ASubmissionItCannotRouteIsRefused) {
+  v1::ReferralSubmitted s = Submitted(v1::URGENCY_NORMAL);
+  s.mutable_meta()->set_schema_version(2);
+  EXPECT_EQ(escalation_.Handle(policy_, Record(routing::kSubmittedTopic, s)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+}
+
+}  // namespace
+}  // namespace schakel::router
