@@ -3,9 +3,11 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
@@ -304,7 +306,25 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
   }
 
   const std::string referral_id = referral::NewReferralId();
-  const v1::ReferralSubmitted event = BuildEvent(request->referral(), caller, referral_id);
+  v1::ReferralSubmitted event = BuildEvent(request->referral(), caller, referral_id);
+  // A need already open for this client (any referrer) is linked, not offered a second time. The
+  // view follows Kafka, so two referrals submitted within a moment of each other may both pass.
+  std::vector<v1::LinkedNeed> linked;
+  if (view_ != nullptr) {
+    const auto& sharing = request->referral().sharing().organisations();
+    for (int i = 0; i < event.needs_size(); ++i) {
+      std::optional<v1::LinkedNeed> open =
+          view_->FindOpen(event.client_pseudonym(), event.needs(i).code());
+      if (!open) continue;
+      open->set_need_index(static_cast<std::uint32_t>(i));
+      // Where the client is helped is told only to a referrer the client allows to share with it.
+      if (std::find(sharing.begin(), sharing.end(), open->organisation()) == sharing.end()) {
+        open->clear_organisation();
+      }
+      *event.add_linked() = *open;
+      linked.push_back(*std::move(open));
+    }
+  }
   std::string bytes;
   if (!event.SerializeToString(&bytes)) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the referral"));
@@ -313,7 +333,7 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
   const int need_count = request->referral().needs_size();
   publisher_.Publish(
       routing::kSubmittedTopic, referral_id, bytes,
-      [reactor, response, referral_id, caller, need_count,
+      [reactor, response, referral_id, caller, need_count, linked = std::move(linked),
        accepted_at = event.meta().occurred_at()](absl::Status delivered) {
         if (!delivered.ok()) {
           spdlog::warn("referral {} from {} not submitted: {}", referral_id, caller,
@@ -329,8 +349,9 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
           response->add_assignment_ids(
               referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
         }
-        spdlog::info("referral {} from {} submitted with {} needs", referral_id, caller,
-                     need_count);
+        for (const v1::LinkedNeed& l : linked) *response->add_linked() = l;
+        spdlog::info("referral {} from {} submitted with {} needs ({} linked to open ones)",
+                     referral_id, caller, need_count, linked.size());
         reactor->Finish(grpc::Status::OK);
       });
   return reactor;

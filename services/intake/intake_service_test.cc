@@ -309,7 +309,7 @@ TEST_F(CancelAssignmentTest, PublishesCancelRequestedForTheOwnerAfterDelivery) {
   ASSERT_EQ(publisher_.published().size(), 1u);
   const FakePublisher::Published p = publisher_.published()[0];
   EXPECT_EQ(p.topic, "schakel.assignments.cancellations");
-  EXPECT_EQ(p.key, kDebt);
+  EXPECT_EQ(p.key, kReferral);  // the router keeps its state per referral
   v1::CancelRequested event;
   ASSERT_TRUE(event.ParseFromString(p.value));
   EXPECT_EQ(event.meta().schema_version(), 1u);
@@ -383,6 +383,64 @@ TEST_F(CancelAssignmentTest, UnreachableOrFailedKafkaIsUnavailable) {
   EXPECT_EQ(status.error_message(),
             "the cancellation was not sent: Kafka did not acknowledge the event");
   EXPECT_TRUE(response.assignment_id().empty());
+}
+
+// Duplicate intake: the client of Seed() (BSN 111222333) already has an open debt assignment at ggd
+// from another referrer's referral, and a completed housing one. A new referral links its debt need
+// to the open one instead of offering it again; ggd is not in the new referral's sharing
+// permission, so the referrer is not told where the client is helped.
+TEST_F(CancelAssignmentTest, ANeedAlreadyOpenForTheClientIsLinkedNotOfferedAgain) {
+  constexpr char kEarlier[] = "r-0000000000000000000000bb";
+  v1::ReferralSubmitted earlier;
+  earlier.mutable_meta()->set_schema_version(1);
+  earlier.mutable_meta()->set_referral_id(kEarlier);
+  earlier.set_referring_organisation("terwille");
+  earlier.set_client_pseudonym(pseudonymiser_.ForBsn("111222333"));
+  for (const char* code : {"debt", "housing"}) earlier.add_needs()->set_code(code);
+  Feed(std::string(routing::kSubmittedTopic), earlier.SerializeAsString());
+  auto status = [&](const std::string& assignment, const std::string& need, const std::string& org,
+                    v1::AssignmentStatus to, std::uint64_t version) {
+    v1::AssignmentStatusChanged e;
+    e.mutable_meta()->set_schema_version(1);
+    e.mutable_meta()->set_referral_id(kEarlier);
+    e.mutable_meta()->set_assignment_id(assignment);
+    e.mutable_meta()->mutable_occurred_at()->set_seconds(2000 + static_cast<std::int64_t>(version));
+    e.set_organisation(org);
+    e.set_need_code(need);
+    e.set_to_status(to);
+    e.set_version(version);
+    e.set_referring_organisation("terwille");
+    Feed(std::string(routing::kStatusTopic), e.SerializeAsString());
+  };
+  status("a-0000000000000000000000bb-0", "debt", "ggd", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
+  status("a-0000000000000000000000bb-0", "debt", "ggd", v1::ASSIGNMENT_STATUS_ACCEPTED, 2);
+  status("a-0000000000000000000000bb-1", "housing", "leger-des-heils",
+         v1::ASSIGNMENT_STATUS_REQUESTED, 1);
+  status("a-0000000000000000000000bb-1", "housing", "leger-des-heils",
+         v1::ASSIGNMENT_STATUS_COMPLETED, 2);
+
+  v1::SubmitReferralResponse response;
+  grpc::Status submitted = Submit(Seed(), &response);  // debt, income, housing; as mjd
+  ASSERT_TRUE(submitted.ok()) << submitted.error_message();
+  ASSERT_EQ(response.linked_size(), 1);
+  EXPECT_EQ(response.linked(0).need_index(), 0u);
+  EXPECT_EQ(response.linked(0).need_code(), "debt");
+  EXPECT_EQ(response.linked(0).assignment_id(), "a-0000000000000000000000bb-0");
+  EXPECT_EQ(response.linked(0).organisation(), "") << "ggd is outside the sharing permission";
+
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  v1::ReferralSubmitted event;
+  ASSERT_TRUE(event.ParseFromString(publisher_.published()[0].value));
+  ASSERT_EQ(event.linked_size(), 1);
+  EXPECT_EQ(event.linked(0).need_index(), 0u);
+  EXPECT_EQ(event.linked(0).assignment_id(), "a-0000000000000000000000bb-0");
+
+  // Another client's referral links nothing.
+  v1::Referral other = Seed();
+  other.mutable_client()->set_bsn("123456782");
+  v1::SubmitReferralResponse unlinked;
+  ASSERT_TRUE(Submit(other, &unlinked).ok());
+  EXPECT_EQ(unlinked.linked_size(), 0);
 }
 
 }  // namespace

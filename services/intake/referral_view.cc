@@ -37,7 +37,9 @@ v1::NeedStatus* FindNeed(v1::ReferralStatus* referral, const std::string& need_c
 void UpdateDone(v1::ReferralStatus* referral) {
   bool done = referral->needs_size() > 0;
   for (const v1::NeedStatus& need : referral->needs()) {
-    if (!need.unroutable() && !referral::IsFinal(need.status())) done = false;
+    if (!need.unroutable() && need.linked_to().empty() && !referral::IsFinal(need.status())) {
+      done = false;
+    }
   }
   referral->set_done(done);
 }
@@ -71,6 +73,11 @@ bool ApplySubmitted(const v1::ReferralSubmitted& event, v1::ReferralStatus* refe
   for (int i = 0; i < event.needs_size(); ++i) {
     v1::NeedStatus* need = FindNeed(referral, event.needs(i).code());
     need->set_need_index(static_cast<std::uint32_t>(i));
+    for (const v1::LinkedNeed& linked : event.linked()) {
+      if (linked.need_index() == static_cast<std::uint32_t>(i)) {
+        need->set_linked_to(linked.assignment_id());
+      }
+    }
   }
   // Keep the needs in the order of the referral.
   std::sort(referral->mutable_needs()->begin(), referral->mutable_needs()->end(),
@@ -148,21 +155,30 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
   const char* schema =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
-      " referring_organisation TEXT NOT NULL, body BLOB NOT NULL);";
+      " referring_organisation TEXT NOT NULL, body BLOB NOT NULL,"
+      " client_pseudonym TEXT NOT NULL DEFAULT '');";
   if (sqlite3_exec(db, schema, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return SqliteStatus(db, "schema");
   }
+  // Files made before duplicate linking have no pseudonym column yet (the error when it exists is
+  // expected and ignored).
+  sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN client_pseudonym TEXT NOT NULL DEFAULT ''",
+               nullptr, nullptr, nullptr);
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, "SELECT referral_id, referring_organisation, body FROM referrals", -1,
-                         &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db,
+                         "SELECT referral_id, referring_organisation, body, client_pseudonym"
+                         " FROM referrals",
+                         -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteStatus(db, "load");
   }
   while (sqlite3_step(stmt) == SQLITE_ROW) {
     Entry entry;
     entry.referring_organisation = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
     entry.status.ParseFromArray(sqlite3_column_blob(stmt, 2), sqlite3_column_bytes(stmt, 2));
-    view->referrals_[reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))] =
-        std::move(entry);
+    entry.client_pseudonym = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+    const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    if (!entry.client_pseudonym.empty()) view->by_client_.emplace(entry.client_pseudonym, id);
+    view->referrals_[id] = std::move(entry);
   }
   sqlite3_finalize(stmt);
   return view;
@@ -174,9 +190,10 @@ absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(
           db_,
-          "INSERT INTO referrals (referral_id, referring_organisation, body) VALUES (?, ?, ?)"
-          " ON CONFLICT (referral_id) DO UPDATE SET"
-          " referring_organisation = excluded.referring_organisation, body = excluded.body",
+          "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym)"
+          " VALUES (?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
+          " referring_organisation = excluded.referring_organisation, body = excluded.body,"
+          " client_pseudonym = excluded.client_pseudonym",
           -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteStatus(db_, "save");
   }
@@ -185,6 +202,8 @@ absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
   sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
                     static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
   sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
+                    static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
   const int rc = sqlite3_step(stmt);
   sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) return SqliteStatus(db_, "save");
@@ -222,6 +241,10 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
     std::lock_guard lock(mu_);
     Entry& entry = referrals_[referral_id];
     entry.referring_organisation = referring_organisation;
+    if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
+      entry.client_pseudonym = submitted.client_pseudonym();
+      by_client_.emplace(entry.client_pseudonym, referral_id);
+    }
     if (!apply(&entry.status)) return absl::OkStatus();
     if (absl::Status saved = Save(referral_id, entry); !saved.ok()) return saved;
     copy = entry;
@@ -243,6 +266,28 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
     return absl::NotFoundError("referral not found");
   }
   return it->second.status;
+}
+
+std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_pseudonym,
+                                                     const std::string& need_code) {
+  std::lock_guard lock(mu_);
+  auto [begin, end] = by_client_.equal_range(client_pseudonym);
+  for (auto it = begin; it != end; ++it) {
+    const auto found = referrals_.find(it->second);
+    if (found == referrals_.end()) continue;
+    for (const v1::NeedStatus& need : found->second.status.needs()) {
+      if (need.need_code() != need_code || need.unroutable() || !need.linked_to().empty() ||
+          need.assignment_id().empty() || referral::IsFinal(need.status())) {
+        continue;
+      }
+      v1::LinkedNeed linked;
+      linked.set_need_code(need_code);
+      linked.set_assignment_id(need.assignment_id());
+      linked.set_organisation(need.organisation());
+      return linked;
+    }
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(

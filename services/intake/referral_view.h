@@ -56,6 +56,11 @@ class ReferralView {
   absl::StatusOr<v1::NeedStatus> FindAssignment(const std::string& referring_organisation,
                                                 const std::string& assignment_id);
 
+  // An open need (not final, not unroutable, not itself linked) of the same client for the same
+  // need code, in any organisation's referrals: what a new referral's need is linked to.
+  std::optional<v1::LinkedNeed> FindOpen(const std::string& client_pseudonym,
+                                         const std::string& need_code);
+
   // Called (outside the lock) with every changed referral; returns a handle for Unsubscribe.
   using Listener = std::function<void(const std::string& referring_organisation,
                                       const v1::ReferralStatus& referral)>;
@@ -65,6 +70,7 @@ class ReferralView {
  private:
   struct Entry {
     std::string referring_organisation;
+    std::string client_pseudonym;  // kept out of ReferralStatus: the referrer never sees it
     v1::ReferralStatus status;
   };
   explicit ReferralView(sqlite3* db) : db_(db) {}
@@ -73,6 +79,7 @@ class ReferralView {
   std::mutex mu_;
   sqlite3* db_;
   std::map<std::string, Entry> referrals_;
+  std::multimap<std::string, std::string> by_client_;  // pseudonym -> referral id
   std::mutex listeners_mu_;
   std::map<int, Listener> listeners_;
   int next_listener_ = 1;

@@ -81,6 +81,10 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
   for (std::size_t i = 0; i < decisions.size(); ++i) {
     const routing::NeedDecision& decision = decisions[i];
     const std::uint32_t index = static_cast<std::uint32_t>(i);
+    const bool linked =
+        std::any_of(submitted.linked().begin(), submitted.linked().end(),
+                    [index](const v1::LinkedNeed& l) { return l.need_index() == index; });
+    if (linked) continue;  // already open for this client: intake linked it, nobody gets it twice
     const std::string assignment_id = referral::AssignmentId(submitted.meta().referral_id(), index);
     if (decision.routable()) {
       // Only this need travels to this organisation: the client's other needs stay out of its

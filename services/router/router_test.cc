@@ -250,5 +250,22 @@ TEST(RouteRecordTest, ACancelRequestOnItsTopicGoesToTheOwner) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(RouteReferralTest, ALinkedNeedGetsNoSecondAssignment) {
+  v1::ReferralSubmitted submitted = Seed();  // debt, income, housing
+  v1::LinkedNeed* linked = submitted.add_linked();
+  linked->set_need_index(1);
+  linked->set_need_code("income");
+  linked->set_assignment_id("a-0000000000000000000000bb-0");
+  std::vector<v1::AssignmentRequested> offers;
+  absl::StatusOr<std::vector<OutgoingEvent>> events =
+      RouteReferral(ExamplePolicy(), submitted, &offers);
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::vector<std::string> ids;
+  for (const v1::AssignmentRequested& offer : offers) ids.push_back(offer.meta().assignment_id());
+  EXPECT_THAT(ids, ElementsAre("a-000000000000000000000001-0", "a-000000000000000000000001-2"));
+  for (const OutgoingEvent& e : *events) EXPECT_NE(e.topic, "schakel.referrals.unroutable");
+  EXPECT_EQ(events->size(), 4u);  // two offers, each with its REQUESTED status
+}
+
 }  // namespace
 }  // namespace schakel::router

@@ -381,5 +381,40 @@ TEST_F(RoutingE2eTest, AnOrganisationAtCapacityIsPassedOver) {
   EXPECT_TRUE(net_->Decline("delta", *at_delta, "no bed tonight", &declined).ok());
 }
 
+// Duplicate intake: the same client referred again for a need that is still open is linked to the
+// open assignment; only the new need is offered.
+TEST_F(RoutingE2eTest, ASecondReferralForANeedStillOpenIsLinkedNotOfferedTwice) {
+  v1::SubmitReferralResponse first;
+  ASSERT_TRUE(net_->Submit(Housing("RT-DUP-1", "stad", {"housing"}), "gamma", &first).ok());
+  const std::string open = first.assignment_ids(0);
+  ASSERT_TRUE(net_->WaitForStatus("alpha", open, v1::ASSIGNMENT_STATUS_RECEIVED));
+  ASSERT_TRUE(net_->WaitForReferral("gamma", first.referral_id(), [&](const v1::ReferralStatus& s) {
+    return s.needs_size() == 1 && s.needs(0).assignment_id() == open;
+  })) << "intake's view did not learn where the first referral went";
+
+  v1::SubmitReferralResponse second;
+  ASSERT_TRUE(
+      net_->Submit(Housing("RT-DUP-1", "stad", {"housing", "debt"}), "gamma", &second).ok());
+  ASSERT_EQ(second.linked_size(), 1);
+  EXPECT_EQ(second.linked(0).need_index(), 0u);
+  EXPECT_EQ(second.linked(0).assignment_id(), open);
+  EXPECT_EQ(second.linked(0).organisation(), "alpha");
+
+  // Debt is offered to gamma; housing is not offered a second time, nor sent to unroutable.
+  ASSERT_TRUE(
+      net_->WaitForStatus("gamma", second.assignment_ids(1), v1::ASSIGNMENT_STATUS_RECEIVED));
+  std::optional<v1::ReferralStatus> seen =
+      net_->WaitForReferral("gamma", second.referral_id(), [](const v1::ReferralStatus& s) {
+        return s.needs_size() == 2 && !s.needs(1).assignment_id().empty();
+      });
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->needs(0).linked_to(), open);
+  const Tally tally = Read(*net_, {second.referral_id()});
+  EXPECT_FALSE(tally.offers.contains(second.referral_id() + "/0"));
+  EXPECT_FALSE(tally.unroutable.contains(second.referral_id() + "/0"));
+  EXPECT_EQ(tally.offers.at(second.referral_id() + "/1"),
+            std::vector<std::string>{second.assignment_ids(1) + "@gamma"});
+}
+
 }  // namespace
 }  // namespace schakel
