@@ -139,16 +139,30 @@ struct OrganisationIndex {
 absl::Status ParseSla(const Parser& p, const YAML::Node& node, Sla* sla) {
   if (!node.IsMap()) return p.Error(node, "sla", "must be a mapping like {urgent: 4h, normal: 3d}");
   if (absl::Status s = p.KnownKeys(node, "sla", {"urgent", "normal"}); !s.ok()) return s;
-  for (const auto& [key, into] :
-       {std::pair<const char*, std::chrono::seconds*>{"urgent", &sla->urgent},
-        std::pair<const char*, std::chrono::seconds*>{"normal", &sla->normal}}) {
-    const YAML::Node value = node[key];
+  struct Field {
+    const char* key;
+    std::chrono::seconds* length;
+    bool* working_days;
+  };
+  for (const Field& field : {Field{"urgent", &sla->urgent, &sla->urgent_in_working_days},
+                             Field{"normal", &sla->normal, &sla->normal_in_working_days}}) {
+    const YAML::Node value = node[field.key];
     if (!value) continue;
-    const std::string path = absl::StrCat("sla.", key);
-    if (!value.IsScalar()) return p.Error(value, path, "must be a duration like 30m, 4h or 3d");
-    absl::StatusOr<std::chrono::seconds> duration = ParseDuration(value.as<std::string>());
-    if (!duration.ok()) return p.Error(value, path, std::string(duration.status().message()));
-    *into = *duration;
+    const std::string path = absl::StrCat("sla.", field.key);
+    if (!value.IsScalar())
+      return p.Error(value, path, "must be a duration like 30m, 4h, 3d or 3wd");
+    std::string text = value.as<std::string>();
+    // "3wd": three working days; the number is checked like "3d".
+    *field.working_days = text.size() > 2 && text.substr(text.size() - 2) == "wd";
+    if (*field.working_days) text.erase(text.size() - 2, 1);
+    absl::StatusOr<std::chrono::seconds> duration = ParseDuration(text);
+    if (!duration.ok()) {
+      return p.Error(value, path,
+                     absl::StrCat("'", value.as<std::string>(),
+                                  "' is not a duration (a whole number and m, h, d or wd, e.g. "
+                                  "30m, 4h, 3d, 3wd)"));
+    }
+    *field.length = *duration;
   }
   return absl::OkStatus();
 }
@@ -377,6 +391,20 @@ std::vector<std::string> AllTopics(const Network& network) {
       std::string(kInboxLoadTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   return topics;
+}
+
+std::chrono::system_clock::time_point Sla::Deadline(
+    bool urgent_offer, std::chrono::system_clock::time_point offered_at) const {
+  const std::chrono::seconds length = urgent_offer ? urgent : normal;
+  if (!(urgent_offer ? urgent_in_working_days : normal_in_working_days)) return offered_at + length;
+  // Step a day at a time; only Monday to Friday count.
+  auto at = offered_at;
+  for (auto left = length.count() / (24 * 3600); left > 0;) {
+    at += std::chrono::hours(24);
+    const std::chrono::weekday day{std::chrono::floor<std::chrono::days>(at)};
+    if (day != std::chrono::Saturday && day != std::chrono::Sunday) --left;
+  }
+  return at;
 }
 
 absl::StatusOr<std::chrono::seconds> ParseDuration(std::string_view text) {

@@ -61,10 +61,17 @@ struct Organisation {
 };
 
 // The time an organisation has to accept an assignment, per urgency. Durations are whole minutes,
-// hours or days ("30m", "4h", "3d"); a day is 24 hours for now (working days come with escalation).
+// hours or days ("30m", "4h", "3d": a day is 24 hours), or working days ("3wd": Monday to Friday,
+// counted in UTC, the time of day kept; public holidays are not known).
 struct Sla {
   std::chrono::seconds urgent = std::chrono::hours(4);
   std::chrono::seconds normal = std::chrono::hours(72);
+  bool urgent_in_working_days = false;  // then `urgent` is a whole number of days
+  bool normal_in_working_days = false;
+
+  // When an assignment offered at `offered_at` must be accepted by.
+  std::chrono::system_clock::time_point Deadline(
+      bool urgent, std::chrono::system_clock::time_point offered_at) const;
 };
 
 // The network's stated order of organisations for a need, in one region or (region empty) in all.

@@ -107,6 +107,29 @@ TEST(NetworkTest, AVersionOneFileWithoutTheNewKeysGetsTheDefaults) {
   EXPECT_THAT(net->preferences, IsEmpty());
 }
 
+TEST(SlaTest, DeadlinesInHoursDaysAndWorkingDays) {
+  using std::chrono::hours;
+  using std::chrono::sys_days;
+  using namespace std::chrono_literals;
+  const std::string yaml = std::string(kSmall) + "sla: {urgent: 4h, normal: 3wd}\n";
+  absl::StatusOr<Network> net = ParseNetwork(yaml, "sla.yaml");
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_TRUE(net->sla.normal_in_working_days);
+  EXPECT_FALSE(net->sla.urgent_in_working_days);
+  // Friday 27 November 2026, 10:00 UTC.
+  const auto friday = sys_days{2026y / 11 / 27} + hours(10);
+  EXPECT_EQ(net->sla.Deadline(/*urgent=*/true, friday), friday + hours(4));
+  // Three working days after Friday morning: Wednesday morning (the weekend does not count).
+  EXPECT_EQ(net->sla.Deadline(/*urgent=*/false, friday), sys_days{2026y / 12 / 2} + hours(10));
+  // Offered on a Saturday: the first working day is Monday.
+  const auto saturday = sys_days{2026y / 11 / 28} + hours(15);
+  EXPECT_EQ(net->sla.Deadline(false, saturday), sys_days{2026y / 12 / 2} + hours(15));
+  // Plain days are 24 hours each, weekends included.
+  Sla plain;
+  plain.normal = hours(72);
+  EXPECT_EQ(plain.Deadline(false, friday), friday + hours(72));
+}
+
 // Every new key of the network file, used once.
 constexpr char kRich[] = R"(version: 1
 sla: {urgent: 2h, normal: 5d}

@@ -214,10 +214,12 @@ grpc::ServerUnaryReactor* InboxService::ListAssignments(
     }
     scanned += static_cast<int>(page->assignments.size());
     for (schakel::v1::Assignment& assignment : page->assignments) {
-      const std::chrono::seconds sla = assignment.urgency() == schakel::v1::URGENCY_URGENT
-                                           ? network_.sla.urgent
-                                           : network_.sla.normal;
-      if (assignment.requested_at().seconds() + sla.count() < now.seconds()) {
+      const auto requested = std::chrono::system_clock::time_point(
+          std::chrono::seconds(assignment.requested_at().seconds()));
+      const auto deadline =
+          network_.sla.Deadline(assignment.urgency() == schakel::v1::URGENCY_URGENT, requested);
+      if (std::chrono::duration_cast<std::chrono::seconds>(deadline.time_since_epoch()).count() <
+          now.seconds()) {
         *response->add_assignments() = std::move(assignment);
       }
     }

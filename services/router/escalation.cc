@@ -44,7 +44,7 @@ bool Waiting(const v1::RouterNeedState& need) {
 
 std::chrono::system_clock::time_point AcceptBy(const routing::Network& network, v1::Urgency urgency,
                                                std::chrono::system_clock::time_point offered_at) {
-  return offered_at + (urgency == v1::URGENCY_URGENT ? network.sla.urgent : network.sla.normal);
+  return network.sla.Deadline(urgency == v1::URGENCY_URGENT, offered_at);
 }
 
 absl::Status Escalation::Restore(std::int32_t partition, const std::string& referral_id,

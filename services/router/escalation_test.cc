@@ -262,9 +262,11 @@ TEST(AcceptByTest, FollowsTheExampleNetworksSla) {
   absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
   ASSERT_TRUE(net.ok()) << net.status();
   EXPECT_EQ(AcceptBy(*net, v1::URGENCY_URGENT, kStart), kStart + hours(4));
-  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_NORMAL, kStart), kStart + hours(72));
+  // Normal: three working days. kStart is a Friday (15 January 2027, 08:00 UTC): the next
+  // Wednesday.
+  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_NORMAL, kStart), kStart + hours(5 * 24));
   // An urgency the referrer did not give is treated as normal.
-  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_UNSPECIFIED, kStart), kStart + hours(72));
+  EXPECT_EQ(AcceptBy(*net, v1::URGENCY_UNSPECIFIED, kStart), kStart + hours(5 * 24));
 }
 
 TEST_F(EscalationTest, ARedeliveredSubmissionOffersNothingAgain) {
