@@ -28,39 +28,27 @@
 #include "schakel/v1/intake.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
+#include "tests/support/test_network.h"
 
 namespace schakel {
 namespace {
 
-using schakel::testing::ChildProcess;
-using schakel::testing::FreePort;
+using schakel::testing::Eventually;
 using schakel::testing::ReadWholeTopic;
-using schakel::testing::RunCommand;
+using schakel::testing::Service;
+using schakel::testing::TestNetwork;
 
 const std::string kSource = SCHAKEL_SOURCE_DIR;
-const std::string kBinary = SCHAKEL_BINARY_DIR;
 const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
-constexpr char kOrganisationHeader[] = "x-schakel-organisation";
 constexpr char kHoldOutbox[] = "SCHAKEL_FAULT_HOLD_OUTBOX=1";
 
 // Long enough for a restarted inbox to rejoin its consumer group, which waits out the session
 // (10 s) of a member that was killed without leaving.
 constexpr std::chrono::seconds kWait(90);
 
-// Calls `probe` until it returns true or `timeout` has passed; true when it did.
-bool Eventually(const std::function<bool()>& probe, std::chrono::seconds timeout = kWait) {
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (probe()) return true;
-    if (std::chrono::steady_clock::now() >= give_up) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-}
-
 void Prepare(grpc::ClientContext& context, const std::string& as,
              std::chrono::seconds timeout = std::chrono::seconds(10)) {
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  context.AddMetadata(kOrganisationHeader, as);
+  schakel::testing::PrepareCall(context, as, timeout);
 }
 
 std::string StatusName(v1::AssignmentStatus status) { return v1::AssignmentStatus_Name(status); }
@@ -86,106 +74,33 @@ bool StartsWith(const std::string& text, const std::string& prefix) {
   return text.rfind(prefix, 0) == 0;
 }
 
-struct Service {
-  std::string name;
-  std::string binary;
-  std::vector<std::string> args;  // without --listen: every start gets a free port
-  std::string address;
-  std::unique_ptr<ChildProcess> process;
-  int starts = 0;
-};
-
 class ClosedLoopE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    kafka_ = new std::string(schakel::testing::TestKafka());
-    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
-                                     ("schakel-closed-loop-" + std::to_string(::getpid())));
-    std::filesystem::create_directories(*dir_);
-    services_ = new std::vector<Service>();
-    network_ = new routing::Network(*routing::LoadNetworkFile(kNetworkFile));
-
-    std::string output;
-    ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
-                          kNetworkFile, "--kafka", *kafka_},
-                         &output),
-              0)
-        << output;
-    const std::string key = (*dir_ / "pseudonym.key").string();
-    ASSERT_EQ(RunCommand({"/bin/sh", "-c", "openssl rand -hex 32 > " + key}, &output), 0) << output;
-
-    for (const routing::Organisation& org : network_->organisations) {
-      Add("inbox-" + org.id, kBinary + "/services/inbox/inbox",
-          {"--org", org.id, "--network", kNetworkFile, "--kafka", *kafka_, "--db",
-           InboxDb(org.id)});
-    }
-    Add("router", kBinary + "/services/router/router",
-        {"--network", kNetworkFile, "--kafka", *kafka_});
-    Add("intake", kBinary + "/services/intake/intake",
-        {"--network", kNetworkFile, "--kafka", *kafka_, "--pseudonym-key", key, "--db",
-         (*dir_ / "intake-view.db").string(), "--view-group",
-         "schakel.intake.view.closed-loop-" + std::to_string(::getpid())});
-    for (Service& s : *services_) Launch(s);
-    for (Service& s : *services_) ASSERT_TRUE(WaitUntilServing(s));
+    net_ = new TestNetwork("closed-loop", kNetworkFile);
+    ASSERT_TRUE(net_->Prepare());
+    net_->AddInboxes();
+    net_->AddRouter("1");
+    net_->AddIntake();
+    ASSERT_TRUE(net_->StartAll());
   }
 
-  static void TearDownTestSuite() {
-    for (auto it = services_->rbegin(); it != services_->rend(); ++it) {
-      EXPECT_EQ(it->process->Stop(), 0) << it->name << " did not stop cleanly:\n"
-                                        << it->process->ReadLog();
-    }
-    delete services_;
-    if (std::getenv("SCHAKEL_E2E_KEEP") == nullptr) std::filesystem::remove_all(*dir_);
-    delete dir_;
-    delete kafka_;
-    delete network_;
-  }
+  static void TearDownTestSuite() { delete net_; }  // stops every service, expecting exit 0
 
   static std::string InboxDb(const std::string& org) {
-    return (*dir_ / ("inbox-" + org + ".db")).string();
+    return (net_->dir() / ("inbox-" + org + ".db")).string();
   }
-
-  static void Add(const std::string& name, const std::string& binary,
-                  std::vector<std::string> args) {
-    services_->push_back({name, binary, std::move(args), "", nullptr, 0});
-  }
-
-  // Starts the service (again) on a free port, with `extra_env` for this child only; each start
-  // logs to its own file.
   static void Launch(Service& s, const std::vector<std::string>& extra_env = {}) {
-    s.address = "127.0.0.1:" + std::to_string(FreePort());
-    std::vector<std::string> args = s.args;
-    args.push_back("--listen");
-    args.push_back(s.address);
-    ++s.starts;
-    const std::string log =
-        (*dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();
-    s.process = std::make_unique<ChildProcess>(s.binary, args, log, extra_env);
+    net_->Launch(s, extra_env);
   }
-
   static ::testing::AssertionResult WaitUntilServing(Service& s) {
-    auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
-    if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {
-      return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << s.name << " did not start:\n" << s.process->ReadLog();
+    return net_->WaitUntilServing(s);
   }
-
-  static Service& Find(const std::string& name) {
-    for (Service& s : *services_) {
-      if (s.name == name) return s;
-    }
-    throw std::runtime_error("no service " + name);
-  }
-
+  static Service& Find(const std::string& name) { return net_->Find(name); }
   static std::unique_ptr<v1::InboxService::Stub> Inbox(const std::string& org) {
-    return v1::InboxService::NewStub(
-        grpc::CreateChannel(Find("inbox-" + org).address, grpc::InsecureChannelCredentials()));
+    return net_->Inbox(org);
   }
-  static std::unique_ptr<v1::IntakeService::Stub> Intake() {
-    return v1::IntakeService::NewStub(
-        grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
-  }
+  static std::unique_ptr<v1::IntakeService::Stub> Intake() { return net_->Intake(); }
 
   // A referral for one need in groningen-stad, in Dutch, that the client allows to be shared with
   // `sharing`.
@@ -204,20 +119,11 @@ class ClosedLoopE2eTest : public ::testing::Test {
 
   static grpc::Status Submit(const v1::Referral& referral, const std::string& as,
                              v1::SubmitReferralResponse* response) {
-    grpc::ClientContext context;
-    Prepare(context, as, std::chrono::seconds(15));
-    v1::SubmitReferralRequest request;
-    *request.mutable_referral() = referral;
-    return Intake()->SubmitReferral(&context, request, response);
+    return net_->Submit(referral, as, response);
   }
-
   static grpc::Status Get(const std::string& org, const std::string& assignment_id,
                           v1::Assignment* assignment) {
-    grpc::ClientContext context;
-    Prepare(context, org);
-    v1::GetAssignmentRequest request;
-    request.set_assignment_id(assignment_id);
-    return Inbox(org)->GetAssignment(&context, request, assignment);
+    return net_->Get(org, assignment_id, assignment);
   }
 
   // The assignment once it is in `org`'s inbox and satisfies `ready`; nullopt after kWait.
@@ -236,8 +142,7 @@ class ClosedLoopE2eTest : public ::testing::Test {
   static std::optional<v1::Assignment> WaitForStatus(const std::string& org,
                                                      const std::string& assignment_id,
                                                      v1::AssignmentStatus status) {
-    return WaitForAssignment(org, assignment_id,
-                             [status](const v1::Assignment& a) { return a.status() == status; });
+    return net_->WaitForStatus(org, assignment_id, status);
   }
 
   enum class Action { kAccept, kStart, kComplete };
@@ -278,25 +183,14 @@ class ClosedLoopE2eTest : public ::testing::Test {
   static std::optional<v1::ReferralStatus> WaitForReferral(
       const std::string& as, const std::string& referral_id,
       const std::function<bool(const v1::ReferralStatus&)>& ready) {
-    auto intake = Intake();
-    v1::ReferralStatus status;
-    if (Eventually([&] {
-          grpc::ClientContext context;
-          Prepare(context, as);
-          v1::GetReferralRequest request;
-          request.set_referral_id(referral_id);
-          status.Clear();
-          return intake->GetReferral(&context, request, &status).ok() && ready(status);
-        })) {
-      return status;
-    }
-    return std::nullopt;
+    return net_->WaitForReferral(as, referral_id, ready);
   }
 
   // The status events on schakel.assignments.status for this assignment at this version.
   static int CountStatusEvents(const std::string& assignment_id, std::uint64_t version) {
     int count = 0;
-    for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kStatusTopic))) {
+    for (const kafka::Record& r :
+         ReadWholeTopic(net_->kafka(), std::string(routing::kStatusTopic))) {
       v1::AssignmentStatusChanged event;
       EXPECT_TRUE(event.ParseFromString(r.value)) << "offset " << r.offset;
       if (event.meta().assignment_id() != assignment_id) continue;
@@ -306,10 +200,7 @@ class ClosedLoopE2eTest : public ::testing::Test {
     return count;
   }
 
-  static inline std::string* kafka_ = nullptr;
-  static inline std::filesystem::path* dir_ = nullptr;
-  static inline std::vector<Service>* services_ = nullptr;
-  static inline routing::Network* network_ = nullptr;
+  static inline TestNetwork* net_ = nullptr;
 };
 
 // Shelter in groningen-stad with all three shelter organisations in the sharing permission: the
@@ -460,7 +351,8 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
   EXPECT_EQ(forwarded.version(), 3u);
   ASSERT_TRUE(Eventually([&] { return CountStatusEvents(id, 3) > 0; }));
   std::vector<std::string> forwards;
-  for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kForwardingTopic))) {
+  for (const kafka::Record& r :
+       ReadWholeTopic(net_->kafka(), std::string(routing::kForwardingTopic))) {
     v1::ForwardRequested request;
     ASSERT_TRUE(request.ParseFromString(r.value));
     if (request.meta().assignment_id() != id) continue;
@@ -468,7 +360,7 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
   }
   EXPECT_EQ(forwards, std::vector<std::string>{"terwille"});
   std::vector<std::string> changes;
-  for (const kafka::Record& r : ReadWholeTopic(*kafka_, std::string(routing::kStatusTopic))) {
+  for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), std::string(routing::kStatusTopic))) {
     v1::AssignmentStatusChanged event;
     ASSERT_TRUE(event.ParseFromString(r.value));
     if (event.meta().assignment_id() != id) continue;
@@ -503,7 +395,7 @@ TEST_F(ClosedLoopE2eTest, InboxRebuildsTheSameStateFromItsTopic) {
   std::vector<std::string> own_topic;
   ASSERT_TRUE(Eventually([&] {
     own_topic.clear();
-    for (const kafka::Record& r : ReadWholeTopic(*kafka_, topic)) {
+    for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), topic)) {
       if (r.key != id) continue;
       v1::InboxEvent event;
       if (!event.ParseFromString(r.value)) {
