@@ -15,93 +15,36 @@
 #include "schakel/v1/intake.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
+#include "tests/support/test_network.h"
 
 namespace schakel {
 namespace {
 
-using schakel::testing::ChildProcess;
-using schakel::testing::FreePort;
 using schakel::testing::RunCommand;
+using schakel::testing::Service;
+using schakel::testing::TestNetwork;
 
 const std::string kSource = SCHAKEL_SOURCE_DIR;
 const std::string kBinary = SCHAKEL_BINARY_DIR;
 const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
 
-struct Service {
-  std::string name;
-  std::string address;
-  std::unique_ptr<ChildProcess> process;
-};
-
 class NetworkE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    kafka_ = new std::string(schakel::testing::TestKafka());
-    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
-                                     ("schakel-e2e-" + std::to_string(::getpid())));
-    std::filesystem::create_directories(*dir_);
-    services_ = new std::vector<Service>();
-    network_ = new routing::Network(*routing::LoadNetworkFile(kNetworkFile));
-
-    std::string output;
-    ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
-                          kNetworkFile, "--kafka", *kafka_},
-                         &output),
-              0)
-        << output;
-
-    const std::string key = (*dir_ / "pseudonym.key").string();
-    ASSERT_EQ(RunCommand({"/bin/sh", "-c", "openssl rand -hex 32 > " + key}, &output), 0) << output;
-
-    for (const routing::Organisation& org : network_->organisations) {
-      Start("inbox-" + org.id, kBinary + "/services/inbox/inbox",
-            {"--org", org.id, "--network", kNetworkFile, "--kafka", *kafka_, "--db",
-             (*dir_ / ("inbox-" + org.id + ".db")).string()});
-    }
-    Start("router", kBinary + "/services/router/router",
-          {"--network", kNetworkFile, "--kafka", *kafka_});
-    Start("intake", kBinary + "/services/intake/intake",
-          {"--network", kNetworkFile, "--kafka", *kafka_, "--pseudonym-key", key, "--db",
-           (*dir_ / "intake-view.db").string(), "--view-group",
-           "schakel.intake.view.e2e-" + std::to_string(::getpid())});
-    for (Service& s : *services_) {
-      auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
-      ASSERT_TRUE(
-          channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)))
-          << s.name << " did not start:\n"
-          << s.process->ReadLog();
-    }
+    net_ = new TestNetwork("e2e", kNetworkFile);
+    ASSERT_TRUE(net_->Prepare());
+    net_->AddInboxes();
+    net_->AddRouter("1");
+    net_->AddIntake();
+    ASSERT_TRUE(net_->StartAll());
+    kafka_ = &net_->kafka();
+    network_ = &net_->network();
   }
 
-  static void TearDownTestSuite() {
-    // Ordered and clean: every service exits 0 on SIGTERM.
-    for (auto it = services_->rbegin(); it != services_->rend(); ++it) {
-      EXPECT_EQ(it->process->Stop(), 0) << it->name << " did not stop cleanly:\n"
-                                        << it->process->ReadLog();
-    }
-    delete services_;
-    if (std::getenv("SCHAKEL_E2E_KEEP") == nullptr) std::filesystem::remove_all(*dir_);
-    delete dir_;
-    delete kafka_;
-    delete network_;
-  }
+  // Ordered and clean: every service exits 0 on SIGTERM (TestNetwork checks).
+  static void TearDownTestSuite() { delete net_; }
 
-  static void Start(const std::string& name, const std::string& binary,
-                    std::vector<std::string> args) {
-    const std::string address = "127.0.0.1:" + std::to_string(FreePort());
-    args.push_back("--listen");
-    args.push_back(address);
-    services_->push_back(
-        {name, address,
-         std::make_unique<ChildProcess>(binary, args, (*dir_ / (name + ".log")).string())});
-  }
-
-  static const Service& Find(const std::string& name) {
-    for (const Service& s : *services_) {
-      if (s.name == name) return s;
-    }
-    throw std::runtime_error("no service " + name);
-  }
+  static const Service& Find(const std::string& name) { return net_->Find(name); }
 
   // Every assignment in an organisation's inbox.
   static std::vector<v1::Assignment> Inbox(const std::string& org) {
@@ -158,10 +101,9 @@ class NetworkE2eTest : public ::testing::Test {
     return stub->SubmitReferral(&context, request, response);
   }
 
-  static inline std::string* kafka_ = nullptr;
-  static inline std::filesystem::path* dir_ = nullptr;
-  static inline std::vector<Service>* services_ = nullptr;
-  static inline routing::Network* network_ = nullptr;
+  static inline TestNetwork* net_ = nullptr;
+  static inline const std::string* kafka_ = nullptr;
+  static inline const routing::Network* network_ = nullptr;
 };
 
 TEST_F(NetworkE2eTest, SeedScenarioReachesExactlyTheResponsibleInboxes) {
