@@ -125,6 +125,8 @@ inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.can
 inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
 // Each inbox's number of open assignments (compacted), for capacity.
 inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
+// Records a consumer could not use, with the reason (see v1::DeadLetter).
+inline constexpr std::string_view kDeadLetterTopic = "schakel.deadletters";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -77,6 +77,11 @@ void InboxConsumer::Run() {
       if (WaitForStop(options_.retry_backoff)) return;
       outcome = ingest_.Ingest(record);
     }
+    if (*outcome == IngestOutcome::kRejected && options_.dead_letters != nullptr &&
+        !options_.dead_letters->Send(record, ingest_.last_rejection(),
+                                     [this] { return StopRequested(); })) {
+      return;  // stopping before the dead letter was acknowledged: the record comes again
+    }
     if (absl::Status done = source_->MarkDone(record); !done.ok()) {
       // The outcome is durable; at worst the record comes again and is found to be a duplicate.
       spdlog::warn("inbox {}: record {}/{}@{}: {}", org, record.topic, record.partition,

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "libs/deadletter/dead_letters.h"
 #include "libs/kafka/consumer.h"
 #include "services/inbox/ingest.h"
 
@@ -48,6 +49,8 @@ struct InboxConsumerOptions {
   // Called once, on the loop's thread, when the source fails for good; the loop then ends. The
   // process should shut down: it no longer receives its assignments.
   std::function<void(const absl::Status&)> on_fatal;
+  // Where rejected records go, with the reason (nullptr: they are only logged and counted).
+  deadletter::DeadLetters* dead_letters = nullptr;
 };
 
 class InboxConsumer {

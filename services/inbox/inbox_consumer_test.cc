@@ -105,6 +105,58 @@ TEST(InboxConsumerTest, MarksStoredDuplicateAndRejectedRecordsDone) {
   consumer.Stop();  // twice is fine
 }
 
+// Records a dead letter's publication; delivery succeeds.
+class RecordingPublisher final : public kafka::Publisher {
+ public:
+  void Publish(std::string_view topic, std::string_view key, std::string_view value,
+               Done done) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      keys.push_back(std::string(topic) + " " + std::string(key));
+      values.push_back(std::string(value));
+    }
+    done(absl::OkStatus());
+  }
+  bool Reachable() const override { return true; }
+  std::mutex mu;
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+};
+
+TEST(InboxConsumerTest, ARejectedRecordBecomesADeadLetterBeforeItIsMarkedDone) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  kafka::Record bad = MakeRecord(MakeEvent("r-2", 0, "debt", 100), 12);
+  bad.value = "garbage";
+  kafka::Record next = MakeRecord(MakeEvent("r-3", 1, "debt", 100), 13);
+  for (const kafka::Record& r : {bad, next}) {
+    state->queue.push_back(std::optional<kafka::Record>(r));
+  }
+  RecordingPublisher publisher;
+  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg));
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  options.dead_letters = &dead_letters;
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
+  consumer.Stop();
+
+  EXPECT_THAT(state->done, ElementsAre(12, 13));  // the consumer went on
+  std::lock_guard<std::mutex> lock(publisher.mu);
+  ASSERT_EQ(publisher.keys.size(), 1u);
+  EXPECT_EQ(publisher.keys[0],
+            "schakel.deadletters " + bad.topic + "/" + std::to_string(bad.partition) + "/12");
+  v1::DeadLetter letter;
+  ASSERT_TRUE(letter.ParseFromString(publisher.values[0]));
+  EXPECT_EQ(letter.value(), "garbage");
+  EXPECT_EQ(letter.consumer(), "inbox-" + std::string(kOrg));
+  EXPECT_FALSE(letter.reason().empty());
+  EXPECT_EQ(temp.store().Count().value_or(-1), 1);
+}
+
 TEST(InboxConsumerTest, FatalSourceErrorEndsTheLoopAndIsReported) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());

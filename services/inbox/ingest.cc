@@ -142,6 +142,7 @@ absl::Status AssignmentIngest::ApplyRules(const schakel::v1::Assignment& receive
 
 IngestOutcome AssignmentIngest::Rejected(const kafka::Record& record, std::string_view why) {
   rejected_.fetch_add(1, std::memory_order_relaxed);
+  last_rejection_ = std::string(why);
   // Where it is and why, never what it says: the payload is personal data.
   spdlog::warn("inbox {}: rejected record {}/{}@{}: {}", organisation_, record.topic,
                record.partition, record.offset, std::string(why));

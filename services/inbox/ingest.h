@@ -72,6 +72,8 @@ class AssignmentIngest {
   bool replaying() const { return !replay_end_.empty(); }
 
   IngestCounts counts() const;
+  // Why the last rejected record was rejected (for its dead letter; the consumer's thread only).
+  const std::string& last_rejection() const { return last_rejection_; }
   const std::string& organisation() const { return organisation_; }
 
  private:
@@ -94,6 +96,7 @@ class AssignmentIngest {
   absl::StatusOr<IngestOutcome> Withdraw(const kafka::Record& record,
                                          const schakel::v1::Withdrawal& withdrawal);
   IngestOutcome Rejected(const kafka::Record& record, std::string_view why);
+  std::string last_rejection_;
   // The automatic rules for a newly received assignment. An error means the store failed.
   absl::Status ApplyRules(const schakel::v1::Assignment& received);
   std::string organisation_;

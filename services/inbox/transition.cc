@@ -136,8 +136,8 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     proposed->set_need_index(NeedIndex(next.assignment_id()));
     proposed->set_previous_assignment_id(next.assignment_id());
     *proposed->mutable_sharing() = next.sharing();
-    change.events.push_back({std::string(routing::kForwardingTopic), next.referral_id(),
-                             forward.SerializeAsString()});
+    change.events.push_back(
+        {std::string(routing::kForwardingTopic), next.referral_id(), forward.SerializeAsString()});
   }
   return change;
 }

@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
     std::cerr << "intake: " << consumer.status().message() << "\n";
     return 2;
   }
-  schakel::intake::ViewConsumer view_consumer(**consumer, **view);
+  schakel::deadletter::DeadLetters dead_letters(**producer, "intake-view");
+  schakel::intake::ViewConsumer view_consumer(**consumer, **view, &dead_letters);
   view_consumer.Start();
 
   schakel::intake::IntakeService service(*network, *pseudonymiser, **producer, view->get());

@@ -33,8 +33,12 @@ void ViewConsumer::Run() {
     }
     if (absl::IsUnavailable(applied)) return;  // stopping: not marked done, delivered again later
     if (!applied.ok()) {
-      spdlog::error("referral view: skipping {}[{}]@{}: {}", r.topic, r.partition, r.offset,
+      spdlog::error("referral view: cannot use {}[{}]@{}: {}", r.topic, r.partition, r.offset,
                     std::string(applied.message()));
+      if (dead_letters_ != nullptr && !dead_letters_->Send(r, std::string(applied.message()),
+                                                           [this] { return stop_.load(); })) {
+        return;  // stopping first: not marked done, delivered again later
+      }
     }
     if (absl::Status done = consumer_.MarkDone(r); !done.ok()) {
       spdlog::warn("referral view: {}", std::string(done.message()));

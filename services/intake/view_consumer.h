@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "libs/deadletter/dead_letters.h"
 #include "libs/kafka/consumer.h"
 #include "services/intake/referral_view.h"
 
@@ -12,7 +13,10 @@ namespace schakel::intake {
 
 class ViewConsumer {
  public:
-  ViewConsumer(kafka::Consumer& consumer, ReferralView& view) : consumer_(consumer), view_(view) {}
+  // `dead_letters`, when given, receives the records the view cannot use (else they are logged).
+  ViewConsumer(kafka::Consumer& consumer, ReferralView& view,
+               deadletter::DeadLetters* dead_letters = nullptr)
+      : consumer_(consumer), view_(view), dead_letters_(dead_letters) {}
   ~ViewConsumer() { Stop(); }
 
   void Start();
@@ -24,6 +28,7 @@ class ViewConsumer {
 
   kafka::Consumer& consumer_;
   ReferralView& view_;
+  deadletter::DeadLetters* dead_letters_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

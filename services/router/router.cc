@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/deadletter/dead_letters.h"
 #include "libs/referral/ids.h"
 
 namespace schakel::router {
@@ -304,10 +305,13 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
         for (Output& o : *handled) out.push_back(std::move(o));
         routed_.fetch_add(1);
       } else {
-        // Never log the payload: it holds personal data. Dead-lettering comes with the delivery
-        // issue.
-        spdlog::error("router: skipping {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
+        // Never log the payload: it holds personal data. The record goes to the dead letters in
+        // this batch's transaction, so it is neither lost nor blocking.
+        spdlog::error("router: dead letter {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
                       (*record)->offset, std::string(handled.status().message()));
+        out.push_back({std::string(routing::kDeadLetterTopic), deadletter::Key(**record),
+                       deadletter::Make(**record, std::string(handled.status().message()), "router")
+                           .SerializeAsString()});
         rejected_.fetch_add(1);
       }
     }

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -22,10 +23,12 @@
 #include <thread>
 #include <vector>
 
+#include "libs/kafka/producer.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/routing.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
+#include "tests/support/process.h"
 #include "tests/support/test_network.h"
 
 namespace schakel {
@@ -414,6 +417,99 @@ TEST_F(RoutingE2eTest, ASecondReferralForANeedStillOpenIsLinkedNotOfferedTwice) 
   EXPECT_FALSE(tally.unroutable.contains(second.referral_id() + "/0"));
   EXPECT_EQ(tally.offers.at(second.referral_id() + "/1"),
             std::vector<std::string>{second.assignment_ids(1) + "@gamma"});
+}
+
+// Poison records: what a consumer cannot decode goes to schakel.deadletters with the reason, the
+// consumer goes on with the next record, and an operator can list and re-drive dead letters.
+TEST_F(RoutingE2eTest, PoisonRecordsGoToTheDeadLettersAndEveryoneKeepsGoing) {
+  absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
+      kafka::Producer::Create({.bootstrap_servers = net_->kafka(),
+                               .client_id = "poison",
+                               .delivery_timeout = std::chrono::seconds(15),
+                               .extra = {}});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  const std::string poison = "\xff\xff\xff not an event";
+  const std::string marker = "poison-" + std::to_string(::getpid());
+  for (const std::string& topic :
+       {std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
+        routing::InboxTopic("alpha")}) {
+    std::promise<absl::Status> acknowledged;
+    (*producer)->Publish(topic, marker, poison,
+                         [&acknowledged](absl::Status s) { acknowledged.set_value(s); });
+    ASSERT_TRUE(acknowledged.get_future().get().ok());
+  }
+  (*producer)->Close(std::chrono::seconds(5));
+
+  // The network goes on: a referral after the poison is routed.
+  v1::SubmitReferralResponse after;
+  ASSERT_TRUE(net_->Submit(Housing("RT-POISON-1", "stad", {"housing"}), "gamma", &after).ok());
+  EXPECT_TRUE(
+      net_->WaitForStatus("alpha", after.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED));
+
+  // Each consumer that read a poison record left it as a dead letter, with the record intact.
+  std::multiset<std::string> who;
+  ASSERT_TRUE(Eventually([&] {
+    who.clear();
+    for (const kafka::Record& r :
+         ReadWholeTopic(net_->kafka(), std::string(routing::kDeadLetterTopic))) {
+      v1::DeadLetter letter;
+      if (!letter.ParseFromString(r.value) || letter.key() != marker) continue;
+      EXPECT_EQ(letter.value(), poison);
+      EXPECT_EQ(r.key, letter.topic() + "/" + std::to_string(letter.partition()) + "/" +
+                           std::to_string(letter.offset()));
+      EXPECT_FALSE(letter.reason().empty());
+      who.insert(letter.consumer() + " <- " + letter.topic());
+    }
+    return who.size() >= 5;
+  })) << who.size()
+      << " dead letters";
+  EXPECT_EQ(who, (std::multiset<std::string>{
+                     "router <- schakel.referrals.submitted",
+                     "router <- schakel.assignments.status",
+                     "intake-view <- schakel.referrals.submitted",
+                     "intake-view <- schakel.assignments.status",
+                     "inbox-alpha <- schakel.inbox.alpha",
+                 }));
+
+  // The operator's view, and a re-drive: the record goes back to its topic (and, still poison, to
+  // the dead letters again).
+  std::string output;
+  const std::string schakelctl = std::string(SCHAKEL_BINARY_DIR) + "/tools/schakelctl/schakelctl";
+  ASSERT_EQ(schakel::testing::RunCommand(
+                {schakelctl, "dlq", "list", "--network", kNetworkFile, "--kafka", net_->kafka()},
+                &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("inbox-alpha"), std::string::npos) << output;
+  EXPECT_EQ(output.find(poison), std::string::npos) << "the payload is never printed";
+  std::string key;
+  for (const kafka::Record& r :
+       ReadWholeTopic(net_->kafka(), std::string(routing::kDeadLetterTopic))) {
+    v1::DeadLetter letter;
+    if (letter.ParseFromString(r.value) && letter.key() == marker &&
+        letter.consumer() == "inbox-alpha") {
+      key = r.key;
+    }
+  }
+  ASSERT_FALSE(key.empty());
+  ASSERT_EQ(schakel::testing::RunCommand({schakelctl, "dlq", "redrive", key, "--network",
+                                          kNetworkFile, "--kafka", net_->kafka()},
+                                         &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("re-driven " + key), std::string::npos) << output;
+  EXPECT_TRUE(Eventually([&] {
+    int from_alpha = 0;
+    for (const kafka::Record& r :
+         ReadWholeTopic(net_->kafka(), std::string(routing::kDeadLetterTopic))) {
+      v1::DeadLetter letter;
+      if (letter.ParseFromString(r.value) && letter.key() == marker &&
+          letter.consumer() == "inbox-alpha") {
+        ++from_alpha;
+      }
+    }
+    return from_alpha == 2;
+  }));
 }
 
 }  // namespace

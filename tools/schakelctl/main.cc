@@ -8,19 +8,26 @@
 // Every call to a service has a deadline; an unreachable service or broker is named with its
 // address.
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "libs/kafka/admin.h"
+#include "libs/kafka/producer.h"
+#include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
 #include "libs/service/identity.h"
+#include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
 #include "schakel/v1/routing.grpc.pb.h"
@@ -136,6 +143,27 @@ int main(int argc, char** argv) {
   list_cmd->add_option("--as", inbox_as, "The inbox's organisation (only it may read its inbox)")
       ->required();
 
+  // dlq list / redrive
+  auto* dlq_cmd = app.add_subcommand(
+      "dlq", "Dead letters: records a consumer could not use (schakel.deadletters)");
+  dlq_cmd->require_subcommand(1);
+  auto* dlq_list_cmd = dlq_cmd->add_subcommand(
+      "list", "List the dead letters: where each record came from, who gave up on it, and why");
+  dlq_list_cmd->add_option("--network", network_file, "The network file (for the partitions)")
+      ->capture_default_str();
+  dlq_list_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  std::vector<std::string> redrive_keys;
+  bool redrive_all = false;
+  auto* dlq_redrive_cmd = dlq_cmd->add_subcommand(
+      "redrive",
+      "Publish dead letters again to the topic they came from (after the cause is fixed); the "
+      "consumers apply a record once, so a record re-driven twice does no harm");
+  dlq_redrive_cmd->add_option("keys", redrive_keys, "Dead letters by KEY as `dlq list` shows it");
+  dlq_redrive_cmd->add_flag("--all", redrive_all, "Every dead letter");
+  dlq_redrive_cmd->add_option("--network", network_file, "The network file (for the partitions)")
+      ->capture_default_str();
+  dlq_redrive_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*check_cmd) {
@@ -201,6 +229,77 @@ int main(int argc, char** argv) {
       }
     }
     return 0;
+  }
+
+  if (*dlq_list_cmd || *dlq_redrive_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    if (*dlq_redrive_cmd && redrive_keys.empty() && !redrive_all) {
+      return Fail("dlq redrive: name dead letters by KEY, or --all");
+    }
+    std::vector<std::int32_t> partitions;
+    for (int p = 0; p < net->topics.partitions; ++p) partitions.push_back(p);
+    std::vector<schakel::v1::DeadLetter> letters;
+    absl::Status read = schakel::kafka::ReadToEnd(
+        kafka, std::string(schakel::routing::kDeadLetterTopic), partitions,
+        std::chrono::seconds(15), [&](const schakel::kafka::Record& record, bool tombstone) {
+          schakel::v1::DeadLetter letter;
+          if (!tombstone && letter.ParseFromString(record.value)) letters.push_back(letter);
+        });
+    if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
+    auto key_of = [](const schakel::v1::DeadLetter& l) {
+      return l.topic() + "/" + std::to_string(l.partition()) + "/" + std::to_string(l.offset());
+    };
+    if (*dlq_list_cmd) {
+      std::printf("%-52s %-16s %-20s %s\n", "KEY", "CONSUMER", "AT", "REASON");
+      for (const schakel::v1::DeadLetter& l : letters) {
+        std::string at = google::protobuf::util::TimeUtil::ToString(l.at());
+        at = at.substr(0, 19);
+        std::printf("%-52s %-16s %-20s %s\n", key_of(l).c_str(), l.consumer().c_str(), at.c_str(),
+                    l.reason().c_str());
+      }
+      std::printf("(%zu dead letters)\n", letters.size());
+      return 0;
+    }
+    absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
+        schakel::kafka::Producer::Create({.bootstrap_servers = kafka,
+                                          .client_id = "schakelctl",
+                                          .delivery_timeout = std::chrono::seconds(15),
+                                          .extra = {}});
+    if (!producer.ok())
+      return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
+    int failed = 0;
+    int sent = 0;
+    for (const std::string& wanted : redrive_keys) {
+      const bool known = std::any_of(letters.begin(), letters.end(),
+                                     [&](const auto& l) { return key_of(l) == wanted; });
+      if (!known)
+        return Fail("dlq redrive: no dead letter " + wanted + " (see schakelctl dlq list)");
+    }
+    std::set<std::string> done;  // a record dead-lettered twice is re-driven once
+    for (const schakel::v1::DeadLetter& l : letters) {
+      const std::string key = key_of(l);
+      const bool chosen = redrive_all || std::find(redrive_keys.begin(), redrive_keys.end(), key) !=
+                                             redrive_keys.end();
+      if (!chosen || !done.insert(key).second) continue;
+      std::promise<absl::Status> acknowledged;
+      std::future<absl::Status> outcome = acknowledged.get_future();
+      (*producer)->Publish(l.topic(), l.key(), l.value(), [&acknowledged](absl::Status s) {
+        acknowledged.set_value(std::move(s));
+      });
+      const absl::Status status = outcome.get();
+      if (status.ok()) {
+        ++sent;
+        std::printf("re-driven %s\n", key.c_str());
+      } else {
+        ++failed;
+        std::fprintf(stderr, "schakelctl: %s not re-driven: %s\n", key.c_str(),
+                     std::string(status.message()).c_str());
+      }
+    }
+    (*producer)->Close(std::chrono::seconds(5));
+    std::printf("(%d re-driven)\n", sent);
+    return failed == 0 ? 0 : 1;
   }
 
   if (*list_cmd) {
