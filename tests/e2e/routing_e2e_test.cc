@@ -268,6 +268,38 @@ TEST_F(RoutingE2eTest, OffersNotAcceptedInTimeOrDeclinedMoveOnUntilNobodyIsLeft)
                        "epsilon: does not serve need 'housing'",
                    }));
 
+  // Operators see it too, from the command line.
+  const std::string schakelctl = std::string(SCHAKEL_BINARY_DIR) + "/tools/schakelctl/schakelctl";
+  std::string output;
+  ASSERT_EQ(
+      schakel::testing::RunCommand(
+          {schakelctl, "unroutable", "--network", kNetworkFile, "--kafka", net_->kafka()}, &output),
+      0)
+      << output;
+  EXPECT_NE(output.find("    alpha: offered (" + first +
+                        "): not accepted in time\n"
+                        "    beta: offered (" +
+                        second +
+                        "): not accepted in time\n"
+                        "    gamma: offered (" +
+                        third + "): declined\n"),
+            std::string::npos)
+      << output;
+  ASSERT_EQ(schakel::testing::RunCommand({schakelctl, "referral", submitted.referral_id(),
+                                          "--network", kNetworkFile, "--kafka", net_->kafka()},
+                                         &output),
+            0)
+      << output;
+  EXPECT_NE(output.find(first + "  housing  alpha  RECEIVED -> CANCELLED  by network  (not "
+                                "accepted in time)"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find(third + "  housing  gamma  RECEIVED -> REJECTED  by gamma\n"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(output.find("no room"), std::string::npos)
+      << "an organisation's own words stay in its inbox";
+
   // The referrer sees the whole chain and that nobody could take the need.
   std::optional<v1::ReferralStatus> seen = net_->WaitForReferral(
       "gamma", submitted.referral_id(),

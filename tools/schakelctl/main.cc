@@ -82,6 +82,26 @@ std::string StatusName(schakel::v1::AssignmentStatus status) {
   return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
 }
 
+// Every record of `topic` (all `partitions` partitions) as it is now, read committed.
+absl::StatusOr<std::vector<schakel::kafka::Record>> ReadTopic(const std::string& kafka,
+                                                              std::string_view topic,
+                                                              int partitions) {
+  std::vector<std::int32_t> numbers;
+  for (int p = 0; p < partitions; ++p) numbers.push_back(p);
+  std::vector<schakel::kafka::Record> records;
+  absl::Status read =
+      schakel::kafka::ReadToEnd(kafka, std::string(topic), numbers, std::chrono::seconds(15),
+                                [&](const schakel::kafka::Record& record, bool tombstone) {
+                                  if (!tombstone) records.push_back(record);
+                                });
+  if (!read.ok()) return read;
+  return records;
+}
+
+std::string Time(const google::protobuf::Timestamp& at) {
+  return google::protobuf::util::TimeUtil::ToString(at).substr(0, 19);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -164,6 +184,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   dlq_redrive_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
+  // unroutable, referral: what operators read straight from the topics (no personal data)
+  auto* unroutable_cmd = app.add_subcommand(
+      "unroutable", "The needs nobody could take, with the chain of offers and everybody's reason");
+  unroutable_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  unroutable_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  std::string referral_id;
+  auto* referral_cmd = app.add_subcommand(
+      "referral",
+      "The timeline of one referral across organisations: every offer and status change (reasons "
+      "only where the network gave them: organisations' own words stay in their inboxes)");
+  referral_cmd->add_option("id", referral_id, "The referral id (r-…)")->required();
+  referral_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  referral_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*check_cmd) {
@@ -228,6 +262,70 @@ int main(int argc, char** argv) {
         std::cout << "    " << passed.organisation() << ": " << passed.reason() << "\n";
       }
     }
+    return 0;
+  }
+
+  if (*unroutable_cmd || *referral_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    absl::StatusOr<std::vector<schakel::kafka::Record>> unroutable =
+        ReadTopic(kafka, schakel::routing::kUnroutableTopic, net->topics.partitions);
+    if (!unroutable.ok()) {
+      return Fail("Kafka at " + kafka + ": " + std::string(unroutable.status().message()));
+    }
+    if (*unroutable_cmd) {
+      int count = 0;
+      for (const schakel::kafka::Record& r : *unroutable) {
+        schakel::v1::ReferralUnroutable u;
+        if (!u.ParseFromString(r.value)) continue;
+        ++count;
+        std::printf("%s  %s  need %s (#%u)  %s  from %s  region %s\n",
+                    Time(u.meta().occurred_at()).c_str(), u.meta().assignment_id().c_str(),
+                    u.need_code().c_str(), u.need_index(),
+                    schakel::v1::Urgency_Name(u.urgency()).c_str(),
+                    u.referring_organisation().c_str(), u.region().c_str());
+        // The chain of offers first, then a few of everybody else's reasons.
+        int others = 0;
+        for (const schakel::v1::PassedOver& p : u.passed_over()) {
+          const bool offered = p.reason().rfind("offered (", 0) == 0;
+          if (!offered && ++others > 5) continue;
+          std::printf("    %s: %s\n", p.organisation().c_str(), p.reason().c_str());
+        }
+        if (others > 5) std::printf("    (+%d more organisations)\n", others - 5);
+      }
+      std::printf("(%d unroutable needs)\n", count);
+      return 0;
+    }
+    absl::StatusOr<std::vector<schakel::kafka::Record>> statuses =
+        ReadTopic(kafka, schakel::routing::kStatusTopic, net->topics.partitions);
+    if (!statuses.ok()) {
+      return Fail("Kafka at " + kafka + ": " + std::string(statuses.status().message()));
+    }
+    struct Line {
+      google::protobuf::Timestamp at;
+      std::string text;
+    };
+    std::vector<Line> lines;
+    for (const schakel::kafka::Record& r : *statuses) {
+      schakel::v1::AssignmentStatusChanged s;
+      if (!s.ParseFromString(r.value) || s.meta().referral_id() != referral_id) continue;
+      std::string text = s.meta().assignment_id() + "  " + s.need_code() + "  " + s.organisation() +
+                         "  " + StatusName(s.from_status()) + " -> " + StatusName(s.to_status()) +
+                         "  by " + s.by();
+      if (s.by() == "network" && !s.reason().empty()) text += "  (" + s.reason() + ")";
+      lines.push_back({s.meta().occurred_at(), text});
+    }
+    for (const schakel::kafka::Record& r : *unroutable) {
+      schakel::v1::ReferralUnroutable u;
+      if (!u.ParseFromString(r.value) || u.meta().referral_id() != referral_id) continue;
+      lines.push_back({u.meta().occurred_at(), u.meta().assignment_id() + "  " + u.need_code() +
+                                                   "  UNROUTABLE (schakelctl unroutable)"});
+    }
+    if (lines.empty()) return Fail("no events for referral " + referral_id);
+    std::stable_sort(lines.begin(), lines.end(),
+                     [](const Line& a, const Line& b) { return a.at < b.at; });
+    for (const Line& line : lines)
+      std::printf("%s  %s\n", Time(line.at).c_str(), line.text.c_str());
     return 0;
   }
 
