@@ -26,6 +26,11 @@ class Pseudonymiser {
   std::string ForBsn(std::string_view bsn) const;
   std::string ForClientCode(std::string_view referring_organisation,
                             std::string_view client_code) const;
+  // A keyed digest of any bytes in a named domain ("p-" + 32 hex), e.g. of a request, or of an
+  // organisation's idempotency key: stable across processes that share the key.
+  std::string Digest(std::string_view domain, std::string_view bytes) const {
+    return Hash(domain, bytes);
+  }
 
  private:
   explicit Pseudonymiser(const std::array<unsigned char, kKeyBytes>& key) : key_(key) {}

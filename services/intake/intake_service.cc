@@ -1,9 +1,12 @@
 #include "services/intake/intake_service.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -305,8 +308,60 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
     return reactor;
   }
 
-  const std::string referral_id = referral::NewReferralId();
+  // An idempotency key makes the referral id: the same key from the same organisation is the same
+  // referral, in every intake instance and after restarts (they share the keyed hash).
+  const std::string& key = request->idempotency_key();
+  if (!key.empty()) {
+    const bool valid_key = key.size() <= 128 && std::all_of(key.begin(), key.end(), [](char c) {
+                             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                    c == '_' || c == ':' || c == '-';
+                           });
+    if (!valid_key) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "idempotency_key: at most 128 characters of A-Z a-z 0-9 . _ : -"));
+      return reactor;
+    }
+  }
+  std::string canonical;
+  {
+    google::protobuf::io::StringOutputStream out(&canonical);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    request->referral().SerializeToCodedStream(&coded);
+  }
+  const std::string digest = pseudonymiser_.Digest("referral-request", canonical);
+  const std::string referral_id =
+      key.empty() ? referral::NewReferralId()
+                  : "r-" + pseudonymiser_.Digest("idempotency:" + caller, key).substr(2, 24);
+  if (!key.empty() && view_ != nullptr) {
+    if (std::optional<ReferralView::Submitted> earlier = view_->FindSubmitted(caller, referral_id);
+        earlier && !earlier->request_digest.empty()) {
+      if (earlier->request_digest != digest) {
+        reactor->Finish(grpc::Status(
+            grpc::StatusCode::ALREADY_EXISTS,
+            "idempotency_key: already used for a different referral (" + referral_id + ")"));
+        return reactor;
+      }
+      // A retry: the answer the first call got (or would have got), nothing published again.
+      response->set_referral_id(referral_id);
+      *response->mutable_accepted_at() = earlier->status.submitted_at();
+      for (const v1::NeedStatus& need : earlier->status.needs()) {
+        response->add_assignment_ids(referral::AssignmentId(referral_id, need.need_index()));
+        if (!need.linked_to().empty()) {
+          v1::LinkedNeed* linked = response->add_linked();
+          linked->set_need_index(need.need_index());
+          linked->set_need_code(need.need_code());
+          linked->set_assignment_id(need.linked_to());
+        }
+      }
+      spdlog::info("referral {} from {}: a retry, answered again", referral_id, caller);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+  }
   v1::ReferralSubmitted event = BuildEvent(request->referral(), caller, referral_id);
+  event.set_request_digest(digest);
   // A need already open for this client (any referrer) is linked, not offered a second time. The
   // view follows Kafka, so two referrals submitted within a moment of each other may both pass.
   std::vector<v1::LinkedNeed> linked;

@@ -156,7 +156,7 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
       " referring_organisation TEXT NOT NULL, body BLOB NOT NULL,"
-      " client_pseudonym TEXT NOT NULL DEFAULT '');";
+      " client_pseudonym TEXT NOT NULL DEFAULT '', request_digest TEXT NOT NULL DEFAULT '');";
   if (sqlite3_exec(db, schema, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return SqliteStatus(db, "schema");
   }
@@ -164,10 +164,12 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
   // expected and ignored).
   sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN client_pseudonym TEXT NOT NULL DEFAULT ''",
                nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN request_digest TEXT NOT NULL DEFAULT ''",
+               nullptr, nullptr, nullptr);
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db,
-                         "SELECT referral_id, referring_organisation, body, client_pseudonym"
-                         " FROM referrals",
+                         "SELECT referral_id, referring_organisation, body, client_pseudonym,"
+                         " request_digest FROM referrals",
                          -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteStatus(db, "load");
   }
@@ -176,6 +178,7 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
     entry.referring_organisation = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
     entry.status.ParseFromArray(sqlite3_column_blob(stmt, 2), sqlite3_column_bytes(stmt, 2));
     entry.client_pseudonym = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+    entry.request_digest = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
     const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
     if (!entry.client_pseudonym.empty()) view->by_client_.emplace(entry.client_pseudonym, id);
     view->referrals_[id] = std::move(entry);
@@ -190,10 +193,10 @@ absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(
           db_,
-          "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym)"
-          " VALUES (?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
+          "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
+          " request_digest) VALUES (?, ?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
           " referring_organisation = excluded.referring_organisation, body = excluded.body,"
-          " client_pseudonym = excluded.client_pseudonym",
+          " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest",
           -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteStatus(db_, "save");
   }
@@ -204,6 +207,8 @@ absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
   sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
   sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
                     static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
+                    static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
   const int rc = sqlite3_step(stmt);
   sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) return SqliteStatus(db_, "save");
@@ -245,6 +250,7 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
       entry.client_pseudonym = submitted.client_pseudonym();
       by_client_.emplace(entry.client_pseudonym, referral_id);
     }
+    if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
     if (!apply(&entry.status)) return absl::OkStatus();
     if (absl::Status saved = Save(referral_id, entry); !saved.ok()) return saved;
     copy = entry;
@@ -266,6 +272,16 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
     return absl::NotFoundError("referral not found");
   }
   return it->second.status;
+}
+
+std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
+    const std::string& referring_organisation, const std::string& referral_id) {
+  std::lock_guard lock(mu_);
+  const auto it = referrals_.find(referral_id);
+  if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
+    return std::nullopt;
+  }
+  return Submitted{it->second.status, it->second.request_digest};
 }
 
 std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_pseudonym,

@@ -56,6 +56,15 @@ class ReferralView {
   absl::StatusOr<v1::NeedStatus> FindAssignment(const std::string& referring_organisation,
                                                 const std::string& assignment_id);
 
+  // The organisation's referral with the digest of the request that made it (empty when the view
+  // has not seen its submission); nullopt when the view does not know the referral.
+  struct Submitted {
+    v1::ReferralStatus status;
+    std::string request_digest;
+  };
+  std::optional<Submitted> FindSubmitted(const std::string& referring_organisation,
+                                         const std::string& referral_id);
+
   // An open need (not final, not unroutable, not itself linked) of the same client for the same
   // need code, in any organisation's referrals: what a new referral's need is linked to.
   std::optional<v1::LinkedNeed> FindOpen(const std::string& client_pseudonym,
@@ -71,6 +80,7 @@ class ReferralView {
   struct Entry {
     std::string referring_organisation;
     std::string client_pseudonym;  // kept out of ReferralStatus: the referrer never sees it
+    std::string request_digest;
     v1::ReferralStatus status;
   };
   explicit ReferralView(sqlite3* db) : db_(db) {}

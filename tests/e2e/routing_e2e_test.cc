@@ -544,5 +544,46 @@ TEST_F(RoutingE2eTest, PoisonRecordsGoToTheDeadLettersAndEveryoneKeepsGoing) {
   }));
 }
 
+// Idempotency: a referral submitted with a key and retried after intake restarted is the same
+// referral; the key cannot be reused for another one; the need is offered once.
+TEST_F(RoutingE2eTest, ARetryWithTheSameIdempotencyKeyIsTheSameReferralAcrossAnIntakeRestart) {
+  auto submit = [](const v1::Referral& referral, v1::SubmitReferralResponse* response) {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "gamma", std::chrono::seconds(15));
+    v1::SubmitReferralRequest request;
+    *request.mutable_referral() = referral;
+    request.set_idempotency_key("gamma-RT-IDEM-" + std::to_string(::getpid()));
+    return net_->Intake()->SubmitReferral(&context, request, response);
+  };
+  const v1::Referral referral = Housing("RT-IDEM-1", "stad", {"housing"});
+  v1::SubmitReferralResponse first;
+  ASSERT_TRUE(submit(referral, &first).ok());
+  ASSERT_TRUE(net_->WaitForReferral("gamma", first.referral_id(),
+                                    [](const v1::ReferralStatus&) { return true; }));
+
+  schakel::testing::Service& intake = net_->Find("intake");
+  ASSERT_EQ(intake.process->Stop(), 0) << intake.process->ReadLog();
+  net_->Launch(intake);
+  ASSERT_TRUE(net_->WaitUntilServing(intake));
+
+  v1::SubmitReferralResponse retry;
+  grpc::Status status = submit(referral, &retry);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(retry.referral_id(), first.referral_id());
+  v1::SubmitReferralResponse reused;
+  EXPECT_EQ(submit(Housing("RT-IDEM-2", "stad", {"housing"}), &reused).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+
+  ASSERT_TRUE(
+      net_->WaitForStatus("alpha", first.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED));
+  std::vector<std::string> submissions;
+  for (const kafka::Record& r :
+       ReadWholeTopic(net_->kafka(), std::string(routing::kSubmittedTopic))) {
+    if (r.key == first.referral_id()) submissions.push_back(r.key);
+  }
+  EXPECT_EQ(submissions.size(), 1u) << "the retry published nothing";
+  EXPECT_TRUE(EachNeedExactlyOnce(Read(*net_, {first.referral_id()}), {{first.referral_id(), 1}}));
+}
+
 }  // namespace
 }  // namespace schakel

@@ -139,6 +139,9 @@ int main(int argc, char** argv) {
   submit_cmd->add_option("--intake", intake, "Intake address")->capture_default_str();
   submit_cmd->add_option("--as", as_org, "The submitting organisation")->required();
   submit_cmd->add_option("--file", referral_file, "JSON file, or - for standard input")->required();
+  std::string idempotency_key;
+  submit_cmd->add_option("--idempotency-key", idempotency_key,
+                         "The same key again returns the first referral instead of a second one");
 
   // explain
   std::string router = "127.0.0.1:50052";
@@ -230,6 +233,7 @@ int main(int argc, char** argv) {
     schakel::v1::SubmitReferralRequest request;
     std::string error;
     if (!ReadReferral(referral_file, request.mutable_referral(), &error)) return Fail(error);
+    request.set_idempotency_key(idempotency_key);
     auto stub = schakel::v1::IntakeService::NewStub(
         grpc::CreateChannel(intake, grpc::InsecureChannelCredentials()));
     auto context = Context();
