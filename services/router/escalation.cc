@@ -339,15 +339,14 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
       p->set_organisation(e.organisation());
       p->set_reason(absl::StrCat("offered (", e.assignment_id(), "): ", e.ended()));
     }
+    std::vector<routing::PassedOver> others;
     for (const routing::PassedOver& p : decision.passed_over) {
       const bool tried = std::any_of(
           need.earlier().begin(), need.earlier().end(),
           [&](const v1::EarlierOffer& e) { return e.organisation() == p.organisation; });
-      if (tried) continue;
-      v1::PassedOver* out_p = unroutable.add_passed_over();
-      out_p->set_organisation(p.organisation);
-      out_p->set_reason(p.reason);
+      if (!tried) others.push_back(p);
     }
+    AddPassedOver(others, &unroutable);
     out->push_back({std::string(routing::kUnroutableTopic), current.meta().referral_id(),
                     unroutable.SerializeAsString()});
     need.set_settled(true);

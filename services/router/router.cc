@@ -7,6 +7,8 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/deadletter/dead_letters.h"
@@ -61,6 +63,23 @@ void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<Outgoi
   events->push_back(RequestedStatus(assignment, why));
 }
 
+void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralUnroutable* out) {
+  absl::flat_hash_map<std::string_view, std::size_t> sharing;  // reason -> organisations
+  for (const routing::PassedOver& p : passed) ++sharing[p.reason];
+  absl::flat_hash_set<std::string_view> grouped;
+  for (const routing::PassedOver& p : passed) {
+    const std::size_t count = sharing[p.reason];
+    if (count <= kGroupReasonsAbove) {
+      v1::PassedOver* entry = out->add_passed_over();
+      entry->set_organisation(p.organisation);
+      entry->set_reason(p.reason);
+    } else if (grouped.insert(p.reason).second) {  // in the place of its first organisation
+      v1::PassedOver* entry = out->add_passed_over();
+      entry->set_reason(absl::StrCat(p.reason, " (", count, " organisations)"));
+    }
+  }
+}
+
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
     std::vector<v1::AssignmentRequested>* offers, const routing::OpenAssignments& open) {
@@ -112,11 +131,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
       unroutable.set_region(submitted.region());
       unroutable.set_urgency(submitted.urgency());
       unroutable.set_referring_organisation(submitted.referring_organisation());
-      for (const routing::PassedOver& p : decision.passed_over) {
-        v1::PassedOver* out = unroutable.add_passed_over();
-        out->set_organisation(p.organisation);
-        out->set_reason(p.reason);
-      }
+      AddPassedOver(decision.passed_over, &unroutable);
       events.push_back({std::string(routing::kUnroutableTopic), submitted.meta().referral_id(),
                         unroutable.SerializeAsString()});
     }

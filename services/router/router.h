@@ -35,6 +35,14 @@ void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<Outgoi
                    std::string_view why = {});
 OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
 
+// The reasons for an unroutable need, as the operators get them: one entry per organisation, except
+// that a reason shared by more than kGroupReasonsAbove organisations (in a large network most "do
+// not serve need X") becomes one entry with an empty organisation and the count, e.g. "does not
+// serve need 'debt' (4,980 organisations)", so that the event stays small. ExplainRoute still names
+// everyone.
+inline constexpr std::size_t kGroupReasonsAbove = 10;
+void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralUnroutable* out);
+
 // The events for one submitted referral: an AssignmentRequested on schakel.inbox.<org> per routable
 // need, a ReferralUnroutable on schakel.referrals.unroutable per need nobody can take.
 // INVALID_ARGUMENT when the event is not one we can route (unknown schema version, missing ids).

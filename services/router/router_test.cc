@@ -267,5 +267,52 @@ TEST(RouteReferralTest, ALinkedNeedGetsNoSecondAssignment) {
   EXPECT_EQ(events->size(), 4u);  // two offers, each with its REQUESTED status
 }
 
+// In a large network most organisations share a reason for an unroutable need ("does not serve
+// need"): the operators' event names them once with a count, so it stays small.
+TEST(RouteReferralTest, AReasonSharedByManyOrganisationsIsGroupedInTheUnroutableEvent) {
+  std::string yaml =
+      "version: 1\nneeds: [{id: debt}, {id: housing}]\nregions: [{id: stad}, {id: dorp}]\n"
+      "languages: [nl]\norganisations:\n"
+      "  - {id: only-dorp, needs: [debt], regions: [dorp], languages: [nl]}\n";
+  for (int i = 0; i < 29; ++i) {
+    yaml += "  - {id: housing-" + std::to_string(i) +
+            ", needs: [housing], regions: [stad], languages: [nl]}\n";
+  }
+  absl::StatusOr<routing::Network> net = routing::ParseNetwork(yaml, "large.yaml");
+  ASSERT_TRUE(net.ok()) << net.status();
+  v1::ReferralSubmitted s = Seed();
+  s.clear_needs();
+  s.add_needs()->set_code("debt");
+  s.set_region("stad");
+  s.clear_languages();
+  s.mutable_sharing()->clear_organisations();
+  s.mutable_sharing()->add_organisations("only-dorp");
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteReferral(routing::Policy(*net), s);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  v1::ReferralUnroutable unroutable;
+  ASSERT_TRUE(unroutable.ParseFromString((*events)[0].value));
+  std::vector<std::string> reasons;
+  for (const v1::PassedOver& p : unroutable.passed_over()) {
+    reasons.push_back(p.organisation() + ": " + p.reason());
+  }
+  EXPECT_THAT(reasons, ElementsAre("only-dorp: does not cover region 'stad'",
+                                   ": does not serve need 'debt' (29 organisations)"));
+}
+
+TEST(AddPassedOverTest, TenOrFewerAreNamedOneByOne) {
+  std::vector<routing::PassedOver> passed;
+  for (int i = 0; i < 10; ++i) passed.push_back({"org-" + std::to_string(i), "at capacity"});
+  v1::ReferralUnroutable out;
+  AddPassedOver(passed, &out);
+  ASSERT_EQ(out.passed_over_size(), 10);
+  EXPECT_EQ(out.passed_over(9).organisation(), "org-9");
+  passed.push_back({"org-10", "at capacity"});
+  out.Clear();
+  AddPassedOver(passed, &out);
+  ASSERT_EQ(out.passed_over_size(), 1);
+  EXPECT_EQ(out.passed_over(0).reason(), "at capacity (11 organisations)");
+}
+
 }  // namespace
 }  // namespace schakel::router
