@@ -58,7 +58,8 @@ absl::Status EnsureTopics(const std::string& bootstrap_servers,
     }
     new_topics.push_back(t);
     for (const auto& [key, value] : spec.config) {
-      if (rd_kafka_NewTopic_set_config(t, key.c_str(), value.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (rd_kafka_NewTopic_set_config(t, key.c_str(), value.c_str()) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
         return absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": config ", key));
       }

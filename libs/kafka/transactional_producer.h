@@ -50,8 +50,8 @@ class TransactionalProducer {
                        const std::optional<std::string>& value);
   // Sends `consumer`'s positions (all its assigned partitions) with its group metadata and commits.
   // ABORTED: the transaction was aborted (or must be); call Abort() and redo the work from the
-  // committed positions. FAILED_PRECONDITION: this producer is fenced or broken for good; the process
-  // should stop.
+  // committed positions. FAILED_PRECONDITION: this producer is fenced or broken for good; the
+  // process should stop.
   absl::Status CommitWithPositions(Consumer& consumer, std::chrono::milliseconds timeout);
   absl::Status Abort(std::chrono::milliseconds timeout);
 
@@ -69,7 +69,8 @@ class TransactionalProducer {
 };
 
 // Reads `partitions` of `topic` from the beginning to their current end (read committed) and hands
-// every record to `fn` (tombstones with an empty value). For restoring state from a compacted topic.
+// every record to `fn` (tombstones with an empty value). For restoring state from a compacted
+// topic.
 absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& topic,
                        const std::vector<std::int32_t>& partitions,
                        std::chrono::milliseconds timeout,
