@@ -60,36 +60,51 @@ absl::StatusOr<std::unique_ptr<TransactionalProducer>> TransactionalProducer::Cr
     return absl::InvalidArgumentError("kafka transactional producer: transactional id is required");
   }
   std::unique_ptr<TransactionalProducer> self(new TransactionalProducer());
+  self->options_ = options;
   self->callbacks_ = std::make_unique<Callbacks>();
+  if (absl::Status s = self->Connect(timeout); !s.ok()) return s;
+  return self;
+}
+
+absl::Status TransactionalProducer::Connect(std::chrono::milliseconds timeout) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   Properties props = {
-      {"bootstrap.servers", options.bootstrap_servers},
-      {"client.id", options.client_id},
-      {"transactional.id", options.transactional_id},
-      {"transaction.timeout.ms", std::to_string(options.transaction_timeout.count())},
+      {"bootstrap.servers", options_.bootstrap_servers},
+      {"client.id", options_.client_id},
+      {"transactional.id", options_.transactional_id},
+      {"transaction.timeout.ms", std::to_string(options_.transaction_timeout.count())},
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"linger.ms", "2"},
       {"compression.type", "lz4"},
   };
-  for (const auto& [key, value] : options.extra) props[key] = value;
+  for (const auto& [key, value] : options_.extra) props[key] = value;
   if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;
   if (absl::Status s = SetAll(conf.get(), props, "kafka transactional producer"); !s.ok()) return s;
   std::string error;
-  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(self->callbacks_.get()), error) !=
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), error) !=
       RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("kafka transactional producer callbacks: ", error));
   }
-  self->producer_.reset(RdKafka::Producer::create(conf.get(), error));
-  if (!self->producer_) {
+  producer_.reset(RdKafka::Producer::create(conf.get(), error));
+  if (!producer_) {
     return absl::InternalError(absl::StrCat("kafka transactional producer: ", error));
   }
   if (absl::Status s =
-          TxnError("init", self->producer_->init_transactions(static_cast<int>(timeout.count())));
+          TxnError("init", producer_->init_transactions(static_cast<int>(timeout.count())));
       !s.ok()) {
     return absl::UnavailableError(s.message());
   }
-  return self;
+  return absl::OkStatus();
+}
+
+absl::Status TransactionalProducer::Renew(std::chrono::milliseconds timeout) {
+  // The old producer's transaction can never commit: drop it without waiting for anything.
+  if (producer_)
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  producer_.reset();
+  ++renewed_;
+  return Connect(timeout);
 }
 
 TransactionalProducer::~TransactionalProducer() {
@@ -148,9 +163,13 @@ absl::Status TransactionalProducer::CommitWithPositions(Consumer& consumer,
     ++committed_;
     return committed;
   }
-  // A retriable commit error (timeout) leaves the outcome open: aborting settles it either way.
-  if (committed.code() == absl::StatusCode::kUnavailable)
-    return absl::AbortedError(committed.message());
+  // A retriable commit error (a time-out) leaves the outcome open, and librdkafka then allows only
+  // the same commit again: a new producer (Renew) settles it either way, and the caller reads the
+  // committed positions again.
+  if (committed.code() == absl::StatusCode::kUnavailable) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(committed.message(), " (outcome unknown: renew the producer)"));
+  }
   return committed;
 }
 

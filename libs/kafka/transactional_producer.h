@@ -50,22 +50,35 @@ class TransactionalProducer {
                        const std::optional<std::string>& value);
   // Sends `consumer`'s positions (all its assigned partitions) with its group metadata and commits.
   // ABORTED: the transaction was aborted (or must be); call Abort() and redo the work from the
-  // committed positions. FAILED_PRECONDITION: this producer is fenced or broken for good; the
-  // process should stop.
+  // committed positions. FAILED_PRECONDITION: this producer is fenced or broken for good, or the
+  // commit timed out with its outcome unknown: Renew() it (or stop), then redo from the committed
+  // positions.
   absl::Status CommitWithPositions(Consumer& consumer, std::chrono::milliseconds timeout);
   absl::Status Abort(std::chrono::milliseconds timeout);
 
+  // Replaces a fenced or broken producer with a new one under the same transactional id (a new
+  // producer epoch; what the old one had not committed is dropped); the caller then redoes its work
+  // from the committed positions. Fencing is not always another process: when a broker outage
+  // outlasts the transaction timeout, the coordinator aborts the open transaction and bumps the
+  // epoch, and the producer finds itself fenced once the broker is back. UNAVAILABLE when the
+  // broker does not answer within `timeout` (call again).
+  absl::Status Renew(std::chrono::milliseconds timeout);
+
   std::uint64_t committed() const { return committed_; }
   std::uint64_t aborted() const { return aborted_; }
+  std::uint64_t renewed() const { return renewed_; }
 
  private:
   class Callbacks;
   TransactionalProducer() = default;
+  absl::Status Connect(std::chrono::milliseconds timeout);
 
+  TransactionalOptions options_;
   std::unique_ptr<Callbacks> callbacks_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::uint64_t committed_ = 0;
   std::uint64_t aborted_ = 0;
+  std::uint64_t renewed_ = 0;
 };
 
 // Reads `partitions` of `topic` from the beginning to their current end (read committed) and hands

@@ -287,6 +287,40 @@ absl::Status Router::Publish(kafka::Consumer& consumer, const std::vector<Output
   return producer_.CommitWithPositions(consumer, std::chrono::seconds(30));
 }
 
+absl::Status Router::Renew(const absl::Status& why) {
+  // A fenced producer is most often the broker's doing: an outage longer than the transaction
+  // timeout makes the coordinator abort the open transaction and bump the epoch; a commit that
+  // timed out leaves its outcome unknown. A new producer under the same transactional id settles
+  // both and goes on. Renewing again and again means another router runs with the same
+  // --instance: stop rather than fence each other for ever.
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(renewals_, [&](auto t) { return now - t > std::chrono::minutes(5); });
+  renewals_.push_back(now);
+  if (renewals_.size() > 10) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "fenced ", renewals_.size(),
+        " times within 5 minutes: does another router run with the same --instance? Last: ",
+        std::string(why.message())));
+  }
+  spdlog::warn("router: the transactional producer cannot go on ({}); starting a new one",
+               std::string(why.message()));
+  auto backoff = std::chrono::milliseconds(500);
+  while (!stop_.load()) {
+    absl::Status renewed = producer_.Renew(std::chrono::seconds(30));
+    if (renewed.ok()) {
+      spdlog::info(
+          "router: new transactional producer ready; redoing from the committed positions");
+      return absl::OkStatus();
+    }
+    if (!absl::IsUnavailable(renewed)) return renewed;
+    spdlog::warn("router: cannot start a new transactional producer yet: {}",
+                 std::string(renewed.message()));
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Router::Run(kafka::Consumer& consumer) {
   auto next_tick = std::chrono::steady_clock::now();
   auto backoff = std::chrono::milliseconds(200);
@@ -340,14 +374,18 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
 
     absl::Status published = Publish(consumer, out);
     if (published.ok()) continue;
-    if (absl::IsFailedPrecondition(published)) return published;  // fenced or fatal
+    if (absl::IsFailedPrecondition(published)) {
+      if (absl::Status renewed = Renew(published); !renewed.ok()) return renewed;
+      rebalanced_ = true;  // forget what was not committed and read it again
+      continue;
+    }
     spdlog::warn(
         "router: transaction of {} records aborted ({}); redoing from the committed "
         "positions",
         out.size(), std::string(published.message()));
+    // A producer that cannot abort is in no state to begin again: a new one.
     if (absl::Status s = producer_.Abort(std::chrono::seconds(30)); !s.ok()) {
-      if (absl::IsFailedPrecondition(s)) return s;
-      spdlog::warn("router: {}", std::string(s.message()));
+      if (absl::Status renewed = Renew(s); !renewed.ok()) return renewed;
     }
     rebalanced_ = true;  // forget what was not committed and read it again
   }

@@ -98,8 +98,9 @@ class Router {
   // For ConsumerOptions::on_rebalance: the loop restores the state of partitions it gets.
   kafka::RebalanceListener Listener();
 
-  // Runs until Stop(). An error means this instance must not go on (fenced by a newer instance
-  // with the same transactional id, or a fatal Kafka error): restart the process.
+  // Runs until Stop(). A fenced producer is renewed (see Renew); an error means this instance must
+  // not go on (fenced again and again by another instance with the same transactional id, or a
+  // fatal Kafka error): restart the process.
   absl::Status Run(kafka::Consumer& consumer);
   void Stop() { stop_.store(true); }
 
@@ -111,6 +112,9 @@ class Router {
   // the escalation state of the assigned partitions again.
   absl::Status Reset(kafka::Consumer& consumer);
   absl::Status Publish(kafka::Consumer& consumer, const std::vector<Output>& out);
+  // After the producer reported itself fenced or stuck (`why`): a new producer, unless this
+  // happened more than ten times in five minutes.
+  absl::Status Renew(const absl::Status& why);
 
   PolicySource policy_;
   LoadSource load_;
@@ -123,6 +127,7 @@ class Router {
   std::vector<std::int32_t> assigned_;  // partition numbers this member owns
   std::atomic<std::uint64_t> routed_{0};
   std::atomic<std::uint64_t> rejected_{0};
+  std::vector<std::chrono::steady_clock::time_point> renewals_;
 };
 
 }  // namespace schakel::router

@@ -30,10 +30,11 @@ void PrepareCall(grpc::ClientContext& context, const std::string& as,
   context.AddMetadata(kOrganisationHeader, as);
 }
 
-TestNetwork::TestNetwork(const std::string& name, const std::string& network_file)
+TestNetwork::TestNetwork(const std::string& name, const std::string& network_file,
+                         const std::string& kafka)
     : name_(name),
       network_file_(network_file),
-      kafka_(TestKafka()),
+      kafka_(kafka.empty() ? TestKafka() : kafka),
       dir_(std::filesystem::temp_directory_path() /
            ("schakel-" + name + "-" + std::to_string(::getpid()))) {
   absl::StatusOr<routing::Network> network = routing::LoadNetworkFile(network_file);
@@ -113,6 +114,18 @@ void TestNetwork::AddIntake() {
 
 void TestNetwork::Launch(Service& s, const std::vector<std::string>& extra_env) {
   s.address = "127.0.0.1:" + std::to_string(FreePort());
+  Spawn(s, extra_env);
+}
+
+::testing::AssertionResult TestNetwork::Restart(Service& s) {
+  if (s.process && s.process->running()) {
+    return ::testing::AssertionFailure() << s.name << " still runs";
+  }
+  Spawn(s, {});
+  return WaitUntilServing(s);
+}
+
+void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
   std::vector<std::string> args = s.args;
   args.push_back("--listen");
   args.push_back(s.address);

@@ -37,8 +37,10 @@ struct Service {
 
 class TestNetwork {
  public:
-  // `name` names the directory and the intake's view group; `network_file` is the network.
-  TestNetwork(const std::string& name, const std::string& network_file);
+  // `name` names the directory and the intake's view group; `network_file` is the network;
+  // `kafka` the brokers (default: the one tests/run started).
+  TestNetwork(const std::string& name, const std::string& network_file,
+              const std::string& kafka = "");
   ~TestNetwork();  // stops what still runs (SIGTERM)
 
   const std::string& kafka() const { return kafka_; }
@@ -56,6 +58,9 @@ class TestNetwork {
 
   // Starts the service (again) on a free port; each start logs to its own file.
   void Launch(Service& s, const std::vector<std::string>& extra_env = {});
+  // Starts the service again on the address it had (clients keep their channels), and waits until
+  // it answers.
+  ::testing::AssertionResult Restart(Service& s);
   ::testing::AssertionResult WaitUntilServing(Service& s);
   Service& Find(const std::string& name);
 
@@ -80,6 +85,8 @@ class TestNetwork {
       const std::function<bool(const v1::ReferralStatus&)>& ready);
 
  private:
+  void Spawn(Service& s, const std::vector<std::string>& extra_env);
+
   std::string name_;
   std::string network_file_;
   std::string kafka_;
