@@ -3,10 +3,13 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/time_util.h>
+#include <grpcpp/alarm.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -24,6 +27,34 @@ namespace schakel::intake {
 using google::protobuf::util::TimeUtil;
 
 namespace {
+
+// A call that waits for Kafka's acknowledgement is answered once: by the acknowledgement, or — when
+// a paused or unreachable broker keeps it waiting — with UNAVAILABLE a moment before the caller's
+// deadline, so that the caller hears why instead of DEADLINE_EXCEEDED. Whoever comes second does
+// nothing. The delivery callback keeps this alive; destroying it cancels the alarm.
+class AnswerOnce {
+ public:
+  AnswerOnce(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+             std::string too_late)
+      : answered_(std::make_shared<std::atomic<bool>>(false)) {
+    const auto deadline = context->deadline();
+    const auto now = std::chrono::system_clock::now();
+    if (deadline - now > std::chrono::hours(1)) return;  // no deadline worth watching
+    const auto answer_at = std::max(now, deadline - std::chrono::milliseconds(200));
+    alarm_.Set(answer_at,
+               [reactor, answered = answered_, too_late = std::move(too_late)](bool fired) {
+                 if (!fired || answered->exchange(true)) return;
+                 spdlog::warn("{}", too_late);
+                 reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, too_late));
+               });
+  }
+  // True for the first to answer only: it then fills the response and finishes the call.
+  bool Claim() { return !answered_->exchange(true); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> answered_;
+  grpc::Alarm alarm_;
+};
 
 // Streams the caller's referrals as they change. The view calls back from its consumer thread; the
 // state it touches lives in Shared, which outlives the reactor, so a late callback finds `reactor`
@@ -242,9 +273,15 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
   if (!event.SerializeToString(&bytes)) {
     return refuse(grpc::StatusCode::INTERNAL, "cannot encode the cancellation");
   }
+  auto answer = std::make_shared<AnswerOnce>(
+      context, reactor,
+      absl::StrCat("Kafka did not confirm the cancellation of ", assignment_id,
+                   " before the call's deadline; it may still arrive: look at the referral before "
+                   "asking again"));
   publisher_.Publish(
       routing::kCancellationsTopic, meta->referral_id(), bytes,
-      [reactor, response, assignment_id, caller](absl::Status delivered) {
+      [reactor, response, assignment_id, caller, answer](absl::Status delivered) {
+        if (!answer->Claim()) return;
         if (!delivered.ok()) {
           spdlog::warn("cancellation of {} by {} not sent: {}", assignment_id, caller,
                        std::string(delivered.message()));
@@ -386,10 +423,20 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
     return reactor;
   }
   const int need_count = request->referral().needs_size();
+  auto answer = std::make_shared<AnswerOnce>(
+      context, reactor,
+      absl::StrCat("Kafka did not confirm referral ", referral_id,
+                   " before the call's deadline; it may still arrive: retry with the same "
+                   "idempotency_key"));
   publisher_.Publish(
       routing::kSubmittedTopic, referral_id, bytes,
       [reactor, response, referral_id, caller, need_count, linked = std::move(linked),
-       accepted_at = event.meta().occurred_at()](absl::Status delivered) {
+       accepted_at = event.meta().occurred_at(), answer](absl::Status delivered) {
+        if (!answer->Claim()) {
+          spdlog::info("referral {} from {}: Kafka answered after the caller's deadline ({})",
+                       referral_id, caller, delivered.ok() ? "stored" : "not stored");
+          return;
+        }
         if (!delivered.ok()) {
           spdlog::warn("referral {} from {} not submitted: {}", referral_id, caller,
                        std::string(delivered.message()));

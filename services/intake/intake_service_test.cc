@@ -26,8 +26,21 @@ class FakePublisher final : public kafka::Publisher {
     {
       std::lock_guard lock(mu_);
       published_.push_back({std::string(topic), std::string(key), std::string(value)});
+      if (hold_) {
+        held_.push_back(std::move(done));
+        return;
+      }
     }
     done(outcome_);
+  }
+  // Answers the deliveries held back (hold_) with `outcome`.
+  void Release(const absl::Status& outcome) {
+    std::vector<Done> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (Done& done : held) done(outcome);
   }
   bool Reachable() const override { return reachable_; }
 
@@ -38,10 +51,12 @@ class FakePublisher final : public kafka::Publisher {
 
   bool reachable_ = true;
   absl::Status outcome_;
+  bool hold_ = false;  // a broker that does not answer (paused): deliveries wait for Release()
 
  private:
   std::mutex mu_;
   std::vector<Published> published_;
+  std::vector<Done> held_;
 };
 
 constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -63,9 +78,10 @@ class IntakeServiceTest : public ::testing::Test {
   void TearDown() override { server_.server->Shutdown(); }
 
   grpc::Status Submit(const v1::Referral& referral, v1::SubmitReferralResponse* response,
-                      const std::string& organisation = "mjd") {
+                      const std::string& organisation = "mjd",
+                      std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
     if (!organisation.empty()) context.AddMetadata("x-schakel-organisation", organisation);
     v1::SubmitReferralRequest request;
     *request.mutable_referral() = referral;
@@ -165,6 +181,29 @@ TEST_F(IntakeServiceTest, FailedDeliveryIsUnavailableWithoutAnId) {
             "the referral was not submitted: Kafka did not acknowledge the event: Local: Message "
             "timed out");
   EXPECT_TRUE(response.referral_id().empty());
+}
+
+TEST_F(IntakeServiceTest, KafkaNotAnsweringBeforeTheDeadlineIsUnavailableNotDeadlineExceeded) {
+  publisher_.hold_ = true;
+  v1::SubmitReferralResponse response;
+  const auto asked = std::chrono::steady_clock::now();
+  grpc::Status status = Submit(Seed(), &response, "mjd", std::chrono::milliseconds(1500));
+  const auto took = std::chrono::steady_clock::now() - asked;
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("before the call's deadline"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("retry with the same idempotency_key"), std::string::npos);
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(response.referral_id().empty());
+  // Kafka's late answer changes nothing for the caller (and does not crash the server).
+  publisher_.Release(absl::OkStatus());
+  ASSERT_EQ(publisher_.published().size(), 1u);
+
+  // Without hold, the same server answers normally afterwards.
+  publisher_.hold_ = false;
+  v1::SubmitReferralResponse next;
+  EXPECT_TRUE(Submit(Seed(), &next, "mjd", std::chrono::milliseconds(1500)).ok());
+  EXPECT_FALSE(next.referral_id().empty());
 }
 
 TEST_F(IntakeServiceTest, ClientCodeIsPseudonymisedPerReferrer) {

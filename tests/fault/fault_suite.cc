@@ -267,10 +267,10 @@ struct Seen {
   std::map<std::string, std::string> offer_org;  // assignment id -> organisation
 };
 
-Seen ReadTopics(const TestNetwork& net) {
+Seen ReadTopics(const std::string& kafka) {
   Seen seen;
   for (const std::string& org : kOrganisations) {
-    for (const kafka::Record& r : ReadWholeTopic(net.kafka(), routing::InboxTopic(org))) {
+    for (const kafka::Record& r : ReadWholeTopic(kafka, routing::InboxTopic(org))) {
       v1::InboxEvent event;
       if (!event.ParseFromString(r.value) || !event.has_requested()) continue;
       const v1::AssignmentRequested& offer = event.requested();
@@ -278,8 +278,7 @@ Seen ReadTopics(const TestNetwork& net) {
       seen.offer_org[offer.meta().assignment_id()] = org;
     }
   }
-  for (const kafka::Record& r :
-       ReadWholeTopic(net.kafka(), std::string(routing::kUnroutableTopic))) {
+  for (const kafka::Record& r : ReadWholeTopic(kafka, std::string(routing::kUnroutableTopic))) {
     v1::ReferralUnroutable event;
     if (!event.ParseFromString(r.value)) continue;
     ++seen.count[event.meta().referral_id() + "/" + std::to_string(event.need_index())];
@@ -325,13 +324,14 @@ std::map<std::string, int> InboxRows(TestNetwork& net, const std::string& org) {
 
 // Waits (up to two minutes) until every need of every acknowledged referral arrived somewhere,
 // then counts what arrived once, never or twice, and compares with the inboxes' databases and
-// intake's view.
-Delivery Check(TestNetwork& net, const std::map<std::string, int>& acknowledged) {
+// intake's view. `kafka`: the brokers to read the topics through.
+Delivery Check(TestNetwork& net, const std::string& kafka,
+               const std::map<std::string, int>& acknowledged) {
   Delivery d;
   Seen seen;
   Eventually(
       [&] {
-        seen = ReadTopics(net);
+        seen = ReadTopics(kafka);
         return Count(seen, acknowledged, &d.expected) == d.expected;
       },
       std::chrono::seconds(120));
@@ -549,7 +549,7 @@ class FaultSuite : public ::testing::Test {
     if (const std::string failures = load_->Failures(); !failures.empty()) {
       Did("answers retried:" + failures);
     }
-    outcome_.delivery = Check(*net_, acknowledged);
+    outcome_.delivery = Check(*net_, kafka_->running_bootstrap(), acknowledged);
     outcome_.settled_s = Seconds(Clock::now() - load_->last_ack());
     Outcomes().push_back(outcome_);
     PrintTable({outcome_});
@@ -663,7 +663,10 @@ TEST_F(FaultSuite, BrokerDiskRunsFullThenSpaceReturns) {
   const std::filesystem::path ballast = kafka_->nodes()[0].data / "ballast";
   std::string output;
   // dd stops with "No space left on device": the tmpfs is full.
-  testing::RunCommand({"dd", "if=/dev/zero", "of=" + ballast.string(), "bs=1M"}, &output);
+  const int dd =
+      testing::RunCommand({"/bin/dd", "if=/dev/zero", "of=" + ballast.string(), "bs=1M"}, &output);
+  ASSERT_NE(output.find("No space left on device"), std::string::npos)
+      << "dd exited " << dd << ": " << output;
   Did("log directory full");
   std::this_thread::sleep_for(std::chrono::seconds(15));
   std::filesystem::remove(ballast);
@@ -710,7 +713,7 @@ TEST_F(FaultSuite, PoisonRecordsInTheInputTopics) {
   EXPECT_TRUE(Eventually([&] {
     letters = 0;
     for (const kafka::Record& r :
-         ReadWholeTopic(kafka_->bootstrap(), std::string(routing::kDeadLetterTopic))) {
+         ReadWholeTopic(kafka_->running_bootstrap(), std::string(routing::kDeadLetterTopic))) {
       v1::DeadLetter letter;
       if (letter.ParseFromString(r.value) && letter.key() == marker) ++letters;
     }

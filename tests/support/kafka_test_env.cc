@@ -54,7 +54,15 @@ std::vector<kafka::Record> ReadWholeTopic(const std::string& bootstrap, const st
   for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
     for (const RdKafka::PartitionMetadata* p : *t->partitions()) {
       std::int64_t low = 0, high = 0;
-      consumer->query_watermark_offsets(topic, p->id(), &low, &high, 10000);
+      if (consumer->query_watermark_offsets(topic, p->id(), &low, &high, 3000) !=
+          RdKafka::ERR_NO_ERROR) {
+        // Seen after a broker of a cluster died: the query waits out its time-out although
+        // fetching works. Read from the beginning; the partition's end-of-file then decides.
+        end[p->id()] = 0;
+        assignment.push_back(
+            RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
+        continue;
+      }
       end[p->id()] = high;
       if (high > low) assignment.push_back(RdKafka::TopicPartition::create(topic, p->id(), low));
     }

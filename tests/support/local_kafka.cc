@@ -80,8 +80,8 @@ std::string LocalKafka::Script() const {
   return std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/kafka";
 }
 
-const LocalKafka::Node& LocalKafka::Find(int node_id) const {
-  for (const Node& node : nodes_) {
+LocalKafka::Node& LocalKafka::Find(int node_id) {
+  for (Node& node : nodes_) {
     if (node.id == node_id) return node;
   }
   throw std::out_of_range(absl::StrCat("no broker node ", node_id));
@@ -91,6 +91,14 @@ std::string LocalKafka::bootstrap() const {
   std::string list;
   for (const Node& node : nodes_) {
     absl::StrAppend(&list, list.empty() ? "" : ",", "127.0.0.1:", node.port);
+  }
+  return list;
+}
+
+std::string LocalKafka::running_bootstrap() const {
+  std::string list;
+  for (const Node& node : nodes_) {
+    if (node.running) absl::StrAppend(&list, list.empty() ? "" : ",", "127.0.0.1:", node.port);
   }
   return list;
 }
@@ -125,7 +133,8 @@ absl::Status LocalKafka::StartNode(const Node& node) const {
 
 absl::Status LocalKafka::Start() {
   std::vector<std::future<absl::Status>> started;
-  for (const Node& node : nodes_) {
+  for (Node& node : nodes_) {
+    node.running = true;
     started.push_back(std::async(std::launch::async, [this, &node] { return StartNode(node); }));
   }
   absl::Status all = absl::OkStatus();
@@ -133,10 +142,15 @@ absl::Status LocalKafka::Start() {
   return all;
 }
 
-absl::Status LocalKafka::Restart(int node_id) { return StartNode(Find(node_id)); }
+absl::Status LocalKafka::Restart(int node_id) {
+  Find(node_id).running = true;
+  return StartNode(Find(node_id));
+}
 
 absl::Status LocalKafka::Signal(int node_id, int signo) {
-  const Node& node = Find(node_id);
+  Node& node = Find(node_id);
+  if (signo == SIGKILL || signo == SIGSTOP) node.running = false;
+  if (signo == SIGCONT) node.running = true;
   const std::optional<pid_t> pid = PidOf(node);
   if (!pid || ::kill(*pid, signo) != 0) {
     return absl::NotFoundError(absl::StrCat("broker ", node_id, " does not run"));
@@ -148,6 +162,7 @@ absl::Status LocalKafka::Signal(int node_id, int signo) {
 }
 
 absl::Status LocalKafka::Stop(int node_id) {
+  Find(node_id).running = false;
   std::string output;
   if (RunCommand({Script(), "stop", "--dir", Find(node_id).dir.string()}, &output) != 0) {
     return absl::InternalError(output);

@@ -21,6 +21,7 @@ class LocalKafka {
     int controller_port = 0;
     std::filesystem::path dir;
     std::filesystem::path data;  // log.dirs; inside dir unless a test mounts something there
+    bool running = false;
   };
 
   // `nodes` brokers (1, or 3 for a cluster with replication 3 and min.insync.replicas 2) in
@@ -39,14 +40,18 @@ class LocalKafka {
   // Stops a node cleanly (SIGTERM).
   absl::Status Stop(int node_id);
 
-  // "127.0.0.1:p1,127.0.0.1:p2,…": every node, also those that are down.
+  // "127.0.0.1:p1,127.0.0.1:p2,…": every node, also those that are down (what services get).
   std::string bootstrap() const;
+  // Only the nodes not killed or stopped through this class: for a test's own short-lived readers
+  // (a fresh librdkafka 2.0.2 reader that lists a dead broker was seen to wait out its whole
+  // timeout in the watermark query of every partition).
+  std::string running_bootstrap() const;
   const std::vector<Node>& nodes() const { return nodes_; }
   // The node that leads most partitions of `topic` right now (by metadata), if any answers.
   std::optional<int> BusiestLeader(const std::string& topic) const;
 
  private:
-  const Node& Find(int node_id) const;
+  Node& Find(int node_id);
   std::string Script() const;
   absl::Status StartNode(const Node& node) const;
 
