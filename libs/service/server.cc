@@ -1,5 +1,6 @@
 #include "libs/service/server.h"
 
+#include <grpcpp/ext/channelz_service_plugin.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -14,6 +15,8 @@ absl::StatusOr<RunningServer> StartServer(const std::string& address,
                                           const std::vector<grpc::Service*>& services) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::channelz::experimental::InitChannelzService();  // grpc.channelz.v1: channels, calls,
+                                                        // sockets
   grpc::ServerBuilder builder;
   RunningServer running;
   // Plaintext on loopback for now; TLS and client certificates come with the privacy issue.

@@ -1,5 +1,5 @@
 // Builds and starts a gRPC server the way every Schakel service needs it: the given services plus
-// the standard health checking service and server reflection (v1alpha, for grpcurl).
+// the standard health checking service, server reflection (v1alpha, for grpcurl) and channelz.
 #pragma once
 
 #include <grpcpp/server.h>

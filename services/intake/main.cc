@@ -10,6 +10,7 @@
 #include "libs/kafka/producer.h"
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
+#include "libs/service/health.h"
 #include "libs/service/logging.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
@@ -102,9 +103,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::info("intake listening on {} (Kafka {})", listen, kafka);
+  // NOT_SERVING while no broker answers: a referral could not be acknowledged.
+  auto health = std::make_unique<schakel::service::HealthFollower>(
+      *server->server, "Kafka", [&producer] { return (*producer)->Reachable(); });
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("intake stopping (signal {})", signal);
+  health.reset();
+  schakel::service::SetServing(*server->server, false);
   // Calls in flight finish from delivery reports, so the producer keeps running until the server is
   // down.
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));

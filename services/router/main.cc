@@ -13,9 +13,11 @@
 
 #include "libs/kafka/admin.h"
 #include "libs/kafka/consumer.h"
+#include "libs/kafka/probe.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
+#include "libs/service/health.h"
 #include "libs/service/logging.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
@@ -195,9 +197,20 @@ int main(int argc, char** argv) {
   });
   spdlog::info("router {} listening on {}, routing for {} organisations (Kafka {})", instance,
                listen, policy()->network().organisations.size(), kafka);
+  // NOT_SERVING while no broker answers: nothing is routed then.
+  absl::StatusOr<std::unique_ptr<schakel::kafka::ReachabilityProbe>> probe =
+      schakel::kafka::ReachabilityProbe::Start(kafka);
+  if (!probe.ok()) {
+    std::cerr << "router: " << probe.status().message() << "\n";
+    return 2;
+  }
+  auto health = std::make_unique<schakel::service::HealthFollower>(
+      *server->server, "Kafka", [&probe] { return (*probe)->Reachable(); });
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("router stopping (signal {})", signal);
+  health.reset();
+  schakel::service::SetServing(*server->server, false);
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   {
     std::lock_guard lock(stop_mu);

@@ -15,6 +15,7 @@
 //
 // SCHAKEL_FAULT_REFERRALS and SCHAKEL_FAULT_RATE override the size; SCHAKEL_E2E_KEEP keeps the
 // folders (logs, databases, broker logs). A table of every scenario run is printed at the end.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -87,6 +88,30 @@ std::string CodeName(int code) {
     default:
       return "code " + std::to_string(code);
   }
+}
+
+// The overall health of a service (grpc.health.v1.Health/Check with an empty service name): 1
+// SERVING, 2 NOT_SERVING; -1 when the call fails. The request is empty and the response one enum
+// field, so the bytes are written and read here (Debian ships no generated health classes).
+int Health(const std::string& address) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  grpc::ByteBuffer request;  // HealthCheckRequest{} is empty
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  if (!done.get_future().get().ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (response.Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  // HealthCheckResponse{status = N}: field 1, varint: 0x08 N (absent: 0, UNKNOWN).
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
 }
 
 // ---- the load generator ------------------------------------------------------------------------
@@ -492,7 +517,18 @@ class FaultSuite : public ::testing::Test {
       ADD_FAILURE() << "nothing acknowledged within 120 s after the previous fault";
     }
   }
-  void Healed() { healed_ = Clock::now(); }
+  void Healed() {
+    healed_ = Clock::now();
+    if (!awaiting_serving_) return;
+    awaiting_serving_ = false;
+    EXPECT_TRUE(Eventually(
+        [&] {
+          return Health(net_->Find("intake").address) == 1 &&
+                 Health(net_->Find("router-fault-1").address) == 1;
+        },
+        std::chrono::seconds(30)))
+        << "intake and router SERVING again once the broker is back";
+  }
   void Did(const std::string& what) {
     std::printf("[%s] %s\n", outcome_.scenario.c_str(), what.c_str());
     std::fflush(stdout);
@@ -531,9 +567,23 @@ class FaultSuite : public ::testing::Test {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
     const std::size_t rows = InboxRows(*net_, "north").size();
     EXPECT_GT(rows, 0u) << "the inbox serves what it has while the broker is down";
-    char line[160];
+    // Health follows Kafka (checked every second; the router's probe asks every two).
+    int intake_health = 0;
+    int router_health = 0;
+    EXPECT_TRUE(Eventually(
+        [&] {
+          intake_health = Health(net_->Find("intake").address);
+          router_health = Health(net_->Find("router-fault-1").address);
+          return intake_health == 2 && router_health == 2;
+        },
+        std::chrono::seconds(10)))
+        << "intake " << intake_health << ", router " << router_health << " (2: NOT_SERVING)";
+    awaiting_serving_ = true;
+    char line[256];
     std::snprintf(
-        line, sizeof line, "broker down: intake said %s in %.2f s, north's inbox listed %zu",
+        line, sizeof line,
+        "broker down: intake said %s in %.2f s, north's inbox listed %zu, intake and router "
+        "NOT_SERVING",
         status.error_code() == grpc::StatusCode::UNAVAILABLE ? "UNAVAILABLE" : "something else",
         took, rows);
     Did(line);
@@ -579,6 +629,7 @@ class FaultSuite : public ::testing::Test {
   Outcome outcome_;
   Clock::time_point healed_ = Clock::now();
   int probes_ = 0;
+  bool awaiting_serving_ = false;  // health checked NOT_SERVING: check SERVING after the heal
   std::filesystem::path dir_;
   std::unique_ptr<LocalKafka> kafka_;
   std::unique_ptr<TestNetwork> net_;
@@ -625,6 +676,7 @@ TEST_F(FaultSuite, BrokerPausedLongerThanTheTimeouts) {
   ProbeWhileBrokerDown();
   std::this_thread::sleep_for(std::chrono::seconds(6));
   ASSERT_TRUE(kafka_->Signal(1, SIGCONT).ok());
+  Healed();
   Finish();
 }
 
