@@ -97,7 +97,8 @@ int Health(const std::string& address) {
   grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-  grpc::ByteBuffer request;  // HealthCheckRequest{} is empty
+  grpc::Slice nothing("");  // HealthCheckRequest{} is empty (but a message: one empty slice)
+  grpc::ByteBuffer request(&nothing, 1);
   grpc::ByteBuffer response;
   std::promise<grpc::Status> done;
   stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
