@@ -24,6 +24,7 @@
 #include "libs/kafka/admin.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
+#include "libs/ops/queues.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
 #include "libs/service/identity.h"
@@ -201,7 +202,49 @@ int main(int argc, char** argv) {
   referral_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   referral_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
+  bool queues_json = false;
+  auto* queues_cmd = app.add_subcommand(
+      "queues",
+      "Per organisation: assignments waiting to be accepted (and of those overdue: past the "
+      "network's SLA for their urgency), accepted, in progress (or on hold) and done, folded from "
+      "the offers and status changes on Kafka (counts only, no personal data)");
+  queues_cmd->add_flag("--json", queues_json, "The same figures as a JSON array");
+  queues_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  queues_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*queues_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    schakel::ops::QueueFigures figures;
+    for (const schakel::routing::Organisation& org : net->organisations) {
+      absl::StatusOr<std::vector<schakel::kafka::Record>> offers =
+          ReadTopic(kafka, schakel::routing::InboxTopic(org.id), net->topics.partitions);
+      if (!offers.ok()) {
+        return Fail("Kafka at " + kafka + ": " + std::string(offers.status().message()));
+      }
+      for (const schakel::kafka::Record& r : *offers) {
+        schakel::v1::InboxEvent event;
+        if (event.ParseFromString(r.value) && event.has_requested()) {
+          figures.AddOffer(event.requested());
+        }
+      }
+    }
+    absl::StatusOr<std::vector<schakel::kafka::Record>> changes =
+        ReadTopic(kafka, schakel::routing::kStatusTopic, net->topics.partitions);
+    if (!changes.ok()) {
+      return Fail("Kafka at " + kafka + ": " + std::string(changes.status().message()));
+    }
+    for (const schakel::kafka::Record& r : *changes) {
+      schakel::v1::AssignmentStatusChanged change;
+      if (change.ParseFromString(r.value)) figures.AddStatus(change);
+    }
+    const std::vector<schakel::ops::QueueRow> rows =
+        figures.Rows(*net, std::chrono::system_clock::now());
+    std::cout << (queues_json ? schakel::ops::QueueJson(rows) : schakel::ops::QueueTable(rows));
+    return 0;
+  }
 
   if (*check_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(check_file);
