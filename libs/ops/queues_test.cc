@@ -11,8 +11,11 @@ using std::chrono::hours;
 
 routing::Network Network() {
   routing::Network network;
-  network.organisations.push_back({.id = "alpha"});
-  network.organisations.push_back({.id = "beta"});
+  for (const char* id : {"alpha", "beta"}) {
+    routing::Organisation org;
+    org.id = id;
+    network.organisations.push_back(org);
+  }
   network.sla.urgent = hours(4);
   network.sla.normal = hours(72);
   return network;
