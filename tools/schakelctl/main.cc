@@ -7,6 +7,7 @@
 //   why schakelctl inbox list --inbox <addr>              what waits in an organisation's inbox
 // Every call to a service has a deadline; an unreachable service or broker is named with its
 // address.
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
@@ -109,6 +110,9 @@ int main(int argc, char** argv) {
   CLI::App app{"schakelctl: operate and try out a Schakel network."};
   app.require_subcommand(1);
   spdlog::set_level(spdlog::level::warn);
+  // A record that is no event (a poison record) is skipped where it is read; protobuf's own log
+  // line about it would only clutter the output.
+  google::protobuf::SetLogHandler(nullptr);
 
   // network check
   auto* network_cmd = app.add_subcommand("network", "Network file commands");
