@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   if (options.topics.empty()) return absl::InvalidArgumentError("kafka consumer: no topics");
   std::unique_ptr<Consumer> self(new Consumer());
   self->callbacks_ = std::make_unique<Callbacks>(options.on_rebalance);
+  self->on_record_ = options.on_record;
 
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   Properties props = {
@@ -111,6 +112,7 @@ absl::StatusOr<std::optional<Record>> Consumer::Poll(std::chrono::milliseconds t
       record.offset = message->offset();
       if (message->key() != nullptr) record.key = *message->key();
       record.value.assign(static_cast<const char*>(message->payload()), message->len());
+      if (on_record_) on_record_(record);
       return std::optional<Record>(std::move(record));
     }
     case RdKafka::ERR__TIMED_OUT:

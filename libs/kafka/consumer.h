@@ -33,6 +33,14 @@ struct TopicPartition {
 using RebalanceListener =
     std::function<void(bool assigned, const std::vector<TopicPartition>& partitions)>;
 
+struct Record {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::string key;
+  std::string value;
+};
+
 struct ConsumerOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   std::string group_id;
@@ -40,14 +48,8 @@ struct ConsumerOptions {
   std::string client_id = "schakel";
   Properties extra;
   RebalanceListener on_rebalance = nullptr;
-};
-
-struct Record {
-  std::string topic;
-  std::int32_t partition = 0;
-  std::int64_t offset = 0;
-  std::string key;
-  std::string value;
+  // Called with each record Poll returns (e.g. to count what was consumed per topic).
+  std::function<void(const Record&)> on_record = nullptr;
 };
 
 class Consumer {
@@ -80,6 +82,7 @@ class Consumer {
 
   std::unique_ptr<Callbacks> callbacks_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::function<void(const Record&)> on_record_;
   bool closed_ = false;
 };
 

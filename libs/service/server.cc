@@ -11,8 +11,10 @@
 
 namespace schakel::service {
 
-absl::StatusOr<RunningServer> StartServer(const std::string& address,
-                                          const std::vector<grpc::Service*>& services) {
+absl::StatusOr<RunningServer> StartServer(
+    const std::string& address, const std::vector<grpc::Service*>& services,
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::channelz::experimental::InitChannelzService();  // grpc.channelz.v1: channels, calls,
@@ -22,6 +24,7 @@ absl::StatusOr<RunningServer> StartServer(const std::string& address,
   // Plaintext on loopback for now; TLS and client certificates come with the privacy issue.
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &running.port);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
   running.server = builder.BuildAndStart();
   if (!running.server || running.port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <grpcpp/server.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
 #include <string>
@@ -21,9 +22,12 @@ struct RunningServer {
   int port = 0;  // the port actually bound (useful with ":0")
 };
 
-// address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port.
-absl::StatusOr<RunningServer> StartServer(const std::string& address,
-                                          const std::vector<grpc::Service*>& services);
+// address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port. `interceptors`: e.g. the
+// metrics' (metrics::Metrics::GrpcInterceptor).
+absl::StatusOr<RunningServer> StartServer(
+    const std::string& address, const std::vector<grpc::Service*>& services,
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors = {});
 
 // Marks the whole server (and each named service) SERVING or NOT_SERVING for health checks.
 void SetServing(grpc::Server& server, bool serving);

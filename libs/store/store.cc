@@ -430,6 +430,9 @@ absl::Status InboxStore::Prepare() {
       {"SELECT body FROM assignments WHERE assignment_id = :id", &get_},
       {"SELECT count(*) FROM assignments", &count_},
       {count_open, &count_open_},
+      {"SELECT need_code, status, count(*) FROM assignments GROUP BY need_code, status"
+       " ORDER BY need_code, status",
+       &count_by_need_and_status_},
       {"SELECT sequence, body FROM changes WHERE sequence > :after ORDER BY sequence LIMIT :limit",
        &changes_after_},
       {"SELECT coalesce(max(sequence), 0) FROM changes", &last_sequence_},
@@ -654,6 +657,21 @@ absl::StatusOr<std::string> InboxStore::InstanceId() {
 
 absl::StatusOr<std::int64_t> InboxStore::CountOpen() {
   return CountWith(count_open_.get(), "count open");
+}
+
+absl::StatusOr<std::vector<InboxStore::NeedStatusCount>> InboxStore::CountByNeedAndStatus() {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = count_by_need_and_status_.get();
+  ResetOnExit reset(stmt);
+  std::vector<NeedStatusCount> counts;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    counts.push_back({reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+                      static_cast<v1::AssignmentStatus>(sqlite3_column_int(stmt, 1)),
+                      sqlite3_column_int64(stmt, 2)});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "count by need and status");
+  return counts;
 }
 
 absl::StatusOr<std::int64_t> InboxStore::LastSequence() {

@@ -127,6 +127,13 @@ class InboxStore {
   absl::StatusOr<std::int64_t> Count();
   // How many assignments are not in a final status (see referral::IsFinal).
   absl::StatusOr<std::int64_t> CountOpen();
+  // How many assignments there are of each need code in each status (for the metrics).
+  struct NeedStatusCount {
+    std::string need_code;
+    v1::AssignmentStatus status = v1::ASSIGNMENT_STATUS_UNSPECIFIED;
+    std::int64_t count = 0;
+  };
+  absl::StatusOr<std::vector<NeedStatusCount>> CountByNeedAndStatus();
   // A random id made when this database file was created. The inbox names its consumer group after
   // it, so a new (or deleted and recreated) database reads its topic from the beginning: the
   // rebuild. The same file keeps its id, and so its place in the topic.
@@ -184,6 +191,7 @@ class InboxStore {
   Stmt get_;
   Stmt count_;
   Stmt count_open_;
+  Stmt count_by_need_and_status_;
   Stmt changes_after_;
   Stmt last_sequence_;
   Stmt pending_outbox_;

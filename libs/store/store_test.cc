@@ -548,6 +548,29 @@ TEST_F(StoreTest, CountOpenLeavesOutFinalStatuses) {
   EXPECT_EQ(store->CountOpen().value_or(-1), 4);
 }
 
+TEST_F(StoreTest, CountByNeedAndStatusGroupsEveryAssignment) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->Insert(MakeAssignment("a-1", 100, "debt", v1::ASSIGNMENT_STATUS_RECEIVED)).ok());
+  ASSERT_TRUE(
+      store->Insert(MakeAssignment("a-2", 101, "debt", v1::ASSIGNMENT_STATUS_RECEIVED)).ok());
+  ASSERT_TRUE(
+      store->Insert(MakeAssignment("a-3", 102, "debt", v1::ASSIGNMENT_STATUS_ACCEPTED)).ok());
+  ASSERT_TRUE(
+      store->Insert(MakeAssignment("a-4", 103, "housing", v1::ASSIGNMENT_STATUS_RECEIVED)).ok());
+  absl::StatusOr<std::vector<InboxStore::NeedStatusCount>> counts = store->CountByNeedAndStatus();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  std::vector<std::string> seen;
+  for (const InboxStore::NeedStatusCount& c : *counts) {
+    seen.push_back(
+        absl::StrCat(c.need_code, "/", v1::AssignmentStatus_Name(c.status), "=", c.count));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"debt/ASSIGNMENT_STATUS_RECEIVED=2",
+                                            "debt/ASSIGNMENT_STATUS_ACCEPTED=1",
+                                            "housing/ASSIGNMENT_STATUS_RECEIVED=1"}));
+}
+
 TEST_F(StoreTest, CommitListenersHearOfEveryStoredChangeOnly) {
   std::unique_ptr<InboxStore> store = OpenStore();
   ASSERT_NE(store, nullptr);

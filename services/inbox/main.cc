@@ -15,11 +15,13 @@
 
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
+#include "libs/metrics/metrics.h"
 #include "libs/routing/network.h"
 #include "libs/service/logging.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
 #include "libs/store/store.h"
+#include "services/inbox/assignment_gauges.h"
 #include "services/inbox/inbox_consumer.h"
 #include "services/inbox/inbox_service.h"
 #include "services/inbox/ingest.h"
@@ -45,6 +47,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "gRPC address")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   app.add_option("--db", db_path, "SQLite database file (default: inbox-<org>.db)");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Serve Prometheus metrics at http://ADDRESS/metrics, e.g. 127.0.0.1:9461 "
+                 "(default: not served)");
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
@@ -84,16 +90,26 @@ int main(int argc, char** argv) {
     spdlog::critical("inbox {}: {}", org, std::string(producer.status().message()));
     return 1;
   }
-  schakel::inbox::OutboxRelay relay(**store, **producer);
+  absl::StatusOr<std::unique_ptr<schakel::metrics::Metrics>> metrics =
+      schakel::metrics::Metrics::Start(metrics_listen);
+  if (!metrics.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(metrics.status().message()));
+    return 1;
+  }
+  (*metrics)->AddCollectable(std::make_shared<schakel::inbox::AssignmentGauges>(org, **store));
+  schakel::metrics::CountingPublisher publisher(**producer, **metrics);
+  schakel::inbox::OutboxRelay relay(**store, publisher);
   relay.Start();
   // The router respects the network's capacity for this organisation from these reports.
   schakel::inbox::LoadReporter load_reporter(
-      org, [&store] { return (*store)->CountOpen(); }, **producer);
+      org, [&store] { return (*store)->CountOpen(); }, publisher);
   load_reporter.Start();
 
   schakel::inbox::InboxService service(org, **store, *network);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, {&service});
+      schakel::service::StartServer(listen, {&service}, std::move(interceptors));
   if (!server.ok()) {
     spdlog::critical("inbox {}: {}", org, std::string(server.status().message()));
     return 1;
@@ -112,6 +128,9 @@ int main(int argc, char** argv) {
   consumer_options.group_id = topic + "." + *instance;
   consumer_options.topics = {topic};
   consumer_options.client_id = "inbox-" + org;
+  consumer_options.on_record = [m = metrics->get()](const schakel::kafka::Record& r) {
+    m->Consumed(r.topic);
+  };
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> kafka_consumer =
       schakel::kafka::Consumer::Create(consumer_options);
   if (!kafka_consumer.ok()) {
@@ -140,7 +159,7 @@ int main(int argc, char** argv) {
     consumer_failed = true;
     kill(getpid(), SIGTERM);
   };
-  schakel::deadletter::DeadLetters dead_letters(**producer, "inbox-" + org);
+  schakel::deadletter::DeadLetters dead_letters(publisher, "inbox-" + org);
   loop_options.dead_letters = &dead_letters;
   schakel::inbox::InboxConsumer consumer(
       std::make_unique<schakel::inbox::KafkaRecordSource>(*std::move(kafka_consumer)), ingest,
@@ -149,7 +168,8 @@ int main(int argc, char** argv) {
 
   // The address actually bound (the port differs when asked for ":0").
   const std::string bound = listen.substr(0, listen.rfind(':') + 1) + std::to_string(server->port);
-  spdlog::info("inbox {} listening on {}, consuming {}", org, bound, topic);
+  spdlog::info("inbox {} listening on {}, consuming {}{}", org, bound, topic,
+               metrics_listen.empty() ? "" : ", metrics on " + metrics_listen);
   int signo = schakel::service::WaitForShutdownSignal();
   spdlog::info("inbox {}: signal {}, shutting down", org, signo);
 

@@ -8,6 +8,7 @@
 
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
+#include "libs/metrics/metrics.h"
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
 #include "libs/service/health.h"
@@ -30,7 +31,11 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   int delivery_timeout_ms = 10000;
   bool log_json = false;
+  std::string metrics_listen;
   app.add_option("--network", network_file, "The network file")->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Serve Prometheus metrics at http://ADDRESS/metrics, e.g. 127.0.0.1:9451 "
+                 "(default: not served)");
   app.add_option("--listen", listen, "gRPC address to listen on")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   app.add_option("--pseudonym-key", key_file, "File with the 32-byte pseudonym key in hex")
@@ -62,6 +67,12 @@ int main(int argc, char** argv) {
     std::cerr << "intake: " << pseudonymiser.status().message() << "\n";
     return 2;
   }
+  absl::StatusOr<std::unique_ptr<schakel::metrics::Metrics>> metrics =
+      schakel::metrics::Metrics::Start(metrics_listen);
+  if (!metrics.ok()) {
+    std::cerr << "intake: " << metrics.status().message() << "\n";
+    return 2;
+  }
   absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
       schakel::kafka::Producer::Create(
           {.bootstrap_servers = kafka,
@@ -80,32 +91,42 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
-      schakel::kafka::Consumer::Create({.bootstrap_servers = kafka,
-                                        .group_id = view_group,
-                                        .topics = {std::string(schakel::routing::kSubmittedTopic),
-                                                   std::string(schakel::routing::kStatusTopic),
-                                                   std::string(schakel::routing::kUnroutableTopic)},
-                                        .client_id = "schakel-intake",
-                                        .extra = {}});
+      schakel::kafka::Consumer::Create(
+          {.bootstrap_servers = kafka,
+           .group_id = view_group,
+           .topics = {std::string(schakel::routing::kSubmittedTopic),
+                      std::string(schakel::routing::kStatusTopic),
+                      std::string(schakel::routing::kUnroutableTopic)},
+           .client_id = "schakel-intake",
+           .extra = {},
+           .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); }});
   if (!consumer.ok()) {
     std::cerr << "intake: " << consumer.status().message() << "\n";
     return 2;
   }
-  schakel::deadletter::DeadLetters dead_letters(**producer, "intake-view");
+  schakel::metrics::CountingPublisher publisher(**producer, **metrics);
+  schakel::deadletter::DeadLetters dead_letters(publisher, "intake-view");
   schakel::intake::ViewConsumer view_consumer(**consumer, **view, &dead_letters);
   view_consumer.Start();
 
-  schakel::intake::IntakeService service(*network, *pseudonymiser, **producer, view->get());
+  schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, {&service});
+      schakel::service::StartServer(listen, {&service}, std::move(interceptors));
   if (!server.ok()) {
     std::cerr << "intake: " << server.status().message() << "\n";
     return 2;
   }
-  spdlog::info("intake listening on {} (Kafka {})", listen, kafka);
+  spdlog::info("intake listening on {} (Kafka {}{})", listen, kafka,
+               metrics_listen.empty() ? "" : ", metrics on " + metrics_listen);
   // NOT_SERVING while no broker answers: a referral could not be acknowledged.
   auto health = std::make_unique<schakel::service::HealthFollower>(
-      *server->server, "Kafka", [&producer] { return (*producer)->Reachable(); });
+      *server->server, "Kafka", [&producer, m = metrics->get()] {
+        const bool reachable = (*producer)->Reachable();
+        m->SetKafkaReachable(reachable);
+        return reachable;
+      });
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("intake stopping (signal {})", signal);

@@ -15,6 +15,7 @@
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/probe.h"
 #include "libs/kafka/transactional_producer.h"
+#include "libs/metrics/metrics.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
 #include "libs/service/health.h"
@@ -81,6 +82,10 @@ int main(int argc, char** argv) {
                  "The network file (changes are picked up while running)")
       ->capture_default_str();
   app.add_option("--listen", listen, "gRPC address for RoutingService")->capture_default_str();
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Serve Prometheus metrics at http://ADDRESS/metrics, e.g. 127.0.0.1:9452 "
+                 "(default: not served)");
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   app.add_option("--instance", instance,
                  "This router's name among the routers of the network; its Kafka transactional "
@@ -152,6 +157,12 @@ int main(int argc, char** argv) {
                                            std::string(schakel::routing::kForwardingTopic),
                                            std::string(schakel::routing::kCancellationsTopic),
                                            std::string(schakel::routing::kStatusTopic)};
+  absl::StatusOr<std::unique_ptr<schakel::metrics::Metrics>> metrics =
+      schakel::metrics::Metrics::Start(metrics_listen);
+  if (!metrics.ok()) {
+    std::cerr << "router: " << metrics.status().message() << "\n";
+    return 2;
+  }
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
       schakel::kafka::Consumer::Create(
           {.bootstrap_servers = kafka,
@@ -160,7 +171,8 @@ int main(int argc, char** argv) {
            .client_id = "schakel-router-" + instance,
            // Range: partition N of every topic goes to the same member.
            .extra = {{"partition.assignment.strategy", "range"}},
-           .on_rebalance = router.Listener()});
+           .on_rebalance = router.Listener(),
+           .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); }});
   if (!consumer.ok()) {
     std::cerr << "router: " << consumer.status().message() << "\n";
     return 2;
@@ -173,8 +185,10 @@ int main(int argc, char** argv) {
   }
 
   schakel::router::RoutingService routing_service(policy, load);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, {&routing_service});
+      schakel::service::StartServer(listen, {&routing_service}, std::move(interceptors));
   if (!server.ok()) {
     std::cerr << "router: " << server.status().message() << "\n";
     return 2;
@@ -205,7 +219,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto health = std::make_unique<schakel::service::HealthFollower>(
-      *server->server, "Kafka", [&probe] { return (*probe)->Reachable(); });
+      *server->server, "Kafka", [&probe, m = metrics->get()] {
+        const bool reachable = (*probe)->Reachable();
+        m->SetKafkaReachable(reachable);
+        return reachable;
+      });
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("router stopping (signal {})", signal);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "libs/routing/network.h"
@@ -137,6 +138,73 @@ TEST_F(NetworkE2eTest, SeedScenarioReachesExactlyTheResponsibleInboxes) {
   // No client code anywhere in Kafka.
   EXPECT_FALSE(
       schakel::testing::AnyRecordContains(*kafka_, routing::AllTopics(*network_), "TW-DEMO-0001"));
+}
+
+// The value of one sample in Prometheus text ("name{labels} value"), or -1 when it is not there.
+double Sample(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+TEST_F(NetworkE2eTest, MetricsAfterTheSeedScenarioCountWhatHappened) {
+  std::string output;
+  ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "submit", "--as", "terwille",
+                        "--file", kSource + "/deploy/local/demo/seed-referral.json", "--intake",
+                        Find("intake").address},
+                       &output),
+            0)
+      << output;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(output, match, std::regex("referral (r-[0-9a-f]{24}) accepted")));
+  ASSERT_EQ(WaitForReferral(match[1], 3).size(), 3u);
+
+  // Intake: exactly this test's one call and one event (each test runs its own services).
+  const std::string intake = schakel::testing::ScrapeMetrics(Find("intake").metrics_address);
+  EXPECT_EQ(
+      Sample(intake,
+             "schakel_grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"SubmitReferral\","
+             "grpc_service=\"schakel.v1.IntakeService\"}"),
+      1)
+      << intake;
+  EXPECT_EQ(Sample(intake,
+                   "schakel_grpc_server_handling_seconds_count{grpc_method=\"SubmitReferral\","
+                   "grpc_service=\"schakel.v1.IntakeService\"}"),
+            1);
+  EXPECT_EQ(Sample(intake, "schakel_kafka_produced_total{topic=\"schakel.referrals.submitted\"}"),
+            1);
+  EXPECT_EQ(Sample(intake, "schakel_kafka_reachable"), 1);
+  EXPECT_GE(Sample(intake, "schakel_kafka_consumed_total{topic=\"schakel.referrals.submitted\"}"),
+            1);
+
+  // The router read the submission.
+  const std::string router = schakel::testing::ScrapeMetrics(Find("router-1").metrics_address);
+  EXPECT_GE(Sample(router, "schakel_kafka_consumed_total{topic=\"schakel.referrals.submitted\"}"),
+            1)
+      << router;
+
+  // MJD's inbox: the gauge matches what the inbox itself lists (the shared test broker's topic may
+  // hold assignments of earlier tests, which a new inbox database reads too).
+  std::size_t received_debt = 0;
+  for (const v1::Assignment& a : Inbox("mjd")) {
+    if (a.need_code() == "debt" && a.status() == v1::ASSIGNMENT_STATUS_RECEIVED) ++received_debt;
+  }
+  const std::string mjd = schakel::testing::ScrapeMetrics(Find("inbox-mjd").metrics_address);
+  EXPECT_GE(received_debt, 1u);
+  EXPECT_EQ(
+      Sample(mjd,
+             "schakel_inbox_assignments{need=\"debt\",organisation=\"mjd\",status=\"received\"}"),
+      static_cast<double>(received_debt))
+      << mjd;
+  EXPECT_GE(Sample(mjd, "schakel_kafka_produced_total{topic=\"schakel.assignments.status\"}"), 1);
+
+  // No personal data in any label: the client code and the need details are nowhere.
+  for (const std::string& text : {intake, router, mjd}) {
+    EXPECT_EQ(text.find("TW-DEMO-0001"), std::string::npos);
+    EXPECT_EQ(text.find("uitkering"), std::string::npos);
+  }
 }
 
 TEST_F(NetworkE2eTest, RefusedReferralsAppearNowhere) {

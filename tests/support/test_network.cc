@@ -1,5 +1,8 @@
 #include "tests/support/test_network.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,6 +17,30 @@ namespace {
 const std::string kBinary = SCHAKEL_BINARY_DIR;
 constexpr char kOrganisationHeader[] = "x-schakel-organisation";
 }  // namespace
+
+std::string ScrapeMetrics(const std::string& address) {
+  const std::size_t colon = address.rfind(':');
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+  ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return "";
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address + "\r\n\r\n";
+  if (::write(fd, request.data(), request.size()) < 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string response;
+  char buffer[8192];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) response.append(buffer, n);
+  ::close(fd);
+  const std::size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
 
 bool Eventually(const std::function<bool()>& probe, std::chrono::seconds timeout) {
   const auto give_up = std::chrono::steady_clock::now() + timeout;
@@ -129,6 +156,9 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
   std::vector<std::string> args = s.args;
   args.push_back("--listen");
   args.push_back(s.address);
+  if (s.metrics_address.empty()) s.metrics_address = "127.0.0.1:" + std::to_string(FreePort());
+  args.push_back("--metrics-listen");
+  args.push_back(s.metrics_address);
   ++s.starts;
   const std::string log =
       (dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();

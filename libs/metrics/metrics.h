@@ -1,0 +1,84 @@
+// The Prometheus metrics of one process, served over HTTP at /metrics (prometheus-cpp's Exposer).
+// Names follow Prometheus conventions (schakel_…_total counters, _seconds histograms); labels carry
+// service and method names, status codes, topics, organisation ids and need codes — never personal
+// data.
+//
+// What every service records here: each gRPC call by method and status code with its duration
+// (through the server interceptor), each event produced (or failed) and consumed per topic (dead
+// letters are those produced to schakel.deadletters), and whether Kafka answers. A service adds its
+// own figures with AddCollectable (computed when scraped, e.g. an inbox's assignments by need and
+// status).
+#pragma once
+
+#include <grpcpp/support/server_interceptor.h>
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/kafka/publisher.h"
+
+namespace schakel::metrics {
+
+class Metrics {
+ public:
+  // Serves /metrics on `listen` ("127.0.0.1:9451"; port 0: any free one); empty: collects without
+  // serving (unit tests read Text()).
+  static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& listen);
+
+  // The port /metrics is served on (0 when not serving).
+  int port() const { return port_; }
+  // Everything in the Prometheus text format, as a scrape would see it.
+  std::string Text() const;
+
+  // For grpc::ServerBuilder::experimental().SetInterceptorCreators.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcInterceptor();
+  void Handled(const std::string& full_method, grpc::StatusCode code,
+               std::chrono::steady_clock::duration took);
+
+  void Produced(std::string_view topic, bool ok);
+  void Consumed(std::string_view topic);
+  void SetKafkaReachable(bool reachable);
+
+  // Figures computed when scraped. Kept alive here.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
+
+ private:
+  Metrics();
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  prometheus::Family<prometheus::Counter>& produced_;
+  prometheus::Family<prometheus::Counter>& produce_failed_;
+  prometheus::Family<prometheus::Counter>& consumed_;
+  prometheus::Gauge& kafka_reachable_;
+};
+
+// A Publisher that counts what the one it wraps delivers and fails, per topic.
+class CountingPublisher final : public kafka::Publisher {
+ public:
+  CountingPublisher(kafka::Publisher& inner, Metrics& metrics) : inner_(inner), metrics_(metrics) {}
+  void Publish(std::string_view topic, std::string_view key, std::string_view value,
+               Done done) override;
+  bool Reachable() const override { return inner_.Reachable(); }
+
+ private:
+  kafka::Publisher& inner_;
+  Metrics& metrics_;
+};
+
+}  // namespace schakel::metrics
