@@ -23,8 +23,9 @@ std::vector<prometheus::MetricFamily> AssignmentGauges::Collect() const {
     const std::string prefix = "ASSIGNMENT_STATUS_";
     if (status.rfind(prefix, 0) == 0) status = status.substr(prefix.size());
     prometheus::ClientMetric metric;
-    metric.label = {{"organisation", organisation_},
-                    {"need", c.need_code},
+    // In name order, as the registry's own families print theirs.
+    metric.label = {{"need", c.need_code},
+                    {"organisation", organisation_},
                     {"status", absl::AsciiStrToLower(status)}};
     metric.gauge.value = static_cast<double>(c.count);
     family.metric.push_back(std::move(metric));

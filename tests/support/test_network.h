@@ -33,7 +33,8 @@ struct Service {
   std::string address;
   std::unique_ptr<ChildProcess> process;
   int starts = 0;
-  std::string metrics_address;  // where it serves /metrics (a free port, chosen at the first start)
+  std::string
+      metrics_address{};  // where it serves /metrics (a free port, chosen at the first start)
 };
 
 // GET http://address/metrics: the Prometheus text, or empty when nothing answers.
