@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,7 +13,9 @@ namespace schakel::kafka {
 
 class Consumer::Callbacks final : public RdKafka::EventCb, public RdKafka::RebalanceCb {
  public:
-  explicit Callbacks(RebalanceListener listener) : listener_(std::move(listener)) {}
+  Callbacks(RebalanceListener listener,
+            std::function<void(const std::vector<PartitionLag>&)> on_lag)
+      : listener_(std::move(listener)), on_lag_(std::move(on_lag)) {}
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
@@ -42,19 +45,43 @@ class Consumer::Callbacks final : public RdKafka::EventCb, public RdKafka::Rebal
       spdlog::warn("kafka consumer: {} {}", event.fac(), event.str());
     } else if (event.type() == RdKafka::Event::EVENT_LOG) {
       spdlog::debug("kafka consumer: {} {}", event.fac(), event.str());
+    } else if (event.type() == RdKafka::Event::EVENT_STATS && on_lag_) {
+      on_lag_(ConsumerLagFromStatistics(event.str()));
     }
   }
 
  private:
   RebalanceListener listener_;
+  std::function<void(const std::vector<PartitionLag>&)> on_lag_;
 };
+
+std::vector<PartitionLag> ConsumerLagFromStatistics(const std::string& statistics_json) {
+  std::vector<PartitionLag> lags;
+  const nlohmann::json stats = nlohmann::json::parse(statistics_json, nullptr, false);
+  if (stats.is_discarded() || !stats.contains("topics") || !stats["topics"].is_object()) {
+    return lags;
+  }
+  for (const auto& [topic, t] : stats["topics"].items()) {
+    if (!t.contains("partitions") || !t["partitions"].is_object()) continue;
+    for (const auto& [partition, p] : t["partitions"].items()) {
+      // "-1" is librdkafka's internal unassigned partition; -1 means not known (yet).
+      if (partition == "-1" || !p.contains("consumer_lag") || !p["consumer_lag"].is_number()) {
+        continue;
+      }
+      const std::int64_t lag = p["consumer_lag"].get<std::int64_t>();
+      if (lag < 0) continue;
+      lags.push_back({topic, std::stoi(partition), lag});
+    }
+  }
+  return lags;
+}
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
   if (options.group_id.empty())
     return absl::InvalidArgumentError("kafka consumer: group id is required");
   if (options.topics.empty()) return absl::InvalidArgumentError("kafka consumer: no topics");
   std::unique_ptr<Consumer> self(new Consumer());
-  self->callbacks_ = std::make_unique<Callbacks>(options.on_rebalance);
+  self->callbacks_ = std::make_unique<Callbacks>(options.on_rebalance, options.on_lag);
   self->on_record_ = options.on_record;
 
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -75,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
       // A member that crashed (or could not leave) holds its partitions this long: keep it short.
       {"session.timeout.ms", "10000"},
   };
+  if (options.on_lag) props["statistics.interval.ms"] = "5000";
   for (const auto& [key, value] : options.extra) props[key] = value;
   // Troubleshooting: SCHAKEL_KAFKA_DEBUG=cgrp,protocol turns on librdkafka debug logging.
   if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;

@@ -41,6 +41,18 @@ struct Record {
   std::string value;
 };
 
+// How far a consumer group is behind on one partition: the partition's end (its last stable
+// offset, as consumers read committed) minus the group's committed offset.
+struct PartitionLag {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t lag = 0;
+};
+
+// The lag of every partition in a librdkafka statistics document (statistics.interval.ms) for which
+// it is known.
+std::vector<PartitionLag> ConsumerLagFromStatistics(const std::string& statistics_json);
+
 struct ConsumerOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   std::string group_id;
@@ -50,6 +62,8 @@ struct ConsumerOptions {
   RebalanceListener on_rebalance = nullptr;
   // Called with each record Poll returns (e.g. to count what was consumed per topic).
   std::function<void(const Record&)> on_record = nullptr;
+  // Called every five seconds, inside Poll, with the lag of each partition this member owns.
+  std::function<void(const std::vector<PartitionLag>&)> on_lag = nullptr;
 };
 
 class Consumer {

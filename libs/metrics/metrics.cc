@@ -1,8 +1,14 @@
 #include "libs/metrics/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -85,8 +91,61 @@ class InterceptorFactory final : public grpc::experimental::ServerInterceptorFac
 
 }  // namespace
 
+// schakel_kafka_consumer_lag{topic, partition}: the snapshot the consumer reported last.
+class Metrics::LagGauges final : public prometheus::Collectable {
+ public:
+  void Set(const std::vector<kafka::PartitionLag>& lags) {
+    std::lock_guard lock(mu_);
+    lags_ = lags;
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family;
+    family.name = "schakel_kafka_consumer_lag";
+    family.help = "Records of a partition not yet committed by this process's consumer group";
+    family.type = prometheus::MetricType::Gauge;
+    std::lock_guard lock(mu_);
+    for (const kafka::PartitionLag& l : lags_) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"partition", std::to_string(l.partition)}, {"topic", l.topic}};
+      metric.gauge.value = static_cast<double>(l.lag);
+      family.metric.push_back(std::move(metric));
+    }
+    return {family};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<kafka::PartitionLag> lags_;
+};
+
+// schakel_kafka_reachable: asked of its source at each scrape (0 without one).
+class Metrics::ReachableGauge final : public prometheus::Collectable {
+ public:
+  void SetSource(std::function<bool()> source) {
+    std::lock_guard lock(mu_);
+    source_ = std::move(source);
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family;
+    family.name = "schakel_kafka_reachable";
+    family.help = "1 while a Kafka broker answers, else 0";
+    family.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric metric;
+    std::lock_guard lock(mu_);
+    metric.gauge.value = source_ && source_() ? 1 : 0;
+    family.metric.push_back(std::move(metric));
+    return {family};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::function<bool()> source_;
+};
+
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
+      lag_(std::make_shared<LagGauges>()),
+      reachable_(std::make_shared<ReachableGauge>()),
       handled_(prometheus::BuildCounter()
                    .Name("schakel_grpc_server_handled_total")
                    .Help("gRPC calls completed, by service, method and status code")
@@ -106,12 +165,35 @@ Metrics::Metrics()
       consumed_(prometheus::BuildCounter()
                     .Name("schakel_kafka_consumed_total")
                     .Help("Events read and handled, by topic")
-                    .Register(*registry_)),
-      kafka_reachable_(prometheus::BuildGauge()
-                           .Name("schakel_kafka_reachable")
-                           .Help("1 while a Kafka broker answers, else 0")
-                           .Register(*registry_)
-                           .Add({})) {}
+                    .Register(*registry_))) {}
+
+Metrics::~Metrics() { StopServing(); }
+
+void Metrics::StopServing() {
+  if (!exposer_) return;
+  // civetweb's listening thread polls for 2 s at a time and looks at the stop flag in between, or
+  // when a connection arrives: knock until the exposer is gone, so a service stops at once.
+  std::atomic<bool> stopped{false};
+  std::thread knock([this, &stopped] {
+    while (!stopped.load()) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+      if (::inet_pton(AF_INET, host_.c_str(), &addr.sin_addr) != 1) {
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      }
+      if (fd >= 0) {
+        (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        ::close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped.store(true);
+  knock.join();
+}
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
   std::unique_ptr<Metrics> self(new Metrics());
@@ -123,6 +205,11 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
         absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
   }
   self->exposer_->RegisterCollectable(self->registry_);
+  self->exposer_->RegisterCollectable(self->lag_);
+  self->exposer_->RegisterCollectable(self->reachable_);
+  // The knock at stop goes to the listening host; 0.0.0.0 (any) is reached on loopback.
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  self->host_ = host.empty() || host == "0.0.0.0" ? "127.0.0.1" : host;
   const std::vector<int> ports = self->exposer_->GetListeningPorts();
   self->port_ = ports.empty() ? 0 : ports.front();
   return self;
@@ -130,6 +217,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
 
 std::string Metrics::Text() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& f : lag_->Collect()) families.push_back(std::move(f));
+  for (prometheus::MetricFamily& f : reachable_->Collect()) families.push_back(std::move(f));
   for (const auto& c : collectables_) {
     std::vector<prometheus::MetricFamily> more = c->Collect();
     families.insert(families.end(), more.begin(), more.end());
@@ -165,7 +254,11 @@ void Metrics::Consumed(std::string_view topic) {
   consumed_.Add({{"topic", std::string(topic)}}).Increment();
 }
 
-void Metrics::SetKafkaReachable(bool reachable) { kafka_reachable_.Set(reachable ? 1 : 0); }
+void Metrics::SetConsumerLag(const std::vector<kafka::PartitionLag>& lags) { lag_->Set(lags); }
+
+void Metrics::SetKafkaReachableSource(std::function<bool()> reachable) {
+  reachable_->SetSource(std::move(reachable));
+}
 
 void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
   if (exposer_) exposer_->RegisterCollectable(collectable);

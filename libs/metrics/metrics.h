@@ -5,9 +5,9 @@
 //
 // What every service records here: each gRPC call by method and status code with its duration
 // (through the server interceptor), each event produced (or failed) and consumed per topic (dead
-// letters are those produced to schakel.deadletters), and whether Kafka answers. A service adds its
-// own figures with AddCollectable (computed when scraped, e.g. an inbox's assignments by need and
-// status).
+// letters are those produced to schakel.deadletters), its consumer's lag per partition, and whether
+// Kafka answers. A service adds its own figures with AddCollectable (computed when scraped, e.g. an
+// inbox's assignments by need and status).
 #pragma once
 
 #include <grpcpp/support/server_interceptor.h>
@@ -20,12 +20,14 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
 
 namespace schakel::metrics {
@@ -35,6 +37,9 @@ class Metrics {
   // Serves /metrics on `listen` ("127.0.0.1:9451"; port 0: any free one); empty: collects without
   // serving (unit tests read Text()).
   static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& listen);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
 
   // The port /metrics is served on (0 when not serving).
   int port() const { return port_; }
@@ -48,7 +53,15 @@ class Metrics {
 
   void Produced(std::string_view topic, bool ok);
   void Consumed(std::string_view topic);
-  void SetKafkaReachable(bool reachable);
+  // The newest lag of each partition the process's consumer owns (ConsumerOptions::on_lag); it
+  // replaces the previous figures, so partitions given up disappear.
+  void SetConsumerLag(const std::vector<kafka::PartitionLag>& lags);
+  // Where schakel_kafka_reachable comes from (asked at each scrape), e.g. the producer's Reachable.
+  void SetKafkaReachableSource(std::function<bool()> reachable);
+
+  // Stops serving /metrics, at once (civetweb's listener otherwise notices the stop only at its
+  // next 2 s poll). Call it first when shutting down: the sources of the figures go away after it.
+  void StopServing();
 
   // Figures computed when scraped. Kept alive here.
   void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
@@ -56,7 +69,12 @@ class Metrics {
  private:
   Metrics();
 
+  class LagGauges;
+  class ReachableGauge;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<LagGauges> lag_;
+  std::shared_ptr<ReachableGauge> reachable_;
+  std::string host_;  // where the exposer listens, for StopServing's knock
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
@@ -65,7 +83,6 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& produced_;
   prometheus::Family<prometheus::Counter>& produce_failed_;
   prometheus::Family<prometheus::Counter>& consumed_;
-  prometheus::Gauge& kafka_reachable_;
 };
 
 // A Publisher that counts what the one it wraps delivers and fails, per topic.

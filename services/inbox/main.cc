@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*metrics)->AddCollectable(std::make_shared<schakel::inbox::AssignmentGauges>(org, **store));
+  (*metrics)->SetKafkaReachableSource([&producer] { return (*producer)->Reachable(); });
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
   schakel::inbox::OutboxRelay relay(**store, publisher);
   relay.Start();
@@ -131,6 +132,10 @@ int main(int argc, char** argv) {
   consumer_options.on_record = [m = metrics->get()](const schakel::kafka::Record& r) {
     m->Consumed(r.topic);
   };
+  consumer_options.on_lag =
+      [m = metrics->get()](const std::vector<schakel::kafka::PartitionLag>& l) {
+        m->SetConsumerLag(l);
+      };
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> kafka_consumer =
       schakel::kafka::Consumer::Create(consumer_options);
   if (!kafka_consumer.ok()) {
@@ -177,6 +182,7 @@ int main(int argc, char** argv) {
   // then drain the consumer (committing what is stored), then publish what is still in the outbox
   // (bounded: what is left is published at the next start), then flush the producer. The database
   // closes last, when `store` goes out of scope after everything that uses it.
+  (*metrics)->StopServing();
   schakel::service::SetServing(*server->server, false);
   service.StopWatches();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

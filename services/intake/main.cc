@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
                       std::string(schakel::routing::kUnroutableTopic)},
            .client_id = "schakel-intake",
            .extra = {},
-           .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); }});
+           .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); },
+           .on_lag = [m = metrics->get()](const auto& lags) { m->SetConsumerLag(lags); }});
   if (!consumer.ok()) {
     std::cerr << "intake: " << consumer.status().message() << "\n";
     return 2;
@@ -122,15 +123,13 @@ int main(int argc, char** argv) {
                metrics_listen.empty() ? "" : ", metrics on " + metrics_listen);
   // NOT_SERVING while no broker answers: a referral could not be acknowledged.
   auto health = std::make_unique<schakel::service::HealthFollower>(
-      *server->server, "Kafka", [&producer, m = metrics->get()] {
-        const bool reachable = (*producer)->Reachable();
-        m->SetKafkaReachable(reachable);
-        return reachable;
-      });
+      *server->server, "Kafka", [&producer] { return (*producer)->Reachable(); });
+  (*metrics)->SetKafkaReachableSource([&producer] { return (*producer)->Reachable(); });
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("intake stopping (signal {})", signal);
   health.reset();
+  (*metrics)->StopServing();
   schakel::service::SetServing(*server->server, false);
   // Calls in flight finish from delivery reports, so the producer keeps running until the server is
   // down.

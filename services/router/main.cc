@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
            // Range: partition N of every topic goes to the same member.
            .extra = {{"partition.assignment.strategy", "range"}},
            .on_rebalance = router.Listener(),
-           .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); }});
+           .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); },
+           .on_lag = [m = metrics->get()](const auto& lags) { m->SetConsumerLag(lags); }});
   if (!consumer.ok()) {
     std::cerr << "router: " << consumer.status().message() << "\n";
     return 2;
@@ -219,15 +220,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto health = std::make_unique<schakel::service::HealthFollower>(
-      *server->server, "Kafka", [&probe, m = metrics->get()] {
-        const bool reachable = (*probe)->Reachable();
-        m->SetKafkaReachable(reachable);
-        return reachable;
-      });
+      *server->server, "Kafka", [&probe] { return (*probe)->Reachable(); });
+  (*metrics)->SetKafkaReachableSource([&probe] { return (*probe)->Reachable(); });
 
   const int signal = schakel::service::WaitForShutdownSignal();
   spdlog::info("router stopping (signal {})", signal);
   health.reset();
+  (*metrics)->StopServing();
   schakel::service::SetServing(*server->server, false);
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   {

@@ -210,6 +210,20 @@ TEST_F(NetworkE2eTest, MetricsAfterTheSeedScenarioCountWhatHappened) {
       << mjd;
   EXPECT_GE(Sample(mjd, "schakel_kafka_produced_total{topic=\"schakel.assignments.status\"}"), 1);
 
+  // The inbox's consumer reports its lag on its own topic (librdkafka statistics, every 5 s), for
+  // the partitions its group has committed on (the referral's partition at least).
+  std::string lagging;
+  EXPECT_TRUE(schakel::testing::Eventually(
+      [&] {
+        lagging = schakel::testing::ScrapeMetrics(Find("inbox-mjd").metrics_address);
+        return std::regex_search(
+            lagging,
+            std::regex("\nschakel_kafka_consumer_lag\\{partition=\"[0-2]\",topic=\"schakel\\."
+                       "inbox\\.mjd\"\\} [0-9]+\n"));
+      },
+      std::chrono::seconds(20)))
+      << lagging;
+
   // No personal data in any label: the client code and the need details are nowhere.
   for (const std::string& text : {intake, router, mjd}) {
     EXPECT_EQ(text.find("TW-METRICS-0001"), std::string::npos);
