@@ -165,7 +165,7 @@ Metrics::Metrics()
       consumed_(prometheus::BuildCounter()
                     .Name("schakel_kafka_consumed_total")
                     .Help("Events read and handled, by topic")
-                    .Register(*registry_))) {}
+                    .Register(*registry_)) {}
 
 Metrics::~Metrics() { StopServing(); }
 
