@@ -1,0 +1,469 @@
+"""Offline checks of the production material in deploy/ (run by tests/deploy/validate).
+
+    python3 tests/deploy/check_deploy.py REPO_ROOT
+
+Checks that every YAML and JSON file under deploy/ parses; that the Kubernetes manifests and the systemd units
+start the services with flags that exist, and fit together (ports, probes, volumes, the network file, one
+inbox per organisation); and that the Prometheus and Grafana files name only metrics and labels the services
+export. Prints one line per problem ("file: what is wrong") and exits 1, or prints a summary and exits 0.
+Needs PyYAML (Debian: python3-yaml) and nothing else: no cluster, no Prometheus, no Grafana.
+"""
+
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import yaml
+
+# What the binaries accept (services/<name>/main.cc). True: the flag takes a value; False: a bare switch.
+# router --check and --clock-offset-file exist but are for operators and tests, not for a deployment.
+FLAGS = {
+    "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True,
+               "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--log-json": False,
+               "--log-level": True, "--metrics-listen": True},
+    "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
+               "--log-json": False, "--log-level": True, "--metrics-listen": True},
+    "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True,
+              "--log-json": False, "--log-level": True, "--metrics-listen": True},
+}
+REQUIRED_FLAGS = {"intake": {"--pseudonym-key"}, "router": set(), "inbox": {"--org", "--network"}}
+
+# What the services export (libs/metrics/metrics.cc, services/inbox/assignment_gauges.cc), with the labels
+# of each. The histogram is also read through its _bucket, _count and _sum series.
+METRICS = {
+    "schakel_grpc_server_handled_total": {"grpc_service", "grpc_method", "grpc_code"},
+    "schakel_grpc_server_handling_seconds": {"grpc_service", "grpc_method"},
+    "schakel_kafka_produced_total": {"topic"},
+    "schakel_kafka_produce_failed_total": {"topic"},
+    "schakel_kafka_consumed_total": {"topic"},
+    "schakel_kafka_reachable": set(),
+    "schakel_inbox_assignments": {"need", "organisation", "status"},
+}
+HISTOGRAMS = {"schakel_grpc_server_handling_seconds"}
+# Series every Prometheus makes itself: `up` (1 when a target was scraped).
+PROMETHEUS_OWN = {"up"}
+# Labels Prometheus attaches (job, instance), our target label (organisation) and the histogram's `le`.
+TARGET_LABELS = {"job", "instance", "organisation"}
+# Label values that are known in advance; a matcher on these labels may only name these.
+LABEL_VALUES = {
+    "status": {"requested", "received", "accepted", "rejected", "in_progress", "on_hold", "completed",
+               "failed", "cancelled"},
+    "grpc_code": {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                  "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                  "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                  "UNAUTHENTICATED"},
+    "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
+              "schakel.assignments.forwarding", "schakel.assignments.cancellations", "schakel.router.state",
+              "schakel.inbox.load", "schakel.deadletters"},  # and schakel.inbox.<org>
+    "job": {"intake", "router", "inbox"},
+}
+
+# PromQL's functions, aggregations and keywords: every other word in an expression is a metric name.
+PROMQL_FUNCTIONS = set("""
+    abs absent absent_over_time avg_over_time ceil changes clamp clamp_max clamp_min count_over_time
+    day_of_month day_of_week day_of_year days_in_month delta deriv exp floor histogram_avg histogram_count
+    histogram_fraction histogram_quantile histogram_stddev histogram_stdvar histogram_sum holt_winters hour
+    idelta increase irate label_join label_replace last_over_time ln log10 log2 mad_over_time max_over_time
+    min_over_time minute month predict_linear present_over_time quantile_over_time rate resets round scalar
+    sgn sort sort_desc sort_by_label sort_by_label_desc sqrt stddev_over_time stdvar_over_time
+    sum_over_time time timestamp vector year
+    sum min max avg group stddev stdvar count count_values bottomk topk quantile limitk limit_ratio
+""".split())
+PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+                   "bool", "offset", "inf", "nan"}
+
+STRING = r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`'
+
+
+def port_of(address):
+    """The port of HOST:PORT, or 0."""
+    port = (address or "").rpartition(":")[2]
+    return int(port) if port.isdigit() else 0
+
+
+class Checker:
+    def __init__(self, root):
+        self.root = root
+        self.problems = []
+        self.counts = {"yaml": 0, "json": 0, "manifests": 0, "expressions": 0, "units": 0}
+        self.local_network = (self.load_yaml(root / "deploy" / "local" / "network.yaml") or [{}])[0]
+        self.network = self.local_network  # the cluster's, once read from its ConfigMap
+
+    def problem(self, path, text):
+        self.problems.append(f"{path.relative_to(self.root) if isinstance(path, Path) else path}: {text}")
+
+    # ---- the facts above still hold in the code -------------------------------------------------------------
+
+    def check_facts_in_source(self):
+        """A flag or metric removed from the code must not live on in deploy/: each fact is looked up."""
+        for service, flags in FLAGS.items():
+            main = self.root / "services" / service / "main.cc"
+            text = main.read_text() if main.exists() else ""
+            for flag in flags:
+                if f'"{flag}"' not in text:
+                    self.problem(main, f"no flag {flag} any more (update tests/deploy/check_deploy.py)")
+        sources = "".join(p.read_text() for d in ("libs/metrics", "services/inbox")
+                          for p in sorted((self.root / d).glob("*.cc")))
+        for metric in METRICS:
+            if f'"{metric}"' not in sources:
+                self.problem("libs/metrics, services/inbox", f"no metric {metric} any more")
+
+    # ---- parsing -------------------------------------------------------------------------------------------
+
+    def load_yaml(self, path):
+        try:
+            docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        except yaml.YAMLError as e:
+            self.problem(path, "not valid YAML: " + " ".join(str(e).split()))
+            return None
+        return docs
+
+    def load_json(self, path):
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            self.problem(path, f"not valid JSON: {e}")
+            return None
+        return data
+
+    def parse_everything(self):
+        deploy = self.root / "deploy"
+        for path in sorted(deploy.rglob("*")):
+            if re.search(r"\.(ya?ml)(\.example)?$", path.name):
+                self.counts["yaml"] += self.load_yaml(path) is not None
+            elif path.name.endswith(".json"):
+                self.counts["json"] += self.load_json(path) is not None
+
+    # ---- command lines -------------------------------------------------------------------------------------
+
+    def check_command_line(self, where, service, args, env=None):
+        """args: the words after the binary. env: names $(VAR) may use (Kubernetes), or None (systemd)."""
+        if service not in FLAGS:
+            self.problem(where, f"unknown service {service!r} (expected one of {', '.join(FLAGS)})")
+            return {}
+        known, given, i = FLAGS[service], {}, 0
+        while i < len(args):
+            word = str(args[i])
+            name, has_value, value = word.partition("=")
+            if not name.startswith("--"):
+                self.problem(where, f"{word!r} is no flag of {service}")
+            elif name not in known:
+                self.problem(where, f"{service} has no flag {name} (it has {', '.join(sorted(known))})")
+            elif known[name] and not has_value:
+                if i + 1 >= len(args) or str(args[i + 1]).startswith("--"):
+                    self.problem(where, f"{name} needs a value")
+                else:
+                    i += 1
+                    value = str(args[i])
+            elif not known[name] and has_value:
+                self.problem(where, f"{name} takes no value")
+            if name in given:
+                self.problem(where, f"{name} given twice")
+            given[name] = value
+            if env is not None:
+                for var in re.findall(r"\$\((\w+)\)", value):
+                    if var not in env:
+                        self.problem(where, f"{name} uses $({var}), which the container does not define")
+            i += 1
+        for name in sorted(REQUIRED_FLAGS[service] - given.keys()):
+            self.problem(where, f"{service} needs {name}")
+        return given
+
+    # ---- Kubernetes ----------------------------------------------------------------------------------------
+
+    def check_kubernetes(self):
+        k8s = self.root / "deploy" / "k8s"
+        objects = []  # (path, manifest)
+        for path in sorted(list(k8s.glob("*.yaml")) + list(k8s.glob("*.yaml.example"))):
+            for doc in self.load_yaml(path) or []:
+                objects.append((path, doc))
+        by_kind = {}
+        for path, obj in objects:
+            self.counts["manifests"] += 1
+            name = (obj.get("metadata") or {}).get("name") if isinstance(obj, dict) else None
+            if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind") or not name:
+                self.problem(path, "a manifest without apiVersion, kind or metadata.name")
+                continue
+            if obj["kind"] != "Namespace" and obj["metadata"].get("namespace") != "schakel":
+                self.problem(path, f"{obj['kind']} {name}: not in namespace schakel")
+            by_kind.setdefault(obj["kind"], {})[name] = obj
+        for path, obj in objects:
+            if isinstance(obj, dict) and obj.get("kind") in ("StatefulSet", "Deployment"):
+                self.check_workload(path, obj, by_kind)
+        self.check_network_configmap(by_kind.get("ConfigMap", {}))
+        self.check_inboxes(k8s)
+
+    def check_workload(self, path, obj, by_kind):
+        where = f"{path.relative_to(self.root)}: {obj['kind']} {obj['metadata']['name']}"
+        spec = obj.get("spec") or {}
+        if obj["kind"] == "StatefulSet" and spec.get("serviceName") not in by_kind.get("Service", {}):
+            self.problem(where, f"serviceName {spec.get('serviceName')!r} is no Service in deploy/k8s")
+        template = spec.get("template") or {}
+        pod = template.get("spec") or {}
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        if (pod.get("terminationGracePeriodSeconds") or 0) < 30:
+            self.problem(where, "terminationGracePeriodSeconds below 30 (the ordered shutdown needs the time)")
+        volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+        for claim in spec.get("volumeClaimTemplates") or []:
+            volumes[(claim.get("metadata") or {}).get("name")] = claim
+        for volume in pod.get("volumes") or []:
+            ref = (volume.get("configMap") or {}).get("name")
+            if ref and ref not in by_kind.get("ConfigMap", {}):
+                self.problem(where, f"volume {volume['name']}: no ConfigMap {ref} in deploy/k8s")
+            ref = (volume.get("secret") or {}).get("secretName")
+            if ref and ref not in by_kind.get("Secret", {}):
+                self.problem(where, f"volume {volume['name']}: no Secret {ref} (not even as an example)")
+        containers = pod.get("containers") or []
+        if not containers:
+            self.problem(where, "no containers")
+        for c in containers:
+            cwhere = f"{where}, container {c.get('name')}"
+            image = c.get("image") or ""
+            m = re.fullmatch(r"[\w.\-/:]+/schakel/([\w-]+):[\w.\-]+", image)
+            if not m:
+                self.problem(cwhere, f"image {image!r} is not registry/.../schakel/<service>:<tag>")
+                continue
+            env = {e.get("name") for e in c.get("env") or []}
+            for ref in (e.get("valueFrom", {}).get("configMapKeyRef") for e in c.get("env") or []):
+                if ref and ref.get("key") not in (by_kind.get("ConfigMap", {}).get(ref.get("name"), {})
+                                                  .get("data") or {}):
+                    self.problem(cwhere, f"env refers to {ref.get('name')}/{ref.get('key')}, "
+                                         "which deploy/k8s does not define")
+            given = self.check_command_line(cwhere, m.group(1), c.get("args") or [], env)
+            ports = {p.get("containerPort") for p in c.get("ports") or []}
+            listen_port, metrics_port = port_of(given.get("--listen")), port_of(given.get("--metrics-listen"))
+            for flag, port in (("--listen", listen_port), ("--metrics-listen", metrics_port)):
+                if port not in ports:
+                    self.problem(cwhere, f"{flag} port {port or '(none)'} is not among the containerPorts")
+                # The kubelet's probes and Prometheus come from outside the pod, to its own address.
+                if not str(given.get(flag, "")).startswith(("0.0.0.0:", "[::]:")):
+                    self.problem(cwhere, f"{flag} must listen on 0.0.0.0 in a container")
+            if str(annotations.get("prometheus.io/scrape")) != "true" or \
+                    str(annotations.get("prometheus.io/port")) != str(metrics_port):
+                self.problem(cwhere, f"the pod needs prometheus.io/scrape \"true\" and prometheus.io/port "
+                                     f"\"{metrics_port}\" (its --metrics-listen)")
+            readiness, liveness = c.get("readinessProbe") or {}, c.get("livenessProbe") or {}
+            if (readiness.get("grpc") or {}).get("port") != listen_port:
+                self.problem(cwhere, "readinessProbe must be the gRPC health check on the --listen port")
+            probe = liveness.get("grpc") or liveness.get("tcpSocket") or {}
+            if probe.get("port") != listen_port:
+                self.problem(cwhere, "livenessProbe must check the --listen port (grpc or tcpSocket)")
+            for mount in c.get("volumeMounts") or []:
+                if mount.get("name") not in volumes:
+                    self.problem(cwhere, f"volumeMount {mount.get('name')} has no volume")
+
+    def check_network_configmap(self, configmaps):
+        """The cluster runs the example network, with a production replication factor and nothing else new."""
+        path = self.root / "deploy" / "k8s" / "10-config.yaml"
+        text = (configmaps.get("schakel-network", {}).get("data") or {}).get("network.yaml")
+        if text is None:
+            self.problem(path, "no ConfigMap schakel-network with a key network.yaml")
+            return
+        try:
+            network = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            self.problem(path, "network.yaml in schakel-network is not valid YAML: "
+                         + " ".join(str(e).split()))
+            return
+        self.network = network
+        strip = lambda n: {k: v for k, v in n.items() if k != "topics"} if isinstance(n, dict) else n
+        if strip(network) != strip(self.local_network):
+            self.problem(path, "network.yaml differs from deploy/local/network.yaml (beyond `topics`)")
+
+    def check_inboxes(self, k8s):
+        """One inbox file per organisation, each the mjd one with another id."""
+        orgs = [o["id"] for o in (self.network or {}).get("organisations", [])]
+        reference = k8s / "40-inbox-mjd.yaml"
+        if not reference.exists():
+            self.problem(reference, "missing (the reference for the other inboxes)")
+            return
+        files = {p.name for p in k8s.glob("40-inbox-*.yaml")}
+        for org in orgs:
+            path = k8s / f"40-inbox-{org}.yaml"
+            files.discard(path.name)
+            if not path.exists():
+                self.problem(path, f"missing: organisation {org} has no inbox")
+            elif path.read_text() != reference.read_text().replace("mjd", org):
+                self.problem(path, "differs from 40-inbox-mjd.yaml with mjd replaced by " + org)
+        for name in sorted(files):
+            self.problem(k8s / name, "an inbox for no organisation of the network file")
+
+    # ---- PromQL --------------------------------------------------------------------------------------------
+
+    def check_promql(self, where, expr):
+        self.counts["expressions"] += 1
+        names, labels = set(), set()
+        for block in re.findall(r"\{((?:%s|[^{}\"'`])*)\}" % STRING, expr):
+            for label, op, value in re.findall(r"(\w+)\s*(=~|!~|!=|=)\s*(%s)" % STRING, block):
+                labels.add(label)
+                self.check_label_value(where, label, op, value[1:-1])
+        rest = re.sub(STRING, '""', expr)
+        rest = re.sub(r"\{[^{}]*\}|\[[^\[\]]*\]", " ", rest)
+        for group in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", rest):
+            labels.update(x.strip() for x in group.split(",") if x.strip())
+        rest = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", rest)
+        rest = re.sub(r"\$\{[^}]*\}|\$\w+", " ", rest)
+        rest = re.sub(r"\b\d+(?:\.\d+)?(?:e[+-]?\d+)?(?:ms|[smhdwy])?\b", " ", rest)
+        if rest.count("(") != rest.count(")"):
+            self.problem(where, f"unbalanced parentheses in {expr!r}")
+        for word, call in re.findall(r"([A-Za-z_:][\w:]*)\s*(\()?", rest):
+            if call:
+                if word not in PROMQL_FUNCTIONS:
+                    self.problem(where, f"unknown PromQL function {word}() in {expr!r}")
+            elif word not in PROMQL_KEYWORDS:
+                names.add(word)
+        allowed_labels, unknown = set(TARGET_LABELS), False
+        for name in names:
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            if name in METRICS or name in PROMETHEUS_OWN:
+                allowed_labels |= METRICS.get(name, set())
+            elif base in HISTOGRAMS:
+                allowed_labels |= METRICS[base] | ({"le"} if name.endswith("_bucket") else set())
+            else:
+                unknown = True
+                self.problem(where, f"no such metric {name} (the services export {', '.join(sorted(METRICS))})")
+        for label in sorted(labels - allowed_labels if not unknown else ()):
+            self.problem(where, f"label {label} is on none of {', '.join(sorted(names))}")
+
+    def check_label_value(self, where, label, op, value):
+        if label not in LABEL_VALUES or op not in ("=", "=~") or "$" in value:
+            return
+        values = value.split("|") if op == "=~" else [value]
+        if op == "=~" and not all(re.fullmatch(r"[\w.\-]+", v) for v in values):
+            return  # a real regular expression: not checked
+        for v in values:
+            if v not in LABEL_VALUES[label] and not (label == "topic" and v.startswith("schakel.inbox.")):
+                self.problem(where, f"{label} is never {v!r} "
+                                    f"(it is one of {', '.join(sorted(LABEL_VALUES[label]))})")
+
+    def check_template_labels(self, where, text):
+        """{{ $labels.x }} in alerts and {{x}} in legends: labels that exist."""
+        known = TARGET_LABELS | {"le"} | set().union(*METRICS.values())
+        for label in re.findall(r"\$labels\.(\w+)", text) + re.findall(r"\{\{\s*(\w+)\s*\}\}", text):
+            if label not in known:
+                self.problem(where, f"template names label {label}, which no series has")
+
+    def check_metric_words(self, path):
+        """Any schakel_* word anywhere in the file (descriptions too) is a real metric."""
+        series = set(METRICS) | {f"{h}_{s}" for h in HISTOGRAMS for s in ("bucket", "count", "sum")}
+        for word in sorted(set(re.findall(r"\bschakel_\w+", path.read_text())) - series):
+            self.problem(path, f"names {word}, which no service exports")
+
+    # ---- Prometheus and Grafana ----------------------------------------------------------------------------
+
+    def check_prometheus(self):
+        folder = self.root / "deploy" / "prometheus"
+        config = (self.load_yaml(folder / "prometheus.yml") or [{}])[0]
+        jobs = {j.get("job_name"): j for j in config.get("scrape_configs") or []}
+        if set(jobs) != {"intake", "router", "inbox"}:
+            self.problem(folder / "prometheus.yml", f"jobs {sorted(jobs)}, expected intake, router, inbox")
+        expected = {"intake": [("127.0.0.1:9451", None)], "router": [("127.0.0.1:9452", None)],
+                    "inbox": [(f"127.0.0.1:{9453 + i}", o["id"]) for i, o in
+                              enumerate((self.local_network or {}).get("organisations", []))]}
+        for job, targets in expected.items():
+            found = [(t, (sc.get("labels") or {}).get("organisation")) for sc in
+                     (jobs.get(job) or {}).get("static_configs") or [] for t in sc.get("targets") or []]
+            for i in range(max(len(found), len(targets))):
+                got, want = (found[i:i + 1] or [None])[0], (targets[i:i + 1] or [None])[0]
+                if got != want:
+                    self.problem(folder / "prometheus.yml", f"job {job}, target {i + 1}: {got}, expected "
+                                                            f"{want} (deploy/local/up's ports, in network order)")
+        for rule_file in config.get("rule_files") or []:
+            if not (folder / rule_file).exists():
+                self.problem(folder / "prometheus.yml", f"rule file {rule_file} does not exist")
+        for path in sorted(folder.glob("*.yml")):
+            self.check_metric_words(path)
+            for doc in self.load_yaml(path) or []:
+                for group in doc.get("groups") or []:
+                    for rule in group.get("rules") or []:
+                        where = f"{path.relative_to(self.root)}: rule {rule.get('alert') or rule.get('record')}"
+                        if not (rule.get("alert") or rule.get("record")) or not rule.get("expr"):
+                            self.problem(where, "a rule needs alert (or record) and expr")
+                            continue
+                        self.check_promql(where, str(rule["expr"]))
+                        self.check_template_labels(where, json.dumps(rule.get("annotations") or {}))
+
+    def check_grafana(self):
+        for path in sorted((self.root / "deploy" / "grafana").glob("*.json")):
+            self.check_metric_words(path)
+            board = self.load_json(path)
+            if board is None:
+                continue  # told already
+            rel = path.relative_to(self.root)
+            if not isinstance(board.get("schemaVersion"), int):
+                self.problem(path, "no schemaVersion")
+            variables = {v.get("name"): v for v in (board.get("templating") or {}).get("list") or []}
+            ds = variables.get("datasource") or {}
+            if ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+                self.problem(path, "needs a variable `datasource` of type datasource, query prometheus")
+            for name, var in variables.items():
+                query = var.get("query")
+                query = query.get("query") if isinstance(query, dict) else query
+                m = re.fullmatch(r"\s*label_values\((?:(.*),)?\s*(\w+)\s*\)\s*", str(query or ""))
+                if var.get("type") == "query" and (var.get("datasource") or {}).get("uid") != "${datasource}":
+                    self.problem(path, f"variable {name}: datasource must be "
+                                       "{type: prometheus, uid: ${datasource}}")
+                if var.get("type") == "query" and not m:
+                    self.problem(path, f"variable {name}: only label_values(...) queries are checked")
+                elif m:
+                    if m.group(1):
+                        self.check_promql(f"{rel}: variable {name}", m.group(1))
+                    self.check_template_labels(f"{rel}: variable {name}", "{{%s}}" % m.group(2))
+            ids = [p.get("id") for p in board.get("panels") or []]
+            if len(ids) != len(set(ids)):
+                self.problem(path, f"panel ids repeat: {ids}")
+            for panel in board.get("panels") or []:
+                where = f"{rel}: panel {panel.get('title')!r}"
+                for holder in [panel] + list(panel.get("targets") or []):
+                    if (holder.get("datasource") or {}).get("uid") != "${datasource}":
+                        self.problem(where, "datasource must be {type: prometheus, uid: ${datasource}}")
+                if not panel.get("targets"):
+                    self.problem(where, "no queries")
+                for target in panel.get("targets") or []:
+                    self.check_promql(where, target.get("expr") or "")
+                    self.check_template_labels(where, target.get("legendFormat") or "")
+
+    # ---- systemd -------------------------------------------------------------------------------------------
+
+    def check_systemd(self):
+        folder = self.root / "deploy" / "systemd"
+        env_example = folder / "inbox.env.example"
+        defined = set(re.findall(r"^(\w+)=", env_example.read_text(), re.M)) if env_example.exists() else set()
+        for unit in sorted(folder.glob("*.service")):
+            self.counts["units"] += 1
+            text = re.sub(r"\\\n", " ", unit.read_text())
+            starts = re.findall(r"^ExecStart=[-@:+!]*(.*)$", text, re.M)
+            if len(starts) != 1:
+                self.problem(unit, f"{len(starts)} ExecStart lines, expected one")
+                continue
+            words = shlex.split(starts[0])
+            self.check_command_line(f"{unit.relative_to(self.root)}: ExecStart", Path(words[0]).name, words[1:])
+            for var in re.findall(r"\$\{?(\w+)\}?", starts[0]):
+                if var not in defined:
+                    self.problem(unit, f"ExecStart uses ${{{var}}}, which {env_example.name} does not set")
+
+
+def main():
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]).resolve()
+    checker = Checker(root)
+    checker.check_facts_in_source()
+    checker.parse_everything()
+    checker.check_kubernetes()
+    checker.check_prometheus()
+    checker.check_grafana()
+    checker.check_systemd()
+    if checker.problems:
+        for line in dict.fromkeys(checker.problems):  # once each, in order
+            print(line)
+        return 1
+    c = checker.counts
+    print(f"{c['yaml']} YAML and {c['json']} JSON files parse; {c['manifests']} Kubernetes manifests, "
+          f"{c['expressions']} PromQL expressions and {c['units']} systemd unit(s) "
+          "name only real flags and metrics")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
