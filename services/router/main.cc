@@ -163,6 +163,10 @@ int main(int argc, char** argv) {
     std::cerr << "router: " << metrics.status().message() << "\n";
     return 2;
   }
+  // What a transaction made visible counts as produced (the state topic's tombstones too).
+  router.OnCommitted([m = metrics->get()](const std::vector<schakel::router::Output>& out) {
+    for (const schakel::router::Output& o : out) m->Produced(o.topic, true);
+  });
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> consumer =
       schakel::kafka::Consumer::Create(
           {.bootstrap_servers = kafka,

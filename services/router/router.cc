@@ -373,7 +373,10 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
     if (consumed == 0 && out.empty()) continue;
 
     absl::Status published = Publish(consumer, out);
-    if (published.ok()) continue;
+    if (published.ok()) {
+      if (on_committed_) on_committed_(out);
+      continue;
+    }
     if (absl::IsFailedPrecondition(published)) {
       if (absl::Status renewed = Renew(published); !renewed.ok()) return renewed;
       rebalanced_ = true;  // forget what was not committed and read it again

@@ -95,6 +95,12 @@ class Router {
         bootstrap_servers_(std::move(bootstrap_servers)),
         tick_(tick) {}
 
+  // Told, after each committed transaction, of every record it made visible (e.g. to count them
+  // per topic). Set before Run.
+  void OnCommitted(std::function<void(const std::vector<Output>&)> committed) {
+    on_committed_ = std::move(committed);
+  }
+
   // For ConsumerOptions::on_rebalance: the loop restores the state of partitions it gets.
   kafka::RebalanceListener Listener();
 
@@ -128,6 +134,7 @@ class Router {
   std::atomic<std::uint64_t> routed_{0};
   std::atomic<std::uint64_t> rejected_{0};
   std::vector<std::chrono::steady_clock::time_point> renewals_;
+  std::function<void(const std::vector<Output>&)> on_committed_;
 };
 
 }  // namespace schakel::router

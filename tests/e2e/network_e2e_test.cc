@@ -189,11 +189,12 @@ TEST_F(NetworkE2eTest, MetricsAfterTheSeedScenarioCountWhatHappened) {
   EXPECT_GE(Sample(intake, "schakel_kafka_consumed_total{topic=\"schakel.referrals.submitted\"}"),
             1);
 
-  // The router read the submission.
+  // The router read the submission and offered the debt need to MJD (in a committed transaction).
   const std::string router = schakel::testing::ScrapeMetrics(Find("router-1").metrics_address);
   EXPECT_GE(Sample(router, "schakel_kafka_consumed_total{topic=\"schakel.referrals.submitted\"}"),
             1)
       << router;
+  EXPECT_GE(Sample(router, "schakel_kafka_produced_total{topic=\"schakel.inbox.mjd\"}"), 1);
 
   // MJD's inbox: the gauge matches what the inbox itself lists (the shared test broker's topic may
   // hold assignments of earlier tests, which a new inbox database reads too).
