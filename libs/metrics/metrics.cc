@@ -13,9 +13,8 @@
 #include "absl/strings/str_cat.h"
 
 namespace schakel::metrics {
-namespace {
 
-const char* CodeName(grpc::StatusCode code) {
+const char* StatusCodeName(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::OK:
       return "OK";
@@ -55,6 +54,8 @@ const char* CodeName(grpc::StatusCode code) {
       return "OTHER";
   }
 }
+
+namespace {
 
 // Times one call and records it with its status code when the status is sent.
 class CallInterceptor final : public grpc::experimental::Interceptor {
@@ -238,7 +239,9 @@ void Metrics::Handled(const std::string& full_method, grpc::StatusCode code,
       slash == std::string::npos || slash == 0 ? "" : full_method.substr(1, slash - 1);
   const std::string method =
       slash == std::string::npos ? full_method : full_method.substr(slash + 1);
-  handled_.Add({{"grpc_service", service}, {"grpc_method", method}, {"grpc_code", CodeName(code)}})
+  handled_
+      .Add(
+          {{"grpc_service", service}, {"grpc_method", method}, {"grpc_code", StatusCodeName(code)}})
       .Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

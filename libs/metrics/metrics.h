@@ -32,6 +32,9 @@
 
 namespace schakel::metrics {
 
+// "OK", "UNAVAILABLE", …: the name of a gRPC status code, as the metrics label it.
+const char* StatusCodeName(grpc::StatusCode code);
+
 class Metrics {
  public:
   // Serves /metrics on `listen` ("127.0.0.1:9451"; port 0: any free one); empty: collects without

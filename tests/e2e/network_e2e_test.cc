@@ -209,7 +209,17 @@ TEST_F(NetworkE2eTest, MetricsAfterTheSeedScenarioCountWhatHappened) {
              "schakel_inbox_assignments{need=\"debt\",organisation=\"mjd\",status=\"received\"}"),
       static_cast<double>(received_debt))
       << mjd;
-  EXPECT_GE(Sample(mjd, "schakel_kafka_produced_total{topic=\"schakel.assignments.status\"}"), 1);
+  // The "received" status change goes out through the inbox's outbox relay, a moment after it is
+  // stored.
+  std::string relayed;
+  EXPECT_TRUE(schakel::testing::Eventually(
+      [&] {
+        relayed = schakel::testing::ScrapeMetrics(Find("inbox-mjd").metrics_address);
+        return Sample(relayed,
+                      "schakel_kafka_produced_total{topic=\"schakel.assignments.status\"}") >= 1;
+      },
+      std::chrono::seconds(20)))
+      << relayed;
 
   // The inbox's consumer reports its lag on its own topic (librdkafka statistics, every 5 s), for
   // the partitions its group has committed on (the referral's partition at least).

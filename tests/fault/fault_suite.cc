@@ -15,7 +15,6 @@
 //
 // SCHAKEL_FAULT_REFERRALS and SCHAKEL_FAULT_RATE override the size; SCHAKEL_E2E_KEEP keeps the
 // folders (logs, databases, broker logs). A table of every scenario run is printed at the end.
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -42,6 +41,7 @@
 #include <vector>
 
 #include "libs/kafka/producer.h"
+#include "libs/metrics/metrics.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
@@ -76,44 +76,6 @@ int Referrals() { return EnvInt("SCHAKEL_FAULT_REFERRALS", FullSuite() ? 2000 : 
 int Rate() { return EnvInt("SCHAKEL_FAULT_RATE", FullSuite() ? 50 : 20); }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string CodeName(int code) {
-  switch (code) {
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    default:
-      return "code " + std::to_string(code);
-  }
-}
-
-// The overall health of a service (grpc.health.v1.Health/Check with an empty service name): 1
-// SERVING, 2 NOT_SERVING; -1 when the call fails. The request is empty and the response one enum
-// field, so the bytes are written and read here (Debian ships no generated health classes).
-int Health(const std::string& address) {
-  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-  grpc::Slice nothing("");  // HealthCheckRequest{} is empty (but a message: one empty slice)
-  grpc::ByteBuffer request(&nothing, 1);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&done](grpc::Status s) { done.set_value(s); });
-  if (!done.get_future().get().ok()) return -1;
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (response.Dump(&slices).ok()) {
-    for (const grpc::Slice& slice : slices) {
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-  }
-  // HealthCheckResponse{status = N}: field 1, varint: 0x08 N (absent: 0, UNKNOWN).
-  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
-}
 
 // ---- the load generator ------------------------------------------------------------------------
 
@@ -186,7 +148,8 @@ class Load {
   std::string Failures() const {
     std::lock_guard lock(mu_);
     std::ostringstream out;
-    for (const auto& [code, n] : failures_) out << " " << n << " " << CodeName(code);
+    for (const auto& [code, n] : failures_)
+      out << " " << n << " " << metrics::StatusCodeName(static_cast<grpc::StatusCode>(code));
     return out.str();
   }
 
@@ -524,8 +487,8 @@ class FaultSuite : public ::testing::Test {
     awaiting_serving_ = false;
     EXPECT_TRUE(Eventually(
         [&] {
-          return Health(net_->Find("intake").address) == 1 &&
-                 Health(net_->Find("router-fault-1").address) == 1;
+          return schakel::testing::HealthStatus(net_->Find("intake").address) == 1 &&
+                 schakel::testing::HealthStatus(net_->Find("router-fault-1").address) == 1;
         },
         std::chrono::seconds(30)))
         << "intake and router SERVING again once the broker is back";
@@ -573,8 +536,8 @@ class FaultSuite : public ::testing::Test {
     int router_health = 0;
     EXPECT_TRUE(Eventually(
         [&] {
-          intake_health = Health(net_->Find("intake").address);
-          router_health = Health(net_->Find("router-fault-1").address);
+          intake_health = schakel::testing::HealthStatus(net_->Find("intake").address);
+          router_health = schakel::testing::HealthStatus(net_->Find("router-fault-1").address);
           return intake_health == 2 && router_health == 2;
         },
         std::chrono::seconds(10)))

@@ -1,11 +1,13 @@
 #include "tests/support/test_network.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <future>
 #include <stdexcept>
 #include <thread>
 
@@ -40,6 +42,30 @@ std::string ScrapeMetrics(const std::string& address) {
   ::close(fd);
   const std::size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+int HealthStatus(const std::string& address) {
+  // Debian ships no generated health classes: the request is empty and the response one enum
+  // field, so the bytes are written and read here.
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  grpc::Slice nothing("");  // HealthCheckRequest{} is empty (but a message: one empty slice)
+  grpc::ByteBuffer request(&nothing, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  if (!done.get_future().get().ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (response.Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  // HealthCheckResponse{status = N}: field 1, varint: 0x08 N (absent: 0, UNKNOWN).
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
 }
 
 bool Eventually(const std::function<bool()>& probe, std::chrono::seconds timeout) {

@@ -40,6 +40,10 @@ struct Service {
 // GET http://address/metrics: the Prometheus text, or empty when nothing answers.
 std::string ScrapeMetrics(const std::string& address);
 
+// The overall health of the server at `address` (grpc.health.v1.Health/Check, empty service name):
+// 1 SERVING, 2 NOT_SERVING, 0 UNKNOWN; -1 when the call fails.
+int HealthStatus(const std::string& address);
+
 class TestNetwork {
  public:
   // `name` names the directory and the intake's view group; `network_file` is the network;
