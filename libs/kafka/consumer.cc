@@ -76,6 +76,43 @@ std::vector<PartitionLag> ConsumerLagFromStatistics(const std::string& statistic
   return lags;
 }
 
+absl::StatusOr<std::map<std::int32_t, std::int64_t>> CommittedOffsets(
+    const std::string& bootstrap_servers, const std::string& group_id, const std::string& topic,
+    const std::vector<std::int32_t>& partitions, std::chrono::milliseconds timeout) {
+  if (group_id.empty()) return absl::InvalidArgumentError("kafka: committed offsets: no group id");
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  // The group's id, to ask its coordinator; never subscribed, so never a member.
+  const Properties props = {{"bootstrap.servers", bootstrap_servers},
+                            {"client.id", "schakel-lag"},
+                            {"group.id", group_id},
+                            {"enable.auto.commit", "false"}};
+  for (const auto& [key, value] : props) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, ": ", error));
+    }
+  }
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) return absl::InternalError(absl::StrCat("kafka: ", error));
+  std::vector<RdKafka::TopicPartition*> asked;
+  for (std::int32_t p : partitions) asked.push_back(RdKafka::TopicPartition::create(topic, p));
+  const RdKafka::ErrorCode err = consumer->committed(asked, static_cast<int>(timeout.count()));
+  std::map<std::int32_t, std::int64_t> offsets;
+  for (const RdKafka::TopicPartition* tp : asked) {
+    if (err == RdKafka::ERR_NO_ERROR && tp->err() == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
+      offsets[tp->partition()] = tp->offset();
+    }
+  }
+  RdKafka::TopicPartition::destroy(asked);
+  consumer->close();
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("kafka: committed offsets of group ", group_id,
+                                               ": ", RdKafka::err2str(err)));
+  }
+  return offsets;
+}
+
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
   if (options.group_id.empty())
     return absl::InvalidArgumentError("kafka consumer: group id is required");

@@ -53,6 +53,14 @@ struct PartitionLag {
 // it is known.
 std::vector<PartitionLag> ConsumerLagFromStatistics(const std::string& statistics_json);
 
+// The offsets consumer group `group_id` has committed on `partitions` of `topic`: partition → the
+// next offset the group will read; a partition the group never committed is absent. Asks the
+// group's coordinator only: does not join the group or disturb its members. UNAVAILABLE when the
+// broker does not answer within `timeout`.
+absl::StatusOr<std::map<std::int32_t, std::int64_t>> CommittedOffsets(
+    const std::string& bootstrap_servers, const std::string& group_id, const std::string& topic,
+    const std::vector<std::int32_t>& partitions, std::chrono::milliseconds timeout);
+
 struct ConsumerOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   std::string group_id;

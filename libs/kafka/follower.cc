@@ -11,6 +11,13 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
                                                            const std::string& topic,
                                                            std::chrono::milliseconds timeout,
                                                            const Properties& extra) {
+  return Create(bootstrap_servers, std::vector<std::string>{topic}, timeout, extra);
+}
+
+absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bootstrap_servers,
+                                                           const std::vector<std::string>& topics,
+                                                           std::chrono::milliseconds timeout,
+                                                           const Properties& extra) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   Properties props = {
       {"bootstrap.servers", bootstrap_servers}, {"client.id", "schakel-follower"},
@@ -28,25 +35,29 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!self->consumer_) return absl::InternalError(absl::StrCat("kafka follower: ", error));
 
-  std::unique_ptr<RdKafka::Topic> handle(
-      RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, error));
-  RdKafka::Metadata* raw = nullptr;
-  if (RdKafka::ErrorCode err =
-          self->consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
-      err != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        absl::StrCat("kafka follower: metadata of ", topic, ": ", RdKafka::err2str(err)));
-  }
-  std::unique_ptr<RdKafka::Metadata> metadata(raw);
   std::vector<RdKafka::TopicPartition*> partitions;
-  for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
-    if (t->err() != RdKafka::ERR_NO_ERROR) {
+  for (const std::string& topic : topics) {
+    std::unique_ptr<RdKafka::Topic> handle(
+        RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, error));
+    RdKafka::Metadata* raw = nullptr;
+    if (RdKafka::ErrorCode err = self->consumer_->metadata(false, handle.get(), &raw,
+                                                           static_cast<int>(timeout.count()));
+        err != RdKafka::ERR_NO_ERROR) {
+      RdKafka::TopicPartition::destroy(partitions);
       return absl::UnavailableError(
-          absl::StrCat("kafka follower: topic ", topic, ": ", RdKafka::err2str(t->err())));
+          absl::StrCat("kafka follower: metadata of ", topic, ": ", RdKafka::err2str(err)));
     }
-    for (const RdKafka::PartitionMetadata* p : *t->partitions()) {
-      partitions.push_back(
-          RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
+      if (t->err() != RdKafka::ERR_NO_ERROR) {
+        RdKafka::TopicPartition::destroy(partitions);
+        return absl::UnavailableError(
+            absl::StrCat("kafka follower: topic ", topic, ": ", RdKafka::err2str(t->err())));
+      }
+      for (const RdKafka::PartitionMetadata* p : *t->partitions()) {
+        partitions.push_back(
+            RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
+      }
     }
   }
   const RdKafka::ErrorCode err = self->consumer_->assign(partitions);

@@ -1,11 +1,13 @@
-// Follows every partition of one topic from its beginning, outside any consumer group: for small
-// compacted topics that each process reads whole (e.g. the inboxes' load reports).
+// Follows every partition of one or more topics from their beginning, outside any consumer group:
+// for small compacted topics that each process reads whole (e.g. the inboxes' load reports), and
+// for the ops service, which folds the whole history of the network's events into its figures.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
@@ -21,6 +23,10 @@ class Follower {
   // UNAVAILABLE when the topic's partitions cannot be learnt within `timeout`.
   static absl::StatusOr<std::unique_ptr<Follower>> Create(const std::string& bootstrap_servers,
                                                           const std::string& topic,
+                                                          std::chrono::milliseconds timeout,
+                                                          const Properties& extra = {});
+  static absl::StatusOr<std::unique_ptr<Follower>> Create(const std::string& bootstrap_servers,
+                                                          const std::vector<std::string>& topics,
                                                           std::chrono::milliseconds timeout,
                                                           const Properties& extra = {});
   ~Follower();

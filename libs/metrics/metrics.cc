@@ -172,16 +172,20 @@ Metrics::~Metrics() { StopServing(); }
 
 void Metrics::StopServing() {
   if (!exposer_) return;
+  StopCivetweb(host_, port_, [this] { exposer_.reset(); });
+}
+
+void StopCivetweb(const std::string& host, int port, const std::function<void()>& stop) {
   // civetweb's listening thread polls for 2 s at a time and looks at the stop flag in between, or
-  // when a connection arrives: knock until the exposer is gone, so a service stops at once.
+  // when a connection arrives: knock until the server is gone, so a service stops at once.
   std::atomic<bool> stopped{false};
-  std::thread knock([this, &stopped] {
+  std::thread knock([&host, port, &stopped] {
     while (!stopped.load()) {
       const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in addr{};
       addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-      if (::inet_pton(AF_INET, host_.c_str(), &addr.sin_addr) != 1) {
+      addr.sin_port = htons(static_cast<std::uint16_t>(port));
+      if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
       }
       if (fd >= 0) {
@@ -191,7 +195,7 @@ void Metrics::StopServing() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  exposer_.reset();
+  stop();
   stopped.store(true);
   knock.join();
 }

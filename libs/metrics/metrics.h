@@ -89,6 +89,11 @@ class Metrics {
 };
 
 // A Publisher that counts what the one it wraps delivers and fails, per topic.
+// Runs `stop` (which stops a civetweb server listening on host:port, e.g. by destroying it) while
+// knocking on that port, so that civetweb's listener notices at once instead of at its next 2 s
+// poll. Used by Metrics::StopServing and by the ops service's console.
+void StopCivetweb(const std::string& host, int port, const std::function<void()>& stop);
+
 class CountingPublisher final : public kafka::Publisher {
  public:
   CountingPublisher(kafka::Publisher& inner, Metrics& metrics) : inner_(inner), metrics_(metrics) {}

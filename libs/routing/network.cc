@@ -388,7 +388,8 @@ std::vector<std::string> AllTopics(const Network& network) {
       std::string(kSubmittedTopic),     std::string(kStatusTopic),
       std::string(kUnroutableTopic),    std::string(kForwardingTopic),
       std::string(kCancellationsTopic), std::string(kRouterStateTopic),
-      std::string(kInboxLoadTopic),     std::string(kDeadLetterTopic)};
+      std::string(kInboxLoadTopic),     std::string(kDeadLetterTopic),
+      std::string(kReassignTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   return topics;
 }

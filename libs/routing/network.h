@@ -127,6 +127,8 @@ inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
 inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
 // Records a consumer could not use, with the reason (see v1::DeadLetter).
 inline constexpr std::string_view kDeadLetterTopic = "schakel.deadletters";
+// Operators' reassignments of unroutable needs (ReassignRequested; the router reads it).
+inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignments";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

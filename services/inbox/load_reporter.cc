@@ -16,8 +16,10 @@ std::int64_t NowMs() {
 }  // namespace
 
 LoadReporter::LoadReporter(std::string organisation, CountOpen count, kafka::Publisher& publisher,
-                           std::chrono::milliseconds interval, std::chrono::milliseconds refresh)
+                           std::chrono::milliseconds interval, std::chrono::milliseconds refresh,
+                           std::string consumer_group)
     : organisation_(std::move(organisation)),
+      consumer_group_(std::move(consumer_group)),
       count_(std::move(count)),
       publisher_(publisher),
       interval_(interval),
@@ -61,6 +63,7 @@ bool LoadReporter::ReportOnce() {
   v1::InboxLoad load;
   load.set_organisation(organisation_);
   load.set_open(*open);
+  load.set_consumer_group(consumer_group_);
   *load.mutable_reported_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
   in_flight_.store(true);
   const std::int64_t count = *open;

@@ -23,9 +23,12 @@ class LoadReporter {
  public:
   using CountOpen = std::function<absl::StatusOr<std::int64_t>()>;
 
+  // `consumer_group`: the inbox's group on its topic, named in each report so that operators can
+  // see how far behind the inbox is (schakelctl queues, the ops service).
   LoadReporter(std::string organisation, CountOpen count, kafka::Publisher& publisher,
                std::chrono::milliseconds interval = std::chrono::milliseconds(500),
-               std::chrono::milliseconds refresh = std::chrono::seconds(60));
+               std::chrono::milliseconds refresh = std::chrono::seconds(60),
+               std::string consumer_group = "");
   ~LoadReporter();
 
   void Start();
@@ -39,6 +42,7 @@ class LoadReporter {
 
  private:
   std::string organisation_;
+  std::string consumer_group_;
   CountOpen count_;
   kafka::Publisher& publisher_;
   std::chrono::milliseconds interval_;

@@ -101,10 +101,6 @@ int main(int argc, char** argv) {
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
   schakel::inbox::OutboxRelay relay(**store, publisher);
   relay.Start();
-  // The router respects the network's capacity for this organisation from these reports.
-  schakel::inbox::LoadReporter load_reporter(
-      org, [&store] { return (*store)->CountOpen(); }, publisher);
-  load_reporter.Start();
 
   schakel::inbox::InboxService service(org, **store, *network);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -127,6 +123,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   consumer_options.group_id = topic + "." + *instance;
+  // The router respects the network's capacity for this organisation from these reports.
+  schakel::inbox::LoadReporter load_reporter(
+      org, [&store] { return (*store)->CountOpen(); }, publisher, std::chrono::milliseconds(500),
+      std::chrono::seconds(60), consumer_options.group_id);
+  load_reporter.Start();
   consumer_options.topics = {topic};
   consumer_options.client_id = "inbox-" + org;
   consumer_options.on_record = [m = metrics->get()](const schakel::kafka::Record& r) {

@@ -129,19 +129,30 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
       return std::vector<Output>{};  // routed already (its offers are waiting)
     }
     std::vector<v1::AssignmentRequested> offers;
+    std::vector<v1::AssignmentRequested> unroutable;
     absl::StatusOr<std::vector<OutgoingEvent>> events =
-        RouteReferral(policy, submitted, &offers, load_);
+        RouteReferral(policy, submitted, &offers, load_, &unroutable);
     if (!events.ok()) return events.status();
-    if (!offers.empty()) {
+    if (!offers.empty() || !unroutable.empty()) {
       Entry& entry = referrals_[submitted.meta().referral_id()];
       entry.partition = record.partition;
       entry.state.set_referral_id(submitted.meta().referral_id());
       for (const v1::AssignmentRequested& offer : offers) {
         Wait(policy.network(), *entry.state.add_needs(), offer);
       }
+      for (const v1::AssignmentRequested& need : unroutable) {
+        KeepUnroutable(*entry.state.add_needs(), need, need.meta().assignment_id());
+      }
       dirty_.insert(submitted.meta().referral_id());
     }
     return ToOutputs(*std::move(events));
+  }
+  if (record.topic == routing::kReassignTopic) {
+    v1::ReassignRequested reassign;
+    if (!reassign.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not a ReassignRequested event");
+    }
+    return HandleReassign(policy, reassign);
   }
   if (record.topic == routing::kCancellationsTopic) {
     absl::StatusOr<std::vector<OutgoingEvent>> events = RouteRecord(policy, record);
@@ -188,8 +199,9 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
   earlier->set_organisation(forward.from_organisation());
   earlier->set_ended(absl::StrCat("forwarded to ", forward.to_organisation()));
   if (offers.empty()) {
-    need->set_settled(true);  // the forward was refused: the need is in the unroutable queue
-    need->clear_accept_by();
+    // The forward was refused: the need is in the unroutable queue, as the owner proposed it.
+    KeepUnroutable(*need, forward.proposed(),
+                   referral::NextAssignmentId(forward.meta().assignment_id()));
   } else {
     Wait(policy.network(), *need, offers.front());
   }
@@ -347,14 +359,96 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
       if (!tried) others.push_back(p);
     }
     AddPassedOver(others, &unroutable);
+    *unroutable.mutable_sharing() = current.sharing();
     out->push_back({std::string(routing::kUnroutableTopic), current.meta().referral_id(),
                     unroutable.SerializeAsString()});
-    need.set_settled(true);
-    need.clear_accept_by();
+    KeepUnroutable(need, current, next_id);
     spdlog::info("router: {} {} ({}); nobody else can take need {}: unroutable", current_id, ended,
                  current.organisation(), current.need_index());
   }
   dirty_.insert(entry.state.referral_id());
+}
+
+void Escalation::KeepUnroutable(v1::RouterNeedState& need, const v1::AssignmentRequested& as_offered,
+                                const std::string& unroutable_id) {
+  need.set_need_index(as_offered.need_index());
+  need.set_need_code(as_offered.need_code());
+  *need.mutable_current() = as_offered;
+  need.set_settled(true);
+  need.set_forwarding(false);
+  need.clear_accept_by();
+  need.set_unroutable(true);
+  need.set_unroutable_id(unroutable_id);
+}
+
+std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
+                                               const v1::ReassignRequested& reassign) {
+  std::vector<Output> out;
+  const std::string& referral_id = reassign.meta().referral_id();
+  const std::string& unroutable_id = reassign.meta().assignment_id();
+  auto found = referrals_.find(referral_id);
+  v1::RouterNeedState* need =
+      found == referrals_.end() ? nullptr : FindNeed(found->second, reassign.need_index());
+  // Redelivered after it was done, or about a need that is not (or no longer) in the queue: an
+  // operator's second click, or a need that went on elsewhere meanwhile. Nothing to do.
+  if (need == nullptr || !need->unroutable() || need->unroutable_id() != unroutable_id) {
+    spdlog::info("router: reassign of {} (need {}) to {}: not in the unroutable queue, ignored",
+                 unroutable_id, reassign.need_index(), reassign.to_organisation());
+    return out;
+  }
+  const v1::AssignmentRequested& as_offered = need->current();
+  const routing::Organisation* target =
+      policy.network().FindOrganisation(reassign.to_organisation());
+  std::string refusal;
+  if (target == nullptr) {
+    refusal = "is not part of the network";
+  } else if (std::find(as_offered.sharing().organisations().begin(),
+                       as_offered.sharing().organisations().end(),
+                       target->id) == as_offered.sharing().organisations().end()) {
+    refusal = "not covered by the client's sharing permission";
+  }
+  const auto now = clock_();
+  if (!refusal.empty()) {
+    // The need stays in the queue; a new word about it says why the operator's choice failed.
+    v1::ReferralUnroutable unroutable;
+    *unroutable.mutable_meta() = as_offered.meta();
+    unroutable.mutable_meta()->set_event_id(referral::NewEventId());
+    unroutable.mutable_meta()->set_assignment_id(unroutable_id);
+    *unroutable.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+    unroutable.set_need_code(as_offered.need_code());
+    unroutable.set_need_index(as_offered.need_index());
+    unroutable.set_region(as_offered.region());
+    unroutable.set_urgency(as_offered.urgency());
+    unroutable.set_referring_organisation(as_offered.referring_organisation());
+    *unroutable.mutable_sharing() = as_offered.sharing();
+    v1::PassedOver* passed = unroutable.add_passed_over();
+    passed->set_organisation(reassign.to_organisation());
+    passed->set_reason(absl::StrCat("reassign by ", reassign.by(), " refused: ", refusal));
+    out.push_back(
+        {std::string(routing::kUnroutableTopic), referral_id, unroutable.SerializeAsString()});
+    spdlog::warn("router: reassign of {} to {} refused: {}", unroutable_id,
+                 reassign.to_organisation(), refusal);
+    return out;
+  }
+  v1::AssignmentRequested next = as_offered;
+  next.mutable_meta()->set_event_id(referral::NewEventId());
+  next.mutable_meta()->set_assignment_id(referral::NextAssignmentId(unroutable_id));
+  *next.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+  next.set_organisation(target->id);
+  next.set_previous_assignment_id(unroutable_id);
+  std::vector<OutgoingEvent> events;
+  AddAssignment(next, &events, absl::StrCat("unroutable; reassigned by ", reassign.by()));
+  for (Output& o : ToOutputs(std::move(events))) out.push_back(std::move(o));
+  v1::EarlierOffer* earlier = need->add_earlier();
+  earlier->set_assignment_id(unroutable_id);
+  earlier->set_ended(absl::StrCat("unroutable; reassigned to ", target->id, " by ", reassign.by()));
+  need->set_unroutable(false);
+  need->clear_unroutable_id();
+  Wait(policy.network(), *need, next);
+  dirty_.insert(referral_id);
+  spdlog::info("router: {} reassigned by {}: offered {} to {}", unroutable_id, reassign.by(),
+               next.meta().assignment_id(), target->id);
+  return out;
 }
 
 std::vector<Output> Escalation::Tick(const routing::Policy& policy) {
@@ -376,8 +470,10 @@ std::vector<Output> Escalation::TakeStateChanges() {
     auto it = referrals_.find(id);
     if (it == referrals_.end()) continue;
     const v1::RouterReferralState& state = it->second.state;
-    const bool settled = std::all_of(state.needs().begin(), state.needs().end(),
-                                     [](const v1::RouterNeedState& n) { return n.settled(); });
+    // A need in the unroutable queue is remembered until an operator reassigns it.
+    const bool settled =
+        std::all_of(state.needs().begin(), state.needs().end(),
+                    [](const v1::RouterNeedState& n) { return n.settled() && !n.unroutable(); });
     if (settled) {
       out.push_back({std::string(routing::kRouterStateTopic), id, std::nullopt});
       referrals_.erase(it);

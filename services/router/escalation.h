@@ -4,6 +4,8 @@
 // not accepted by its deadline, is withdrawn and offered to the next eligible organisation (never
 // one already tried for that need); when nobody is left the need goes to the unroutable queue with
 // the whole chain of offers and why each ended. Accepted (or cancelled by the referrer): settled.
+// A need in the unroutable queue is remembered (as it would be offered) until an operator
+// reassigns it to an organisation (ReassignRequested), which makes it an offer like any other.
 //
 // Pure apart from the clock, so unit tests move time. The router keeps this state per referral on
 // the compacted topic schakel.router.state, written in the same Kafka transaction as the events it
@@ -54,7 +56,8 @@ class Escalation {
   void Forget(std::int32_t partition);
   void ForgetAll();
 
-  // One consumed record of any input topic (submitted, forwarding, cancellations, status): the
+  // One consumed record of any input topic (submitted, forwarding, cancellations, status,
+  // reassignments): the
   // events to publish. INVALID_ARGUMENT for a record that is not what its topic carries.
   absl::StatusOr<std::vector<Output>> Handle(const routing::Policy& policy,
                                              const kafka::Record& record);
@@ -81,6 +84,13 @@ class Escalation {
                                                     const v1::ForwardRequested& forward);
   std::vector<Output> HandleStatus(const routing::Policy& policy,
                                    const v1::AssignmentStatusChanged& status);
+  // An operator's reassignment of an unroutable need: the offer to the organisation, or (outside
+  // the client's sharing permission, or not in the network) a ReferralUnroutable saying why not.
+  std::vector<Output> HandleReassign(const routing::Policy& policy,
+                                     const v1::ReassignRequested& reassign);
+  // Remembers `need` in the unroutable queue, as it would be offered, under `unroutable_id`.
+  static void KeepUnroutable(v1::RouterNeedState& need, const v1::AssignmentRequested& as_offered,
+                             const std::string& unroutable_id);
   // Ends the current offer of `need` (`ended` says how) and offers the need to the next eligible
   // organisation, or sends it to the unroutable queue. `withdraw`: tell the owner's inbox.
   void Escalate(const routing::Policy& policy, Entry& entry, v1::RouterNeedState& need,

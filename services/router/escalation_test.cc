@@ -56,6 +56,7 @@ const std::string kA0 = "a-000000000000000000000001-0";
 const std::string kA01 = "a-000000000000000000000001-0.1";
 const std::string kA02 = "a-000000000000000000000001-0.2";
 const std::string kA03 = "a-000000000000000000000001-0.3";
+const std::string kA04 = "a-000000000000000000000001-0.4";
 const std::string kDebt = "a-000000000000000000000001-1";
 const std::string kStatusTopic(routing::kStatusTopic);
 const std::string kStateTopic(routing::kRouterStateTopic);
@@ -143,6 +144,21 @@ v1::ForwardRequested Forward(const std::string& assignment_id, const std::string
     proposed->mutable_sharing()->add_organisations(org);
   }
   return forward;
+}
+
+// An operator's reassignment of the unroutable need `unroutable_id` (need `need_index`) to `to`.
+v1::ReassignRequested Reassign(const std::string& unroutable_id, std::uint32_t need_index,
+                               const std::string& to) {
+  v1::ReassignRequested reassign;
+  reassign.mutable_meta()->set_schema_version(1);
+  reassign.mutable_meta()->set_event_id(referral::NewEventId());
+  reassign.mutable_meta()->set_referral_id(kReferral);
+  reassign.mutable_meta()->set_assignment_id(unroutable_id);
+  reassign.set_need_index(need_index);
+  reassign.set_to_organisation(to);
+  reassign.set_reason("agreed by phone");
+  reassign.set_by("schakelctl:ops-anna");
+  return reassign;
 }
 
 kafka::Record Record(std::string_view topic, const google::protobuf::Message& event) {
@@ -275,14 +291,25 @@ TEST_F(EscalationTest, ARedeliveredSubmissionOffersNothingAgain) {
   EXPECT_EQ(escalation_.waiting(), 1u);
 }
 
-TEST_F(EscalationTest, ANeedNobodyCanTakeLeavesNoState) {
+TEST_F(EscalationTest, ANeedNobodyCanTakeIsRememberedForAnOperator) {
   v1::ReferralSubmitted s = Submitted(v1::URGENCY_NORMAL);
   s.mutable_sharing()->clear_organisations();
   s.mutable_sharing()->add_organisations("delta");
   std::vector<Output> out = Handle(routing::kSubmittedTopic, s);
   EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
-  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_THAT(Parse<v1::ReferralUnroutable>(out[0]).sharing().organisations(),
+              ElementsAre("delta"));
+  const v1::RouterReferralState state = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  ASSERT_EQ(state.needs_size(), 1);
+  EXPECT_TRUE(state.needs(0).settled());
+  EXPECT_TRUE(state.needs(0).unroutable());
+  EXPECT_EQ(state.needs(0).unroutable_id(), kA0);
+  EXPECT_EQ(state.needs(0).current().organisation(), "");
+  EXPECT_EQ(state.needs(0).current().need_details(), "details for housing");
+  EXPECT_FALSE(state.needs(0).has_accept_by());
+  EXPECT_EQ(escalation_.waiting(), 0u);
+  // A redelivered submission does not put it in the queue twice.
+  EXPECT_THAT(Handle(routing::kSubmittedTopic, s), IsEmpty());
 }
 
 // --- Deadlines ---
@@ -429,10 +456,10 @@ TEST_F(EscalationTest, DeclinedOffersGoDownTheChainThenToUnroutable) {
                                        "beta: offered (" + kA01 + "): declined",
                                        "gamma: offered (" + kA02 + "): declined",
                                        "delta: does not serve need 'housing'"));
-  // Settled: the state goes.
-  const Output tombstone = TakeOneStateChange();
-  EXPECT_FALSE(tombstone.value.has_value());
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  // In the unroutable queue: remembered for an operator, but nothing waits or escalates.
+  const v1::RouterReferralState queued = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  EXPECT_TRUE(queued.needs(0).unroutable());
+  EXPECT_EQ(queued.needs(0).unroutable_id(), kA03);
   EXPECT_EQ(escalation_.waiting(), 0u);
   now_ += 10 * kNormalSla;
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
@@ -474,6 +501,19 @@ TEST_F(EscalationTest, TheStateGoesOnlyWhenEveryNeedIsSettled) {
   EXPECT_EQ(escalation_.waiting(), 1u);
 
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
+  // Housing is settled; debt waits in the unroutable queue for an operator: the state stays.
+  const v1::RouterReferralState accepted = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  EXPECT_TRUE(accepted.needs(0).settled());
+  EXPECT_TRUE(accepted.needs(1).unroutable());
+
+  // An operator hands debt to beta (who does not serve it: an agreement by phone); once beta
+  // accepts, every need is settled and none is in the queue: the state goes.
+  ASSERT_EQ(Handle(routing::kReassignTopic, Reassign(kDebt + ".1", 1, "beta")).size(), 2u);
+  EXPECT_TRUE(TakeOneStateChange().value.has_value());
+  v1::AssignmentStatusChanged debt_accepted =
+      Status(kDebt + ".2", "beta", v1::ASSIGNMENT_STATUS_ACCEPTED);
+  debt_accepted.set_need_code("debt");
+  EXPECT_THAT(StatusChange(debt_accepted), IsEmpty());
   EXPECT_FALSE(TakeOneStateChange().value.has_value());
   EXPECT_EQ(escalation_.Find(kReferral), nullptr);
 }
@@ -596,7 +636,124 @@ TEST_F(EscalationTest, ARefusedForwardSettlesTheNeedInTheUnroutableQueue) {
   EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
   EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[0]).passed_over(0).reason(),
             "forward from 'alpha' refused: does not serve need 'housing'");
-  EXPECT_FALSE(TakeOneStateChange().value.has_value());
+  const v1::RouterReferralState state = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  EXPECT_TRUE(state.needs(0).settled());
+  EXPECT_TRUE(state.needs(0).unroutable());
+  EXPECT_EQ(state.needs(0).unroutable_id(), kA01);
+  EXPECT_EQ(escalation_.waiting(), 0u);
+}
+
+// --- An operator reassigns an unroutable need ---
+
+// Everybody declines housing: it is in the unroutable queue as a-…-0.3.
+class ReassignTest : public EscalationTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(Submit().size(), 2u);
+    ASSERT_EQ(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)).size(), 2u);
+    ASSERT_EQ(StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_REJECTED)).size(), 2u);
+    ASSERT_THAT(Topics(StatusChange(Status(kA02, "gamma", v1::ASSIGNMENT_STATUS_REJECTED))),
+                ElementsAre(kUnroutableTopic));
+    escalation_.TakeStateChanges();
+  }
+};
+
+TEST_F(ReassignTest, OffersTheNeedToTheOrganisationTheOperatorChose) {
+  now_ = kStart + hours(1);
+  std::vector<Output> out = Handle(routing::kReassignTopic, Reassign(kA03, 0, "beta"));
+  ASSERT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kStatusTopic));
+  EXPECT_THAT(Keys(out), ElementsAre(kA04, kReferral));
+  const v1::AssignmentRequested offer = Parse<v1::InboxEvent>(out[0]).requested();
+  EXPECT_EQ(offer.meta().assignment_id(), kA04);
+  EXPECT_EQ(offer.organisation(), "beta");
+  EXPECT_EQ(offer.previous_assignment_id(), kA03);
+  EXPECT_EQ(offer.need_details(), "details for housing");
+  EXPECT_EQ(offer.client_pseudonym(), "p-01");
+  const v1::AssignmentStatusChanged requested = Parse<v1::AssignmentStatusChanged>(out[1]);
+  EXPECT_EQ(requested.to_status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(requested.reason(),
+            "continues " + kA03 + " (unroutable; reassigned by schakelctl:ops-anna)");
+  // The operator's own words stay on the reassignments topic.
+  EXPECT_EQ(requested.reason().find("agreed by phone"), std::string::npos);
+
+  const v1::RouterReferralState state = Parse<v1::RouterReferralState>(TakeOneStateChange());
+  const v1::RouterNeedState& need = state.needs(0);
+  EXPECT_FALSE(need.unroutable());
+  EXPECT_FALSE(need.settled());
+  EXPECT_EQ(need.current().meta().assignment_id(), kA04);
+  ASSERT_TRUE(need.has_accept_by());
+  EXPECT_EQ(TimeUtil::TimestampToSeconds(need.accept_by()), Seconds(now_ + kNormalSla));
+  ASSERT_EQ(need.earlier_size(), 4);
+  EXPECT_EQ(need.earlier(3).assignment_id(), kA03);
+  EXPECT_EQ(need.earlier(3).ended(), "unroutable; reassigned to beta by schakelctl:ops-anna");
+  EXPECT_EQ(escalation_.waiting(), 1u);
+
+  // Redelivered, or clicked twice: one offer.
+  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA03, 0, "beta")), IsEmpty());
+  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA03, 0, "gamma")), IsEmpty());
+
+  // From here on it is an offer like any other: not accepted in time, nobody is left (every
+  // organisation that serves housing was tried), so it is unroutable again, under a new id.
+  now_ += kNormalSla + seconds(1);
+  out = escalation_.Tick(policy_);
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kUnroutableTopic));
+  EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[1]).meta().assignment_id(), referral::NextAssignmentId(kA04));
+}
+
+TEST_F(ReassignTest, OutsideTheSharingPermissionTheNeedStaysInTheQueueWithTheReason) {
+  v1::ReassignRequested reassign = Reassign(kA03, 0, "delta");
+  // The client allowed alpha, beta and gamma only.
+  const v1::RouterReferralState* before = escalation_.Find(kReferral);
+  ASSERT_NE(before, nullptr);
+  v1::RouterReferralState restricted = *before;
+  restricted.mutable_needs(0)->mutable_current()->mutable_sharing()->clear_organisations();
+  for (const char* org : {"alpha", "beta", "gamma"}) {
+    restricted.mutable_needs(0)->mutable_current()->mutable_sharing()->add_organisations(org);
+  }
+  ASSERT_TRUE(
+      escalation_.Restore(kPartition, kReferral, restricted.SerializeAsString()).ok());
+
+  std::vector<Output> out = Handle(routing::kReassignTopic, reassign);
+  ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  const v1::ReferralUnroutable again = Parse<v1::ReferralUnroutable>(out[0]);
+  EXPECT_EQ(again.meta().assignment_id(), kA03);
+  EXPECT_EQ(again.need_index(), 0u);
+  ASSERT_EQ(again.passed_over_size(), 1);
+  EXPECT_EQ(again.passed_over(0).organisation(), "delta");
+  EXPECT_EQ(again.passed_over(0).reason(),
+            "reassign by schakelctl:ops-anna refused: not covered by the client's sharing "
+            "permission");
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).unroutable());
+
+  // An organisation outside the network: the same.
+  out = Handle(routing::kReassignTopic, Reassign(kA03, 0, "nobody"));
+  ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[0]).passed_over(0).reason(),
+            "reassign by schakelctl:ops-anna refused: is not part of the network");
+  // Then a good choice still works.
+  EXPECT_EQ(Handle(routing::kReassignTopic, Reassign(kA03, 0, "gamma")).size(), 2u);
+}
+
+TEST_F(ReassignTest, AnOldUnroutableIdOrAnUnknownReferralChangesNothing) {
+  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA02, 0, "beta")), IsEmpty());
+  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA03, 7, "beta")), IsEmpty());
+  v1::ReassignRequested elsewhere = Reassign(kA03, 0, "beta");
+  elsewhere.mutable_meta()->set_referral_id("r-000000000000000000000099");
+  EXPECT_THAT(Handle(routing::kReassignTopic, elsewhere), IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).unroutable());
+}
+
+TEST_F(ReassignTest, SurvivesARestoreOnAnotherInstance) {
+  const v1::RouterReferralState* state = escalation_.Find(kReferral);
+  ASSERT_NE(state, nullptr);
+  Escalation other([this] { return now_; });
+  ASSERT_TRUE(other.Restore(kPartition, kReferral, state->SerializeAsString()).ok());
+  absl::StatusOr<std::vector<Output>> out =
+      other.Handle(policy_, Record(routing::kReassignTopic, Reassign(kA03, 0, "alpha")));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(Topics(*out), ElementsAre("schakel.inbox.alpha", kStatusTopic));
 }
 
 TEST_F(EscalationTest, AForwardOfAnOfferWithdrawnMeanwhileIsIgnored) {
@@ -810,6 +967,7 @@ INSTANTIATE_TEST_SUITE_P(EveryInput, GarbageTest,
                                            std::string(routing::kStatusTopic),
                                            std::string(routing::kForwardingTopic),
                                            std::string(routing::kCancellationsTopic),
+                                           std::string(routing::kReassignTopic),
                                            std::string("schakel.inbox.alpha")),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            std::string name;

@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
   const std::vector<std::string> inputs = {std::string(schakel::routing::kSubmittedTopic),
                                            std::string(schakel::routing::kForwardingTopic),
                                            std::string(schakel::routing::kCancellationsTopic),
-                                           std::string(schakel::routing::kStatusTopic)};
+                                           std::string(schakel::routing::kStatusTopic),
+                                           std::string(schakel::routing::kReassignTopic)};
   absl::StatusOr<std::unique_ptr<schakel::metrics::Metrics>> metrics =
       schakel::metrics::Metrics::Start(metrics_listen);
   if (!metrics.ok()) {

@@ -82,7 +82,8 @@ void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralU
 
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
-    std::vector<v1::AssignmentRequested>* offers, const routing::OpenAssignments& open) {
+    std::vector<v1::AssignmentRequested>* offers, const routing::OpenAssignments& open,
+    std::vector<v1::AssignmentRequested>* unroutable_needs) {
   if (submitted.meta().schema_version() != 1) {
     return absl::InvalidArgumentError("unknown schema version");
   }
@@ -106,21 +107,20 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
                     [index](const v1::LinkedNeed& l) { return l.need_index() == index; });
     if (linked) continue;  // already open for this client: intake linked it, nobody gets it twice
     const std::string assignment_id = referral::AssignmentId(submitted.meta().referral_id(), index);
+    // Only this need travels to its organisation: the client's other needs stay out of its topic.
+    v1::AssignmentRequested assignment;
+    *assignment.mutable_meta() = Meta(submitted.meta().referral_id(), assignment_id);
+    assignment.set_organisation(decision.organisation);
+    assignment.set_need_code(decision.need_code);
+    assignment.set_need_details(submitted.needs(static_cast<int>(i)).details());
+    assignment.set_client_pseudonym(submitted.client_pseudonym());
+    assignment.set_urgency(submitted.urgency());
+    assignment.set_region(submitted.region());
+    *assignment.mutable_languages() = submitted.languages();
+    assignment.set_referring_organisation(submitted.referring_organisation());
+    assignment.set_need_index(index);
+    *assignment.mutable_sharing() = submitted.sharing();
     if (decision.routable()) {
-      // Only this need travels to this organisation: the client's other needs stay out of its
-      // topic.
-      v1::AssignmentRequested assignment;
-      *assignment.mutable_meta() = Meta(submitted.meta().referral_id(), assignment_id);
-      assignment.set_organisation(decision.organisation);
-      assignment.set_need_code(decision.need_code);
-      assignment.set_need_details(submitted.needs(static_cast<int>(i)).details());
-      assignment.set_client_pseudonym(submitted.client_pseudonym());
-      assignment.set_urgency(submitted.urgency());
-      assignment.set_region(submitted.region());
-      *assignment.mutable_languages() = submitted.languages();
-      assignment.set_referring_organisation(submitted.referring_organisation());
-      assignment.set_need_index(index);
-      *assignment.mutable_sharing() = submitted.sharing();
       AddAssignment(assignment, &events);
       if (offers != nullptr) offers->push_back(std::move(assignment));
     } else {
@@ -131,9 +131,11 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
       unroutable.set_region(submitted.region());
       unroutable.set_urgency(submitted.urgency());
       unroutable.set_referring_organisation(submitted.referring_organisation());
+      *unroutable.mutable_sharing() = submitted.sharing();
       AddPassedOver(decision.passed_over, &unroutable);
       events.push_back({std::string(routing::kUnroutableTopic), submitted.meta().referral_id(),
                         unroutable.SerializeAsString()});
+      if (unroutable_needs != nullptr) unroutable_needs->push_back(std::move(assignment));
     }
   }
   return events;
@@ -176,6 +178,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
     unroutable.set_region(proposed.region());
     unroutable.set_urgency(proposed.urgency());
     unroutable.set_referring_organisation(proposed.referring_organisation());
+    *unroutable.mutable_sharing() = proposed.sharing();
     v1::PassedOver* passed = unroutable.add_passed_over();
     passed->set_organisation(forward.to_organisation());
     passed->set_reason(

@@ -48,10 +48,13 @@ void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralU
 // INVALID_ARGUMENT when the event is not one we can route (unknown schema version, missing ids).
 // `offers`, when given, receives each assignment offered (needs without one went to unroutable);
 // `open` gives each organisation's open assignments (capacity and load; none when empty).
+// `unroutable_needs`, when given, receives each need that went to unroutable as it would be offered
+// (organisation empty), so that an operator can reassign it later.
 absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
     std::vector<v1::AssignmentRequested>* offers = nullptr,
-    const routing::OpenAssignments& open = nullptr);
+    const routing::OpenAssignments& open = nullptr,
+    std::vector<v1::AssignmentRequested>* unroutable_needs = nullptr);
 
 // The events for an owner's request to hand an assignment to another organisation: the new
 // assignment on the target's topic (id NextAssignmentId(forwarded), pointing back to it) with its

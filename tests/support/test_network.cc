@@ -20,7 +20,17 @@ const std::string kBinary = SCHAKEL_BINARY_DIR;
 constexpr char kOrganisationHeader[] = "x-schakel-organisation";
 }  // namespace
 
-std::string ScrapeMetrics(const std::string& address) {
+HttpResponse HttpRequest(const std::string& address, const std::string& method,
+                         const std::string& path, const std::string& body) {
+  std::string request = method + " " + path + " HTTP/1.0\r\nHost: " + address + "\r\n";
+  if (!body.empty() || method == "POST") {
+    request += "Content-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n";
+  }
+  return HttpExchange(address, request + "\r\n" + body);
+}
+
+HttpResponse HttpExchange(const std::string& address, const std::string& request) {
   const std::size_t colon = address.rfind(':');
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -29,19 +39,27 @@ std::string ScrapeMetrics(const std::string& address) {
   ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
   if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     if (fd >= 0) ::close(fd);
-    return "";
+    return {};
   }
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address + "\r\n\r\n";
   if (::write(fd, request.data(), request.size()) < 0) {
     ::close(fd);
-    return "";
+    return {};
   }
   std::string response;
   char buffer[8192];
   for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) response.append(buffer, n);
   ::close(fd);
-  const std::size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
+  const std::size_t end = response.find("\r\n\r\n");
+  if (end == std::string::npos || response.size() < 12) return {};
+  HttpResponse out;
+  out.status = std::atoi(response.substr(9, 3).c_str());  // "HTTP/1.1 200 OK"
+  out.headers = response.substr(0, end);
+  out.body = response.substr(end + 4);
+  return out;
+}
+
+std::string ScrapeMetrics(const std::string& address) {
+  return HttpRequest(address, "GET", "/metrics").body;
 }
 
 int HealthStatus(const std::string& address) {
@@ -155,6 +173,20 @@ void TestNetwork::AddIntake() {
               0}));
 }
 
+Service& TestNetwork::AddOps() {
+  const std::string console = "127.0.0.1:" + std::to_string(FreePort());
+  services_.push_back(std::make_unique<Service>(
+      Service{"ops",
+              kBinary + "/services/ops/ops",
+              {"--network", network_file_, "--kafka", kafka_, "--console-listen", console,
+               "--lag-every-ms", "500"},
+              "",
+              nullptr,
+              0}));
+  services_.back()->console_address = console;
+  return *services_.back();
+}
+
 ::testing::AssertionResult TestNetwork::StartAll() {
   for (auto& s : services_) {
     if (!s->process || !s->process->running()) Launch(*s);
@@ -185,6 +217,7 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
   if (s.metrics_address.empty()) s.metrics_address = "127.0.0.1:" + std::to_string(FreePort());
   args.push_back("--metrics-listen");
   args.push_back(s.metrics_address);
+  if (log_json_) args.push_back("--log-json");
   ++s.starts;
   const std::string log =
       (dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();

@@ -35,10 +35,22 @@ struct Service {
   int starts = 0;
   std::string
       metrics_address{};  // where it serves /metrics (a free port, chosen at the first start)
+  std::string console_address{};  // ops only: where it serves the console (chosen when added)
 };
 
 // GET http://address/metrics: the Prometheus text, or empty when nothing answers.
 std::string ScrapeMetrics(const std::string& address);
+
+// One plain HTTP/1.0 request to host:port; status 0 when nothing answered.
+struct HttpResponse {
+  int status = 0;
+  std::string headers;
+  std::string body;
+};
+HttpResponse HttpRequest(const std::string& address, const std::string& method,
+                         const std::string& path, const std::string& body = "");
+// The request exactly as given (request line, headers, blank line, body).
+HttpResponse HttpExchange(const std::string& address, const std::string& request);
 
 // The overall health of the server at `address` (grpc.health.v1.Health/Check, empty service name):
 // 1 SERVING, 2 NOT_SERVING, 0 UNKNOWN; -1 when the call fails.
@@ -56,12 +68,17 @@ class TestNetwork {
   const routing::Network& network() const { return network_; }
   const std::filesystem::path& dir() const { return dir_; }
 
+  // Every service started from now on logs one JSON object per line (--log-json).
+  void LogJson() { log_json_ = true; }
   // Creates the topics of the network and a pseudonym key.
   ::testing::AssertionResult Prepare();
   // Adds (does not start) one inbox per organisation, a router and intake.
   void AddInboxes();
   Service& AddRouter(const std::string& instance, std::vector<std::string> extra_args = {});
   void AddIntake();
+  // The ops service, its console on a free port (Service::console_address); it asks for the
+  // inboxes' committed offsets every 500 ms.
+  Service& AddOps();
   // Starts every added service that does not run, and waits until each answers.
   ::testing::AssertionResult StartAll();
 
@@ -102,6 +119,7 @@ class TestNetwork {
   routing::Network network_;
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<Service>> services_;
+  bool log_json_ = false;
 };
 
 // Sets the identity header and a deadline.

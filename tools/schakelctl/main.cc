@@ -16,16 +16,20 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "libs/kafka/admin.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
+#include "libs/kafka/consumer.h"
 #include "libs/ops/queues.h"
+#include "libs/ops/unroutable.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
 #include "libs/service/identity.h"
@@ -194,9 +198,33 @@ int main(int argc, char** argv) {
 
   // unroutable, referral: what operators read straight from the topics (no personal data)
   auto* unroutable_cmd = app.add_subcommand(
-      "unroutable", "The needs nobody could take, with the chain of offers and everybody's reason");
+      "unroutable",
+      "The needs nobody could take, with the chain of offers and everybody's reason, and whether "
+      "an operator reassigned them");
   unroutable_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   unroutable_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  unroutable_cmd->require_subcommand(0, 1);
+  std::string reassign_referral;
+  std::uint32_t reassign_need = 0;
+  std::string reassign_to;
+  std::string reassign_reason;
+  std::string reassign_by;
+  if (const char* user = std::getenv("USER"); user != nullptr) reassign_by = user;
+  auto* reassign_cmd = unroutable_cmd->add_subcommand(
+      "reassign",
+      "Hand an unroutable need to an organisation that agreed to take it (e.g. by phone). The "
+      "router offers it there, within the client's sharing permission; the decision (who, why, "
+      "when) stays on schakel.operator.reassignments");
+  reassign_cmd->add_option("referral", reassign_referral, "The referral id (r-…)")->required();
+  reassign_cmd->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
+      ->required();
+  reassign_cmd->add_option("organisation", reassign_to, "The organisation's id")->required();
+  reassign_cmd->add_option("--reason", reassign_reason, "Why this organisation (required)")
+      ->required();
+  reassign_cmd->add_option("--by", reassign_by, "Who decides (default: $USER)")
+      ->capture_default_str();
+  reassign_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  reassign_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   std::string referral_id;
   auto* referral_cmd = app.add_subcommand(
       "referral",
@@ -222,6 +250,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
     if (!net.ok()) return Fail(std::string(net.status().message()));
     schakel::ops::QueueFigures figures;
+    std::map<std::string, schakel::ops::TopicLag> topic_lag;
     for (const schakel::routing::Organisation& org : net->organisations) {
       absl::StatusOr<std::vector<schakel::kafka::Record>> offers =
           ReadTopic(kafka, schakel::routing::InboxTopic(org.id), net->topics.partitions);
@@ -229,6 +258,7 @@ int main(int argc, char** argv) {
         return Fail("Kafka at " + kafka + ": " + std::string(offers.status().message()));
       }
       for (const schakel::kafka::Record& r : *offers) {
+        topic_lag[org.id].Seen(r.partition, r.offset);
         schakel::v1::InboxEvent event;
         if (event.ParseFromString(r.value) && event.has_requested()) {
           figures.AddOffer(event.requested());
@@ -244,8 +274,32 @@ int main(int argc, char** argv) {
       schakel::v1::AssignmentStatusChanged change;
       if (change.ParseFromString(r.value)) figures.AddStatus(change);
     }
+    // Lag: the records on each inbox topic at or after its inbox group's committed offset (the
+    // inboxes name their group in their load reports).
+    absl::StatusOr<std::vector<schakel::kafka::Record>> loads =
+        ReadTopic(kafka, schakel::routing::kInboxLoadTopic, net->topics.partitions);
+    if (!loads.ok()) {
+      return Fail("Kafka at " + kafka + ": " + std::string(loads.status().message()));
+    }
+    std::map<std::string, std::string> groups;
+    for (const schakel::kafka::Record& r : *loads) {
+      schakel::v1::InboxLoad load;
+      if (load.ParseFromString(r.value) && !load.consumer_group().empty()) {
+        groups[load.organisation()] = load.consumer_group();
+      }
+    }
+    std::vector<std::int32_t> partitions;
+    for (int p = 0; p < net->topics.partitions; ++p) partitions.push_back(p);
+    std::map<std::string, std::int64_t> lag;
+    for (const auto& [org, group] : groups) {
+      absl::StatusOr<std::map<std::int32_t, std::int64_t>> committed =
+          schakel::kafka::CommittedOffsets(kafka, group, schakel::routing::InboxTopic(org),
+                                           partitions, std::chrono::seconds(10));
+      if (!committed.ok()) continue;  // shown as not known
+      lag[org] = topic_lag[org].Behind(*committed);
+    }
     const std::vector<schakel::ops::QueueRow> rows =
-        figures.Rows(*net, std::chrono::system_clock::now());
+        figures.Rows(*net, std::chrono::system_clock::now(), lag);
     std::cout << (queues_json ? schakel::ops::QueueJson(rows) : schakel::ops::QueueTable(rows));
     return 0;
   }
@@ -325,19 +379,85 @@ int main(int argc, char** argv) {
       return Fail("Kafka at " + kafka + ": " + std::string(unroutable.status().message()));
     }
     if (*unroutable_cmd) {
-      int count = 0;
+      // The queue: what went unroutable, the operators' reassignments, and the offers that
+      // continue a need (a reassignment done).
+      schakel::ops::UnroutableQueue queue;
       for (const schakel::kafka::Record& r : *unroutable) {
         schakel::v1::ReferralUnroutable u;
-        if (!u.ParseFromString(r.value)) continue;
+        if (u.ParseFromString(r.value)) queue.AddUnroutable(u);
+      }
+      absl::StatusOr<std::vector<schakel::kafka::Record>> reassignments =
+          ReadTopic(kafka, schakel::routing::kReassignTopic, net->topics.partitions);
+      if (!reassignments.ok()) {
+        return Fail("Kafka at " + kafka + ": " + std::string(reassignments.status().message()));
+      }
+      for (const schakel::kafka::Record& r : *reassignments) {
+        schakel::v1::ReassignRequested reassign;
+        if (reassign.ParseFromString(r.value)) queue.AddReassign(reassign);
+      }
+      for (const schakel::routing::Organisation& org : net->organisations) {
+        absl::StatusOr<std::vector<schakel::kafka::Record>> offers =
+            ReadTopic(kafka, schakel::routing::InboxTopic(org.id), net->topics.partitions);
+        if (!offers.ok()) {
+          return Fail("Kafka at " + kafka + ": " + std::string(offers.status().message()));
+        }
+        for (const schakel::kafka::Record& r : *offers) {
+          schakel::v1::InboxEvent event;
+          if (event.ParseFromString(r.value) && event.has_requested()) {
+            queue.AddOffer(event.requested());
+          }
+        }
+      }
+      if (*reassign_cmd) {
+        if (absl::Status ok = queue.CheckReassign(*net, reassign_referral, reassign_need,
+                                                  reassign_to, reassign_reason);
+            !ok.ok()) {
+          return Fail("unroutable reassign: " + std::string(ok.message()));
+        }
+        const schakel::v1::ReassignRequested event =
+            queue.MakeReassign(*queue.Find(reassign_referral, reassign_need), reassign_to,
+                               reassign_reason, "schakelctl:" + reassign_by);
+        absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
+            schakel::kafka::Producer::Create({.bootstrap_servers = kafka,
+                                              .client_id = "schakelctl",
+                                              .delivery_timeout = std::chrono::seconds(15),
+                                              .extra = {}});
+        if (!producer.ok())
+          return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
+        std::promise<absl::Status> acknowledged;
+        std::future<absl::Status> outcome = acknowledged.get_future();
+        (*producer)->Publish(schakel::routing::kReassignTopic, event.meta().referral_id(),
+                             event.SerializeAsString(), [&acknowledged](absl::Status s) {
+                               acknowledged.set_value(std::move(s));
+                             });
+        const absl::Status status = outcome.get();
+        (*producer)->Close(std::chrono::seconds(5));
+        if (!status.ok()) {
+          return Fail("unroutable reassign: Kafka at " + kafka +
+                      " did not take it: " + std::string(status.message()));
+        }
+        std::printf("reassignment of %s (need %s #%u) to %s sent; the router offers it there "
+                    "(see schakelctl referral %s)\n",
+                    event.meta().assignment_id().c_str(),
+                    queue.Find(reassign_referral, reassign_need)->need_code.c_str(),
+                    reassign_need, reassign_to.c_str(), reassign_referral.c_str());
+        return 0;
+      }
+      int count = 0;
+      for (const schakel::ops::UnroutableNeed& u : queue.Needs()) {
         ++count;
-        std::printf("%s  %s  need %s (#%u)  %s  from %s  region %s\n",
-                    Time(u.meta().occurred_at()).c_str(), u.meta().assignment_id().c_str(),
-                    u.need_code().c_str(), u.need_index(),
-                    schakel::v1::Urgency_Name(u.urgency()).c_str(),
-                    u.referring_organisation().c_str(), u.region().c_str());
+        std::printf("%s  %s  need %s (#%u)  %s  from %s  region %s\n", Time(u.at).c_str(),
+                    u.unroutable_id.c_str(), u.need_code.c_str(), u.need_index,
+                    schakel::v1::Urgency_Name(u.urgency).c_str(),
+                    u.referring_organisation.c_str(), u.region.c_str());
+        if (!u.reassigned_to.empty()) {
+          std::printf("    reassigned to %s\n", u.reassigned_to.c_str());
+        } else if (!u.requested_to.empty()) {
+          std::printf("    reassignment to %s on its way\n", u.requested_to.c_str());
+        }
         // The chain of offers first, then a few of everybody else's reasons.
         int others = 0;
-        for (const schakel::v1::PassedOver& p : u.passed_over()) {
+        for (const schakel::v1::PassedOver& p : u.passed_over) {
           const bool offered = p.reason().rfind("offered (", 0) == 0;
           if (!offered && ++others > 5) continue;
           std::printf("    %s: %s\n", p.organisation().c_str(), p.reason().c_str());
@@ -371,6 +491,19 @@ int main(int argc, char** argv) {
       if (!u.ParseFromString(r.value) || u.meta().referral_id() != referral_id) continue;
       lines.push_back({u.meta().occurred_at(), u.meta().assignment_id() + "  " + u.need_code() +
                                                    "  UNROUTABLE (schakelctl unroutable)"});
+    }
+    // Operators' reassignments: who decided, when and why (the audit of that decision).
+    absl::StatusOr<std::vector<schakel::kafka::Record>> reassignments =
+        ReadTopic(kafka, schakel::routing::kReassignTopic, net->topics.partitions);
+    if (!reassignments.ok()) {
+      return Fail("Kafka at " + kafka + ": " + std::string(reassignments.status().message()));
+    }
+    for (const schakel::kafka::Record& r : *reassignments) {
+      schakel::v1::ReassignRequested a;
+      if (!a.ParseFromString(r.value) || a.meta().referral_id() != referral_id) continue;
+      lines.push_back({a.meta().occurred_at(), a.meta().assignment_id() + "  REASSIGN to " +
+                                                   a.to_organisation() + " by " + a.by() +
+                                                   "  (\"" + a.reason() + "\")"});
     }
     if (lines.empty()) return Fail("no events for referral " + referral_id);
     std::stable_sort(lines.begin(), lines.end(),

@@ -238,11 +238,23 @@ function reasonItem(passed) {
   return item;
 }
 
-function renderReasons(cell, passedOver) {
-  if (passedOver.length === 0) {
+// What an operator needs first: the chain of offers and refused reassignments, then the reasons particular
+// to this client (sharing permission, languages, capacity), and last the organisations that never do this
+// need or region (in a large network, most of them).
+function reasonRank(passed) {
+  const reason = passed.reason || '';
+  if (reason.startsWith('offered (') || reason.startsWith('reassign ') || reason.startsWith('forward ')) return 0;
+  if (reason.startsWith('does not serve need') || reason.startsWith('does not cover region')) return 2;
+  return 1;
+}
+
+function renderReasons(cell, unordered) {
+  if (unordered.length === 0) {
     cell.replaceChildren(el('span', { class: 'muted' }, '—'));
     return;
   }
+  // Array.prototype.sort is stable: within a rank the router's order stays.
+  const passedOver = [...unordered].sort((a, b) => reasonRank(a) - reasonRank(b));
   const shown = el('ul', { class: 'reasons' }, ...passedOver.slice(0, kReasonsShown).map(reasonItem));
   const rest = passedOver.slice(kReasonsShown);
   const children = [shown];
@@ -406,6 +418,18 @@ function updateUnroutableRow(row, item, key) {
   }
   const select = form.querySelector('select');
   if (select.dataset.signature !== organisationsSignature) organisationOptions(select);
+  // The service knows of a reassignment on its way (this page's, another operator's, or schakelctl's)
+  // until the router acted on it: refused (requested_to empties again, the reason is in passed_over) or
+  // done (reassigned_to).
+  const pending = requests.get(key);
+  if (item.requested_to) {
+    if (!pending || pending.kind !== 'requested') {
+      requests.set(key, { kind: 'requested', text: `reassignment to ${item.requested_to} on its way`, at: Date.now() });
+    }
+    requests.get(key).seen = true;
+  } else if (pending && pending.kind === 'requested' && pending.seen) {
+    requests.delete(key);
+  }
   applyRequestState(row, key);
 }
 

@@ -1,0 +1,166 @@
+#include "libs/ops/unroutable.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "libs/referral/ids.h"
+
+namespace schakel::ops {
+namespace {
+
+// The position of an id in its need's chain: "a-…-2" 0, "a-…-2.3" 3.
+int ChainStep(const std::string& assignment_id) {
+  const std::size_t dot = assignment_id.rfind('.');
+  const std::size_t dash = assignment_id.rfind('-');
+  if (dot == std::string::npos || (dash != std::string::npos && dot < dash)) return 0;
+  int step = 0;
+  for (char c : assignment_id.substr(dot + 1)) step = step * 10 + (c - '0');
+  return step;
+}
+
+}  // namespace
+
+void UnroutableQueue::AddUnroutable(const v1::ReferralUnroutable& event) {
+  const Key key{event.meta().referral_id(), event.need_index()};
+  auto it = needs_.find(key);
+  if (it != needs_.end() && it->second.unroutable_id == event.meta().assignment_id()) {
+    // The same need again: the router refused an operator's reassignment and says why.
+    UnroutableNeed& need = it->second;
+    for (const v1::PassedOver& p : event.passed_over()) {
+      const bool known = std::any_of(
+          need.passed_over.begin(), need.passed_over.end(), [&](const v1::PassedOver& q) {
+            return q.organisation() == p.organisation() && q.reason() == p.reason();
+          });
+      if (!known) need.passed_over.insert(need.passed_over.begin(), p);
+    }
+    need.requested_to.clear();
+    return;
+  }
+  if (it != needs_.end() &&
+      ChainStep(event.meta().assignment_id()) < ChainStep(it->second.unroutable_id)) {
+    return;  // an older word about this need, read late
+  }
+  UnroutableNeed need;
+  need.referral_id = event.meta().referral_id();
+  need.need_index = event.need_index();
+  need.unroutable_id = event.meta().assignment_id();
+  need.need_code = event.need_code();
+  need.urgency = event.urgency();
+  need.region = event.region();
+  need.referring_organisation = event.referring_organisation();
+  need.at = event.meta().occurred_at();
+  need.passed_over.assign(event.passed_over().begin(), event.passed_over().end());
+  need.sharing.assign(event.sharing().organisations().begin(),
+                      event.sharing().organisations().end());
+  need.sharing_known = event.has_sharing();
+  if (const auto c = continued_.find(need.unroutable_id); c != continued_.end()) {
+    need.reassigned_to = c->second;
+  }
+  needs_[key] = std::move(need);
+}
+
+void UnroutableQueue::AddReassign(const v1::ReassignRequested& event) {
+  auto it = needs_.find({event.meta().referral_id(), event.need_index()});
+  if (it == needs_.end() || it->second.unroutable_id != event.meta().assignment_id()) return;
+  if (it->second.reassigned_to.empty()) it->second.requested_to = event.to_organisation();
+}
+
+void UnroutableQueue::AddOffer(const v1::AssignmentRequested& offer) {
+  if (offer.previous_assignment_id().empty()) return;
+  continued_[offer.previous_assignment_id()] = offer.organisation();
+  auto it = needs_.find({offer.meta().referral_id(), offer.need_index()});
+  if (it != needs_.end() && it->second.unroutable_id == offer.previous_assignment_id()) {
+    it->second.reassigned_to = offer.organisation();
+    it->second.requested_to.clear();
+  }
+}
+
+std::vector<UnroutableNeed> UnroutableQueue::Needs() const {
+  std::vector<UnroutableNeed> out;
+  out.reserve(needs_.size());
+  for (const auto& [key, need] : needs_) out.push_back(need);
+  std::stable_sort(out.begin(), out.end(), [](const UnroutableNeed& a, const UnroutableNeed& b) {
+    return a.at < b.at;
+  });
+  return out;
+}
+
+const UnroutableNeed* UnroutableQueue::Find(const std::string& referral_id,
+                                            std::uint32_t need_index) const {
+  const auto it = needs_.find({referral_id, need_index});
+  return it == needs_.end() ? nullptr : &it->second;
+}
+
+absl::Status UnroutableQueue::CheckReassign(const routing::Network& network,
+                                            const std::string& referral_id,
+                                            std::uint32_t need_index,
+                                            const std::string& organisation,
+                                            const std::string& reason) const {
+  if (referral_id.empty()) return absl::InvalidArgumentError("referral_id: required");
+  if (organisation.empty()) return absl::InvalidArgumentError("organisation: required");
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        "reason: required (why this organisation, e.g. \"agreed by phone with MJD\")");
+  }
+  if (reason.size() > kMaxReasonBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reason: at most ", kMaxReasonBytes, " bytes, got ", reason.size()));
+  }
+  const UnroutableNeed* need = Find(referral_id, need_index);
+  if (need == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no need ", need_index, " of referral ", referral_id,
+                                            " in the unroutable queue"));
+  }
+  if (!need->reassigned_to.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("need ", need_index, " of referral ", referral_id,
+                     " was reassigned to '", need->reassigned_to, "' already"));
+  }
+  if (!need->requested_to.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("need ", need_index, " of referral ", referral_id,
+                     ": a reassignment to '", need->requested_to, "' is on its way"));
+  }
+  if (network.FindOrganisation(organisation) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("organisation: '", organisation, "' is not in the network"));
+  }
+  if (need->sharing_known &&
+      std::find(need->sharing.begin(), need->sharing.end(), organisation) == need->sharing.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "organisation: '", organisation, "' is not covered by the client's sharing permission"));
+  }
+  return absl::OkStatus();
+}
+
+v1::ReassignRequested UnroutableQueue::MakeReassign(const UnroutableNeed& need,
+                                                    const std::string& organisation,
+                                                    const std::string& reason,
+                                                    const std::string& by) const {
+  v1::ReassignRequested event;
+  event.mutable_meta()->set_schema_version(1);
+  event.mutable_meta()->set_event_id(referral::NewEventId());
+  *event.mutable_meta()->mutable_occurred_at() =
+      google::protobuf::util::TimeUtil::GetCurrentTime();
+  event.mutable_meta()->set_referral_id(need.referral_id);
+  event.mutable_meta()->set_assignment_id(need.unroutable_id);
+  event.set_need_index(need.need_index);
+  event.set_to_organisation(organisation);
+  event.set_reason(reason);
+  event.set_by(by);
+  return event;
+}
+
+DeadLetterRow DeadLetterRowOf(const v1::DeadLetter& letter) {
+  return {.key = absl::StrCat(letter.topic(), "/", letter.partition(), "/", letter.offset()),
+          .topic = letter.topic(),
+          .partition = letter.partition(),
+          .offset = letter.offset(),
+          .consumer = letter.consumer(),
+          .reason = letter.reason(),
+          .at = letter.at()};
+}
+
+}  // namespace schakel::ops

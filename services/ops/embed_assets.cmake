@@ -1,0 +1,22 @@
+# Turns the console's static files into one C++ source (run by CMake at build time):
+#   cmake -DOUT=<file.cc> -DBASE=<folder> -DFILES=a,b,c -P embed_assets.cmake
+# so that the ops service is one binary that serves its console without a path to find.
+string(REPLACE "," ";" FILES "${FILES}")
+set(body "// Generated from services/ops/console by embed_assets.cmake. Do not edit.\n")
+string(APPEND body "#include \"services/ops/console_assets.h\"\n\nnamespace schakel::ops {\nnamespace {\n")
+set(index 0)
+set(table "")
+foreach(name IN LISTS FILES)
+  file(READ "${BASE}/${name}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "const unsigned char kAsset${index}[] = {${bytes}0x00};\n")
+  file(SIZE "${BASE}/${name}" size)
+  string(APPEND table "    {\"/${name}\", {reinterpret_cast<const char*>(kAsset${index}), ${size}}},\n")
+  math(EXPR index "${index} + 1")
+endforeach()
+string(APPEND body "}  // namespace\n\nconst std::vector<ConsoleAsset>& ConsoleAssets() {\n")
+string(APPEND body "  static const std::vector<ConsoleAsset> assets = {\n${table}  };\n  return assets;\n}\n\n")
+string(APPEND body "}  // namespace schakel::ops\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")

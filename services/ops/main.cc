@@ -1,0 +1,204 @@
+// The ops service: follows the network's events on Kafka and shows operators what waits where — the
+// console (a web page on localhost), Prometheus gauges per organisation and need — and takes their
+// reassignments of unroutable needs. It owns no state: a restart reads the topics again.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "libs/kafka/consumer.h"
+#include "libs/kafka/follower.h"
+#include "libs/kafka/probe.h"
+#include "libs/kafka/producer.h"
+#include "libs/metrics/metrics.h"
+#include "libs/routing/network.h"
+#include "libs/service/health.h"
+#include "libs/service/logging.h"
+#include "libs/service/server.h"
+#include "libs/service/shutdown.h"
+#include "services/ops/console_http.h"
+#include "services/ops/ops_view.h"
+
+namespace {
+
+// Every `every`, asks Kafka what each inbox's consumer group has committed (for its lag).
+void PollCommitted(const std::string& kafka, const schakel::routing::Network& network,
+                   schakel::ops::OpsView& view) {
+  std::vector<std::int32_t> partitions;
+  for (int p = 0; p < network.topics.partitions; ++p) partitions.push_back(p);
+  for (const auto& [org, group] : view.ConsumerGroups()) {
+    absl::StatusOr<std::map<std::int32_t, std::int64_t>> committed =
+        schakel::kafka::CommittedOffsets(kafka, group, schakel::routing::InboxTopic(org),
+                                         partitions, std::chrono::seconds(5));
+    if (committed.ok()) {
+      view.SetCommitted(org, *std::move(committed));
+    } else {
+      spdlog::warn("ops: lag of {}: {}", org, std::string(committed.status().message()));
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  schakel::service::BlockShutdownSignals();
+  CLI::App app{
+      "Schakel ops: the operators' console (a web page: queues per organisation, the unroutable "
+      "queue with reassignment, the dead letters), and their figures as Prometheus gauges, "
+      "followed live from Kafka."};
+  std::string network_file = "deploy/local/network.yaml";
+  std::string listen = "127.0.0.1:50059";
+  std::string console_listen = "127.0.0.1:8080";
+  std::string metrics_listen;
+  std::string kafka = "127.0.0.1:9092";
+  std::string log_level = "info";
+  bool log_json = false;
+  int lag_every_ms = 5000;
+  app.add_option("--network", network_file, "The network file")->capture_default_str();
+  app.add_option("--listen", listen, "gRPC address (health checking, reflection, channelz)")
+      ->capture_default_str();
+  app.add_option("--console-listen", console_listen,
+                 "Serve the console at http://ADDRESS/ (keep it on localhost: it has no login of "
+                 "its own yet)")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Serve Prometheus metrics at http://ADDRESS/metrics (default: not served)");
+  app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  app.add_option("--lag-every-ms", lag_every_ms,
+                 "How often the inboxes' committed offsets are asked for (their lag)")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 600000));
+  app.add_flag("--log-json", log_json, "Log one JSON object per line");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  schakel::service::SetupLogging("ops", log_json, log_level);
+
+  absl::StatusOr<schakel::routing::Network> network =
+      schakel::routing::LoadNetworkFile(network_file);
+  if (!network.ok()) {
+    std::cerr << "ops: " << network.status().message() << "\n";
+    return 2;
+  }
+  schakel::ops::OpsView view(*network);
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Follower>> follower =
+      schakel::kafka::Follower::Create(kafka, view.Topics(), std::chrono::seconds(15));
+  if (!follower.ok()) {
+    std::cerr << "ops: Kafka at " << kafka << ": " << follower.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
+      schakel::kafka::Producer::Create(
+          {.bootstrap_servers = kafka, .client_id = "schakel-ops", .extra = {}});
+  if (!producer.ok()) {
+    std::cerr << "ops: Kafka at " << kafka << ": " << producer.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<schakel::kafka::ReachabilityProbe>> probe =
+      schakel::kafka::ReachabilityProbe::Start(kafka);
+  if (!probe.ok()) {
+    std::cerr << "ops: " << probe.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<schakel::metrics::Metrics>> metrics =
+      schakel::metrics::Metrics::Start(metrics_listen);
+  if (!metrics.ok()) {
+    std::cerr << "ops: " << metrics.status().message() << "\n";
+    return 2;
+  }
+  (*metrics)->AddCollectable(std::make_shared<schakel::ops::OpsGauges>(view));
+  (*metrics)->SetKafkaReachableSource([&probe] { return (*probe)->Reachable(); });
+
+  // An operator's reassignment: checked against what the view knows, then on Kafka (the router
+  // acts on it); answered once Kafka acknowledged it.
+  auto reassign = [&](const schakel::ops::ReassignRequest& r) -> absl::Status {
+    absl::StatusOr<schakel::v1::ReassignRequested> event =
+        view.PrepareReassign(r.referral_id, r.need_index, r.organisation, r.reason, "console");
+    if (!event.ok()) return event.status();
+    auto acknowledged = std::make_shared<std::promise<absl::Status>>();
+    std::future<absl::Status> outcome = acknowledged->get_future();
+    (*producer)->Publish(schakel::routing::kReassignTopic, event->meta().referral_id(),
+                         event->SerializeAsString(),
+                         [acknowledged](absl::Status s) { acknowledged->set_value(std::move(s)); });
+    if (outcome.wait_for(std::chrono::seconds(15)) != std::future_status::ready) {
+      return absl::UnavailableError("Kafka did not acknowledge the reassignment in time");
+    }
+    absl::Status status = outcome.get();
+    if (!status.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("Kafka did not take the reassignment: ", status.message()));
+    }
+    view.Reassigned(*event);
+    spdlog::info("ops: reassignment of {} (need {}) to {} sent, by console",
+                 event->meta().assignment_id(), event->need_index(), event->to_organisation());
+    return absl::OkStatus();
+  };
+  auto overview = [&] {
+    return view.Overview(std::chrono::system_clock::now(), (*probe)->Reachable(), kafka);
+  };
+  absl::StatusOr<std::unique_ptr<schakel::ops::ConsoleServer>> console =
+      schakel::ops::ConsoleServer::Start(console_listen, overview, reassign);
+  if (!console.ok()) {
+    std::cerr << "ops: " << console.status().message() << "\n";
+    return 2;
+  }
+
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back((*metrics)->GrpcInterceptor());
+  absl::StatusOr<schakel::service::RunningServer> server =
+      schakel::service::StartServer(listen, {}, std::move(interceptors));
+  if (!server.ok()) {
+    std::cerr << "ops: " << server.status().message() << "\n";
+    return 2;
+  }
+  auto health = std::make_unique<schakel::service::HealthFollower>(
+      *server->server, "Kafka", [&probe] { return (*probe)->Reachable(); });
+
+  std::atomic<bool> stopping{false};
+  std::thread follow([&] {
+    while (!stopping.load()) {
+      std::optional<schakel::kafka::Record> record =
+          (*follower)->Poll(std::chrono::milliseconds(200));
+      if (record) view.Apply(*record);
+    }
+  });
+  std::mutex lag_mu;
+  std::condition_variable lag_cv;
+  std::thread lag([&] {
+    std::unique_lock lock(lag_mu);
+    while (!lag_cv.wait_for(lock, std::chrono::milliseconds(lag_every_ms),
+                            [&] { return stopping.load(); })) {
+      lock.unlock();
+      PollCommitted(kafka, *network, view);
+      lock.lock();
+    }
+  });
+  spdlog::info("ops listening on {} (gRPC), console at http://{}/, following {} topics (Kafka {})",
+               listen, (*console)->address(), view.Topics().size(), kafka);
+
+  const int signal = schakel::service::WaitForShutdownSignal();
+  spdlog::info("ops stopping (signal {})", signal);
+  health.reset();
+  (*console)->Stop();
+  (*metrics)->StopServing();
+  schakel::service::SetServing(*server->server, false);
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  {
+    std::lock_guard lock(lag_mu);
+    stopping.store(true);
+  }
+  lag_cv.notify_all();
+  lag.join();
+  follow.join();
+  (*producer)->Close(std::chrono::seconds(5));
+  spdlog::info("ops stopped: {} records read, {} unreadable", view.records(), view.unreadable());
+  return 0;
+}

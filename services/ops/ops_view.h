@@ -1,0 +1,95 @@
+// What the ops service knows: the network's events folded into the operators' figures — queues per
+// organisation (libs/ops QueueFigures), how far each inbox is behind its topic, the unroutable queue
+// and the dead letters — as the console's JSON and as Prometheus gauges. Thread-safe: the follower
+// thread applies records, the lag poller sets committed offsets, HTTP and scrapes read.
+//
+// No personal data passes through here: offers are read for their ids, need codes, urgency and
+// times only, and nothing else is kept.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/kafka/consumer.h"
+#include "libs/ops/queues.h"
+#include "libs/ops/unroutable.h"
+#include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::ops {
+
+class OpsView {
+ public:
+  explicit OpsView(routing::Network network) : network_(std::move(network)) {}
+
+  // The topics the view is folded from.
+  std::vector<std::string> Topics() const;
+
+  // One record of any of Topics(). Records it cannot read are counted and skipped (the consumers
+  // that own those topics dead-letter them).
+  void Apply(const kafka::Record& record);
+
+  // Each organisation's inbox consumer group, as its load reports name it.
+  std::map<std::string, std::string> ConsumerGroups() const;
+  // What the group of `organisation`'s inbox has committed on its topic.
+  void SetCommitted(const std::string& organisation,
+                    std::map<std::int32_t, std::int64_t> committed);
+
+  // The console's overview (see services/ops/console/app.js for how it is shown).
+  nlohmann::json Overview(std::chrono::system_clock::time_point now, bool kafka_reachable,
+                          const std::string& bootstrap) const;
+
+  // Checks an operator's reassignment and builds its event (see UnroutableQueue::CheckReassign).
+  absl::StatusOr<v1::ReassignRequested> PrepareReassign(const std::string& referral_id,
+                                                        std::uint32_t need_index,
+                                                        const std::string& organisation,
+                                                        const std::string& reason,
+                                                        const std::string& by) const;
+  // A reassignment Kafka acknowledged: on its way (until the router's answer is read).
+  void Reassigned(const v1::ReassignRequested& event);
+
+  // Gauges for Prometheus: schakel_assignments{organisation,need,state} (state: waiting, overdue,
+  // accepted, in_progress), schakel_unroutable_needs{need,referring_organisation},
+  // schakel_dead_letters{topic,consumer}, schakel_inbox_lag{organisation}.
+  std::vector<prometheus::MetricFamily> Families(std::chrono::system_clock::time_point now) const;
+
+  std::uint64_t records() const;
+  std::uint64_t unreadable() const;
+
+ private:
+  std::map<std::string, std::int64_t> LagLocked() const;
+
+  const routing::Network network_;
+  mutable std::mutex mu_;
+  QueueFigures queues_;
+  UnroutableQueue unroutable_;
+  std::vector<DeadLetterRow> dead_letters_;
+  std::map<std::string, std::string> groups_;                                 // org → group
+  std::map<std::string, TopicLag> topic_records_;                             // org → offsets
+  std::map<std::string, std::map<std::int32_t, std::int64_t>> committed_;     // org → committed
+  std::uint64_t records_ = 0;
+  std::uint64_t unreadable_ = 0;
+};
+
+// OpsView's gauges for a metrics::Metrics registry.
+class OpsGauges final : public prometheus::Collectable {
+ public:
+  explicit OpsGauges(const OpsView& view) : view_(view) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    return view_.Families(std::chrono::system_clock::now());
+  }
+
+ private:
+  const OpsView& view_;
+};
+
+}  // namespace schakel::ops
