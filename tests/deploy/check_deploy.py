@@ -4,8 +4,9 @@
 
 Checks that every YAML and JSON file under deploy/ parses; that the Kubernetes manifests and the systemd units
 start the services with flags that exist, and fit together (ports, probes, volumes, the network file, one
-inbox per organisation); and that the Prometheus and Grafana files name only metrics and labels the services
-export. Prints one line per problem ("file: what is wrong") and exits 1, or prints a summary and exits 0.
+inbox per organisation, the ops console on the pod's loopback and behind no Service); and that the Prometheus
+and Grafana files name only metrics and labels the services export, with the scrape jobs deploy/local/up's
+ports imply. Prints one line per problem ("file: what is wrong") and exits 1, or prints a summary and exits 0.
 Needs PyYAML (Debian: python3-yaml) and nothing else: no cluster, no Prometheus, no Grafana.
 """
 
@@ -19,6 +20,7 @@ import yaml
 
 # What the binaries accept (services/<name>/main.cc). True: the flag takes a value; False: a bare switch.
 # router --check and --clock-offset-file exist but are for operators and tests, not for a deployment.
+# ops --console-listen serves the operators' console (HTTP, no login of its own): see CONSOLE_FLAG.
 FLAGS = {
     "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True,
                "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--log-json": False,
@@ -27,11 +29,18 @@ FLAGS = {
                "--log-json": False, "--log-level": True, "--metrics-listen": True},
     "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True,
               "--log-json": False, "--log-level": True, "--metrics-listen": True},
+    "ops": {"--network": True, "--kafka": True, "--listen": True, "--console-listen": True,
+            "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True},
 }
-REQUIRED_FLAGS = {"intake": {"--pseudonym-key"}, "router": set(), "inbox": {"--org", "--network"}}
+REQUIRED_FLAGS = {"intake": {"--pseudonym-key"}, "router": set(), "inbox": {"--org", "--network"},
+                  "ops": set()}
+# A service's flag for an HTTP listener without a login: in a container it must listen on the pod's loopback
+# only (kubectl port-forward reaches that), and no Service may expose its port.
+CONSOLE_FLAG = {"ops": "--console-listen"}
+LOOPBACK = ("127.0.0.1:", "localhost:", "[::1]:")
 
-# What the services export (libs/metrics/metrics.cc, services/inbox/assignment_gauges.cc), with the labels
-# of each. The histogram is also read through its _bucket, _count and _sum series.
+# What the services export (libs/metrics/metrics.cc, services/inbox/assignment_gauges.cc, the ops service's
+# gauges), with the labels of each. The histogram is also read through its _bucket, _count and _sum series.
 METRICS = {
     "schakel_grpc_server_handled_total": {"grpc_service", "grpc_method", "grpc_code"},
     "schakel_grpc_server_handling_seconds": {"grpc_service", "grpc_method"},
@@ -40,7 +49,19 @@ METRICS = {
     "schakel_kafka_consumed_total": {"topic"},
     "schakel_kafka_reachable": set(),
     "schakel_inbox_assignments": {"need", "organisation", "status"},
+    # The ops service's view of the whole network, one series per organisation (it sets `organisation`
+    # itself: its job needs honor_labels). waiting includes overdue (waiting past the network's SLA).
+    "schakel_assignments": {"organisation", "need", "state"},
+    "schakel_unroutable_needs": {"need", "referring_organisation"},  # not yet reassigned; absent when none
+    "schakel_dead_letters": {"topic", "consumer"},  # every record on schakel.deadletters, re-driven or not
+    "schakel_inbox_lag": {"organisation"},  # records on schakel.inbox.<org> its inbox has not consumed
 }
+# Metrics only one service exports (the others: every service). Where that service's source is not in the
+# checkout yet, its facts cannot be looked up (the summary says so).
+EXPORTED_BY = {"schakel_inbox_assignments": "inbox", "schakel_assignments": "ops",
+               "schakel_unroutable_needs": "ops", "schakel_dead_letters": "ops", "schakel_inbox_lag": "ops"}
+# Where the metrics are defined.
+METRIC_SOURCES = ("libs/metrics", "services/inbox", "libs/ops", "services/ops")
 HISTOGRAMS = {"schakel_grpc_server_handling_seconds"}
 # Series every Prometheus makes itself: `up` (1 when a target was scraped).
 PROMETHEUS_OWN = {"up"}
@@ -48,6 +69,7 @@ PROMETHEUS_OWN = {"up"}
 TARGET_LABELS = {"job", "instance", "organisation"}
 # Label values that are known in advance; a matcher on these labels may only name these.
 LABEL_VALUES = {
+    "state": {"waiting", "overdue", "accepted", "in_progress"},
     "status": {"requested", "received", "accepted", "rejected", "in_progress", "on_hold", "completed",
                "failed", "cancelled"},
     "grpc_code": {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
@@ -56,9 +78,12 @@ LABEL_VALUES = {
                   "UNAUTHENTICATED"},
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.forwarding", "schakel.assignments.cancellations", "schakel.router.state",
-              "schakel.inbox.load", "schakel.deadletters"},  # and schakel.inbox.<org>
-    "job": {"intake", "router", "inbox"},
+              "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments"},
+    # and schakel.inbox.<org>
+    "job": {"intake", "router", "inbox", "ops"},
 }
+# The scrape jobs whose metrics carry their own `organisation` label: honor_labels, or Prometheus renames it.
+HONOR_LABELS_JOBS = {"inbox", "ops"}
 
 # PromQL's functions, aggregations and keywords: every other word in an expression is a metric name.
 PROMQL_FUNCTIONS = set("""
@@ -88,6 +113,8 @@ class Checker:
         self.root = root
         self.problems = []
         self.counts = {"yaml": 0, "json": 0, "manifests": 0, "expressions": 0, "units": 0}
+        self.not_in_checkout = []  # services whose main.cc is not here: their facts were not looked up
+        self.consoles = []  # (where, pod labels, console port, {port name: containerPort}) per console
         self.local_network = (self.load_yaml(root / "deploy" / "local" / "network.yaml") or [{}])[0]
         self.network = self.local_network  # the cluster's, once read from its ConfigMap
 
@@ -100,15 +127,20 @@ class Checker:
         """A flag or metric removed from the code must not live on in deploy/: each fact is looked up."""
         for service, flags in FLAGS.items():
             main = self.root / "services" / service / "main.cc"
+            if not main.exists() and not (self.root / "services" / service / "CMakeLists.txt").exists():
+                # A service being added (its deploy material may come before its code): no source to ask.
+                self.not_in_checkout.append(service)
+                continue
             text = main.read_text() if main.exists() else ""
             for flag in flags:
                 if f'"{flag}"' not in text:
                     self.problem(main, f"no flag {flag} any more (update tests/deploy/check_deploy.py)")
-        sources = "".join(p.read_text() for d in ("libs/metrics", "services/inbox")
-                          for p in sorted((self.root / d).glob("*.cc")))
+        sources = "".join(p.read_text() for d in METRIC_SOURCES for p in sorted((self.root / d).glob("*.cc")))
         for metric in METRICS:
+            if EXPORTED_BY.get(metric) in self.not_in_checkout:
+                continue
             if f'"{metric}"' not in sources:
-                self.problem("libs/metrics, services/inbox", f"no metric {metric} any more")
+                self.problem(", ".join(METRIC_SOURCES), f"no metric {metric} any more")
 
     # ---- parsing -------------------------------------------------------------------------------------------
 
@@ -192,8 +224,24 @@ class Checker:
         for path, obj in objects:
             if isinstance(obj, dict) and obj.get("kind") in ("StatefulSet", "Deployment"):
                 self.check_workload(path, obj, by_kind)
+        self.check_consoles_unexposed(by_kind.get("Service", {}))
         self.check_network_configmap(by_kind.get("ConfigMap", {}))
         self.check_inboxes(k8s)
+
+    def check_consoles_unexposed(self, services):
+        """No Service leads to a console (it has no login): port-forward is the way in."""
+        for where, labels, console_port, named in self.consoles:
+            for name, service in services.items():
+                spec = service.get("spec") or {}
+                selector = spec.get("selector") or {}
+                if not selector or any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                for port in spec.get("ports") or []:
+                    target = port.get("targetPort", port.get("port"))
+                    target = named.get(target) if isinstance(target, str) else target
+                    if target == console_port or port.get("port") == console_port:
+                        self.problem(where, f"Service {name} exposes the console's port {console_port} "
+                                            f"(port {port.get('name') or port.get('port')}); it has no login")
 
     def check_workload(self, path, obj, by_kind):
         where = f"{path.relative_to(self.root)}: {obj['kind']} {obj['metadata']['name']}"
@@ -240,6 +288,17 @@ class Checker:
                 # The kubelet's probes and Prometheus come from outside the pod, to its own address.
                 if not str(given.get(flag, "")).startswith(("0.0.0.0:", "[::]:")):
                     self.problem(cwhere, f"{flag} must listen on 0.0.0.0 in a container")
+            console_flag = CONSOLE_FLAG.get(m.group(1))
+            if console_flag:
+                console = given.get(console_flag)
+                # Without the flag the service would use its default, 127.0.0.1: the manifest should say so.
+                if not str(console or "").startswith(LOOPBACK) or not port_of(console):
+                    self.problem(cwhere, f"{console_flag} must be given and listen on 127.0.0.1 in a container "
+                                         "(it has no login; operators reach it with kubectl port-forward)")
+                if port_of(console):
+                    self.consoles.append((cwhere, (template.get("metadata") or {}).get("labels") or {},
+                                          port_of(console),
+                                          {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}))
             if str(annotations.get("prometheus.io/scrape")) != "true" or \
                     str(annotations.get("prometheus.io/port")) != str(metrics_port):
                 self.problem(cwhere, f"the pod needs prometheus.io/scrape \"true\" and prometheus.io/port "
@@ -357,11 +416,16 @@ class Checker:
         folder = self.root / "deploy" / "prometheus"
         config = (self.load_yaml(folder / "prometheus.yml") or [{}])[0]
         jobs = {j.get("job_name"): j for j in config.get("scrape_configs") or []}
-        if set(jobs) != {"intake", "router", "inbox"}:
-            self.problem(folder / "prometheus.yml", f"jobs {sorted(jobs)}, expected intake, router, inbox")
+        if set(jobs) != {"intake", "router", "inbox", "ops"}:
+            self.problem(folder / "prometheus.yml", f"jobs {sorted(jobs)}, expected intake, router, inbox, ops")
+        orgs = (self.local_network or {}).get("organisations", [])
         expected = {"intake": [("127.0.0.1:9451", None)], "router": [("127.0.0.1:9452", None)],
-                    "inbox": [(f"127.0.0.1:{9453 + i}", o["id"]) for i, o in
-                              enumerate((self.local_network or {}).get("organisations", []))]}
+                    "inbox": [(f"127.0.0.1:{9453 + i}", o["id"]) for i, o in enumerate(orgs)],
+                    "ops": [(f"127.0.0.1:{9453 + len(orgs)}", None)]}  # the port after the inboxes'
+        for job in sorted(HONOR_LABELS_JOBS & jobs.keys()):
+            if jobs[job].get("honor_labels") is not True:
+                self.problem(folder / "prometheus.yml", f"job {job} needs honor_labels: true (its metrics "
+                                                        "carry their own `organisation`)")
         for job, targets in expected.items():
             found = [(t, (sc.get("labels") or {}).get("organisation")) for sc in
                      (jobs.get(job) or {}).get("static_configs") or [] for t in sc.get("targets") or []]
@@ -459,9 +523,11 @@ def main():
             print(line)
         return 1
     c = checker.counts
+    missing = "".join(f" (services/{s}/main.cc is not in this checkout: {s}'s flags and metrics are taken "
+                      "on trust from check_deploy.py)" for s in checker.not_in_checkout)
     print(f"{c['yaml']} YAML and {c['json']} JSON files parse; {c['manifests']} Kubernetes manifests, "
           f"{c['expressions']} PromQL expressions and {c['units']} systemd unit(s) "
-          "name only real flags and metrics")
+          f"name only real flags and metrics{missing}")
     return 0
 
 
