@@ -18,7 +18,8 @@ TEST(MetricsTest, EachGrpcCallIsCountedByMethodAndCodeAndServedOverHttp) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<service::RunningServer> server =
-      service::StartServer("127.0.0.1:0", {}, std::move(interceptors));
+      service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {},
+                           std::move(interceptors));
   ASSERT_TRUE(server.ok()) << server.status();
 
   const std::string address = "127.0.0.1:" + std::to_string(server->port);

@@ -12,7 +12,8 @@
 namespace schakel::service {
 
 absl::StatusOr<RunningServer> StartServer(
-    const std::string& address, const std::vector<grpc::Service*>& services,
+    const std::string& address, std::shared_ptr<grpc::ServerCredentials> credentials,
+    const std::vector<grpc::Service*>& services,
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors) {
   grpc::EnableDefaultHealthCheckService(true);
@@ -21,8 +22,7 @@ absl::StatusOr<RunningServer> StartServer(
                                                         // sockets
   grpc::ServerBuilder builder;
   RunningServer running;
-  // Plaintext on loopback for now; TLS and client certificates come with the privacy issue.
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &running.port);
+  builder.AddListeningPort(address, std::move(credentials), &running.port);
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
   running.server = builder.BuildAndStart();

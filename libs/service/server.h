@@ -1,7 +1,8 @@
-// Builds and starts a gRPC server the way every Schakel service needs it: the given services plus
-// the standard health checking service, server reflection (v1alpha, for grpcurl) and channelz.
+// Builds and starts a gRPC server the way every Schakel service needs it: TLS, the given services
+// plus the standard health checking service, server reflection (v1alpha, for grpcurl) and channelz.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/support/server_interceptor.h>
 
@@ -22,10 +23,13 @@ struct RunningServer {
   int port = 0;  // the port actually bound (useful with ":0")
 };
 
-// address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port. `interceptors`: e.g. the
+// address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port. `credentials`: TLS from
+// LoadServerSecurity (libs/service/security.h) in every service; plaintext
+// (grpc::InsecureServerCredentials) only for a test's in-process server. `interceptors`: e.g. the
 // metrics' (metrics::Metrics::GrpcInterceptor).
 absl::StatusOr<RunningServer> StartServer(
-    const std::string& address, const std::vector<grpc::Service*>& services,
+    const std::string& address, std::shared_ptr<grpc::ServerCredentials> credentials,
+    const std::vector<grpc::Service*>& services,
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors = {});
 

@@ -150,12 +150,12 @@ InboxService::InboxService(std::string organisation, store::InboxStore& store,
 InboxService::~InboxService() { subscription_.Reset(); }
 
 absl::Status InboxService::CheckCaller(const grpc::CallbackServerContext& context) const {
-  const std::string caller = service::CallerOrganisation(context);
-  if (caller.empty()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the call does not say which organisation makes it (", service::kOrganisationHeader, ")"));
+  const service::Caller caller = service::Identify(context);
+  if (caller.kind == service::Caller::Kind::kNobody) {
+    return absl::UnauthenticatedError(
+        "no client certificate or bearer token of an organisation of the network");
   }
-  if (caller != organisation_) {
+  if (caller.kind != service::Caller::Kind::kOrganisation || caller.id != organisation_) {
     // The same answer whatever is asked for: nothing about this inbox's contents.
     return absl::PermissionDeniedError(absl::StrCat("this is the inbox of ", organisation_,
                                                     ": other organisations have no access"));

@@ -21,6 +21,7 @@
 #include "libs/service/server.h"
 #include "services/inbox/ingest.h"
 #include "services/inbox/test_util.h"
+#include "libs/service/test_identity.h"
 
 namespace schakel::inbox {
 namespace {
@@ -92,8 +93,10 @@ class InboxServiceTest : public ::testing::Test {
     InboxServiceOptions options;
     options.clock = TestClock();
     service_ = std::make_unique<InboxService>(org_, temp_.store(), network_, options);
+    service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
-        service::StartServer("127.0.0.1:0", {service_.get()});
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = v1::InboxService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_.port),
@@ -150,7 +153,7 @@ class InboxServiceTest : public ::testing::Test {
                    const std::string& caller) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    if (!caller.empty()) context.AddMetadata(service::kOrganisationHeader, caller);
+    if (!caller.empty()) context.AddMetadata(service::kTestOrganisationHeader, caller);
     switch (action) {
       case Action::kAccept:
         return stub_->Accept(&context, request, response);
@@ -186,7 +189,7 @@ class InboxServiceTest : public ::testing::Test {
                        Assignment* response) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    context.AddMetadata(service::kOrganisationHeader, org_);
+    context.AddMetadata(service::kTestOrganisationHeader, org_);
     ForwardAssignmentRequest request;
     request.set_assignment_id(a.assignment_id());
     request.set_expected_version(a.version());
@@ -199,14 +202,14 @@ class InboxServiceTest : public ::testing::Test {
                     const std::string& as = kOrg) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    if (!as.empty()) context.AddMetadata("x-schakel-organisation", as);
+    if (!as.empty()) context.AddMetadata(service::kTestOrganisationHeader, as);
     return stub_->ListAssignments(&context, request, response);
   }
 
   grpc::Status Get(const std::string& id, Assignment* response, const std::string& as = kOrg) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    if (!as.empty()) context.AddMetadata("x-schakel-organisation", as);
+    if (!as.empty()) context.AddMetadata(service::kTestOrganisationHeader, as);
     v1::GetAssignmentRequest request;
     request.set_assignment_id(id);
     return stub_->GetAssignment(&context, request, response);
@@ -847,7 +850,7 @@ TEST_F(InboxServiceTest, OnlyThisInboxsOrganisationMayAct) {
     grpc::Status status = Act(Action::kAccept, request, &response, "");
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
     EXPECT_EQ(status.error_message(),
-              "the call does not say which organisation makes it (x-schakel-organisation)");
+              "no client certificate or bearer token of an organisation of the network");
     // Whether or not the assignment exists, another organisation learns nothing about it.
     status = Act(Action::kAccept, request, &response, "ggd");
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
@@ -996,7 +999,7 @@ class WatchTest : public InboxServiceTest {
   std::unique_ptr<Stream> Watch(std::uint64_t after, const std::string& caller = kOrg) {
     auto stream = std::make_unique<Stream>();
     stream->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    if (!caller.empty()) stream->context.AddMetadata(service::kOrganisationHeader, caller);
+    if (!caller.empty()) stream->context.AddMetadata(service::kTestOrganisationHeader, caller);
     v1::WatchAssignmentsRequest request;
     request.set_after_sequence(after);
     stream->reader = stub_->WatchAssignments(&stream->context, request);

@@ -18,6 +18,7 @@
 #include "libs/metrics/metrics.h"
 #include "libs/routing/network.h"
 #include "libs/service/logging.h"
+#include "libs/service/security.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
 #include "libs/store/store.h"
@@ -55,7 +56,18 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  schakel::service::SecurityFlags security_flags;
+  schakel::service::AddSecurityFlags(app, security_flags);
   CLI11_PARSE(app, argc, argv);
+
+  // TLS for every call; the caller's identity from its certificate or token, never the request.
+  absl::StatusOr<schakel::service::ServerSecurity> security =
+      schakel::service::LoadServerSecurity(security_flags);
+  if (!security.ok()) {
+    std::cerr << "inbox: " << security.status().message() << "\n";
+    return 2;
+  }
+  schakel::service::UseAuthenticator(security->authenticator);
 
   absl::StatusOr<schakel::routing::Network> network =
       schakel::routing::LoadNetworkFile(network_path);
@@ -106,7 +118,8 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, {&service}, std::move(interceptors));
+      schakel::service::StartServer(listen, security->credentials, {&service},
+                                    std::move(interceptors));
   if (!server.ok()) {
     spdlog::critical("inbox {}: {}", org, std::string(server.status().message()));
     return 1;

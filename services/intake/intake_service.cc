@@ -122,11 +122,16 @@ class RefusedStream final : public grpc::ServerWriteReactor<v1::ReferralStatus> 
 // The caller's organisation, or the status that refuses the call.
 grpc::Status Caller(const routing::Network& network, const grpc::CallbackServerContext& context,
                     std::string* organisation) {
-  *organisation = service::CallerOrganisation(context);
-  if (organisation->empty()) {
+  const service::Caller caller = service::Identify(context);
+  if (caller.kind == service::Caller::Kind::kNobody) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "the call does not say which organisation makes it");
+                        "no client certificate or bearer token of an organisation of the network");
   }
+  if (caller.kind != service::Caller::Kind::kOrganisation) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "only organisations of the network refer clients and see their referrals");
+  }
+  *organisation = caller.id;
   if (network.FindOrganisation(*organisation) == nullptr) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         "the calling organisation is not part of this network");

@@ -9,6 +9,7 @@
 
 #include "libs/referral/ids.h"
 #include "libs/service/server.h"
+#include "libs/service/test_identity.h"
 
 namespace schakel::intake {
 namespace {
@@ -68,8 +69,10 @@ class IntakeServiceTest : public ::testing::Test {
     ASSERT_TRUE(net.ok()) << net.status();
     network_ = *net;
     service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get());
+    service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
-        service::StartServer("127.0.0.1:0", {service_.get()});
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::IntakeService::NewStub(grpc::CreateChannel(
@@ -82,7 +85,7 @@ class IntakeServiceTest : public ::testing::Test {
                       std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + deadline);
-    if (!organisation.empty()) context.AddMetadata("x-schakel-organisation", organisation);
+    if (!organisation.empty()) context.AddMetadata(service::kTestOrganisationHeader, organisation);
     v1::SubmitReferralRequest request;
     *request.mutable_referral() = referral;
     return stub_->SubmitReferral(&context, request, response);
@@ -290,7 +293,7 @@ class CancelAssignmentTest : public IntakeServiceTest {
                       const std::string& organisation = "mjd") {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (!organisation.empty()) context.AddMetadata("x-schakel-organisation", organisation);
+    if (!organisation.empty()) context.AddMetadata(service::kTestOrganisationHeader, organisation);
     v1::CancelAssignmentRequest request;
     request.set_assignment_id(assignment_id);
     request.set_reason(reason);
@@ -305,7 +308,7 @@ class CancelAssignmentTest : public IntakeServiceTest {
 TEST_F(CancelAssignmentTest, WatchReferralsStreamsOnlyTheCallersChanges) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  context.AddMetadata("x-schakel-organisation", "mjd");
+  context.AddMetadata(service::kTestOrganisationHeader, "mjd");
   std::unique_ptr<grpc::ClientReader<v1::ReferralStatus>> reader =
       stub_->WatchReferrals(&context, v1::WatchReferralsRequest());
   reader->WaitForInitialMetadata();  // the watch is live
@@ -491,7 +494,7 @@ class IdempotencyTest : public CancelAssignmentTest {
                              const std::string& organisation = "mjd") {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    context.AddMetadata("x-schakel-organisation", organisation);
+    context.AddMetadata(service::kTestOrganisationHeader, organisation);
     v1::SubmitReferralRequest request;
     *request.mutable_referral() = referral;
     request.set_idempotency_key(key);

@@ -22,6 +22,7 @@
 #include "libs/routing/network.h"
 #include "libs/service/health.h"
 #include "libs/service/logging.h"
+#include "libs/service/security.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
 #include "services/ops/console_http.h"
@@ -79,8 +80,19 @@ int main(int argc, char** argv) {
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
+  schakel::service::SecurityFlags security_flags;
+  schakel::service::AddSecurityFlags(app, security_flags);
   CLI11_PARSE(app, argc, argv);
   schakel::service::SetupLogging("ops", log_json, log_level);
+
+  // TLS for every call; the caller's identity from its certificate or token, never the request.
+  absl::StatusOr<schakel::service::ServerSecurity> security =
+      schakel::service::LoadServerSecurity(security_flags);
+  if (!security.ok()) {
+    std::cerr << "ops: " << security.status().message() << "\n";
+    return 2;
+  }
+  schakel::service::UseAuthenticator(security->authenticator);
 
   absl::StatusOr<schakel::routing::Network> network =
       schakel::routing::LoadNetworkFile(network_file);
@@ -154,7 +166,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, {}, std::move(interceptors));
+      schakel::service::StartServer(listen, security->credentials, {}, std::move(interceptors));
   if (!server.ok()) {
     std::cerr << "ops: " << server.status().message() << "\n";
     return 2;

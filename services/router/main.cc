@@ -20,6 +20,7 @@
 #include "libs/routing/topics.h"
 #include "libs/service/health.h"
 #include "libs/service/logging.h"
+#include "libs/service/security.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
 #include "services/router/escalation.h"
@@ -102,6 +103,8 @@ int main(int argc, char** argv) {
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
+  schakel::service::SecurityFlags security_flags;
+  schakel::service::AddSecurityFlags(app, security_flags);
   CLI11_PARSE(app, argc, argv);
 
   if (!check_file.empty()) {
@@ -117,6 +120,15 @@ int main(int argc, char** argv) {
   }
 
   schakel::service::SetupLogging("router", log_json, log_level);
+
+  // TLS for every call; the caller's identity from its certificate or token, never the request.
+  absl::StatusOr<schakel::service::ServerSecurity> security =
+      schakel::service::LoadServerSecurity(security_flags);
+  if (!security.ok()) {
+    std::cerr << "router: " << security.status().message() << "\n";
+    return 2;
+  }
+  schakel::service::UseAuthenticator(security->authenticator);
   // A new organisation in a changed network file gets its topic before anything is routed to it.
   auto create_topics = [kafka](const schakel::routing::Network& changed) {
     return schakel::kafka::EnsureTopics(kafka, schakel::routing::TopicSpecs(changed),
@@ -194,7 +206,8 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, {&routing_service}, std::move(interceptors));
+      schakel::service::StartServer(listen, security->credentials, {&routing_service},
+                                    std::move(interceptors));
   if (!server.ok()) {
     std::cerr << "router: " << server.status().message() << "\n";
     return 2;

@@ -1,6 +1,7 @@
 #include "services/router/routing_service.h"
 
 #include "libs/referral/validation.h"
+#include "libs/service/identity.h"
 #include "libs/service/status.h"
 
 namespace schakel::router {
@@ -9,6 +10,12 @@ grpc::ServerUnaryReactor* RoutingService::ExplainRoute(grpc::CallbackServerConte
                                                        const v1::ExplainRouteRequest* request,
                                                        v1::ExplainRouteResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Any organisation or operator of the network may ask (an explanation holds no personal data).
+  if (service::Identify(*context).kind == service::Caller::Kind::kNobody) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                 "no client certificate or bearer token of the network"));
+    return reactor;
+  }
   if (!request->has_referral()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral: is required"));
     return reactor;

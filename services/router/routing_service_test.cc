@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "libs/service/server.h"
+#include "libs/service/test_identity.h"
 
 namespace schakel::router {
 namespace {
@@ -15,8 +16,10 @@ class RoutingServiceTest : public ::testing::Test {
     ASSERT_TRUE(net.ok()) << net.status();
     policy_ = std::make_shared<const routing::Policy>(*net);
     service_ = std::make_unique<RoutingService>([this] { return policy_; });
+    service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
-        service::StartServer("127.0.0.1:0", {service_.get()});
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::RoutingService::NewStub(grpc::CreateChannel(
@@ -24,9 +27,11 @@ class RoutingServiceTest : public ::testing::Test {
   }
   void TearDown() override { server_.server->Shutdown(); }
 
-  grpc::Status Explain(const v1::Referral& referral, v1::ExplainRouteResponse* response) {
+  grpc::Status Explain(const v1::Referral& referral, v1::ExplainRouteResponse* response,
+                       const std::string& as = "terwille") {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!as.empty()) context.AddMetadata(service::kTestOrganisationHeader, as);
     v1::ExplainRouteRequest request;
     *request.mutable_referral() = referral;
     return stub_->ExplainRoute(&context, request, response);
@@ -76,6 +81,14 @@ TEST_F(RoutingServiceTest, InvalidReferralIsRefusedLikeIntakeDoes) {
   grpc::Status status = Explain(r, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(), "referral.region: unknown region 'utrecht'");
+}
+
+TEST_F(RoutingServiceTest, NobodyUnknownGetsAnExplanation) {
+  v1::ExplainRouteResponse response;
+  const grpc::Status status = Explain(Referral(), &response, /*as=*/"");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(status.error_message(), "no client certificate or bearer token of the network");
+  EXPECT_EQ(response.routes_size(), 0);
 }
 
 }  // namespace

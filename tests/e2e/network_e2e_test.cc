@@ -51,15 +51,14 @@ class NetworkE2eTest : public ::testing::Test {
 
   // Every assignment in an organisation's inbox.
   static std::vector<v1::Assignment> Inbox(const std::string& org) {
-    auto stub = v1::InboxService::NewStub(
-        grpc::CreateChannel(Find("inbox-" + org).address, grpc::InsecureChannelCredentials()));
+    auto stub = v1::InboxService::NewStub(schakel::testing::TestChannel(Find("inbox-" + org).address));
     std::vector<v1::Assignment> all;
     v1::ListAssignmentsRequest request;
     request.set_page_size(500);
     do {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      context.AddMetadata("x-schakel-organisation", org);
+      schakel::testing::PrepareCall(context, org);
       v1::ListAssignmentsResponse response;
       const grpc::Status status = stub->ListAssignments(&context, request, &response);
       EXPECT_TRUE(status.ok()) << org << ": " << status.error_message();
@@ -94,11 +93,10 @@ class NetworkE2eTest : public ::testing::Test {
 
   static grpc::Status Submit(const v1::Referral& referral, const std::string& as,
                              v1::SubmitReferralResponse* response) {
-    auto stub = v1::IntakeService::NewStub(
-        grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+    auto stub = v1::IntakeService::NewStub(schakel::testing::TestChannel(Find("intake").address));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
-    context.AddMetadata("x-schakel-organisation", as);
+    schakel::testing::PrepareCall(context, as, std::chrono::seconds(15));
     v1::SubmitReferralRequest request;
     *request.mutable_referral() = referral;
     return stub->SubmitReferral(&context, request, response);
@@ -112,7 +110,8 @@ class NetworkE2eTest : public ::testing::Test {
 TEST_F(NetworkE2eTest, SeedScenarioReachesExactlyTheResponsibleInboxes) {
   // The demo's referral, submitted with the operators' CLI as Terwille.
   std::string output;
-  ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "submit", "--as", "terwille",
+  ASSERT_EQ(RunCommand({kBinary + "/tools/schakelctl/schakelctl", "--pki",
+                        schakel::testing::TestPki().string(), "submit", "--as", "terwille",
                         "--file", kSource + "/deploy/local/demo/seed-referral.json", "--intake",
                         Find("intake").address},
                        &output),
@@ -283,10 +282,10 @@ TEST_F(NetworkE2eTest, RefusedReferralsAppearNowhere) {
 v1::Assignment Act(const std::string& address, const std::string& org, const std::string& action,
                    const v1::Assignment& current, const std::string& text = "") {
   auto stub =
-      v1::InboxService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      v1::InboxService::NewStub(schakel::testing::TestChannel(address));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  context.AddMetadata("x-schakel-organisation", org);
+  schakel::testing::PrepareCall(context, org);
   v1::ChangeAssignmentRequest request;
   request.set_assignment_id(current.assignment_id());
   request.set_expected_version(current.version());
@@ -336,12 +335,12 @@ TEST_F(NetworkE2eTest, SeedScenarioThroughToTheEndIsSeenByTheReferrer) {
 
   // The referrer sees every step, in order, and the referral as done.
   auto intake = v1::IntakeService::NewStub(
-      grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+      schakel::testing::TestChannel(Find("intake").address));
   v1::ReferralStatus status;
   for (int attempt = 0; attempt < 120 && !status.done(); ++attempt) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    context.AddMetadata("x-schakel-organisation", "terwille");
+    schakel::testing::PrepareCall(context, "terwille");
     v1::GetReferralRequest request;
     request.set_referral_id(submitted.referral_id());
     status.Clear();
@@ -368,7 +367,7 @@ TEST_F(NetworkE2eTest, SeedScenarioThroughToTheEndIsSeenByTheReferrer) {
   // Another organisation cannot see it, and cannot tell whether it exists.
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  context.AddMetadata("x-schakel-organisation", "mjd");
+  schakel::testing::PrepareCall(context, "mjd");
   v1::GetReferralRequest request;
   request.set_referral_id(submitted.referral_id());
   v1::ReferralStatus other;

@@ -383,7 +383,7 @@ TEST_F(RoutingE2eTest, AnOrganisationAtCapacityIsPassedOver) {
   schakel::testing::Service* running = &net_->Find("router-e2e-1");
   if (!running->process->running()) running = &net_->Find("router-e2e-2");
   auto router = v1::RoutingService::NewStub(
-      grpc::CreateChannel(running->address, grpc::InsecureChannelCredentials()));
+      schakel::testing::TestChannel(running->address));
   v1::ExplainRouteResponse explained;
   ASSERT_TRUE(Eventually([&] {
     grpc::ClientContext context;

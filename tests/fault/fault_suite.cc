@@ -91,7 +91,8 @@ class Load {
     // Reconnect quickly to a restarted intake (gRPC's default backoff grows to two minutes).
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    channel_ = grpc::CreateCustomChannel(intake_address, grpc::InsecureChannelCredentials(), args);
+    channel_ =
+        grpc::CreateCustomChannel(intake_address, schakel::testing::TestCredentials(), args);
   }
   ~Load() { Wait(); }
 

@@ -14,6 +14,7 @@
 #include "services/intake/intake_service.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
+#include "libs/service/test_identity.h"
 
 namespace schakel::intake {
 namespace {
@@ -41,7 +42,9 @@ class IntakeOnKafka {
                                                     .delivery_timeout = delivery_timeout,
                                                     .extra = {}}));
     service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, *producer_);
-    server_ = std::move(*service::StartServer("127.0.0.1:0", {service_.get()}));
+    service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
+    server_ = std::move(*service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                                                    {service_.get()}));
     stub_ = v1::IntakeService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_.port), grpc::InsecureChannelCredentials()));
   }
@@ -63,7 +66,7 @@ class IntakeOnKafka {
     r->mutable_sharing()->add_organisations("mjd");
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + deadline);
-    context.AddMetadata("x-schakel-organisation", "ggd");
+    context.AddMetadata(service::kTestOrganisationHeader, "ggd");
     return stub_->SubmitReferral(&context, request, response);
   }
 

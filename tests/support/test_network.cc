@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <future>
+#include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -17,8 +20,60 @@ namespace schakel::testing {
 
 namespace {
 const std::string kBinary = SCHAKEL_BINARY_DIR;
-constexpr char kOrganisationHeader[] = "x-schakel-organisation";
+const std::string kSource = SCHAKEL_SOURCE_DIR;
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 }  // namespace
+
+const std::filesystem::path& TestPki() {
+  static const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("schakel-pki-" + std::to_string(::getpid()));
+  return dir;
+}
+
+::testing::AssertionResult EnsureTestPki(const std::string& network_file) {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::string output;
+  if (RunCommand({kSource + "/deploy/local/pki", "create", "--dir", TestPki().string(), "--network",
+                  network_file, "--schakelctl", kBinary + "/tools/schakelctl/schakelctl"},
+                 &output) != 0) {
+    return ::testing::AssertionFailure() << "deploy/local/pki: " << output;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> TestCredentials(
+    const std::string& client_certificate_of) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFile(TestPki() / "ca.pem");
+  if (!client_certificate_of.empty()) {
+    const std::string operator_prefix = "operator:";
+    const std::filesystem::path base =
+        client_certificate_of.rfind(operator_prefix, 0) == 0
+            ? TestPki() / "operators" / client_certificate_of.substr(operator_prefix.size())
+            : TestPki() / "organisations" / client_certificate_of;
+    options.pem_cert_chain = ReadFile(base.string() + ".pem");
+    options.pem_private_key = ReadFile(base.string() + ".key");
+  }
+  return grpc::SslCredentials(options);
+}
+
+std::shared_ptr<grpc::Channel> TestChannel(const std::string& address,
+                                           const std::string& client_certificate_of) {
+  return grpc::CreateChannel(address, TestCredentials(client_certificate_of));
+}
+
+std::string TestToken(const std::string& organisation) {
+  std::string token = ReadFile(TestPki() / "organisations" / (organisation + ".token"));
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  return token;
+}
 
 HttpResponse HttpRequest(const std::string& address, const std::string& method,
                          const std::string& path, const std::string& body) {
@@ -65,7 +120,7 @@ std::string ScrapeMetrics(const std::string& address) {
 int HealthStatus(const std::string& address) {
   // Debian ships no generated health classes: the request is empty and the response one enum
   // field, so the bytes are written and read here.
-  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::GenericStub stub(TestChannel(address));  // health checks need no identity
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
   grpc::Slice nothing("");  // HealthCheckRequest{} is empty (but a message: one empty slice)
@@ -98,7 +153,7 @@ bool Eventually(const std::function<bool()>& probe, std::chrono::seconds timeout
 void PrepareCall(grpc::ClientContext& context, const std::string& as,
                  std::chrono::seconds timeout) {
   context.set_deadline(std::chrono::system_clock::now() + timeout);
-  context.AddMetadata(kOrganisationHeader, as);
+  if (!as.empty()) context.AddMetadata("authorization", "Bearer " + TestToken(as));
 }
 
 TestNetwork::TestNetwork(const std::string& name, const std::string& network_file,
@@ -126,6 +181,7 @@ TestNetwork::~TestNetwork() {
 }
 
 ::testing::AssertionResult TestNetwork::Prepare() {
+  if (::testing::AssertionResult pki = EnsureTestPki(network_file_); !pki) return pki;
   std::string output;
   if (RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
                   network_file_, "--kafka", kafka_},
@@ -218,6 +274,15 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
   args.push_back("--metrics-listen");
   args.push_back(s.metrics_address);
   if (log_json_) args.push_back("--log-json");
+  // Its certificate: services/<name>.pem, routers sharing one ("router").
+  const std::string cert = s.name.rfind("router-", 0) == 0 ? "router" : s.name;
+  const std::filesystem::path pki = TestPki();
+  const std::vector<std::string> tls = {
+      "--tls-cert", (pki / "services" / (cert + ".pem")).string(),
+      "--tls-key",  (pki / "services" / (cert + ".key")).string(),
+      "--tls-ca",   (pki / "ca.pem").string(),
+      "--tokens",   (pki / "tokens").string()};
+  args.insert(args.end(), tls.begin(), tls.end());
   ++s.starts;
   const std::string log =
       (dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();
@@ -225,7 +290,7 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
 }
 
 ::testing::AssertionResult TestNetwork::WaitUntilServing(Service& s) {
-  auto channel = grpc::CreateChannel(s.address, grpc::InsecureChannelCredentials());
+  auto channel = TestChannel(s.address);
   if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60))) {
     return ::testing::AssertionSuccess();
   }
@@ -240,13 +305,11 @@ Service& TestNetwork::Find(const std::string& name) {
 }
 
 std::unique_ptr<v1::InboxService::Stub> TestNetwork::Inbox(const std::string& org) {
-  return v1::InboxService::NewStub(
-      grpc::CreateChannel(Find("inbox-" + org).address, grpc::InsecureChannelCredentials()));
+  return v1::InboxService::NewStub(TestChannel(Find("inbox-" + org).address));
 }
 
 std::unique_ptr<v1::IntakeService::Stub> TestNetwork::Intake() {
-  return v1::IntakeService::NewStub(
-      grpc::CreateChannel(Find("intake").address, grpc::InsecureChannelCredentials()));
+  return v1::IntakeService::NewStub(TestChannel(Find("intake").address));
 }
 
 grpc::Status TestNetwork::Submit(const v1::Referral& referral, const std::string& as,

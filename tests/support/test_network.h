@@ -2,6 +2,11 @@
 // free ports against the broker tests/run started, with helpers for the gRPC calls the tests make.
 // Each TestNetwork has its own directory (databases, logs, pseudonym key); set SCHAKEL_E2E_KEEP to
 // keep it after the test.
+//
+// Every service speaks TLS with certificates from deploy/local/pki, made once per test process
+// (TestPki()). A test calls as an organisation with PrepareCall(context, "<org>"), which sends that
+// organisation's bearer token over a TLS channel (TestChannel); TestChannel(address, "<org>")
+// presents the organisation's client certificate instead (mTLS).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -21,6 +26,19 @@
 #include "tests/support/process.h"
 
 namespace schakel::testing {
+
+// The certificates and tokens of this test process (a folder made by deploy/local/pki); each
+// network file's organisations are added by TestNetwork::Prepare (or EnsureTestPki).
+const std::filesystem::path& TestPki();
+::testing::AssertionResult EnsureTestPki(const std::string& network_file);
+// A TLS channel that trusts TestPki()'s authority; with `client_certificate_of` (an organisation
+// id, or "operator:<name>"), it presents that holder's client certificate.
+std::shared_ptr<grpc::Channel> TestChannel(const std::string& address,
+                                           const std::string& client_certificate_of = "");
+std::shared_ptr<grpc::ChannelCredentials> TestCredentials(
+    const std::string& client_certificate_of = "");
+// The bearer token of an organisation (TestPki()).
+std::string TestToken(const std::string& organisation);
 
 // Calls `probe` every 200 ms until it returns true or `timeout` has passed; true when it did.
 bool Eventually(const std::function<bool()>& probe,
@@ -122,7 +140,7 @@ class TestNetwork {
   bool log_json_ = false;
 };
 
-// Sets the identity header and a deadline.
+// Sets a deadline and, unless `as` is empty, that organisation's bearer token.
 void PrepareCall(grpc::ClientContext& context, const std::string& as,
                  std::chrono::seconds timeout = std::chrono::seconds(10));
 

@@ -32,7 +32,7 @@
 #include "libs/ops/unroutable.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
-#include "libs/service/identity.h"
+#include "libs/service/security.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
@@ -117,6 +117,34 @@ int main(int argc, char** argv) {
   // A record that is no event (a poison record) is skipped where it is read; protobuf's own log
   // line about it would only clutter the output.
   google::protobuf::SetLogHandler(nullptr);
+
+  // TLS: every service verifies who calls. Locally deploy/local/up made the certificates in
+  // .state/pki; --as picks the organisation's. A partner elsewhere names its own files.
+  std::string pki = ".state/pki";
+  schakel::service::TlsFiles tls_override;
+  app.add_option("--pki", pki,
+                 "Folder of deploy/local/pki's certificates: ca.pem, organisations/<as>.pem, "
+                 "operators/operator.pem")
+      ->capture_default_str();
+  app.add_option("--ca", tls_override.ca, "The network's certificate authority (instead of --pki)");
+  app.add_option("--cert", tls_override.cert, "Your client certificate (instead of --pki)");
+  app.add_option("--key", tls_override.key, "The key of --cert");
+  // The credentials of `holder` (an organisation id, or "operator") for a call to `address`.
+  auto channel = [&](const std::string& address, const std::string& holder)
+      -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+    schakel::service::TlsFiles files = tls_override;
+    if (files.ca.empty()) files.ca = pki + "/ca.pem";
+    if (files.cert.empty()) {
+      const std::string base = holder == "operator" ? pki + "/operators/operator"
+                                                    : pki + "/organisations/" + holder;
+      files.cert = base + ".pem";
+      files.key = base + ".key";
+    }
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        schakel::service::ClientCredentials(files);
+    if (!credentials.ok()) return credentials.status();
+    return grpc::CreateChannel(address, *credentials);
+  };
 
   // network check
   auto* network_cmd = app.add_subcommand("network", "Network file commands");
@@ -335,10 +363,10 @@ int main(int argc, char** argv) {
     std::string error;
     if (!ReadReferral(referral_file, request.mutable_referral(), &error)) return Fail(error);
     request.set_idempotency_key(idempotency_key);
-    auto stub = schakel::v1::IntakeService::NewStub(
-        grpc::CreateChannel(intake, grpc::InsecureChannelCredentials()));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> to_intake = channel(intake, as_org);
+    if (!to_intake.ok()) return Fail("submit: " + std::string(to_intake.status().message()));
+    auto stub = schakel::v1::IntakeService::NewStub(*to_intake);
     auto context = Context();
-    context->AddMetadata(schakel::service::kOrganisationHeader, as_org);
     schakel::v1::SubmitReferralResponse response;
     grpc::Status status = stub->SubmitReferral(context.get(), request, &response);
     if (!status.ok()) return RpcFail("submit", intake, status);
@@ -354,8 +382,9 @@ int main(int argc, char** argv) {
     schakel::v1::ExplainRouteRequest request;
     std::string error;
     if (!ReadReferral(referral_file, request.mutable_referral(), &error)) return Fail(error);
-    auto stub = schakel::v1::RoutingService::NewStub(
-        grpc::CreateChannel(router, grpc::InsecureChannelCredentials()));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> to_router = channel(router, "operator");
+    if (!to_router.ok()) return Fail("explain: " + std::string(to_router.status().message()));
+    auto stub = schakel::v1::RoutingService::NewStub(*to_router);
     schakel::v1::ExplainRouteResponse response;
     grpc::Status status = stub->ExplainRoute(Context().get(), request, &response);
     if (!status.ok()) return RpcFail("explain", router, status);
@@ -585,8 +614,9 @@ int main(int argc, char** argv) {
   }
 
   if (*list_cmd) {
-    auto stub = schakel::v1::InboxService::NewStub(
-        grpc::CreateChannel(inbox, grpc::InsecureChannelCredentials()));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> to_inbox = channel(inbox, inbox_as);
+    if (!to_inbox.ok()) return Fail("inbox list: " + std::string(to_inbox.status().message()));
+    auto stub = schakel::v1::InboxService::NewStub(*to_inbox);
     schakel::v1::ListAssignmentsRequest request;
     request.set_need_code(need);
     request.set_overdue(overdue);
@@ -596,7 +626,6 @@ int main(int argc, char** argv) {
     do {
       schakel::v1::ListAssignmentsResponse response;
       auto context = Context();
-      context->AddMetadata(schakel::service::kOrganisationHeader, inbox_as);
       grpc::Status status = stub->ListAssignments(context.get(), request, &response);
       if (!status.ok()) return RpcFail("inbox list", inbox, status);
       for (const auto& a : response.assignments()) {
