@@ -8,7 +8,7 @@
 // (coordinated omission). Each referral carries a unique client code and idempotency key and a
 // marker in its need's details, by which its assignment is recognised in the stream.
 //
-//   e2e_latency --intake 127.0.0.1:P --inbox 127.0.0.1:Q --as verwijzer --target zorg \
+//   e2e_latency --intake 127.0.0.1:P --inbox 127.0.0.1:Q --as verwijzer --target zorg
 //               --need health --region stad --rate 500 --duration 20 [--warmup 2] [--raw FILE]
 //
 // Prints one JSON object: the rate asked for and achieved, counts (acknowledged, failed, arrived,
@@ -116,8 +116,9 @@ class Run {
     // Wait for every acknowledgement and every arrival (or give up after --drain).
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, last_sent + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(options_.drain_s)),
+      cv_.wait_until(lock,
+                     last_sent + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(options_.drain_s)),
                      [this] { return finished_ + arrived_ >= 2 * total_; });
     }
     StopWatch(watcher);
@@ -145,8 +146,8 @@ class Run {
     const Summary e2e_summary = Summarise(e2e);
     const std::size_t measured = total_ - warmup_;
     const double send_seconds =
-        measured > 1 ? std::chrono::duration<double>(Clock::duration(sent_at_[total_ - 1].load() -
-                                                                     sent_at_[warmup_].load()))
+        measured > 1 ? std::chrono::duration<double>(
+                           Clock::duration(sent_at_[total_ - 1].load() - sent_at_[warmup_].load()))
                            .count()
                      : 0;
     std::printf(
@@ -201,8 +202,7 @@ class Run {
         &call->context, &call->request, &call->response, [this, call, i](grpc::Status status) {
           if (i == kProbe) {
             if (!status.ok()) {
-              std::cerr << "e2e_latency: the probe was refused: " << status.error_message()
-                        << "\n";
+              std::cerr << "e2e_latency: the probe was refused: " << status.error_message() << "\n";
             }
             return;
           }

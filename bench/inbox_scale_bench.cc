@@ -4,7 +4,7 @@
 // ListAssignments through a gRPC client, one call at a time, for filters and paging as partners
 // use them.
 //
-//   inbox_scale_bench --network tests/bench/network.yaml --org zorg --db /dev/shm/x.db \
+//   inbox_scale_bench --network tests/bench/network.yaml --org zorg --db /dev/shm/x.db
 //                     [--assignments 1000000] [--queries 1000]
 //
 // A database that already holds at least --assignments is reused as it is (filling takes a while).
@@ -89,7 +89,8 @@ v1::Assignment MakeAssignment(std::int64_t i, const std::string& org,
   received->mutable_at()->set_seconds(at + 1);
   received->set_by(org);
   received->set_version(1);
-  if (a.status() != v1::ASSIGNMENT_STATUS_RECEIVED && a.status() != v1::ASSIGNMENT_STATUS_REQUESTED) {
+  if (a.status() != v1::ASSIGNMENT_STATUS_RECEIVED &&
+      a.status() != v1::ASSIGNMENT_STATUS_REQUESTED) {
     v1::StatusChange* last = a.add_history();
     last->set_from_status(v1::ASSIGNMENT_STATUS_RECEIVED);
     last->set_to_status(a.status());
@@ -152,11 +153,9 @@ int main(int argc, char** argv) {
   if (*have < assignments) {
     const auto t0 = Clock::now();
     for (std::int64_t i = *have; i < assignments; ++i) {
-      absl::StatusOr<bool> stored =
-          (*store)->Insert(MakeAssignment(i, org, organisation->needs));
+      absl::StatusOr<bool> stored = (*store)->Insert(MakeAssignment(i, org, organisation->needs));
       if (!stored.ok()) {
-        std::cerr << "inbox_scale_bench: insert " << i << ": " << stored.status().message()
-                  << "\n";
+        std::cerr << "inbox_scale_bench: insert " << i << ": " << stored.status().message() << "\n";
         return 1;
       }
       if ((i + 1) % 100000 == 0) std::cerr << "inbox_scale_bench: " << i + 1 << " stored\n";
@@ -165,8 +164,7 @@ int main(int argc, char** argv) {
   }
 
   inbox::InboxService service(org, **store, *network);
-  absl::StatusOr<service::RunningServer> server =
-      service::StartServer("127.0.0.1:0", {&service});
+  absl::StatusOr<service::RunningServer> server = service::StartServer("127.0.0.1:0", {&service});
   if (!server.ok()) {
     std::cerr << "inbox_scale_bench: " << server.status().message() << "\n";
     return 1;
@@ -199,8 +197,7 @@ int main(int argc, char** argv) {
 
   std::string json = "{\"assignments\":" + std::to_string(assignments) +
                      ",\"had\":" + std::to_string(had) + ",\"fill_s\":" + std::to_string(fill_s) +
-                     ",\"db_bytes\":" +
-                     std::to_string(std::filesystem::file_size(db_path)) +
+                     ",\"db_bytes\":" + std::to_string(std::filesystem::file_size(db_path)) +
                      ",\"via\":\"InboxService.ListAssignments over gRPC (loopback, in-process "
                      "server, one call at a time)\",\"cases\":[";
   bool first_case = true;
@@ -232,10 +229,11 @@ int main(int argc, char** argv) {
     }
     const Summary s = Summarise(ms);
     char head[512];
-    std::snprintf(head, sizeof head, "%s{\"name\":\"%s\",\"rows_per_call\":%.1f,\"errors\":%d,\"ms\":",
-                  first_case ? "" : ",", c.name.c_str(),
-                  s.count == 0 ? 0.0 : static_cast<double>(rows) / static_cast<double>(s.count),
-                  errors);
+    std::snprintf(
+        head, sizeof head,
+        "%s{\"name\":\"%s\",\"rows_per_call\":%.1f,\"errors\":%d,\"ms\":", first_case ? "" : ",",
+        c.name.c_str(),
+        s.count == 0 ? 0.0 : static_cast<double>(rows) / static_cast<double>(s.count), errors);
     json += head + ToJson(s) + "}";
     first_case = false;
   }

@@ -189,7 +189,10 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
 
 ReferralView::~ReferralView() { sqlite3_close(db_); }
 
-absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
+absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entry>>& entries) {
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return SqliteStatus(db_, "save");
+  }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(
           db_,
@@ -198,24 +201,36 @@ absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
           " referring_organisation = excluded.referring_organisation, body = excluded.body,"
           " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest",
           -1, &stmt, nullptr) != SQLITE_OK) {
-    return SqliteStatus(db_, "save");
+    absl::Status status = SqliteStatus(db_, "save");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
   }
-  const std::string body = entry.status.SerializeAsString();
-  sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
-                    static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
-                    static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
-                    static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
-  const int rc = sqlite3_step(stmt);
+  int rc = SQLITE_DONE;
+  for (const auto& [id, entry] : entries) {
+    const std::string body = entry.status.SerializeAsString();
+    sqlite3_reset(stmt);
+    sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
+                      static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
+                      static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
+                      static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) break;
+  }
   sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE) return SqliteStatus(db_, "save");
+  if (rc != SQLITE_DONE || sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    absl::Status status = SqliteStatus(db_, "save");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
+  }
   return absl::OkStatus();
 }
 
-absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::string& value) {
+absl::Status ReferralView::FoldLocked(const std::string& topic, const std::string& value,
+                                      std::vector<Entry>* changed) {
   std::string referral_id;
   std::string referring_organisation;
   std::function<bool(v1::ReferralStatus*)> apply;
@@ -241,26 +256,54 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
   if (referral_id.empty() || referring_organisation.empty()) {
     return absl::InvalidArgumentError("event without referral id or referring organisation");
   }
-  Entry copy;
+  Entry& entry = referrals_[referral_id];
+  entry.referring_organisation = referring_organisation;
+  if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
+    entry.client_pseudonym = submitted.client_pseudonym();
+    by_client_.emplace(entry.client_pseudonym, referral_id);
+  }
+  if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
+  if (!apply(&entry.status)) return absl::OkStatus();
+  dirty_.insert(referral_id);
+  changed->push_back(entry);
+  return absl::OkStatus();
+}
+
+absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::string& value) {
+  std::vector<absl::Status> results;
+  if (absl::Status stored = ApplyRecords({RecordRef{topic, value}}, &results); !stored.ok()) {
+    return stored;
+  }
+  return results.front();
+}
+
+absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
+                                        std::vector<absl::Status>* results) {
+  std::lock_guard apply_lock(apply_mu_);
+  std::vector<Entry> changed;
+  std::vector<std::pair<std::string, Entry>> to_save;
   {
     std::lock_guard lock(mu_);
-    Entry& entry = referrals_[referral_id];
-    entry.referring_organisation = referring_organisation;
-    if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
-      entry.client_pseudonym = submitted.client_pseudonym();
-      by_client_.emplace(entry.client_pseudonym, referral_id);
+    for (const RecordRef& record : records) {
+      results->push_back(FoldLocked(record.topic, record.value, &changed));
     }
-    if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
-    if (!apply(&entry.status)) return absl::OkStatus();
-    if (absl::Status saved = Save(referral_id, entry); !saved.ok()) return saved;
-    copy = entry;
+    // Also what an earlier call changed but could not store.
+    for (const std::string& id : dirty_) to_save.emplace_back(id, referrals_.at(id));
+  }
+  if (!to_save.empty()) {
+    // Only appliers change entries, and they hold apply_mu_: the copies stay current.
+    if (absl::Status saved = SaveAll(to_save); !saved.ok()) return saved;
+    std::lock_guard lock(mu_);
+    dirty_.clear();
   }
   std::vector<Listener> listeners;
   {
     std::lock_guard lock(listeners_mu_);
     for (const auto& [handle, listener] : listeners_) listeners.push_back(listener);
   }
-  for (const Listener& listener : listeners) listener(copy.referring_organisation, copy.status);
+  for (const Entry& entry : changed) {
+    for (const Listener& listener : listeners) listener(entry.referring_organisation, entry.status);
+  }
   return absl::OkStatus();
 }
 
