@@ -141,8 +141,16 @@ def main():
 
     throughput = {}
     for c in CONCURRENCIES:
-        throughput[c] = {"submit": ghz_summary(load_json(os.path.join(d, f"ghz-submit-c{c}.json"))),
-                         "health": ghz_summary(load_json(os.path.join(d, f"ghz-health-c{c}.json")))}
+        throughput[c] = {}
+        for kind in ("submit", "health"):
+            summary = ghz_summary(load_json(os.path.join(d, f"ghz-{kind}-c{c}.json")))
+            cpu = load_json(os.path.join(d, f"ghz-{kind}-c{c}.cpu"))
+            if summary and cpu and summary["count"]:
+                summary["cpu_ms"] = cpu
+                summary["intake_cpu_us_per_call"] = 1000.0 * cpu["intake_ms"] / summary["count"]
+                summary["broker_cpu_us_per_call"] = 1000.0 * cpu["broker_ms"] / summary["count"]
+                summary["ghz_cpu_us_per_call"] = 1000.0 * cpu["ghz_ms"] / summary["count"]
+            throughput[c][kind] = summary
     producer = producer_performance(read_text(os.path.join(d, "producer-performance.txt")))
     kafka_e2e = end_to_end_latency(read_text(os.path.join(d, "end-to-end-latency.txt")))
     e2e = {r: load_json(os.path.join(d, f"e2e-{r}.json")) for r in RATES}
@@ -172,7 +180,9 @@ def main():
                                   f"{worst['name']})", "value": round(worst["ms"]["p99"], 3), "limit": 10,
                         "met": worst["ms"]["p99"] < 10 and inbox["assignments"] >= 1000000})
 
-    machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_end": a.load}
+    fsync = read_text(os.path.join(d, "fsync-ms.txt")).strip()
+    machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_end": a.load,
+               "sync_write_4k_ms": float(fsync) if fsync else None}
     results = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine, "quick": a.quick == "true", "seconds": a.seconds, "record_size_bytes": a.record_size,
@@ -190,18 +200,26 @@ def main():
     # ---- the table ----
     w = sys.stdout.write
     w(f"\nSchakel benchmarks ({'quick run' if a.quick == 'true' else 'full run'}, {a.seconds} s): "
-      f"{a.cores} cores, {a.cpu}; load average at the end {a.load}\n\n")
+      f"{a.cores} cores, {a.cpu}; load average at the end {a.load}; one synchronous 4 KiB write "
+      f"{fsync or '-'} ms\n\n")
     w("1. Intake throughput: ghz, closed loop, one connection; SubmitReferral answers after Kafka acks=all\n")
-    w(f"   {'concurrency':>11} {'Submit/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-      f"{'Health/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}\n")
+    w("   (cpu: CPU time per call, in microseconds, of intake / of the broker / of ghz itself)\n")
+    w(f"   {'concurrency':>11} {'Submit/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'cpu':>14} "
+      f"{'Health/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu':>12} {'ratio':>6}\n")
     for c in CONCURRENCIES:
         s, h = throughput[c]["submit"], throughput[c]["health"]
         if not s or not h:
             w(f"   {c:>11} (missing)\n")
             continue
         errors = sum(s["errors"].values()) - s["cut_at_end"]
-        w(f"   {c:>11} {fmt(s['rps'], 0):>10} {fmt(s['p50_ms'], 2):>8} {fmt(s['p99_ms'], 2):>8} {errors:>7} "
-          f"{fmt(h['rps'], 0):>10} {fmt(h['p50_ms'], 2):>8} {fmt(h['p99_ms'], 2):>8} "
+
+        def cpu(x):
+            if "intake_cpu_us_per_call" not in x:
+                return "-"
+            return (f"{x['intake_cpu_us_per_call']:.0f}/{x['broker_cpu_us_per_call']:.0f}/"
+                    f"{x['ghz_cpu_us_per_call']:.0f}")
+        w(f"   {c:>11} {fmt(s['rps'], 0):>9} {fmt(s['p50_ms'], 2):>7} {fmt(s['p99_ms'], 2):>7} {errors:>6} "
+          f"{cpu(s):>14} {fmt(h['rps'], 0):>9} {fmt(h['p50_ms'], 2):>7} {fmt(h['p99_ms'], 2):>7} {cpu(h):>12} "
           f"{fmt(s['rps'] / h['rps'] if h['rps'] else None, 2):>6}\n")
     if producer:
         w(f"   Kafka ProducerPerformance ({producer['records']:,} records of {a.record_size} B, acks=all, "
