@@ -155,6 +155,11 @@ def main():
     kafka_e2e = end_to_end_latency(read_text(os.path.join(d, "end-to-end-latency.txt")))
     e2e = {r: load_json(os.path.join(d, f"e2e-{r}.json")) for r in RATES}
     memory = rss_tables(d)
+    lag = {}
+    for r in RATES:
+        for line in read_text(os.path.join(d, f"lag-{r}.tsv")).splitlines():
+            name, topic, n = line.split("\t")
+            lag.setdefault(str(r), {}).setdefault(name, {})[topic] = int(n)
     inbox = load_json(os.path.join(d, "inbox-scale.json"))
     route = routing(load_json(os.path.join(d, "routing.json")))
 
@@ -190,6 +195,7 @@ def main():
         "kafka_producer_performance": producer,
         "end_to_end": {str(r): v for r, v in e2e.items()},
         "kafka_end_to_end_latency": kafka_e2e,
+        "consumer_lag_near_end_of_run": lag,
         "memory": memory, "inbox_scale": inbox,
         "routing_decision": {str(k): v for k, v in route.items()},
         "targets": targets,
@@ -241,6 +247,18 @@ def main():
         w(f"   Kafka EndToEndLatency (one hop, {a.record_size} B, acks=all, one at a time): "
           f"p50 {kafka_e2e['p50_ms']}, p99 {kafka_e2e['p99_ms']}, p99.9 {kafka_e2e['p999_ms']} "
           f"(whole ms), avg {fmt(kafka_e2e['avg_ms'], 2)}\n")
+    if lag:
+        w("   Records not yet read near the end of each run (consumer lag): ")
+        parts = []
+        for r in RATES:
+            x = lag.get(str(r), {})
+            router = x.get("router", {}).get("schakel.referrals.submitted")
+            inbox_lag = x.get("inbox-zorg", {}).get("schakel.inbox.zorg")
+            view = sum(x.get("intake", {}).values()) if x.get("intake") else None
+            parts.append(f"{r}/s: router {router if router is not None else '-'}, inbox "
+                         f"{inbox_lag if inbox_lag is not None else '-'}, intake's view "
+                         f"{view if view is not None else '-'}")
+        w("; ".join(parts) + "\n")
     w("\n3. Memory (MiB): resident at rest, highest sampled during the 2,000/s run, peak (VmHWM) over the run\n")
     w(f"   {'service':>12} {'at rest':>8} {'at 2000/s':>10} {'peak':>8}\n")
     for name, m in memory.items():
