@@ -176,7 +176,11 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
   while (sqlite3_step(stmt) == SQLITE_ROW) {
     Entry entry;
     entry.referring_organisation = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
-    entry.status.ParseFromArray(sqlite3_column_blob(stmt, 2), sqlite3_column_bytes(stmt, 2));
+    entry.body.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 2)),
+                      static_cast<std::size_t>(sqlite3_column_bytes(stmt, 2)));
+    const v1::ReferralStatus status = entry.Status();
+    entry.submitted_seconds = status.submitted_at().seconds();
+    entry.submitted_nanos = status.submitted_at().nanos();
     entry.client_pseudonym = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
     entry.request_digest = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
     const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
@@ -188,6 +192,13 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
 }
 
 ReferralView::~ReferralView() { sqlite3_close(db_); }
+
+v1::ReferralStatus ReferralView::Entry::Status() const {
+  v1::ReferralStatus status;
+  // Only ever written by SerializeAsString (or loaded from what it wrote).
+  status.ParseFromString(body);
+  return status;
+}
 
 absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entry>>& entries) {
   if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
@@ -207,7 +218,7 @@ absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entr
   }
   int rc = SQLITE_DONE;
   for (const auto& [id, entry] : entries) {
-    const std::string body = entry.status.SerializeAsString();
+    const std::string& body = entry.body;
     sqlite3_reset(stmt);
     sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
     sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
@@ -230,7 +241,7 @@ absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entr
 }
 
 absl::Status ReferralView::FoldLocked(const std::string& topic, const std::string& value,
-                                      std::vector<Entry>* changed) {
+                                      std::vector<Changed>* changed) {
   std::string referral_id;
   std::string referring_organisation;
   std::function<bool(v1::ReferralStatus*)> apply;
@@ -263,9 +274,13 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
     by_client_.emplace(entry.client_pseudonym, referral_id);
   }
   if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
-  if (!apply(&entry.status)) return absl::OkStatus();
+  v1::ReferralStatus current = entry.Status();
+  if (!apply(&current)) return absl::OkStatus();
+  entry.body = current.SerializeAsString();
+  entry.submitted_seconds = current.submitted_at().seconds();
+  entry.submitted_nanos = current.submitted_at().nanos();
   dirty_.insert(referral_id);
-  changed->push_back(entry);
+  changed->push_back({referring_organisation, std::move(current)});
   return absl::OkStatus();
 }
 
@@ -280,7 +295,7 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
 absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
                                         std::vector<absl::Status>* results) {
   std::lock_guard apply_lock(apply_mu_);
-  std::vector<Entry> changed;
+  std::vector<Changed> changed;
   std::vector<std::pair<std::string, Entry>> to_save;
   {
     std::lock_guard lock(mu_);
@@ -301,8 +316,8 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
     std::lock_guard lock(listeners_mu_);
     for (const auto& [handle, listener] : listeners_) listeners.push_back(listener);
   }
-  for (const Entry& entry : changed) {
-    for (const Listener& listener : listeners) listener(entry.referring_organisation, entry.status);
+  for (const Changed& c : changed) {
+    for (const Listener& listener : listeners) listener(c.referring_organisation, c.status);
   }
   return absl::OkStatus();
 }
@@ -314,7 +329,7 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return absl::NotFoundError("referral not found");
   }
-  return it->second.status;
+  return it->second.Status();
 }
 
 std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
@@ -324,7 +339,7 @@ std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return std::nullopt;
   }
-  return Submitted{it->second.status, it->second.request_digest};
+  return Submitted{it->second.Status(), it->second.request_digest};
 }
 
 std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_pseudonym,
@@ -334,7 +349,8 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
   for (auto it = begin; it != end; ++it) {
     const auto found = referrals_.find(it->second);
     if (found == referrals_.end()) continue;
-    for (const v1::NeedStatus& need : found->second.status.needs()) {
+    const v1::ReferralStatus status = found->second.Status();
+    for (const v1::NeedStatus& need : status.needs()) {
       if (need.need_code() != need_code || need.unroutable() || !need.linked_to().empty() ||
           need.assignment_id().empty() || referral::IsFinal(need.status())) {
         continue;
@@ -359,7 +375,8 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return not_found;
   }
-  for (const v1::NeedStatus& need : it->second.status.needs()) {
+  const v1::ReferralStatus status = it->second.Status();
+  for (const v1::NeedStatus& need : status.needs()) {
     for (const v1::ReferralEvent& event : need.history()) {
       if (event.assignment_id() == assignment_id) return need;
     }
@@ -370,26 +387,34 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
 absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
     const std::string& referring_organisation, int page_size, const std::string& page_token) {
   std::lock_guard lock(mu_);
-  std::vector<const v1::ReferralStatus*> mine;
+  struct Mine {
+    const std::string* id;
+    const Entry* entry;
+  };
+  std::vector<Mine> mine;
   for (const auto& [id, entry] : referrals_) {
-    if (entry.referring_organisation == referring_organisation) mine.push_back(&entry.status);
+    if (entry.referring_organisation == referring_organisation) mine.push_back({&id, &entry});
   }
   // Newest first, ties by id, so pages are stable.
-  std::sort(mine.begin(), mine.end(), [](const v1::ReferralStatus* a, const v1::ReferralStatus* b) {
-    if (a->submitted_at() != b->submitted_at()) return a->submitted_at() > b->submitted_at();
-    return a->referral_id() > b->referral_id();
+  std::sort(mine.begin(), mine.end(), [](const Mine& a, const Mine& b) {
+    if (a.entry->submitted_seconds != b.entry->submitted_seconds) {
+      return a.entry->submitted_seconds > b.entry->submitted_seconds;
+    }
+    if (a.entry->submitted_nanos != b.entry->submitted_nanos) {
+      return a.entry->submitted_nanos > b.entry->submitted_nanos;
+    }
+    return *a.id > *b.id;
   });
   std::size_t start = 0;
   if (!page_token.empty()) {
-    const auto it = std::find_if(mine.begin(), mine.end(), [&](const v1::ReferralStatus* r) {
-      return r->referral_id() == page_token;
-    });
+    const auto it =
+        std::find_if(mine.begin(), mine.end(), [&](const Mine& r) { return *r.id == page_token; });
     if (it == mine.end()) return absl::InvalidArgumentError("page_token: is not valid");
     start = static_cast<std::size_t>(it - mine.begin()) + 1;
   }
   v1::ListReferralsResponse response;
   for (std::size_t i = start; i < mine.size() && response.referrals_size() < page_size; ++i) {
-    *response.add_referrals() = *mine[i];
+    *response.add_referrals() = mine[i].entry->Status();
   }
   if (start + static_cast<std::size_t>(response.referrals_size()) < mine.size()) {
     response.set_next_page_token(response.referrals(response.referrals_size() - 1).referral_id());

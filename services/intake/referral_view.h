@@ -91,17 +91,26 @@ class ReferralView {
   void Unsubscribe(int handle);
 
  private:
+  // A referral as the view keeps it in memory: its ReferralStatus serialized (a third or less of
+  // the parsed message's memory; parsed only when read), with what lookups and sorting need beside.
   struct Entry {
     std::string referring_organisation;
     std::string client_pseudonym;  // kept out of ReferralStatus: the referrer never sees it
     std::string request_digest;
+    std::string body;  // the serialized v1::ReferralStatus
+    std::int64_t submitted_seconds = 0;
+    std::int32_t submitted_nanos = 0;
+    v1::ReferralStatus Status() const;
+  };
+  struct Changed {
+    std::string referring_organisation;
     v1::ReferralStatus status;
   };
   explicit ReferralView(sqlite3* db) : db_(db) {}
   // With mu_ held: folds one record into the referrals in memory and marks the referral dirty;
-  // `changed` gets a copy of it when it changed.
+  // `changed` gets the referral as it is afterwards when it changed.
   absl::Status FoldLocked(const std::string& topic, const std::string& value,
-                          std::vector<Entry>* changed);
+                          std::vector<Changed>* changed);
   // With apply_mu_ held (not mu_): one transaction storing these entries.
   absl::Status SaveAll(const std::vector<std::pair<std::string, Entry>>& entries);
 
