@@ -136,6 +136,7 @@ def main():
     p.add_argument("--inbox-assignments", type=int, default=0)
     p.add_argument("--seconds", type=int, default=0)
     p.add_argument("--load", default="")
+    p.add_argument("--load-start", default="")
     a = p.parse_args()
     d = a.dir
 
@@ -186,7 +187,8 @@ def main():
                         "met": worst["ms"]["p99"] < 10 and inbox["assignments"] >= 1000000})
 
     fsync = read_text(os.path.join(d, "fsync-ms.txt")).strip()
-    machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_end": a.load,
+    machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_start": a.load_start,
+               "load_average_at_end": a.load,
                "sync_write_4k_ms": float(fsync) if fsync else None}
     results = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -206,7 +208,8 @@ def main():
     # ---- the table ----
     w = sys.stdout.write
     w(f"\nSchakel benchmarks ({'quick run' if a.quick == 'true' else 'full run'}, {a.seconds} s): "
-      f"{a.cores} cores, {a.cpu}; load average at the end {a.load}; one synchronous 4 KiB write "
+      f"{a.cores} cores, {a.cpu}; load average (1, 5, 15 min) at the start {a.load_start or '-'}, at the end "
+      f"{a.load}; one synchronous 4 KiB write "
       f"{fsync or '-'} ms\n\n")
     w("1. Intake throughput: ghz, closed loop, one connection; SubmitReferral answers after Kafka acks=all\n")
     w("   (cpu: CPU time per call, in microseconds, of intake / of the broker / of ghz itself)\n")
@@ -298,9 +301,12 @@ def main():
         "set xlabel 'percentile'", "set ylabel 'latency (ms)'",
         # Tic labels are formats: %% is a percent sign.
         "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000)",
-        "set grid", "set key top left",
+        "set grid", "set key bottom right",
     ]
-    plots = [f"'{os.path.join(d, f'e2e-{r}-pct.dat')}' using 1:2 with lines lw 2 title '{r}/s ({n} referrals)'"
+    def label(r, n):
+        missing = (e2e.get(r) or {}).get("missing", 0)
+        return f"{r}/s ({n} referrals)" if not missing else f"{r}/s ({n} arrived, {missing} still missing)"
+    plots = [f"'{os.path.join(d, f'e2e-{r}-pct.dat')}' using 1:2 with lines lw 2 title '{label(r, n)}'"
              for r, n in series]
     if kafka_e2e:
         p99 = max(kafka_e2e["p99_ms"], 0.5)
