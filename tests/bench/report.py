@@ -301,7 +301,7 @@ def main():
         "set xlabel 'percentile'", "set ylabel 'latency (ms)'",
         # Tic labels are formats: %% is a percent sign.
         "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000)",
-        "set grid", "set key bottom right",
+        "set grid", "set key bottom right opaque box",
     ]
     def label(r, n):
         missing = (e2e.get(r) or {}).get("missing", 0)
