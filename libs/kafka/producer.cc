@@ -85,6 +85,11 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
       {"message.timeout.ms", std::to_string(options.delivery_timeout.count())},
       // Batch under load, but do not hold a lone record back noticeably.
       {"linger.ms", "2"},
+      // librdkafka leaves Nagle's algorithm on by default: a small produce request then waits for
+      // the ACK of the previous one (delayed ACK, tens of milliseconds on loopback), and every
+      // caller of intake waits with it. The batching is librdkafka's own (linger.ms), not the
+      // kernel's.
+      {"socket.nagle.disable", "true"},
       {"compression.type", "lz4"},
   };
   for (const auto& [key, value] : options.extra) props[key] = value;

@@ -176,7 +176,11 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
   while (sqlite3_step(stmt) == SQLITE_ROW) {
     Entry entry;
     entry.referring_organisation = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
-    entry.status.ParseFromArray(sqlite3_column_blob(stmt, 2), sqlite3_column_bytes(stmt, 2));
+    entry.body.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 2)),
+                      static_cast<std::size_t>(sqlite3_column_bytes(stmt, 2)));
+    const v1::ReferralStatus status = entry.Status();
+    entry.submitted_seconds = status.submitted_at().seconds();
+    entry.submitted_nanos = status.submitted_at().nanos();
     entry.client_pseudonym = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
     entry.request_digest = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
     const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
@@ -189,7 +193,17 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
 
 ReferralView::~ReferralView() { sqlite3_close(db_); }
 
-absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
+v1::ReferralStatus ReferralView::Entry::Status() const {
+  v1::ReferralStatus status;
+  // Only ever written by SerializeAsString (or loaded from what it wrote).
+  status.ParseFromString(body);
+  return status;
+}
+
+absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entry>>& entries) {
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return SqliteStatus(db_, "save");
+  }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(
           db_,
@@ -198,24 +212,36 @@ absl::Status ReferralView::Save(const std::string& id, const Entry& entry) {
           " referring_organisation = excluded.referring_organisation, body = excluded.body,"
           " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest",
           -1, &stmt, nullptr) != SQLITE_OK) {
-    return SqliteStatus(db_, "save");
+    absl::Status status = SqliteStatus(db_, "save");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
   }
-  const std::string body = entry.status.SerializeAsString();
-  sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
-                    static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
-                    static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
-                    static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
-  const int rc = sqlite3_step(stmt);
+  int rc = SQLITE_DONE;
+  for (const auto& [id, entry] : entries) {
+    const std::string& body = entry.body;
+    sqlite3_reset(stmt);
+    sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
+                      static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
+                      static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
+                      static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) break;
+  }
   sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE) return SqliteStatus(db_, "save");
+  if (rc != SQLITE_DONE || sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    absl::Status status = SqliteStatus(db_, "save");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
+  }
   return absl::OkStatus();
 }
 
-absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::string& value) {
+absl::Status ReferralView::FoldLocked(const std::string& topic, const std::string& value,
+                                      std::vector<Changed>* changed) {
   std::string referral_id;
   std::string referring_organisation;
   std::function<bool(v1::ReferralStatus*)> apply;
@@ -241,26 +267,58 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
   if (referral_id.empty() || referring_organisation.empty()) {
     return absl::InvalidArgumentError("event without referral id or referring organisation");
   }
-  Entry copy;
+  Entry& entry = referrals_[referral_id];
+  entry.referring_organisation = referring_organisation;
+  if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
+    entry.client_pseudonym = submitted.client_pseudonym();
+    by_client_.emplace(entry.client_pseudonym, referral_id);
+  }
+  if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
+  v1::ReferralStatus current = entry.Status();
+  if (!apply(&current)) return absl::OkStatus();
+  entry.body = current.SerializeAsString();
+  entry.submitted_seconds = current.submitted_at().seconds();
+  entry.submitted_nanos = current.submitted_at().nanos();
+  dirty_.insert(referral_id);
+  changed->push_back({referring_organisation, std::move(current)});
+  return absl::OkStatus();
+}
+
+absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::string& value) {
+  std::vector<absl::Status> results;
+  if (absl::Status stored = ApplyRecords({RecordRef{topic, value}}, &results); !stored.ok()) {
+    return stored;
+  }
+  return results.front();
+}
+
+absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
+                                        std::vector<absl::Status>* results) {
+  std::lock_guard apply_lock(apply_mu_);
+  std::vector<Changed> changed;
+  std::vector<std::pair<std::string, Entry>> to_save;
   {
     std::lock_guard lock(mu_);
-    Entry& entry = referrals_[referral_id];
-    entry.referring_organisation = referring_organisation;
-    if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
-      entry.client_pseudonym = submitted.client_pseudonym();
-      by_client_.emplace(entry.client_pseudonym, referral_id);
+    for (const RecordRef& record : records) {
+      results->push_back(FoldLocked(record.topic, record.value, &changed));
     }
-    if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
-    if (!apply(&entry.status)) return absl::OkStatus();
-    if (absl::Status saved = Save(referral_id, entry); !saved.ok()) return saved;
-    copy = entry;
+    // Also what an earlier call changed but could not store.
+    for (const std::string& id : dirty_) to_save.emplace_back(id, referrals_.at(id));
+  }
+  if (!to_save.empty()) {
+    // Only appliers change entries, and they hold apply_mu_: the copies stay current.
+    if (absl::Status saved = SaveAll(to_save); !saved.ok()) return saved;
+    std::lock_guard lock(mu_);
+    dirty_.clear();
   }
   std::vector<Listener> listeners;
   {
     std::lock_guard lock(listeners_mu_);
     for (const auto& [handle, listener] : listeners_) listeners.push_back(listener);
   }
-  for (const Listener& listener : listeners) listener(copy.referring_organisation, copy.status);
+  for (const Changed& c : changed) {
+    for (const Listener& listener : listeners) listener(c.referring_organisation, c.status);
+  }
   return absl::OkStatus();
 }
 
@@ -271,7 +329,7 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return absl::NotFoundError("referral not found");
   }
-  return it->second.status;
+  return it->second.Status();
 }
 
 std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
@@ -281,7 +339,7 @@ std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return std::nullopt;
   }
-  return Submitted{it->second.status, it->second.request_digest};
+  return Submitted{it->second.Status(), it->second.request_digest};
 }
 
 std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_pseudonym,
@@ -291,7 +349,8 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
   for (auto it = begin; it != end; ++it) {
     const auto found = referrals_.find(it->second);
     if (found == referrals_.end()) continue;
-    for (const v1::NeedStatus& need : found->second.status.needs()) {
+    const v1::ReferralStatus status = found->second.Status();
+    for (const v1::NeedStatus& need : status.needs()) {
       if (need.need_code() != need_code || need.unroutable() || !need.linked_to().empty() ||
           need.assignment_id().empty() || referral::IsFinal(need.status())) {
         continue;
@@ -316,7 +375,8 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return not_found;
   }
-  for (const v1::NeedStatus& need : it->second.status.needs()) {
+  const v1::ReferralStatus status = it->second.Status();
+  for (const v1::NeedStatus& need : status.needs()) {
     for (const v1::ReferralEvent& event : need.history()) {
       if (event.assignment_id() == assignment_id) return need;
     }
@@ -327,26 +387,34 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
 absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
     const std::string& referring_organisation, int page_size, const std::string& page_token) {
   std::lock_guard lock(mu_);
-  std::vector<const v1::ReferralStatus*> mine;
+  struct Mine {
+    const std::string* id;
+    const Entry* entry;
+  };
+  std::vector<Mine> mine;
   for (const auto& [id, entry] : referrals_) {
-    if (entry.referring_organisation == referring_organisation) mine.push_back(&entry.status);
+    if (entry.referring_organisation == referring_organisation) mine.push_back({&id, &entry});
   }
   // Newest first, ties by id, so pages are stable.
-  std::sort(mine.begin(), mine.end(), [](const v1::ReferralStatus* a, const v1::ReferralStatus* b) {
-    if (a->submitted_at() != b->submitted_at()) return a->submitted_at() > b->submitted_at();
-    return a->referral_id() > b->referral_id();
+  std::sort(mine.begin(), mine.end(), [](const Mine& a, const Mine& b) {
+    if (a.entry->submitted_seconds != b.entry->submitted_seconds) {
+      return a.entry->submitted_seconds > b.entry->submitted_seconds;
+    }
+    if (a.entry->submitted_nanos != b.entry->submitted_nanos) {
+      return a.entry->submitted_nanos > b.entry->submitted_nanos;
+    }
+    return *a.id > *b.id;
   });
   std::size_t start = 0;
   if (!page_token.empty()) {
-    const auto it = std::find_if(mine.begin(), mine.end(), [&](const v1::ReferralStatus* r) {
-      return r->referral_id() == page_token;
-    });
+    const auto it =
+        std::find_if(mine.begin(), mine.end(), [&](const Mine& r) { return *r.id == page_token; });
     if (it == mine.end()) return absl::InvalidArgumentError("page_token: is not valid");
     start = static_cast<std::size_t>(it - mine.begin()) + 1;
   }
   v1::ListReferralsResponse response;
   for (std::size_t i = start; i < mine.size() && response.referrals_size() < page_size; ++i) {
-    *response.add_referrals() = *mine[i];
+    *response.add_referrals() = mine[i].entry->Status();
   }
   if (start + static_cast<std::size_t>(response.referrals_size()) < mine.size()) {
     response.set_next_page_token(response.referrals(response.referrals_size() - 1).referral_id());

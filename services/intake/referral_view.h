@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,19 @@ class ReferralView {
   // Applies one Kafka record by topic; durable when it returns. Unknown or undecodable records are
   // INVALID_ARGUMENT (the caller logs and skips them).
   absl::Status ApplyRecord(const std::string& topic, const std::string& value);
+
+  // Applies several records and stores what they changed in one SQLite transaction (one fsync for
+  // the batch instead of one per record: the consumer keeps up with a busy intake). `results` gets
+  // one status per record, as ApplyRecord would return it for that record alone. The returned
+  // status is the store's: when it is not OK (UNAVAILABLE: busy or full), the records are applied
+  // in memory but not yet durable; calling again (with these or other records) stores them too.
+  // Readers (Get, FindOpen, ...) never wait for the disk: the file is written outside their lock.
+  struct RecordRef {
+    const std::string& topic;
+    const std::string& value;
+  };
+  absl::Status ApplyRecords(const std::vector<RecordRef>& records,
+                            std::vector<absl::Status>* results);
 
   // Only the referring organisation's own referrals: another's is NOT_FOUND, as is a missing one.
   absl::StatusOr<v1::ReferralStatus> Get(const std::string& referring_organisation,
@@ -77,19 +91,37 @@ class ReferralView {
   void Unsubscribe(int handle);
 
  private:
+  // A referral as the view keeps it in memory: its ReferralStatus serialized (a third or less of
+  // the parsed message's memory; parsed only when read), with what lookups and sorting need beside.
   struct Entry {
     std::string referring_organisation;
     std::string client_pseudonym;  // kept out of ReferralStatus: the referrer never sees it
     std::string request_digest;
+    std::string body;  // the serialized v1::ReferralStatus
+    std::int64_t submitted_seconds = 0;
+    std::int32_t submitted_nanos = 0;
+    v1::ReferralStatus Status() const;
+  };
+  struct Changed {
+    std::string referring_organisation;
     v1::ReferralStatus status;
   };
   explicit ReferralView(sqlite3* db) : db_(db) {}
-  absl::Status Save(const std::string& id, const Entry& entry);
+  // With mu_ held: folds one record into the referrals in memory and marks the referral dirty;
+  // `changed` gets the referral as it is afterwards when it changed.
+  absl::Status FoldLocked(const std::string& topic, const std::string& value,
+                          std::vector<Changed>* changed);
+  // With apply_mu_ held (not mu_): one transaction storing these entries.
+  absl::Status SaveAll(const std::vector<std::pair<std::string, Entry>>& entries);
 
+  // Serialises appliers (the view's consumer thread, tests) and guards db_.
+  std::mutex apply_mu_;
+  // Guards the referrals in memory; held only for memory work, never while SQLite writes.
   std::mutex mu_;
   sqlite3* db_;
   std::map<std::string, Entry> referrals_;
   std::multimap<std::string, std::string> by_client_;  // pseudonym -> referral id
+  std::set<std::string> dirty_;                        // changed in memory, not yet stored
   std::mutex listeners_mu_;
   std::map<int, Listener> listeners_;
   int next_listener_ = 1;

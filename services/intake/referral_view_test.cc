@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 namespace schakel::intake {
 namespace {
@@ -139,6 +141,55 @@ TEST(ReferralViewTest, OnlyTheReferrerSeesItAndItSurvivesARestart) {
   ASSERT_EQ(list->referrals_size(), 1);
   EXPECT_TRUE(list->next_page_token().empty());
   EXPECT_EQ((*reopened)->List("mjd", 10, "")->referrals_size(), 0);
+  std::remove(path.c_str());
+}
+
+TEST(ReferralViewTest, ABatchIsStoredInOneGoAndEachRecordGetsItsOwnAnswer) {
+  const std::string path = testing::TempDir() + "/referral-view-batch-test.db";
+  std::remove(path.c_str());
+  v1::ReferralSubmitted second = Submitted();
+  second.mutable_meta()->set_referral_id("r-000000000000000000000002");
+  const std::string topic = "schakel.referrals.submitted";
+  const std::string first_value = Submitted().SerializeAsString();
+  const std::string garbage = "\xff\xff";
+  const std::string second_value = second.SerializeAsString();
+  const std::string status_topic = "schakel.assignments.status";
+  const std::string offered =
+      Status("a-000000000000000000000001-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+             v1::ASSIGNMENT_STATUS_REQUESTED, 1, 1001)
+          .SerializeAsString();
+  {
+    auto view = ReferralView::Open(path);
+    ASSERT_TRUE(view.ok()) << view.status();
+    std::vector<std::string> seen;
+    (*view)->Subscribe([&seen](const std::string& org, const v1::ReferralStatus& r) {
+      seen.push_back(org + " " + r.referral_id());
+    });
+    std::vector<absl::Status> results;
+    ASSERT_TRUE((*view)
+                    ->ApplyRecords({{topic, first_value},
+                                    {topic, garbage},
+                                    {topic, second_value},
+                                    {status_topic, offered}},
+                                   &results)
+                    .ok());
+    ASSERT_EQ(results.size(), 4u);
+    EXPECT_TRUE(results[0].ok());
+    EXPECT_EQ(results[1].code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(results[2].ok());
+    EXPECT_TRUE(results[3].ok());
+    // Every change is told, in order, once the batch is stored.
+    EXPECT_EQ(seen, (std::vector<std::string>{"terwille " + std::string(kReferral),
+                                              "terwille r-000000000000000000000002",
+                                              "terwille " + std::string(kReferral)}));
+  }
+  auto reopened = ReferralView::Open(path);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->List("terwille", 10, "")->referrals_size(), 2);
+  absl::StatusOr<v1::NeedStatus> need =
+      (*reopened)->FindAssignment("terwille", "a-000000000000000000000001-0");
+  ASSERT_TRUE(need.ok()) << need.status();
+  EXPECT_EQ(need->organisation(), "mjd");
   std::remove(path.c_str());
 }
 

@@ -1,0 +1,325 @@
+// End-to-end latency of the running network, open loop: submits referrals to intake at a constant
+// rate and times each one until its assignment appears in the target organisation's inbox
+// (InboxService.WatchAssignments), which is what the partner sees.
+//
+// Referral i is due at start + i / rate. The sender never waits for an answer, and every latency is
+// measured from that intended send time, not from when the call actually went out: when intake (or
+// this program) falls behind, the backlog shows up in the figures instead of being hidden
+// (coordinated omission). Each referral carries a unique client code and idempotency key and a
+// marker in its need's details, by which its assignment is recognised in the stream.
+//
+//   e2e_latency --intake 127.0.0.1:P --inbox 127.0.0.1:Q --as verwijzer --target zorg
+//               --need health --region stad --rate 500 --duration 20 [--warmup 2] [--raw FILE]
+//
+// Prints one JSON object: the rate asked for and achieved, counts (acknowledged, failed, arrived,
+// missing), and the latency summaries in milliseconds of the acknowledgement ("ack": intake
+// answered OK after Kafka's acks=all) and of the assignment's arrival ("e2e"). --raw writes every
+// end-to-end latency (ms, sorted), one per line, for plots.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/latency_stats.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+
+namespace schakel::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr char kOrganisationHeader[] = "x-schakel-organisation";
+constexpr std::int64_t kNotYet = -1;
+
+struct Options {
+  std::string intake;
+  std::string inbox;
+  std::string as;
+  std::string target;
+  std::string need = "health";
+  std::string region;
+  double rate = 100;
+  double duration_s = 10;
+  double warmup_s = 1;
+  double drain_s = 30;
+  std::string raw_file;
+};
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+class Run {
+ public:
+  explicit Run(const Options& options)
+      : options_(options),
+        run_id_(std::to_string(std::random_device{}() % 1000000000u)),
+        marker_("e2e-bench " + run_id_ + " "),
+        warmup_(static_cast<std::size_t>(options.warmup_s * options.rate)),
+        total_(warmup_ + static_cast<std::size_t>(options.duration_s * options.rate)),
+        sent_at_(total_),
+        acked_at_(total_),
+        arrived_at_(total_),
+        failed_(total_) {
+    for (std::size_t i = 0; i < total_; ++i) {
+      sent_at_[i] = kNotYet;
+      acked_at_[i] = kNotYet;
+      arrived_at_[i] = kNotYet;
+      failed_[i] = false;
+    }
+    intake_ = v1::IntakeService::NewStub(
+        grpc::CreateChannel(options.intake, grpc::InsecureChannelCredentials()));
+    inbox_ = v1::InboxService::NewStub(
+        grpc::CreateChannel(options.inbox, grpc::InsecureChannelCredentials()));
+  }
+
+  int Execute() {
+    std::thread watcher([this] { Watch(); });
+    // The probe: once its assignment is in the stream, everything the inbox held before has been
+    // delivered (the stream is in sequence order), and the whole path is known to work.
+    probe_sent_ = Clock::now();
+    Submit(kProbe);
+    bool probe_ok = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      probe_ok = cv_.wait_for(lock, std::chrono::seconds(60), [this] { return probe_arrived_; });
+    }
+    if (!probe_ok) {
+      std::cerr << "e2e_latency: the probe referral did not reach the inbox within 60 s\n";
+      StopWatch(watcher);
+      return 1;
+    }
+
+    const auto period = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / options_.rate));
+    start_ = Clock::now() + std::chrono::milliseconds(50);
+    Clock::duration max_lag{0};
+    for (std::size_t i = 0; i < total_; ++i) {
+      const Clock::time_point due = Intended(i, period);
+      if (Clock::now() < due) std::this_thread::sleep_until(due);
+      max_lag = std::max(max_lag, Clock::now() - due);
+      sent_at_[i] = (Clock::now() - start_).count();
+      Submit(static_cast<std::int64_t>(i));
+    }
+    const Clock::time_point last_sent = Clock::now();
+
+    // Wait for every acknowledgement and every arrival (or give up after --drain).
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock,
+                     last_sent + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(options_.drain_s)),
+                     [this] { return finished_ + arrived_ >= 2 * total_; });
+    }
+    StopWatch(watcher);
+
+    std::vector<double> ack;
+    std::vector<double> e2e;
+    std::size_t acked = 0, failed = 0, arrived = 0, missing = 0;
+    for (std::size_t i = warmup_; i < total_; ++i) {
+      const Clock::time_point due = Intended(i, period);
+      const std::int64_t a = acked_at_[i].load();
+      const std::int64_t r = arrived_at_[i].load();
+      if (failed_[i].load()) ++failed;
+      if (a != kNotYet && !failed_[i].load()) {
+        ++acked;
+        ack.push_back(Ms(start_ + Clock::duration(a) - due));
+      }
+      if (r != kNotYet) {
+        ++arrived;
+        e2e.push_back(Ms(start_ + Clock::duration(r) - due));
+      } else {
+        ++missing;
+      }
+    }
+    const Summary ack_summary = Summarise(ack);
+    const Summary e2e_summary = Summarise(e2e);
+    const std::size_t measured = total_ - warmup_;
+    const double send_seconds =
+        measured > 1 ? std::chrono::duration<double>(
+                           Clock::duration(sent_at_[total_ - 1].load() - sent_at_[warmup_].load()))
+                           .count()
+                     : 0;
+    std::printf(
+        "{\"rate\":%.1f,\"duration_s\":%.1f,\"submitted\":%zu,\"achieved_rate\":%.1f,"
+        "\"max_send_lag_ms\":%.3f,\"acked\":%zu,\"failed\":%zu,\"arrived\":%zu,\"missing\":%zu,"
+        "\"probe_ms\":%.3f,\"ack_ms\":%s,\"e2e_ms\":%s}\n",
+        options_.rate, options_.duration_s, measured,
+        send_seconds > 0 ? static_cast<double>(measured - 1) / send_seconds : 0.0, Ms(max_lag),
+        acked, failed, arrived, missing, probe_ms_, ToJson(ack_summary).c_str(),
+        ToJson(e2e_summary).c_str());
+    if (!options_.raw_file.empty()) {
+      std::ofstream raw(options_.raw_file);
+      for (double v : e2e) raw << v << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  static constexpr std::int64_t kProbe = -1;
+
+  Clock::time_point Intended(std::size_t i, Clock::duration period) const {
+    return start_ + period * static_cast<std::int64_t>(i);
+  }
+
+  std::string Tag(std::int64_t i) const {
+    return i == kProbe ? marker_ + "probe" : marker_ + std::to_string(i);
+  }
+
+  // One asynchronous SubmitReferral; the answer is recorded from gRPC's callback thread.
+  void Submit(std::int64_t i) {
+    struct Call {
+      grpc::ClientContext context;
+      v1::SubmitReferralRequest request;
+      v1::SubmitReferralResponse response;
+    };
+    auto call = std::make_shared<Call>();
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    call->context.AddMetadata(kOrganisationHeader, options_.as);
+    const std::string n = i == kProbe ? "probe" : std::to_string(i);
+    call->request.set_idempotency_key("e2e-" + run_id_ + "-" + n);
+    v1::Referral* referral = call->request.mutable_referral();
+    referral->mutable_client()->set_client_code("E2E-" + run_id_ + "-" + n);
+    v1::NeedRequest* need = referral->add_needs();
+    need->set_code(options_.need);
+    need->set_details(Tag(i));
+    referral->set_urgency(v1::URGENCY_NORMAL);
+    referral->set_region(options_.region);
+    referral->add_languages("nl");
+    referral->mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+    referral->mutable_sharing()->add_organisations(options_.target);
+    intake_->async()->SubmitReferral(
+        &call->context, &call->request, &call->response, [this, call, i](grpc::Status status) {
+          if (i == kProbe) {
+            if (!status.ok()) {
+              std::cerr << "e2e_latency: the probe was refused: " << status.error_message() << "\n";
+            }
+            return;
+          }
+          const auto index = static_cast<std::size_t>(i);
+          if (!status.ok()) {
+            failed_[index] = true;
+            if (first_error_.exchange(true) == false) {
+              std::cerr << "e2e_latency: SubmitReferral failed: " << status.error_code() << " "
+                        << status.error_message() << "\n";
+            }
+          }
+          acked_at_[index] = (Clock::now() - start_).count();
+          std::lock_guard<std::mutex> lock(mu_);
+          ++finished_;
+          if (finished_ + arrived_ >= 2 * total_) cv_.notify_all();
+        });
+  }
+
+  void Watch() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
+    context.AddMetadata(kOrganisationHeader, options_.target);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watch_context_ = &context;
+    }
+    v1::WatchAssignmentsRequest request;
+    std::unique_ptr<grpc::ClientReader<v1::AssignmentChange>> reader =
+        inbox_->WatchAssignments(&context, request);
+    v1::AssignmentChange change;
+    while (reader->Read(&change)) {
+      const std::string& details = change.assignment().need_details();
+      if (details.compare(0, marker_.size(), marker_) != 0) continue;
+      const std::string rest = details.substr(marker_.size());
+      std::lock_guard<std::mutex> lock(mu_);
+      if (rest == "probe") {
+        if (!probe_arrived_) probe_ms_ = Ms(Clock::now() - probe_sent_);
+        probe_arrived_ = true;
+        cv_.notify_all();
+        continue;
+      }
+      const std::size_t i = std::stoul(rest);
+      // Later changes of the same assignment (received, ...) are not its arrival.
+      if (i >= total_ || arrived_at_[i].load() != kNotYet) continue;
+      arrived_at_[i] = (Clock::now() - start_).count();
+      ++arrived_;
+      if (finished_ + arrived_ >= 2 * total_) cv_.notify_all();
+    }
+    const grpc::Status status = reader->Finish();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!status.ok() && !stopping_) {
+      std::cerr << "e2e_latency: WatchAssignments ended: " << status.error_message() << "\n";
+    }
+    watch_context_ = nullptr;
+  }
+
+  void StopWatch(std::thread& watcher) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      if (watch_context_ != nullptr) watch_context_->TryCancel();
+    }
+    watcher.join();
+  }
+
+  const Options options_;
+  const std::string run_id_;
+  const std::string marker_;
+  const std::size_t warmup_;
+  const std::size_t total_;
+  std::unique_ptr<v1::IntakeService::Stub> intake_;
+  std::unique_ptr<v1::InboxService::Stub> inbox_;
+  Clock::time_point start_;
+  Clock::time_point probe_sent_;
+  // Per referral, in steady-clock ticks since start_ (kNotYet until it happens).
+  std::vector<std::atomic<std::int64_t>> sent_at_;
+  std::vector<std::atomic<std::int64_t>> acked_at_;
+  std::vector<std::atomic<std::int64_t>> arrived_at_;
+  std::vector<std::atomic<bool>> failed_;
+  std::atomic<bool> first_error_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t finished_ = 0;
+  std::size_t arrived_ = 0;
+  bool probe_arrived_ = false;
+  double probe_ms_ = 0;
+  bool stopping_ = false;
+  grpc::ClientContext* watch_context_ = nullptr;
+};
+
+}  // namespace
+}  // namespace schakel::bench
+
+int main(int argc, char** argv) {
+  schakel::bench::Options options;
+  CLI::App app{"Open-loop end-to-end latency: SubmitReferral until the assignment is in the inbox"};
+  app.add_option("--intake", options.intake, "intake's address")->required();
+  app.add_option("--inbox", options.inbox, "the target organisation's inbox address")->required();
+  app.add_option("--as", options.as, "the referring organisation")->required();
+  app.add_option("--target", options.target, "the organisation the referrals are routed to")
+      ->required();
+  app.add_option("--need", options.need, "the need code (routed to --target)")
+      ->capture_default_str();
+  app.add_option("--region", options.region, "the client's region")->required();
+  app.add_option("--rate", options.rate, "referrals per second")->capture_default_str();
+  app.add_option("--duration", options.duration_s, "seconds measured")->capture_default_str();
+  app.add_option("--warmup", options.warmup_s, "seconds at the same rate before, not counted")
+      ->capture_default_str();
+  app.add_option("--drain", options.drain_s, "seconds to wait for the last arrivals")
+      ->capture_default_str();
+  app.add_option("--raw", options.raw_file, "write every end-to-end latency (ms) to this file");
+  CLI11_PARSE(app, argc, argv);
+  if (options.rate <= 0 || options.duration_s <= 0 || options.warmup_s < 0) {
+    std::cerr << "e2e_latency: --rate and --duration must be positive\n";
+    return 2;
+  }
+  schakel::bench::Run run(options);
+  return run.Execute();
+}

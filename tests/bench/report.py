@@ -1,0 +1,322 @@
+"""Reads what tests/bench/run collected in its output folder, prints the table, writes results.json and a
+gnuplot script (latency.gp) with its data for latency.png. Standard library only (Debian's python3)."""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import sys
+
+RATES = [100, 500, 2000]
+CONCURRENCIES = [1, 16, 64]
+MIB = 1024.0
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def ghz_summary(data):
+    if not data:
+        return None
+    pct = {round(p["percentage"], 1): p["latency"] / 1e6 for p in data.get("latencyDistribution") or []}
+    codes = data.get("statusCodeDistribution") or {}
+    # ghz ends a timed run by closing the connection under the calls still in flight: those are no errors
+    # of the server.
+    cut = sum(n for message, n in (data.get("errorDistribution") or {}).items()
+              if "closed network connection" in message or "transport is closing" in message
+              or "context canceled" in message)
+    return {
+        "rps": data.get("rps", 0.0),
+        "count": data.get("count", 0),
+        "ok": codes.get("OK", 0),
+        "errors": {k: v for k, v in codes.items() if k != "OK"},
+        "cut_at_end": cut,
+        "p50_ms": pct.get(50.0),
+        "p99_ms": pct.get(99.0),
+        "average_ms": data.get("average", 0) / 1e6,
+    }
+
+
+def producer_performance(text):
+    # "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, a ms 50th, b ms 95th, ..."
+    m = re.search(
+        r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+        r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th", text)
+    if not m:
+        return None
+    return {"records": int(m.group(1)), "records_per_s": float(m.group(2)), "mb_per_s": float(m.group(3)),
+            "avg_ms": float(m.group(4)), "max_ms": float(m.group(5)), "p50_ms": int(m.group(6)),
+            "p95_ms": int(m.group(7)), "p99_ms": int(m.group(8)), "p999_ms": int(m.group(9))}
+
+
+def end_to_end_latency(text):
+    avg = re.search(r"Avg latency: ([\d.]+) ms", text)
+    pct = re.search(r"Percentiles: 50th = (\d+), 99th = (\d+), 99.9th = (\d+)", text)
+    if not pct:
+        return None
+    return {"avg_ms": float(avg.group(1)) if avg else None, "p50_ms": int(pct.group(1)),
+            "p99_ms": int(pct.group(2)), "p999_ms": int(pct.group(3)),
+            "note": "Kafka's tool: one record at a time, produce then consume, whole milliseconds"}
+
+
+def rss_tables(folder):
+    rest, load = {}, {}
+    for line in read_text(os.path.join(folder, "rss-rest.tsv")).splitlines():
+        name, kib = line.split("\t")
+        rest[name] = int(kib) / MIB
+    for line in read_text(os.path.join(folder, "rss-load.tsv")).splitlines():
+        parts = line.split("\t")
+        load[parts[0]] = {"peak_mib": int(parts[1]) / MIB,
+                          "max_sampled_at_top_rate_mib": int(parts[2] or 0) / MIB,
+                          "after_mib": int(parts[3]) / MIB}
+    return {name: {"rest_mib": rest.get(name), **load.get(name, {})} for name in sorted(set(rest) | set(load))}
+
+
+def routing(data):
+    rows = {}
+    for b in (data or {}).get("benchmarks", []):
+        name, _, arg = b["name"].partition("/")
+        rows.setdefault(int(arg), {})[name.replace("BM_", "")] = {"time": b["real_time"], "unit": b["time_unit"]}
+    return rows
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return "-"
+    return f"{v:,.{digits}f}"
+
+
+def verdict(ok):
+    return "met" if ok else "SHORT"
+
+
+def percentile_file(raw_path, dat_path):
+    """Writes (1/(1-q), latency) pairs of the sorted samples for the percentile plot; returns the count."""
+    try:
+        with open(raw_path) as f:
+            values = sorted(float(line) for line in f if line.strip())
+    except OSError:
+        return 0
+    n = len(values)
+    if n == 0:
+        return 0
+    with open(dat_path, "w") as out:
+        step = max(1, n // 2000)
+        for k in range(0, n, step):
+            q = (k + 1) / n
+            out.write(f"{1.0 / max(1.0 - q, 0.5 / n):.6f} {values[k]:.4f}\n")
+        out.write(f"{2.0 * n:.6f} {values[-1]:.4f}\n")
+    return n
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--dir", required=True)
+    p.add_argument("--cores", required=True)
+    p.add_argument("--cpu", required=True)
+    p.add_argument("--quick", default="false")
+    p.add_argument("--record-size", type=int, default=0)
+    p.add_argument("--inbox-assignments", type=int, default=0)
+    p.add_argument("--seconds", type=int, default=0)
+    p.add_argument("--load", default="")
+    p.add_argument("--load-start", default="")
+    a = p.parse_args()
+    d = a.dir
+
+    throughput = {}
+    for c in CONCURRENCIES:
+        throughput[c] = {}
+        for kind in ("submit", "health"):
+            summary = ghz_summary(load_json(os.path.join(d, f"ghz-{kind}-c{c}.json")))
+            cpu = load_json(os.path.join(d, f"ghz-{kind}-c{c}.cpu"))
+            if summary and cpu and summary["count"]:
+                summary["cpu_ms"] = cpu
+                summary["intake_cpu_us_per_call"] = 1000.0 * cpu["intake_ms"] / summary["count"]
+                summary["broker_cpu_us_per_call"] = 1000.0 * cpu["broker_ms"] / summary["count"]
+                summary["ghz_cpu_us_per_call"] = 1000.0 * cpu["ghz_ms"] / summary["count"]
+            throughput[c][kind] = summary
+    producer = producer_performance(read_text(os.path.join(d, "producer-performance.txt")))
+    kafka_e2e = end_to_end_latency(read_text(os.path.join(d, "end-to-end-latency.txt")))
+    e2e = {r: load_json(os.path.join(d, f"e2e-{r}.json")) for r in RATES}
+    memory = rss_tables(d)
+    lag = {}
+    for r in RATES:
+        for line in read_text(os.path.join(d, f"lag-{r}.tsv")).splitlines():
+            name, topic, n = line.split("\t")
+            lag.setdefault(str(r), {}).setdefault(name, {})[topic] = int(n)
+    inbox = load_json(os.path.join(d, "inbox-scale.json"))
+    route = routing(load_json(os.path.join(d, "routing.json")))
+
+    # The issue's targets.
+    targets = []
+    s64, h64 = throughput[64]["submit"], throughput[64]["health"]
+    if s64 and h64 and h64["rps"]:
+        ratio = s64["rps"] / h64["rps"]
+        targets.append({"target": "intake at concurrency 64 >= 1/2 of Health/Check", "value": round(ratio, 3),
+                        "limit": 0.5, "met": ratio >= 0.5})
+    if e2e.get(500) and kafka_e2e:
+        limit = 3 * kafka_e2e["p99_ms"]
+        v = e2e[500]["e2e_ms"]["p99"]
+        targets.append({"target": "end-to-end p99 at 500/s <= 3 x Kafka EndToEndLatency p99 (ms)",
+                        "value": round(v, 2), "limit": limit, "met": v <= limit and e2e[500]["missing"] == 0})
+    for name, m in memory.items():
+        if "peak_mib" in m:
+            targets.append({"target": f"peak RSS of {name} <= 64 MiB", "value": round(m["peak_mib"], 1),
+                            "limit": 64, "met": m["peak_mib"] <= 64})
+    if inbox:
+        worst = max(inbox["cases"], key=lambda c: c["ms"]["p99"])
+        targets.append({"target": f"inbox ListAssignments p99 on {inbox['assignments']:,} < 10 ms (worst case: "
+                                  f"{worst['name']})", "value": round(worst["ms"]["p99"], 3), "limit": 10,
+                        "met": worst["ms"]["p99"] < 10 and inbox["assignments"] >= 1000000})
+
+    fsync = read_text(os.path.join(d, "fsync-ms.txt")).strip()
+    machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_start": a.load_start,
+               "load_average_at_end": a.load,
+               "sync_write_4k_ms": float(fsync) if fsync else None}
+    results = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine, "quick": a.quick == "true", "seconds": a.seconds, "record_size_bytes": a.record_size,
+        "intake_throughput": {str(c): v for c, v in throughput.items()},
+        "kafka_producer_performance": producer,
+        "end_to_end": {str(r): v for r, v in e2e.items()},
+        "kafka_end_to_end_latency": kafka_e2e,
+        "consumer_lag_near_end_of_run": lag,
+        "memory": memory, "inbox_scale": inbox,
+        "routing_decision": {str(k): v for k, v in route.items()},
+        "targets": targets,
+    }
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    # ---- the table ----
+    w = sys.stdout.write
+    w(f"\nSchakel benchmarks ({'quick run' if a.quick == 'true' else 'full run'}, {a.seconds} s): "
+      f"{a.cores} cores, {a.cpu}; load average (1, 5, 15 min) at the start {a.load_start or '-'}, at the end "
+      f"{a.load}; one synchronous 4 KiB write "
+      f"{fsync or '-'} ms\n\n")
+    w("1. Intake throughput: ghz, closed loop, one connection; SubmitReferral answers after Kafka acks=all\n")
+    w("   (cpu: CPU time per call, in microseconds, of intake / of the broker / of ghz itself)\n")
+    w(f"   {'concurrency':>11} {'Submit/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'cpu':>14} "
+      f"{'Health/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu':>12} {'ratio':>6}\n")
+    for c in CONCURRENCIES:
+        s, h = throughput[c]["submit"], throughput[c]["health"]
+        if not s or not h:
+            w(f"   {c:>11} (missing)\n")
+            continue
+        errors = sum(s["errors"].values()) - s["cut_at_end"]
+
+        def cpu(x):
+            if "intake_cpu_us_per_call" not in x:
+                return "-"
+            return (f"{x['intake_cpu_us_per_call']:.0f}/{x['broker_cpu_us_per_call']:.0f}/"
+                    f"{x['ghz_cpu_us_per_call']:.0f}")
+        w(f"   {c:>11} {fmt(s['rps'], 0):>9} {fmt(s['p50_ms'], 2):>7} {fmt(s['p99_ms'], 2):>7} {errors:>6} "
+          f"{cpu(s):>14} {fmt(h['rps'], 0):>9} {fmt(h['p50_ms'], 2):>7} {fmt(h['p99_ms'], 2):>7} {cpu(h):>12} "
+          f"{fmt(s['rps'] / h['rps'] if h['rps'] else None, 2):>6}\n")
+    if producer:
+        w(f"   Kafka ProducerPerformance ({producer['records']:,} records of {a.record_size} B, acks=all, "
+          f"idempotent): {fmt(producer['records_per_s'], 0)} records/s, p50 {producer['p50_ms']} ms, "
+          f"p99 {producer['p99_ms']} ms\n")
+    w("\n2. End-to-end latency, open loop: SubmitReferral until the assignment is in the inbox's watch stream (ms)\n")
+    w(f"   {'rate/s':>7} {'achieved':>9} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'ack p50':>8} "
+      f"{'ack p99':>8} {'missing':>8} {'failed':>7}\n")
+    for r in RATES:
+        x = e2e.get(r)
+        if not x:
+            w(f"   {r:>7} (missing)\n")
+            continue
+        m, k = x["e2e_ms"], x["ack_ms"]
+        w(f"   {r:>7} {fmt(x['achieved_rate'], 0):>9} {fmt(m['p50'], 2):>8} {fmt(m['p99'], 2):>8} "
+          f"{fmt(m['p999'], 2):>8} {fmt(m['max'], 2):>8} {fmt(k['p50'], 2):>8} {fmt(k['p99'], 2):>8} "
+          f"{x['missing']:>8} {x['failed']:>7}\n")
+    if kafka_e2e:
+        w(f"   Kafka EndToEndLatency (one hop, {a.record_size} B, acks=all, one at a time): "
+          f"p50 {kafka_e2e['p50_ms']}, p99 {kafka_e2e['p99_ms']}, p99.9 {kafka_e2e['p999_ms']} "
+          f"(whole ms), avg {fmt(kafka_e2e['avg_ms'], 2)}\n")
+    if lag:
+        w("   Records not yet read near the end of each run (consumer lag): ")
+        parts = []
+        for r in RATES:
+            x = lag.get(str(r), {})
+            router = x.get("router", {}).get("schakel.referrals.submitted")
+            inbox_lag = x.get("inbox-zorg", {}).get("schakel.inbox.zorg")
+            view = sum(x.get("intake", {}).values()) if x.get("intake") else None
+            parts.append(f"{r}/s: router {router if router is not None else '-'}, inbox "
+                         f"{inbox_lag if inbox_lag is not None else '-'}, intake's view "
+                         f"{view if view is not None else '-'}")
+        w("; ".join(parts) + "\n")
+    w("\n3. Memory (MiB): resident at rest, highest sampled during the 2,000/s run, peak (VmHWM) over the run\n")
+    w(f"   {'service':>12} {'at rest':>8} {'at 2000/s':>10} {'peak':>8}\n")
+    for name, m in memory.items():
+        w(f"   {name:>12} {fmt(m.get('rest_mib')):>8} {fmt(m.get('max_sampled_at_top_rate_mib')):>10} "
+          f"{fmt(m.get('peak_mib')):>8}\n")
+    if inbox:
+        w(f"\n4. Inbox of {inbox['assignments']:,} assignments: ListAssignments over gRPC, one call at a time (ms)\n")
+        w(f"   {'query':<38} {'rows':>5} {'p50':>7} {'p99':>7} {'max':>7}\n")
+        for c in inbox["cases"]:
+            w(f"   {c['name']:<38} {fmt(c['rows_per_call'], 0):>5} {fmt(c['ms']['p50'], 3):>7} "
+              f"{fmt(c['ms']['p99'], 3):>7} {fmt(c['ms']['max'], 3):>7}\n")
+    if route:
+        w("\n5. Routing decision for a referral of 3 needs (Google Benchmark, per call)\n")
+        w(f"   {'organisations':>13} {'Decide':>10} {'Explain':>10} {'Unroutable':>11} {'BuildPolicy':>12}\n")
+        for n, row in sorted(route.items()):
+            def cell(key):
+                v = row.get(key)
+                return "-" if not v else f"{v['time']:,.0f} {v['unit']}"
+            w(f"   {n:>13} {cell('Decide'):>10} {cell('DecideExplain'):>10} {cell('DecideUnroutable'):>11} "
+              f"{cell('BuildPolicy'):>12}\n")
+    w("\nTargets\n")
+    for t in targets:
+        w(f"   {verdict(t['met']):>5}  {t['target']}: {t['value']} (limit {t['limit']})\n")
+    w("\n")
+
+    # ---- the plot ----
+    series = []
+    for r in RATES:
+        n = percentile_file(os.path.join(d, f"e2e-{r}.dat"), os.path.join(d, f"e2e-{r}-pct.dat"))
+        if n:
+            series.append((r, n))
+    lines = [
+        "set terminal pngcairo size 1100,650 font ',10'",
+        f"set output '{os.path.join(d, 'latency.png')}'",
+        "set title 'Schakel end to end: SubmitReferral until the assignment is in the inbox (open loop)'",
+        "set logscale x", "set logscale y",
+        "set xlabel 'percentile'", "set ylabel 'latency (ms)'",
+        # Tic labels are formats: %% is a percent sign.
+        "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000)",
+        "set grid", "set key bottom right opaque box",
+    ]
+    def label(r, n):
+        missing = (e2e.get(r) or {}).get("missing", 0)
+        return f"{r}/s ({n} referrals)" if not missing else f"{r}/s ({n} arrived, {missing} still missing)"
+    plots = [f"'{os.path.join(d, f'e2e-{r}-pct.dat')}' using 1:2 with lines lw 2 title '{label(r, n)}'"
+             for r, n in series]
+    if kafka_e2e:
+        p99 = max(kafka_e2e["p99_ms"], 0.5)
+        plots.append(f"{p99} with lines dt 2 lc rgb 'gray40' title 'Kafka EndToEndLatency p99 (one hop)'")
+        plots.append(f"{3 * p99} with lines dt 3 lc rgb 'red' title 'target at 500/s: 3 x Kafka p99'")
+    if plots:
+        lines.append("plot " + ", \\\n     ".join(plots))
+    with open(os.path.join(d, "latency.gp"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
