@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "bench/latency_stats.h"
+#include "libs/service/security.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
 
@@ -40,10 +41,10 @@ namespace schakel::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr char kOrganisationHeader[] = "x-schakel-organisation";
 constexpr std::int64_t kNotYet = -1;
 
 struct Options {
+  std::string pki;
   std::string intake;
   std::string inbox;
   std::string as;
@@ -61,6 +62,18 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 
 class Run {
  public:
+  std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& organisation) const {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        schakel::service::ClientCredentials({.cert = options_.pki + "/organisations/" + organisation + ".pem",
+                                    .key = options_.pki + "/organisations/" + organisation + ".key",
+                                    .ca = options_.pki + "/ca.pem"});
+    if (!credentials.ok()) {
+      std::cerr << "e2e_latency: " << credentials.status().message() << "\n";
+      std::exit(2);
+    }
+    return *credentials;
+  }
+
   explicit Run(const Options& options)
       : options_(options),
         run_id_(std::to_string(std::random_device{}() % 1000000000u)),
@@ -77,10 +90,11 @@ class Run {
       arrived_at_[i] = kNotYet;
       failed_[i] = false;
     }
-    intake_ = v1::IntakeService::NewStub(
-        grpc::CreateChannel(options.intake, grpc::InsecureChannelCredentials()));
-    inbox_ = v1::InboxService::NewStub(
-        grpc::CreateChannel(options.inbox, grpc::InsecureChannelCredentials()));
+    // TLS with the organisations' client certificates (deploy/local/pki's folder): the referrer's
+    // to intake, the target's to its inbox.
+    intake_ = v1::IntakeService::NewStub(grpc::CreateChannel(options.intake, Credentials(options.as)));
+    inbox_ =
+        v1::InboxService::NewStub(grpc::CreateChannel(options.inbox, Credentials(options.target)));
   }
 
   int Execute() {
@@ -185,7 +199,6 @@ class Run {
     };
     auto call = std::make_shared<Call>();
     call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    call->context.AddMetadata(kOrganisationHeader, options_.as);
     const std::string n = i == kProbe ? "probe" : std::to_string(i);
     call->request.set_idempotency_key("e2e-" + run_id_ + "-" + n);
     v1::Referral* referral = call->request.mutable_referral();
@@ -224,7 +237,6 @@ class Run {
   void Watch() {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
-    context.AddMetadata(kOrganisationHeader, options_.target);
     {
       std::lock_guard<std::mutex> lock(mu_);
       watch_context_ = &context;
@@ -303,6 +315,9 @@ int main(int argc, char** argv) {
   app.add_option("--intake", options.intake, "intake's address")->required();
   app.add_option("--inbox", options.inbox, "the target organisation's inbox address")->required();
   app.add_option("--as", options.as, "the referring organisation")->required();
+  app.add_option("--pki", options.pki,
+                 "deploy/local/pki's folder: ca.pem and organisations/<org>.pem/.key")
+      ->required();
   app.add_option("--target", options.target, "the organisation the referrals are routed to")
       ->required();
   app.add_option("--need", options.need, "the need code (routed to --target)")

@@ -23,8 +23,8 @@ TEST(MetricsTest, EachGrpcCallIsCountedByMethodAndCodeAndServedOverHttp) {
   ASSERT_TRUE(server.ok()) << server.status();
 
   const std::string address = "127.0.0.1:" + std::to_string(server->port);
-  ASSERT_EQ(testing::HealthStatus(address), 1);
-  ASSERT_EQ(testing::HealthStatus(address), 1);
+  ASSERT_EQ(testing::HealthStatus(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())), 1);
+  ASSERT_EQ(testing::HealthStatus(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())), 1);
 
   const std::string scraped =
       testing::ScrapeMetrics("127.0.0.1:" + std::to_string((*metrics)->port()));

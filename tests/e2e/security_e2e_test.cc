@@ -63,7 +63,9 @@ class SecurityE2eTest : public ::testing::Test {
     v1::ListAssignmentsResponse response;
     const grpc::Status status =
         v1::InboxService::NewStub(channel)->ListAssignments(&context, request, &response);
-    if (!status.ok()) EXPECT_EQ(response.assignments_size(), 0);
+    if (!status.ok()) {
+      EXPECT_EQ(response.assignments_size(), 0);
+    }
     return status;
   }
 
@@ -194,7 +196,9 @@ TEST_F(SecurityE2eTest, AReferralIsVisibleOnlyToWhoSubmittedIt) {
     v1::ReferralStatus status;
     const grpc::Status result = v1::IntakeService::NewStub(TestChannel(Address("intake"), as))
                                     ->GetReferral(&context, request, &status);
-    if (!result.ok()) EXPECT_EQ(status.needs_size(), 0);
+    if (!result.ok()) {
+      EXPECT_EQ(status.needs_size(), 0);
+    }
     return result;
   };
   ASSERT_TRUE(schakel::testing::Eventually(

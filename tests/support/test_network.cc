@@ -118,9 +118,13 @@ std::string ScrapeMetrics(const std::string& address) {
 }
 
 int HealthStatus(const std::string& address) {
+  return HealthStatus(TestChannel(address));  // health checks need no identity
+}
+
+int HealthStatus(const std::shared_ptr<grpc::Channel>& channel) {
   // Debian ships no generated health classes: the request is empty and the response one enum
   // field, so the bytes are written and read here.
-  grpc::GenericStub stub(TestChannel(address));  // health checks need no identity
+  grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
   grpc::Slice nothing("");  // HealthCheckRequest{} is empty (but a message: one empty slice)

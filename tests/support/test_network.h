@@ -72,7 +72,8 @@ HttpResponse HttpExchange(const std::string& address, const std::string& request
 
 // The overall health of the server at `address` (grpc.health.v1.Health/Check, empty service name):
 // 1 SERVING, 2 NOT_SERVING, 0 UNKNOWN; -1 when the call fails.
-int HealthStatus(const std::string& address);
+int HealthStatus(const std::string& address);  // over TLS (TestChannel)
+int HealthStatus(const std::shared_ptr<grpc::Channel>& channel);
 
 class TestNetwork {
  public:
