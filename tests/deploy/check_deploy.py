@@ -4,7 +4,9 @@
 
 Checks that every YAML and JSON file under deploy/ parses; that the Kubernetes manifests and the systemd units
 start the services with flags that exist, and fit together (ports, probes, volumes, the network file, one
-inbox per organisation, the ops console on the pod's loopback and behind no Service); and that the Prometheus
+inbox per organisation, the ops console on the pod's loopback and behind no Service); that every service
+starts with its TLS files (--tls-cert, --tls-key, --tls-ca: required at start), in Kubernetes from the
+Secrets deploy/README.md makes, and is probed over TLS; and that the Prometheus
 and Grafana files name only metrics and labels the services export, with the scrape jobs deploy/local/up's
 ports imply. Prints one line per problem ("file: what is wrong") and exits 1, or prints a summary and exits 0.
 Needs PyYAML (Debian: python3-yaml) and nothing else: no cluster, no Prometheus, no Grafana.
@@ -17,6 +19,22 @@ import sys
 from pathlib import Path
 
 import yaml
+
+# Commands the manifests run, other than the services themselves. Each one must be in the images (deploy/README.md
+# says how to build it in, naming the same module and version), and every `exec` in deploy/k8s must be one of
+# these. `flags`: what the command accepts (True: takes a value, as -flag=value; False: a bare switch).
+#   grpc-health-probe: the standard gRPC health check, over TLS: the probes of every service (the kubelet's own
+#   gRPC probe speaks no TLS, and the services speak nothing else). Its flags as of the version below.
+HEALTH_PROBE = "/usr/local/bin/grpc-health-probe"
+COMMANDS_RUN = {
+    HEALTH_PROBE: {
+        "module": "github.com/grpc-ecosystem/grpc-health-probe", "version": "v0.4.62",
+        "flags": {"-addr": True, "-alts": False, "-connect-timeout": True, "-gzip": False, "-rpc-header": True,
+                  "-rpc-timeout": True, "-service": True, "-spiffe": False, "-tls": False, "-tls-ca-cert": True,
+                  "-tls-client-cert": True, "-tls-client-key": True, "-tls-no-verify": False,
+                  "-tls-server-name": True, "-user-agent": True, "-v": False, "-version": False},
+    },
+}
 
 # What the binaries accept (services/<name>/main.cc). True: the flag takes a value; False: a bare switch.
 # router --check and --clock-offset-file exist but are for operators and tests, not for a deployment.
@@ -34,6 +52,16 @@ FLAGS = {
 }
 REQUIRED_FLAGS = {"intake": {"--pseudonym-key"}, "router": set(), "inbox": {"--org", "--network"},
                   "ops": set()}
+# TLS: a service whose main.cc calls AddSecurityFlags accepts these too (they are added in SECURITY_SOURCE, not
+# in main.cc); one that calls LoadServerSecurity requires TLS_REQUIRED (it exits 2 at start without them).
+SECURITY_FLAGS = {"--tls-cert": True, "--tls-key": True, "--tls-ca": True, "--tokens": True}
+SECURITY_SOURCE = "libs/service/security.cc"
+TLS_REQUIRED = {"--tls-cert", "--tls-key", "--tls-ca"}
+# In Kubernetes the file of each TLS flag comes from this Secret and key ({name}: the workload's name). The
+# Secrets are made with kubectl (deploy/README.md), never kept in deploy/k8s, not even as an example.
+TLS_SECRETS = {"--tls-cert": ("schakel-tls-{name}", "tls.crt"), "--tls-key": ("schakel-tls-{name}", "tls.key"),
+               "--tls-ca": ("schakel-ca", "ca.crt"), "--tokens": ("schakel-tokens", "tokens")}
+TLS_SECRET_NAME = re.compile(r"schakel-tls-[\w-]+|schakel-ca|schakel-tokens")
 # A service's flag for an HTTP listener without a login: in a container it must listen on the pod's loopback
 # only (kubectl port-forward reaches that), and no Service may expose its port.
 CONSOLE_FLAG = {"ops": "--console-listen"}
@@ -108,12 +136,47 @@ def port_of(address):
     return int(port) if port.isdigit() else 0
 
 
+def duration_seconds(text):
+    """A Go duration such as 2s, 500ms or 1m30s, in seconds (0 when it is none)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(text))
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def secret_files(path, mounts, volumes):
+    """The Secret keys a volume mount puts at `path`: [(secret, key, mode)] (mode: the file's, default 0644)."""
+    found = []
+    for mount in mounts:
+        base = str(mount.get("mountPath") or "").rstrip("/") + "/"
+        if mount.get("subPath") or not path.startswith(base):
+            continue
+        relative, volume = path[len(base):], volumes.get(mount.get("name")) or {}
+        if "secret" in volume:
+            secret = volume["secret"]
+            sources = [(secret.get("secretName"), secret.get("items"), secret.get("defaultMode", 0o644))]
+        else:
+            projected = volume.get("projected") or {}
+            sources = [((s["secret"] or {}).get("name"), (s["secret"] or {}).get("items"),
+                        projected.get("defaultMode", 0o644))
+                       for s in projected.get("sources") or [] if "secret" in s]
+        for name, items, mode in sources:
+            if items is None:  # every key of the Secret, each a file of its name
+                found.append((name, relative, mode))
+            found += [(name, i.get("key"), i.get("mode", mode)) for i in items or [] if i.get("path") == relative]
+    return found
+
+
 class Checker:
     def __init__(self, root):
         self.root = root
         self.problems = []
-        self.counts = {"yaml": 0, "json": 0, "manifests": 0, "expressions": 0, "units": 0}
+        self.counts = {"yaml": 0, "json": 0, "manifests": 0, "expressions": 0, "units": 0, "tls": 0, "probes": 0}
+        # What each service accepts and requires: FLAGS and REQUIRED_FLAGS, plus the TLS flags where its main.cc
+        # says so (check_facts_in_source; a service whose source is not here is taken to be TLS-only, as all are).
+        self.flags = {s: {**f, **SECURITY_FLAGS} for s, f in FLAGS.items()}
+        self.required = {s: REQUIRED_FLAGS[s] | TLS_REQUIRED for s in FLAGS}
         self.not_in_checkout = []  # services whose main.cc is not here: their facts were not looked up
+        self.commands_used = set()  # of COMMANDS_RUN, those the manifests run
         self.consoles = []  # (where, pod labels, console port, {port name: containerPort}) per console
         self.local_network = (self.load_yaml(root / "deploy" / "local" / "network.yaml") or [{}])[0]
         self.network = self.local_network  # the cluster's, once read from its ConfigMap
@@ -135,6 +198,17 @@ class Checker:
             for flag in flags:
                 if f'"{flag}"' not in text:
                     self.problem(main, f"no flag {flag} any more (update tests/deploy/check_deploy.py)")
+            # The TLS flags come from AddSecurityFlags; LoadServerSecurity refuses to start without the first three.
+            if "AddSecurityFlags(" not in text:
+                self.flags[service] = dict(flags)
+            if "LoadServerSecurity(" not in text:
+                self.required[service] = set(REQUIRED_FLAGS[service])
+        security = self.root / SECURITY_SOURCE
+        security_text = security.read_text() if security.exists() else ""
+        for flag in SECURITY_FLAGS:
+            if any(flag in f for f in self.flags.values()) and f'"{flag}"' not in security_text:
+                self.problem(security, f"AddSecurityFlags adds no flag {flag} any more "
+                                       "(update tests/deploy/check_deploy.py)")
         sources = "".join(p.read_text() for d in METRIC_SOURCES for p in sorted((self.root / d).glob("*.cc")))
         for metric in METRICS:
             if EXPORTED_BY.get(metric) in self.not_in_checkout:
@@ -175,7 +249,7 @@ class Checker:
         if service not in FLAGS:
             self.problem(where, f"unknown service {service!r} (expected one of {', '.join(FLAGS)})")
             return {}
-        known, given, i = FLAGS[service], {}, 0
+        known, given, i = self.flags[service], {}, 0
         while i < len(args):
             word = str(args[i])
             name, has_value, value = word.partition("=")
@@ -199,8 +273,11 @@ class Checker:
                     if var not in env:
                         self.problem(where, f"{name} uses $({var}), which the container does not define")
             i += 1
-        for name in sorted(REQUIRED_FLAGS[service] - given.keys()):
-            self.problem(where, f"{service} needs {name}")
+        for name in sorted(self.required[service] - given.keys()):
+            why = " (TLS only: without it the service exits 2 at start)" if name in TLS_REQUIRED else ""
+            self.problem(where, f"{service} needs {name}{why}")
+        if TLS_REQUIRED <= self.required[service] and TLS_REQUIRED <= given.keys():
+            self.counts["tls"] += 1
         return given
 
     # ---- Kubernetes ----------------------------------------------------------------------------------------
@@ -220,11 +297,21 @@ class Checker:
                 continue
             if obj["kind"] != "Namespace" and obj["metadata"].get("namespace") != "schakel":
                 self.problem(path, f"{obj['kind']} {name}: not in namespace schakel")
+            if obj["kind"] == "Secret" and path.name.endswith(".yaml"):
+                self.problem(path, f"Secret {name}: `kubectl apply -f deploy/k8s/` would put this over the real "
+                                   "one (keep examples in *.yaml.example)")
             by_kind.setdefault(obj["kind"], {})[name] = obj
         for path, obj in objects:
             if isinstance(obj, dict) and obj.get("kind") in ("StatefulSet", "Deployment"):
                 self.check_workload(path, obj, by_kind)
         self.check_consoles_unexposed(by_kind.get("Service", {}))
+        readme = self.root / "deploy" / "README.md"
+        text = readme.read_text() if readme.exists() else ""
+        for command in sorted(self.commands_used):
+            pinned = f"{COMMANDS_RUN[command]['module']}@{COMMANDS_RUN[command]['version']}"
+            if pinned not in text or command not in text:
+                self.problem(readme, f"the manifests run {command}: say how to build {pinned} into the images, "
+                                     f"at {command}")
         self.check_network_configmap(by_kind.get("ConfigMap", {}))
         self.check_inboxes(k8s)
 
@@ -260,9 +347,17 @@ class Checker:
             ref = (volume.get("configMap") or {}).get("name")
             if ref and ref not in by_kind.get("ConfigMap", {}):
                 self.problem(where, f"volume {volume['name']}: no ConfigMap {ref} in deploy/k8s")
-            ref = (volume.get("secret") or {}).get("secretName")
-            if ref and ref not in by_kind.get("Secret", {}):
-                self.problem(where, f"volume {volume['name']}: no Secret {ref} (not even as an example)")
+            sources = [{"secret": {"name": (volume.get("secret") or {}).get("secretName")}}] if "secret" in volume \
+                else (volume.get("projected") or {}).get("sources") or []
+            for source in sources:
+                ref = (source.get("configMap") or {}).get("name")
+                if ref and ref not in by_kind.get("ConfigMap", {}):
+                    self.problem(where, f"volume {volume['name']}: no ConfigMap {ref} in deploy/k8s")
+                ref = (source.get("secret") or {}).get("name")
+                if ref and TLS_SECRET_NAME.fullmatch(ref):
+                    continue  # made with kubectl (deploy/README.md); check_tls_files checks which one
+                if ref and ref not in by_kind.get("Secret", {}):
+                    self.problem(where, f"volume {volume['name']}: no Secret {ref} (not even as an example)")
         containers = pod.get("containers") or []
         if not containers:
             self.problem(where, "no containers")
@@ -303,15 +398,105 @@ class Checker:
                     str(annotations.get("prometheus.io/port")) != str(metrics_port):
                 self.problem(cwhere, f"the pod needs prometheus.io/scrape \"true\" and prometheus.io/port "
                                      f"\"{metrics_port}\" (its --metrics-listen)")
-            readiness, liveness = c.get("readinessProbe") or {}, c.get("livenessProbe") or {}
-            if (readiness.get("grpc") or {}).get("port") != listen_port:
-                self.problem(cwhere, "readinessProbe must be the gRPC health check on the --listen port")
-            probe = liveness.get("grpc") or liveness.get("tcpSocket") or {}
-            if probe.get("port") != listen_port:
-                self.problem(cwhere, "livenessProbe must check the --listen port (grpc or tcpSocket)")
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            # The names the service's clients use, which its certificate must hold (and the probe verifies).
+            server_names = set()
+            for service_name, service in by_kind.get("Service", {}).items():
+                selector = (service.get("spec") or {}).get("selector") or {}
+                if selector and all(labels.get(k) == v for k, v in selector.items()):
+                    server_names.add(f"{service_name}.schakel.svc")
+            self.check_probes(cwhere, c, listen_port, given, server_names)
             for mount in c.get("volumeMounts") or []:
                 if mount.get("name") not in volumes:
                     self.problem(cwhere, f"volumeMount {mount.get('name')} has no volume")
+            self.check_tls_files(cwhere, obj["metadata"]["name"], given, c.get("volumeMounts") or [], volumes,
+                                 (pod.get("securityContext") or {}).get("fsGroup"))
+
+    def check_exec(self, where, what, command):
+        """A command a manifest runs: one of COMMANDS_RUN, with flags it has. Returns {flag: value or True}."""
+        command = [str(word) for word in command or []]
+        known = COMMANDS_RUN.get(command[0] if command else "")
+        if known is None:
+            self.problem(where, f"{what} runs {command[:1]}, which is none of the commands the images are known "
+                                f"to hold ({', '.join(COMMANDS_RUN)}; add it to COMMANDS_RUN and deploy/README.md)")
+            return {}
+        self.commands_used.add(command[0])
+        flags = {}
+        for word in command[1:]:
+            name, has_value, value = word.partition("=")
+            if name not in known["flags"]:
+                self.problem(where, f"{what}: {command[0]} has no flag {name}")
+            elif known["flags"][name] != bool(has_value):
+                self.problem(where, f"{what}: {command[0]} {name} " +
+                             ("takes a value (write it as " + name + "=VALUE)" if known["flags"][name]
+                              else "takes no value"))
+            flags[name] = value if has_value else True
+        return flags
+
+    def check_probes(self, where, c, listen_port, given, server_names):
+        """Readiness: the gRPC health check over TLS (HEALTH_PROBE) on the --listen port. Liveness: the same,
+        or a TCP connection to that port. The kubelet's own gRPC probe speaks no TLS, so it can never pass."""
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            probe = c.get(kind) or {}
+            if "grpc" in probe:
+                self.problem(where, f"{kind}: the kubelet's gRPC probe speaks no TLS and the service speaks only "
+                                    f"TLS, so it never passes: exec {HEALTH_PROBE} instead")
+        for hook, handler in ((c.get("lifecycle") or {}).items()):
+            if "exec" in (handler or {}):
+                self.check_exec(where, f"lifecycle {hook}", handler["exec"].get("command"))
+        readiness, liveness = c.get("readinessProbe") or {}, c.get("livenessProbe") or {}
+        if "exec" not in readiness:
+            self.problem(where, f"readinessProbe must exec {HEALTH_PROBE} (the gRPC health check over TLS) on the "
+                                "--listen port")
+        for kind, probe in (("readinessProbe", readiness), ("livenessProbe", liveness)):
+            if "exec" in probe:
+                self.check_health_probe(where, kind, probe, listen_port, given, server_names)
+        if "exec" not in liveness and (liveness.get("tcpSocket") or {}).get("port") != listen_port:
+            self.problem(where, f"livenessProbe must check the --listen port (tcpSocket, or exec {HEALTH_PROBE})")
+
+    def check_health_probe(self, where, kind, probe, listen_port, given, server_names):
+        command = (probe.get("exec") or {}).get("command") or []
+        flags = self.check_exec(where, kind, command)
+        if not command or str(command[0]) != HEALTH_PROBE:
+            if command and str(command[0]) in COMMANDS_RUN:
+                self.problem(where, f"{kind} must exec {HEALTH_PROBE}")
+            return
+        self.counts["probes"] += 1
+        address = str(flags.get("-addr", ""))
+        if not address.startswith(LOOPBACK) or port_of(address) != listen_port:
+            self.problem(where, f"{kind}: -addr must be 127.0.0.1:{listen_port} (the --listen port, in the pod)")
+        if flags.get("-tls") is not True or "-tls-no-verify" in flags:
+            self.problem(where, f"{kind}: needs -tls, and verifies the certificate (no -tls-no-verify)")
+        if flags.get("-tls-ca-cert") != given.get("--tls-ca"):
+            self.problem(where, f"{kind}: -tls-ca-cert must be the service's --tls-ca ({given.get('--tls-ca')})")
+        if not server_names:
+            self.problem(where, f"{kind}: no Service selects this pod, so its certificate has no name to verify")
+        elif flags.get("-tls-server-name") not in server_names:
+            self.problem(where, f"{kind}: -tls-server-name must be the Service's name, "
+                                f"{' or '.join(sorted(server_names))} (its certificate's subjectAltName)")
+        # The kubelet stops the probe after timeoutSeconds (default 1): let it finish connecting and asking.
+        seconds = sum(duration_seconds(flags.get(f, "1s")) for f in ("-connect-timeout", "-rpc-timeout"))
+        if (probe.get("timeoutSeconds") or 1) < seconds:
+            self.problem(where, f"{kind}: timeoutSeconds {probe.get('timeoutSeconds') or 1} is shorter than the "
+                                f"probe's -connect-timeout and -rpc-timeout together ({seconds:g}s)")
+
+    def check_tls_files(self, where, workload, given, mounts, volumes, fs_group):
+        """Each TLS flag names a file from its Secret (TLS_SECRETS) that the service can read."""
+        for flag, (secret, key) in TLS_SECRETS.items():
+            if flag not in given:
+                continue
+            secret, path = secret.format(name=workload), str(given[flag])
+            found = [s for s in secret_files(path, mounts, volumes) if s[:2] == (secret, key)]
+            if not found:
+                self.problem(where, f"{flag}={path}: no volume mounts key {key} of Secret {secret} there")
+                continue
+            mode = found[0][2]
+            if flag == "--tls-key" and mode & 0o007:
+                self.problem(where, f"{flag}: mode {mode:04o} lets every user in the container read the key "
+                                    "(defaultMode 0440 with the pod's fsGroup)")
+            if not mode & 0o004 and fs_group is None:
+                self.problem(where, f"{flag}: mode {mode:04o} but the pod sets no fsGroup, so the service's user "
+                                    "cannot read the file")
 
     def check_network_configmap(self, configmaps):
         """The cluster runs the example network, with a production replication factor and nothing else new."""
@@ -503,9 +688,16 @@ class Checker:
                 self.problem(unit, f"{len(starts)} ExecStart lines, expected one")
                 continue
             words = shlex.split(starts[0])
-            self.check_command_line(f"{unit.relative_to(self.root)}: ExecStart", Path(words[0]).name, words[1:])
+            given = self.check_command_line(f"{unit.relative_to(self.root)}: ExecStart", Path(words[0]).name,
+                                            words[1:])
+            # A file from the credentials directory (%d) must be loaded into it (LoadCredential=NAME:PATH).
+            credentials = set(re.findall(r"^(?:Load|Set|Import)Credential(?:Encrypted)?=([^:\s]+)", text, re.M))
+            for flag, value in given.items():
+                m = re.fullmatch(r"(?:%d|\$\{?CREDENTIALS_DIRECTORY\}?)/(.+)", str(value))
+                if m and m.group(1) not in credentials:
+                    self.problem(unit, f"{flag} reads credential {m.group(1)}, which no LoadCredential= loads")
             for var in re.findall(r"\$\{?(\w+)\}?", starts[0]):
-                if var not in defined:
+                if var not in defined and var != "CREDENTIALS_DIRECTORY":  # systemd's own (LoadCredential)
                     self.problem(unit, f"ExecStart uses ${{{var}}}, which {env_example.name} does not set")
 
 
@@ -527,7 +719,8 @@ def main():
                       "on trust from check_deploy.py)" for s in checker.not_in_checkout)
     print(f"{c['yaml']} YAML and {c['json']} JSON files parse; {c['manifests']} Kubernetes manifests, "
           f"{c['expressions']} PromQL expressions and {c['units']} systemd unit(s) "
-          f"name only real flags and metrics{missing}")
+          f"name only real flags and metrics{missing}; {c['tls']} service command lines start with "
+          f"--tls-cert, --tls-key and --tls-ca, {c['probes']} probes check health over TLS")
     return 0
 
 
