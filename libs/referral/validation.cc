@@ -4,14 +4,17 @@
 #include <set>
 #include <string>
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace schakel::referral {
 namespace {
 
 absl::Status Invalid(std::string_view field, std::string_view problem) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("referral.", std::string(field), ": ", std::string(problem)));
+  // An empty field: the referral itself.
+  return absl::InvalidArgumentError(absl::StrCat(
+      "referral", field.empty() ? "" : ".", std::string(field), ": ", std::string(problem)));
 }
 
 // Counts code points; false when the text is not valid UTF-8.
@@ -35,6 +38,16 @@ bool CountUtf8(std::string_view text, std::size_t* count) {
   return true;
 }
 
+// A field the contract does not have (proto3 keeps it as an unknown field, and would copy it on).
+// `field` empty: the referral itself.
+absl::Status NoUnknownFields(const google::protobuf::Message& message, const std::string& field) {
+  const google::protobuf::UnknownFieldSet& unknown =
+      message.GetReflection()->GetUnknownFields(message);
+  if (unknown.empty()) return absl::OkStatus();
+  return Invalid(field, absl::StrCat("unknown field ", unknown.field(0).number(),
+                                     " (not in the schakel.v1 contract this service knows)"));
+}
+
 bool IsPlainCode(std::string_view code) {
   return std::all_of(code.begin(), code.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -45,6 +58,7 @@ bool IsPlainCode(std::string_view code) {
 absl::Status ValidateClient(const v1::Referral& r) {
   if (!r.has_client()) return Invalid("client", "is required");
   const v1::Client& client = r.client();
+  if (absl::Status s = NoUnknownFields(client, "client"); !s.ok()) return s;
   if (client.client_code().empty() && client.bsn().empty()) {
     return Invalid("client", "needs a client_code or a bsn");
   }
@@ -69,6 +83,7 @@ absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& networ
   for (int i = 0; i < r.needs_size(); ++i) {
     const v1::NeedRequest& need = r.needs(i);
     const std::string field = absl::StrCat("needs[", i, "]");
+    if (absl::Status s = NoUnknownFields(need, field); !s.ok()) return s;
     if (need.code().empty()) return Invalid(field + ".code", "is required");
     // A need code is not personal; an unknown one is echoed only when it is short and plain.
     if (!network.HasNeed(need.code())) {
@@ -93,12 +108,17 @@ absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& networ
 absl::Status ValidateSharing(const v1::Referral& r, const routing::Network& network) {
   if (!r.has_sharing()) return Invalid("sharing", "the client's sharing permission is required");
   const v1::SharingPermission& sharing = r.sharing();
+  if (absl::Status s = NoUnknownFields(sharing, "sharing"); !s.ok()) return s;
   if (sharing.basis() == v1::SHARING_BASIS_UNSPECIFIED ||
       !v1::SharingBasis_IsValid(sharing.basis())) {
     return Invalid("sharing.basis", "must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
   }
   if (sharing.organisations().empty()) {
     return Invalid("sharing.organisations", "must name at least one organisation");
+  }
+  if (static_cast<std::size_t>(sharing.organisations_size()) > kMaxSharingOrganisations) {
+    return Invalid("sharing.organisations",
+                   absl::StrCat("at most ", kMaxSharingOrganisations, " organisations"));
   }
   for (int i = 0; i < sharing.organisations_size(); ++i) {
     const std::string& org = sharing.organisations(i);
@@ -126,6 +146,7 @@ bool IsValidBsn(std::string_view bsn) {
 }
 
 absl::Status ValidateReferral(const v1::Referral& r, const routing::Network& network) {
+  if (absl::Status s = NoUnknownFields(r, ""); !s.ok()) return s;
   if (absl::Status s = ValidateClient(r); !s.ok()) return s;
   if (absl::Status s = ValidateNeeds(r, network); !s.ok()) return s;
   if (r.urgency() == v1::URGENCY_UNSPECIFIED || !v1::Urgency_IsValid(r.urgency())) {

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <functional>
 
 namespace schakel::referral {
@@ -65,6 +67,10 @@ TEST_P(InvalidReferralTest, NamesTheFieldAndWhy) {
   EXPECT_THAT(std::string(s.message()), Not(HasSubstr("11122")));
 }
 
+google::protobuf::UnknownFieldSet* Unknown(google::protobuf::Message& message) {
+  return message.GetReflection()->MutableUnknownFields(&message);
+}
+
 std::string Repeat(std::string_view s, int n) {
   std::string out;
   for (int i = 0; i < n; ++i) out += s;
@@ -116,7 +122,55 @@ INSTANTIATE_TEST_SUITE_P(
              "referral.sharing.organisations: must name at least one organisation"},
         Case{"UnknownOrganisation",
              [](v1::Referral& r) { r.mutable_sharing()->add_organisations("cjib"); },
-             "referral.sharing.organisations[3]: unknown organisation 'cjib'"}),
+             "referral.sharing.organisations[3]: unknown organisation 'cjib'"},
+        // Bad input and abuse: repeated fields beyond their limits, enum values the contract does
+        // not have (proto3 keeps them as numbers), fields it does not have (kept as unknown fields,
+        // and copied into the published event were they let through).
+        Case{"TooManyNeeds",
+             [](v1::Referral& r) {
+               for (int i = 0; i < 18; ++i) r.add_needs()->set_code("debt");
+             },
+             "referral.needs: at most 20 needs"},
+        Case{"TooManyLanguages",
+             [](v1::Referral& r) {
+               for (int i = 0; i < 10; ++i) r.add_languages("en");
+             },
+             "referral.languages: at most 10"},
+        Case{"TooManyOrganisations",
+             [](v1::Referral& r) {
+               for (int i = 0; i < 48; ++i) r.mutable_sharing()->add_organisations("mjd");
+             },
+             "referral.sharing.organisations: at most 50 organisations"},
+        Case{"UnknownSharingBasis",
+             [](v1::Referral& r) { r.mutable_sharing()->set_basis(static_cast<v1::SharingBasis>(9)); },
+             "referral.sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST"},
+        Case{"NegativeUrgency",
+             [](v1::Referral& r) { r.set_urgency(static_cast<v1::Urgency>(-1)); },
+             "referral.urgency: must be NORMAL or URGENT"},
+        Case{"UnknownFieldInReferral",
+             [](v1::Referral& r) { Unknown(r)->AddVarint(99, 1); },
+             "referral: unknown field 99 (not in the schakel.v1 contract this service knows)"},
+        Case{"UnknownFieldInClient",
+             [](v1::Referral& r) {
+               Unknown(*r.mutable_client())->AddLengthDelimited(3, "Anna");
+             },
+             "referral.client: unknown field 3 (not in the schakel.v1 contract this service "
+             "knows)"},
+        Case{"UnknownFieldInNeed",
+             [](v1::Referral& r) {
+               // A group nested in a group: what a "deeply nested" field can be in this contract.
+               google::protobuf::UnknownFieldSet* group =
+                   Unknown(*r.mutable_needs(1))->AddGroup(7);
+               group->AddGroup(8)->AddFixed32(9, 1);
+             },
+             "referral.needs[1]: unknown field 7 (not in the schakel.v1 contract this service "
+             "knows)"},
+        Case{"UnknownFieldInSharing",
+             [](v1::Referral& r) {
+               Unknown(*r.mutable_sharing())->AddLengthDelimited(3, "cjib");
+             },
+             "referral.sharing: unknown field 3 (not in the schakel.v1 contract this service "
+             "knows)"}),
     [](const auto& param_info) { return param_info.param.name; });
 
 TEST(BsnTest, ElevenTest) {
