@@ -17,22 +17,37 @@ absl::Status Invalid(std::string_view field, std::string_view problem) {
       "referral", field.empty() ? "" : ".", std::string(field), ": ", std::string(problem)));
 }
 
-// Counts code points; false when the text is not valid UTF-8.
+// Counts code points; false when the text is not valid UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF; what protobuf's parser demands of a string, so that what we
+// accept can be published and read back).
 bool CountUtf8(std::string_view text, std::size_t* count) {
   std::size_t n = 0;
-  for (std::size_t i = 0; i < text.size();) {
+  for (std::size_t i = 0; i < text.size(); ++n) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    std::size_t len = c < 0x80           ? 1
-                      : (c >> 5) == 0x6  ? 2
-                      : (c >> 4) == 0xE  ? 3
-                      : (c >> 3) == 0x1E ? 4
-                                         : 0;
-    if (len == 0 || i + len > text.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
     }
+    std::size_t len = 0;
+    char32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;  // a continuation byte, C0/C1 (always overlong) or F5 and above
+    }
+    if (i + len > text.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    const char32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
     i += len;
-    ++n;
   }
   *count = n;
   return true;

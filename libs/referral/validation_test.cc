@@ -102,6 +102,23 @@ INSTANTIATE_TEST_SUITE_P(
              "referral.needs[0].details: at most 2000 characters"},
         Case{"DetailsNotUtf8", [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xff\xfe"); },
              "referral.needs[0].details: is not valid UTF-8"},
+        // Found by fuzz/referral_validation_fuzz: forms that are not UTF-8 although their bytes
+        // have its shape (protobuf refuses them when the router parses the event).
+        Case{"DetailsOverlong",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("schuld \xe0\x82\xac 4.000"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsOverlongTwoBytes",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xc0\x80"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsSurrogate",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xed\xa0\x80"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsAboveUnicode",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xf4\x90\x80\x80"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsTruncated",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("caf\xc3"); },
+             "referral.needs[0].details: is not valid UTF-8"},
         Case{"NoUrgency", [](v1::Referral& r) { r.clear_urgency(); },
              "referral.urgency: must be NORMAL or URGENT"},
         Case{"UnknownUrgency", [](v1::Referral& r) { r.set_urgency(static_cast<v1::Urgency>(7)); },
@@ -172,6 +189,15 @@ INSTANTIATE_TEST_SUITE_P(
              "referral.sharing: unknown field 3 (not in the schakel.v1 contract this service "
              "knows)"}),
     [](const auto& param_info) { return param_info.param.name; });
+
+TEST(ValidationTest, DetailsInAnyScriptAreValid) {
+  v1::Referral r = Seed();
+  // Two, three and four bytes per character; 2000 characters is the limit, not 2000 bytes.
+  r.mutable_needs(0)->set_details("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xe0\xb8\x81");
+  EXPECT_TRUE(ValidateReferral(r, Example()).ok()) << ValidateReferral(r, Example());
+  r.mutable_needs(0)->set_details(Repeat("\xf0\x9f\x98\x80", 2000));
+  EXPECT_TRUE(ValidateReferral(r, Example()).ok()) << ValidateReferral(r, Example());
+}
 
 TEST(BsnTest, ElevenTest) {
   EXPECT_TRUE(IsValidBsn("111222333"));
