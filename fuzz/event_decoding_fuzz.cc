@@ -1,5 +1,5 @@
-// Fuzzes every consumer's path from a Kafka record's bytes to what it does with them, fed a stream of
-// records (format in fuzz_support.h); byte 0 picks the consumer:
+// Fuzzes every consumer's path from a Kafka record's bytes to what it does with them, fed a stream
+// of records (format in fuzz_support.h); byte 0 picks the consumer:
 //   0  the router: Escalation::Handle for each record of an input topic (submitted, forwarding,
 //      cancellations, status, reassignments), Restore for the state topic, Tick as the clock moves
 //   1  an inbox (the organisation picked by byte 0 >> 2): AssignmentIngest::Ingest on an in-memory
@@ -118,12 +118,15 @@ void FuzzInbox(std::uint8_t consumer, const std::vector<StreamRecord>& records) 
     kafka::Record record = ToRecord(r, offset++);
     record.topic = routing::InboxTopic(org);  // an inbox reads its own topic only
     absl::StatusOr<inbox::IngestOutcome> outcome = ingest.Ingest(record);
-    if (!outcome.ok()) Fail("an inbox failed on a record (it would retry it for ever): " + outcome.status().ToString());
+    if (!outcome.ok())
+      Fail("an inbox failed on a record (it would retry it for ever): " +
+           outcome.status().ToString());
   }
 }
 
 void FuzzView(const std::vector<StreamRecord>& records) {
-  absl::StatusOr<std::unique_ptr<intake::ReferralView>> view = intake::ReferralView::Open(":memory:");
+  absl::StatusOr<std::unique_ptr<intake::ReferralView>> view =
+      intake::ReferralView::Open(":memory:");
   if (!view.ok()) Fail("in-memory view: " + view.status().ToString());
   for (const StreamRecord& r : records) {
     const std::string& topic = TopicOf(r.topic_byte);

@@ -1,5 +1,5 @@
-// What the fuzz targets and the seed generator share: the example network, a strict UTF-8 check that
-// does not reuse the code under test, and the record-stream format of event_decoding_fuzz.
+// What the fuzz targets and the seed generator share: the example network, a strict UTF-8 check
+// that does not reuse the code under test, and the record-stream format of event_decoding_fuzz.
 #pragma once
 
 #include <cstddef>

@@ -63,7 +63,8 @@ void ReferralSeeds(const fs::path& dir) {
   r->set_region("groningen-ommeland");
   r->add_languages("ro");
   r->add_languages("en");
-  r->mutable_needs(0)->set_details("Spreekt Roemeens; schulden bij \xc3\xa9\xc3\xa9n schuldeiser \xe2\x82\xac 4.000");
+  r->mutable_needs(0)->set_details(
+      "Spreekt Roemeens; schulden bij \xc3\xa9\xc3\xa9n schuldeiser \xe2\x82\xac 4.000");
   r->mutable_sharing()->set_basis(v1::SHARING_BASIS_VITAL_INTEREST);
   urgent.set_idempotency_key("terwille:2025-10-09:0001");
   Write(dir, "urgent-bsn-key", urgent.SerializeAsString());
@@ -226,10 +227,12 @@ void EventSeeds(const fs::path& dir) {
   inbox_withdrawn.push_back(Rec(inbox_topic, 15, id, withdrawn.SerializeAsString()));
   std::vector<StreamRecord> inbox_replay = inbox;
   inbox_replay.push_back(Rec(inbox_topic, 1, id, status_event.SerializeAsString()));
-  Write(dir, "inbox-cancel", EncodeStream(static_cast<std::uint8_t>(1 | org_index << 2), inbox_cancel));
+  Write(dir, "inbox-cancel",
+        EncodeStream(static_cast<std::uint8_t>(1 | org_index << 2), inbox_cancel));
   Write(dir, "inbox-withdrawn",
         EncodeStream(static_cast<std::uint8_t>(1 | org_index << 2), inbox_withdrawn));
-  Write(dir, "inbox-replay", EncodeStream(static_cast<std::uint8_t>(3 | org_index << 2), inbox_replay));
+  Write(dir, "inbox-replay",
+        EncodeStream(static_cast<std::uint8_t>(3 | org_index << 2), inbox_replay));
 
   // 2: intake's view of the referral: submitted, routed (the unroutable needs), answered.
   std::vector<StreamRecord> view{Rec(routing::kSubmittedTopic, 0, key, submitted_bytes)};

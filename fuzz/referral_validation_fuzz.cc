@@ -149,12 +149,12 @@ void CheckAccepted(const v1::Referral& r, const routing::Policy& policy) {
     Fail("the router did not decide every need of an accepted referral");
   }
   for (const router::OutgoingEvent& e : *routed) {
-    const bool parses = e.topic == routing::kUnroutableTopic
-                            ? v1::ReferralUnroutable().ParseFromString(e.value)
-                            : e.topic == routing::kStatusTopic
-                                  ? v1::AssignmentStatusChanged().ParseFromString(e.value)
-                                  : v1::InboxEvent().ParseFromString(e.value);
-    if (!parses) Fail("the router wrote an event for an accepted referral its readers cannot parse");
+    const bool parses =
+        e.topic == routing::kUnroutableTopic ? v1::ReferralUnroutable().ParseFromString(e.value)
+        : e.topic == routing::kStatusTopic ? v1::AssignmentStatusChanged().ParseFromString(e.value)
+                                           : v1::InboxEvent().ParseFromString(e.value);
+    if (!parses)
+      Fail("the router wrote an event for an accepted referral its readers cannot parse");
   }
 }
 

@@ -1,10 +1,10 @@
 #include "libs/referral/validation.h"
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <algorithm>
 #include <set>
 #include <string>
-
-#include <google/protobuf/unknown_field_set.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -13,8 +13,8 @@ namespace {
 
 absl::Status Invalid(std::string_view field, std::string_view problem) {
   // An empty field: the referral itself.
-  return absl::InvalidArgumentError(absl::StrCat(
-      "referral", field.empty() ? "" : ".", std::string(field), ": ", std::string(problem)));
+  return absl::InvalidArgumentError(absl::StrCat("referral", field.empty() ? "" : ".",
+                                                 std::string(field), ": ", std::string(problem)));
 }
 
 // Counts code points; false when the text is not valid UTF-8 (RFC 3629: no overlong forms, no

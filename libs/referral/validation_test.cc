@@ -1,9 +1,8 @@
 #include "libs/referral/validation.h"
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <google/protobuf/unknown_field_set.h>
+#include <gtest/gtest.h>
 
 #include <functional>
 

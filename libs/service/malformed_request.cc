@@ -22,10 +22,10 @@ void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
     }
   }
   // Protobuf's messages name types and fields, never values.
-  const spdlog::level::level_enum to = level == google::protobuf::LOGLEVEL_INFO ? spdlog::level::info
-                                       : level == google::protobuf::LOGLEVEL_WARNING
-                                           ? spdlog::level::warn
-                                           : spdlog::level::err;
+  const spdlog::level::level_enum to =
+      level == google::protobuf::LOGLEVEL_INFO      ? spdlog::level::info
+      : level == google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
+                                                    : spdlog::level::err;
   spdlog::log(to, "protobuf ({}:{}): {}", file, line, message);
 }
 

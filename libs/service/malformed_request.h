@@ -5,9 +5,10 @@
 // field when protobuf said which string was not UTF-8 ("request: string field
 // schakel.v1.NeedRequest.details is not valid UTF-8"). StartServer installs it in every service.
 //
-// Protobuf 3.21 refuses such a string while parsing (generated code for proto3 checks UTF-8 strictly)
-// and logs the field's full name; InstallProtobufLogHandler routes protobuf's log to spdlog and
-// remembers that name for the thread that parsed, where gRPC runs this interceptor right after.
+// Protobuf 3.21 refuses such a string while parsing (generated code for proto3 checks UTF-8
+// strictly) and logs the field's full name; InstallProtobufLogHandler routes protobuf's log to
+// spdlog and remembers that name for the thread that parsed, where gRPC runs this interceptor right
+// after.
 #pragma once
 
 #include <grpcpp/support/server_interceptor.h>
