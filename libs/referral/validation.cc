@@ -1,5 +1,7 @@
 #include "libs/referral/validation.h"
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <algorithm>
 #include <set>
 #include <string>
@@ -10,29 +12,55 @@ namespace schakel::referral {
 namespace {
 
 absl::Status Invalid(std::string_view field, std::string_view problem) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("referral.", std::string(field), ": ", std::string(problem)));
+  // An empty field: the referral itself.
+  return absl::InvalidArgumentError(absl::StrCat("referral", field.empty() ? "" : ".",
+                                                 std::string(field), ": ", std::string(problem)));
 }
 
-// Counts code points; false when the text is not valid UTF-8.
+// Counts code points; false when the text is not valid UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF; what protobuf's parser demands of a string, so that what we
+// accept can be published and read back).
 bool CountUtf8(std::string_view text, std::size_t* count) {
   std::size_t n = 0;
-  for (std::size_t i = 0; i < text.size();) {
+  for (std::size_t i = 0; i < text.size(); ++n) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    std::size_t len = c < 0x80           ? 1
-                      : (c >> 5) == 0x6  ? 2
-                      : (c >> 4) == 0xE  ? 3
-                      : (c >> 3) == 0x1E ? 4
-                                         : 0;
-    if (len == 0 || i + len > text.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
     }
+    std::size_t len = 0;
+    char32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;  // a continuation byte, C0/C1 (always overlong) or F5 and above
+    }
+    if (i + len > text.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    const char32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
     i += len;
-    ++n;
   }
   *count = n;
   return true;
+}
+
+// A field the contract does not have (proto3 keeps it as an unknown field, and would copy it on).
+// `field` empty: the referral itself.
+absl::Status NoUnknownFields(const google::protobuf::Message& message, const std::string& field) {
+  const google::protobuf::UnknownFieldSet& unknown =
+      message.GetReflection()->GetUnknownFields(message);
+  if (unknown.empty()) return absl::OkStatus();
+  return Invalid(field, absl::StrCat("unknown field ", unknown.field(0).number(),
+                                     " (not in the schakel.v1 contract this service knows)"));
 }
 
 bool IsPlainCode(std::string_view code) {
@@ -45,6 +73,7 @@ bool IsPlainCode(std::string_view code) {
 absl::Status ValidateClient(const v1::Referral& r) {
   if (!r.has_client()) return Invalid("client", "is required");
   const v1::Client& client = r.client();
+  if (absl::Status s = NoUnknownFields(client, "client"); !s.ok()) return s;
   if (client.client_code().empty() && client.bsn().empty()) {
     return Invalid("client", "needs a client_code or a bsn");
   }
@@ -69,6 +98,7 @@ absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& networ
   for (int i = 0; i < r.needs_size(); ++i) {
     const v1::NeedRequest& need = r.needs(i);
     const std::string field = absl::StrCat("needs[", i, "]");
+    if (absl::Status s = NoUnknownFields(need, field); !s.ok()) return s;
     if (need.code().empty()) return Invalid(field + ".code", "is required");
     // A need code is not personal; an unknown one is echoed only when it is short and plain.
     if (!network.HasNeed(need.code())) {
@@ -93,12 +123,17 @@ absl::Status ValidateNeeds(const v1::Referral& r, const routing::Network& networ
 absl::Status ValidateSharing(const v1::Referral& r, const routing::Network& network) {
   if (!r.has_sharing()) return Invalid("sharing", "the client's sharing permission is required");
   const v1::SharingPermission& sharing = r.sharing();
+  if (absl::Status s = NoUnknownFields(sharing, "sharing"); !s.ok()) return s;
   if (sharing.basis() == v1::SHARING_BASIS_UNSPECIFIED ||
       !v1::SharingBasis_IsValid(sharing.basis())) {
     return Invalid("sharing.basis", "must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
   }
   if (sharing.organisations().empty()) {
     return Invalid("sharing.organisations", "must name at least one organisation");
+  }
+  if (static_cast<std::size_t>(sharing.organisations_size()) > kMaxSharingOrganisations) {
+    return Invalid("sharing.organisations",
+                   absl::StrCat("at most ", kMaxSharingOrganisations, " organisations"));
   }
   for (int i = 0; i < sharing.organisations_size(); ++i) {
     const std::string& org = sharing.organisations(i);
@@ -126,6 +161,7 @@ bool IsValidBsn(std::string_view bsn) {
 }
 
 absl::Status ValidateReferral(const v1::Referral& r, const routing::Network& network) {
+  if (absl::Status s = NoUnknownFields(r, ""); !s.ok()) return s;
   if (absl::Status s = ValidateClient(r); !s.ok()) return s;
   if (absl::Status s = ValidateNeeds(r, network); !s.ok()) return s;
   if (r.urgency() == v1::URGENCY_UNSPECIFIED || !v1::Urgency_IsValid(r.urgency())) {

@@ -1,6 +1,7 @@
 #include "libs/referral/validation.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -65,6 +66,10 @@ TEST_P(InvalidReferralTest, NamesTheFieldAndWhy) {
   EXPECT_THAT(std::string(s.message()), Not(HasSubstr("11122")));
 }
 
+google::protobuf::UnknownFieldSet* Unknown(google::protobuf::Message& message) {
+  return message.GetReflection()->MutableUnknownFields(&message);
+}
+
 std::string Repeat(std::string_view s, int n) {
   std::string out;
   for (int i = 0; i < n; ++i) out += s;
@@ -96,6 +101,23 @@ INSTANTIATE_TEST_SUITE_P(
              "referral.needs[0].details: at most 2000 characters"},
         Case{"DetailsNotUtf8", [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xff\xfe"); },
              "referral.needs[0].details: is not valid UTF-8"},
+        // Found by fuzz/referral_validation_fuzz: forms that are not UTF-8 although their bytes
+        // have its shape (protobuf refuses them when the router parses the event).
+        Case{"DetailsOverlong",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("schuld \xe0\x82\xac 4.000"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsOverlongTwoBytes",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xc0\x80"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsSurrogate",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xed\xa0\x80"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsAboveUnicode",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("\xf4\x90\x80\x80"); },
+             "referral.needs[0].details: is not valid UTF-8"},
+        Case{"DetailsTruncated",
+             [](v1::Referral& r) { r.mutable_needs(0)->set_details("caf\xc3"); },
+             "referral.needs[0].details: is not valid UTF-8"},
         Case{"NoUrgency", [](v1::Referral& r) { r.clear_urgency(); },
              "referral.urgency: must be NORMAL or URGENT"},
         Case{"UnknownUrgency", [](v1::Referral& r) { r.set_urgency(static_cast<v1::Urgency>(7)); },
@@ -116,8 +138,65 @@ INSTANTIATE_TEST_SUITE_P(
              "referral.sharing.organisations: must name at least one organisation"},
         Case{"UnknownOrganisation",
              [](v1::Referral& r) { r.mutable_sharing()->add_organisations("cjib"); },
-             "referral.sharing.organisations[3]: unknown organisation 'cjib'"}),
+             "referral.sharing.organisations[3]: unknown organisation 'cjib'"},
+        // Bad input and abuse: repeated fields beyond their limits, enum values the contract does
+        // not have (proto3 keeps them as numbers), fields it does not have (kept as unknown fields,
+        // and copied into the published event were they let through).
+        Case{"TooManyNeeds",
+             [](v1::Referral& r) {
+               for (int i = 0; i < 18; ++i) r.add_needs()->set_code("debt");
+             },
+             "referral.needs: at most 20 needs"},
+        Case{"TooManyLanguages",
+             [](v1::Referral& r) {
+               for (int i = 0; i < 10; ++i) r.add_languages("en");
+             },
+             "referral.languages: at most 10"},
+        Case{"TooManyOrganisations",
+             [](v1::Referral& r) {
+               for (int i = 0; i < 48; ++i) r.mutable_sharing()->add_organisations("mjd");
+             },
+             "referral.sharing.organisations: at most 50 organisations"},
+        Case{"UnknownSharingBasis",
+             [](v1::Referral& r) { r.mutable_sharing()->set_basis(static_cast<v1::SharingBasis>(9)); },
+             "referral.sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST"},
+        Case{"NegativeUrgency",
+             [](v1::Referral& r) { r.set_urgency(static_cast<v1::Urgency>(-1)); },
+             "referral.urgency: must be NORMAL or URGENT"},
+        Case{"UnknownFieldInReferral",
+             [](v1::Referral& r) { Unknown(r)->AddVarint(99, 1); },
+             "referral: unknown field 99 (not in the schakel.v1 contract this service knows)"},
+        Case{"UnknownFieldInClient",
+             [](v1::Referral& r) {
+               Unknown(*r.mutable_client())->AddLengthDelimited(3, "Anna");
+             },
+             "referral.client: unknown field 3 (not in the schakel.v1 contract this service "
+             "knows)"},
+        Case{"UnknownFieldInNeed",
+             [](v1::Referral& r) {
+               // A group nested in a group: what a "deeply nested" field can be in this contract.
+               google::protobuf::UnknownFieldSet* group =
+                   Unknown(*r.mutable_needs(1))->AddGroup(7);
+               group->AddGroup(8)->AddFixed32(9, 1);
+             },
+             "referral.needs[1]: unknown field 7 (not in the schakel.v1 contract this service "
+             "knows)"},
+        Case{"UnknownFieldInSharing",
+             [](v1::Referral& r) {
+               Unknown(*r.mutable_sharing())->AddLengthDelimited(3, "cjib");
+             },
+             "referral.sharing: unknown field 3 (not in the schakel.v1 contract this service "
+             "knows)"}),
     [](const auto& param_info) { return param_info.param.name; });
+
+TEST(ValidationTest, DetailsInAnyScriptAreValid) {
+  v1::Referral r = Seed();
+  // Two, three and four bytes per character; 2000 characters is the limit, not 2000 bytes.
+  r.mutable_needs(0)->set_details("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xe0\xb8\x81");
+  EXPECT_TRUE(ValidateReferral(r, Example()).ok()) << ValidateReferral(r, Example());
+  r.mutable_needs(0)->set_details(Repeat("\xf0\x9f\x98\x80", 2000));
+  EXPECT_TRUE(ValidateReferral(r, Example()).ok()) << ValidateReferral(r, Example());
+}
 
 TEST(BsnTest, ElevenTest) {
   EXPECT_TRUE(IsValidBsn("111222333"));

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/service/malformed_request.h"
 
 namespace schakel::service {
 
@@ -20,11 +21,14 @@ absl::StatusOr<RunningServer> StartServer(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::channelz::experimental::InitChannelzService();  // grpc.channelz.v1: channels, calls,
                                                         // sockets
+  InstallProtobufLogHandler();
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  interceptors.insert(interceptors.begin(), MalformedRequestInterceptor());
   RunningServer running;
   builder.AddListeningPort(address, std::move(credentials), &running.port);
   for (grpc::Service* service : services) builder.RegisterService(service);
-  if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   running.server = builder.BuildAndStart();
   if (!running.server || running.port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));

@@ -23,10 +23,16 @@ struct RunningServer {
   int port = 0;  // the port actually bound (useful with ":0")
 };
 
+// The largest request a service reads: a bigger one is refused by gRPC itself with
+// RESOURCE_EXHAUSTED ("received message larger than max") before any service code runs. (gRPC's
+// default is 4 MiB; the largest valid referral is far below this, see libs/referral/validation.h.)
+inline constexpr int kMaxRequestBytes = 1024 * 1024;
+
 // address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port. `credentials`: TLS from
 // LoadServerSecurity (libs/service/security.h) in every service; plaintext
-// (grpc::InsecureServerCredentials) only for a test's in-process server. `interceptors`: e.g. the
-// metrics' (metrics::Metrics::GrpcInterceptor).
+// (grpc::InsecureServerCredentials) only for a test's in-process server. Every server answers a
+// request that does not parse with INVALID_ARGUMENT (libs/service/malformed_request.h).
+// `interceptors`: e.g. the metrics' (metrics::Metrics::GrpcInterceptor).
 absl::StatusOr<RunningServer> StartServer(
     const std::string& address, std::shared_ptr<grpc::ServerCredentials> credentials,
     const std::vector<grpc::Service*>& services,

@@ -20,9 +20,20 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
       std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
 }
 
+// A time system_clock cannot hold (it counts nanoseconds: 1677 to 2262), which only a damaged
+// record carries, is clamped to its range instead of overflowing (found by the fuzzer).
 std::chrono::system_clock::time_point FromTimestamp(const google::protobuf::Timestamp& t) {
-  return std::chrono::system_clock::time_point(
-      std::chrono::microseconds(TimeUtil::TimestampToMicroseconds(t)));
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  using Clock = std::chrono::system_clock;
+  constexpr std::int64_t kMax =
+      duration_cast<seconds>(Clock::time_point::max().time_since_epoch()).count() - 1;
+  constexpr std::int64_t kMin =
+      duration_cast<seconds>(Clock::time_point::min().time_since_epoch()).count() + 1;
+  const std::int64_t s = std::clamp<std::int64_t>(t.seconds(), kMin, kMax);
+  const std::int64_t ns = std::clamp<std::int64_t>(t.nanos(), 0, 999'999'999);
+  return Clock::time_point(duration_cast<Clock::duration>(seconds(s)) +
+                           duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
 std::vector<Output> ToOutputs(std::vector<OutgoingEvent> events) {

@@ -988,3 +988,31 @@ TEST_F(EscalationTest, ASubmissionItCannotRouteIsRefused) {
 
 }  // namespace
 }  // namespace schakel::router
+
+namespace schakel::router {
+namespace {
+
+// Found by fuzz/event_decoding_fuzz: a state record with a deadline system_clock cannot hold (it
+// counts nanoseconds, 1677 to 2262) overflowed on conversion (undefined behaviour; in practice a
+// deadline in 2500 wrapped round to one in the past and fired at once).
+TEST_F(EscalationTest, ADeadlineOutsideTheClocksRangeIsClampedNotWrapped) {
+  ASSERT_EQ(Submit().size(), 2u);
+  const Output state = TakeOneStateChange();
+  ASSERT_TRUE(state.value.has_value());
+  v1::RouterReferralState far = Parse<v1::RouterReferralState>(state);
+  ASSERT_EQ(far.needs_size(), 1);
+
+  far.mutable_needs(0)->mutable_accept_by()->set_seconds(16'725'225'600);  // 2500-01-01
+  Escalation later([this] { return now_; });
+  ASSERT_TRUE(later.Restore(kPartition, kReferral, far.SerializeAsString()).ok());
+  EXPECT_THAT(later.Tick(policy_), IsEmpty());
+
+  far.mutable_needs(0)->mutable_accept_by()->set_seconds(-30'610'224'000);  // 1000-01-01
+  Escalation earlier([this] { return now_; });
+  ASSERT_TRUE(earlier.Restore(kPartition, kReferral, far.SerializeAsString()).ok());
+  EXPECT_THAT(Topics(earlier.Tick(policy_)),
+              ElementsAre("schakel.inbox.alpha", "schakel.inbox.beta", kStatusTopic));
+}
+
+}  // namespace
+}  // namespace schakel::router
