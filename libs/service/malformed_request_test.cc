@@ -53,7 +53,8 @@ std::string RequestWithDetails(const std::string& details) {
 class MalformedRequestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<RunningServer> started = StartServer("127.0.0.1:0", {&intake_});
+    absl::StatusOr<RunningServer> started =
+        StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {&intake_});
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = std::move(started->server);
     stub_ = std::make_unique<grpc::GenericStub>(grpc::CreateChannel(
