@@ -64,9 +64,10 @@ class Run {
  public:
   std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& organisation) const {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-        schakel::service::ClientCredentials({.cert = options_.pki + "/organisations/" + organisation + ".pem",
-                                    .key = options_.pki + "/organisations/" + organisation + ".key",
-                                    .ca = options_.pki + "/ca.pem"});
+        schakel::service::ClientCredentials(
+            {.cert = options_.pki + "/organisations/" + organisation + ".pem",
+             .key = options_.pki + "/organisations/" + organisation + ".key",
+             .ca = options_.pki + "/ca.pem"});
     if (!credentials.ok()) {
       std::cerr << "e2e_latency: " << credentials.status().message() << "\n";
       std::exit(2);
@@ -92,7 +93,8 @@ class Run {
     }
     // TLS with the organisations' client certificates (deploy/local/pki's folder): the referrer's
     // to intake, the target's to its inbox.
-    intake_ = v1::IntakeService::NewStub(grpc::CreateChannel(options.intake, Credentials(options.as)));
+    intake_ =
+        v1::IntakeService::NewStub(grpc::CreateChannel(options.intake, Credentials(options.as)));
     inbox_ =
         v1::InboxService::NewStub(grpc::CreateChannel(options.inbox, Credentials(options.target)));
   }

@@ -107,8 +107,8 @@ absl::StatusOr<std::map<std::int32_t, std::int64_t>> CommittedOffsets(
   RdKafka::TopicPartition::destroy(asked);
   consumer->close();
   if (err != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("kafka: committed offsets of group ", group_id,
-                                               ": ", RdKafka::err2str(err)));
+    return absl::UnavailableError(
+        absl::StrCat("kafka: committed offsets of group ", group_id, ": ", RdKafka::err2str(err)));
   }
   return offsets;
 }

@@ -40,8 +40,8 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
     std::unique_ptr<RdKafka::Topic> handle(
         RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, error));
     RdKafka::Metadata* raw = nullptr;
-    if (RdKafka::ErrorCode err = self->consumer_->metadata(false, handle.get(), &raw,
-                                                           static_cast<int>(timeout.count()));
+    if (RdKafka::ErrorCode err =
+            self->consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
         err != RdKafka::ERR_NO_ERROR) {
       RdKafka::TopicPartition::destroy(partitions);
       return absl::UnavailableError(

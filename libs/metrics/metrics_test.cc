@@ -17,14 +17,15 @@ TEST(MetricsTest, EachGrpcCallIsCountedByMethodAndCodeAndServedOverHttp) {
   ASSERT_GT((*metrics)->port(), 0);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
-  absl::StatusOr<service::RunningServer> server =
-      service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {},
-                           std::move(interceptors));
+  absl::StatusOr<service::RunningServer> server = service::StartServer(
+      "127.0.0.1:0", grpc::InsecureServerCredentials(), {}, std::move(interceptors));
   ASSERT_TRUE(server.ok()) << server.status();
 
   const std::string address = "127.0.0.1:" + std::to_string(server->port);
-  ASSERT_EQ(testing::HealthStatus(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())), 1);
-  ASSERT_EQ(testing::HealthStatus(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())), 1);
+  ASSERT_EQ(testing::HealthStatus(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+            1);
+  ASSERT_EQ(testing::HealthStatus(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+            1);
 
   const std::string scraped =
       testing::ScrapeMetrics("127.0.0.1:" + std::to_string((*metrics)->port()));

@@ -16,7 +16,34 @@ std::chrono::system_clock::time_point ToTime(const google::protobuf::Timestamp& 
                                                std::chrono::nanoseconds(t.nanos()));
 }
 
+// Counts one assignment where it stands (QueueRow and QueueCell have the same counters).
+template <typename Counters>
+void Tally(v1::AssignmentStatus status, bool overdue, Counters& counters) {
+  switch (status) {
+    case v1::ASSIGNMENT_STATUS_REQUESTED:
+    case v1::ASSIGNMENT_STATUS_RECEIVED:
+      ++counters.waiting;
+      if (overdue) ++counters.overdue;
+      break;
+    case v1::ASSIGNMENT_STATUS_ACCEPTED:
+      ++counters.accepted;
+      break;
+    case v1::ASSIGNMENT_STATUS_IN_PROGRESS:
+    case v1::ASSIGNMENT_STATUS_ON_HOLD:
+      ++counters.in_progress;
+      break;
+    default:
+      if (referral::IsFinal(status)) ++counters.done;
+      break;
+  }
+}
+
 }  // namespace
+
+bool QueueFigures::Overdue(const routing::Network& network, const Assignment& a,
+                           std::chrono::system_clock::time_point now) {
+  return a.offered && network.sla.Deadline(a.urgent, a.offered_at) < now;
+}
 
 void QueueFigures::AddOffer(const v1::AssignmentRequested& offer) {
   Assignment& a = assignments_[offer.meta().assignment_id()];
@@ -79,24 +106,9 @@ std::vector<QueueRow> QueueFigures::Rows(const routing::Network& network,
     if (a.offered && a.offered_at > window_start && a.offered_at <= now) {
       row.offered_per_minute += 1 / minutes;
     }
-    if (a.accepted_at > window_start && a.accepted_at <= now) row.accepted_per_minute += 1 / minutes;
-    switch (a.status) {
-      case v1::ASSIGNMENT_STATUS_REQUESTED:
-      case v1::ASSIGNMENT_STATUS_RECEIVED:
-        ++row.waiting;
-        if (a.offered && network.sla.Deadline(a.urgent, a.offered_at) < now) ++row.overdue;
-        break;
-      case v1::ASSIGNMENT_STATUS_ACCEPTED:
-        ++row.accepted;
-        break;
-      case v1::ASSIGNMENT_STATUS_IN_PROGRESS:
-      case v1::ASSIGNMENT_STATUS_ON_HOLD:
-        ++row.in_progress;
-        break;
-      default:
-        if (referral::IsFinal(a.status)) ++row.done;
-        break;
-    }
+    if (a.accepted_at > window_start && a.accepted_at <= now)
+      row.accepted_per_minute += 1 / minutes;
+    Tally(a.status, Overdue(network, a, now), row);
   }
   return rows;
 }
@@ -109,22 +121,7 @@ std::vector<QueueCell> QueueFigures::Cells(const routing::Network& network,
     QueueCell& cell = cells[{a.organisation, a.need}];
     cell.organisation = a.organisation;
     cell.need = a.need;
-    switch (a.status) {
-      case v1::ASSIGNMENT_STATUS_REQUESTED:
-      case v1::ASSIGNMENT_STATUS_RECEIVED:
-        ++cell.waiting;
-        if (a.offered && network.sla.Deadline(a.urgent, a.offered_at) < now) ++cell.overdue;
-        break;
-      case v1::ASSIGNMENT_STATUS_ACCEPTED:
-        ++cell.accepted;
-        break;
-      case v1::ASSIGNMENT_STATUS_IN_PROGRESS:
-      case v1::ASSIGNMENT_STATUS_ON_HOLD:
-        ++cell.in_progress;
-        break;
-      default:
-        break;
-    }
+    Tally(a.status, Overdue(network, a, now), cell);
   }
   std::vector<QueueCell> out;
   out.reserve(cells.size());

@@ -28,7 +28,7 @@ struct QueueRow {
   double accepted_per_minute = 0;
 };
 
-// The same figures per organisation and need (for the metrics), without `done` and throughput.
+// The same figures per organisation and need (for the metrics), without lag and throughput.
 struct QueueCell {
   std::string organisation;
   std::string need;
@@ -36,6 +36,7 @@ struct QueueCell {
   int overdue = 0;
   int accepted = 0;
   int in_progress = 0;
+  int done = 0;
 };
 
 inline constexpr std::chrono::minutes kThroughputWindow{5};
@@ -79,6 +80,11 @@ class QueueFigures {
     bool offered = false;  // the offer itself was read (else no deadline is known)
     std::chrono::system_clock::time_point accepted_at{};  // when first accepted; epoch: never
   };
+  // Waiting for acceptance past the network's SLA for its urgency (known only once its offer was
+  // read).
+  static bool Overdue(const routing::Network& network, const Assignment& a,
+                      std::chrono::system_clock::time_point now);
+
   std::map<std::string, Assignment> assignments_;  // by assignment id
 };
 

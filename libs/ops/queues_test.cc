@@ -91,10 +91,12 @@ TEST(QueueFiguresTest, TableAndJsonShowEveryOrganisation) {
   EXPECT_NE(table.find("ORGANISATION"), std::string::npos);
   EXPECT_NE(table.find("LAG"), std::string::npos);
   // alpha's lag is not known: "?"; beta's is 3.
-  EXPECT_NE(table.find("alpha                           0        0         0            0       0      ?"),
+  EXPECT_NE(table.find(
+                "alpha                           0        0         0            0       0      ?"),
             std::string::npos)
       << table;
-  EXPECT_NE(table.find("beta                            1        0         0            0       0      3"),
+  EXPECT_NE(table.find(
+                "beta                            1        0         0            0       0      3"),
             std::string::npos)
       << table;
   EXPECT_EQ(QueueJson(rows),
@@ -166,8 +168,8 @@ TEST(TopicLagTest, CountsTheRecordsAtOrAfterTheCommittedOffset) {
   // Partition 0: records at 0, 1, 3 (2 is a transaction marker, never read); partition 1: 0, 1.
   for (std::int64_t offset : {0, 1, 3}) lag.Seen(0, offset);
   lag.Seen(1, 1);
-  lag.Seen(1, 0);  // out of order
-  lag.Seen(1, 1);  // twice
+  lag.Seen(1, 0);                              // out of order
+  lag.Seen(1, 1);                              // twice
   EXPECT_EQ(lag.Behind({}), 5);                // nothing committed: everything
   EXPECT_EQ(lag.Behind({{0, 2}, {1, 2}}), 1);  // offset 3 of partition 0
   EXPECT_EQ(lag.Behind({{0, 4}, {1, 2}}), 0);  // committed past the last record (and its marker)

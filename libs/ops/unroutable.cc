@@ -8,19 +8,6 @@
 #include "libs/referral/ids.h"
 
 namespace schakel::ops {
-namespace {
-
-// The position of an id in its need's chain: "a-…-2" 0, "a-…-2.3" 3.
-int ChainStep(const std::string& assignment_id) {
-  const std::size_t dot = assignment_id.rfind('.');
-  const std::size_t dash = assignment_id.rfind('-');
-  if (dot == std::string::npos || (dash != std::string::npos && dot < dash)) return 0;
-  int step = 0;
-  for (char c : assignment_id.substr(dot + 1)) step = step * 10 + (c - '0');
-  return step;
-}
-
-}  // namespace
 
 void UnroutableQueue::AddUnroutable(const v1::ReferralUnroutable& event) {
   const Key key{event.meta().referral_id(), event.need_index()};
@@ -38,8 +25,8 @@ void UnroutableQueue::AddUnroutable(const v1::ReferralUnroutable& event) {
     need.requested_to.clear();
     return;
   }
-  if (it != needs_.end() &&
-      ChainStep(event.meta().assignment_id()) < ChainStep(it->second.unroutable_id)) {
+  if (it != needs_.end() && referral::ChainStepOf(event.meta().assignment_id()) <
+                                referral::ChainStepOf(it->second.unroutable_id)) {
     return;  // an older word about this need, read late
   }
   UnroutableNeed need;
@@ -81,9 +68,8 @@ std::vector<UnroutableNeed> UnroutableQueue::Needs() const {
   std::vector<UnroutableNeed> out;
   out.reserve(needs_.size());
   for (const auto& [key, need] : needs_) out.push_back(need);
-  std::stable_sort(out.begin(), out.end(), [](const UnroutableNeed& a, const UnroutableNeed& b) {
-    return a.at < b.at;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const UnroutableNeed& a, const UnroutableNeed& b) { return a.at < b.at; });
   return out;
 }
 
@@ -114,14 +100,14 @@ absl::Status UnroutableQueue::CheckReassign(const routing::Network& network,
                                             " in the unroutable queue"));
   }
   if (!need->reassigned_to.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("need ", need_index, " of referral ", referral_id,
-                     " was reassigned to '", need->reassigned_to, "' already"));
+    return absl::FailedPreconditionError(absl::StrCat("need ", need_index, " of referral ",
+                                                      referral_id, " was reassigned to '",
+                                                      need->reassigned_to, "' already"));
   }
   if (!need->requested_to.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("need ", need_index, " of referral ", referral_id,
-                     ": a reassignment to '", need->requested_to, "' is on its way"));
+    return absl::FailedPreconditionError(absl::StrCat("need ", need_index, " of referral ",
+                                                      referral_id, ": a reassignment to '",
+                                                      need->requested_to, "' is on its way"));
   }
   if (network.FindOrganisation(organisation) == nullptr) {
     return absl::InvalidArgumentError(
@@ -142,8 +128,7 @@ v1::ReassignRequested UnroutableQueue::MakeReassign(const UnroutableNeed& need,
   v1::ReassignRequested event;
   event.mutable_meta()->set_schema_version(1);
   event.mutable_meta()->set_event_id(referral::NewEventId());
-  *event.mutable_meta()->mutable_occurred_at() =
-      google::protobuf::util::TimeUtil::GetCurrentTime();
+  *event.mutable_meta()->mutable_occurred_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
   event.mutable_meta()->set_referral_id(need.referral_id);
   event.mutable_meta()->set_assignment_id(need.unroutable_id);
   event.set_need_index(need.need_index);

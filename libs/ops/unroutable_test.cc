@@ -56,7 +56,8 @@ v1::AssignmentRequested Offer(const std::string& id, const std::string& previous
 
 TEST(UnroutableQueueTest, ListsEachNeedOnceWithItsReasonsOldestFirst) {
   UnroutableQueue queue;
-  queue.AddUnroutable(Unroutable("a-000000000000000000000002-1", 200, "r-000000000000000000000002"));
+  queue.AddUnroutable(
+      Unroutable("a-000000000000000000000002-1", 200, "r-000000000000000000000002"));
   queue.AddUnroutable(Unroutable(kUnroutable, 100));
   queue.AddUnroutable(Unroutable(kUnroutable, 100));  // redelivered
   const std::vector<UnroutableNeed> needs = queue.Needs();
@@ -89,8 +90,8 @@ TEST(UnroutableQueueTest, AReassignmentIsOnItsWayThenDone) {
   EXPECT_EQ(queue.Find(kReferral, 1)->requested_to, "beta");
   absl::Status twice = queue.CheckReassign(network, kReferral, 1, "alpha", "changed my mind");
   EXPECT_EQ(twice.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(twice.message(), "need 1 of referral " + kReferral +
-                                 ": a reassignment to 'beta' is on its way");
+  EXPECT_EQ(twice.message(),
+            "need 1 of referral " + kReferral + ": a reassignment to 'beta' is on its way");
 
   queue.AddOffer(Offer(kUnroutable + ".1", kUnroutable, "beta"));
   EXPECT_EQ(queue.Find(kReferral, 1)->reassigned_to, "beta");

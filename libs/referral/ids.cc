@@ -52,4 +52,13 @@ std::uint32_t NeedIndexOf(std::string_view assignment_id) {
   return index;
 }
 
+int ChainStepOf(std::string_view assignment_id) {
+  const std::size_t dot = assignment_id.rfind('.');
+  const std::size_t dash = assignment_id.rfind('-');
+  if (dot == std::string_view::npos || (dash != std::string_view::npos && dot < dash)) return 0;
+  int step = 0;
+  for (char c : assignment_id.substr(dot + 1)) step = step * 10 + (c - '0');
+  return step;
+}
+
 }  // namespace schakel::referral

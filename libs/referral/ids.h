@@ -17,5 +17,8 @@ std::string AssignmentId(std::string_view referral_id, std::uint32_t need_index)
 std::string NextAssignmentId(std::string_view previous);
 // The need index an assignment id carries: "a-…-2" and "a-…-2.1" → 2.
 std::uint32_t NeedIndexOf(std::string_view assignment_id);
+// The position of an assignment in its need's chain: "a-…-2" 0, "a-…-2.3" 3 (a later offer of the
+// same need has a higher step).
+int ChainStepOf(std::string_view assignment_id);
 
 }  // namespace schakel::referral

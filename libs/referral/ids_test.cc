@@ -26,5 +26,12 @@ TEST(IdsTest, NextAssignmentIdCountsTheChain) {
   EXPECT_EQ(NextAssignmentId("a-0123456789abcdef01234567-2.9"), "a-0123456789abcdef01234567-2.10");
 }
 
+TEST(IdsTest, ChainStepOfAndNeedIndexOfReadTheId) {
+  EXPECT_EQ(ChainStepOf("a-0123456789abcdef01234567-2"), 0);
+  EXPECT_EQ(ChainStepOf("a-0123456789abcdef01234567-2.3"), 3);
+  EXPECT_EQ(ChainStepOf("a-0123456789abcdef01234567-2.10"), 10);
+  EXPECT_EQ(NeedIndexOf("a-0123456789abcdef01234567-2.10"), 2u);
+}
+
 }  // namespace
 }  // namespace schakel::referral

@@ -21,8 +21,8 @@ inline constexpr std::size_t kMaxSharingOrganisations = 50;
 // fuzzer checks it). Intake's gRPC receive limit (libs/service/server.h) is well above it.
 inline constexpr std::size_t kMaxReferralBytes = 256 * 1024;
 
-// Also refuses unknown fields anywhere in the referral (a newer client's, or smuggled bytes): intake
-// copies the needs and the sharing permission into the event it publishes, and only what the
+// Also refuses unknown fields anywhere in the referral (a newer client's, or smuggled bytes):
+// intake copies the needs and the sharing permission into the event it publishes, and only what the
 // contract names may travel on.
 absl::Status ValidateReferral(const v1::Referral& referral, const routing::Network& network);
 

@@ -18,9 +18,9 @@ TEST(IdentityTest, CertificateNamesSayWhoHoldsThem) {
   EXPECT_EQ(CallerFromCommonName("router.service.schakel").kind, Caller::Kind::kService);
   EXPECT_EQ(CommonNameOf({Caller::Kind::kOrganisation, "ggd"}), "ggd.organisation.schakel");
   // Anything else is nobody: another suffix, an unknown kind, no id, odd characters.
-  for (const char* name : {"mjd.organisation.example", "mjd.partner.schakel", ".organisation.schakel",
-                           "mjd", "MJD.organisation.schakel", "m jd.organisation.schakel",
-                           "a.b.organisation.schakel", ""}) {
+  for (const char* name :
+       {"mjd.organisation.example", "mjd.partner.schakel", ".organisation.schakel", "mjd",
+        "MJD.organisation.schakel", "m jd.organisation.schakel", "a.b.organisation.schakel", ""}) {
     EXPECT_EQ(CallerFromCommonName(name).kind, Caller::Kind::kNobody) << name;
   }
 }
@@ -43,17 +43,17 @@ class TokensFileTest : public ::testing::Test {
 };
 
 TEST_F(TokensFileTest, ReadsOrganisationsAndHashes) {
-  const std::string file = Write("# a comment\n\nmjd " + TlsAuthenticator::TokenHash("t-mjd") +
-                                 "  # MJD's portal\nggd " + TlsAuthenticator::TokenHash("t-ggd") +
-                                 "\n");
+  const std::string file =
+      Write("# a comment\n\nmjd " + TlsAuthenticator::TokenHash("t-mjd") +
+            "  # MJD's portal\nggd " + TlsAuthenticator::TokenHash("t-ggd") + "\n");
   EXPECT_TRUE(TlsAuthenticator::Create(file).ok());
   EXPECT_TRUE(TlsAuthenticator::Create("").ok());  // no tokens at all
 }
 
 TEST_F(TokensFileTest, ABadLineIsRefusedWithItsNumberButNotItsContent) {
   // A token pasted where its hash belongs must not end up in a log.
-  absl::StatusOr<std::shared_ptr<TlsAuthenticator>> bad =
-      TlsAuthenticator::Create(Write("mjd " + TlsAuthenticator::TokenHash("x") + "\nggd secret-token\n"));
+  absl::StatusOr<std::shared_ptr<TlsAuthenticator>> bad = TlsAuthenticator::Create(
+      Write("mjd " + TlsAuthenticator::TokenHash("x") + "\nggd secret-token\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message(),

@@ -19,7 +19,7 @@ TEST(LoggingTest, IdsInFindsReferralAndAssignmentIdsOnce) {
   EXPECT_EQ(ids.referral_ids,
             (std::vector<std::string>{"r-0123456789abcdef01234567", "r-ffffffffffffffffffffffff"}));
   EXPECT_EQ(ids.assignment_ids, (std::vector<std::string>{"a-0123456789abcdef01234567-0",
-                                                           "a-0123456789abcdef01234567-0.1"}));
+                                                          "a-0123456789abcdef01234567-0.1"}));
 }
 
 TEST(LoggingTest, IdsInIgnoresWhatOnlyLooksLikeAnId) {

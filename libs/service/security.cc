@@ -59,7 +59,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(cons
   if (!ca.ok()) return ca.status();
   options.pem_root_certs = *ca;
   if (files.cert.empty() != files.key.empty()) {
-    return absl::InvalidArgumentError("a client certificate needs its key (and the other way round)");
+    return absl::InvalidArgumentError(
+        "a client certificate needs its key (and the other way round)");
   }
   if (!files.cert.empty()) {
     absl::StatusOr<std::string> cert = ReadPem(files.cert, "client certificate");

@@ -19,9 +19,9 @@
 #include "libs/routing/network.h"
 #include "libs/service/identity.h"
 #include "libs/service/server.h"
+#include "libs/service/test_identity.h"
 #include "services/inbox/ingest.h"
 #include "services/inbox/test_util.h"
-#include "libs/service/test_identity.h"
 
 namespace schakel::inbox {
 namespace {
@@ -95,8 +95,7 @@ class InboxServiceTest : public ::testing::Test {
     service_ = std::make_unique<InboxService>(org_, temp_.store(), network_, options);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
-        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             {service_.get()});
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = v1::InboxService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_.port),

@@ -117,9 +117,8 @@ int main(int argc, char** argv) {
   schakel::inbox::InboxService service(org, **store, *network);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
-  absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, security->credentials, {&service},
-                                    std::move(interceptors));
+  absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
+      listen, security->credentials, {&service}, std::move(interceptors));
   if (!server.ok()) {
     spdlog::critical("inbox {}: {}", org, std::string(server.status().message()));
     return 1;

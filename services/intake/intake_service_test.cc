@@ -71,8 +71,7 @@ class IntakeServiceTest : public ::testing::Test {
     service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get());
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
-        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             {service_.get()});
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::IntakeService::NewStub(grpc::CreateChannel(

@@ -125,9 +125,8 @@ int main(int argc, char** argv) {
   schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
-  absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, security->credentials, {&service},
-                                    std::move(interceptors));
+  absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
+      listen, security->credentials, {&service}, std::move(interceptors));
   if (!server.ok()) {
     std::cerr << "intake: " << server.status().message() << "\n";
     return 2;

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
 
@@ -14,16 +15,6 @@ namespace schakel::intake {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-// Position of an assignment in its chain: a-…-0 is 0, a-…-0.1 is 1, a-…-0.2 is 2.
-int ChainStep(const std::string& assignment_id) {
-  const std::size_t dot = assignment_id.rfind('.');
-  const std::size_t dash = assignment_id.rfind('-');
-  if (dot == std::string::npos || (dash != std::string::npos && dot < dash)) return 0;
-  int step = 0;
-  for (char c : assignment_id.substr(dot + 1)) step = step * 10 + (c - '0');
-  return step;
-}
 
 v1::NeedStatus* FindNeed(v1::ReferralStatus* referral, const std::string& need_code) {
   for (v1::NeedStatus& need : *referral->mutable_needs()) {
@@ -47,7 +38,7 @@ void UpdateDone(v1::ReferralStatus* referral) {
 bool Before(const v1::ReferralEvent& a, const v1::ReferralEvent& b) {
   if (a.at() != b.at()) return a.at() < b.at();
   if (a.assignment_id() != b.assignment_id()) {
-    return ChainStep(a.assignment_id()) < ChainStep(b.assignment_id());
+    return referral::ChainStepOf(a.assignment_id()) < referral::ChainStepOf(b.assignment_id());
   }
   return a.version() < b.version();
 }
@@ -111,7 +102,9 @@ bool ApplyStatus(const v1::AssignmentStatusChanged& event, v1::ReferralStatus* r
   // The need's state is that of the newest assignment in its chain, at its highest version.
   const v1::ReferralEvent* current = nullptr;
   for (const v1::ReferralEvent& e : need->history()) {
-    if (current == nullptr || ChainStep(e.assignment_id()) > ChainStep(current->assignment_id()) ||
+    if (current == nullptr ||
+        referral::ChainStepOf(e.assignment_id()) >
+            referral::ChainStepOf(current->assignment_id()) ||
         (e.assignment_id() == current->assignment_id() && e.version() > current->version())) {
       current = &e;
     }
@@ -130,8 +123,8 @@ bool ApplyUnroutable(const v1::ReferralUnroutable& event, v1::ReferralStatus* re
   v1::NeedStatus* need = FindNeed(referral, event.need_code());
   if (need->unroutable() && need->assignment_id() == event.meta().assignment_id()) return false;
   // An unroutable step newer than what the need has (or the first word about it) decides its state.
-  if (!need->assignment_id().empty() &&
-      ChainStep(event.meta().assignment_id()) < ChainStep(need->assignment_id())) {
+  if (!need->assignment_id().empty() && referral::ChainStepOf(event.meta().assignment_id()) <
+                                            referral::ChainStepOf(need->assignment_id())) {
     return false;
   }
   need->set_need_index(event.need_index());

@@ -33,8 +33,8 @@ void Send(mg_connection* conn, int status, std::string_view content_type, std::s
             "X-Content-Type-Options: nosniff\r\n"
             "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n"
             "Connection: close\r\n\r\n",
-            status, mg_get_response_code_text(conn, status),
-            static_cast<int>(content_type.size()), content_type.data(), body.size());
+            status, mg_get_response_code_text(conn, status), static_cast<int>(content_type.size()),
+            content_type.data(), body.size());
   mg_write(conn, body.data(), body.size());
 }
 
@@ -129,7 +129,8 @@ class ConsoleServer::Handler final : public CivetHandler {
     }
     const char* origin = mg_get_header(conn, "Origin");
     const char* host = mg_get_header(conn, "Host");
-    if (origin != nullptr && (host == nullptr || std::string(origin) != absl::StrCat("http://", host))) {
+    if (origin != nullptr &&
+        (host == nullptr || std::string(origin) != absl::StrCat("http://", host))) {
       SendError(conn, 403, "only the console's own page may reassign");
       return true;
     }
@@ -164,13 +165,13 @@ class ConsoleServer::Handler final : public CivetHandler {
 };
 
 absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const std::string& listen,
-                                                                     Overview overview,
-                                                                     Reassign reassign) {
+                                                                    Overview overview,
+                                                                    Reassign reassign) {
   std::unique_ptr<ConsoleServer> self(new ConsoleServer());
   self->overview_ = std::move(overview);
   self->reassign_ = std::move(reassign);
-  const std::vector<std::string> options = {"listening_ports", listen,  "num_threads",
-                                            "4",               "request_timeout_ms", "10000"};
+  const std::vector<std::string> options = {"listening_ports",    listen, "num_threads", "4",
+                                            "request_timeout_ms", "10000"};
   try {
     self->server_ = std::make_unique<CivetServer>(options);
   } catch (const std::exception& e) {

@@ -45,8 +45,7 @@ class ConsoleServer {
 
   // `listen`: host:port. UNAVAILABLE when it cannot listen there.
   static absl::StatusOr<std::unique_ptr<ConsoleServer>> Start(const std::string& listen,
-                                                              Overview overview,
-                                                              Reassign reassign);
+                                                              Overview overview, Reassign reassign);
   ~ConsoleServer();
 
   // host:port it listens on.

@@ -19,7 +19,10 @@ class ConsoleServerTest : public ::testing::Test {
   void SetUp() override {
     address_ = "127.0.0.1:" + std::to_string(schakel::testing::FreePort());
     absl::StatusOr<std::unique_ptr<ConsoleServer>> server = ConsoleServer::Start(
-        address_, [] { return nlohmann::json{{"organisations", nlohmann::json::array()}}; },
+        address_,
+        [] {
+          return nlohmann::json{{"organisations", nlohmann::json::array()}};
+        },
         [this](const ReassignRequest& r) {
           asked_.push_back(r);
           return answer_;
@@ -117,9 +120,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{"NegativeNeedIndex",
                 R"({"referral_id": "r-1", "need_index": -1, "organisation": "mjd", "reason": "x"})",
                 "need_index: must be a whole number from 0 to 1000"},
-        BadBody{"NeedIndexAsText",
-                R"({"referral_id": "r-1", "need_index": "1", "organisation": "mjd", "reason": "x"})",
-                "need_index: must be a whole number from 0 to 1000"},
+        BadBody{
+            "NeedIndexAsText",
+            R"({"referral_id": "r-1", "need_index": "1", "organisation": "mjd", "reason": "x"})",
+            "need_index: must be a whole number from 0 to 1000"},
         BadBody{"NoOrganisation", R"({"referral_id": "r-1", "need_index": 0, "reason": "x"})",
                 "organisation: required"},
         BadBody{"NoReason", R"({"referral_id": "r-1", "need_index": 0, "organisation": "mjd"})",
@@ -138,12 +142,15 @@ TEST_F(ConsoleServerTest, AnotherSitesPageCannotReassign) {
   const std::string body =
       R"({"referral_id": "r-1", "need_index": 0, "organisation": "mjd", "reason": "x"})";
   // A form on another site can post text/plain without asking first; JSON needs a preflight.
-  HttpResponse r = RawRequest("POST /api/reassign HTTP/1.0\r\nContent-Type: text/plain\r\n"
-                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  HttpResponse r = RawRequest(
+      "POST /api/reassign HTTP/1.0\r\nContent-Type: text/plain\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(r.status, 415) << r.body;
   r = RawRequest("POST /api/reassign HTTP/1.0\r\nHost: " + address_ +
                  "\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\n"
-                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+                 "Content-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_TRUE(asked_.empty());
   // The console's own page sends its own origin.
