@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
@@ -85,6 +86,13 @@ absl::Status ValidateClient(const v1::Referral& r) {
   }
   if (!client.bsn().empty() && !IsValidBsn(client.bsn())) {
     return Invalid("client.bsn", "is not a valid BSN (nine digits passing the 11-test)");
+  }
+  for (const auto& [field, text, limit] :
+       {std::tuple{"client.name", &client.name(), kMaxClientNameChars},
+        std::tuple{"client.contact", &client.contact(), kMaxClientContactChars}}) {
+    std::size_t chars = 0;
+    if (!CountUtf8(*text, &chars)) return Invalid(field, "is not valid UTF-8");
+    if (chars > limit) return Invalid(field, absl::StrCat("at most ", limit, " characters"));
   }
   return absl::OkStatus();
 }

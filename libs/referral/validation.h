@@ -15,6 +15,8 @@ namespace schakel::referral {
 inline constexpr std::size_t kMaxNeeds = 20;
 inline constexpr std::size_t kMaxDetailsChars = 2000;  // Unicode code points
 inline constexpr std::size_t kMaxClientCodeChars = 64;
+inline constexpr std::size_t kMaxClientNameChars = 200;     // Unicode code points
+inline constexpr std::size_t kMaxClientContactChars = 500;  // Unicode code points
 inline constexpr std::size_t kMaxLanguages = 10;
 inline constexpr std::size_t kMaxSharingOrganisations = 50;
 // What the limits above add up to: an accepted referral serialises to at most this many bytes (the

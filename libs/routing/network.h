@@ -129,6 +129,9 @@ inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
 inline constexpr std::string_view kDeadLetterTopic = "schakel.deadletters";
 // Operators' reassignments of unroutable needs (ReassignRequested; the router reads it).
 inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignments";
+// Clients erased by an operator (ClientErased, key: pseudonym; compacted, so that an inbox started
+// long after still learns of every erasure).
+inline constexpr std::string_view kErasuresTopic = "schakel.clients.erasures";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -49,7 +49,8 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
       ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
                   "schakel.referrals.unroutable", "schakel.assignments.forwarding",
                   "schakel.assignments.cancellations", "schakel.router.state", "schakel.inbox.load",
-                  "schakel.deadletters", "schakel.operator.reassignments", "schakel.inbox.gemeente",
+                  "schakel.deadletters", "schakel.operator.reassignments",
+                  "schakel.clients.erasures", "schakel.inbox.gemeente",
                   "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
                   "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd"));
 }

@@ -1,6 +1,7 @@
 // How each topic of a network is created: partitions and replication from the network file, and
-// compaction for the router's state topic. Every topic gets the same number of partitions: the
-// router relies on it (all events of a referral land in the same partition number).
+// compaction for the router's state, the inboxes' load and the erasures. Every topic gets the same
+// number of partitions: the router relies on it (all events of a referral land in the same
+// partition number).
 #pragma once
 
 #include <string>
@@ -15,7 +16,7 @@ inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
   std::vector<kafka::TopicSpec> specs;
   for (const std::string& topic : AllTopics(network)) {
     kafka::TopicSpec spec{topic, network.topics.partitions, network.topics.replication_factor};
-    if (topic == kRouterStateTopic || topic == kInboxLoadTopic) {
+    if (topic == kRouterStateTopic || topic == kInboxLoadTopic || topic == kErasuresTopic) {
       spec.config = {{"cleanup.policy", "compact"}};
     }
     specs.push_back(std::move(spec));

@@ -9,6 +9,7 @@ namespace schakel::service {
 
 inline constexpr char kTestOrganisationHeader[] = "x-schakel-test-organisation";
 inline constexpr char kTestOperatorHeader[] = "x-schakel-test-operator";
+inline constexpr char kTestServiceHeader[] = "x-schakel-test-service";
 
 class HeaderAuthenticatorForTests final : public Authenticator {
  public:
@@ -19,6 +20,9 @@ class HeaderAuthenticatorForTests final : public Authenticator {
     }
     if (auto it = metadata.find(kTestOperatorHeader); it != metadata.end()) {
       return {Caller::Kind::kOperator, std::string(it->second.data(), it->second.size())};
+    }
+    if (auto it = metadata.find(kTestServiceHeader); it != metadata.end()) {
+      return {Caller::Kind::kService, std::string(it->second.data(), it->second.size())};
     }
     return {};
   }

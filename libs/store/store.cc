@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -520,6 +521,119 @@ absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignmen
   }
   NotifyCommitted();
   return true;
+}
+
+absl::StatusOr<std::vector<std::string>> InboxStore::EraseClient(
+    const std::string& client_pseudonym,
+    const std::function<void(schakel::v1::Assignment&)>& erase) {
+  std::vector<std::string> erased;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3* db = db_.get();
+    Transaction transaction(*this);
+    if (absl::Status s = transaction.Begin(); !s.ok()) return s;
+    // Rewrites every row of `table` whose body belongs to the client (and, for the changes feed,
+    // to an assignment erased now); `key` names the row.
+    const auto rewrite =
+        [&](const char* select, const char* update,
+            const std::function<bool(const schakel::v1::Assignment&)>& pick,
+            const std::function<absl::Status(sqlite3_stmt*, const std::string&,
+                                             const std::string&)>& after) -> absl::Status {
+      std::vector<std::pair<std::string, std::string>> rows;  // key, new body
+      {
+        sqlite3_stmt* raw = nullptr;
+        if (int rc = sqlite3_prepare_v2(db, select, -1, &raw, nullptr); rc != SQLITE_OK) {
+          return SqliteError(db, rc, "erase: select");
+        }
+        Stmt stmt(raw);
+        int rc;
+        while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+          absl::StatusOr<schakel::v1::Assignment> body = ParseBody(stmt.get(), 1);
+          if (!body.ok()) return body.status();
+          if (body->client_pseudonym() != client_pseudonym || !pick(*body)) continue;
+          erase(*body);
+          absl::StatusOr<std::string> bytes = Serialize(*body);
+          if (!bytes.ok()) return bytes.status();
+          rows.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0)),
+                            *std::move(bytes));
+        }
+        if (rc != SQLITE_DONE) return SqliteError(db, rc, "erase: scan");
+      }
+      sqlite3_stmt* raw = nullptr;
+      if (int rc = sqlite3_prepare_v2(db, update, -1, &raw, nullptr); rc != SQLITE_OK) {
+        return SqliteError(db, rc, "erase: update");
+      }
+      Stmt stmt(raw);
+      for (const auto& [key, body] : rows) {
+        sqlite3_reset(stmt.get());
+        sqlite3_bind_blob(stmt.get(), 1, body.data(), static_cast<int>(body.size()),
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt.get(), 2, key.data(), static_cast<int>(key.size()),
+                          SQLITE_TRANSIENT);
+        if (int rc = sqlite3_step(stmt.get()); rc != SQLITE_DONE) {
+          return SqliteError(db, rc, "erase: rewrite");
+        }
+        if (after) {
+          if (absl::Status s = after(stmt.get(), key, body); !s.ok()) return s;
+        }
+      }
+      return absl::OkStatus();
+    };
+    // The changes feed first (its older rows), then the assignments, each of which adds a change.
+    std::set<std::string> ids;
+    {
+      sqlite3_stmt* raw = nullptr;
+      if (int rc = sqlite3_prepare_v2(db, "SELECT assignment_id, body FROM assignments", -1, &raw,
+                                      nullptr);
+          rc != SQLITE_OK) {
+        return SqliteError(db, rc, "erase: select");
+      }
+      Stmt stmt(raw);
+      int rc;
+      while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+        absl::StatusOr<schakel::v1::Assignment> body = ParseBody(stmt.get(), 1);
+        if (!body.ok()) return body.status();
+        if (body->client_pseudonym() == client_pseudonym && !body->erased()) {
+          ids.insert(body->assignment_id());
+        }
+      }
+      if (rc != SQLITE_DONE) return SqliteError(db, rc, "erase: scan");
+    }
+    if (ids.empty()) return erased;
+    // Freed and rewritten bytes are overwritten, not left in free pages (for this erasure only:
+    // it costs writes the outbox's deletes need not pay).
+    if (absl::Status s = Exec(db, "PRAGMA secure_delete = ON", "secure_delete"); !s.ok()) return s;
+    const auto in_ids = [&ids](const schakel::v1::Assignment& a) {
+      return ids.count(a.assignment_id()) > 0;
+    };
+    if (absl::Status s =
+            rewrite("SELECT sequence, body FROM changes",
+                    "UPDATE changes SET body = ?1 WHERE sequence = ?2", in_ids, nullptr);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s =
+            rewrite("SELECT assignment_id, body FROM assignments",
+                    "UPDATE assignments SET body = ?1 WHERE assignment_id = ?2", in_ids,
+                    [this, &erased](sqlite3_stmt*, const std::string& id, const std::string& body) {
+                      erased.push_back(id);
+                      return WriteChange(id, body, {});
+                    });
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = transaction.Commit(); !s.ok()) return s;
+    if (int rc =
+            sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        rc != SQLITE_OK) {
+      spdlog::warn("inbox store: checkpoint after erasure: {}", sqlite3_errmsg(db));
+    }
+    if (absl::Status s = Exec(db, "PRAGMA secure_delete = OFF", "secure_delete"); !s.ok()) {
+      return s;
+    }
+  }
+  NotifyCommitted();
+  return erased;
 }
 
 absl::StatusOr<schakel::v1::Assignment> InboxStore::Apply(const std::string& assignment_id,

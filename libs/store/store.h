@@ -149,6 +149,16 @@ class InboxStore {
   // Removes these rows (published and acknowledged), in one transaction. Unknown ids are ignored.
   absl::Status DeleteOutbox(const std::vector<std::int64_t>& ids);
 
+  // Erasure of one client: every assignment of `client_pseudonym` not yet erased gets `erase`
+  // applied (it must keep the id and version) and is stored with one row in the changes feed, so
+  // watchers learn it; the earlier rows of the changes feed about those assignments are erased the
+  // same way; freed bytes are overwritten (secure_delete) and the WAL is checkpointed, so the old
+  // text is gone from the files. One transaction. Returns the ids of the assignments erased now.
+  // Scans every assignment and change: an operator's rare action, not a hot path.
+  absl::StatusOr<std::vector<std::string>> EraseClient(
+      const std::string& client_pseudonym,
+      const std::function<void(schakel::v1::Assignment&)>& erase);
+
   // Calls `listener` after every commit that adds a change (Insert, Apply), on the committing
   // thread and outside the store's lock, so it may read the store. It should be quick (e.g. wake a
   // thread) and must not subscribe or unsubscribe.

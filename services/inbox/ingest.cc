@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/referral/lifecycle.h"
 #include "schakel/v1/events.pb.h"
+#include "services/inbox/personal_data.h"
 
 namespace schakel::inbox {
 namespace {
@@ -369,6 +370,11 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& r
   }
   absl::StatusOr<schakel::v1::Assignment> assignment = AssignmentFromRecord(organisation_, record);
   if (!assignment.ok()) return Rejected(record, std::string(assignment.status().message()));
+  if (absl::Status opened = OpenPersonalData(wrapper.requested(), keys_, *assignment);
+      !opened.ok()) {
+    if (absl::IsDataLoss(opened)) return Rejected(record, std::string(opened.message()));
+    return opened;  // not done: the key comes later (the consumer tries again)
+  }
   if (replay) {
     // History: stored as requested; its own status changes follow on the topic.
     absl::StatusOr<bool> inserted = store_.Insert(*assignment, {});

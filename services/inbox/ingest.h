@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
+#include "libs/privacy/key_client.h"
 #include "libs/routing/network.h"
 #include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
@@ -71,6 +72,10 @@ class AssignmentIngest {
   absl::Status ReplayUntil(std::map<std::int32_t, std::int64_t> end_offsets);
   bool replaying() const { return !replay_end_.empty(); }
 
+  // Where the keys of sealed personal data come from (services/keys); without it an offer with
+  // sealed data is not done (UNAVAILABLE) and comes again. Must outlive this object.
+  void UseKeys(privacy::AssignmentKeySource* keys) { keys_ = keys; }
+
   IngestCounts counts() const;
   // Why the last rejected record was rejected (for its dead letter; the consumer's thread only).
   const std::string& last_rejection() const { return last_rejection_; }
@@ -83,6 +88,7 @@ class AssignmentIngest {
   absl::Status FinishReplay();
   // Partitions still replaying, with the offset where their history ends.
   std::map<std::int32_t, std::int64_t> replay_end_;
+  privacy::AssignmentKeySource* keys_ = nullptr;
   // A status change of one of our assignments coming back from our own topic: our own echo (nothing
   // to do), or, when the database was rebuilt, the next step to restore.
   absl::StatusOr<IngestOutcome> Restore(const kafka::Record& record,

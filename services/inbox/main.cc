@@ -16,6 +16,7 @@
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
+#include "libs/privacy/key_client.h"
 #include "libs/routing/network.h"
 #include "libs/service/logging.h"
 #include "libs/service/security.h"
@@ -23,6 +24,7 @@
 #include "libs/service/shutdown.h"
 #include "libs/store/store.h"
 #include "services/inbox/assignment_gauges.h"
+#include "services/inbox/erasure_consumer.h"
 #include "services/inbox/inbox_consumer.h"
 #include "services/inbox/inbox_service.h"
 #include "services/inbox/ingest.h"
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:50061";
   std::string kafka = "127.0.0.1:9092";
   std::string db_path;
+  std::string keys_address;
   bool log_json = false;
   std::string log_level = "info";
 
@@ -48,6 +51,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "gRPC address")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   app.add_option("--db", db_path, "SQLite database file (default: inbox-<org>.db)");
+  app.add_option("--keys", keys_address,
+                 "Address of the key service (services/keys): the personal data of an offer "
+                 "opens with the client's key from there")
+      ->required();
   std::string metrics_listen;
   app.add_option("--metrics-listen", metrics_listen,
                  "Serve Prometheus metrics at http://ADDRESS/metrics, e.g. 127.0.0.1:9461 "
@@ -156,7 +163,32 @@ int main(int argc, char** argv) {
     server->server->Shutdown(std::chrono::system_clock::now());
     return 1;
   }
+  // The key service is asked over TLS with this inbox's own certificate ("inbox-<org>"): it hands
+  // the organisation the keys of what was offered to it.
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> key_credentials =
+      schakel::service::ClientCredentials(security_flags.tls);
+  if (!key_credentials.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(key_credentials.status().message()));
+    server->server->Shutdown(std::chrono::system_clock::now());
+    return 1;
+  }
+  schakel::privacy::KeyClient keys(grpc::CreateChannel(keys_address, *key_credentials));
   schakel::inbox::AssignmentIngest ingest(org, **store, schakel::inbox::SystemNow, &*network);
+  ingest.UseKeys(&keys);
+
+  // Erasures: the same group naming (a new database applies every erasure again).
+  schakel::kafka::ConsumerOptions erasure_options = consumer_options;
+  erasure_options.group_id = consumer_options.group_id + ".erasures";
+  erasure_options.topics = {std::string(schakel::routing::kErasuresTopic)};
+  absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> erasure_consumer =
+      schakel::kafka::Consumer::Create(erasure_options);
+  if (!erasure_consumer.ok()) {
+    spdlog::critical("inbox {}: {}", org, std::string(erasure_consumer.status().message()));
+    server->server->Shutdown(std::chrono::system_clock::now());
+    return 1;
+  }
+  schakel::inbox::ErasureConsumer erasures(org, **erasure_consumer, **store);
+  erasures.Start();
   // A new database (first start, or a rebuild after losing the old one) replays the topic's
   // history.
   if (absl::StatusOr<std::int64_t> last = (*store)->LastSequence(); last.ok() && *last == 0) {
@@ -200,6 +232,8 @@ int main(int argc, char** argv) {
   service.StopWatches();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   consumer.Stop();
+  erasures.Stop();
+  (*erasure_consumer)->Close();
   load_reporter.Stop();
   relay.Stop();
   if (int left = (*producer)->Close(std::chrono::seconds(5)); left > 0) {

@@ -52,6 +52,7 @@ class TempStore {
   }
 
   store::InboxStore& store() { return *store_; }
+  const std::filesystem::path& dir() const { return dir_; }
   bool ok() const { return store_ != nullptr; }
 
  private:

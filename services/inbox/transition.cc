@@ -127,7 +127,7 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     schakel::v1::AssignmentRequested* proposed = forward.mutable_proposed();
     proposed->set_organisation(step.forward_to);
     proposed->set_need_code(next.need_code());
-    proposed->set_need_details(next.need_details());
+    // No personal data: the router sends the need's sealed data with it, as it offered it here.
     proposed->set_client_pseudonym(next.client_pseudonym());
     proposed->set_urgency(next.urgency());
     proposed->set_region(next.region());

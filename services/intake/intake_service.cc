@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/referral/validation.h"
@@ -25,8 +26,6 @@
 namespace schakel::intake {
 
 using google::protobuf::util::TimeUtil;
-
-namespace {
 
 // A call that waits for Kafka's acknowledgement is answered once: by the acknowledgement, or — when
 // a paused or unreachable broker keeps it waiting — with UNAVAILABLE a moment before the caller's
@@ -55,6 +54,8 @@ class AnswerOnce {
   std::shared_ptr<std::atomic<bool>> answered_;
   grpc::Alarm alarm_;
 };
+
+namespace {
 
 // Streams the caller's referrals as they change. The view calls back from its consumer thread; the
 // state it touches lives in Shared, which outlives the reactor, so a late callback finds `reactor`
@@ -159,8 +160,47 @@ grpc::Status NoView() {
 
 IntakeService::IntakeService(const routing::Network& network,
                              const privacy::Pseudonymiser& pseudonymiser,
-                             kafka::Publisher& publisher, ReferralView* view)
-    : network_(network), pseudonymiser_(pseudonymiser), publisher_(publisher), view_(view) {}
+                             kafka::Publisher& publisher, ReferralView* view,
+                             privacy::ClientKeySource* keys)
+    : network_(network),
+      pseudonymiser_(pseudonymiser),
+      publisher_(publisher),
+      view_(view),
+      keys_(keys) {}
+
+bool HasPersonalData(const v1::Referral& referral) {
+  if (!referral.client().name().empty() || !referral.client().contact().empty()) return true;
+  return std::any_of(referral.needs().begin(), referral.needs().end(),
+                     [](const v1::NeedRequest& need) { return !need.details().empty(); });
+}
+
+absl::Status SealPersonalData(const v1::Referral& referral, const v1::DataKey& key,
+                              v1::ReferralSubmitted& event) {
+  const std::string& referral_id = event.meta().referral_id();
+  const v1::Client& client = referral.client();
+  if (!client.name().empty() || !client.contact().empty()) {
+    v1::ClientDetails details;
+    details.set_name(client.name());
+    details.set_contact(client.contact());
+    absl::StatusOr<v1::Sealed> sealed = privacy::Seal(
+        key.key_id(), key.key(), privacy::ClientContext(referral_id), details.SerializeAsString());
+    if (!sealed.ok()) return sealed.status();
+    *event.mutable_sealed_client() = *std::move(sealed);
+  }
+  event.clear_sealed_need_details();
+  for (int i = 0; i < event.needs_size(); ++i) {
+    v1::Sealed* slot = event.add_sealed_need_details();  // by need index; empty: no details
+    v1::NeedRequest* need = event.mutable_needs(i);
+    if (need->details().empty()) continue;
+    absl::StatusOr<v1::Sealed> sealed = privacy::Seal(
+        key.key_id(), key.key(), privacy::NeedContext(referral_id, static_cast<std::uint32_t>(i)),
+        need->details());
+    if (!sealed.ok()) return sealed.status();
+    *slot = *std::move(sealed);
+    need->clear_details();
+  }
+  return absl::OkStatus();
+}
 
 grpc::ServerUnaryReactor* IntakeService::GetReferral(grpc::CallbackServerContext* context,
                                                      const v1::GetReferralRequest* request,
@@ -422,17 +462,62 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
       linked.push_back(*std::move(open));
     }
   }
-  std::string bytes;
-  if (!event.SerializeToString(&bytes)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the referral"));
-    return reactor;
-  }
   const int need_count = request->referral().needs_size();
   auto answer = std::make_shared<AnswerOnce>(
       context, reactor,
       absl::StrCat("Kafka did not confirm referral ", referral_id,
                    " before the call's deadline; it may still arrive: retry with the same "
                    "idempotency_key"));
+  if (!HasPersonalData(request->referral())) {
+    PublishSubmitted(event, caller, need_count, std::move(linked), reactor, response, answer);
+    return reactor;
+  }
+  if (keys_ == nullptr) {
+    answer->Claim();
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "this intake has no key service: it cannot accept personal data "
+                                 "(client.name, client.contact, needs[].details)"));
+    return reactor;
+  }
+  // The client's key comes from the key service; the referral is sealed and published when it
+  // arrives (on the key client's thread), so no gRPC thread waits.
+  const std::string pseudonym = event.client_pseudonym();
+  keys_->ClientKey(
+      pseudonym, referral_id, std::chrono::system_clock::now() + std::chrono::seconds(5),
+      [this, event = std::move(event), caller, need_count, linked = std::move(linked), reactor,
+       response, answer, request](absl::StatusOr<v1::DataKey> client_key) mutable {
+        absl::Status sealed = client_key.ok()
+                                  ? SealPersonalData(request->referral(), *client_key, event)
+                                  : client_key.status();
+        if (!sealed.ok()) {
+          if (!answer->Claim()) return;
+          spdlog::warn("referral {} from {} not submitted: {}", event.meta().referral_id(), caller,
+                       std::string(sealed.message()));
+          reactor->Finish(grpc::Status(
+              grpc::StatusCode::UNAVAILABLE,
+              absl::StrCat("the client's key could not be had, the referral was not submitted; "
+                           "try again (",
+                           std::string(sealed.message()), ")")));
+          return;
+        }
+        PublishSubmitted(event, caller, need_count, std::move(linked), reactor, response, answer);
+      });
+  return reactor;
+}
+
+void IntakeService::PublishSubmitted(const v1::ReferralSubmitted& event, const std::string& caller,
+                                     int need_count, std::vector<v1::LinkedNeed> linked,
+                                     grpc::ServerUnaryReactor* reactor,
+                                     v1::SubmitReferralResponse* response,
+                                     std::shared_ptr<AnswerOnce> answer) {
+  const std::string& referral_id = event.meta().referral_id();
+  std::string bytes;
+  if (!event.SerializeToString(&bytes)) {
+    if (answer->Claim()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the referral"));
+    }
+    return;
+  }
   publisher_.Publish(
       routing::kSubmittedTopic, referral_id, bytes,
       [reactor, response, referral_id, caller, need_count, linked = std::move(linked),
@@ -461,7 +546,6 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
                      referral_id, caller, need_count, linked.size());
         reactor->Finish(grpc::Status::OK);
       });
-  return reactor;
 }
 
 }  // namespace schakel::intake

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "libs/kafka/publisher.h"
+#include "libs/privacy/key_client.h"
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
@@ -15,12 +18,16 @@
 
 namespace schakel::intake {
 
+class AnswerOnce;  // intake_service.cc
+
 class IntakeService final : public v1::IntakeService::CallbackService {
  public:
   // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
-  // answer UNIMPLEMENTED.
+  // answer UNIMPLEMENTED. Without keys, a referral with personal data (the client's name or
+  // contact, a need's details) is refused: it is never published unsealed.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
-                kafka::Publisher& publisher, ReferralView* view = nullptr);
+                kafka::Publisher& publisher, ReferralView* view = nullptr,
+                privacy::ClientKeySource* keys = nullptr);
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
@@ -47,10 +54,24 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                                    const std::string& referral_id) const;
 
  private:
+  // Publishes the (sealed) event and finishes the call from the delivery report.
+  void PublishSubmitted(const v1::ReferralSubmitted& event, const std::string& caller,
+                        int need_count, std::vector<v1::LinkedNeed> linked,
+                        grpc::ServerUnaryReactor* reactor, v1::SubmitReferralResponse* response,
+                        std::shared_ptr<AnswerOnce> answer);
+
   const routing::Network& network_;
   const privacy::Pseudonymiser& pseudonymiser_;
   kafka::Publisher& publisher_;
   ReferralView* view_;
+  privacy::ClientKeySource* keys_;
 };
+
+// Moves the referral's personal data into the event's sealed fields, sealed with `key`: the
+// client's name and contact, each need's details (the event's needs then carry none).
+absl::Status SealPersonalData(const v1::Referral& referral, const v1::DataKey& key,
+                              v1::ReferralSubmitted& event);
+// Whether the referral holds anything to seal.
+bool HasPersonalData(const v1::Referral& referral);
 
 }  // namespace schakel::intake

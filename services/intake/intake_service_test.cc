@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
@@ -60,6 +61,35 @@ class FakePublisher final : public kafka::Publisher {
   std::vector<Done> held_;
 };
 
+// The key service behind our own interface: one fixed key, or a failure.
+class FakeKeys final : public privacy::ClientKeySource {
+ public:
+  void ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                 std::chrono::system_clock::time_point /*deadline*/, Done done) override {
+    {
+      std::lock_guard lock(mu_);
+      asked_.push_back(client_pseudonym + " " + referral_id);
+    }
+    if (!available_) return done(absl::UnavailableError("key service: connection refused"));
+    done(key_);
+  }
+  std::vector<std::string> asked() {
+    std::lock_guard lock(mu_);
+    return asked_;
+  }
+  v1::DataKey key_ = [] {
+    v1::DataKey k;
+    k.set_key_id("k-test");
+    k.set_key(privacy::NewDataKey());
+    return k;
+  }();
+  bool available_ = true;
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> asked_;
+};
+
 constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 class IntakeServiceTest : public ::testing::Test {
@@ -68,7 +98,8 @@ class IntakeServiceTest : public ::testing::Test {
     absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
     ASSERT_TRUE(net.ok()) << net.status();
     network_ = *net;
-    service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get());
+    service_ =
+        std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get(), &keys_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
@@ -108,6 +139,7 @@ class IntakeServiceTest : public ::testing::Test {
   routing::Network network_;
   privacy::Pseudonymiser pseudonymiser_ = *privacy::Pseudonymiser::FromHexKey(kKey);
   FakePublisher publisher_;
+  FakeKeys keys_;
   std::unique_ptr<ReferralView> view_;  // none unless a derived fixture opens one
   std::unique_ptr<IntakeService> service_;
   service::RunningServer server_;
@@ -134,6 +166,58 @@ TEST_F(IntakeServiceTest, PublishesOnePseudonymisedEventAndAnswersWithIds) {
   EXPECT_EQ(event.needs(2).code(), "housing");
   ASSERT_EQ(response.assignment_ids_size(), 3);
   EXPECT_EQ(response.assignment_ids(1), referral::AssignmentId(response.referral_id(), 1));
+}
+
+TEST_F(IntakeServiceTest, PersonalDataIsSealedWithTheClientsKeyAndNeverPublishedInClear) {
+  v1::Referral referral = Seed();
+  referral.mutable_client()->set_name("Marker Annabel");
+  referral.mutable_client()->set_contact("06-98765432");
+  referral.mutable_needs(0)->set_details("schuld bij MARKERBANK");
+  referral.mutable_needs(2)->set_details("slaapt bij een vriendin");
+  v1::SubmitReferralResponse response;
+  grpc::Status status = Submit(referral, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(keys_.asked(), std::vector<std::string>{pseudonymiser_.ForBsn("111222333") + " " +
+                                                    response.referral_id()});
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  const std::string value = publisher_.published()[0].value;
+  for (const char* clear : {"Annabel", "06-98765432", "MARKERBANK", "vriendin", "111222333"}) {
+    EXPECT_EQ(value.find(clear), std::string::npos) << clear << " published in clear";
+  }
+  v1::ReferralSubmitted event;
+  ASSERT_TRUE(event.ParseFromString(value));
+  const std::string& id = event.meta().referral_id();
+  for (const v1::NeedRequest& need : event.needs()) EXPECT_EQ(need.details(), "");
+  ASSERT_EQ(event.sealed_need_details_size(), 3);
+  EXPECT_EQ(event.sealed_need_details(0).key_id(), "k-test");
+  EXPECT_EQ(
+      *privacy::Open(event.sealed_need_details(0), keys_.key_.key(), privacy::NeedContext(id, 0)),
+      "schuld bij MARKERBANK");
+  EXPECT_EQ(event.sealed_need_details(1).key_id(), "") << "a need without details";
+  EXPECT_EQ(
+      *privacy::Open(event.sealed_need_details(2), keys_.key_.key(), privacy::NeedContext(id, 2)),
+      "slaapt bij een vriendin");
+  v1::ClientDetails client;
+  ASSERT_TRUE(client.ParseFromString(
+      *privacy::Open(event.sealed_client(), keys_.key_.key(), privacy::ClientContext(id))));
+  EXPECT_EQ(client.name(), "Marker Annabel");
+  EXPECT_EQ(client.contact(), "06-98765432");
+}
+
+TEST_F(IntakeServiceTest, WithoutTheClientsKeyNothingIsPublished) {
+  keys_.available_ = false;
+  v1::Referral referral = Seed();
+  referral.mutable_client()->set_name("Marker Annabel");
+  v1::SubmitReferralResponse response;
+  grpc::Status status = Submit(referral, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the client's key could not be had, the referral was not submitted; try again (key "
+            "service: connection refused)");
+  EXPECT_TRUE(publisher_.published().empty());
+  // Without personal data no key is needed.
+  ASSERT_TRUE(Submit(Seed(), &response).ok());
+  EXPECT_EQ(publisher_.published().size(), 1u);
 }
 
 TEST_F(IntakeServiceTest, InvalidReferralIsRefusedAndNothingPublished) {

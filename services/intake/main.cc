@@ -9,6 +9,7 @@
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
+#include "libs/privacy/key_client.h"
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
 #include "libs/service/health.h"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:50051";
   std::string kafka = "127.0.0.1:9092";
   std::string key_file;
+  std::string keys_address;
   std::string db_file = "intake-view.db";
   std::string view_group = "schakel.intake.view";
   std::string log_level = "info";
@@ -40,6 +42,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "gRPC address to listen on")->capture_default_str();
   app.add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   app.add_option("--pseudonym-key", key_file, "File with the 32-byte pseudonym key in hex")
+      ->required();
+  app.add_option("--keys", keys_address,
+                 "Address of the key service (services/keys): personal data is sealed with the "
+                 "client's key from there")
       ->required();
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms,
                  "How long a referral may wait for Kafka before the caller hears UNAVAILABLE")
@@ -122,7 +128,15 @@ int main(int argc, char** argv) {
   schakel::intake::ViewConsumer view_consumer(**consumer, **view, &dead_letters);
   view_consumer.Start();
 
-  schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get());
+  // The key service is called over TLS with this service's own certificate ("intake").
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> key_credentials =
+      schakel::service::ClientCredentials(security_flags.tls);
+  if (!key_credentials.ok()) {
+    std::cerr << "intake: " << key_credentials.status().message() << "\n";
+    return 2;
+  }
+  schakel::privacy::KeyClient keys(grpc::CreateChannel(keys_address, *key_credentials));
+  schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get(), &keys);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(

@@ -191,8 +191,28 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
       return std::vector<Output>{};
     }
   }
+  // The personal data goes with the need as the router offered it, whatever the owner's proposal
+  // carries: an inbox cannot put other data into the next organisation's offer.
+  v1::ForwardRequested checked = forward;
+  if (found != referrals_.end()) {
+    if (const v1::RouterNeedState* need =
+            FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id()));
+        need != nullptr && need->has_current()) {
+      v1::AssignmentRequested* proposed = checked.mutable_proposed();
+      proposed->clear_need_details();
+      proposed->clear_sealed_client();
+      proposed->clear_sealed_need_details();
+      if (need->current().has_sealed_client()) {
+        *proposed->mutable_sealed_client() = need->current().sealed_client();
+      }
+      if (need->current().has_sealed_need_details()) {
+        *proposed->mutable_sealed_need_details() = need->current().sealed_need_details();
+      }
+      proposed->set_need_details(need->current().need_details());
+    }
+  }
   std::vector<v1::AssignmentRequested> offers;
-  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteForward(policy, forward, &offers);
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteForward(policy, checked, &offers);
   if (!events.ok()) return events.status();
 
   Entry& entry = referrals_[referral_id];
@@ -211,7 +231,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
   earlier->set_ended(absl::StrCat("forwarded to ", forward.to_organisation()));
   if (offers.empty()) {
     // The forward was refused: the need is in the unroutable queue, as the owner proposed it.
-    KeepUnroutable(*need, forward.proposed(),
+    KeepUnroutable(*need, checked.proposed(),
                    referral::NextAssignmentId(forward.meta().assignment_id()));
   } else {
     Wait(policy.network(), *need, offers.front());
@@ -380,7 +400,8 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
   dirty_.insert(entry.state.referral_id());
 }
 
-void Escalation::KeepUnroutable(v1::RouterNeedState& need, const v1::AssignmentRequested& as_offered,
+void Escalation::KeepUnroutable(v1::RouterNeedState& need,
+                                const v1::AssignmentRequested& as_offered,
                                 const std::string& unroutable_id) {
   need.set_need_index(as_offered.need_index());
   need.set_need_code(as_offered.need_code());

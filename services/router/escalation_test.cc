@@ -615,6 +615,28 @@ TEST_F(EscalationTest, AForwardWaitsForItsRequestThenTheNewOfferHasADeadline) {
   EXPECT_EQ(Parse<v1::InboxEvent>(out[0]).withdrawn().reason(), "not accepted in time");
 }
 
+TEST_F(EscalationTest, AForwardedOfferCarriesThePersonalDataAsTheRouterOfferedIt) {
+  v1::ReferralSubmitted submitted = Submitted(v1::URGENCY_NORMAL);
+  submitted.mutable_needs(0)->clear_details();
+  submitted.mutable_sealed_client()->set_key_id("k-1");
+  submitted.mutable_sealed_client()->set_ciphertext("sealed client");
+  submitted.add_sealed_need_details()->set_key_id("k-1");
+  submitted.mutable_sealed_need_details(0)->set_ciphertext("sealed housing");
+  ASSERT_EQ(Handle(routing::kSubmittedTopic, submitted).size(), 2u);
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
+              IsEmpty());
+  // The owner's proposal carries other data (an inbox cannot put words in the next offer).
+  v1::ForwardRequested forward = Forward(kA0, "alpha", "gamma");
+  forward.mutable_proposed()->set_need_details("made up by alpha");
+  forward.mutable_proposed()->mutable_sealed_client()->set_ciphertext("forged");
+  std::vector<Output> out = Handle(routing::kForwardingTopic, forward);
+  ASSERT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
+  const v1::AssignmentRequested offer = Parse<v1::InboxEvent>(out[0]).requested();
+  EXPECT_EQ(offer.need_details(), "");
+  EXPECT_EQ(offer.sealed_client().ciphertext(), "sealed client");
+  EXPECT_EQ(offer.sealed_need_details().ciphertext(), "sealed housing");
+}
+
 TEST_F(EscalationTest, AForwardThatArrivesBeforeItsStatusChangeMakesTheOfferOnce) {
   ASSERT_EQ(Submit().size(), 2u);
   ASSERT_EQ(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")).size(), 2u);
@@ -697,7 +719,8 @@ TEST_F(ReassignTest, OffersTheNeedToTheOrganisationTheOperatorChose) {
   now_ += kNormalSla + seconds(1);
   out = escalation_.Tick(policy_);
   EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kUnroutableTopic));
-  EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[1]).meta().assignment_id(), referral::NextAssignmentId(kA04));
+  EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[1]).meta().assignment_id(),
+            referral::NextAssignmentId(kA04));
 }
 
 TEST_F(ReassignTest, OutsideTheSharingPermissionTheNeedStaysInTheQueueWithTheReason) {
@@ -710,8 +733,7 @@ TEST_F(ReassignTest, OutsideTheSharingPermissionTheNeedStaysInTheQueueWithTheRea
   for (const char* org : {"alpha", "beta", "gamma"}) {
     restricted.mutable_needs(0)->mutable_current()->mutable_sharing()->add_organisations(org);
   }
-  ASSERT_TRUE(
-      escalation_.Restore(kPartition, kReferral, restricted.SerializeAsString()).ok());
+  ASSERT_TRUE(escalation_.Restore(kPartition, kReferral, restricted.SerializeAsString()).ok());
 
   std::vector<Output> out = Handle(routing::kReassignTopic, reassign);
   ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));

@@ -112,7 +112,16 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     *assignment.mutable_meta() = Meta(submitted.meta().referral_id(), assignment_id);
     assignment.set_organisation(decision.organisation);
     assignment.set_need_code(decision.need_code);
+    // Personal data travels sealed (the router never holds a key): the client's details and this
+    // need's own details; an event from before sealing carries the details in clear.
     assignment.set_need_details(submitted.needs(static_cast<int>(i)).details());
+    if (submitted.has_sealed_client())
+      *assignment.mutable_sealed_client() = submitted.sealed_client();
+    if (static_cast<int>(i) < submitted.sealed_need_details_size() &&
+        !submitted.sealed_need_details(static_cast<int>(i)).key_id().empty()) {
+      *assignment.mutable_sealed_need_details() =
+          submitted.sealed_need_details(static_cast<int>(i));
+    }
     assignment.set_client_pseudonym(submitted.client_pseudonym());
     assignment.set_urgency(submitted.urgency());
     assignment.set_region(submitted.region());

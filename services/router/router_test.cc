@@ -77,6 +77,30 @@ TEST(RouteReferralTest, EachNeedGoesToItsOrganisationsTopicOnly) {
   EXPECT_EQ((*events)[3].value.find("details for"), std::string::npos);
 }
 
+TEST(RouteReferralTest, EachOfferCarriesTheSealedClientAndOnlyItsOwnNeedsSealedDetails) {
+  v1::ReferralSubmitted submitted = Seed();
+  submitted.mutable_sealed_client()->set_key_id("k-1");
+  submitted.mutable_sealed_client()->set_ciphertext("sealed client");
+  for (const char* code : {"debt", "income", "housing"}) {
+    v1::Sealed* sealed = submitted.add_sealed_need_details();
+    sealed->set_key_id("k-1");
+    sealed->set_ciphertext(std::string("sealed ") + code);
+  }
+  for (v1::NeedRequest& need : *submitted.mutable_needs()) need.clear_details();
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteReferral(ExamplePolicy(), submitted);
+  ASSERT_TRUE(events.ok()) << events.status();
+  v1::InboxEvent offer;
+  ASSERT_TRUE(offer.ParseFromString((*events)[2].value));
+  const v1::AssignmentRequested& income = offer.requested();
+  EXPECT_EQ(income.need_code(), "income");
+  EXPECT_EQ(income.need_details(), "");
+  EXPECT_EQ(income.sealed_client().ciphertext(), "sealed client");
+  EXPECT_EQ(income.sealed_need_details().key_id(), "k-1");
+  EXPECT_EQ(income.sealed_need_details().ciphertext(), "sealed income");
+  EXPECT_EQ((*events)[2].value.find("sealed debt"), std::string::npos);
+  EXPECT_EQ((*events)[2].value.find("sealed housing"), std::string::npos);
+}
+
 TEST(RouteReferralTest, RoutingAgainGivesTheSameAssignmentIds) {
   auto first = RouteReferral(ExamplePolicy(), Seed());
   auto second = RouteReferral(ExamplePolicy(), Seed());

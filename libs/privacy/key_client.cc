@@ -1,0 +1,66 @@
+#include "libs/privacy/key_client.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace schakel::privacy {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat("key service: ", status.error_message());
+  switch (status.error_code()) {
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return absl::FailedPreconditionError(message);
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return absl::PermissionDeniedError(message);
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return absl::InvalidArgumentError(message);
+    case grpc::StatusCode::NOT_FOUND:
+      return absl::NotFoundError(message);
+    default:
+      return absl::UnavailableError(message);
+  }
+}
+
+}  // namespace
+
+void KeyClient::ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                          std::chrono::system_clock::time_point deadline, Done done) {
+  // Lives until the call's callback has run.
+  struct Call {
+    grpc::ClientContext context;
+    v1::ClientKeyRequest request;
+    v1::DataKey response;
+    Done done;
+  };
+  auto* call = new Call();
+  call->context.set_deadline(deadline);
+  call->request.set_client_pseudonym(client_pseudonym);
+  call->request.set_referral_id(referral_id);
+  call->done = std::move(done);
+  stub_->async()->ClientKey(&call->context, &call->request, &call->response,
+                            [call](grpc::Status status) {
+                              std::unique_ptr<Call> owned(call);
+                              if (!status.ok()) {
+                                owned->done(FromGrpc(status));
+                              } else {
+                                owned->done(std::move(owned->response));
+                              }
+                            });
+}
+
+absl::StatusOr<v1::DataKey> KeyClient::AssignmentKey(const std::string& assignment_id,
+                                                     const std::string& key_id) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  v1::AssignmentKeyRequest request;
+  request.set_assignment_id(assignment_id);
+  request.set_key_id(key_id);
+  v1::DataKey key;
+  const grpc::Status status = stub_->AssignmentKey(&context, request, &key);
+  if (!status.ok()) return FromGrpc(status);
+  return key;
+}
+
+}  // namespace schakel::privacy

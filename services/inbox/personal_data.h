@@ -1,0 +1,25 @@
+// Opening the personal data of an offer: the client's details and the need's details arrive sealed
+// with the client's key (libs/privacy/sealed.h); the inbox asks the key service for that key (it is
+// handed only to the organisation the assignment was offered to) and stores the opened text in its
+// own database, which only this organisation reads. An erased client's key is gone: the assignment
+// is stored marked erased, without personal data.
+#pragma once
+
+#include "absl/status/status.h"
+#include "libs/privacy/key_client.h"
+#include "schakel/v1/events.pb.h"
+#include "schakel/v1/inbox.pb.h"
+
+namespace schakel::inbox {
+
+// Fills `assignment`'s need_details, client_name and client_contact from `event`'s sealed fields
+// (or sets erased). OK at once when nothing is sealed. UNAVAILABLE when the key cannot be had now
+// (no key service, not reachable, the grant not there yet): try again later. DATA_LOSS when a
+// sealed field does not open with the client's key (changed or misplaced): the record is unusable.
+absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
+                              privacy::AssignmentKeySource* keys, v1::Assignment& assignment);
+
+// Removes every personal field from a stored assignment (erasure): name, contact, need details.
+void ErasePersonalData(v1::Assignment& assignment);
+
+}  // namespace schakel::inbox

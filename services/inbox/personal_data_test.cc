@@ -1,0 +1,186 @@
+#include "services/inbox/personal_data.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "libs/privacy/sealed.h"
+#include "services/inbox/erasure_consumer.h"
+#include "services/inbox/ingest.h"
+#include "services/inbox/test_util.h"
+
+namespace schakel::inbox {
+namespace {
+
+using ::schakel::inbox::testing::kOrg;
+using ::schakel::inbox::testing::MakeEvent;
+using ::schakel::inbox::testing::MakeRecord;
+using ::schakel::inbox::testing::TempStore;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// The key service behind our own interface: one client key, which it may refuse.
+class FakeKeys final : public privacy::AssignmentKeySource {
+ public:
+  FakeKeys() {
+    key_.set_key_id("k-1");
+    key_.set_key(privacy::NewDataKey());
+  }
+  absl::StatusOr<v1::DataKey> AssignmentKey(const std::string& assignment_id,
+                                            const std::string& key_id) override {
+    asked.push_back(assignment_id + " " + key_id);
+    if (!answer.ok()) return answer;
+    return key_;
+  }
+  // Seals `event`'s personal data as intake does.
+  void Seal(v1::AssignmentRequested& event, const std::string& name, const std::string& details) {
+    const std::string& referral = event.meta().referral_id();
+    v1::ClientDetails client;
+    client.set_name(name);
+    client.set_contact("06-12345678");
+    *event.mutable_sealed_client() = *privacy::Seal(
+        key_.key_id(), key_.key(), privacy::ClientContext(referral), client.SerializeAsString());
+    *event.mutable_sealed_need_details() = *privacy::Seal(
+        key_.key_id(), key_.key(), privacy::NeedContext(referral, event.need_index()), details);
+    event.clear_need_details();
+  }
+
+  absl::Status answer = absl::OkStatus();
+  std::vector<std::string> asked;
+
+ private:
+  v1::DataKey key_;
+};
+
+TEST(OpenPersonalDataTest, OpensTheClientAndTheNeedWithTheClientsKey) {
+  FakeKeys keys;
+  v1::AssignmentRequested event = MakeEvent("r-1", 1, "debt", 100);
+  keys.Seal(event, "Marker Annabel", "schuld bij MARKERBANK");
+  v1::Assignment assignment;
+  ASSERT_TRUE(OpenPersonalData(event, &keys, assignment).ok());
+  EXPECT_THAT(keys.asked, ElementsAre("a-r-1-1 k-1"));
+  EXPECT_EQ(assignment.client_name(), "Marker Annabel");
+  EXPECT_EQ(assignment.client_contact(), "06-12345678");
+  EXPECT_EQ(assignment.need_details(), "schuld bij MARKERBANK");
+  EXPECT_FALSE(assignment.erased());
+}
+
+TEST(OpenPersonalDataTest, NothingSealedNeedsNoKey) {
+  FakeKeys keys;
+  v1::Assignment assignment;
+  ASSERT_TRUE(OpenPersonalData(MakeEvent("r-1", 0, "debt", 100), &keys, assignment).ok());
+  EXPECT_THAT(keys.asked, IsEmpty());
+  ASSERT_TRUE(OpenPersonalData(MakeEvent("r-1", 0, "debt", 100), nullptr, assignment).ok());
+}
+
+TEST(OpenPersonalDataTest, AnErasedClientIsStoredErased) {
+  FakeKeys keys;
+  v1::AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(event, "Marker Annabel", "details");
+  keys.answer = absl::FailedPreconditionError("key service: erased");
+  v1::Assignment assignment;
+  ASSERT_TRUE(OpenPersonalData(event, &keys, assignment).ok());
+  EXPECT_TRUE(assignment.erased());
+  EXPECT_EQ(assignment.client_name(), "");
+  EXPECT_EQ(assignment.need_details(), "");
+}
+
+TEST(OpenPersonalDataTest, NoKeyYetIsUnavailableAndAMisplacedFieldIsDataLoss) {
+  FakeKeys keys;
+  v1::AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(event, "Marker Annabel", "details");
+  v1::Assignment assignment;
+  EXPECT_EQ(OpenPersonalData(event, nullptr, assignment).code(), absl::StatusCode::kUnavailable);
+  keys.answer = absl::PermissionDeniedError("key service: not yours");
+  EXPECT_EQ(OpenPersonalData(event, &keys, assignment).code(), absl::StatusCode::kUnavailable);
+  keys.answer = absl::OkStatus();
+  // The sealed details of need 0 moved to need 1 (or another referral) do not open.
+  v1::AssignmentRequested moved = event;
+  moved.set_need_index(1);
+  absl::Status status = OpenPersonalData(moved, &keys, assignment);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(assignment.need_details(), "");
+}
+
+TEST(IngestPersonalDataTest, TheInboxStoresTheOpenedTextAndWaitsForTheKey) {
+  TempStore temp;
+  FakeKeys keys;
+  AssignmentIngest ingest(kOrg, temp.store());
+  ingest.UseKeys(&keys);
+  v1::AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(event, "Marker Annabel", "schuld bij MARKERBANK");
+  keys.answer = absl::UnavailableError("key service: connection refused");
+  EXPECT_EQ(ingest.Ingest(MakeRecord(event)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*temp.store().Count(), 0) << "not done: the record comes again";
+  keys.answer = absl::OkStatus();
+  ASSERT_EQ(*ingest.Ingest(MakeRecord(event)), IngestOutcome::kStored);
+  absl::StatusOr<v1::Assignment> stored = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->client_name(), "Marker Annabel");
+  EXPECT_EQ(stored->need_details(), "schuld bij MARKERBANK");
+  // A sealed field that does not open: the record is unusable (dead letter), not retried forever.
+  v1::AssignmentRequested damaged = MakeEvent("r-2", 0, "debt", 100);
+  keys.Seal(damaged, "X", "Y");
+  damaged.mutable_sealed_need_details()->mutable_ciphertext()->back() ^= 1;
+  EXPECT_EQ(*ingest.Ingest(MakeRecord(damaged)), IngestOutcome::kRejected);
+}
+
+std::string Files(const std::filesystem::path& dir) {
+  std::string all;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    all += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return all;
+}
+
+TEST(ErasureTest, PurgesTheClientsPersonalDataAndKeepsTheAssignments) {
+  TempStore temp;
+  FakeKeys keys;
+  AssignmentIngest ingest(kOrg, temp.store());
+  ingest.UseKeys(&keys);
+  v1::AssignmentRequested anna = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(anna, "Marker Annabel", "schuld bij MARKERBANK");
+  v1::AssignmentRequested other = MakeEvent("r-2", 0, "income", 101);
+  other.set_client_pseudonym("p-other");
+  keys.Seal(other, "Bram", "uitkering");
+  ASSERT_EQ(*ingest.Ingest(MakeRecord(anna)), IngestOutcome::kStored);
+  ASSERT_EQ(*ingest.Ingest(MakeRecord(other, 8)), IngestOutcome::kStored);
+  const std::int64_t before = *temp.store().LastSequence();
+  ASSERT_NE(Files(temp.dir()).find("MARKERBANK"), std::string::npos);
+
+  v1::ClientErased erased;
+  erased.set_client_pseudonym(anna.client_pseudonym());
+  absl::StatusOr<std::size_t> purged = ApplyErasure(temp.store(), erased.SerializeAsString());
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(*purged, 1u);
+  const v1::Assignment gone = *temp.store().Get("a-r-1-0");
+  EXPECT_TRUE(gone.erased());
+  EXPECT_EQ(gone.client_name(), "");
+  EXPECT_EQ(gone.client_contact(), "");
+  EXPECT_EQ(gone.need_details(), "");
+  EXPECT_EQ(gone.status(), v1::ASSIGNMENT_STATUS_RECEIVED) << "the assignment itself stays";
+  EXPECT_EQ(temp.store().Get("a-r-2-0")->client_name(), "Bram");
+  // Watchers learn it: one new change; no change in the feed still holds the old text.
+  std::vector<store::StoredChange> changes = *temp.store().ChangesAfter(0, 100);
+  EXPECT_EQ(*temp.store().LastSequence(), before + 1);
+  for (const store::StoredChange& c : changes) {
+    EXPECT_EQ(c.assignment.need_details().find("MARKERBANK"), std::string::npos);
+    EXPECT_EQ(c.assignment.client_name().find("Annabel"), std::string::npos);
+  }
+  // Nor do the database's files (rewritten rows overwritten, the WAL checkpointed).
+  const std::string files = Files(temp.dir());
+  EXPECT_EQ(files.find("MARKERBANK"), std::string::npos);
+  EXPECT_EQ(files.find("Marker Annabel"), std::string::npos);
+  EXPECT_NE(files.find("uitkering"), std::string::npos) << "the other client's data stays";
+  // Again: nothing left to erase.
+  EXPECT_EQ(*ApplyErasure(temp.store(), erased.SerializeAsString()), 0u);
+  EXPECT_EQ(ApplyErasure(temp.store(), "\xff\xff").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace schakel::inbox

@@ -1,0 +1,35 @@
+// Learns which organisation each assignment was offered to: a thread that consumes the status topic
+// and stores a grant for every REQUESTED change (the router writes one for each offer, in the same
+// transaction as the offer itself), marking records done only once the grants are durable.
+#pragma once
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include "libs/kafka/consumer.h"
+#include "services/keys/key_store.h"
+
+namespace schakel::keys {
+
+// The grant a status record makes, if any (nullopt for every other record, and for one that does
+// not parse: the key service only needs the offers).
+std::optional<Grant> GrantOf(const std::string& value);
+
+class GrantFollower {
+ public:
+  GrantFollower(kafka::Consumer& consumer, KeyStore& store) : consumer_(consumer), store_(store) {}
+  ~GrantFollower() { Stop(); }
+  void Start();
+  // Stops the thread; the caller then closes the consumer.
+  void Stop();
+
+ private:
+  void Run();
+  kafka::Consumer& consumer_;
+  KeyStore& store_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace schakel::keys

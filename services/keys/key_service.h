@@ -1,0 +1,70 @@
+// KeyService (proto/schakel/v1/keys.proto): hands out clients' data keys to whoever may have them
+// and destroys them on erasure. Intake gets a client's key to seal; an organisation gets the key of
+// an assignment the router offered it (the grant comes from the status topic: GrantFollower),
+// waiting a moment for that offer to arrive; an operator erases a client.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "libs/kafka/publisher.h"
+#include "libs/routing/network.h"
+#include "schakel/v1/keys.grpc.pb.h"
+#include "services/keys/key_store.h"
+
+namespace schakel::keys {
+
+struct KeyServiceOptions {
+  // How long AssignmentKey waits for an offer to reach the key service before refusing.
+  std::chrono::milliseconds grant_wait{5000};
+  std::chrono::milliseconds recheck_every{50};
+};
+
+class KeyService final : public v1::KeyService::CallbackService {
+ public:
+  // `store` and `publisher` outlive the service and every call in flight.
+  KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options = {});
+  // Refuses (UNAVAILABLE) the AssignmentKey calls still waiting.
+  ~KeyService() override;
+
+  grpc::ServerUnaryReactor* ClientKey(grpc::CallbackServerContext* context,
+                                      const v1::ClientKeyRequest* request,
+                                      v1::DataKey* response) override;
+  grpc::ServerUnaryReactor* AssignmentKey(grpc::CallbackServerContext* context,
+                                          const v1::AssignmentKeyRequest* request,
+                                          v1::DataKey* response) override;
+  grpc::ServerUnaryReactor* EraseClient(grpc::CallbackServerContext* context,
+                                        const v1::EraseClientRequest* request,
+                                        v1::EraseClientResponse* response) override;
+
+ private:
+  // An AssignmentKey call waiting for its grant.
+  struct Waiting {
+    grpc::ServerUnaryReactor* reactor = nullptr;
+    v1::DataKey* response = nullptr;
+    std::string assignment_id{};
+    std::string key_id{};
+    std::string organisation{};
+    std::chrono::system_clock::time_point give_up{};
+  };
+  // Answers `w` when the store decides (true), or leaves it waiting (false); refuses it when
+  // `last_chance`.
+  bool TryAnswer(Waiting& w, bool last_chance);
+  void RecheckLoop();
+
+  KeyStore& store_;
+  kafka::Publisher& publisher_;
+  KeyServiceOptions options_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::list<Waiting> waiting_;
+  bool stopping_ = false;
+  std::thread rechecker_;
+};
+
+}  // namespace schakel::keys

@@ -1,0 +1,231 @@
+#include "services/keys/key_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+
+#include "libs/service/server.h"
+#include "libs/service/test_identity.h"
+#include "schakel/v1/events.pb.h"
+
+namespace schakel::keys {
+namespace {
+
+// Kafka behind our own Publisher interface: records what was published.
+class FakePublisher final : public kafka::Publisher {
+ public:
+  struct Published {
+    std::string topic, key, value;
+  };
+  void Publish(std::string_view topic, std::string_view key, std::string_view value,
+               Done done) override {
+    {
+      std::lock_guard lock(mu_);
+      published_.push_back({std::string(topic), std::string(key), std::string(value)});
+    }
+    done(outcome_);
+  }
+  bool Reachable() const override { return reachable_; }
+  std::vector<Published> published() {
+    std::lock_guard lock(mu_);
+    return published_;
+  }
+  bool reachable_ = true;
+  absl::Status outcome_;
+
+ private:
+  std::mutex mu_;
+  std::vector<Published> published_;
+};
+
+class KeyServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = *KeyStore::Open(":memory:", std::string(32, 'm'));
+    service_ = std::make_unique<KeyService>(
+        *store_, publisher_,
+        KeyServiceOptions{.grant_wait = std::chrono::milliseconds(1500),
+                          .recheck_every = std::chrono::milliseconds(20)});
+    service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
+    absl::StatusOr<service::RunningServer> server =
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = v1::KeyService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(server_.port),
+                                                        grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    server_.server->Shutdown();
+    service_.reset();
+  }
+
+  // `as`: "org:<id>", "service:<name>", "operator:<name>" or "" (nobody).
+  static void As(grpc::ClientContext& context, const std::string& as) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    const auto colon = as.find(':');
+    if (colon == std::string::npos) return;
+    const std::string kind = as.substr(0, colon), id = as.substr(colon + 1);
+    context.AddMetadata(kind == "org"       ? service::kTestOrganisationHeader
+                        : kind == "service" ? service::kTestServiceHeader
+                                            : service::kTestOperatorHeader,
+                        id);
+  }
+  grpc::Status ClientKey(const std::string& as, const std::string& pseudonym,
+                         const std::string& referral, v1::DataKey* key) {
+    grpc::ClientContext context;
+    As(context, as);
+    v1::ClientKeyRequest request;
+    request.set_client_pseudonym(pseudonym);
+    request.set_referral_id(referral);
+    return stub_->ClientKey(&context, request, key);
+  }
+  grpc::Status AssignmentKey(const std::string& as, const std::string& assignment,
+                             const std::string& key_id, v1::DataKey* key) {
+    grpc::ClientContext context;
+    As(context, as);
+    v1::AssignmentKeyRequest request;
+    request.set_assignment_id(assignment);
+    request.set_key_id(key_id);
+    return stub_->AssignmentKey(&context, request, key);
+  }
+  grpc::Status Erase(const std::string& as, const std::string& referral, const std::string& reason,
+                     v1::EraseClientResponse* response) {
+    grpc::ClientContext context;
+    As(context, as);
+    v1::EraseClientRequest request;
+    request.set_referral_id(referral);
+    request.set_reason(reason);
+    return stub_->EraseClient(&context, request, response);
+  }
+
+  FakePublisher publisher_;
+  std::unique_ptr<KeyStore> store_;
+  std::unique_ptr<KeyService> service_;
+  service::RunningServer server_;
+  std::unique_ptr<v1::KeyService::Stub> stub_;
+};
+
+TEST_F(KeyServiceTest, OnlyIntakeGetsAClientsKey) {
+  v1::DataKey key;
+  EXPECT_EQ(ClientKey("", "p-anna", "r-1", &key).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ClientKey("org:mjd", "p-anna", "r-1", &key).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ClientKey("service:router", "p-anna", "r-1", &key).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ClientKey("operator:op", "p-anna", "r-1", &key).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  grpc::Status bad = ClientKey("service:intake", "anna", "r-1", &key);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "client_pseudonym: a pseudonym (p-...) is required");
+  EXPECT_EQ(ClientKey("service:intake", "p-anna", "", &key).error_message(),
+            "referral_id: is required");
+  EXPECT_EQ(*store_->CountKeys(), 0);
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  EXPECT_EQ(key.key().size(), 32u);
+}
+
+TEST_F(KeyServiceTest, AnOrganisationGetsTheKeyOfWhatWasOfferedToItOnceTheOfferArrives) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  // The grant arrives while the inbox waits for it.
+  std::thread later([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+  });
+  v1::DataKey got;
+  grpc::Status status = AssignmentKey("service:inbox-mjd", "r-1.0", key.key_id(), &got);
+  later.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.key(), key.key());
+  // The organisation itself (a partner reading its topic directly) too.
+  ASSERT_TRUE(AssignmentKey("org:mjd", "r-1.0", key.key_id(), &got).ok());
+  EXPECT_EQ(got.key(), key.key());
+}
+
+TEST_F(KeyServiceTest, OthersAreRefusedTheSameWayWhetherOrNotTheAssignmentExists) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+  v1::DataKey got;
+  const grpc::Status other = AssignmentKey("org:ggd", "r-1.0", key.key_id(), &got);
+  const grpc::Status none = AssignmentKey("org:ggd", "r-7.0", key.key_id(), &got);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(other.error_message(), none.error_message());
+  EXPECT_EQ(got.key(), "");
+  EXPECT_EQ(AssignmentKey("service:inbox-ggd", "r-1.0", key.key_id(), &got).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(AssignmentKey("operator:op", "r-1.0", key.key_id(), &got).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(AssignmentKey("service:intake", "r-1.0", key.key_id(), &got).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(AssignmentKey("", "r-1.0", key.key_id(), &got).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(AssignmentKey("org:mjd", "", key.key_id(), &got).error_message(),
+            "assignment_id: is required");
+  EXPECT_EQ(AssignmentKey("org:mjd", "r-1.0", "", &got).error_message(), "key_id: is required");
+}
+
+TEST_F(KeyServiceTest, EraseClientDestroysTheKeysAndTellsTheInboxes) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+  v1::EraseClientResponse response;
+  EXPECT_EQ(Erase("org:mjd", "r-1", "asked", &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Erase("operator:op", "r-1", " ", &response).error_message(), "reason: is required");
+  EXPECT_EQ(Erase("operator:op", "r-1", std::string(501, 'x'), &response).error_message(),
+            "reason: at most 500 characters");
+  EXPECT_EQ(Erase("operator:op", "r-9", "asked", &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  publisher_.reachable_ = false;
+  EXPECT_EQ(Erase("operator:op", "r-1", "asked", &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(*store_->CountKeys(), 1) << "refused calls change nothing";
+  EXPECT_TRUE(publisher_.published().empty());
+  publisher_.reachable_ = true;
+
+  ASSERT_TRUE(Erase("operator:op", "r-1", "request of the client", &response).ok());
+  EXPECT_EQ(response.client_pseudonym(), "p-anna");
+  EXPECT_EQ(response.keys_destroyed(), 1u);
+  EXPECT_EQ(*store_->CountKeys(), 0);
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  const FakePublisher::Published p = publisher_.published()[0];
+  EXPECT_EQ(p.topic, "schakel.clients.erasures");
+  EXPECT_EQ(p.key, "p-anna");
+  v1::ClientErased erased;
+  ASSERT_TRUE(erased.ParseFromString(p.value));
+  EXPECT_EQ(erased.client_pseudonym(), "p-anna");
+  ASSERT_EQ(erased.key_ids_size(), 1);
+  EXPECT_EQ(erased.key_ids(0), key.key_id());
+  EXPECT_EQ(erased.by(), "op");
+  EXPECT_EQ(erased.reason(), "request of the client");
+  EXPECT_EQ(erased.meta().referral_id(), "r-1");
+
+  v1::DataKey got;
+  grpc::Status gone = AssignmentKey("org:mjd", "r-1.0", key.key_id(), &got);
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(gone.error_message(), "erased: the client of r-1.0 has been erased");
+  // Again: nothing left to destroy, the inboxes are told again.
+  ASSERT_TRUE(Erase("operator:op", "r-1", "again", &response).ok());
+  EXPECT_EQ(response.keys_destroyed(), 0u);
+  EXPECT_EQ(publisher_.published().size(), 2u);
+}
+
+TEST_F(KeyServiceTest, AKafkaFailureAfterTheKeysAreGoneSaysSo) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  publisher_.outcome_ = absl::UnavailableError("timed out");
+  v1::EraseClientResponse response;
+  grpc::Status status = Erase("operator:op", "r-1", "asked", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the client's keys are destroyed, but the inboxes were not told to purge yet: erase "
+            "again");
+  EXPECT_EQ(*store_->CountKeys(), 0);
+}
+
+}  // namespace
+}  // namespace schakel::keys

@@ -1,0 +1,81 @@
+// The key service's own database (SQLite): one data key per client, each stored wrapped with the
+// service's master key, so that a copy of the file alone opens nothing; which client each referral
+// is for; which organisation each assignment was offered to (the grants, from the status topic);
+// and which keys were destroyed. Erasing deletes the keys with secure_delete on, so their bytes are
+// overwritten in the file, not just unlinked.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace schakel::keys {
+
+struct DataKey {
+  std::string key_id;
+  std::string key;  // 32 bytes
+};
+
+// The router offered `assignment_id` (of `referral_id`) to `organisation`.
+struct Grant {
+  std::string assignment_id;
+  std::string referral_id;
+  std::string organisation;
+};
+
+struct Erasure {
+  std::string client_pseudonym;
+  std::vector<std::string> key_ids;  // destroyed now (empty when erased before)
+};
+
+class KeyStore {
+ public:
+  // `master_key`: 32 bytes (privacy::ReadKeyFile). ":memory:" for tests.
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path,
+                                                        const std::string& master_key);
+  ~KeyStore();
+
+  // The client's current key, made (and stored durably) on first use; remembers that `referral_id`
+  // is for this client. An erased client gets a new key: erasure destroys what was, not who comes.
+  absl::StatusOr<DataKey> ClientKey(const std::string& client_pseudonym,
+                                    const std::string& referral_id);
+
+  // Stores grants (idempotent: a grant seen again changes nothing), in one transaction.
+  absl::Status AddGrants(const std::vector<Grant>& grants);
+
+  enum class Access { kGranted, kNotGranted, kErased };
+  // Whether `organisation` may have key `key_id` for `assignment_id`: the assignment was offered to
+  // it and the key is the client's; kErased when the client's key was destroyed.
+  absl::StatusOr<Access> AssignmentKey(const std::string& assignment_id, const std::string& key_id,
+                                       const std::string& organisation, DataKey* key);
+
+  // The client of `referral_id`; NOT_FOUND when no referral of that id got a key here.
+  absl::StatusOr<std::string> ClientOf(const std::string& referral_id);
+  // Destroys every key of the client and records it. Idempotent.
+  absl::StatusOr<Erasure> EraseClient(const std::string& client_pseudonym,
+                                      std::int64_t erased_at_unix);
+
+  absl::StatusOr<std::int64_t> CountKeys();
+
+ private:
+  struct DbCloser {
+    void operator()(sqlite3* db) const { sqlite3_close(db); }
+  };
+  KeyStore(std::unique_ptr<sqlite3, DbCloser> db, std::string master_key)
+      : db_(std::move(db)), master_key_(std::move(master_key)) {}
+  absl::Status Exec(const char* sql);
+  absl::StatusOr<std::string> Unwrap(const std::string& key_id, const std::string& pseudonym,
+                                     const std::string& wrapped);
+
+  std::mutex mu_;
+  std::unique_ptr<sqlite3, DbCloser> db_;
+  std::string master_key_;
+};
+
+}  // namespace schakel::keys

@@ -1,0 +1,137 @@
+#include "services/keys/key_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "libs/privacy/sealed.h"
+
+namespace schakel::keys {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+const std::string kMaster(32, 'm');
+
+std::unique_ptr<KeyStore> Memory() { return *KeyStore::Open(":memory:", kMaster); }
+
+TEST(KeyStore, OneKeyPerClientMadeOnFirstUse) {
+  auto store = Memory();
+  absl::StatusOr<DataKey> first = store->ClientKey("p-anna", "r-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->key.size(), 32u);
+  EXPECT_EQ(first->key_id.rfind("k-", 0), 0u);
+  absl::StatusOr<DataKey> again = store->ClientKey("p-anna", "r-2");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->key_id, first->key_id);
+  EXPECT_EQ(again->key, first->key);
+  absl::StatusOr<DataKey> other = store->ClientKey("p-bram", "r-3");
+  EXPECT_NE(other->key_id, first->key_id);
+  EXPECT_NE(other->key, first->key);
+  EXPECT_EQ(*store->CountKeys(), 2);
+  EXPECT_EQ(*store->ClientOf("r-2"), "p-anna");
+  EXPECT_EQ(store->ClientOf("r-9").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(KeyStore, HandsAKeyOnlyToTheOrganisationOfferedTheAssignment) {
+  auto store = Memory();
+  const DataKey anna = *store->ClientKey("p-anna", "r-1");
+  const DataKey bram = *store->ClientKey("p-bram", "r-2");
+  ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}, {"r-2.0", "r-2", "ggd"}}).ok());
+  ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());  // seen again: nothing changes
+
+  DataKey got;
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", anna.key_id, "mjd", &got), KeyStore::Access::kGranted);
+  EXPECT_EQ(got.key, anna.key);
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", anna.key_id, "ggd", &got),
+            KeyStore::Access::kNotGranted);
+  EXPECT_EQ(*store->AssignmentKey("r-1.1", anna.key_id, "mjd", &got),
+            KeyStore::Access::kNotGranted);
+  // Another client's key through one's own assignment: no.
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", bram.key_id, "mjd", &got),
+            KeyStore::Access::kNotGranted);
+}
+
+TEST(KeyStore, ErasureDestroysTheKeysAndANewReferralGetsANewOne) {
+  auto store = Memory();
+  const DataKey anna = *store->ClientKey("p-anna", "r-1");
+  (void)store->ClientKey("p-bram", "r-2");
+  ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+  absl::StatusOr<Erasure> erased = store->EraseClient("p-anna", 1000);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(erased->client_pseudonym, "p-anna");
+  EXPECT_THAT(erased->key_ids, ElementsAre(anna.key_id));
+  EXPECT_EQ(*store->CountKeys(), 1);
+  DataKey got;
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", anna.key_id, "mjd", &got), KeyStore::Access::kErased);
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", anna.key_id, "ggd", &got),
+            KeyStore::Access::kNotGranted);
+  EXPECT_THAT(store->EraseClient("p-anna", 1001)->key_ids, IsEmpty());
+
+  const DataKey later = *store->ClientKey("p-anna", "r-5");
+  EXPECT_NE(later.key_id, anna.key_id);
+  EXPECT_NE(later.key, anna.key);
+}
+
+std::string FileBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(KeyStore, KeysAreWrappedOnDiskAndGoneFromTheFileAfterErasure) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("key_store_test_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "keys.db").string();
+  std::string key_id, key;
+  {
+    auto store = *KeyStore::Open(db, kMaster);
+    const DataKey k = *store->ClientKey("p-anna", "r-1");
+    key_id = k.key_id;
+    key = k.key;
+  }
+  std::string bytes = FileBytes(db) + FileBytes(db + "-wal");
+  EXPECT_NE(bytes.find(key_id), std::string::npos);
+  EXPECT_EQ(bytes.find(key), std::string::npos) << "a data key in clear in the file";
+
+  // Another master key opens nothing.
+  {
+    auto wrong = *KeyStore::Open(db, std::string(32, 'x'));
+    EXPECT_EQ(wrong->ClientKey("p-anna", "r-2").status().code(), absl::StatusCode::kDataLoss);
+  }
+  // The wrapped key as stored, read with SQLite itself.
+  std::string wrapped;
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT wrapped FROM keys", -1, &stmt, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    wrapped.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
+                   static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
+    sqlite3_finalize(stmt);
+    sqlite3_close(raw);
+  }
+  ASSERT_GT(wrapped.size(), 40u);
+  {
+    auto store = *KeyStore::Open(db, kMaster);
+    EXPECT_EQ(store->ClientKey("p-anna", "r-2")->key, key);
+    bytes = FileBytes(db) + FileBytes(db + "-wal");
+    EXPECT_NE(bytes.find(wrapped), std::string::npos);
+    ASSERT_TRUE(store->EraseClient("p-anna", 1).ok());
+    // Overwritten in the file (secure_delete, the WAL checkpointed), not just unlinked.
+    bytes = FileBytes(db) + FileBytes(db + "-wal");
+    EXPECT_EQ(bytes.find(wrapped), std::string::npos) << "the destroyed key is still in the file";
+  }
+  auto store = *KeyStore::Open(db, kMaster);
+  EXPECT_EQ(*store->CountKeys(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace schakel::keys
