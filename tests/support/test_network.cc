@@ -199,13 +199,32 @@ TestNetwork::~TestNetwork() {
   return ::testing::AssertionSuccess();
 }
 
+const std::string& TestNetwork::keys_address() {
+  if (keys_address_.empty()) {
+    keys_address_ = "127.0.0.1:" + std::to_string(FreePort());
+    auto keys = std::make_unique<Service>(Service{
+        "keys",
+        kBinary + "/services/keys/keys",
+        {"--kafka", kafka_, "--master-key", (dir_ / "keys-master.key").string(), "--db",
+         (dir_ / "keys.db").string(), "--group",
+         "schakel.keys.grants." + name_ + "-" + std::to_string(::getpid())},
+        keys_address_,
+        nullptr,
+        0});
+    keys->keep_address = true;
+    // First: intake and the inboxes need it.
+    services_.insert(services_.begin(), std::move(keys));
+  }
+  return keys_address_;
+}
+
 void TestNetwork::AddInboxes() {
   for (const routing::Organisation& org : network_.organisations) {
     services_.push_back(std::make_unique<Service>(
         Service{"inbox-" + org.id,
                 kBinary + "/services/inbox/inbox",
                 {"--org", org.id, "--network", network_file_, "--kafka", kafka_, "--db",
-                 (dir_ / ("inbox-" + org.id + ".db")).string()},
+                 (dir_ / ("inbox-" + org.id + ".db")).string(), "--keys", keys_address()},
                 "",
                 nullptr,
                 0}));
@@ -227,7 +246,8 @@ void TestNetwork::AddIntake() {
               kBinary + "/services/intake/intake",
               {"--network", network_file_, "--kafka", kafka_, "--pseudonym-key",
                (dir_ / "pseudonym.key").string(), "--db", (dir_ / "intake-view.db").string(),
-               "--view-group", "schakel.intake.view." + name_ + "-" + std::to_string(::getpid())},
+               "--view-group", "schakel.intake.view." + name_ + "-" + std::to_string(::getpid()),
+               "--keys", keys_address()},
               "",
               nullptr,
               0}));
@@ -258,7 +278,7 @@ Service& TestNetwork::AddOps() {
 }
 
 void TestNetwork::Launch(Service& s, const std::vector<std::string>& extra_env) {
-  s.address = "127.0.0.1:" + std::to_string(FreePort());
+  if (!s.keep_address || s.address.empty()) s.address = "127.0.0.1:" + std::to_string(FreePort());
   Spawn(s, extra_env);
 }
 

@@ -54,6 +54,7 @@ struct Service {
   std::string
       metrics_address{};  // where it serves /metrics (a free port, chosen at the first start)
   std::string console_address{};  // ops only: where it serves the console (chosen when added)
+  bool keep_address{false};  // listens where it was added (others name it: the key service)
 };
 
 // GET http://address/metrics: the Prometheus text, or empty when nothing answers.
@@ -91,7 +92,8 @@ class TestNetwork {
   void LogJson() { log_json_ = true; }
   // Creates the topics of the network and a pseudonym key.
   ::testing::AssertionResult Prepare();
-  // Adds (does not start) one inbox per organisation, a router and intake.
+  // Adds (does not start) one inbox per organisation, a router and intake. Intake and the inboxes
+  // bring the key service (services/keys, added once, first) with them.
   void AddInboxes();
   Service& AddRouter(const std::string& instance, std::vector<std::string> extra_args = {});
   void AddIntake();
@@ -108,6 +110,8 @@ class TestNetwork {
   ::testing::AssertionResult Restart(Service& s);
   ::testing::AssertionResult WaitUntilServing(Service& s);
   Service& Find(const std::string& name);
+  // The key service's address (adds it when it is not there yet).
+  const std::string& keys_address();
 
   std::unique_ptr<v1::InboxService::Stub> Inbox(const std::string& org);
   std::unique_ptr<v1::IntakeService::Stub> Intake();
@@ -138,6 +142,7 @@ class TestNetwork {
   routing::Network network_;
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<Service>> services_;
+  std::string keys_address_;
   bool log_json_ = false;
 };
 

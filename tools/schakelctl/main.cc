@@ -36,6 +36,7 @@
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
+#include "schakel/v1/keys.grpc.pb.h"
 #include "schakel/v1/routing.grpc.pb.h"
 
 namespace {
@@ -187,6 +188,22 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--router", router, "Router address")->capture_default_str();
   explain_cmd->add_option("--file", referral_file, "JSON file, or - for standard input")
       ->required();
+
+  // erase
+  std::string keys_address = "127.0.0.1:50058";
+  std::string erase_referral;
+  std::string erase_reason;
+  auto* erase_cmd = app.add_subcommand(
+      "erase",
+      "Right to erasure (operators): destroy the keys of the client of a referral, so that every "
+      "copy of the client's personal data on Kafka becomes unreadable, and have every inbox purge "
+      "it. The assignments stay (shown as erased). Cannot be undone");
+  erase_cmd->add_option("referral", erase_referral, "Any referral of the client (r-…)")
+      ->required();
+  erase_cmd->add_option("--reason", erase_reason,
+                        "Why (required; recorded with the erasure; no personal data)")
+      ->required();
+  erase_cmd->add_option("--keys", keys_address, "Key service address")->capture_default_str();
 
   // inbox list
   std::string inbox = "127.0.0.1:50061";
@@ -375,6 +392,21 @@ int main(int argc, char** argv) {
       std::cout << "  need " << request.referral().needs(i).code() << ": assignment "
                 << response.assignment_ids(i) << "\n";
     }
+    return 0;
+  }
+
+  if (*erase_cmd) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> to_keys = channel(keys_address, "operator");
+    if (!to_keys.ok()) return Fail("erase: " + std::string(to_keys.status().message()));
+    auto stub = schakel::v1::KeyService::NewStub(*to_keys);
+    schakel::v1::EraseClientRequest request;
+    request.set_referral_id(erase_referral);
+    request.set_reason(erase_reason);
+    schakel::v1::EraseClientResponse response;
+    grpc::Status status = stub->EraseClient(Context().get(), request, &response);
+    if (!status.ok()) return RpcFail("erase", keys_address, status);
+    std::cout << "erased the client of " << erase_referral << ": " << response.keys_destroyed()
+              << " key(s) destroyed; every inbox purges the client's personal data\n";
     return 0;
   }
 

@@ -1,0 +1,265 @@
+// Personal data end to end, with the real key service, intake, router, inboxes and ops on the
+// broker tests/run started: a referral with a marker name, BSN, contact and need details travels
+// sealed (no topic holds any of them in clear), each organisation opens only its own need, nothing
+// of it reaches a log line, a metric or another database; an operator's erasure destroys the
+// client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes on),
+// and what is still on Kafka can no longer be opened.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include "libs/kafka/transactional_producer.h"
+#include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "schakel/v1/intake.grpc.pb.h"
+#include "schakel/v1/keys.grpc.pb.h"
+#include "tests/support/test_network.h"
+
+namespace schakel {
+namespace {
+
+using schakel::testing::Eventually;
+using schakel::testing::TestChannel;
+using schakel::testing::TestNetwork;
+
+const std::string kNetworkFile = std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/network.yaml";
+
+// What must never be seen outside the organisations that take the needs.
+const std::string kName = "Markeranna Zwaluwstaart";
+const std::string kBsn = "731946285";
+const std::string kContact = "markeranna@example.invalid";
+const std::map<std::string, std::string> kDetails = {
+    {"debt", "MARKERDEBT schulden bij de Zwaluwbank"},
+    {"income", "MARKERINCOME uitkering aangevraagd"},
+    {"housing", "MARKERHOUSING slaapt bij een vriendin"}};
+
+std::vector<std::string> Markers() {
+  std::vector<std::string> all = {kName, "Zwaluwstaart", kBsn, kContact};
+  for (const auto& [code, details] : kDetails) all.push_back(details.substr(0, 12));
+  return all;
+}
+
+// The first marker found in `text`, or empty.
+std::string MarkerIn(const std::string& text) {
+  for (const std::string& m : Markers()) {
+    if (text.find(m) != std::string::npos) return m;
+  }
+  return "";
+}
+
+std::string FileText(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class PrivacyE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    net_ = std::make_unique<TestNetwork>("privacy", kNetworkFile);
+    ASSERT_TRUE(net_->Prepare());
+    net_->LogJson();
+    net_->AddInboxes();
+    net_->AddRouter("1");
+    net_->AddIntake();
+    net_->AddOps();
+    ASSERT_TRUE(net_->StartAll());
+  }
+
+  v1::Referral MarkedReferral() {
+    v1::Referral r;
+    r.mutable_client()->set_bsn(kBsn);
+    r.mutable_client()->set_name(kName);
+    r.mutable_client()->set_contact(kContact);
+    for (const char* code : {"debt", "income", "housing"}) {
+      v1::NeedRequest* need = r.add_needs();
+      need->set_code(code);
+      need->set_details(kDetails.at(code));
+    }
+    r.set_urgency(v1::URGENCY_NORMAL);
+    r.set_region("groningen-stad");
+    r.add_languages("nl");
+    r.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+    for (const char* org : {"gemeente", "leger-des-heils", "mjd", "terwille"}) {
+      r.mutable_sharing()->add_organisations(org);
+    }
+    return r;
+  }
+
+  // The assignment `id` as `org` sees it, once `ready` holds.
+  std::optional<v1::Assignment> WaitFor(const std::string& org, const std::string& id,
+                                        const std::function<bool(const v1::Assignment&)>& ready) {
+    std::optional<v1::Assignment> found;
+    Eventually([&] {
+      v1::Assignment a;
+      if (!net_->Get(org, id, &a).ok() || !ready(a)) return false;
+      found = a;
+      return true;
+    });
+    return found;
+  }
+
+  // Every record of every topic, key and value, read raw (as kcat would, uncommitted too).
+  std::vector<std::pair<std::string, std::string>> EveryRecord() {
+    std::vector<std::pair<std::string, std::string>> all;
+    std::vector<std::int32_t> partitions;
+    for (int p = 0; p < net_->network().topics.partitions; ++p) partitions.push_back(p);
+    for (const std::string& topic : routing::AllTopics(net_->network())) {
+      absl::Status read = kafka::ReadToEnd(
+          net_->kafka(), topic, partitions, std::chrono::seconds(20),
+          [&](const kafka::Record& r, bool) { all.emplace_back(topic, r.key + "|" + r.value); },
+          {{"isolation.level", "read_uncommitted"}});
+      EXPECT_TRUE(read.ok()) << topic << ": " << read;
+    }
+    return all;
+  }
+
+  std::unique_ptr<TestNetwork> net_;
+};
+
+TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
+  v1::SubmitReferralResponse submitted;
+  grpc::Status status = net_->Submit(MarkedReferral(), "terwille", &submitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(submitted.assignment_ids_size(), 3);
+  const std::string referral = submitted.referral_id();
+  // The seed routing: debt to MJD, income to the municipality, housing to the Salvation Army.
+  const std::map<std::string, std::pair<std::string, std::string>> owners = {
+      {"debt", {"mjd", submitted.assignment_ids(0)}},
+      {"income", {"gemeente", submitted.assignment_ids(1)}},
+      {"housing", {"leger-des-heils", submitted.assignment_ids(2)}}};
+
+  // Each owner opens the client's details and its own need's details, nothing else.
+  for (const auto& [code, owner] : owners) {
+    std::optional<v1::Assignment> a = WaitFor(owner.first, owner.second, [](const auto& x) {
+      return x.status() == v1::ASSIGNMENT_STATUS_RECEIVED;
+    });
+    ASSERT_TRUE(a) << code << " never reached " << owner.first;
+    EXPECT_EQ(a->client_name(), kName);
+    EXPECT_EQ(a->client_contact(), kContact);
+    EXPECT_EQ(a->need_details(), kDetails.at(code));
+    EXPECT_FALSE(a->erased());
+    for (const auto& [other, details] : kDetails) {
+      if (other != code) {
+        EXPECT_EQ(a->DebugString().find(details.substr(0, 12)), std::string::npos);
+      }
+    }
+  }
+
+  // No topic holds any of it in clear.
+  const auto records = EveryRecord();
+  EXPECT_GT(records.size(), 10u);
+  for (const auto& [topic, bytes] : records) {
+    EXPECT_EQ(MarkerIn(bytes), "") << "in clear on " << topic;
+  }
+
+  // The key service hands the key only to the organisation the assignment was offered to.
+  auto keys = v1::KeyService::NewStub(TestChannel(net_->keys_address(), "mjd"));
+  v1::InboxEvent offer;
+  for (const auto& [topic, bytes] : records) {
+    if (topic != "schakel.inbox.mjd") continue;
+    v1::InboxEvent e;
+    if (e.ParseFromString(bytes.substr(bytes.find('|') + 1)) && e.has_requested() &&
+        e.requested().meta().referral_id() == referral) {
+      offer = e;
+    }
+  }
+  ASSERT_TRUE(offer.has_requested());
+  const std::string key_id = offer.requested().sealed_need_details().key_id();
+  ASSERT_FALSE(key_id.empty());
+  const auto key_for = [&](const std::string& holder, const std::string& assignment,
+                           v1::DataKey* key) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::AssignmentKeyRequest request;
+    request.set_assignment_id(assignment);
+    request.set_key_id(key_id);
+    return v1::KeyService::NewStub(TestChannel(net_->keys_address(), holder))
+        ->AssignmentKey(&context, request, key);
+  };
+  v1::DataKey key;
+  EXPECT_TRUE(key_for("mjd", owners.at("debt").second, &key).ok());
+  EXPECT_EQ(key_for("ggd", owners.at("debt").second, &key).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(key_for("mjd", owners.at("income").second, &key).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // The municipality starts work on its need before the erasure.
+  v1::Assignment income = *WaitFor("gemeente", owners.at("income").second, [](const auto&) {
+    return true;
+  });
+  v1::Assignment accepted;
+  ASSERT_TRUE(net_->Accept("gemeente", income, &accepted).ok());
+
+  // Erasure: an organisation may not; an operator may.
+  v1::EraseClientRequest erase;
+  erase.set_referral_id(referral);
+  erase.set_reason("request of the client (art. 17 GDPR)");
+  v1::EraseClientResponse erased;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    EXPECT_EQ(keys->EraseClient(&context, erase, &erased).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    status = v1::KeyService::NewStub(TestChannel(net_->keys_address(), "operator:operator"))
+                 ->EraseClient(&context, erase, &erased);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(erased.keys_destroyed(), 1u);
+
+  // Every inbox purges the client; the assignments stay, marked erased.
+  for (const auto& [code, owner] : owners) {
+    std::optional<v1::Assignment> a =
+        WaitFor(owner.first, owner.second, [](const auto& x) { return x.erased(); });
+    ASSERT_TRUE(a) << code << " was not erased at " << owner.first;
+    EXPECT_EQ(a->client_name(), "");
+    EXPECT_EQ(a->client_contact(), "");
+    EXPECT_EQ(a->need_details(), "");
+    EXPECT_EQ(a->need_code(), code);
+  }
+  // The key is gone: what is on Kafka stays sealed for good.
+  grpc::Status gone = key_for("mjd", owners.at("debt").second, &key);
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(gone.error_message(), "erased: the client of " + owners.at("debt").second +
+                                      " has been erased");
+  // Work goes on: the municipality finishes its need.
+  v1::Assignment current = *WaitFor("gemeente", owners.at("income").second,
+                                    [](const auto& x) { return x.erased(); });
+  {
+    auto inbox = net_->Inbox("gemeente");
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "gemeente");
+    v1::ChangeAssignmentRequest request;
+    request.set_assignment_id(current.assignment_id());
+    request.set_expected_version(current.version());
+    v1::Assignment started;
+    status = inbox->Start(&context, request, &started);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(started.status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+    EXPECT_TRUE(started.erased());
+  }
+
+  // Nothing of it in any log line, metric, or database file (the inboxes' after the purge).
+  for (const auto& entry : std::filesystem::directory_iterator(net_->dir())) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file()) continue;
+    EXPECT_EQ(MarkerIn(FileText(entry.path())), "") << "in " << name;
+  }
+  for (const char* service : {"keys", "intake", "router-1", "inbox-mjd", "inbox-gemeente", "ops"}) {
+    const std::string metrics = schakel::testing::ScrapeMetrics(net_->Find(service).metrics_address);
+    EXPECT_FALSE(metrics.empty()) << service;
+    EXPECT_EQ(MarkerIn(metrics), "") << "in the metrics of " << service;
+  }
+}
+
+}  // namespace
+}  // namespace schakel
