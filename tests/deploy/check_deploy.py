@@ -3,12 +3,15 @@
     python3 tests/deploy/check_deploy.py REPO_ROOT
 
 Checks that every YAML and JSON file under deploy/ parses; that the Kubernetes manifests and the systemd units
-start the services with flags that exist, and fit together (ports, probes, volumes, the network file, one
-inbox per organisation, the ops console on the pod's loopback and behind no Service); that every service
-starts with its TLS files (--tls-cert, --tls-key, --tls-ca: required at start), in Kubernetes from the
-Secrets deploy/README.md makes, and is probed over TLS; and that the Prometheus
-and Grafana files name only metrics and labels the services export, with the scrape jobs deploy/local/up's
-ports imply. Prints one line per problem ("file: what is wrong") and exits 1, or prints a summary and exits 0.
+start the services with flags that exist and with every flag a service requires (both read from its main.cc,
+e.g. --keys for intake and the inboxes), and fit together (ports, probes, volumes, the network file, one
+inbox per organisation, the ops console on the pod's loopback and behind no Service, --keys leading to the
+key service's Service, the single writers of a SQLite file in one replica with their file on a persistent
+volume, the hand-made keys from their Secrets); that every service starts with its TLS files (--tls-cert,
+--tls-key, --tls-ca: required at start), in Kubernetes from the Secrets deploy/README.md makes, and is probed
+over TLS; and that the Prometheus and Grafana files name only metrics and labels the services export, with the
+scrape jobs deploy/local/up's ports imply. Prints one line per problem ("file: what is wrong") and exits 1, or
+prints a summary and exits 0.
 Needs PyYAML (Debian: python3-yaml) and nothing else: no cluster, no Prometheus, no Grafana.
 """
 
@@ -37,21 +40,45 @@ COMMANDS_RUN = {
 }
 
 # What the binaries accept (services/<name>/main.cc). True: the flag takes a value; False: a bare switch.
-# router --check and --clock-offset-file exist but are for operators and tests, not for a deployment.
 # ops --console-listen serves the operators' console (HTTP, no login of its own): see CONSOLE_FLAG.
+# check_facts_in_source compares these with main.cc both ways: a flag added there must be added here (or to
+# NOT_DEPLOYED), and a flag main.cc marks ->required() must be in REQUIRED_FLAGS, so that every manifest and
+# unit is then checked to pass it.
 FLAGS = {
-    "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True,
+    "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True, "--keys": True,
                "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--log-json": False,
                "--log-level": True, "--metrics-listen": True},
     "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
                "--log-json": False, "--log-level": True, "--metrics-listen": True},
-    "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True,
+    "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True, "--keys": True,
               "--log-json": False, "--log-level": True, "--metrics-listen": True},
     "ops": {"--network": True, "--kafka": True, "--listen": True, "--console-listen": True,
             "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True},
+    "keys": {"--listen": True, "--kafka": True, "--master-key": True, "--db": True, "--group": True,
+             "--metrics-listen": True, "--log-json": False, "--log-level": True},
 }
-REQUIRED_FLAGS = {"intake": {"--pseudonym-key"}, "router": set(), "inbox": {"--org", "--network"},
-                  "ops": set()}
+# Flags that exist but are for operators and tests, not for a deployment: a manifest or unit that passes one
+# fails as if it did not exist.
+NOT_DEPLOYED = {"router": {"--check", "--clock-offset-file"}}
+# The flags without which a service refuses to start (->required() in its main.cc).
+REQUIRED_FLAGS = {"intake": {"--pseudonym-key", "--keys"}, "router": set(),
+                  "inbox": {"--org", "--network", "--keys"}, "ops": set(), "keys": {"--master-key"}}
+# Flags that name another service's gRPC address: (client, flag) -> the service dialled. In Kubernetes the value
+# must be <Service>.schakel.svc:<port> of a Service in deploy/k8s that leads to that service's --listen port: the
+# client verifies the certificate under the name it dials, and <Service>.schakel.svc is the name in every
+# service certificate (deploy/README.md) that the readiness probe verifies too.
+ADDRESS_FLAGS = {("intake", "--keys"): "keys", ("inbox", "--keys"): "keys"}
+# Services whose state is one SQLite file with one writer: exactly one replica, in a StatefulSet (never two pods
+# of the same ordinal, not even during a rollout).
+SINGLE_WRITER = {"inbox", "keys"}
+# Files that must outlive the pod: the flag's path is on a volume from volumeClaimTemplates (or a
+# PersistentVolumeClaim), never an emptyDir or the image. The key service's database holds the only copy of
+# every client's key.
+PERSISTENT_FILE_FLAGS = {"intake": "--db", "inbox": "--db", "keys": "--db"}
+# Keys made by hand (a *.secret.yaml.example shows each): in Kubernetes the flag's file comes from this Secret
+# and key, readable by the service's group only, and so never from the data volume, nor its backups.
+KEY_SECRETS = {("intake", "--pseudonym-key"): ("schakel-pseudonym-key", "pseudonym.key"),
+               ("keys", "--master-key"): ("schakel-keys-master-key", "master.key")}
 # TLS: a service whose main.cc calls AddSecurityFlags accepts these too (they are added in SECURITY_SOURCE, not
 # in main.cc); one that calls LoadServerSecurity requires TLS_REQUIRED (it exits 2 at start without them).
 SECURITY_FLAGS = {"--tls-cert": True, "--tls-key": True, "--tls-ca": True, "--tokens": True}
@@ -106,9 +133,10 @@ LABEL_VALUES = {
                   "UNAUTHENTICATED"},
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.forwarding", "schakel.assignments.cancellations", "schakel.router.state",
-              "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments"},
+              "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments",
+              "schakel.clients.erasures"},
     # and schakel.inbox.<org>
-    "job": {"intake", "router", "inbox", "ops"},
+    "job": {"intake", "router", "inbox", "ops", "keys"},
 }
 # The scrape jobs whose metrics carry their own `organisation` label: honor_labels, or Prometheus renames it.
 HONOR_LABELS_JOBS = {"inbox", "ops"}
@@ -143,6 +171,33 @@ def duration_seconds(text):
     return sum(float(n) * units[u] for n, u in parts)
 
 
+def option_statements(text):
+    """{flag: (takes a value, required)} of the CLI11 options in a main.cc: each add_option("--x", ...) or
+    add_flag("--x", ...) statement, up to its `;` outside string literals, ->required() or not."""
+    found = {}
+    for m in re.finditer(r'\badd_(option|flag)\(\s*"(--[\w-]+)"', text):
+        i, quote = m.end(), None
+        while i < len(text) and (quote or text[i] != ";"):
+            if quote and text[i] == "\\":
+                i += 1
+            elif text[i] == '"':
+                quote = None if quote else '"'
+            i += 1
+        statement = re.sub(r'"(?:\\.|[^"\\])*"', '""', text[m.start():i])
+        found[m.group(2)] = (m.group(1) == "option", "->required()" in statement)
+    return found
+
+
+def mount_of(path, mounts):
+    """The volume mount that holds `path` (the longest mountPath that is a prefix), or None."""
+    best, length = None, -1
+    for mount in mounts:
+        base = str(mount.get("mountPath") or "").rstrip("/") + "/"
+        if str(path).startswith(base) and len(base) > length:
+            best, length = mount, len(base)
+    return best
+
+
 def secret_files(path, mounts, volumes):
     """The Secret keys a volume mount puts at `path`: [(secret, key, mode)] (mode: the file's, default 0644)."""
     found = []
@@ -175,6 +230,9 @@ class Checker:
         # says so (check_facts_in_source; a service whose source is not here is taken to be TLS-only, as all are).
         self.flags = {s: {**f, **SECURITY_FLAGS} for s, f in FLAGS.items()}
         self.required = {s: REQUIRED_FLAGS[s] | TLS_REQUIRED for s in FLAGS}
+        self.targets = {}  # per service: [(Service name, port)] that lead to its --listen port
+        self.dialled = []  # (where, client, flag, value) of every ADDRESS_FLAGS flag in a manifest
+        self.addresses = 0  # ADDRESS_FLAGS values that lead to their service
         self.not_in_checkout = []  # services whose main.cc is not here: their facts were not looked up
         self.commands_used = set()  # of COMMANDS_RUN, those the manifests run
         self.consoles = []  # (where, pod labels, console port, {port name: containerPort}) per console
@@ -195,9 +253,24 @@ class Checker:
                 self.not_in_checkout.append(service)
                 continue
             text = main.read_text() if main.exists() else ""
-            for flag in flags:
-                if f'"{flag}"' not in text:
+            options = option_statements(text)
+            for flag, takes_value in flags.items():
+                if flag not in options:
                     self.problem(main, f"no flag {flag} any more (update tests/deploy/check_deploy.py)")
+                elif options[flag][0] != takes_value:
+                    self.problem(main, f"{flag} {'takes a value' if options[flag][0] else 'is a bare switch'} "
+                                       "now (update FLAGS in tests/deploy/check_deploy.py)")
+            for flag, (_, required) in sorted(options.items()):
+                if flag not in flags and flag not in NOT_DEPLOYED.get(service, ()):
+                    self.problem(main, f"a flag {flag} that tests/deploy/check_deploy.py does not know: add it to "
+                                       "FLAGS (or NOT_DEPLOYED), and to REQUIRED_FLAGS if required")
+                elif required and flag not in REQUIRED_FLAGS[service]:
+                    self.problem(main, f"{flag} is required (the service does not start without it), but not in "
+                                       f"REQUIRED_FLAGS[{service!r}] of tests/deploy/check_deploy.py")
+            for flag in sorted(REQUIRED_FLAGS[service]):
+                if flag in options and not options[flag][1]:
+                    self.problem(main, f"{flag} is not required any more (update REQUIRED_FLAGS in "
+                                       "tests/deploy/check_deploy.py)")
             # The TLS flags come from AddSecurityFlags; LoadServerSecurity refuses to start without the first three.
             if "AddSecurityFlags(" not in text:
                 self.flags[service] = dict(flags)
@@ -305,6 +378,7 @@ class Checker:
             if isinstance(obj, dict) and obj.get("kind") in ("StatefulSet", "Deployment"):
                 self.check_workload(path, obj, by_kind)
         self.check_consoles_unexposed(by_kind.get("Service", {}))
+        self.check_addresses()
         readme = self.root / "deploy" / "README.md"
         text = readme.read_text() if readme.exists() else ""
         for command in sorted(self.commands_used):
@@ -406,11 +480,67 @@ class Checker:
                 if selector and all(labels.get(k) == v for k, v in selector.items()):
                     server_names.add(f"{service_name}.schakel.svc")
             self.check_probes(cwhere, c, listen_port, given, server_names)
+            named = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
+            for service_name, service in by_kind.get("Service", {}).items():
+                spec_ = service.get("spec") or {}
+                selector = spec_.get("selector") or {}
+                if not selector or any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                for port in spec_.get("ports") or []:
+                    target = port.get("targetPort", port.get("port"))
+                    if (named.get(target) if isinstance(target, str) else target) == listen_port:
+                        self.targets.setdefault(m.group(1), []).append((service_name, port.get("port")))
+            for (client, flag) in ADDRESS_FLAGS:
+                if client == m.group(1) and flag in given:
+                    self.dialled.append((cwhere, client, flag, str(given[flag])))
+            self.check_state(where, cwhere, obj, m.group(1), given, c.get("volumeMounts") or [], volumes)
             for mount in c.get("volumeMounts") or []:
                 if mount.get("name") not in volumes:
                     self.problem(cwhere, f"volumeMount {mount.get('name')} has no volume")
             self.check_tls_files(cwhere, obj["metadata"]["name"], given, c.get("volumeMounts") or [], volumes,
                                  (pod.get("securityContext") or {}).get("fsGroup"))
+
+    def check_state(self, where, cwhere, obj, service, given, mounts, volumes):
+        """A single writer runs once; its files are on a volume that outlives the pod; its keys from Secrets."""
+        spec = obj.get("spec") or {}
+        if service in SINGLE_WRITER and (obj["kind"] != "StatefulSet" or spec.get("replicas") != 1):
+            self.problem(where, f"{service} is the single writer of its SQLite file: a StatefulSet with replicas: 1 "
+                                f"(it is {obj['kind']} with replicas: {spec.get('replicas', 1)})")
+        flag = PERSISTENT_FILE_FLAGS.get(service)
+        if flag:
+            path = given.get(flag)
+            mount = mount_of(path, mounts) if path else None
+            volume = volumes.get((mount or {}).get("name")) or {}
+            claim = volume.get("spec") is not None or "persistentVolumeClaim" in volume
+            if not path or not mount or not claim:
+                self.problem(cwhere, f"{flag}={path or '(default: in the working directory)'} must be on a volume "
+                                     "from volumeClaimTemplates (or a PersistentVolumeClaim): it must outlive the pod")
+        for (client, flag), (secret, key) in KEY_SECRETS.items():
+            if client != service or flag not in given:
+                continue
+            found = [f for f in secret_files(str(given[flag]), mounts, volumes) if f[:2] == (secret, key)]
+            if not found:
+                self.problem(cwhere, f"{flag}={given[flag]}: no volume mounts key {key} of Secret {secret} there "
+                                     "(made by hand: never a file the service makes on its own volume)")
+            elif found[0][2] & 0o007:
+                self.problem(cwhere, f"{flag}: mode {found[0][2]:04o} lets every user in the container read the key "
+                                     "(defaultMode 0440 with the pod's fsGroup)")
+
+    def check_addresses(self):
+        """Each ADDRESS_FLAGS value is <Service>.schakel.svc:<port> of a Service leading to the --listen port of
+        the service it names."""
+        for where, client, flag, value in self.dialled:
+            service = ADDRESS_FLAGS[(client, flag)]
+            targets = self.targets.get(service) or []
+            wanted = [f"{name}.schakel.svc:{port}" for name, port in targets]
+            if value in wanted:
+                self.addresses += 1
+            elif not targets:
+                self.problem(where, f"{flag}={value}: no Service in deploy/k8s leads to the {service} service's "
+                                    "--listen port")
+            else:
+                self.problem(where, f"{flag}={value}: must be {' or '.join(wanted)} (a Service leading to the "
+                                    f"{service} service's --listen port, under the name its certificate holds)")
 
     def check_exec(self, where, what, command):
         """A command a manifest runs: one of COMMANDS_RUN, with flags it has. Returns {flag: value or True}."""
@@ -601,12 +731,13 @@ class Checker:
         folder = self.root / "deploy" / "prometheus"
         config = (self.load_yaml(folder / "prometheus.yml") or [{}])[0]
         jobs = {j.get("job_name"): j for j in config.get("scrape_configs") or []}
-        if set(jobs) != {"intake", "router", "inbox", "ops"}:
-            self.problem(folder / "prometheus.yml", f"jobs {sorted(jobs)}, expected intake, router, inbox, ops")
+        if set(jobs) != {"intake", "router", "inbox", "ops", "keys"}:
+            self.problem(folder / "prometheus.yml", f"jobs {sorted(jobs)}, expected intake, router, inbox, ops, keys")
         orgs = (self.local_network or {}).get("organisations", [])
         expected = {"intake": [("127.0.0.1:9451", None)], "router": [("127.0.0.1:9452", None)],
                     "inbox": [(f"127.0.0.1:{9453 + i}", o["id"]) for i, o in enumerate(orgs)],
-                    "ops": [(f"127.0.0.1:{9453 + len(orgs)}", None)]}  # the port after the inboxes'
+                    "ops": [(f"127.0.0.1:{9453 + len(orgs)}", None)],  # the port after the inboxes'
+                    "keys": [(f"127.0.0.1:{9454 + len(orgs)}", None)]}  # and the one after ops's
         for job in sorted(HONOR_LABELS_JOBS & jobs.keys()):
             if jobs[job].get("honor_labels") is not True:
                 self.problem(folder / "prometheus.yml", f"job {job} needs honor_labels: true (its metrics "
@@ -720,7 +851,8 @@ def main():
     print(f"{c['yaml']} YAML and {c['json']} JSON files parse; {c['manifests']} Kubernetes manifests, "
           f"{c['expressions']} PromQL expressions and {c['units']} systemd unit(s) "
           f"name only real flags and metrics{missing}; {c['tls']} service command lines start with "
-          f"--tls-cert, --tls-key and --tls-ca, {c['probes']} probes check health over TLS")
+          f"--tls-cert, --tls-key and --tls-ca, {c['probes']} probes check health over TLS, "
+          f"{checker.addresses} service address(es) lead to the service they name")
     return 0
 
 
