@@ -33,6 +33,12 @@ absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
     ErasePersonalData(assignment);
     return absl::OkStatus();
   }
+  if (absl::IsNotFound(key.status())) {
+    // Sealed with a key this network's key service never made: no wait will open it.
+    assignment.clear_need_details();
+    assignment.set_personal_data_unavailable(true);
+    return absl::OkStatus();
+  }
   if (!key.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the key of assignment ", id, " cannot be had now: ", key.status().message()));

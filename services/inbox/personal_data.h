@@ -13,7 +13,8 @@
 namespace schakel::inbox {
 
 // Fills `assignment`'s need_details, client_name and client_contact from `event`'s sealed fields
-// (or sets erased). OK at once when nothing is sealed. UNAVAILABLE when the key cannot be had now
+// (or sets erased; or personal_data_unavailable when the key service never made the key). OK at
+// once when nothing is sealed. UNAVAILABLE when the key cannot be had now
 // (no key service, not reachable, the grant not there yet): try again later. DATA_LOSS when a
 // sealed field does not open with the client's key (changed or misplaced): the record is unusable.
 absl::Status OpenPersonalData(const v1::AssignmentRequested& event,

@@ -88,6 +88,19 @@ TEST(OpenPersonalDataTest, AnErasedClientIsStoredErased) {
   EXPECT_EQ(assignment.need_details(), "");
 }
 
+TEST(OpenPersonalDataTest, AKeyTheKeyServiceNeverMadeLeavesTheAssignmentWithoutPersonalData) {
+  FakeKeys keys;
+  v1::AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(event, "Marker Annabel", "details");
+  keys.answer = absl::NotFoundError("key service: key k-1 is not known here");
+  v1::Assignment assignment;
+  ASSERT_TRUE(OpenPersonalData(event, &keys, assignment).ok());
+  EXPECT_TRUE(assignment.personal_data_unavailable());
+  EXPECT_FALSE(assignment.erased());
+  EXPECT_EQ(assignment.client_name(), "");
+  EXPECT_EQ(assignment.need_details(), "");
+}
+
 TEST(OpenPersonalDataTest, NoKeyYetIsUnavailableAndAMisplacedFieldIsDataLoss) {
   FakeKeys keys;
   v1::AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);

@@ -83,6 +83,10 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
           grpc::StatusCode::FAILED_PRECONDITION,
           absl::StrCat("erased: the client of ", w.assignment_id, " has been erased")));
       return true;
+    case KeyStore::Access::kUnknownKey:
+      w.reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                     absl::StrCat("key ", w.key_id, " is not known here")));
+      return true;
     case KeyStore::Access::kNotGranted:
       break;
   }

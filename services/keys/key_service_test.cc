@@ -166,6 +166,10 @@ TEST_F(KeyServiceTest, OthersAreRefusedTheSameWayWhetherOrNotTheAssignmentExists
   EXPECT_EQ(AssignmentKey("org:mjd", "", key.key_id(), &got).error_message(),
             "assignment_id: is required");
   EXPECT_EQ(AssignmentKey("org:mjd", "r-1.0", "", &got).error_message(), "key_id: is required");
+  // A key this service never made: no grant can change that.
+  grpc::Status unknown = AssignmentKey("org:mjd", "r-1.0", "k-elsewhere", &got);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(unknown.error_message(), "key k-elsewhere is not known here");
 }
 
 TEST_F(KeyServiceTest, EraseClientDestroysTheKeysAndTellsTheInboxes) {

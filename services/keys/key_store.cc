@@ -227,6 +227,16 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
                                                          DataKey* key) {
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
+  absl::StatusOr<Stmt> known = Prepare(
+      db,
+      "SELECT 1 FROM keys WHERE key_id = ?1 UNION ALL SELECT 1 FROM erased_keys WHERE key_id = ?1");
+  if (!known.ok()) return known.status();
+  Bind(known->get(), 1, key_id);
+  if (const int rc = sqlite3_step(known->get()); rc == SQLITE_DONE) {
+    return Access::kUnknownKey;
+  } else if (rc != SQLITE_ROW) {
+    return SqlError(db, "find key id");
+  }
   // The assignment's client, when it was offered to this organisation.
   absl::StatusOr<Stmt> client = Prepare(
       db,

@@ -49,9 +49,11 @@ class KeyStore {
   // Stores grants (idempotent: a grant seen again changes nothing), in one transaction.
   absl::Status AddGrants(const std::vector<Grant>& grants);
 
-  enum class Access { kGranted, kNotGranted, kErased };
+  enum class Access { kGranted, kNotGranted, kErased, kUnknownKey };
   // Whether `organisation` may have key `key_id` for `assignment_id`: the assignment was offered to
-  // it and the key is the client's; kErased when the client's key was destroyed.
+  // it and the key is the client's; kErased when the client's key was destroyed; kUnknownKey when
+  // this store never made `key_id` (sealed by another key service, or before its database was
+  // lost): no wait will change that.
   absl::StatusOr<Access> AssignmentKey(const std::string& assignment_id, const std::string& key_id,
                                        const std::string& organisation, DataKey* key);
 

@@ -54,6 +54,9 @@ TEST(KeyStore, HandsAKeyOnlyToTheOrganisationOfferedTheAssignment) {
   // Another client's key through one's own assignment: no.
   EXPECT_EQ(*store->AssignmentKey("r-1.0", bram.key_id, "mjd", &got),
             KeyStore::Access::kNotGranted);
+  // A key this store never made (another key service sealed it).
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", "k-elsewhere", "mjd", &got),
+            KeyStore::Access::kUnknownKey);
 }
 
 TEST(KeyStore, ErasureDestroysTheKeysAndANewReferralGetsANewOne) {

@@ -2,8 +2,8 @@
 // broker tests/run started: a referral with a marker name, BSN, contact and need details travels
 // sealed (no topic holds any of them in clear), each organisation opens only its own need, nothing
 // of it reaches a log line, a metric or another database; an operator's erasure destroys the
-// client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes on),
-// and what is still on Kafka can no longer be opened.
+// client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes
+// on), and what is still on Kafka can no longer be opened.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -190,9 +190,8 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
             grpc::StatusCode::PERMISSION_DENIED);
 
   // The municipality starts work on its need before the erasure.
-  v1::Assignment income = *WaitFor("gemeente", owners.at("income").second, [](const auto&) {
-    return true;
-  });
+  v1::Assignment income =
+      *WaitFor("gemeente", owners.at("income").second, [](const auto&) { return true; });
   v1::Assignment accepted;
   ASSERT_TRUE(net_->Accept("gemeente", income, &accepted).ok());
 
@@ -229,11 +228,11 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   // The key is gone: what is on Kafka stays sealed for good.
   grpc::Status gone = key_for("mjd", owners.at("debt").second, &key);
   EXPECT_EQ(gone.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(gone.error_message(), "erased: the client of " + owners.at("debt").second +
-                                      " has been erased");
+  EXPECT_EQ(gone.error_message(),
+            "erased: the client of " + owners.at("debt").second + " has been erased");
   // Work goes on: the municipality finishes its need.
-  v1::Assignment current = *WaitFor("gemeente", owners.at("income").second,
-                                    [](const auto& x) { return x.erased(); });
+  v1::Assignment current =
+      *WaitFor("gemeente", owners.at("income").second, [](const auto& x) { return x.erased(); });
   {
     auto inbox = net_->Inbox("gemeente");
     grpc::ClientContext context;
@@ -255,7 +254,8 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     EXPECT_EQ(MarkerIn(FileText(entry.path())), "") << "in " << name;
   }
   for (const char* service : {"keys", "intake", "router-1", "inbox-mjd", "inbox-gemeente", "ops"}) {
-    const std::string metrics = schakel::testing::ScrapeMetrics(net_->Find(service).metrics_address);
+    const std::string metrics =
+        schakel::testing::ScrapeMetrics(net_->Find(service).metrics_address);
     EXPECT_FALSE(metrics.empty()) << service;
     EXPECT_EQ(MarkerIn(metrics), "") << "in the metrics of " << service;
   }

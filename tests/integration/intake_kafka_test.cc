@@ -9,17 +9,17 @@
 
 #include "libs/kafka/admin.h"
 #include "libs/kafka/producer.h"
+#include "libs/privacy/sealed.h"
 #include "libs/routing/topics.h"
 #include "libs/service/server.h"
+#include "libs/service/test_identity.h"
 #include "services/intake/intake_service.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
-#include "libs/service/test_identity.h"
 
 namespace schakel::intake {
 namespace {
 
-using schakel::testing::AnyRecordContains;
 using schakel::testing::ReadWholeTopic;
 using schakel::testing::RunCommand;
 
@@ -32,6 +32,39 @@ void CreateTopics(const std::string& bootstrap, const routing::Network& network)
   ASSERT_TRUE(s.ok()) << s;
 }
 
+// The key service behind intake's own interface: one fixed key for every client, so that the test
+// can open what intake sealed.
+class FixedKey final : public privacy::ClientKeySource {
+ public:
+  FixedKey() {
+    key_.set_key_id("k-fixed");
+    key_.set_key(privacy::NewDataKey());
+  }
+  void ClientKey(const std::string&, const std::string&, std::chrono::system_clock::time_point,
+                 Done done) override {
+    done(key_);
+  }
+  const v1::DataKey& key() const { return key_; }
+
+ private:
+  v1::DataKey key_;
+};
+
+// Whether a referral on the submitted topic carries `marker` as its first need's (sealed) details.
+bool AnyReferralSays(const std::string& bootstrap, const v1::DataKey& key,
+                     const std::string& marker) {
+  for (const kafka::Record& record :
+       schakel::testing::ReadWholeTopic(bootstrap, "schakel.referrals.submitted")) {
+    v1::ReferralSubmitted event;
+    if (!event.ParseFromString(record.value) || event.sealed_need_details_size() == 0) continue;
+    absl::StatusOr<std::string> details =
+        privacy::Open(event.sealed_need_details(0), key.key(),
+                      privacy::NeedContext(event.meta().referral_id(), 0));
+    if (details.ok() && *details == marker) return true;
+  }
+  return false;
+}
+
 // An intake service in this process, on a free port, with a real producer.
 class IntakeOnKafka {
  public:
@@ -41,10 +74,11 @@ class IntakeOnKafka {
                                                     .client_id = "intake-test",
                                                     .delivery_timeout = delivery_timeout,
                                                     .extra = {}}));
-    service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, *producer_);
+    service_ =
+        std::make_unique<IntakeService>(network_, pseudonymiser_, *producer_, nullptr, &keys_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
-    server_ = std::move(*service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                                                    {service_.get()}));
+    server_ = std::move(
+        *service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()}));
     stub_ = v1::IntakeService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_.port), grpc::InsecureChannelCredentials()));
   }
@@ -71,9 +105,11 @@ class IntakeOnKafka {
   }
 
   const routing::Network& network() const { return network_; }
+  const v1::DataKey& key() const { return keys_.key(); }
 
  private:
   routing::Network network_;
+  FixedKey keys_;
   privacy::Pseudonymiser pseudonymiser_ = *privacy::Pseudonymiser::FromHexKey(kKey);
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<IntakeService> service_;
@@ -91,7 +127,8 @@ TEST(IntakeKafkaTest, AcknowledgedReferralIsInTheSubmittedTopicExactlyOnce) {
   CreateTopics(kafka, intake.network());
 
   v1::SubmitReferralResponse response;
-  const grpc::Status status = intake.Submit(UniqueMarker("once"), &response);
+  const std::string marker = UniqueMarker("once");
+  const grpc::Status status = intake.Submit(marker, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
 
   int found = 0;
@@ -104,6 +141,10 @@ TEST(IntakeKafkaTest, AcknowledgedReferralIsInTheSubmittedTopicExactlyOnce) {
     EXPECT_EQ(event.referring_organisation(), "ggd");
     EXPECT_EQ(record.value.find("111222333"), std::string::npos)
         << "the BSN must never reach Kafka";
+    EXPECT_EQ(record.value.find(marker), std::string::npos) << "details in clear";
+    EXPECT_EQ(*privacy::Open(event.sealed_need_details(0), intake.key().key(),
+                             privacy::NeedContext(event.meta().referral_id(), 0)),
+              marker);
   }
   EXPECT_EQ(found, 1);
 }
@@ -167,9 +208,8 @@ TEST(IntakeKafkaTest, BrokerDownMeansUnavailableAndNothingRefusedAppearsLater) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   EXPECT_TRUE(recovered.ok()) << recovered.error_message();
-  const std::vector<std::string> topics = {"schakel.referrals.submitted"};
-  EXPECT_TRUE(AnyRecordContains(broker.address(), topics, accepted));
-  EXPECT_FALSE(AnyRecordContains(broker.address(), topics, refused));
+  EXPECT_TRUE(AnyReferralSays(broker.address(), intake.key(), accepted));
+  EXPECT_FALSE(AnyReferralSays(broker.address(), intake.key(), refused));
 }
 
 }  // namespace

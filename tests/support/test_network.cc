@@ -79,8 +79,8 @@ HttpResponse HttpRequest(const std::string& address, const std::string& method,
                          const std::string& path, const std::string& body) {
   std::string request = method + " " + path + " HTTP/1.0\r\nHost: " + address + "\r\n";
   if (!body.empty() || method == "POST") {
-    request += "Content-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n";
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   return HttpExchange(address, request + "\r\n" + body);
 }
@@ -202,15 +202,15 @@ TestNetwork::~TestNetwork() {
 const std::string& TestNetwork::keys_address() {
   if (keys_address_.empty()) {
     keys_address_ = "127.0.0.1:" + std::to_string(FreePort());
-    auto keys = std::make_unique<Service>(Service{
-        "keys",
-        kBinary + "/services/keys/keys",
-        {"--kafka", kafka_, "--master-key", (dir_ / "keys-master.key").string(), "--db",
-         (dir_ / "keys.db").string(), "--group",
-         "schakel.keys.grants." + name_ + "-" + std::to_string(::getpid())},
-        keys_address_,
-        nullptr,
-        0});
+    auto keys = std::make_unique<Service>(
+        Service{"keys",
+                kBinary + "/services/keys/keys",
+                {"--kafka", kafka_, "--master-key", (dir_ / "keys-master.key").string(), "--db",
+                 (dir_ / "keys.db").string(), "--group",
+                 "schakel.keys.grants." + name_ + "-" + std::to_string(::getpid())},
+                keys_address_,
+                nullptr,
+                0});
     keys->keep_address = true;
     // First: intake and the inboxes need it.
     services_.insert(services_.begin(), std::move(keys));
@@ -255,14 +255,14 @@ void TestNetwork::AddIntake() {
 
 Service& TestNetwork::AddOps() {
   const std::string console = "127.0.0.1:" + std::to_string(FreePort());
-  services_.push_back(std::make_unique<Service>(
-      Service{"ops",
-              kBinary + "/services/ops/ops",
-              {"--network", network_file_, "--kafka", kafka_, "--console-listen", console,
-               "--lag-every-ms", "500"},
-              "",
-              nullptr,
-              0}));
+  services_.push_back(
+      std::make_unique<Service>(Service{"ops",
+                                        kBinary + "/services/ops/ops",
+                                        {"--network", network_file_, "--kafka", kafka_,
+                                         "--console-listen", console, "--lag-every-ms", "500"},
+                                        "",
+                                        nullptr,
+                                        0}));
   services_.back()->console_address = console;
   return *services_.back();
 }
@@ -301,11 +301,10 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
   // Its certificate: services/<name>.pem, routers sharing one ("router").
   const std::string cert = s.name.rfind("router-", 0) == 0 ? "router" : s.name;
   const std::filesystem::path pki = TestPki();
-  const std::vector<std::string> tls = {
-      "--tls-cert", (pki / "services" / (cert + ".pem")).string(),
-      "--tls-key",  (pki / "services" / (cert + ".key")).string(),
-      "--tls-ca",   (pki / "ca.pem").string(),
-      "--tokens",   (pki / "tokens").string()};
+  const std::vector<std::string> tls = {"--tls-cert", (pki / "services" / (cert + ".pem")).string(),
+                                        "--tls-key",  (pki / "services" / (cert + ".key")).string(),
+                                        "--tls-ca",   (pki / "ca.pem").string(),
+                                        "--tokens",   (pki / "tokens").string()};
   args.insert(args.end(), tls.begin(), tls.end());
   ++s.starts;
   const std::string log =

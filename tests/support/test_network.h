@@ -54,7 +54,7 @@ struct Service {
   std::string
       metrics_address{};  // where it serves /metrics (a free port, chosen at the first start)
   std::string console_address{};  // ops only: where it serves the console (chosen when added)
-  bool keep_address{false};  // listens where it was added (others name it: the key service)
+  bool keep_address{false};       // listens where it was added (others name it: the key service)
 };
 
 // GET http://address/metrics: the Prometheus text, or empty when nothing answers.

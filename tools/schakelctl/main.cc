@@ -25,9 +25,9 @@
 #include <sstream>
 
 #include "libs/kafka/admin.h"
+#include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
-#include "libs/kafka/consumer.h"
 #include "libs/ops/queues.h"
 #include "libs/ops/unroutable.h"
 #include "libs/routing/network.h"
@@ -131,13 +131,13 @@ int main(int argc, char** argv) {
   app.add_option("--cert", tls_override.cert, "Your client certificate (instead of --pki)");
   app.add_option("--key", tls_override.key, "The key of --cert");
   // The credentials of `holder` (an organisation id, or "operator") for a call to `address`.
-  auto channel = [&](const std::string& address, const std::string& holder)
-      -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+  auto channel = [&](const std::string& address,
+                     const std::string& holder) -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
     schakel::service::TlsFiles files = tls_override;
     if (files.ca.empty()) files.ca = pki + "/ca.pem";
     if (files.cert.empty()) {
-      const std::string base = holder == "operator" ? pki + "/operators/operator"
-                                                    : pki + "/organisations/" + holder;
+      const std::string base =
+          holder == "operator" ? pki + "/operators/operator" : pki + "/organisations/" + holder;
       files.cert = base + ".pem";
       files.key = base + ".key";
     }
@@ -198,10 +198,10 @@ int main(int argc, char** argv) {
       "Right to erasure (operators): destroy the keys of the client of a referral, so that every "
       "copy of the client's personal data on Kafka becomes unreadable, and have every inbox purge "
       "it. The assignments stay (shown as erased). Cannot be undone");
-  erase_cmd->add_option("referral", erase_referral, "Any referral of the client (r-…)")
-      ->required();
-  erase_cmd->add_option("--reason", erase_reason,
-                        "Why (required; recorded with the erasure; no personal data)")
+  erase_cmd->add_option("referral", erase_referral, "Any referral of the client (r-…)")->required();
+  erase_cmd
+      ->add_option("--reason", erase_reason,
+                   "Why (required; recorded with the erasure; no personal data)")
       ->required();
   erase_cmd->add_option("--keys", keys_address, "Key service address")->capture_default_str();
 
@@ -261,7 +261,8 @@ int main(int argc, char** argv) {
       "router offers it there, within the client's sharing permission; the decision (who, why, "
       "when) stays on schakel.operator.reassignments");
   reassign_cmd->add_option("referral", reassign_referral, "The referral id (r-…)")->required();
-  reassign_cmd->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
+  reassign_cmd
+      ->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
       ->required();
   reassign_cmd->add_option("organisation", reassign_to, "The organisation's id")->required();
   reassign_cmd->add_option("--reason", reassign_reason, "Why this organisation (required)")
@@ -487,21 +488,21 @@ int main(int argc, char** argv) {
           return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
         std::promise<absl::Status> acknowledged;
         std::future<absl::Status> outcome = acknowledged.get_future();
-        (*producer)->Publish(schakel::routing::kReassignTopic, event.meta().referral_id(),
-                             event.SerializeAsString(), [&acknowledged](absl::Status s) {
-                               acknowledged.set_value(std::move(s));
-                             });
+        (*producer)->Publish(
+            schakel::routing::kReassignTopic, event.meta().referral_id(), event.SerializeAsString(),
+            [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
         const absl::Status status = outcome.get();
         (*producer)->Close(std::chrono::seconds(5));
         if (!status.ok()) {
           return Fail("unroutable reassign: Kafka at " + kafka +
                       " did not take it: " + std::string(status.message()));
         }
-        std::printf("reassignment of %s (need %s #%u) to %s sent; the router offers it there "
-                    "(see schakelctl referral %s)\n",
-                    event.meta().assignment_id().c_str(),
-                    queue.Find(reassign_referral, reassign_need)->need_code.c_str(),
-                    reassign_need, reassign_to.c_str(), reassign_referral.c_str());
+        std::printf(
+            "reassignment of %s (need %s #%u) to %s sent; the router offers it there "
+            "(see schakelctl referral %s)\n",
+            event.meta().assignment_id().c_str(),
+            queue.Find(reassign_referral, reassign_need)->need_code.c_str(), reassign_need,
+            reassign_to.c_str(), reassign_referral.c_str());
         return 0;
       }
       int count = 0;
@@ -509,8 +510,8 @@ int main(int argc, char** argv) {
         ++count;
         std::printf("%s  %s  need %s (#%u)  %s  from %s  region %s\n", Time(u.at).c_str(),
                     u.unroutable_id.c_str(), u.need_code.c_str(), u.need_index,
-                    schakel::v1::Urgency_Name(u.urgency).c_str(),
-                    u.referring_organisation.c_str(), u.region.c_str());
+                    schakel::v1::Urgency_Name(u.urgency).c_str(), u.referring_organisation.c_str(),
+                    u.region.c_str());
         if (!u.reassigned_to.empty()) {
           std::printf("    reassigned to %s\n", u.reassigned_to.c_str());
         } else if (!u.requested_to.empty()) {
@@ -563,8 +564,8 @@ int main(int argc, char** argv) {
       schakel::v1::ReassignRequested a;
       if (!a.ParseFromString(r.value) || a.meta().referral_id() != referral_id) continue;
       lines.push_back({a.meta().occurred_at(), a.meta().assignment_id() + "  REASSIGN to " +
-                                                   a.to_organisation() + " by " + a.by() +
-                                                   "  (\"" + a.reason() + "\")"});
+                                                   a.to_organisation() + " by " + a.by() + "  (\"" +
+                                                   a.reason() + "\")"});
     }
     if (lines.empty()) return Fail("no events for referral " + referral_id);
     std::stable_sort(lines.begin(), lines.end(),
