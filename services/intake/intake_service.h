@@ -11,6 +11,7 @@
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
+#include "services/intake/intake_limits.h"
 #include "services/intake/referral_view.h"
 
 namespace schakel::intake {
@@ -18,9 +19,10 @@ namespace schakel::intake {
 class IntakeService final : public v1::IntakeService::CallbackService {
  public:
   // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
-  // answer UNIMPLEMENTED.
+  // answer UNIMPLEMENTED. Without limits, no organisation's SubmitReferral calls are limited.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
-                kafka::Publisher& publisher, ReferralView* view = nullptr);
+                kafka::Publisher& publisher, ReferralView* view = nullptr,
+                IntakeLimits* limits = nullptr);
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
@@ -51,6 +53,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   const privacy::Pseudonymiser& pseudonymiser_;
   kafka::Publisher& publisher_;
   ReferralView* view_;
+  IntakeLimits* limits_;
 };
 
 }  // namespace schakel::intake
