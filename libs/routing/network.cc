@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -226,6 +227,40 @@ absl::Status ParsePreferences(const Parser& p, const YAML::Node& list,
 }
 
 // organisations[index].rules, once every organisation is known (a rule may name a later one).
+// intake_limit: {per_second: 20, burst: 40}; burst defaults to one second's worth (at least 1).
+absl::StatusOr<IntakeLimit> ParseIntakeLimit(const Parser& p, const YAML::Node& node,
+                                             const std::string& path) {
+  if (!node.IsMap()) {
+    return p.Error(node, path, "must be a mapping like {per_second: 20, burst: 40}");
+  }
+  if (absl::Status s = p.KnownKeys(node, path, {"per_second", "burst"}); !s.ok()) return s;
+  const YAML::Node per_second = node["per_second"];
+  if (!per_second) return p.Error(node, path, "missing 'per_second'");
+  constexpr double kMaxPerSecond = 1'000'000;
+  IntakeLimit limit;
+  bool valid = false;
+  if (per_second.IsScalar()) {
+    const std::string text = per_second.as<std::string>();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit.per_second,
+                                           std::chars_format::fixed);
+    valid = ec == std::errc() && end == text.data() + text.size() && limit.per_second > 0 &&
+            limit.per_second <= kMaxPerSecond;
+  }
+  if (!valid) {
+    return p.Error(per_second, path + ".per_second",
+                   "must be a number of referrals per second above 0 and at most 1000000 "
+                   "(e.g. 20, or 0.5 for one every two seconds)");
+  }
+  if (const YAML::Node burst = node["burst"]) {
+    absl::StatusOr<int> value = p.Int(burst, path + ".burst", 1, 1'000'000);
+    if (!value.ok()) return value.status();
+    limit.burst = *value;
+  } else {
+    limit.burst = std::max(1, static_cast<int>(std::ceil(limit.per_second)));
+  }
+  return limit;
+}
+
 absl::Status ParseRules(const Parser& p, const YAML::Node& list, const std::string& org_path,
                         const OrganisationIndex& orgs, const Network& net, Organisation* org) {
   const std::string rules_path = org_path + ".rules";
@@ -526,9 +561,9 @@ absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_vie
       const std::string path = Index("organisations", i);
       const YAML::Node node = orgs[i];
       if (!node.IsMap()) return p.Error(node, path, "must be a mapping");
-      if (absl::Status s = p.KnownKeys(
-              node, path,
-              {"id", "name", "needs", "regions", "languages", "capacity", "interpreter", "rules"});
+      if (absl::Status s = p.KnownKeys(node, path,
+                                       {"id", "name", "needs", "regions", "languages", "capacity",
+                                        "interpreter", "rules", "intake_limit"});
           !s.ok()) {
         return s;
       }
@@ -572,6 +607,12 @@ absl::StatusOr<Network> ParseNetwork(std::string_view yaml_text, std::string_vie
         absl::StatusOr<bool> value = p.Bool(interpreter, path + ".interpreter");
         if (!value.ok()) return value.status();
         org.interpreter = *value;
+      }
+      if (const YAML::Node intake_limit = node["intake_limit"]) {
+        absl::StatusOr<IntakeLimit> limit =
+            ParseIntakeLimit(p, intake_limit, path + ".intake_limit");
+        if (!limit.ok()) return limit.status();
+        org.intake_limit = *limit;
       }
       net.organisations.push_back(std::move(org));
     }

@@ -42,6 +42,14 @@ struct DeclineRule {
   std::string reason;
 };
 
+// How many referrals an organisation may submit to intake: a token bucket that holds at most
+// `burst` referrals and refills at `per_second` (a fraction is allowed: 0.5 is one every two
+// seconds). Beyond it intake answers RESOURCE_EXHAUSTED with when to try again.
+struct IntakeLimit {
+  double per_second = 0;
+  int burst = 0;
+};
+
 struct Organisation {
   std::string id;  // also names its Kafka topic: schakel.inbox.<id>
   std::string name;
@@ -54,6 +62,8 @@ struct Organisation {
   bool interpreter = false;
   std::vector<ForwardRule> forward_rules = {};  // at most one per need
   std::optional<DeclineRule> decline_rule = std::nullopt;
+  // None: intake takes every referral it can from this organisation.
+  std::optional<IntakeLimit> intake_limit = std::nullopt;
 
   bool Serves(std::string_view need) const;
   bool Covers(std::string_view region) const;

@@ -198,6 +198,30 @@ TEST(NetworkTest, ADeclineRuleWithoutReasonSaysAtCapacity) {
   EXPECT_EQ(net->organisations[0].decline_rule->reason, "at capacity");
 }
 
+TEST(NetworkTest, ParsesAnIntakeLimitPerOrganisation) {
+  std::string text = kRich;
+  text.replace(text.find("capacity: 12"), 12,
+               "capacity: 12\n    intake_limit: {per_second: 20, burst: 40}");
+  absl::StatusOr<Network> net = ParseNetwork(text, "rich.yaml");
+  ASSERT_TRUE(net.ok()) << net.status();
+  ASSERT_TRUE(net->organisations[0].intake_limit.has_value());
+  EXPECT_EQ(net->organisations[0].intake_limit->per_second, 20.0);
+  EXPECT_EQ(net->organisations[0].intake_limit->burst, 40);
+  EXPECT_FALSE(net->organisations[1].intake_limit.has_value());  // not configured: no limit
+}
+
+TEST(NetworkTest, AnIntakeLimitWithoutBurstHoldsOneSecondsWorth) {
+  for (const auto& [per_second, burst] :
+       std::vector<std::pair<std::string, int>>{{"0.5", 1}, {"2.5", 3}, {"20", 20}}) {
+    std::string text = kRich;
+    text.replace(text.find("capacity: 12"), 12, "intake_limit: {per_second: " + per_second + "}");
+    absl::StatusOr<Network> net = ParseNetwork(text, "rich.yaml");
+    ASSERT_TRUE(net.ok()) << net.status();
+    ASSERT_TRUE(net->organisations[0].intake_limit.has_value());
+    EXPECT_EQ(net->organisations[0].intake_limit->burst, burst) << per_second;
+  }
+}
+
 TEST(NetworkTest, TheExampleNetworkUsesTheNewKeys) {
   absl::StatusOr<Network> net = LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
   ASSERT_TRUE(net.ok()) << net.status();
@@ -291,6 +315,32 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:19:18: organisations[1].interpreter: must be true or false"},
         BadCase{"ContactNotABoolean", "contact: false", "contact: maybe",
                 "bad.yaml:3:44: needs[1].contact: must be true or false"},
+        // intake_limit.
+        BadCase{"NegativeIntakeRate", "capacity: 12", "intake_limit: {per_second: -1, burst: 4}",
+                "bad.yaml:11:32: organisations[0].intake_limit.per_second: must be a number of "
+                "referrals per second above 0"},
+        BadCase{"ZeroIntakeRate", "capacity: 12", "intake_limit: {per_second: 0}",
+                "organisations[0].intake_limit.per_second: must be a number of referrals per "
+                "second above 0"},
+        BadCase{"IntakeRateNotANumber", "capacity: 12", "intake_limit: {per_second: lots}",
+                "organisations[0].intake_limit.per_second: must be a number"},
+        BadCase{"IntakeBurstBelowOne", "capacity: 12", "intake_limit: {per_second: 5, burst: 0}",
+                "bad.yaml:11:42: organisations[0].intake_limit.burst: must be a whole number from "
+                "1 to 1000000"},
+        BadCase{"NegativeIntakeBurst", "capacity: 12", "intake_limit: {per_second: 5, burst: -3}",
+                "organisations[0].intake_limit.burst: must be a whole number from 1 to 1000000"},
+        BadCase{"FractionalIntakeBurst", "capacity: 12",
+                "intake_limit: {per_second: 5, burst: 1.5}",
+                "organisations[0].intake_limit.burst: must be a whole number from 1 to 1000000"},
+        BadCase{"IntakeLimitWithoutRate", "capacity: 12", "intake_limit: {burst: 5}",
+                "bad.yaml:11:19: organisations[0].intake_limit: missing 'per_second'"},
+        BadCase{"IntakeLimitNotAMapping", "capacity: 12", "intake_limit: 20",
+                "organisations[0].intake_limit: must be a mapping like {per_second: 20, burst: "
+                "40}"},
+        BadCase{"UnknownIntakeLimitKey", "capacity: 12",
+                "intake_limit: {per_second: 5, per_minute: 100}",
+                "organisations[0].intake_limit.per_minute: unknown key 'per_minute' (known here: "
+                "per_second, burst)"},
         // sla.
         BadCase{"SlaNotADuration", "urgent: 2h", "urgent: 2 hours",
                 "bad.yaml:2:15: sla.urgent: '2 hours' is not a duration"},

@@ -455,6 +455,11 @@ absl::Status InboxStore::Prepare() {
   return absl::OkStatus();
 }
 
+absl::Status InboxStore::WriteFailed(absl::Status status) {
+  write_failed_ = true;
+  return status;
+}
+
 absl::Status InboxStore::WriteChange(const std::string& assignment_id, const std::string& body,
                                      const std::vector<OutboxEvent>& events) {
   {
@@ -463,9 +468,9 @@ absl::Status InboxStore::WriteChange(const std::string& assignment_id, const std
     Binder bind(db_.get(), stmt);
     bind.Text(":id", assignment_id);
     bind.Blob(":body", body);
-    if (!bind.status().ok()) return bind.status();
+    if (!bind.status().ok()) return WriteFailed(bind.status());
     if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
-      return SqliteError(db_.get(), rc, "insert change");
+      return WriteFailed(SqliteError(db_.get(), rc, "insert change"));
     }
   }
   for (const OutboxEvent& event : events) {
@@ -475,16 +480,17 @@ absl::Status InboxStore::WriteChange(const std::string& assignment_id, const std
     bind.Text(":topic", event.topic);
     bind.Blob(":key", event.key);
     bind.Blob(":value", event.value);
-    if (!bind.status().ok()) return bind.status();
+    if (!bind.status().ok()) return WriteFailed(bind.status());
     if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
-      return SqliteError(db_.get(), rc, "insert outbox");
+      return WriteFailed(SqliteError(db_.get(), rc, "insert outbox"));
     }
   }
+  wrote_ = true;
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignment,
-                                        std::vector<OutboxEvent> events) {
+absl::StatusOr<bool> InboxStore::InsertLocked(const schakel::v1::Assignment& assignment,
+                                              const std::vector<OutboxEvent>& events) {
   if (assignment.assignment_id().empty()) {
     return absl::InvalidArgumentError("assignment_id: is required");
   }
@@ -494,33 +500,89 @@ absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignmen
   }
   absl::StatusOr<std::string> body = Serialize(assignment);
   if (!body.ok()) return body.status();
-
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    Transaction transaction(*this);
-    if (absl::Status s = transaction.Begin(); !s.ok()) return s;
-    {
-      sqlite3_stmt* stmt = insert_.get();
-      ResetOnExit reset(stmt);
-      Binder bind(db_.get(), stmt);
-      bind.Text(":id", assignment.assignment_id());
-      bind.Int64(":status", assignment.status());
-      bind.Text(":need", assignment.need_code());
-      bind.Int64(":seconds", requested_at.seconds());
-      bind.Int64(":nanos", requested_at.nanos());
-      bind.Blob(":body", *body);
-      if (!bind.status().ok()) return bind.status();
-      if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
-        return SqliteError(db_.get(), rc, "insert");
-      }
+    sqlite3_stmt* stmt = insert_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Text(":id", assignment.assignment_id());
+    bind.Int64(":status", assignment.status());
+    bind.Text(":need", assignment.need_code());
+    bind.Int64(":seconds", requested_at.seconds());
+    bind.Int64(":nanos", requested_at.nanos());
+    bind.Blob(":body", *body);
+    if (!bind.status().ok()) return WriteFailed(bind.status());
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return WriteFailed(SqliteError(db_.get(), rc, "insert"));
     }
-    // There already: the transaction rolls back having written nothing.
-    if (sqlite3_changes(db_.get()) != 1) return false;
-    if (absl::Status s = WriteChange(assignment.assignment_id(), *body, events); !s.ok()) return s;
-    if (absl::Status s = transaction.Commit(); !s.ok()) return s;
   }
-  NotifyCommitted();
+  // There already: nothing was written.
+  if (sqlite3_changes(db_.get()) != 1) return false;
+  if (absl::Status s = WriteChange(assignment.assignment_id(), *body, events); !s.ok()) return s;
   return true;
+}
+
+absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignment,
+                                        std::vector<OutboxEvent> events) {
+  bool inserted = false;
+  absl::Status stored = InTransaction([&](Batch& batch) -> absl::Status {
+    absl::StatusOr<bool> done = batch.Insert(assignment, events);
+    if (!done.ok()) return done.status();
+    inserted = *done;
+    return absl::OkStatus();
+  });
+  if (!stored.ok()) return stored;
+  return inserted;
+}
+
+absl::StatusOr<schakel::v1::Assignment> InboxStore::ApplyLocked(const std::string& assignment_id,
+                                                                std::uint64_t expected_version,
+                                                                const ChangeFn& change) {
+  absl::StatusOr<schakel::v1::Assignment> current = GetLocked(assignment_id);
+  if (!current.ok()) return current.status();
+  if (current->version() != expected_version) {
+    return absl::AbortedError(absl::StrCat("assignment ", assignment_id, " changed since version ",
+                                           expected_version, " (now ", current->version(), ")"));
+  }
+
+  absl::StatusOr<Change> decided = change(*current);
+  if (!decided.ok()) return decided.status();
+  if (decided->assignment.assignment_id() != assignment_id ||
+      decided->assignment.version() <= current->version()) {
+    return absl::InternalError(absl::StrCat("inbox store: a change of assignment ", assignment_id,
+                                            " must keep its id and raise its version"));
+  }
+  absl::StatusOr<std::string> body = Serialize(decided->assignment);
+  if (!body.ok()) return body.status();
+  {
+    sqlite3_stmt* stmt = update_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Text(":id", assignment_id);
+    bind.Int64(":status", decided->assignment.status());
+    bind.Text(":need", decided->assignment.need_code());
+    bind.Blob(":body", *body);
+    if (!bind.status().ok()) return WriteFailed(bind.status());
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return WriteFailed(SqliteError(db_.get(), rc, "update"));
+    }
+  }
+  if (absl::Status s = WriteChange(assignment_id, *body, decided->events); !s.ok()) return s;
+  return std::move(decided->assignment);
+}
+
+absl::StatusOr<schakel::v1::Assignment> InboxStore::Apply(const std::string& assignment_id,
+                                                          std::uint64_t expected_version,
+                                                          const ChangeFn& change) {
+  schakel::v1::Assignment stored;
+  absl::Status applied = InTransaction([&](Batch& batch) -> absl::Status {
+    absl::StatusOr<schakel::v1::Assignment> done =
+        batch.Apply(assignment_id, expected_version, change);
+    if (!done.ok()) return done.status();
+    stored = *std::move(done);
+    return absl::OkStatus();
+  });
+  if (!applied.ok()) return applied;
+  return stored;
 }
 
 absl::StatusOr<std::vector<std::string>> InboxStore::EraseClient(
@@ -636,67 +698,58 @@ absl::StatusOr<std::vector<std::string>> InboxStore::EraseClient(
   return erased;
 }
 
-absl::StatusOr<schakel::v1::Assignment> InboxStore::Apply(const std::string& assignment_id,
-                                                          std::uint64_t expected_version,
-                                                          const ChangeFn& change) {
-  schakel::v1::Assignment stored;
+absl::Status InboxStore::InTransaction(const std::function<absl::Status(Batch& batch)>& work) {
+  bool wrote = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Transaction transaction(*this);
     if (absl::Status s = transaction.Begin(); !s.ok()) return s;
-
-    schakel::v1::Assignment current;
-    {
-      sqlite3_stmt* stmt = get_.get();
-      ResetOnExit reset(stmt);
-      Binder bind(db_.get(), stmt);
-      bind.Text(":id", assignment_id);
-      if (!bind.status().ok()) return bind.status();
-      int rc = sqlite3_step(stmt);
-      if (rc == SQLITE_DONE) return absl::NotFoundError("assignment not found");
-      if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get");
-      absl::StatusOr<schakel::v1::Assignment> parsed = ParseBody(stmt, 0);
-      if (!parsed.ok()) return parsed.status();
-      current = *std::move(parsed);
+    wrote_ = false;
+    write_failed_ = false;
+    Batch batch(*this);
+    absl::Status worked = work(batch);
+    if (worked.ok() && write_failed_) {
+      worked = absl::InternalError(
+          "inbox store: a write in the transaction failed and its error was not returned");
     }
-    if (current.version() != expected_version) {
-      return absl::AbortedError(absl::StrCat("assignment ", assignment_id,
-                                             " changed since version ", expected_version, " (now ",
-                                             current.version(), ")"));
-    }
-
-    absl::StatusOr<Change> decided = change(current);
-    if (!decided.ok()) return decided.status();
-    if (decided->assignment.assignment_id() != assignment_id ||
-        decided->assignment.version() <= current.version()) {
-      return absl::InternalError(absl::StrCat("inbox store: a change of assignment ", assignment_id,
-                                              " must keep its id and raise its version"));
-    }
-    absl::StatusOr<std::string> body = Serialize(decided->assignment);
-    if (!body.ok()) return body.status();
-    {
-      sqlite3_stmt* stmt = update_.get();
-      ResetOnExit reset(stmt);
-      Binder bind(db_.get(), stmt);
-      bind.Text(":id", assignment_id);
-      bind.Int64(":status", decided->assignment.status());
-      bind.Text(":need", decided->assignment.need_code());
-      bind.Blob(":body", *body);
-      if (!bind.status().ok()) return bind.status();
-      if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
-        return SqliteError(db_.get(), rc, "update");
-      }
-    }
-    if (absl::Status s = WriteChange(assignment_id, *body, decided->events); !s.ok()) return s;
+    // Not committed: the transaction rolls back everything written in it.
+    if (!worked.ok()) return worked;
     if (absl::Status s = transaction.Commit(); !s.ok()) return s;
-    stored = std::move(decided->assignment);
+    wrote = wrote_;
   }
-  NotifyCommitted();
-  return stored;
+  if (wrote) NotifyCommitted();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> InboxStore::Batch::Insert(const schakel::v1::Assignment& assignment,
+                                               const std::vector<OutboxEvent>& events) {
+  return store_.InsertLocked(assignment, events);
+}
+
+absl::StatusOr<schakel::v1::Assignment> InboxStore::Batch::Apply(const std::string& assignment_id,
+                                                                 std::uint64_t expected_version,
+                                                                 const ChangeFn& change) {
+  return store_.ApplyLocked(assignment_id, expected_version, change);
+}
+
+absl::StatusOr<schakel::v1::Assignment> InboxStore::Batch::Get(const std::string& assignment_id) {
+  return store_.GetLocked(assignment_id);
+}
+
+absl::StatusOr<Page> InboxStore::Batch::List(const ListQuery& query) {
+  return store_.ListLocked(query);
+}
+
+absl::StatusOr<std::int64_t> InboxStore::Batch::CountOpen() {
+  return store_.CountLocked(store_.count_open_.get(), "count open");
 }
 
 absl::StatusOr<schakel::v1::Assignment> InboxStore::Get(const std::string& assignment_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  return GetLocked(assignment_id);
+}
+
+absl::StatusOr<schakel::v1::Assignment> InboxStore::GetLocked(const std::string& assignment_id) {
   sqlite3_stmt* stmt = get_.get();
   ResetOnExit reset(stmt);
   Binder bind(db_.get(), stmt);
@@ -707,7 +760,13 @@ absl::StatusOr<schakel::v1::Assignment> InboxStore::Get(const std::string& assig
   if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get");
   return ParseBody(stmt, 0);
 }
+
 absl::StatusOr<Page> InboxStore::List(const ListQuery& query) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ListLocked(query);
+}
+
+absl::StatusOr<Page> InboxStore::ListLocked(const ListQuery& query) {
   if (query.page_size <= 0) return absl::InvalidArgumentError("page_size: must be positive");
   Cursor cursor;
   if (!query.page_token.empty()) {
@@ -718,7 +777,6 @@ absl::StatusOr<Page> InboxStore::List(const ListQuery& query) {
   int filters = (query.status != schakel::v1::ASSIGNMENT_STATUS_UNSPECIFIED ? kFilterStatus : 0) |
                 (!query.need_code.empty() ? kFilterNeed : 0);
 
-  std::lock_guard<std::mutex> lock(mu_);
   sqlite3_stmt* stmt = list_[filters].get();
   ResetOnExit reset(stmt);
   Binder bind(db_.get(), stmt);
@@ -751,6 +809,10 @@ absl::StatusOr<Page> InboxStore::List(const ListQuery& query) {
 
 absl::StatusOr<std::int64_t> InboxStore::CountWith(sqlite3_stmt* stmt, const char* what) {
   std::lock_guard<std::mutex> lock(mu_);
+  return CountLocked(stmt, what);
+}
+
+absl::StatusOr<std::int64_t> InboxStore::CountLocked(sqlite3_stmt* stmt, const char* what) {
   ResetOnExit reset(stmt);
   if (int rc = sqlite3_step(stmt); rc != SQLITE_ROW) return SqliteError(db_.get(), rc, what);
   return sqlite3_column_int64(stmt, 0);

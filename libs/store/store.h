@@ -4,8 +4,9 @@
 // columns that lists filter and sort on. Every write stores the assignment, one row in the changes
 // feed and the events it causes in one transaction, so that what is stored and what is published
 // never disagree: a relay publishes the outbox and deletes what Kafka has acknowledged. Inserting
-// is idempotent on assignment_id, because Kafka redelivers. Safe to use from several threads (one
-// connection behind a mutex).
+// is idempotent on assignment_id, because Kafka redelivers. Several writes can share one
+// transaction (InTransaction: one fsync for a consumed batch instead of one per record). Safe to
+// use from several threads (one connection behind a mutex).
 #pragma once
 
 #include <cstdint>
@@ -120,6 +121,35 @@ class InboxStore {
 
   // NOT_FOUND when there is no such assignment.
   absl::StatusOr<schakel::v1::Assignment> Get(const std::string& assignment_id);
+
+  // The store's reads and writes inside one transaction (see InTransaction): each answers as the
+  // store's own method of that name does, and sees what the batch wrote before it; nothing is
+  // durable, or visible to anyone else, until the transaction commits.
+  class Batch {
+   public:
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+    absl::StatusOr<bool> Insert(const schakel::v1::Assignment& assignment,
+                                const std::vector<OutboxEvent>& events);
+    absl::StatusOr<schakel::v1::Assignment> Apply(const std::string& assignment_id,
+                                                  std::uint64_t expected_version,
+                                                  const ChangeFn& change);
+    absl::StatusOr<schakel::v1::Assignment> Get(const std::string& assignment_id);
+    absl::StatusOr<Page> List(const ListQuery& query);
+    absl::StatusOr<std::int64_t> CountOpen();
+
+   private:
+    friend class InboxStore;
+    explicit Batch(InboxStore& store) : store_(store) {}
+    InboxStore& store_;
+  };
+  // Runs `work` in one write transaction, with the store locked, and commits what it wrote when it
+  // returns OK: then all of it is durable, and commit listeners run once. When `work` returns an
+  // error, or any write inside it failed in SQLite (even if `work` went on), everything it wrote
+  // is rolled back and that error returned. `work` must use only `batch`, never the store itself
+  // (it is locked), and should not wait for anything: every other caller of the store waits.
+  absl::Status InTransaction(const std::function<absl::Status(Batch& batch)>& work);
   // One page of the assignments that match. Paging is keyset-based: a token stays valid while rows
   // are added. INVALID_ARGUMENT for a malformed token or a non-positive page size.
   absl::StatusOr<Page> List(const ListQuery& query);
@@ -184,11 +214,26 @@ class InboxStore {
   // With mu_ held, inside a transaction: the change row and the outbox rows of one write.
   absl::Status WriteChange(const std::string& assignment_id, const std::string& body,
                            const std::vector<OutboxEvent>& events);
+  // With mu_ held, inside a transaction: what Insert and Apply do between begin and commit.
+  absl::StatusOr<bool> InsertLocked(const schakel::v1::Assignment& assignment,
+                                    const std::vector<OutboxEvent>& events);
+  absl::StatusOr<schakel::v1::Assignment> ApplyLocked(const std::string& assignment_id,
+                                                      std::uint64_t expected_version,
+                                                      const ChangeFn& change);
+  // With mu_ held: what Get, List and the counts do.
+  absl::StatusOr<schakel::v1::Assignment> GetLocked(const std::string& assignment_id);
+  absl::StatusOr<Page> ListLocked(const ListQuery& query);
+  absl::StatusOr<std::int64_t> CountLocked(sqlite3_stmt* stmt, const char* what);
   absl::StatusOr<std::int64_t> CountWith(sqlite3_stmt* stmt, const char* what);
+  // A write statement failed inside the transaction: what it wrote before must not be committed.
+  absl::Status WriteFailed(absl::Status status);
   void NotifyCommitted();
   void Unsubscribe(std::uint64_t id);
 
   std::mutex mu_;
+  // Within the transaction in hand (mu_ held): a change was written / a write failed.
+  bool wrote_ = false;
+  bool write_failed_ = false;
   // Declared before the statements: statements are finalized before the connection closes.
   Db db_;
   Stmt begin_;

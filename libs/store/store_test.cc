@@ -597,6 +597,93 @@ TEST_F(StoreTest, CommitListenersHearOfEveryStoredChangeOnly) {
   EXPECT_EQ(heard, 2);
 }
 
+// Runs `sql` on a second connection to the store's file (e.g. to make a write fail in SQLite).
+void ExecOnFile(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+TEST_F(StoreTest, InTransactionCommitsEveryWriteAtOnce) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::atomic<int> heard{0};
+  InboxStore::Subscription subscription = store->OnCommit([&] { ++heard; });
+
+  absl::Status done = store->InTransaction([](InboxStore::Batch& batch) -> absl::Status {
+    EXPECT_TRUE(batch.Insert(MakeAssignment("a-1", 100), {Event("a-1", "one")}).value_or(false));
+    EXPECT_TRUE(batch.Insert(MakeAssignment("a-2", 200), {}).value_or(false));
+    EXPECT_FALSE(batch.Insert(MakeAssignment("a-1", 100), {}).value_or(true));  // there already
+    // Later steps see what earlier ones wrote.
+    EXPECT_EQ(batch.CountOpen().value_or(-1), 2);
+    EXPECT_EQ(batch.Get("a-2").value_or(Assignment()).version(), 1u);
+    absl::StatusOr<Assignment> moved =
+        batch.Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "two"));
+    EXPECT_TRUE(moved.ok()) << moved.status();
+    EXPECT_TRUE(absl::IsAborted(
+        batch.Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_ACCEPTED, "")).status()));
+    ListQuery query;
+    query.status = v1::ASSIGNMENT_STATUS_RECEIVED;
+    EXPECT_THAT(Ids(batch.List(query).value_or(Page())), ElementsAre("a-1"));
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(done.ok()) << done;
+
+  EXPECT_EQ(heard, 1);  // one commit
+  EXPECT_EQ(store->Count().value_or(-1), 2);
+  EXPECT_EQ(store->Get("a-1").value_or(Assignment()).status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_THAT(Sequences(store->ChangesAfter(0, 10).value_or(std::vector<StoredChange>())),
+              ElementsAre(1, 2, 3));
+  EXPECT_THAT(Values(store->PendingOutbox(10).value_or(std::vector<OutboxEntry>())),
+              ElementsAre("one", "two"));
+}
+
+TEST_F(StoreTest, AFailedTransactionWritesNothingAndTellsNoListener) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-0", 50)).ok());
+  const Snapshot before = Take(*store, "a-0");
+  std::atomic<int> heard{0};
+  InboxStore::Subscription subscription = store->OnCommit([&] { ++heard; });
+
+  absl::Status done = store->InTransaction([](InboxStore::Batch& batch) -> absl::Status {
+    EXPECT_TRUE(batch.Insert(MakeAssignment("a-1", 100), {Event("a-1", "one")}).ok());
+    EXPECT_TRUE(batch.Apply("a-0", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "two")).ok());
+    return absl::UnavailableError("given up");
+  });
+  EXPECT_EQ(done, absl::UnavailableError("given up"));
+  EXPECT_EQ(heard, 0);
+  EXPECT_EQ(store->Count().value_or(-1), 1);
+  EXPECT_TRUE(absl::IsNotFound(store->Get("a-1").status()));
+  ExpectSame(before, Take(*store, "a-0"));
+}
+
+TEST_F(StoreTest, AWriteThatFailedInSQLiteRollsBackTheTransactionEvenWhenIgnored) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ExecOnFile(path_,
+             "CREATE TRIGGER refuse BEFORE INSERT ON assignments WHEN NEW.assignment_id = 'a-2'"
+             " BEGIN SELECT RAISE(ABORT, 'refused for the test'); END;");
+  absl::Status done = store->InTransaction([](InboxStore::Batch& batch) -> absl::Status {
+    EXPECT_TRUE(batch.Insert(MakeAssignment("a-1", 100), {Event("a-1", "one")}).ok());
+    EXPECT_FALSE(batch.Insert(MakeAssignment("a-2", 200), {}).ok());
+    return absl::OkStatus();  // wrongly going on
+  });
+  EXPECT_TRUE(absl::IsInternal(done)) << done;
+  EXPECT_EQ(store->Count().value_or(-1), 0);
+  EXPECT_TRUE(store->PendingOutbox(10).value_or(std::vector<OutboxEntry>{{}}).empty());
+
+  // The single-write methods take the same path: a write that fails writes nothing.
+  EXPECT_FALSE(store->Insert(MakeAssignment("a-2", 200), {Event("a-2", "two")}).ok());
+  EXPECT_EQ(store->LastSequence().value_or(-1), 0);
+  ExecOnFile(path_, "DROP TRIGGER refuse;");
+  EXPECT_TRUE(store->Insert(MakeAssignment("a-2", 200), {Event("a-2", "two")}).value_or(false));
+}
+
 // The schema as version 1 of the program wrote it, verbatim.
 constexpr char kVersionOneSchema[] = R"sql(
 CREATE TABLE assignments (

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -55,37 +56,80 @@ bool InboxConsumer::WaitForStop(std::chrono::milliseconds timeout) {
   return stop_cv_.wait_for(lock, timeout, [this] { return stop_; });
 }
 
+absl::Status InboxConsumer::Collect(std::vector<kafka::Record>& batch) {
+  batch.clear();
+  std::chrono::milliseconds timeout = options_.poll_timeout;
+  std::chrono::steady_clock::time_point give_up = std::chrono::steady_clock::time_point::max();
+  const std::size_t max_batch = std::max<std::size_t>(options_.max_batch, 1);
+  while (batch.size() < max_batch && std::chrono::steady_clock::now() < give_up) {
+    absl::StatusOr<std::optional<kafka::Record>> polled = source_->Poll(timeout);
+    if (!polled.ok()) return polled.status();
+    if (!polled->has_value()) break;
+    batch.push_back(**std::move(polled));
+    if (batch.size() == 1) {
+      // The rest of the batch is what is there already: no more waiting.
+      timeout = std::chrono::milliseconds(0);
+      give_up = std::chrono::steady_clock::now() + options_.max_batch_time;
+    }
+    if (StopRequested()) break;
+  }
+  return absl::OkStatus();
+}
+
+bool InboxConsumer::Finish(const kafka::Record& record, const IngestResult& result) {
+  if (result.outcome == IngestOutcome::kRejected && options_.dead_letters != nullptr &&
+      !options_.dead_letters->Send(record, result.rejection, [this] { return StopRequested(); })) {
+    return false;  // stopping before the dead letter was acknowledged: the record comes again
+  }
+  if (absl::Status done = source_->MarkDone(record); !done.ok()) {
+    // The outcome is durable; at worst the record comes again and is found to be a duplicate.
+    spdlog::warn("inbox {}: record {}/{}@{}: {}", ingest_.organisation(), record.topic,
+                 record.partition, record.offset, std::string(done.message()));
+  }
+  return true;
+}
+
+bool InboxConsumer::Process(const std::vector<kafka::Record>& batch) {
+  const std::string& org = ingest_.organisation();
+  absl::StatusOr<std::vector<IngestResult>> results = ingest_.IngestBatch(batch);
+  if (results.ok()) {
+    // In order, so that a stop half-way leaves only records after the ones marked done unmarked.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!Finish(batch[i], (*results)[i])) return false;
+    }
+    return true;
+  }
+  spdlog::error(
+      "inbox {}: cannot store a batch of {} records from {}/{}@{}, retrying one by one: {}", org,
+      batch.size(), batch.front().topic, batch.front().partition, batch.front().offset,
+      std::string(results.status().message()));
+  // Until its outcome is durable a record is not done; nothing after it may be committed either.
+  // Stopping here leaves it unmarked: it is delivered again after a restart.
+  if (WaitForStop(options_.retry_backoff)) return false;
+  for (const kafka::Record& record : batch) {
+    absl::StatusOr<std::vector<IngestResult>> one = ingest_.IngestBatch({&record, 1});
+    while (!one.ok()) {
+      spdlog::error("inbox {}: cannot store record {}/{}@{}, retrying: {}", org, record.topic,
+                    record.partition, record.offset, std::string(one.status().message()));
+      if (WaitForStop(options_.retry_backoff)) return false;
+      one = ingest_.IngestBatch({&record, 1});
+    }
+    if (!Finish(record, one->front())) return false;
+  }
+  return true;
+}
+
 void InboxConsumer::Run() {
   const std::string& org = ingest_.organisation();
+  std::vector<kafka::Record> batch;
   while (!StopRequested()) {
-    absl::StatusOr<std::optional<kafka::Record>> polled = source_->Poll(options_.poll_timeout);
+    absl::Status polled = Collect(batch);
+    // What arrived before a failure of the source is still stored and marked done.
+    if (!batch.empty() && !Process(batch)) return;
     if (!polled.ok()) {
-      spdlog::error("inbox {}: consumer failed: {}", org, std::string(polled.status().message()));
-      if (options_.on_fatal) options_.on_fatal(polled.status());
+      spdlog::error("inbox {}: consumer failed: {}", org, std::string(polled.message()));
+      if (options_.on_fatal) options_.on_fatal(polled);
       return;
-    }
-    if (!polled->has_value()) continue;
-    const kafka::Record& record = **polled;
-
-    // Until the outcome is durable the record is not done; nothing after it may be committed
-    // either.
-    absl::StatusOr<IngestOutcome> outcome = ingest_.Ingest(record);
-    while (!outcome.ok()) {
-      spdlog::error("inbox {}: cannot store record {}/{}@{}, retrying: {}", org, record.topic,
-                    record.partition, record.offset, std::string(outcome.status().message()));
-      // Stopping here leaves the record unmarked: it is delivered again after a restart.
-      if (WaitForStop(options_.retry_backoff)) return;
-      outcome = ingest_.Ingest(record);
-    }
-    if (*outcome == IngestOutcome::kRejected && options_.dead_letters != nullptr &&
-        !options_.dead_letters->Send(record, ingest_.last_rejection(),
-                                     [this] { return StopRequested(); })) {
-      return;  // stopping before the dead letter was acknowledged: the record comes again
-    }
-    if (absl::Status done = source_->MarkDone(record); !done.ok()) {
-      // The outcome is durable; at worst the record comes again and is found to be a duplicate.
-      spdlog::warn("inbox {}: record {}/{}@{}: {}", org, record.topic, record.partition,
-                   record.offset, std::string(done.message()));
     }
   }
 }

@@ -3,10 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -155,6 +157,110 @@ TEST(InboxConsumerTest, ARejectedRecordBecomesADeadLetterBeforeItIsMarkedDone) {
   EXPECT_EQ(letter.consumer(), "inbox-" + std::string(kOrg));
   EXPECT_FALSE(letter.reason().empty());
   EXPECT_EQ(temp.store().Count().value_or(-1), 1);
+}
+
+TEST(InboxConsumerTest, WhatArrivedTogetherIsStoredInOneTransactionThenMarkedDoneInOrder) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  kafka::Record bad = MakeRecord(MakeEvent("r-3", 0, "debt", 100), 12);
+  bad.value = "garbage";
+  for (const kafka::Record& r : {MakeRecord(MakeEvent("r-1", 0, "debt", 100), 10),
+                                 MakeRecord(MakeEvent("r-2", 0, "debt", 100), 11), bad,
+                                 MakeRecord(MakeEvent("r-4", 0, "debt", 100), 13),
+                                 MakeRecord(MakeEvent("r-5", 0, "debt", 100), 14)}) {
+    state->queue.push_back(std::optional<kafka::Record>(r));
+  }
+  std::atomic<int> commits{0};
+  store::InboxStore::Subscription subscription = temp.store().OnCommit([&] { ++commits; });
+  RecordingPublisher publisher;
+  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg));
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  options.dead_letters = &dead_letters;
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 5; }));
+  consumer.Stop();
+
+  EXPECT_THAT(state->done, ElementsAre(10, 11, 12, 13, 14));
+  EXPECT_EQ(commits, 1);
+  EXPECT_EQ(temp.store().Count().value_or(-1), 4);
+  std::lock_guard<std::mutex> lock(publisher.mu);
+  EXPECT_EQ(publisher.keys.size(), 1u);  // the poison record, and only it, as a dead letter
+}
+
+TEST(InboxConsumerTest, ABatchIsBoundedInRecords) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  for (int i = 0; i < 5; ++i) {
+    state->queue.push_back(std::optional<kafka::Record>(
+        MakeRecord(MakeEvent("r-" + std::to_string(i), 0, "debt", 100), i)));
+  }
+  std::atomic<int> commits{0};
+  store::InboxStore::Subscription subscription = temp.store().OnCommit([&] { ++commits; });
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  options.max_batch = 2;
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 5; }));
+  consumer.Stop();
+  EXPECT_EQ(commits, 3);  // 2 + 2 + 1
+  EXPECT_EQ(temp.store().Count().value_or(-1), 5);
+}
+
+TEST(InboxConsumerTest, WhenTheStoreFailsTheRecordsBeforeTheFailingOneAreStoredAndNothingAfterIt) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  for (int i = 1; i <= 4; ++i) {
+    state->queue.push_back(std::optional<kafka::Record>(
+        MakeRecord(MakeEvent("r-" + std::to_string(i), 0, "debt", 100), i)));
+  }
+  testing::RefuseWritesOf(temp.path(), "a-r-3-0");
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  options.retry_backoff = std::chrono::milliseconds(10);
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a few more attempts
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    EXPECT_THAT(state->done, ElementsAre(1, 2));
+  }
+  EXPECT_EQ(temp.store().Count().value_or(-1), 2);
+
+  testing::AllowWrites(temp.path());  // the disk has room again
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 4; }));
+  consumer.Stop();
+  EXPECT_THAT(state->done, ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(temp.store().Count().value_or(-1), 4);
+}
+
+TEST(InboxConsumerTest, StoppingWhileTheStoreFailsLeavesTheRecordUnmarked) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  state->queue.push_back(
+      std::optional<kafka::Record>(MakeRecord(MakeEvent("r-1", 0, "debt", 100), 1)));
+  testing::RefuseWritesOf(temp.path(), "a-r-1-0");
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  options.retry_backoff = std::chrono::milliseconds(10);
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->queue.empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  consumer.Stop();
+  EXPECT_TRUE(state->done.empty());  // delivered again after a restart
+  EXPECT_TRUE(state->closed);
 }
 
 TEST(InboxConsumerTest, FatalSourceErrorEndsTheLoopAndIsReported) {

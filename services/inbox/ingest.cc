@@ -37,13 +37,16 @@ std::string_view IngestOutcomeName(IngestOutcome outcome) {
   return "unknown";
 }
 
-absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view organisation,
-                                                             const kafka::Record& record) {
-  schakel::v1::InboxEvent wrapper;
-  if (!wrapper.ParseFromString(record.value) || !wrapper.has_requested()) {
+namespace {
+
+// AssignmentFromRecord on a value already decoded (`wrapper` is null when it did not parse).
+absl::StatusOr<schakel::v1::Assignment> AssignmentFromEvent(
+    std::string_view organisation, const kafka::Record& record,
+    const schakel::v1::InboxEvent* wrapper) {
+  if (wrapper == nullptr || !wrapper->has_requested()) {
     return Reject("value is not a schakel.v1.InboxEvent with an AssignmentRequested");
   }
-  const schakel::v1::AssignmentRequested& event = wrapper.requested();
+  const schakel::v1::AssignmentRequested& event = wrapper->requested();
   if (!event.has_meta()) return Reject("meta is missing");
   const schakel::v1::EventMeta& meta = event.meta();
   if (meta.schema_version() != kAssignmentRequestedSchemaVersion) {
@@ -92,6 +95,18 @@ absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view or
   return assignment;
 }
 
+IngestResult Stored() { return {IngestOutcome::kStored, {}}; }
+IngestResult Duplicate() { return {IngestOutcome::kDuplicate, {}}; }
+
+}  // namespace
+
+absl::StatusOr<schakel::v1::Assignment> AssignmentFromRecord(std::string_view organisation,
+                                                             const kafka::Record& record) {
+  schakel::v1::InboxEvent wrapper;
+  const bool parsed = wrapper.ParseFromString(record.value);
+  return AssignmentFromEvent(organisation, record, parsed ? &wrapper : nullptr);
+}
+
 AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock,
                                    const routing::Network* network)
     : organisation_(std::move(organisation)),
@@ -99,7 +114,7 @@ AssignmentIngest::AssignmentIngest(std::string organisation, store::InboxStore& 
       store_(store),
       clock_(std::move(clock)) {}
 
-absl::Status AssignmentIngest::ApplyRules(const schakel::v1::Assignment& received) {
+absl::Status AssignmentIngest::ApplyRules(Batch& batch, const schakel::v1::Assignment& received) {
   const routing::Organisation* self =
       network_ == nullptr ? nullptr : network_->FindOrganisation(organisation_);
   if (self == nullptr) return absl::OkStatus();
@@ -124,12 +139,12 @@ absl::Status AssignmentIngest::ApplyRules(const schakel::v1::Assignment& receive
   }
   if (step.forward_to.empty()) {
     if (!self->decline_rule.has_value()) return absl::OkStatus();
-    absl::StatusOr<std::int64_t> open = store_.CountOpen();
+    absl::StatusOr<std::int64_t> open = batch.CountOpen();
     if (!open.ok()) return open.status();
     if (*open <= self->decline_rule->open_above) return absl::OkStatus();
     step.transition.reason = self->decline_rule->reason;
   }
-  absl::StatusOr<schakel::v1::Assignment> changed = store_.Apply(
+  absl::StatusOr<schakel::v1::Assignment> changed = batch.Apply(
       received.assignment_id(), received.version(),
       [&step](const schakel::v1::Assignment& current) { return MakeChange(current, step); });
   if (absl::IsAborted(changed.status()) || absl::IsFailedPrecondition(changed.status())) {
@@ -141,17 +156,15 @@ absl::Status AssignmentIngest::ApplyRules(const schakel::v1::Assignment& receive
   return absl::OkStatus();
 }
 
-IngestOutcome AssignmentIngest::Rejected(const kafka::Record& record, std::string_view why) {
-  rejected_.fetch_add(1, std::memory_order_relaxed);
-  last_rejection_ = std::string(why);
+IngestResult AssignmentIngest::Rejected(const kafka::Record& record, std::string_view why) const {
   // Where it is and why, never what it says: the payload is personal data.
   spdlog::warn("inbox {}: rejected record {}/{}@{}: {}", organisation_, record.topic,
                record.partition, record.offset, std::string(why));
-  return IngestOutcome::kRejected;
+  return {IngestOutcome::kRejected, std::string(why)};
 }
 
-absl::StatusOr<IngestOutcome> AssignmentIngest::Restore(
-    const kafka::Record& record, const schakel::v1::AssignmentStatusChanged& change) {
+absl::StatusOr<IngestResult> AssignmentIngest::Restore(
+    Batch& batch, const kafka::Record& record, const schakel::v1::AssignmentStatusChanged& change) {
   const std::string& id = change.meta().assignment_id();
   if (change.organisation() != organisation_) {
     return Rejected(record,
@@ -160,46 +173,44 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Restore(
   if (id.empty() || change.version() < 2) {
     return Rejected(record, "status change without assignment id or with version below 2");
   }
-  absl::StatusOr<schakel::v1::Assignment> current = store_.Get(id);
+  absl::StatusOr<schakel::v1::Assignment> current = batch.Get(id);
   if (absl::IsNotFound(current.status())) {
     return Rejected(record, "status change for an assignment this inbox does not have");
   }
   if (!current.ok()) return current.status();
   if (current->version() >= change.version()) {
-    duplicates_.fetch_add(1, std::memory_order_relaxed);
-    return IngestOutcome::kDuplicate;  // our own change, already stored
+    return Duplicate();  // our own change, already stored
   }
   absl::StatusOr<schakel::v1::Assignment> restored =
-      store_.Apply(id, current->version(),
-                   [&change](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
-                     store::Change step;
-                     step.assignment = now;
-                     schakel::v1::Assignment& next = step.assignment;
-                     next.set_status(change.to_status());
-                     next.set_version(change.version());
-                     next.set_status_reason(change.reason());
-                     if (!change.outcome().empty()) next.set_outcome(change.outcome());
-                     *next.mutable_updated_at() = change.meta().occurred_at();
-                     schakel::v1::StatusChange* history = next.add_history();
-                     history->set_from_status(change.from_status());
-                     history->set_to_status(change.to_status());
-                     *history->mutable_at() = change.meta().occurred_at();
-                     history->set_reason(change.reason());
-                     history->set_outcome(change.outcome());
-                     history->set_by(change.by());
-                     history->set_version(change.version());
-                     return step;  // no events: this change was published when it was made
-                   });
+      batch.Apply(id, current->version(),
+                  [&change](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
+                    store::Change step;
+                    step.assignment = now;
+                    schakel::v1::Assignment& next = step.assignment;
+                    next.set_status(change.to_status());
+                    next.set_version(change.version());
+                    next.set_status_reason(change.reason());
+                    if (!change.outcome().empty()) next.set_outcome(change.outcome());
+                    *next.mutable_updated_at() = change.meta().occurred_at();
+                    schakel::v1::StatusChange* history = next.add_history();
+                    history->set_from_status(change.from_status());
+                    history->set_to_status(change.to_status());
+                    *history->mutable_at() = change.meta().occurred_at();
+                    history->set_reason(change.reason());
+                    history->set_outcome(change.outcome());
+                    history->set_by(change.by());
+                    history->set_version(change.version());
+                    return step;  // no events: this change was published when it was made
+                  });
   if (!restored.ok()) return restored.status();
-  stored_.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("inbox {}: restored {} to {} (version {}) from {}/{}@{}", organisation_, id,
                referral::StatusName(change.to_status()), change.version(), record.topic,
                record.partition, record.offset);
-  return IngestOutcome::kStored;
+  return Stored();
 }
 
-absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& record,
-                                                       const schakel::v1::CancelRequested& cancel) {
+absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka::Record& record,
+                                                      const schakel::v1::CancelRequested& cancel) {
   const std::string& id = cancel.meta().assignment_id();
   if (cancel.meta().schema_version() != 1) {
     return Rejected(record, absl::StrCat("cancel request meta.schema_version ",
@@ -217,8 +228,9 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& reco
     return Rejected(record, "cancel request without reason");
   }
   // A concurrent change by the owner makes Apply answer ABORTED: decide again on what it made.
+  // (Inside the batch's transaction nobody else writes; the loop keeps Cancel right without one.)
   for (int attempt = 0; attempt < 5; ++attempt) {
-    absl::StatusOr<schakel::v1::Assignment> current = store_.Get(id);
+    absl::StatusOr<schakel::v1::Assignment> current = batch.Get(id);
     if (absl::IsNotFound(current.status())) {
       return Rejected(record, "cancel request for an assignment this inbox does not have");
     }
@@ -229,8 +241,7 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& reco
     const bool started = referral::WorkStarted(current->status());
     if (referral::IsFinal(current->status()) ||
         (started && current->cancellation_requested() == cancel.reason())) {
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;  // done already, or redelivered
+      return Duplicate();  // done already, or redelivered
     }
     absl::StatusOr<schakel::v1::Assignment> changed;
     if (!started) {
@@ -240,14 +251,14 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& reco
       step.transition.reason = cancel.reason();
       step.by = cancel.referring_organisation();
       step.at = clock_();
-      changed = store_.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
+      changed = batch.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
         return MakeChange(now, step);
       });
     } else {
       // Work has started: the owner decides. Only the request is recorded, as a new version, so
       // that WatchAssignments shows it; the status and its history stay as they are.
       const google::protobuf::Timestamp at = clock_();
-      changed = store_.Apply(
+      changed = batch.Apply(
           id, current->version(),
           [&cancel, &at](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
             store::Change step;
@@ -263,27 +274,24 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Cancel(const kafka::Record& reco
       // The lifecycle refused on the state we read: the owner's change stands.
       spdlog::info("inbox {}: cancel request for {} not applied: {}", organisation_, id,
                    std::string(changed.status().message()));
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;
+      return Duplicate();
     }
     if (absl::IsInvalidArgument(changed.status())) {
       return Rejected(record, std::string(changed.status().message()));
     }
     if (!changed.ok()) return changed.status();
-    stored_.fetch_add(1, std::memory_order_relaxed);
     spdlog::info("inbox {}: {} {} by the referring organisation (version {})", organisation_, id,
                  started ? "cancellation requested" : "cancelled", changed->version());
-    return IngestOutcome::kStored;
+    return Stored();
   }
   // The owner keeps changing it: their changes stand; the request is dropped with a trace.
   spdlog::warn("inbox {}: cancel request for {} not applied: the assignment kept changing",
                organisation_, id);
-  duplicates_.fetch_add(1, std::memory_order_relaxed);
-  return IngestOutcome::kDuplicate;
+  return Duplicate();
 }
 
-absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
-    const kafka::Record& record, const schakel::v1::Withdrawal& withdrawal) {
+absl::StatusOr<IngestResult> AssignmentIngest::Withdraw(Batch& batch, const kafka::Record& record,
+                                                        const schakel::v1::Withdrawal& withdrawal) {
   const std::string& id = withdrawal.meta().assignment_id();
   if (withdrawal.meta().schema_version() != 1) {
     return Rejected(record, absl::StrCat("withdrawal meta.schema_version ",
@@ -300,7 +308,7 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
     return Rejected(record, "withdrawal without reason");
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
-    absl::StatusOr<schakel::v1::Assignment> current = store_.Get(id);
+    absl::StatusOr<schakel::v1::Assignment> current = batch.Get(id);
     if (absl::IsNotFound(current.status())) {
       return Rejected(record, "withdrawal of an assignment this inbox does not have");
     }
@@ -309,8 +317,7 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
         current->status() == schakel::v1::ASSIGNMENT_STATUS_ACCEPTED) {
       spdlog::info("inbox {}: withdrawal of {} not applied: it is {}", organisation_, id,
                    referral::StatusName(current->status()));
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;  // accepted first, or ended already
+      return Duplicate();  // accepted first, or ended already
     }
     Step step;
     step.transition.to = schakel::v1::ASSIGNMENT_STATUS_CANCELLED;
@@ -319,12 +326,11 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
     step.by = std::string(kByNetwork);
     step.at = clock_();
     absl::StatusOr<schakel::v1::Assignment> changed =
-        store_.Apply(id, current->version(),
-                     [&step](const schakel::v1::Assignment& now) { return MakeChange(now, step); });
+        batch.Apply(id, current->version(),
+                    [&step](const schakel::v1::Assignment& now) { return MakeChange(now, step); });
     if (absl::IsAborted(changed.status())) continue;  // the owner changed it meanwhile: look again
     if (absl::IsFailedPrecondition(changed.status())) {
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;
+      return Duplicate();
     }
     if (absl::IsInvalidArgument(changed.status())) {
       // The lifecycle refuses the reason (longer than it allows): a bad record, which must not
@@ -332,59 +338,74 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::Withdraw(
       return Rejected(record, std::string(changed.status().message()));
     }
     if (!changed.ok()) return changed.status();
-    stored_.fetch_add(1, std::memory_order_relaxed);
     spdlog::info("inbox {}: {} withdrawn by the network ({}; continues as {})", organisation_, id,
                  withdrawal.reason(),
                  withdrawal.next_assignment_id().empty() ? "-" : withdrawal.next_assignment_id());
-    return IngestOutcome::kStored;
+    return Stored();
   }
   spdlog::warn("inbox {}: withdrawal of {} not applied: the assignment kept changing",
                organisation_, id);
-  duplicates_.fetch_add(1, std::memory_order_relaxed);
-  return IngestOutcome::kDuplicate;
+  return Duplicate();
 }
 
-absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& record,
-                                                          bool replay) {
-  schakel::v1::InboxEvent wrapper;
-  // After a failed parse `wrapper` may hold whatever was read before the bad bytes: act on none
-  // of it (AssignmentFromRecord below rejects the record).
-  const bool parsed = wrapper.ParseFromString(record.value);
-  if (parsed && wrapper.has_status_changed()) {
-    return Restore(record, wrapper.status_changed());
-  }
-  if (parsed && wrapper.has_withdrawn()) {
-    if (replay) {  // as with cancel requests: the inbox's answer follows on the topic
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;
+absl::StatusOr<AssignmentIngest::Prepared> AssignmentIngest::Prepare(
+    const kafka::Record& record) const {
+  Prepared prepared;
+  prepared.record = &record;
+  prepared.parsed = prepared.event.ParseFromString(record.value);
+  // After a failed parse the event may hold whatever was read before the bad bytes: act on none of
+  // it (Decide rejects the record).
+  if (!prepared.parsed) prepared.event.Clear();
+  if (prepared.parsed && prepared.event.has_requested()) {
+    const schakel::v1::AssignmentRequested& offer = prepared.event.requested();
+    prepared.personal.set_need_details(offer.need_details());
+    absl::Status opened = OpenPersonalData(offer, keys_, prepared.personal);
+    if (absl::IsDataLoss(opened)) {
+      prepared.unopenable = std::string(opened.message());
+    } else if (!opened.ok()) {
+      return opened;  // the key comes later: the batch is tried again
     }
-    return Withdraw(record, wrapper.withdrawn());
   }
-  if (parsed && wrapper.has_cancel_requested()) {
+  return prepared;
+}
+
+absl::StatusOr<IngestResult> AssignmentIngest::Decide(Batch& batch, const Prepared& prepared,
+                                                      bool replay) {
+  const kafka::Record& record = *prepared.record;
+  const schakel::v1::InboxEvent& event = prepared.event;
+  if (prepared.parsed && event.has_status_changed()) {
+    return Restore(batch, record, event.status_changed());
+  }
+  if (prepared.parsed && event.has_withdrawn()) {
+    if (replay)
+      return Duplicate();  // as with cancel requests: the inbox's answer follows on the topic
+    return Withdraw(batch, record, event.withdrawn());
+  }
+  if (prepared.parsed && event.has_cancel_requested()) {
     // In a rebuild the inbox's answer to an old request is already on the topic as a status change.
-    if (replay) {
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;
-    }
-    return Cancel(record, wrapper.cancel_requested());
+    if (replay) return Duplicate();
+    return Cancel(batch, record, event.cancel_requested());
   }
-  absl::StatusOr<schakel::v1::Assignment> assignment = AssignmentFromRecord(organisation_, record);
+  return Offer(batch, prepared, replay);
+}
+
+absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepared& prepared,
+                                                     bool replay) {
+  const kafka::Record& record = *prepared.record;
+  absl::StatusOr<schakel::v1::Assignment> assignment =
+      AssignmentFromEvent(organisation_, record, prepared.parsed ? &prepared.event : nullptr);
   if (!assignment.ok()) return Rejected(record, std::string(assignment.status().message()));
-  if (absl::Status opened = OpenPersonalData(wrapper.requested(), keys_, *assignment);
-      !opened.ok()) {
-    if (absl::IsDataLoss(opened)) return Rejected(record, std::string(opened.message()));
-    return opened;  // not done: the key comes later (the consumer tries again)
-  }
+  if (!prepared.unopenable.empty()) return Rejected(record, prepared.unopenable);
+  assignment->set_need_details(prepared.personal.need_details());
+  assignment->set_client_name(prepared.personal.client_name());
+  assignment->set_client_contact(prepared.personal.client_contact());
+  assignment->set_erased(prepared.personal.erased());
+  assignment->set_personal_data_unavailable(prepared.personal.personal_data_unavailable());
   if (replay) {
     // History: stored as requested; its own status changes follow on the topic.
-    absl::StatusOr<bool> inserted = store_.Insert(*assignment, {});
+    absl::StatusOr<bool> inserted = batch.Insert(*assignment, {});
     if (!inserted.ok()) return inserted.status();
-    if (!*inserted) {
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
-      return IngestOutcome::kDuplicate;
-    }
-    stored_.fetch_add(1, std::memory_order_relaxed);
-    return IngestOutcome::kStored;
+    return *inserted ? Stored() : Duplicate();
   }
   // Received the moment it is stored: the referrer learns that it arrived.
   Step received;
@@ -399,31 +420,76 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& r
                                             assignment->assignment_id(), ": ",
                                             std::string(change.status().message())));
   }
-  absl::StatusOr<bool> inserted = store_.Insert(change->assignment, std::move(change->events));
+  absl::StatusOr<bool> inserted = batch.Insert(change->assignment, change->events);
   if (!inserted.ok()) return inserted.status();
   if (*inserted) {
-    stored_.fetch_add(1, std::memory_order_relaxed);
-    if (absl::Status ruled = ApplyRules(change->assignment); !ruled.ok()) return ruled;
+    if (absl::Status ruled = ApplyRules(batch, change->assignment); !ruled.ok()) return ruled;
     spdlog::debug("inbox {}: stored assignment {} from {}/{}@{}", organisation_,
                   assignment->assignment_id(), record.topic, record.partition, record.offset);
-    return IngestOutcome::kStored;
+    return Stored();
   }
-  duplicates_.fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("inbox {}: assignment {} from {}/{}@{} was already stored", organisation_,
                 assignment->assignment_id(), record.topic, record.partition, record.offset);
-  return IngestOutcome::kDuplicate;
+  return Duplicate();
+}
+
+absl::StatusOr<std::vector<IngestResult>> AssignmentIngest::IngestBatch(
+    std::span<const kafka::Record> records) {
+  // First what may wait, outside the transaction: every other user of the store waits for it.
+  std::vector<Prepared> prepared;
+  prepared.reserve(records.size());
+  for (const kafka::Record& record : records) {
+    absl::StatusOr<Prepared> ready = Prepare(record);
+    if (!ready.ok()) return ready.status();
+    prepared.push_back(*std::move(ready));
+  }
+
+  std::vector<IngestResult> results;
+  // The replay's progress moves with the batch: taken over only once the batch is durable.
+  std::map<std::int32_t, std::int64_t> replay_end = replay_end_;
+  absl::Status stored = store_.InTransaction([&](Batch& batch) -> absl::Status {
+    results.clear();
+    results.reserve(prepared.size());
+    for (const Prepared& p : prepared) {
+      const kafka::Record& record = *p.record;
+      const auto end = replay_end.find(record.partition);
+      const bool replay = end != replay_end.end() && record.offset < end->second;
+      absl::StatusOr<IngestResult> result = Decide(batch, p, replay);
+      if (!result.ok()) return result.status();
+      results.push_back(*std::move(result));
+      if (end == replay_end.end() || record.offset + 1 < end->second) continue;
+      replay_end.erase(end);  // this partition's history is in
+      if (replay_end.empty()) {
+        if (absl::Status finished = FinishReplay(batch); !finished.ok()) return finished;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!stored.ok()) return stored;
+
+  replay_end_ = std::move(replay_end);
+  for (const IngestResult& result : results) {
+    switch (result.outcome) {
+      case IngestOutcome::kStored:
+        stored_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case IngestOutcome::kDuplicate:
+        duplicates_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case IngestOutcome::kRejected:
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+  }
+  return results;
 }
 
 absl::StatusOr<IngestOutcome> AssignmentIngest::Ingest(const kafka::Record& record) {
-  const auto end = replay_end_.find(record.partition);
-  const bool replay = end != replay_end_.end() && record.offset < end->second;
-  absl::StatusOr<IngestOutcome> outcome = IngestOne(record, replay);
-  if (!outcome.ok() || end == replay_end_.end() || record.offset + 1 < end->second) return outcome;
-  replay_end_.erase(end);  // this partition's history is in
-  if (replay_end_.empty()) {
-    if (absl::Status finished = FinishReplay(); !finished.ok()) return finished;
-  }
-  return outcome;
+  absl::StatusOr<std::vector<IngestResult>> results = IngestBatch({&record, 1});
+  if (!results.ok()) return results.status();
+  IngestResult& result = results->front();
+  if (result.outcome == IngestOutcome::kRejected) last_rejection_ = std::move(result.rejection);
+  return result.outcome;
 }
 
 absl::Status AssignmentIngest::ReplayUntil(std::map<std::int32_t, std::int64_t> end_offsets) {
@@ -433,37 +499,39 @@ absl::Status AssignmentIngest::ReplayUntil(std::map<std::int32_t, std::int64_t> 
   }
   spdlog::info("inbox {}: rebuilding from the topic ({} partitions to replay)", organisation_,
                replay_end_.size());
-  if (replay_end_.empty()) return FinishReplay();
+  if (replay_end_.empty()) {
+    return store_.InTransaction([this](Batch& batch) { return FinishReplay(batch); });
+  }
   return absl::OkStatus();
 }
 
-absl::Status AssignmentIngest::Receive(const schakel::v1::Assignment& requested) {
+absl::Status AssignmentIngest::Receive(Batch& batch, const schakel::v1::Assignment& requested) {
   Step received;
   received.transition.to = schakel::v1::ASSIGNMENT_STATUS_RECEIVED;
   received.transition.actor = referral::Actor::kOwner;
   received.by = organisation_;
   received.at = clock_();
   absl::StatusOr<schakel::v1::Assignment> changed =
-      store_.Apply(requested.assignment_id(), requested.version(),
-                   [&received](const schakel::v1::Assignment& current) {
-                     return MakeChange(current, received);
-                   });
+      batch.Apply(requested.assignment_id(), requested.version(),
+                  [&received](const schakel::v1::Assignment& current) {
+                    return MakeChange(current, received);
+                  });
   if (!changed.ok()) return changed.status();
-  return ApplyRules(*changed);
+  return ApplyRules(batch, *changed);
 }
 
-absl::Status AssignmentIngest::FinishReplay() {
+absl::Status AssignmentIngest::FinishReplay(Batch& batch) {
   int received = 0;
   store::ListQuery query;
   query.status = schakel::v1::ASSIGNMENT_STATUS_REQUESTED;
   query.page_size = 500;
   // Receiving moves an assignment out of the filter, so the first page is asked again until empty.
   while (true) {
-    absl::StatusOr<store::Page> page = store_.List(query);
+    absl::StatusOr<store::Page> page = batch.List(query);
     if (!page.ok()) return page.status();
     if (page->assignments.empty()) break;
     for (const schakel::v1::Assignment& a : page->assignments) {
-      if (absl::Status s = Receive(a); !s.ok()) return s;
+      if (absl::Status s = Receive(batch, a); !s.ok()) return s;
       ++received;
     }
   }

@@ -4,7 +4,8 @@
 // network so, in one transaction (the outbox relay publishes the event). A record is stored,
 // found to be there already (Kafka redelivers), or rejected because it is unusable; a rejected
 // record is logged without its payload, counted and skipped, so that one bad record never blocks
-// the inbox.
+// the inbox. The consumer hands over a batch of records at a time, and everything a batch changes
+// is written in one SQLite transaction.
 //
 // The topic also carries the referring organisation's requests to cancel (CancelRequested, routed
 // here by the router). Until work has started the assignment is cancelled by the referrer through
@@ -15,8 +16,10 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
@@ -34,6 +37,13 @@ inline constexpr std::uint32_t kAssignmentRequestedSchemaVersion = 1;
 
 enum class IngestOutcome { kStored, kDuplicate, kRejected };
 std::string_view IngestOutcomeName(IngestOutcome outcome);
+
+// What became of one record, with why when it was rejected (for its dead letter; the reason names
+// fields, never their contents).
+struct IngestResult {
+  IngestOutcome outcome = IngestOutcome::kRejected;
+  std::string rejection;
+};
 
 struct IngestCounts {
   std::uint64_t stored = 0;
@@ -58,9 +68,19 @@ class AssignmentIngest {
   AssignmentIngest(std::string organisation, store::InboxStore& store, Clock clock = SystemNow,
                    const routing::Network* network = nullptr);
 
-  // Decides one record. When it returns an outcome the record is done (what had to be stored is
-  // durable) and its offset may be committed. An error means the store failed: the record is not
-  // done and must be tried again.
+  // Decides a batch of records (e.g. what one poll round gave), in order, and stores everything
+  // they change in one SQLite transaction: one fsync for the batch instead of one or two per
+  // record. It runs in two steps: each record is first prepared outside the transaction (decoded;
+  // anything that may wait, such as a network call, belongs there), then all are decided and
+  // written inside it, each seeing what the ones before it wrote. When it returns the results (one
+  // per record, in order) all of it is durable and every record is done: their offsets may be
+  // committed. An error means the store failed: nothing of the batch is stored, no count or replay
+  // progress changed, and the whole batch must be tried again (it is decided again from scratch, so
+  // a retry is as good as a first try, and a batch delivered again after a crash finds its records
+  // stored and changes nothing).
+  absl::StatusOr<std::vector<IngestResult>> IngestBatch(std::span<const kafka::Record> records);
+
+  // A batch of one record (its rejection reason in last_rejection()).
   absl::StatusOr<IngestOutcome> Ingest(const kafka::Record& record);
 
   // Rebuild: a new, empty database replays the organisation's topic from the start. Records below
@@ -77,34 +97,55 @@ class AssignmentIngest {
   void UseKeys(privacy::AssignmentKeySource* keys) { keys_ = keys; }
 
   IngestCounts counts() const;
-  // Why the last rejected record was rejected (for its dead letter; the consumer's thread only).
+  // Why the last record Ingest rejected was rejected (the calling thread only).
   const std::string& last_rejection() const { return last_rejection_; }
   const std::string& organisation() const { return organisation_; }
 
  private:
-  absl::StatusOr<IngestOutcome> IngestOne(const kafka::Record& record, bool replay);
+  using Batch = store::InboxStore::Batch;
+  // A record made ready for its decision outside the store's transaction.
+  struct Prepared {
+    const kafka::Record* record = nullptr;
+    // The decoded value; empty when it did not parse (the decision rejects it).
+    bool parsed = false;
+    schakel::v1::InboxEvent event;
+    // An offer's personal data, opened with the client's key from the key service (need_details,
+    // client_name, client_contact, erased, personal_data_unavailable); `unopenable` says why a sealed
+    // field does not open (the record is rejected).
+    schakel::v1::Assignment personal;
+    std::string unopenable;
+  };
+  // Everything a record needs before the transaction, including the key of an offer's sealed
+  // personal data (a call to the key service). An error means "not now" (the batch is tried
+  // again), never "unusable": an unusable record is rejected by Decide.
+  absl::StatusOr<Prepared> Prepare(const kafka::Record& record) const;
+  // Decides one prepared record inside the batch's transaction. An error means the store failed.
+  absl::StatusOr<IngestResult> Decide(Batch& batch, const Prepared& prepared, bool replay);
   // Marks a requested assignment received (one status event) and lets the rules act on it.
-  absl::Status Receive(const schakel::v1::Assignment& requested);
-  absl::Status FinishReplay();
-  // Partitions still replaying, with the offset where their history ends.
+  absl::Status Receive(Batch& batch, const schakel::v1::Assignment& requested);
+  absl::Status FinishReplay(Batch& batch);
+  // Partitions still replaying, with the offset where their history ends. Changed only once the
+  // batch that moved it is durable.
   std::map<std::int32_t, std::int64_t> replay_end_;
   privacy::AssignmentKeySource* keys_ = nullptr;
   // A status change of one of our assignments coming back from our own topic: our own echo (nothing
   // to do), or, when the database was rebuilt, the next step to restore.
-  absl::StatusOr<IngestOutcome> Restore(const kafka::Record& record,
-                                        const schakel::v1::AssignmentStatusChanged& change);
+  absl::StatusOr<IngestResult> Restore(Batch& batch, const kafka::Record& record,
+                                       const schakel::v1::AssignmentStatusChanged& change);
   // A referrer's request to cancel one of our assignments: cancelled (work has not started), the
   // request recorded (work has started), or nothing to do (final, or recorded already).
-  absl::StatusOr<IngestOutcome> Cancel(const kafka::Record& record,
-                                       const schakel::v1::CancelRequested& cancel);
+  absl::StatusOr<IngestResult> Cancel(Batch& batch, const kafka::Record& record,
+                                      const schakel::v1::CancelRequested& cancel);
   // The router withdraws an assignment not accepted in time: cancelled when still waiting; an
   // acceptance that came first stands (the router learns it from the status topic).
-  absl::StatusOr<IngestOutcome> Withdraw(const kafka::Record& record,
-                                         const schakel::v1::Withdrawal& withdrawal);
-  IngestOutcome Rejected(const kafka::Record& record, std::string_view why);
-  std::string last_rejection_;
+  absl::StatusOr<IngestResult> Withdraw(Batch& batch, const kafka::Record& record,
+                                        const schakel::v1::Withdrawal& withdrawal);
+  // A new assignment (or, in a replay, one from the history).
+  absl::StatusOr<IngestResult> Offer(Batch& batch, const Prepared& prepared, bool replay);
+  IngestResult Rejected(const kafka::Record& record, std::string_view why) const;
   // The automatic rules for a newly received assignment. An error means the store failed.
-  absl::Status ApplyRules(const schakel::v1::Assignment& received);
+  absl::Status ApplyRules(Batch& batch, const schakel::v1::Assignment& received);
+  std::string last_rejection_;
   std::string organisation_;
   const routing::Network* network_;
   store::InboxStore& store_;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "services/inbox/test_util.h"
 
 namespace schakel::inbox {
@@ -942,6 +943,175 @@ TEST(WithdrawalTest, DuringAReplayItIsHistoryAndItsAnswerFollows) {
   EXPECT_EQ(rebuilt->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
   EXPECT_EQ(rebuilt->status_reason(), "not accepted in time");
   EXPECT_TRUE(temp.store().PendingOutbox(10).value().empty());
+}
+
+// Everything an inbox database holds, to compare two of them.
+struct Contents {
+  std::vector<std::string> assignments;
+  std::vector<std::string> changes;
+  std::vector<std::string> outbox;
+  friend bool operator==(const Contents&, const Contents&) = default;
+};
+
+Contents Read(store::InboxStore& store) {
+  Contents contents;
+  store::ListQuery query;
+  query.page_size = 1000;
+  absl::StatusOr<store::Page> page = store.List(query);
+  absl::StatusOr<std::vector<store::StoredChange>> changes = store.ChangesAfter(0, 1000);
+  absl::StatusOr<std::vector<store::OutboxEntry>> outbox = store.PendingOutbox(1000);
+  EXPECT_TRUE(page.ok() && changes.ok() && outbox.ok());
+  if (!page.ok() || !changes.ok() || !outbox.ok()) return contents;
+  for (const Assignment& a : page->assignments) {
+    contents.assignments.push_back(a.SerializeAsString());
+  }
+  for (const store::StoredChange& c : *changes) {
+    contents.changes.push_back(absl::StrCat(c.sequence, " ", c.assignment.SerializeAsString()));
+  }
+  for (const store::OutboxEntry& e : *outbox) {
+    contents.outbox.push_back(
+        absl::StrCat(e.id, " ", e.event.topic, " ", e.event.key, " ", e.event.value));
+  }
+  return contents;
+}
+
+std::vector<IngestOutcome> Outcomes(const std::vector<IngestResult>& results) {
+  std::vector<IngestOutcome> outcomes;
+  for (const IngestResult& r : results) outcomes.push_back(r.outcome);
+  return outcomes;
+}
+
+// A batch as one poll round gives it: two new assignments, a poison record between them, the
+// first one delivered again, and a cancel request for the first one.
+std::vector<kafka::Record> MixedBatch() {
+  kafka::Record poison = MakeRecord(MakeEvent("r-9", 0, "debt", 100), 11);
+  poison.value = "garbage";
+  return {MakeRecord(MakeEvent("r-1", 0, "debt", 100), 10), poison,
+          MakeRecord(MakeEvent("r-2", 0, "housing", 101), 12),
+          MakeRecord(MakeEvent("r-1", 0, "debt", 100), 13), CancelRecord(MakeCancel(), 14)};
+}
+
+TEST(IngestBatchTest, APoisonRecordInTheMiddleIsRejectedAloneAndTheRestIsStoredInOneCommit) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  int commits = 0;
+  store::InboxStore::Subscription subscription = temp.store().OnCommit([&] { ++commits; });
+
+  absl::StatusOr<std::vector<IngestResult>> results = ingest.IngestBatch(MixedBatch());
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_THAT(Outcomes(*results),
+              ::testing::ElementsAre(IngestOutcome::kStored, IngestOutcome::kRejected,
+                                     IngestOutcome::kStored, IngestOutcome::kDuplicate,
+                                     IngestOutcome::kStored));
+  EXPECT_EQ((*results)[1].rejection,
+            "value is not a schakel.v1.InboxEvent with an AssignmentRequested");
+  for (std::size_t i : {0u, 2u, 3u, 4u}) EXPECT_EQ((*results)[i].rejection, "") << i;
+  EXPECT_EQ(commits, 1);
+
+  // The cancel request saw the assignment stored earlier in the same batch.
+  EXPECT_EQ(temp.store().Get("a-r-1-0").value().status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(temp.store().Get("a-r-2-0").value().status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_TRUE(absl::IsNotFound(temp.store().Get("a-r-9-0").status()));
+  EXPECT_EQ(temp.store().Count().value_or(-1), 2);
+  EXPECT_EQ(temp.store().LastSequence().value_or(-1), 3);  // received, received, cancelled
+  // Each change's status event and its echo on the organisation's own topic, exactly as one
+  // record at a time would have queued them.
+  EXPECT_EQ(temp.store().PendingOutbox(100).value().size(), 6u);
+  EXPECT_EQ(ingest.counts().stored, 3u);
+  EXPECT_EQ(ingest.counts().duplicates, 1u);
+  EXPECT_EQ(ingest.counts().rejected, 1u);
+}
+
+TEST(IngestBatchTest, ABatchDecidesAsOneRecordAtATimeWould) {
+  TempStore batched;
+  TempStore one_by_one;
+  ASSERT_TRUE(batched.ok() && one_by_one.ok());
+  AssignmentIngest batch_ingest(kOrg, batched.store(), [] { return At(1000); });
+  AssignmentIngest single_ingest(kOrg, one_by_one.store(), [] { return At(1000); });
+  std::vector<kafka::Record> records = MixedBatch();
+  ASSERT_TRUE(batch_ingest.IngestBatch(records).ok());
+  for (const kafka::Record& r : records) ASSERT_TRUE(single_ingest.Ingest(r).ok());
+
+  // The same rows; the events differ only in their random ids, so compare them without those.
+  const Contents a = Read(batched.store());
+  const Contents b = Read(one_by_one.store());
+  EXPECT_EQ(a.assignments, b.assignments);
+  EXPECT_EQ(a.changes, b.changes);
+  ASSERT_EQ(a.outbox.size(), b.outbox.size());
+}
+
+TEST(IngestBatchTest, ABatchDeliveredAgainAfterACrashBeforeTheOffsetCommitChangesNothing) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  const std::vector<kafka::Record> records = MixedBatch();
+  {
+    AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+    ASSERT_TRUE(ingest.IngestBatch(records).ok());
+  }
+  const Contents before = Read(temp.store());
+  // The process dies before the offsets are committed; the restarted inbox opens the same file and
+  // Kafka delivers the whole batch again.
+  ASSERT_TRUE(temp.Reopen());
+  AssignmentIngest restarted(kOrg, temp.store(), [] { return At(2000); });
+  int commits = 0;
+  store::InboxStore::Subscription subscription = temp.store().OnCommit([&] { ++commits; });
+  absl::StatusOr<std::vector<IngestResult>> again = restarted.IngestBatch(records);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_THAT(Outcomes(*again),
+              ::testing::ElementsAre(IngestOutcome::kDuplicate, IngestOutcome::kRejected,
+                                     IngestOutcome::kDuplicate, IngestOutcome::kDuplicate,
+                                     IngestOutcome::kDuplicate));
+  EXPECT_EQ(commits, 0);  // nothing written
+  EXPECT_TRUE(Read(temp.store()) == before);
+}
+
+TEST(IngestBatchTest, WhenTheStoreFailsOnOneRecordNothingOfTheBatchIsStored) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  const std::vector<kafka::Record> records = MixedBatch();
+  testing::RefuseWritesOf(temp.path(), "a-r-2-0");
+
+  absl::StatusOr<std::vector<IngestResult>> failed = ingest.IngestBatch(records);
+  EXPECT_TRUE(absl::IsInternal(failed.status())) << failed.status();
+  EXPECT_EQ(temp.store().Count().value_or(-1), 0);  // not even a-r-1-0, before the failure
+  EXPECT_TRUE(temp.store().PendingOutbox(10).value().empty());
+  EXPECT_EQ(ingest.counts().stored + ingest.counts().duplicates + ingest.counts().rejected, 0u);
+
+  // Tried again once the store works: as if the failure never happened.
+  testing::AllowWrites(temp.path());
+  absl::StatusOr<std::vector<IngestResult>> retried = ingest.IngestBatch(records);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(Outcomes(*retried)[2], IngestOutcome::kStored);
+  EXPECT_EQ(temp.store().Count().value_or(-1), 2);
+  EXPECT_EQ(ingest.counts().stored, 3u);
+  EXPECT_EQ(ingest.counts().rejected, 1u);
+}
+
+TEST(IngestBatchTest, AReplayEndsWithTheBatchThatIsDurable) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
+  // Offsets 7 and 8 are the history; 9 is new.
+  ASSERT_TRUE(ingest.ReplayUntil({{2, 9}}).ok());
+  const std::vector<kafka::Record> records = {MakeRecord(MakeEvent("r-1", 0, "debt", 100), 7),
+                                              MakeRecord(MakeEvent("r-2", 0, "debt", 100), 8),
+                                              MakeRecord(MakeEvent("r-3", 0, "debt", 100), 9)};
+  testing::RefuseWritesOf(temp.path(), "a-r-3-0");
+  EXPECT_FALSE(ingest.IngestBatch(records).ok());
+  EXPECT_TRUE(ingest.replaying());  // the history is not in: it must be replayed again
+  EXPECT_EQ(temp.store().Count().value_or(-1), 0);
+
+  testing::AllowWrites(temp.path());
+  absl::StatusOr<std::vector<IngestResult>> results = ingest.IngestBatch(records);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_FALSE(ingest.replaying());
+  // The history was received when the replay ended, within the batch; the new one as it came.
+  for (const char* id : {"a-r-1-0", "a-r-2-0", "a-r-3-0"}) {
+    EXPECT_EQ(temp.store().Get(id).value().status(), v1::ASSIGNMENT_STATUS_RECEIVED) << id;
+  }
+  EXPECT_EQ(temp.store().PendingOutbox(100).value().size(), 6u);
 }
 
 TEST(IngestOutcomeTest, Names) {

@@ -4,6 +4,7 @@
 
 #include <google/protobuf/timestamp.pb.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <cstdint>
@@ -41,8 +42,7 @@ class TempStore {
   // Closes the database (if open) and opens it again, as a restarted inbox would.
   bool Reopen() {
     store_.reset();
-    absl::StatusOr<std::unique_ptr<store::InboxStore>> opened =
-        store::InboxStore::Open((dir_ / "inbox.db").string());
+    absl::StatusOr<std::unique_ptr<store::InboxStore>> opened = store::InboxStore::Open(path());
     if (!opened.ok()) {
       ADD_FAILURE() << opened.status();
       return false;
@@ -54,6 +54,7 @@ class TempStore {
   store::InboxStore& store() { return *store_; }
   const std::filesystem::path& dir() const { return dir_; }
   bool ok() const { return store_ != nullptr; }
+  std::string path() const { return (dir_ / "inbox.db").string(); }
 
  private:
   std::filesystem::path dir_;
@@ -95,6 +96,25 @@ inline google::protobuf::Timestamp At(std::int64_t seconds) {
   t.set_seconds(seconds);
   return t;
 }
+
+// Runs `sql` on a second connection to the database at `path`: e.g. a trigger that makes the
+// store's writes of one assignment fail in SQLite, as a full or failing disk would.
+inline void ExecOnFile(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// Makes every write of assignment `id` fail until AllowWrites.
+inline void RefuseWritesOf(const std::string& path, const std::string& id) {
+  ExecOnFile(path, "CREATE TRIGGER refuse BEFORE INSERT ON assignments WHEN NEW.assignment_id = '" +
+                       id + "' BEGIN SELECT RAISE(ABORT, 'refused for the test'); END;");
+}
+inline void AllowWrites(const std::string& path) { ExecOnFile(path, "DROP TRIGGER refuse;"); }
 
 inline kafka::Record MakeRecord(const schakel::v1::AssignmentRequested& event,
                                 std::int64_t offset = 7) {

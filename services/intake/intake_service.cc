@@ -160,12 +160,13 @@ grpc::Status NoView() {
 
 IntakeService::IntakeService(const routing::Network& network,
                              const privacy::Pseudonymiser& pseudonymiser,
-                             kafka::Publisher& publisher, ReferralView* view,
+                             kafka::Publisher& publisher, ReferralView* view, IntakeLimits* limits,
                              privacy::ClientKeySource* keys)
     : network_(network),
       pseudonymiser_(pseudonymiser),
       publisher_(publisher),
       view_(view),
+      limits_(limits),
       keys_(keys) {}
 
 bool HasPersonalData(const v1::Referral& referral) {
@@ -373,6 +374,19 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
   std::string caller;
   if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
     reactor->Finish(who);
+    return reactor;
+  }
+  // Before any work (validation, Kafka): a refused call costs next to nothing and changes nothing.
+  if (std::optional<IntakeLimits::Refusal> refused =
+          limits_ != nullptr ? limits_->Take(caller) : std::nullopt) {
+    const std::string retry_ms = std::to_string(refused->retry_after.count());
+    context->AddTrailingMetadata("retry-after-ms", retry_ms);
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("intake_limit of organisation ", caller, " (", refused->limit.per_second,
+                     " referrals per second, bursts of ", refused->limit.burst,
+                     ") reached: the referral was not submitted; try again in ", retry_ms,
+                     " ms (trailing metadata retry-after-ms)")));
     return reactor;
   }
   if (!request->has_referral()) {

@@ -14,6 +14,7 @@
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
+#include "services/intake/intake_limits.h"
 #include "services/intake/referral_view.h"
 
 namespace schakel::intake {
@@ -23,11 +24,12 @@ class AnswerOnce;  // intake_service.cc
 class IntakeService final : public v1::IntakeService::CallbackService {
  public:
   // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
-  // answer UNIMPLEMENTED. Without keys, a referral with personal data (the client's name or
-  // contact, a need's details) is refused: it is never published unsealed.
+  // answer UNIMPLEMENTED. Without limits, no organisation's SubmitReferral calls are limited.
+  // Without keys, a referral with personal data (the client's name or contact, a need's details)
+  // is refused: it is never published unsealed.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
                 kafka::Publisher& publisher, ReferralView* view = nullptr,
-                privacy::ClientKeySource* keys = nullptr);
+                IntakeLimits* limits = nullptr, privacy::ClientKeySource* keys = nullptr);
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
@@ -64,6 +66,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   const privacy::Pseudonymiser& pseudonymiser_;
   kafka::Publisher& publisher_;
   ReferralView* view_;
+  IntakeLimits* limits_;
   privacy::ClientKeySource* keys_;
 };
 

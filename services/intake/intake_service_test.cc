@@ -98,8 +98,10 @@ class IntakeServiceTest : public ::testing::Test {
     absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(SCHAKEL_EXAMPLE_NETWORK);
     ASSERT_TRUE(net.ok()) << net.status();
     network_ = *net;
-    service_ =
-        std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get(), &keys_);
+    ConfigureNetwork(network_);
+    limits_ = std::make_unique<IntakeLimits>(network_, [this] { return now_; });
+    service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get(),
+                                               limits_.get(), &keys_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
@@ -109,6 +111,8 @@ class IntakeServiceTest : public ::testing::Test {
         "127.0.0.1:" + std::to_string(server_.port), grpc::InsecureChannelCredentials()));
   }
   void TearDown() override { server_.server->Shutdown(); }
+  // For a fixture that needs another network than the example (e.g. with intake limits).
+  virtual void ConfigureNetwork(routing::Network& /*network*/) {}
 
   grpc::Status Submit(const v1::Referral& referral, v1::SubmitReferralResponse* response,
                       const std::string& organisation = "mjd",
@@ -141,6 +145,10 @@ class IntakeServiceTest : public ::testing::Test {
   FakePublisher publisher_;
   FakeKeys keys_;
   std::unique_ptr<ReferralView> view_;  // none unless a derived fixture opens one
+  // The limits' clock: moved on by the test.
+  std::chrono::steady_clock::time_point now_ =
+      std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  std::unique_ptr<IntakeLimits> limits_;
   std::unique_ptr<IntakeService> service_;
   service::RunningServer server_;
   std::unique_ptr<v1::IntakeService::Stub> stub_;
@@ -218,6 +226,59 @@ TEST_F(IntakeServiceTest, WithoutTheClientsKeyNothingIsPublished) {
   // Without personal data no key is needed.
   ASSERT_TRUE(Submit(Seed(), &response).ok());
   EXPECT_EQ(publisher_.published().size(), 1u);
+
+// mjd may submit 2 referrals per second in bursts of 3; gemeente is not limited.
+class IntakeLimitTest : public IntakeServiceTest {
+ protected:
+  void ConfigureNetwork(routing::Network& network) override {
+    for (routing::Organisation& org : network.organisations) {
+      if (org.id == "mjd") org.intake_limit = routing::IntakeLimit{.per_second = 2, .burst = 3};
+    }
+  }
+};
+
+TEST_F(IntakeLimitTest, BeyondItsBurstAnOrganisationIsRefusedWithWhenToRetryAndNothingHappens) {
+  for (int i = 0; i < 3; ++i) {
+    v1::SubmitReferralResponse response;
+    grpc::Status status = Submit(Seed(), &response);
+    ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
+  }
+  ASSERT_EQ(publisher_.published().size(), 3u);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata(service::kTestOrganisationHeader, "mjd");
+  v1::SubmitReferralRequest request;
+  *request.mutable_referral() = Seed();
+  v1::SubmitReferralResponse response;
+  grpc::Status refused = stub_->SubmitReferral(&context, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "intake_limit of organisation mjd (2 referrals per second, bursts of 3) reached: the "
+            "referral was not submitted; try again in 500 ms (trailing metadata retry-after-ms)");
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto retry = trailers.find("retry-after-ms");
+  ASSERT_NE(retry, trailers.end());
+  EXPECT_EQ(std::string(retry->second.data(), retry->second.size()), "500");
+  EXPECT_EQ(response.referral_id(), "");
+  EXPECT_EQ(publisher_.published().size(), 3u);  // nothing published
+  EXPECT_EQ(limits_->refused("mjd"), 1u);
+
+  // Checked before validation: even an invalid request only costs the refusal.
+  v1::Referral invalid = Seed();
+  invalid.clear_needs();
+  EXPECT_EQ(Submit(invalid, &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // Another organisation is not affected.
+  v1::Referral from_gemeente = Seed();
+  EXPECT_TRUE(Submit(from_gemeente, &response, "gemeente").ok());
+
+  // Half a second later one token is back: one more call, not two.
+  now_ += std::chrono::milliseconds(500);
+  EXPECT_TRUE(Submit(Seed(), &response).ok());
+  EXPECT_EQ(Submit(Seed(), &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(limits_->refused("mjd"), 3u);
+  EXPECT_EQ(limits_->refused("gemeente"), 0u);
 }
 
 TEST_F(IntakeServiceTest, InvalidReferralIsRefusedAndNothingPublished) {

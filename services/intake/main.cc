@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
+#include <memory>
 
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
@@ -17,6 +18,7 @@
 #include "libs/service/security.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
+#include "services/intake/intake_limits.h"
 #include "services/intake/intake_service.h"
 #include "services/intake/referral_view.h"
 #include "services/intake/view_consumer.h"
@@ -136,7 +138,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   schakel::privacy::KeyClient keys(grpc::CreateChannel(keys_address, *key_credentials));
-  schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get(), &keys);
+  // The organisations' intake_limit from the network file (none configured: nobody is limited).
+  auto limits = std::make_shared<schakel::intake::IntakeLimits>(*network);
+  (*metrics)->AddCollectable(std::make_shared<schakel::intake::IntakeLimitCounters>(limits));
+  for (const schakel::routing::Organisation& org : network->organisations) {
+    if (org.intake_limit.has_value()) {
+      spdlog::info("intake limit of {}: {} referrals per second, bursts of {}", org.id,
+                   org.intake_limit->per_second, org.intake_limit->burst);
+    }
+  }
+  schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get(),
+                                         limits.get(), &keys);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
