@@ -180,6 +180,8 @@ int main(int argc, char** argv) {
   schakel::kafka::ConsumerOptions erasure_options = consumer_options;
   erasure_options.group_id = consumer_options.group_id + ".erasures";
   erasure_options.topics = {std::string(schakel::routing::kErasuresTopic)};
+  // The lag gauge reports the inbox's own topic (one lag source per process: it replaces the set).
+  erasure_options.on_lag = nullptr;
   absl::StatusOr<std::unique_ptr<schakel::kafka::Consumer>> erasure_consumer =
       schakel::kafka::Consumer::Create(erasure_options);
   if (!erasure_consumer.ok()) {
