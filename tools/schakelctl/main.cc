@@ -12,6 +12,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -23,13 +25,17 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "libs/kafka/admin.h"
+#include "libs/kafka/client_config.h"
+#include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
-#include "libs/kafka/consumer.h"
 #include "libs/ops/queues.h"
 #include "libs/ops/unroutable.h"
+#include "libs/routing/kafka_access.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
 #include "libs/service/security.h"
@@ -41,6 +47,21 @@
 namespace {
 
 constexpr auto kDeadline = std::chrono::seconds(15);
+
+// Runs `argv` (a program and its arguments, no shell) with its output on ours; its exit status.
+int Run(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 int Fail(const std::string& message) {
   std::cerr << "schakelctl: " << message << "\n";
@@ -129,14 +150,21 @@ int main(int argc, char** argv) {
   app.add_option("--ca", tls_override.ca, "The network's certificate authority (instead of --pki)");
   app.add_option("--cert", tls_override.cert, "Your client certificate (instead of --pki)");
   app.add_option("--key", tls_override.key, "The key of --cert");
+  // Kafka: who schakelctl is to the broker (the broker's ACLs decide what it may do).
+  std::string kafka_config;
+  app.add_option(
+      "--kafka-config", kafka_config,
+      "librdkafka properties of your Kafka identity, e.g. <pki>/kafka/operator.properties "
+      "(default: $SCHAKEL_KAFKA_CONFIG, else that file under --pki when it exists); "
+      "topics create and access apply need the admin's");
   // The credentials of `holder` (an organisation id, or "operator") for a call to `address`.
-  auto channel = [&](const std::string& address, const std::string& holder)
-      -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+  auto channel = [&](const std::string& address,
+                     const std::string& holder) -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
     schakel::service::TlsFiles files = tls_override;
     if (files.ca.empty()) files.ca = pki + "/ca.pem";
     if (files.cert.empty()) {
-      const std::string base = holder == "operator" ? pki + "/operators/operator"
-                                                    : pki + "/organisations/" + holder;
+      const std::string base =
+          holder == "operator" ? pki + "/operators/operator" : pki + "/organisations/" + holder;
       files.cert = base + ".pem";
       files.key = base + ".key";
     }
@@ -166,6 +194,30 @@ int main(int argc, char** argv) {
   auto* create_cmd = topics_cmd->add_subcommand("create", "Create every topic the network needs");
   create_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   create_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
+  // access show|apply
+  auto* access_cmd = app.add_subcommand("access", "Who may do what on Kafka (ACLs)");
+  access_cmd->require_subcommand(1);
+  auto* access_show_cmd =
+      access_cmd->add_subcommand("show", "Print the ACLs the network needs, one per line");
+  access_show_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  auto* access_apply_cmd = access_cmd->add_subcommand(
+      "apply", "Create the ACLs the network needs (as the Kafka super user: --kafka-config)");
+  access_apply_cmd->add_option("--network", network_file, "The network file")
+      ->capture_default_str();
+  access_apply_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  // librdkafka 2.0.2 cannot make ACLs on transactional ids (the router's): Kafka's own AclCommand
+  // does.
+  std::string kafka_jars;
+  std::string java_config;
+  access_apply_cmd->add_option(
+      "--kafka-jars", kafka_jars,
+      "Folder of the Kafka jars (deploy/local: .cache/kafka/libs), for the "
+      "transactional-id ACLs, which Kafka's AclCommand makes");
+  access_apply_cmd->add_option(
+      "--java-config", java_config,
+      "Kafka Java client properties of the super user for AclCommand, e.g. "
+      "<pki>/kafka/admin.java.properties");
 
   // submit
   std::string intake = "127.0.0.1:50051";
@@ -244,7 +296,8 @@ int main(int argc, char** argv) {
       "router offers it there, within the client's sharing permission; the decision (who, why, "
       "when) stays on schakel.operator.reassignments");
   reassign_cmd->add_option("referral", reassign_referral, "The referral id (r-…)")->required();
-  reassign_cmd->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
+  reassign_cmd
+      ->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
       ->required();
   reassign_cmd->add_option("organisation", reassign_to, "The organisation's id")->required();
   reassign_cmd->add_option("--reason", reassign_reason, "Why this organisation (required)")
@@ -273,6 +326,83 @@ int main(int argc, char** argv) {
   queues_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+
+  if (!kafka_config.empty()) {
+    if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  } else if (const char* env = std::getenv("SCHAKEL_KAFKA_CONFIG"); env == nullptr || !*env) {
+    const std::string operator_config = pki + "/kafka/operator.properties";
+    if (std::ifstream(operator_config).good()) {
+      if (absl::Status s = schakel::kafka::SetClientConfigFile(operator_config); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
+    }
+  }
+
+  if (*access_show_cmd || *access_apply_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    std::vector<schakel::kafka::AclBinding> acls;
+    for (const schakel::routing::AclRule& rule : schakel::routing::KafkaAccessRules(*net)) {
+      acls.push_back({"User:" + rule.principal, std::string(schakel::routing::Name(rule.resource)),
+                      rule.name, rule.prefixed,
+                      std::string(schakel::routing::Name(rule.operation))});
+    }
+    if (*access_show_cmd) {
+      for (const schakel::kafka::AclBinding& acl : acls) {
+        std::cout << acl.principal << "\t" << acl.operation << "\t" << acl.resource << "\t"
+                  << acl.name << (acl.prefixed ? "*" : "") << "\n";
+      }
+      return 0;
+    }
+    std::vector<schakel::kafka::AclBinding> direct, transactional;
+    for (schakel::kafka::AclBinding& acl : acls) {
+      (acl.resource == "transactional-id" ? transactional : direct).push_back(std::move(acl));
+    }
+    absl::Status created = schakel::kafka::CreateAcls(kafka, direct, std::chrono::seconds(15));
+    if (!created.ok()) return Fail("Kafka at " + kafka + ": " + std::string(created.message()));
+    // One AclCommand (a JVM start, seconds) per resource, with all its operations.
+    std::map<std::tuple<std::string, std::string, bool>, std::vector<std::string>> operations;
+    for (const schakel::kafka::AclBinding& acl : transactional) {
+      operations[{acl.principal, acl.name, acl.prefixed}].push_back(acl.operation);
+    }
+    for (const auto& [resource, ops] : operations) {
+      const auto& [principal, name, prefixed] = resource;
+      std::vector<std::string> command_line = {"java",
+                                               "-cp",
+                                               kafka_jars + "/*",
+                                               "org.apache.kafka.tools.AclCommand",
+                                               "--bootstrap-server",
+                                               kafka,
+                                               "--command-config",
+                                               java_config,
+                                               "--add",
+                                               "--allow-principal",
+                                               principal,
+                                               "--transactional-id",
+                                               name,
+                                               "--resource-pattern-type",
+                                               prefixed ? "prefixed" : "literal"};
+      for (const std::string& op : ops) {
+        command_line.push_back("--operation");
+        command_line.push_back(op);
+      }
+      if (kafka_jars.empty() || java_config.empty()) {
+        std::string command;
+        for (const std::string& a : command_line) command += (command.empty() ? "" : " ") + a;
+        return Fail(
+            "not made (librdkafka 2.0.2 has no ACLs on transactional ids): give --kafka-jars "
+            "and --java-config, or run: " +
+            command);
+      }
+      command_line.insert(command_line.begin() + 1, "-Dlog4j2.level=warn");
+      if (Run(command_line) != 0) return Fail("Kafka's AclCommand failed for " + principal);
+    }
+    std::cout << direct.size() + transactional.size() << " ACLs present on " << kafka << " for "
+              << schakel::routing::KafkaPrincipals(*net).size() << " principals\n";
+    return 0;
+  }
 
   if (*queues_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
@@ -455,21 +585,21 @@ int main(int argc, char** argv) {
           return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
         std::promise<absl::Status> acknowledged;
         std::future<absl::Status> outcome = acknowledged.get_future();
-        (*producer)->Publish(schakel::routing::kReassignTopic, event.meta().referral_id(),
-                             event.SerializeAsString(), [&acknowledged](absl::Status s) {
-                               acknowledged.set_value(std::move(s));
-                             });
+        (*producer)->Publish(
+            schakel::routing::kReassignTopic, event.meta().referral_id(), event.SerializeAsString(),
+            [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
         const absl::Status status = outcome.get();
         (*producer)->Close(std::chrono::seconds(5));
         if (!status.ok()) {
           return Fail("unroutable reassign: Kafka at " + kafka +
                       " did not take it: " + std::string(status.message()));
         }
-        std::printf("reassignment of %s (need %s #%u) to %s sent; the router offers it there "
-                    "(see schakelctl referral %s)\n",
-                    event.meta().assignment_id().c_str(),
-                    queue.Find(reassign_referral, reassign_need)->need_code.c_str(),
-                    reassign_need, reassign_to.c_str(), reassign_referral.c_str());
+        std::printf(
+            "reassignment of %s (need %s #%u) to %s sent; the router offers it there "
+            "(see schakelctl referral %s)\n",
+            event.meta().assignment_id().c_str(),
+            queue.Find(reassign_referral, reassign_need)->need_code.c_str(), reassign_need,
+            reassign_to.c_str(), reassign_referral.c_str());
         return 0;
       }
       int count = 0;
@@ -477,8 +607,8 @@ int main(int argc, char** argv) {
         ++count;
         std::printf("%s  %s  need %s (#%u)  %s  from %s  region %s\n", Time(u.at).c_str(),
                     u.unroutable_id.c_str(), u.need_code.c_str(), u.need_index,
-                    schakel::v1::Urgency_Name(u.urgency).c_str(),
-                    u.referring_organisation.c_str(), u.region.c_str());
+                    schakel::v1::Urgency_Name(u.urgency).c_str(), u.referring_organisation.c_str(),
+                    u.region.c_str());
         if (!u.reassigned_to.empty()) {
           std::printf("    reassigned to %s\n", u.reassigned_to.c_str());
         } else if (!u.requested_to.empty()) {
@@ -531,8 +661,8 @@ int main(int argc, char** argv) {
       schakel::v1::ReassignRequested a;
       if (!a.ParseFromString(r.value) || a.meta().referral_id() != referral_id) continue;
       lines.push_back({a.meta().occurred_at(), a.meta().assignment_id() + "  REASSIGN to " +
-                                                   a.to_organisation() + " by " + a.by() +
-                                                   "  (\"" + a.reason() + "\")"});
+                                                   a.to_organisation() + " by " + a.by() + "  (\"" +
+                                                   a.reason() + "\")"});
     }
     if (lines.empty()) return Fail("no events for referral " + referral_id);
     std::stable_sort(lines.begin(), lines.end(),
