@@ -42,13 +42,14 @@ COMMANDS_RUN = {
 FLAGS = {
     "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True,
                "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--log-json": False,
-               "--log-level": True, "--metrics-listen": True},
+               "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
-               "--log-json": False, "--log-level": True, "--metrics-listen": True},
+               "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True,
-              "--log-json": False, "--log-level": True, "--metrics-listen": True},
+              "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "ops": {"--network": True, "--kafka": True, "--listen": True, "--console-listen": True,
-            "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True},
+            "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True,
+            "--kafka-config": True},
 }
 REQUIRED_FLAGS = {"intake": {"--pseudonym-key"}, "router": set(), "inbox": {"--org", "--network"},
                   "ops": set()}

@@ -11,10 +11,11 @@
 #include "libs/kafka/producer.h"
 #include "libs/routing/topics.h"
 #include "libs/service/server.h"
+#include "libs/service/test_identity.h"
 #include "services/intake/intake_service.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
-#include "libs/service/test_identity.h"
+#include "tests/support/test_network.h"
 
 namespace schakel::intake {
 namespace {
@@ -43,8 +44,8 @@ class IntakeOnKafka {
                                                     .extra = {}}));
     service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, *producer_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
-    server_ = std::move(*service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                                                    {service_.get()}));
+    server_ = std::move(
+        *service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()}));
     stub_ = v1::IntakeService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_.port), grpc::InsecureChannelCredentials()));
   }
@@ -126,7 +127,9 @@ class OwnBroker {
     std::string output;
     const int rc = RunCommand(
         {std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/kafka", verb, "--dir", dir_.string(),
-         "--port", std::to_string(port_), "--controller-port", std::to_string(controller_port_)},
+         "--port", std::to_string(port_), "--controller-port", std::to_string(controller_port_),
+         // The authority the tests' own clients (the admin of it) trust.
+         "--pki", schakel::testing::TestPki().string()},
         &output);
     if (rc != 0) ADD_FAILURE() << "kafka " << verb << " failed: " << output;
     return rc == 0;
