@@ -58,6 +58,10 @@ constexpr Row kRows[] = {
     {"router", Op::kRead, Res::kTopic, kRouterStateTopic},
     {"router", Op::kRead, Res::kTopic, kInboxLoadTopic},
     {"router", Op::kRead, Res::kGroup, "schakel.router"},
+    // (librdkafka asks for the coordinator of a reader's group.id even when it only assigns
+    // partitions and never commits: the load follower's and the state restore's.)
+    {"router", Op::kDescribe, Res::kGroup, "schakel.follower"},
+    {"router", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"router", Op::kWrite, Res::kTopic, "schakel.inbox.", kPrefix},
     {"router", Op::kWrite, Res::kTopic, kStatusTopic},
     {"router", Op::kWrite, Res::kTopic, kUnroutableTopic},
@@ -91,6 +95,7 @@ constexpr Row kRows[] = {
     {"ops", Op::kRead, Res::kTopic, kInboxLoadTopic},
     {"ops", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
+    {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
     {"ops", Op::kWrite, Res::kTopic, kReassignTopic},
 
     // operator (schakelctl): reads what `referral`, `queues`, `unroutable` and `dlq list` show;
@@ -104,6 +109,7 @@ constexpr Row kRows[] = {
     {"operator", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"operator", Op::kRead, Res::kTopic, kAuditTopic},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
+    {"operator", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"operator", Op::kWrite, Res::kTopic, kReassignTopic},
     {"operator", Op::kWrite, Res::kTopic, kSubmittedTopic},
     {"operator", Op::kWrite, Res::kTopic, kStatusTopic},
