@@ -5,7 +5,9 @@
 
 #include <memory>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
 namespace {
@@ -23,14 +25,110 @@ struct OptionsDeleter {
   void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
 };
 
+struct AclBindingDeleter {
+  void operator()(rd_kafka_AclBinding_t* b) const { rd_kafka_AclBinding_destroy(b); }
+};
+
+using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+absl::StatusOr<Handle> NewAdminHandle(const std::string& bootstrap_servers,
+                                      const Properties& extra) {
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  Properties props = WithClientConfig(extra);
+  props["bootstrap.servers"] = bootstrap_servers;
+  props["client.id"] = "schakel-admin";
+  for (const auto& [key, value] : props) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat("kafka admin property ", key, ": ", error));
+    }
+  }
+  // rd_kafka_new takes ownership of conf on success only.
+  Handle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(absl::StrCat("kafka admin: ", error));
+  }
+  return rk;
+}
+
 }  // namespace
+
+absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<AclBinding>& acls,
+                        std::chrono::milliseconds timeout) {
+  if (acls.empty()) return absl::OkStatus();
+  absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, {});
+  if (!rk.ok()) return rk.status();
+  char error[512];
+  std::vector<std::unique_ptr<rd_kafka_AclBinding_t, AclBindingDeleter>> owned;
+  std::vector<rd_kafka_AclBinding_t*> bindings;
+  for (const AclBinding& acl : acls) {
+    rd_kafka_ResourceType_t type = RD_KAFKA_RESOURCE_UNKNOWN;
+    if (acl.resource == "topic") type = RD_KAFKA_RESOURCE_TOPIC;
+    if (acl.resource == "group") type = RD_KAFKA_RESOURCE_GROUP;
+    rd_kafka_AclOperation_t operation = RD_KAFKA_ACL_OPERATION_UNKNOWN;
+    if (acl.operation == "Read") operation = RD_KAFKA_ACL_OPERATION_READ;
+    if (acl.operation == "Write") operation = RD_KAFKA_ACL_OPERATION_WRITE;
+    if (acl.operation == "Describe") operation = RD_KAFKA_ACL_OPERATION_DESCRIBE;
+    if (acl.operation == "Create") operation = RD_KAFKA_ACL_OPERATION_CREATE;
+    if (type == RD_KAFKA_RESOURCE_UNKNOWN || operation == RD_KAFKA_ACL_OPERATION_UNKNOWN) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka acl: ", acl.operation, " on ", acl.resource, " is not supported"));
+    }
+    rd_kafka_AclBinding_t* binding = rd_kafka_AclBinding_new(
+        type, acl.name.c_str(),
+        acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+        acl.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error,
+        sizeof error);
+    if (binding == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka acl for ", acl.principal, ": ", error));
+    }
+    owned.emplace_back(binding);
+    bindings.push_back(binding);
+  }
+  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATEACLS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
+                                            sizeof error);
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
+  rd_kafka_CreateAcls(rk->get(), bindings.data(), bindings.size(), options.get(), queue.get());
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
+      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
+  if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const std::string message =
+        absl::StrCat("kafka admin: create acls: ", rd_kafka_event_error_string(event.get()));
+    if (err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+      return absl::PermissionDeniedError(message);
+    }
+    return absl::UnavailableError(message);
+  }
+  std::size_t count = 0;
+  const rd_kafka_acl_result_t** results =
+      rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event.get()), &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const rd_kafka_error_t* err = rd_kafka_acl_result_error(results[i]);
+    if (err == nullptr || rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    const std::string message =
+        absl::StrCat("kafka admin: acl ", i < acls.size() ? acls[i].principal : "", " ",
+                     i < acls.size() ? acls[i].name : "", ": ", rd_kafka_error_string(err));
+    if (rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+      return absl::PermissionDeniedError(message);
+    }
+    return absl::InternalError(message);
+  }
+  return absl::OkStatus();
+}
 
 absl::Status EnsureTopics(const std::string& bootstrap_servers,
                           const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout,
                           const Properties& extra) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  Properties props = extra;
+  Properties props = WithClientConfig(extra);
   props["bootstrap.servers"] = bootstrap_servers;
   props["client.id"] = "schakel-admin";
   for (const auto& [key, value] : props) {

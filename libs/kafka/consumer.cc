@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
 
@@ -83,10 +84,10 @@ absl::StatusOr<std::map<std::int32_t, std::int64_t>> CommittedOffsets(
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
   // The group's id, to ask its coordinator; never subscribed, so never a member.
-  const Properties props = {{"bootstrap.servers", bootstrap_servers},
-                            {"client.id", "schakel-lag"},
-                            {"group.id", group_id},
-                            {"enable.auto.commit", "false"}};
+  const Properties props = WithClientConfig({{"bootstrap.servers", bootstrap_servers},
+                                             {"client.id", "schakel-lag"},
+                                             {"group.id", group_id},
+                                             {"enable.auto.commit", "false"}});
   for (const auto& [key, value] : props) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
       return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, ": ", error));
@@ -122,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   self->on_record_ = options.on_record;
 
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = {
+  Properties props = WithClientConfig({
       {"bootstrap.servers", options.bootstrap_servers},
       {"client.id", options.client_id},
       {"group.id", options.group_id},
@@ -138,7 +139,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
       {"enable.partition.eof", "false"},
       // A member that crashed (or could not leave) holds its partitions this long: keep it short.
       {"session.timeout.ms", "10000"},
-  };
+  });
   if (options.on_lag) props["statistics.interval.ms"] = "5000";
   for (const auto& [key, value] : options.extra) props[key] = value;
   // Troubleshooting: SCHAKEL_KAFKA_DEBUG=cgrp,protocol turns on librdkafka debug logging.

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
 
@@ -19,11 +20,13 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
                                                            std::chrono::milliseconds timeout,
                                                            const Properties& extra) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = {
-      {"bootstrap.servers", bootstrap_servers}, {"client.id", "schakel-follower"},
+  Properties props = WithClientConfig({
+      {"bootstrap.servers", bootstrap_servers},
+      {"client.id", "schakel-follower"},
       {"group.id", "schakel.follower"},  // required by the API; never joined (partitions assigned)
-      {"enable.auto.commit", "false"},          {"isolation.level", "read_committed"},
-  };
+      {"enable.auto.commit", "false"},
+      {"isolation.level", "read_committed"},
+  });
   for (const auto& [key, value] : extra) props[key] = value;
   std::string error;
   for (const auto& [key, value] : props) {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
 
@@ -13,11 +14,16 @@ absl::StatusOr<std::unique_ptr<ReachabilityProbe>> ReachabilityProbe::Start(
   self->every_ = every;
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  if (conf->set("bootstrap.servers", bootstrap_servers, error) != RdKafka::Conf::CONF_OK ||
-      conf->set("client.id", "schakel-probe", error) != RdKafka::Conf::CONF_OK ||
+  const Properties props = WithClientConfig({
+      {"bootstrap.servers", bootstrap_servers},
+      {"client.id", "schakel-probe"},
       // Its failures are the point of it: the service logs the changes, not librdkafka each retry.
-      conf->set("log_level", "0", error) != RdKafka::Conf::CONF_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("kafka probe: ", error));
+      {"log_level", "0"},
+  });
+  for (const auto& [key, value] : props) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka probe property ", key, ": ", error));
+    }
   }
   self->client_.reset(RdKafka::Producer::create(conf.get(), error));
   if (!self->client_) return absl::InternalError(absl::StrCat("kafka probe: ", error));

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
 
@@ -77,7 +78,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
   self->callbacks_ = std::make_unique<Callbacks>(self->reachable_);
 
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = {
+  Properties props = WithClientConfig({
       {"bootstrap.servers", options.bootstrap_servers},
       {"client.id", options.client_id},
       {"enable.idempotence", "true"},
@@ -91,7 +92,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
       // kernel's.
       {"socket.nagle.disable", "true"},
       {"compression.type", "lz4"},
-  };
+  });
   for (const auto& [key, value] : options.extra) props[key] = value;
   // Troubleshooting: SCHAKEL_KAFKA_DEBUG=cgrp,protocol turns on librdkafka debug logging.
   if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
 namespace {
@@ -68,7 +69,7 @@ absl::StatusOr<std::unique_ptr<TransactionalProducer>> TransactionalProducer::Cr
 
 absl::Status TransactionalProducer::Connect(std::chrono::milliseconds timeout) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = {
+  Properties props = WithClientConfig({
       {"bootstrap.servers", options_.bootstrap_servers},
       {"client.id", options_.client_id},
       {"transactional.id", options_.transactional_id},
@@ -77,7 +78,7 @@ absl::Status TransactionalProducer::Connect(std::chrono::milliseconds timeout) {
       {"acks", "all"},
       {"linger.ms", "2"},
       {"compression.type", "lz4"},
-  };
+  });
   for (const auto& [key, value] : options_.extra) props[key] = value;
   if (const char* debug = std::getenv("SCHAKEL_KAFKA_DEBUG")) props["debug"] = debug;
   if (absl::Status s = SetAll(conf.get(), props, "kafka transactional producer"); !s.ok()) return s;
@@ -185,7 +186,7 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
                        const Properties& extra) {
   if (partitions.empty()) return absl::OkStatus();
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = {
+  Properties props = WithClientConfig({
       {"bootstrap.servers", bootstrap_servers},
       {"client.id", "schakel-restore"},
       // Required by the high-level consumer; never joined or committed (partitions are assigned).
@@ -193,7 +194,7 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
       {"enable.auto.commit", "false"},
       {"enable.partition.eof", "true"},
       {"isolation.level", "read_committed"},
-  };
+  });
   for (const auto& [key, value] : extra) props[key] = value;
   if (absl::Status s = SetAll(conf.get(), props, "kafka restore"); !s.ok()) return s;
   std::string error;

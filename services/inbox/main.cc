@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
@@ -65,7 +66,17 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   schakel::service::SecurityFlags security_flags;
   schakel::service::AddSecurityFlags(app, security_flags);
+  std::string kafka_config;
+  app.add_option(
+      "--kafka-config", kafka_config,
+      "librdkafka properties of this service's Kafka identity (the broker's ACLs decide "
+      "what it may do), e.g. <pki>/kafka/inbox-<org>.properties; without it: no identity");
   CLI11_PARSE(app, argc, argv);
+  // Every Kafka client of this process presents this identity (and nothing from the environment).
+  if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+    std::cerr << "inbox: " << s.message() << "\n";
+    return 2;
+  }
 
   // TLS for every call; the caller's identity from its certificate or token, never the request.
   absl::StatusOr<schakel::service::ServerSecurity> security =

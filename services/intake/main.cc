@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
@@ -63,7 +64,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   schakel::service::SecurityFlags security_flags;
   schakel::service::AddSecurityFlags(app, security_flags);
+  std::string kafka_config;
+  app.add_option("--kafka-config", kafka_config,
+                 "librdkafka properties of this service's Kafka identity (the broker's ACLs decide "
+                 "what it may do), e.g. <pki>/kafka/intake.properties; without it: no identity");
   CLI11_PARSE(app, argc, argv);
+  // Every Kafka client of this process presents this identity (and nothing from the environment).
+  if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+    std::cerr << "intake: " << s.message() << "\n";
+    return 2;
+  }
 
   // TLS for every call; the caller's identity from its certificate or token, never the request.
   absl::StatusOr<schakel::service::ServerSecurity> security =

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
@@ -49,7 +50,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   schakel::service::SecurityFlags security_flags;
   schakel::service::AddSecurityFlags(app, security_flags);
+  std::string kafka_config;
+  app.add_option("--kafka-config", kafka_config,
+                 "librdkafka properties of this service's Kafka identity (the broker's ACLs decide "
+                 "what it may do), e.g. <pki>/kafka/keys.properties; without it: no identity");
   CLI11_PARSE(app, argc, argv);
+  // Every Kafka client of this process presents this identity (and nothing from the environment).
+  if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+    std::cerr << "keys: " << s.message() << "\n";
+    return 2;
+  }
 
   absl::StatusOr<schakel::service::ServerSecurity> security =
       schakel::service::LoadServerSecurity(security_flags);

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/follower.h"
 #include "libs/kafka/probe.h"
@@ -82,7 +83,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   schakel::service::SecurityFlags security_flags;
   schakel::service::AddSecurityFlags(app, security_flags);
+  std::string kafka_config;
+  app.add_option("--kafka-config", kafka_config,
+                 "librdkafka properties of this service's Kafka identity (the broker's ACLs decide "
+                 "what it may do), e.g. <pki>/kafka/ops.properties; without it: no identity");
   CLI11_PARSE(app, argc, argv);
+  // Every Kafka client of this process presents this identity (and nothing from the environment).
+  if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+    std::cerr << "ops: " << s.message() << "\n";
+    return 2;
+  }
   schakel::service::SetupLogging("ops", log_json, log_level);
 
   // TLS for every call; the caller's identity from its certificate or token, never the request.

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "libs/kafka/admin.h"
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/probe.h"
 #include "libs/kafka/transactional_producer.h"
@@ -105,7 +106,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   schakel::service::SecurityFlags security_flags;
   schakel::service::AddSecurityFlags(app, security_flags);
+  std::string kafka_config;
+  app.add_option("--kafka-config", kafka_config,
+                 "librdkafka properties of this service's Kafka identity (the broker's ACLs decide "
+                 "what it may do), e.g. <pki>/kafka/router.properties; without it: no identity");
   CLI11_PARSE(app, argc, argv);
+  // Every Kafka client of this process presents this identity (and nothing from the environment).
+  if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+    std::cerr << "router: " << s.message() << "\n";
+    return 2;
+  }
 
   if (!check_file.empty()) {
     absl::StatusOr<schakel::routing::Network> checked =
@@ -205,9 +215,8 @@ int main(int argc, char** argv) {
   schakel::router::RoutingService routing_service(policy, load);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
-  absl::StatusOr<schakel::service::RunningServer> server =
-      schakel::service::StartServer(listen, security->credentials, {&routing_service},
-                                    std::move(interceptors));
+  absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
+      listen, security->credentials, {&routing_service}, std::move(interceptors));
   if (!server.ok()) {
     std::cerr << "router: " << server.status().message() << "\n";
     return 2;

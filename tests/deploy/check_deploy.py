@@ -47,15 +47,16 @@ COMMANDS_RUN = {
 FLAGS = {
     "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True, "--keys": True,
                "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--log-json": False,
-               "--log-level": True, "--metrics-listen": True},
+               "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
-               "--log-json": False, "--log-level": True, "--metrics-listen": True},
+               "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True, "--keys": True,
-              "--log-json": False, "--log-level": True, "--metrics-listen": True},
+              "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "ops": {"--network": True, "--kafka": True, "--listen": True, "--console-listen": True,
-            "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True},
+            "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True,
+            "--kafka-config": True},
     "keys": {"--listen": True, "--kafka": True, "--master-key": True, "--db": True, "--group": True,
-             "--metrics-listen": True, "--log-json": False, "--log-level": True},
+             "--metrics-listen": True, "--log-json": False, "--log-level": True, "--kafka-config": True},
 }
 # Flags that exist but are for operators and tests, not for a deployment: a manifest or unit that passes one
 # fails as if it did not exist.

@@ -16,6 +16,7 @@
 #include "services/intake/intake_service.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
+#include "tests/support/test_network.h"
 
 namespace schakel::intake {
 namespace {
@@ -168,7 +169,9 @@ class OwnBroker {
     std::string output;
     const int rc = RunCommand(
         {std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/kafka", verb, "--dir", dir_.string(),
-         "--port", std::to_string(port_), "--controller-port", std::to_string(controller_port_)},
+         "--port", std::to_string(port_), "--controller-port", std::to_string(controller_port_),
+         // The authority the tests' own clients (the admin of it) trust.
+         "--pki", schakel::testing::TestPki().string()},
         &output);
     if (rc != 0) ADD_FAILURE() << "kafka " << verb << " failed: " << output;
     return rc == 0;

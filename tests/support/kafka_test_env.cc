@@ -12,6 +12,8 @@
 #include <mutex>
 #include <set>
 
+#include "libs/kafka/client_config.h"
+
 namespace schakel::testing {
 
 std::string TestKafka() {
@@ -28,6 +30,7 @@ std::vector<kafka::Record> ReadWholeTopic(const std::string& bootstrap, const st
                                           std::chrono::milliseconds timeout) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [key, value] : kafka::ClientConfig()) conf->set(key, value, error);
   conf->set("bootstrap.servers", bootstrap, error);
   conf->set("group.id", "schakel-test-reader",
             error);  // never joins: partitions are assigned by hand

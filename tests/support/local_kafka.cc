@@ -13,8 +13,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/client_config.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
+#include "tests/support/test_network.h"
 
 namespace schakel::testing {
 namespace {
@@ -111,7 +113,9 @@ absl::Status LocalKafka::StartNode(const Node& node) const {
                                    "--port",
                                    std::to_string(node.port),
                                    "--controller-port",
-                                   std::to_string(node.controller_port)};
+                                   std::to_string(node.controller_port),
+                                   "--pki",
+                                   TestPki().string()};
   if (nodes_.size() > 1) {
     std::string quorum;
     for (const Node& n : nodes_) {
@@ -173,6 +177,7 @@ absl::Status LocalKafka::Stop(int node_id) {
 std::optional<int> LocalKafka::BusiestLeader(const std::string& topic) const {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [key, value] : kafka::ClientConfig()) conf->set(key, value, error);
   conf->set("bootstrap.servers", bootstrap(), error);
   std::unique_ptr<RdKafka::Producer> client(RdKafka::Producer::create(conf.get(), error));
   if (!client) return std::nullopt;

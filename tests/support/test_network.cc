@@ -31,9 +31,22 @@ std::string ReadFile(const std::filesystem::path& path) {
 }  // namespace
 
 const std::filesystem::path& TestPki() {
-  static const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("schakel-pki-" + std::to_string(::getpid()));
+  // tests/run makes one for the whole run (its broker trusts that authority); alone, a test process
+  // makes its own, and its own Kafka clients are the admin of it.
+  static const std::filesystem::path dir = [] {
+    const char* shared = std::getenv("SCHAKEL_TEST_PKI");
+    std::filesystem::path d = shared != nullptr && *shared != '\0'
+                                  ? std::filesystem::path(shared)
+                                  : std::filesystem::temp_directory_path() /
+                                        ("schakel-pki-" + std::to_string(::getpid()));
+    ::setenv("SCHAKEL_KAFKA_CONFIG", (d / "kafka" / "admin.properties").c_str(), /*overwrite=*/0);
+    return d;
+  }();
   return dir;
+}
+
+std::string TestKafkaConfig(const std::string& principal) {
+  return (TestPki() / "kafka" / (principal + ".properties")).string();
 }
 
 ::testing::AssertionResult EnsureTestPki(const std::string& network_file) {
@@ -187,10 +200,19 @@ TestNetwork::~TestNetwork() {
 ::testing::AssertionResult TestNetwork::Prepare() {
   if (::testing::AssertionResult pki = EnsureTestPki(network_file_); !pki) return pki;
   std::string output;
-  if (RunCommand({kBinary + "/tools/schakelctl/schakelctl", "topics", "create", "--network",
+  // As the Kafka super user: the topics, and the ACLs that let each service do its work.
+  const std::string schakelctl = kBinary + "/tools/schakelctl/schakelctl";
+  const std::string admin = TestKafkaConfig("admin");
+  if (RunCommand({schakelctl, "--kafka-config", admin, "topics", "create", "--network",
                   network_file_, "--kafka", kafka_},
                  &output) != 0) {
     return ::testing::AssertionFailure() << "topics create: " << output;
+  }
+  if (RunCommand({schakelctl, "--kafka-config", admin, "access", "apply", "--network",
+                  network_file_, "--kafka", kafka_, "--kafka-jars", kSource + "/.cache/kafka/libs",
+                  "--java-config", (TestPki() / "kafka" / "admin.java.properties").string()},
+                 &output) != 0) {
+    return ::testing::AssertionFailure() << "access apply: " << output;
   }
   const std::string key = (dir_ / "pseudonym.key").string();
   if (RunCommand({"/bin/sh", "-c", "openssl rand -hex 32 > " + key}, &output) != 0) {
@@ -306,6 +328,9 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
                                         "--tls-ca",   (pki / "ca.pem").string(),
                                         "--tokens",   (pki / "tokens").string()};
   args.insert(args.end(), tls.begin(), tls.end());
+  // Its Kafka identity: the same certificate, as the principal <name> (the ACLs are per principal).
+  args.push_back("--kafka-config");
+  args.push_back(TestKafkaConfig(cert));
   ++s.starts;
   const std::string log =
       (dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();

@@ -30,6 +30,9 @@ namespace schakel::testing {
 // The certificates and tokens of this test process (a folder made by deploy/local/pki); each
 // network file's organisations are added by TestNetwork::Prepare (or EnsureTestPki).
 const std::filesystem::path& TestPki();
+// The librdkafka properties of a Kafka principal in TestPki() ("admin", "intake",
+// "inbox-<org>"...).
+std::string TestKafkaConfig(const std::string& principal);
 ::testing::AssertionResult EnsureTestPki(const std::string& network_file);
 // A TLS channel that trusts TestPki()'s authority; with `client_certificate_of` (an organisation
 // id, or "operator:<name>"), it presents that holder's client certificate.

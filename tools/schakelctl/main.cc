@@ -12,6 +12,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -23,13 +25,17 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "libs/kafka/admin.h"
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/ops/queues.h"
 #include "libs/ops/unroutable.h"
+#include "libs/routing/kafka_access.h"
 #include "libs/routing/network.h"
 #include "libs/routing/topics.h"
 #include "libs/service/security.h"
@@ -42,6 +48,21 @@
 namespace {
 
 constexpr auto kDeadline = std::chrono::seconds(15);
+
+// Runs `argv` (a program and its arguments, no shell) with its output on ours; its exit status.
+int Run(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 int Fail(const std::string& message) {
   std::cerr << "schakelctl: " << message << "\n";
@@ -130,6 +151,13 @@ int main(int argc, char** argv) {
   app.add_option("--ca", tls_override.ca, "The network's certificate authority (instead of --pki)");
   app.add_option("--cert", tls_override.cert, "Your client certificate (instead of --pki)");
   app.add_option("--key", tls_override.key, "The key of --cert");
+  // Kafka: who schakelctl is to the broker (the broker's ACLs decide what it may do).
+  std::string kafka_config;
+  app.add_option(
+      "--kafka-config", kafka_config,
+      "librdkafka properties of your Kafka identity, e.g. <pki>/kafka/operator.properties "
+      "(default: $SCHAKEL_KAFKA_CONFIG, else that file under --pki when it exists); "
+      "topics create and access apply need the admin's");
   // The credentials of `holder` (an organisation id, or "operator") for a call to `address`.
   auto channel = [&](const std::string& address,
                      const std::string& holder) -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
@@ -167,6 +195,30 @@ int main(int argc, char** argv) {
   auto* create_cmd = topics_cmd->add_subcommand("create", "Create every topic the network needs");
   create_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   create_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
+  // access show|apply
+  auto* access_cmd = app.add_subcommand("access", "Who may do what on Kafka (ACLs)");
+  access_cmd->require_subcommand(1);
+  auto* access_show_cmd =
+      access_cmd->add_subcommand("show", "Print the ACLs the network needs, one per line");
+  access_show_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  auto* access_apply_cmd = access_cmd->add_subcommand(
+      "apply", "Create the ACLs the network needs (as the Kafka super user: --kafka-config)");
+  access_apply_cmd->add_option("--network", network_file, "The network file")
+      ->capture_default_str();
+  access_apply_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  // librdkafka 2.0.2 cannot make ACLs on transactional ids (the router's): Kafka's own AclCommand
+  // does.
+  std::string kafka_jars;
+  std::string java_config;
+  access_apply_cmd->add_option(
+      "--kafka-jars", kafka_jars,
+      "Folder of the Kafka jars (deploy/local: .cache/kafka/libs), for the "
+      "transactional-id ACLs, which Kafka's AclCommand makes");
+  access_apply_cmd->add_option(
+      "--java-config", java_config,
+      "Kafka Java client properties of the super user for AclCommand, e.g. "
+      "<pki>/kafka/admin.java.properties");
 
   // submit
   std::string intake = "127.0.0.1:50051";
@@ -291,6 +343,83 @@ int main(int argc, char** argv) {
   queues_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+
+  if (!kafka_config.empty()) {
+    if (absl::Status s = schakel::kafka::SetClientConfigFile(kafka_config); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  } else if (const char* env = std::getenv("SCHAKEL_KAFKA_CONFIG"); env == nullptr || !*env) {
+    const std::string operator_config = pki + "/kafka/operator.properties";
+    if (std::ifstream(operator_config).good()) {
+      if (absl::Status s = schakel::kafka::SetClientConfigFile(operator_config); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
+    }
+  }
+
+  if (*access_show_cmd || *access_apply_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    std::vector<schakel::kafka::AclBinding> acls;
+    for (const schakel::routing::AclRule& rule : schakel::routing::KafkaAccessRules(*net)) {
+      acls.push_back({"User:" + rule.principal, std::string(schakel::routing::Name(rule.resource)),
+                      rule.name, rule.prefixed,
+                      std::string(schakel::routing::Name(rule.operation))});
+    }
+    if (*access_show_cmd) {
+      for (const schakel::kafka::AclBinding& acl : acls) {
+        std::cout << acl.principal << "\t" << acl.operation << "\t" << acl.resource << "\t"
+                  << acl.name << (acl.prefixed ? "*" : "") << "\n";
+      }
+      return 0;
+    }
+    std::vector<schakel::kafka::AclBinding> direct, transactional;
+    for (schakel::kafka::AclBinding& acl : acls) {
+      (acl.resource == "transactional-id" ? transactional : direct).push_back(std::move(acl));
+    }
+    absl::Status created = schakel::kafka::CreateAcls(kafka, direct, std::chrono::seconds(15));
+    if (!created.ok()) return Fail("Kafka at " + kafka + ": " + std::string(created.message()));
+    // One AclCommand (a JVM start, seconds) per resource, with all its operations.
+    std::map<std::tuple<std::string, std::string, bool>, std::vector<std::string>> operations;
+    for (const schakel::kafka::AclBinding& acl : transactional) {
+      operations[{acl.principal, acl.name, acl.prefixed}].push_back(acl.operation);
+    }
+    for (const auto& [resource, ops] : operations) {
+      const auto& [principal, name, prefixed] = resource;
+      std::vector<std::string> command_line = {"java",
+                                               "-cp",
+                                               kafka_jars + "/*",
+                                               "org.apache.kafka.tools.AclCommand",
+                                               "--bootstrap-server",
+                                               kafka,
+                                               "--command-config",
+                                               java_config,
+                                               "--add",
+                                               "--allow-principal",
+                                               principal,
+                                               "--transactional-id",
+                                               name,
+                                               "--resource-pattern-type",
+                                               prefixed ? "prefixed" : "literal"};
+      for (const std::string& op : ops) {
+        command_line.push_back("--operation");
+        command_line.push_back(op);
+      }
+      if (kafka_jars.empty() || java_config.empty()) {
+        std::string command;
+        for (const std::string& a : command_line) command += (command.empty() ? "" : " ") + a;
+        return Fail(
+            "not made (librdkafka 2.0.2 has no ACLs on transactional ids): give --kafka-jars "
+            "and --java-config, or run: " +
+            command);
+      }
+      command_line.insert(command_line.begin() + 1, "-Dlog4j2.level=warn");
+      if (Run(command_line) != 0) return Fail("Kafka's AclCommand failed for " + principal);
+    }
+    std::cout << direct.size() + transactional.size() << " ACLs present on " << kafka << " for "
+              << schakel::routing::KafkaPrincipals(*net).size() << " principals\n";
+    return 0;
+  }
 
   if (*queues_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);

@@ -1,0 +1,85 @@
+#include "libs/kafka/client_config.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+
+namespace schakel::kafka {
+namespace {
+
+std::mutex mu;
+std::optional<Properties> configured;  // guarded by mu
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<Properties> ReadClientConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("kafka client config ", path, ": cannot read"));
+  Properties properties;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string_view text = Trim(line);
+    if (text.empty() || text.front() == '#') continue;
+    const std::size_t eq = text.find('=');
+    if (eq == std::string_view::npos || Trim(text.substr(0, eq)).empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka client config ", path, ":", number, ": expected key=value"));
+    }
+    properties[std::string(Trim(text.substr(0, eq)))] = std::string(Trim(text.substr(eq + 1)));
+  }
+  return properties;
+}
+
+void SetClientConfig(Properties properties) {
+  std::lock_guard lock(mu);
+  configured = std::move(properties);
+}
+
+absl::Status SetClientConfigFile(const std::string& path) {
+  if (path.empty()) {
+    SetClientConfig({});
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Properties> properties = ReadClientConfigFile(path);
+  if (!properties.ok()) return properties.status();
+  SetClientConfig(*std::move(properties));
+  return absl::OkStatus();
+}
+
+Properties ClientConfig() {
+  {
+    std::lock_guard lock(mu);
+    if (configured) return *configured;
+  }
+  // Read at every use, not kept: a test may make the file (its broker's) after its first client.
+  const char* path = std::getenv("SCHAKEL_KAFKA_CONFIG");
+  if (path == nullptr || *path == '\0') return {};
+  absl::StatusOr<Properties> properties = ReadClientConfigFile(path);
+  if (!properties.ok()) {
+    spdlog::error("SCHAKEL_KAFKA_CONFIG: {}", std::string(properties.status().message()));
+    return {};
+  }
+  return *std::move(properties);
+}
+
+Properties WithClientConfig(const Properties& own) {
+  Properties all = ClientConfig();
+  for (const auto& [key, value] : own) all[key] = value;
+  return all;
+}
+
+}  // namespace schakel::kafka

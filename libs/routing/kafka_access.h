@@ -1,0 +1,36 @@
+// Who may do what on the Kafka broker: the one table of ACLs, per principal, that the broker
+// enforces (StandardAuthorizer, deny unless allowed). `schakelctl access show|apply` prints it or
+// creates it as the super user. Principals are the names the broker gives a client certificate
+// (deploy/local/kafka, ssl.principal.mapping.rules): intake, router, ops, operator (schakelctl),
+// keys, and inbox-<org> per organisation (its inbox service, or the partner itself).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "libs/routing/network.h"
+
+namespace schakel::routing {
+
+enum class AclResource { kTopic, kGroup, kTransactionalId };
+enum class AclOperation { kRead, kWrite, kDescribe, kCreate };
+
+struct AclRule {
+  std::string principal;  // without "User:"
+  AclOperation operation = AclOperation::kRead;
+  AclResource resource = AclResource::kTopic;
+  std::string name;
+  bool prefixed = false;  // every name that starts with `name`
+  friend bool operator==(const AclRule&, const AclRule&) = default;
+};
+
+// Every rule for `network`, in table order (rows for "{org}" once per organisation).
+std::vector<AclRule> KafkaAccessRules(const Network& network);
+
+// The principals the rules name, each once.
+std::vector<std::string> KafkaPrincipals(const Network& network);
+
+std::string_view Name(AclOperation operation);
+std::string_view Name(AclResource resource);
+
+}  // namespace schakel::routing

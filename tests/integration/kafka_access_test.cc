@@ -1,0 +1,218 @@
+// The broker itself keeps each organisation to its own: with the Kafka identity of organisation A
+// (its inbox service's certificate, or A's own as a partner would use it), reading B's topic,
+// joining B's consumer group or writing a topic A may not write is refused by the broker with the
+// specific authorization error, while A's own topic and group work. Runs against the broker of
+// tests/run (mTLS, StandardAuthorizer, deny unless allowed) with the ACLs of `schakelctl access`.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "libs/kafka/admin.h"
+#include "libs/kafka/client_config.h"
+#include "libs/routing/network.h"
+#include "tests/support/kafka_test_env.h"
+#include "tests/support/process.h"
+#include "tests/support/test_network.h"
+
+namespace schakel {
+namespace {
+
+using testing::RunCommand;
+using testing::TestKafka;
+using testing::TestKafkaConfig;
+using testing::TestPki;
+
+const std::string kBinary = SCHAKEL_BINARY_DIR;
+
+// Two organisations of their own (unique per run), with their topics and the network's ACLs.
+class KafkaAccessTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string suffix = std::to_string(::getpid());
+    a_ = "acla" + suffix;
+    b_ = "aclb" + suffix;
+    dir_ = std::filesystem::temp_directory_path() / ("schakel-acl-" + suffix);
+    std::filesystem::create_directories(dir_);
+    network_file_ = (dir_ / "network.yaml").string();
+    std::ofstream(network_file_)
+        << "version: 1\n"
+        << "topics: {partitions: 1, replication_factor: 1}\n"
+        << "sla: {urgent: 4h, normal: 3d}\n"
+        << "needs:\n  - {id: housing, name: Housing}\n"
+        << "regions:\n  - {id: stad, name: City}\n"
+        << "languages: [nl]\n"
+        << "organisations:\n"
+        << "  - {id: " << a_ << ", name: A, needs: [housing], regions: [stad], languages: [nl]}\n"
+        << "  - {id: " << b_ << ", name: B, needs: [housing], regions: [stad], languages: [nl]}\n";
+    // Certificates (deploy/local/pki), then topics and ACLs as the admin (schakelctl).
+    ASSERT_TRUE(testing::EnsureTestPki(network_file_));
+    const std::string schakelctl = kBinary + "/tools/schakelctl/schakelctl";
+    std::string output;
+    ASSERT_EQ(RunCommand({schakelctl, "--kafka-config", TestKafkaConfig("admin"), "topics",
+                          "create", "--network", network_file_, "--kafka", TestKafka()},
+                         &output),
+              0)
+        << output;
+    ASSERT_EQ(RunCommand({schakelctl, "--kafka-config", TestKafkaConfig("admin"), "access", "apply",
+                          "--network", network_file_, "--kafka", TestKafka(), "--kafka-jars",
+                          std::string(SCHAKEL_SOURCE_DIR) + "/.cache/kafka/libs", "--java-config",
+                          (TestPki() / "kafka" / "admin.java.properties").string()},
+                         &output),
+              0)
+        << output;
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+
+  // A librdkafka configuration with the identity in `properties_file`.
+  static std::unique_ptr<RdKafka::Conf> ConfAs(const std::string& properties_file) {
+    absl::StatusOr<kafka::Properties> identity = kafka::ReadClientConfigFile(properties_file);
+    EXPECT_TRUE(identity.ok()) << identity.status();
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string error;
+    kafka::Properties props = identity.ok() ? *identity : kafka::Properties{};
+    props["bootstrap.servers"] = TestKafka();
+    props["log_level"] = "0";  // the refusals are what this test expects
+    for (const auto& [key, value] : props) {
+      EXPECT_EQ(conf->set(key, value, error), RdKafka::Conf::CONF_OK) << key << ": " << error;
+    }
+    return conf;
+  }
+
+  // The first error a consumer in `group` subscribed to `topic` gets (ERR_NO_ERROR when it reads
+  // a record, ERR__TIMED_OUT when nothing happens in time).
+  static RdKafka::ErrorCode Consume(const std::string& identity, const std::string& group,
+                                    const std::string& topic) {
+    std::unique_ptr<RdKafka::Conf> conf = ConfAs(identity);
+    std::string error;
+    conf->set("group.id", group, error);
+    conf->set("auto.offset.reset", "earliest", error);
+    conf->set("enable.auto.commit", "false", error);
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+        RdKafka::KafkaConsumer::create(conf.get(), error));
+    if (!consumer) {
+      ADD_FAILURE() << error;
+      return RdKafka::ERR__FAIL;
+    }
+    consumer->subscribe({topic});
+    RdKafka::ErrorCode result = RdKafka::ERR__TIMED_OUT;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < give_up) {
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
+      if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) continue;
+      result = m->err();
+      break;
+    }
+    consumer->close();
+    return result;
+  }
+
+  // The delivery result of one record to `topic`.
+  static RdKafka::ErrorCode Produce(const std::string& identity, const std::string& topic) {
+    struct Report : RdKafka::DeliveryReportCb {
+      RdKafka::ErrorCode err = RdKafka::ERR__TIMED_OUT;
+      bool done = false;
+      void dr_cb(RdKafka::Message& m) override {
+        err = m.err();
+        done = true;
+      }
+    } report;
+    std::unique_ptr<RdKafka::Conf> conf = ConfAs(identity);
+    std::string error;
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&report), error);
+    conf->set("message.timeout.ms", "20000", error);
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
+    if (!producer) {
+      ADD_FAILURE() << error;
+      return RdKafka::ERR__FAIL;
+    }
+    std::string value = "acl-test";
+    const RdKafka::ErrorCode queued =
+        producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                          value.data(), value.size(), nullptr, 0, 0, nullptr);
+    if (queued != RdKafka::ERR_NO_ERROR) return queued;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!report.done && std::chrono::steady_clock::now() < give_up) producer->poll(100);
+    return report.err;
+  }
+
+  static std::string Inbox(const std::string& org) { return routing::InboxTopic(org); }
+  static std::string Group(const std::string& org) { return Inbox(org) + ".acl-test"; }
+  // The inbox service's identity, and the partner's own certificate (CN
+  // <org>.organisation.schakel).
+  static std::string ServiceIdentity(const std::string& org) {
+    return TestKafkaConfig("inbox-" + org);
+  }
+  static std::string PartnerIdentity(const std::string& org) {
+    const std::string file = (dir_ / (org + "-partner.properties")).string();
+    const std::filesystem::path base = TestPki() / "organisations" / org;
+    std::ofstream(file) << "security.protocol=SSL\n"
+                        << "ssl.ca.location=" << (TestPki() / "ca.pem").string() << "\n"
+                        << "ssl.certificate.location=" << base.string() << ".pem\n"
+                        << "ssl.key.location=" << base.string() << ".key\n";
+    return file;
+  }
+
+  static std::string a_, b_, network_file_;
+  static std::filesystem::path dir_;
+};
+
+std::string KafkaAccessTest::a_;
+std::string KafkaAccessTest::b_;
+std::string KafkaAccessTest::network_file_;
+std::filesystem::path KafkaAccessTest::dir_;
+
+TEST_F(KafkaAccessTest, OwnTopicAndGroupWork) {
+  EXPECT_EQ(Produce(ServiceIdentity(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+            RdKafka::ERR_NO_ERROR);
+}
+
+TEST_F(KafkaAccessTest, ReadingAnotherOrganisationsTopicIsRefused) {
+  // B's topic has a record, so a reader that were allowed would get it.
+  ASSERT_EQ(Produce(ServiceIdentity(b_), Inbox(b_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_), Inbox(b_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+TEST_F(KafkaAccessTest, JoiningAnotherOrganisationsGroupIsRefused) {
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(b_), Inbox(a_)),
+            RdKafka::ERR_GROUP_AUTHORIZATION_FAILED);
+}
+
+TEST_F(KafkaAccessTest, WritingWhatItMayNotWriteIsRefused) {
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kSubmittedTopic)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), Inbox(b_)), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+TEST_F(KafkaAccessTest, APartnersOwnCertificateHasTheSameRights) {
+  ASSERT_EQ(Produce(ServiceIdentity(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Consume(PartnerIdentity(a_), Group(a_) + ".partner", Inbox(a_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Consume(PartnerIdentity(a_), Group(a_) + ".partner", Inbox(b_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Consume(PartnerIdentity(a_), Group(b_), Inbox(a_)),
+            RdKafka::ERR_GROUP_AUTHORIZATION_FAILED);
+}
+
+TEST_F(KafkaAccessTest, WithoutACertificateNothingConnects) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  conf->set("bootstrap.servers", TestKafka(), error);
+  conf->set("log_level", "0", error);
+  std::unique_ptr<RdKafka::Producer> plaintext(RdKafka::Producer::create(conf.get(), error));
+  ASSERT_TRUE(plaintext);
+  RdKafka::Metadata* metadata = nullptr;
+  EXPECT_NE(plaintext->metadata(true, nullptr, &metadata, 3000), RdKafka::ERR_NO_ERROR);
+  delete metadata;
+}
+
+}  // namespace
+}  // namespace schakel
