@@ -226,6 +226,7 @@ TEST_F(IntakeServiceTest, WithoutTheClientsKeyNothingIsPublished) {
   // Without personal data no key is needed.
   ASSERT_TRUE(Submit(Seed(), &response).ok());
   EXPECT_EQ(publisher_.published().size(), 1u);
+}
 
 // mjd may submit 2 referrals per second in bursts of 3; gemeente is not limited.
 class IntakeLimitTest : public IntakeServiceTest {
