@@ -17,6 +17,7 @@
 #include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
 #include "libs/routing/network.h"
+#include "schakel/v1/events.pb.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
 #include "tests/support/test_network.h"
@@ -114,6 +115,9 @@ class KafkaAccessTest : public ::testing::Test {
   }
 
   // The delivery result of one record to `topic`.
+  // Produces one record. The broker is shared with the other tests, whose consumers read every
+  // record of the shared topics: on the status topic it is a well-formed event of a made-up
+  // referral (a status change nobody waits for), elsewhere a marker.
   static RdKafka::ErrorCode Produce(const std::string& identity, const std::string& topic) {
     struct Report : RdKafka::DeliveryReportCb {
       RdKafka::ErrorCode err = RdKafka::ERR__TIMED_OUT;
@@ -133,6 +137,17 @@ class KafkaAccessTest : public ::testing::Test {
       return RdKafka::ERR__FAIL;
     }
     std::string value = "acl-test";
+    if (topic == routing::kStatusTopic) {
+      v1::AssignmentStatusChanged event;
+      event.mutable_meta()->set_schema_version(1);
+      event.mutable_meta()->set_event_id("e-acl-test-" + std::to_string(::getpid()));
+      event.mutable_meta()->set_referral_id("r-acl-test-" + std::to_string(::getpid()));
+      event.mutable_meta()->set_assignment_id("a-acl-test-" + std::to_string(::getpid()) + "-0");
+      event.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+      event.set_to_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+      event.set_version(2);
+      value = event.SerializeAsString();
+    }
     const RdKafka::ErrorCode queued =
         producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                           value.data(), value.size(), nullptr, 0, 0, nullptr);
