@@ -110,8 +110,8 @@ class AssignmentIngest {
     bool parsed = false;
     schakel::v1::InboxEvent event;
     // An offer's personal data, opened with the client's key from the key service (need_details,
-    // client_name, client_contact, erased, personal_data_unavailable); `unopenable` says why a sealed
-    // field does not open (the record is rejected).
+    // client_name, client_contact, erased, personal_data_unavailable); `unopenable` says why a
+    // sealed field does not open (the record is rejected).
     schakel::v1::Assignment personal;
     std::string unopenable;
   };

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <vector>
 
+#include "libs/kafka/poll_batch.h"
+
 namespace schakel::intake {
 
 void ViewConsumer::Start() {
@@ -20,21 +22,15 @@ void ViewConsumer::Run() {
   // A batch is what has arrived by the time the first record is in hand (up to kMaxBatch): it is
   // stored in one SQLite transaction, so the view costs one fsync per batch, not per record.
   constexpr std::size_t kMaxBatch = 500;
-  std::vector<kafka::Record> batch;
   while (!stop_.load()) {
-    batch.clear();
-    auto timeout = std::chrono::milliseconds(200);
-    while (batch.size() < kMaxBatch) {
-      absl::StatusOr<std::optional<kafka::Record>> record = consumer_.Poll(timeout);
-      if (!record.ok()) {
-        spdlog::critical("referral view: {}", std::string(record.status().message()));
-        std::abort();  // a fatal consumer error: restart rather than serve a view that no longer
-                       // moves
-      }
-      if (!record->has_value()) break;
-      batch.push_back(**std::move(record));
-      timeout = std::chrono::milliseconds(0);
+    absl::StatusOr<std::vector<kafka::Record>> polled =
+        kafka::PollBatch(consumer_, kMaxBatch, std::chrono::milliseconds(200));
+    if (!polled.ok()) {
+      spdlog::critical("referral view: {}", std::string(polled.status().message()));
+      std::abort();  // a fatal consumer error: restart rather than serve a view that no longer
+                     // moves
     }
+    const std::vector<kafka::Record>& batch = *polled;
     if (batch.empty()) continue;
     std::vector<ReferralView::RecordRef> refs;
     refs.reserve(batch.size());

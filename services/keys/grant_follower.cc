@@ -5,6 +5,7 @@
 #include <chrono>
 #include <vector>
 
+#include "libs/kafka/poll_batch.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::keys {
@@ -31,20 +32,14 @@ void GrantFollower::Stop() {
 void GrantFollower::Run() {
   // What has arrived by the time the first record is in hand is stored in one transaction.
   constexpr std::size_t kMaxBatch = 500;
-  std::vector<kafka::Record> batch;
   while (!stop_.load()) {
-    batch.clear();
-    auto timeout = std::chrono::milliseconds(200);
-    while (batch.size() < kMaxBatch) {
-      absl::StatusOr<std::optional<kafka::Record>> record = consumer_.Poll(timeout);
-      if (!record.ok()) {
-        spdlog::critical("grants: {}", std::string(record.status().message()));
-        std::abort();  // a fatal consumer error: restart rather than stop granting
-      }
-      if (!record->has_value()) break;
-      batch.push_back(**std::move(record));
-      timeout = std::chrono::milliseconds(0);
+    absl::StatusOr<std::vector<kafka::Record>> polled =
+        kafka::PollBatch(consumer_, kMaxBatch, std::chrono::milliseconds(200));
+    if (!polled.ok()) {
+      spdlog::critical("grants: {}", std::string(polled.status().message()));
+      std::abort();  // a fatal consumer error: restart rather than stop granting
     }
+    const std::vector<kafka::Record>& batch = *polled;
     if (batch.empty()) continue;
     std::vector<Grant> grants;
     for (const kafka::Record& r : batch) {

@@ -75,9 +75,8 @@ class IntakeOnKafka {
                                                     .client_id = "intake-test",
                                                     .delivery_timeout = delivery_timeout,
                                                     .extra = {}}));
-    service_ =
-        std::make_unique<IntakeService>(network_, pseudonymiser_, *producer_, nullptr, nullptr,
-                                               &keys_);
+    service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, *producer_, nullptr,
+                                               nullptr, &keys_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     server_ = std::move(
         *service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()}));
