@@ -351,7 +351,14 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
       backoff = std::chrono::milliseconds(200);
     }
     const std::shared_ptr<const routing::Policy> policy = policy_();
-    escalation_.SetLoad(load_ ? load_() : nullptr);
+    // The organisations' load is read once a batch is in hand, not before the poll waits: a
+    // referral that arrives during the wait is decided on what was known when it arrived.
+    bool load_taken = false;
+    auto take_load = [&] {
+      if (load_taken) return;
+      escalation_.SetLoad(load_ ? load_() : nullptr);
+      load_taken = true;
+    };
     std::vector<Output> out;
     std::size_t consumed = 0;
     auto timeout = std::chrono::milliseconds(100);
@@ -361,6 +368,7 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
       if (rebalanced_ || !record->has_value()) break;
       timeout = std::chrono::milliseconds(0);  // take what is already there, then publish
       ++consumed;
+      take_load();
       absl::StatusOr<std::vector<Output>> handled = escalation_.Handle(*policy, **record);
       if (handled.ok()) {
         for (Output& o : *handled) out.push_back(std::move(o));
@@ -378,6 +386,7 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
     }
     if (rebalanced_) continue;  // the batch is dropped; Reset reads the state again
     if (std::chrono::steady_clock::now() >= next_tick) {
+      take_load();
       for (Output& o : escalation_.Tick(*policy)) out.push_back(std::move(o));
       next_tick = std::chrono::steady_clock::now() + tick_;
     }
