@@ -62,6 +62,7 @@ constexpr Row kRows[] = {
     {"router", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"router", Op::kWrite, Res::kTopic, "schakel.inbox.", kPrefix},
     {"router", Op::kWrite, Res::kTopic, kStatusTopic},
+    {"router", Op::kWrite, Res::kTopic, kKeyGrantsTopic},
     {"router", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"router", Op::kWrite, Res::kTopic, kRouterStateTopic},
     {"router", Op::kWrite, Res::kTopic, kDeadLetterTopic},
@@ -116,9 +117,9 @@ constexpr Row kRows[] = {
     {"operator", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"operator", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
 
-    // keys (the key service): follows the status topic for the router's offers (its group,
-    // schakel.keys.grants by default); publishes erasures.
-    {"keys", Op::kRead, Res::kTopic, kStatusTopic},
+    // keys (the key service): follows the router's offers on the grants topic, which nobody but the
+    // router writes (its group, schakel.keys.grants by default); publishes erasures.
+    {"keys", Op::kRead, Res::kTopic, kKeyGrantsTopic},
     {"keys", Op::kRead, Res::kGroup, "schakel.keys.grants", kPrefix},
     {"keys", Op::kWrite, Res::kTopic, kErasuresTopic},
 };

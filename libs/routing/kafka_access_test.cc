@@ -54,6 +54,24 @@ TEST(KafkaAccess, PrincipalsAreTheServicesOperatorAndOneInboxPerOrganisation) {
                                                   "operator", "ops", "router"}));
 }
 
+// The key service hands a client's key to whoever the grants topic says was offered the assignment:
+// nobody but the router may write it (the status topic, which inboxes and operators also write,
+// would let them grant themselves any client's key), and nobody but the key service reads it.
+TEST(KafkaAccess, OnlyTheRouterWritesTheGrantsAndOnlyTheKeyServiceReadsThem) {
+  std::vector<std::string> writers;
+  std::vector<std::string> readers;
+  for (const AclRule& rule : KafkaAccessRules(TwoOrganisations())) {
+    const bool grants = rule.resource == AclResource::kTopic &&
+                        (rule.name == kKeyGrantsTopic ||
+                         (rule.prefixed && std::string(kKeyGrantsTopic).starts_with(rule.name)));
+    if (!grants) continue;
+    if (rule.operation == AclOperation::kWrite) writers.push_back(rule.principal);
+    if (rule.operation == AclOperation::kRead) readers.push_back(rule.principal);
+  }
+  EXPECT_EQ(writers, std::vector<std::string>{"router"});
+  EXPECT_EQ(readers, std::vector<std::string>{"keys"});
+}
+
 TEST(KafkaAccess, EveryRuleOnce) {
   const std::vector<AclRule> rules = KafkaAccessRules(TwoOrganisations());
   for (std::size_t i = 0; i < rules.size(); ++i) {

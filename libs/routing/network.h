@@ -142,6 +142,10 @@ inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignmen
 // Clients erased by an operator (ClientErased, key: pseudonym; compacted, so that an inbox started
 // long after still learns of every erasure).
 inline constexpr std::string_view kErasuresTopic = "schakel.clients.erasures";
+// Which organisation each assignment was offered to, for the key service (the offer's REQUESTED
+// AssignmentStatusChanged, key: referral id). Only the router may write it: a copy of the status
+// topic, which inboxes and operators also write, so that nobody else can grant themselves a key.
+inline constexpr std::string_view kKeyGrantsTopic = "schakel.keys.grants";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -1,6 +1,7 @@
-// Learns which organisation each assignment was offered to: a thread that consumes the status topic
-// and stores a grant for every REQUESTED change (the router writes one for each offer, in the same
-// transaction as the offer itself), marking records done only once the grants are durable.
+// Learns which organisation each assignment was offered to: a thread that consumes the grants topic
+// (routing::kKeyGrantsTopic, written by the router alone: one REQUESTED status change for each
+// offer, in the same transaction as the offer itself) and stores a grant for each, marking records
+// done only once the grants are durable.
 #pragma once
 
 #include <atomic>

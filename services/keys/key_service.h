@@ -1,7 +1,7 @@
 // KeyService (proto/schakel/v1/keys.proto): hands out clients' data keys to whoever may have them
 // and destroys them on erasure. Intake gets a client's key to seal; an organisation gets the key of
-// an assignment the router offered it (the grant comes from the status topic: GrantFollower),
-// waiting a moment for that offer to arrive; an operator erases a client.
+// an assignment the router offered it (the grant comes from the router's grants topic:
+// GrantFollower), waiting a moment for that offer to arrive; an operator erases a client.
 #pragma once
 
 #include <chrono>

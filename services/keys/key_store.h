@@ -1,8 +1,8 @@
 // The key service's own database (SQLite): one data key per client, each stored wrapped with the
 // service's master key, so that a copy of the file alone opens nothing; which client each referral
-// is for; which organisation each assignment was offered to (the grants, from the status topic);
-// and which keys were destroyed. Erasing deletes the keys with secure_delete on, so their bytes are
-// overwritten in the file, not just unlinked.
+// is for; which organisation each assignment was offered to (the grants, from the router's grants
+// topic); and which keys were destroyed. Erasing deletes the keys with secure_delete on, so their
+// bytes are overwritten in the file, not just unlinked.
 #pragma once
 
 #include <sqlite3.h>

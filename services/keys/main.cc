@@ -1,5 +1,6 @@
-// keys: wiring only. Reads flags, opens the key store with the master key, follows the status topic
-// for grants, serves schakel.v1.KeyService over TLS, and on SIGINT/SIGTERM stops in reverse order.
+// keys: wiring only. Reads flags, opens the key store with the master key, follows the router's
+// grants topic, serves schakel.v1.KeyService over TLS, and on SIGINT/SIGTERM stops in reverse
+// order.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
                  "0600, when missing)")
       ->required();
   app.add_option("--db", db_file, "SQLite file of the keys and grants")->capture_default_str();
-  app.add_option("--group", group, "Consumer group that follows the status topic for grants")
+  app.add_option("--group", group, "Consumer group that follows the router's grants topic")
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "Serve Prometheus metrics at http://ADDRESS/metrics (default: not served)");
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
       schakel::kafka::Consumer::Create(
           {.bootstrap_servers = kafka,
            .group_id = group,
-           .topics = {std::string(schakel::routing::kStatusTopic)},
+           .topics = {std::string(schakel::routing::kKeyGrantsTopic)},
            .client_id = "schakel-keys",
            .extra = {},
            .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); },

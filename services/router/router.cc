@@ -54,6 +54,16 @@ OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::st
           status.SerializeAsString()};
 }
 
+std::optional<Output> KeyGrantFor(const Output& out) {
+  if (out.topic != routing::kStatusTopic || !out.value) return std::nullopt;
+  v1::AssignmentStatusChanged status;
+  if (!status.ParseFromString(*out.value) ||
+      status.to_status() != v1::ASSIGNMENT_STATUS_REQUESTED || status.by() != kNetworkActor) {
+    return std::nullopt;
+  }
+  return Output{std::string(routing::kKeyGrantsTopic), out.key, out.value};
+}
+
 void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events,
                    std::string_view why) {
   v1::InboxEvent offer;
@@ -295,6 +305,11 @@ absl::Status Router::Publish(kafka::Consumer& consumer, const std::vector<Output
   if (absl::Status s = producer_.Begin(); !s.ok()) return s;
   for (const Output& o : out) {
     if (absl::Status s = producer_.Produce(o.topic, o.key, o.value); !s.ok()) return s;
+    if (std::optional<Output> grant = KeyGrantFor(o)) {
+      if (absl::Status s = producer_.Produce(grant->topic, grant->key, grant->value); !s.ok()) {
+        return s;
+      }
+    }
   }
   return producer_.CommitWithPositions(consumer, std::chrono::seconds(30));
 }

@@ -35,6 +35,11 @@ void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<Outgoi
                    std::string_view why = {});
 OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
 
+// The key service learns whom each assignment was offered to from a topic only the router writes
+// (routing::kKeyGrantsTopic): every offer's REQUESTED status goes there too, in the same
+// transaction. The copy for `out` when it is such a status event; nullopt for everything else.
+std::optional<Output> KeyGrantFor(const Output& out);
+
 // The reasons for an unroutable need, as the operators get them: one entry per organisation, except
 // that a reason shared by more than kGroupReasonsAbove organisations (in a large network most "do
 // not serve need X") becomes one entry with an empty organisation and the count, e.g. "does not

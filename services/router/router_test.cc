@@ -77,6 +77,38 @@ TEST(RouteReferralTest, EachNeedGoesToItsOrganisationsTopicOnly) {
   EXPECT_EQ((*events)[3].value.find("details for"), std::string::npos);
 }
 
+TEST(KeyGrantTest, EachOffersRequestedStatusAndNothingElseIsCopiedToTheGrantsTopic) {
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteReferral(ExamplePolicy(), Seed());
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::vector<std::string> granted;
+  for (const OutgoingEvent& e : *events) {
+    std::optional<Output> grant = KeyGrantFor({e.topic, e.key, e.value});
+    if (!grant) continue;
+    EXPECT_EQ(grant->topic, "schakel.keys.grants");
+    EXPECT_EQ(grant->key, e.key);
+    EXPECT_EQ(grant->value, e.value);  // the key service reads the offer's status event itself
+    v1::AssignmentStatusChanged status;
+    ASSERT_TRUE(status.ParseFromString(*grant->value));
+    granted.push_back(status.meta().assignment_id() + "@" + status.organisation());
+  }
+  EXPECT_THAT(granted, ElementsAre("a-000000000000000000000001-0@mjd",
+                                   "a-000000000000000000000001-1@gemeente",
+                                   "a-000000000000000000000001-2@leger-des-heils"));
+
+  // A later status change of the same assignment (by its owner or the network) grants nothing; nor
+  // does a REQUESTED status written by anyone but the router, nor a deletion.
+  v1::AssignmentStatusChanged later;
+  ASSERT_TRUE(later.ParseFromString((*events)[1].value));
+  later.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  later.set_to_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_FALSE(KeyGrantFor({"schakel.assignments.status", "r-1", later.SerializeAsString()}));
+  v1::AssignmentStatusChanged by_owner;
+  ASSERT_TRUE(by_owner.ParseFromString((*events)[1].value));
+  by_owner.set_by("mjd");
+  EXPECT_FALSE(KeyGrantFor({"schakel.assignments.status", "r-1", by_owner.SerializeAsString()}));
+  EXPECT_FALSE(KeyGrantFor({"schakel.assignments.status", "r-1", std::nullopt}));
+}
+
 TEST(RouteReferralTest, EachOfferCarriesTheSealedClientAndOnlyItsOwnNeedsSealedDetails) {
   v1::ReferralSubmitted submitted = Seed();
   submitted.mutable_sealed_client()->set_key_id("k-1");

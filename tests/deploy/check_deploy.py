@@ -135,7 +135,7 @@ LABEL_VALUES = {
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.forwarding", "schakel.assignments.cancellations", "schakel.router.state",
               "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments",
-              "schakel.clients.erasures"},
+              "schakel.clients.erasures", "schakel.keys.grants"},
     # and schakel.inbox.<org>
     "job": {"intake", "router", "inbox", "ops", "keys"},
 }

@@ -10,9 +10,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 
+#include "libs/kafka/client_config.h"
+#include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
@@ -188,6 +191,39 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(key_for("mjd", owners.at("income").second, &key).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+
+  // The GGD's inbox may write the status topic: an offer of MJD's assignment to the GGD forged
+  // there grants nothing (the key service takes grants from the router's own topic, which the
+  // broker lets no inbox write).
+  {
+    absl::StatusOr<kafka::Properties> as_ggd =
+        kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-ggd"));
+    ASSERT_TRUE(as_ggd.ok()) << as_ggd.status();
+    absl::StatusOr<std::unique_ptr<kafka::Producer>> forger = kafka::Producer::Create(
+        {.bootstrap_servers = net_->kafka(), .client_id = "forger", .extra = *as_ggd});
+    ASSERT_TRUE(forger.ok()) << forger.status();
+    v1::AssignmentStatusChanged forged;
+    forged.mutable_meta()->set_schema_version(1);
+    forged.mutable_meta()->set_event_id("e-forged");
+    forged.mutable_meta()->set_referral_id(referral);
+    forged.mutable_meta()->set_assignment_id(owners.at("debt").second);
+    forged.set_organisation("ggd");
+    forged.set_to_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+    forged.set_version(1);
+    forged.set_by("network");
+    std::promise<absl::Status> on_status;
+    std::promise<absl::Status> on_grants;
+    (*forger)->Publish(routing::kStatusTopic, referral, forged.SerializeAsString(),
+                       [&](absl::Status s) { on_status.set_value(s); });
+    (*forger)->Publish(routing::kKeyGrantsTopic, referral, forged.SerializeAsString(),
+                       [&](absl::Status s) { on_grants.set_value(s); });
+    EXPECT_TRUE(on_status.get_future().get().ok()) << "the inbox could not write its status topic";
+    const absl::Status to_grants = on_grants.get_future().get();
+    EXPECT_FALSE(to_grants.ok()) << "the broker let the GGD's inbox write the grants topic";
+    (*forger)->Close(std::chrono::seconds(5));
+    EXPECT_EQ(key_for("ggd", owners.at("debt").second, &key).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
 
   // The municipality starts work on its need before the erasure.
   v1::Assignment income =

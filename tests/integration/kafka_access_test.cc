@@ -44,7 +44,9 @@ class KafkaAccessTest : public ::testing::Test {
     network_file_ = (dir_ / "network.yaml").string();
     std::ofstream(network_file_)
         << "version: 1\n"
-        << "topics: {partitions: 1, replication_factor: 1}\n"
+        // 3 partitions like every test network: the topics all networks share (submitted, status,
+        // ...) are made by whichever test runs first, and the others read them with that count.
+        << "topics: {partitions: 3, replication_factor: 1}\n"
         << "sla: {urgent: 4h, normal: 3d}\n"
         << "needs:\n  - {id: housing, name: Housing}\n"
         << "regions:\n  - {id: stad, name: City}\n"
