@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS grants (
   referral_id   TEXT NOT NULL,
   organisation  TEXT NOT NULL
 );
+-- A known text sealed with the master key the store was made with: a different master key is
+-- refused at start instead of answering DATA_LOSS for every key later.
+CREATE TABLE IF NOT EXISTS master_check (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  sealed BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS erased_keys (
   key_id           TEXT PRIMARY KEY NOT NULL,
   client_pseudonym TEXT NOT NULL,
@@ -63,6 +69,9 @@ std::string Column(sqlite3_stmt* s, int i) {
 std::string WrapContext(const std::string& key_id, const std::string& pseudonym) {
   return absl::StrCat("schakel.keys|", key_id, "|", pseudonym);
 }
+
+constexpr std::string_view kCheckContext = "schakel.keys|master-check";
+constexpr std::string_view kCheckText = "the master key of this key store";
 
 std::string NewKeyId() {
   unsigned char raw[12];
@@ -120,7 +129,48 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path
     if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
   }
   if (absl::Status s = store->Exec(kSchema); !s.ok()) return s;
+  if (absl::Status s = store->CheckMasterKey(); !s.ok()) return s;
   return store;
+}
+
+absl::Status KeyStore::CheckMasterKey() {
+  sqlite3* db = db_.get();
+  const auto wrong = absl::FailedPreconditionError(
+      "the master key is not the one this key store was made with: nothing in it would open "
+      "(restore the right --master-key file)");
+  absl::StatusOr<Stmt> find = Prepare(db, "SELECT sealed FROM master_check WHERE id = 1");
+  if (!find.ok()) return find.status();
+  const int rc = sqlite3_step(find->get());
+  if (rc == SQLITE_ROW) {
+    v1::Sealed sealed;
+    if (!sealed.ParseFromString(Column(find->get(), 0))) {
+      return absl::DataLossError("key store: the master key check is damaged");
+    }
+    absl::StatusOr<std::string> opened = privacy::Open(sealed, master_key_, kCheckContext);
+    if (!opened.ok() || *opened != kCheckText) return wrong;
+    return absl::OkStatus();
+  }
+  if (rc != SQLITE_DONE) return SqlError(db, "master key check");
+  // A store from before the check: the master key must open a key it holds, if it holds one.
+  absl::StatusOr<Stmt> any =
+      Prepare(db, "SELECT key_id, client_pseudonym, wrapped FROM keys LIMIT 1");
+  if (!any.ok()) return any.status();
+  if (const int r = sqlite3_step(any->get()); r == SQLITE_ROW) {
+    if (!Unwrap(Column(any->get(), 0), Column(any->get(), 1), Column(any->get(), 2)).ok()) {
+      return wrong;
+    }
+  } else if (r != SQLITE_DONE) {
+    return SqlError(db, "master key check");
+  }
+  absl::StatusOr<v1::Sealed> sealed =
+      privacy::Seal("master", master_key_, kCheckContext, kCheckText);
+  if (!sealed.ok()) return sealed.status();
+  absl::StatusOr<Stmt> insert = Prepare(db, "INSERT INTO master_check (id, sealed) VALUES (1, ?)");
+  if (!insert.ok()) return insert.status();
+  const std::string bytes = sealed->SerializeAsString();
+  sqlite3_bind_blob(insert->get(), 1, bytes.data(), static_cast<int>(bytes.size()),
+                    SQLITE_TRANSIENT);
+  return Step(db, insert->get(), "store the master key check");
 }
 
 KeyStore::~KeyStore() { sodium_memzero(master_key_.data(), master_key_.size()); }

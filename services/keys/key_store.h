@@ -36,7 +36,8 @@ struct Erasure {
 
 class KeyStore {
  public:
-  // `master_key`: 32 bytes (privacy::ReadKeyFile). ":memory:" for tests.
+  // `master_key`: 32 bytes (privacy::ReadKeyFile). ":memory:" for tests. FAILED_PRECONDITION when
+  // the store was made with another master key.
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path,
                                                         const std::string& master_key);
   ~KeyStore();
@@ -72,6 +73,9 @@ class KeyStore {
   KeyStore(std::unique_ptr<sqlite3, DbCloser> db, std::string master_key)
       : db_(std::move(db)), master_key_(std::move(master_key)) {}
   absl::Status Exec(const char* sql);
+  // FAILED_PRECONDITION when the master key is not the store's (see master_check); a new store
+  // records its check.
+  absl::Status CheckMasterKey();
   absl::StatusOr<std::string> Unwrap(const std::string& key_id, const std::string& pseudonym,
                                      const std::string& wrapped);
 

@@ -102,10 +102,25 @@ TEST(KeyStore, KeysAreWrappedOnDiskAndGoneFromTheFileAfterErasure) {
   EXPECT_NE(bytes.find(key_id), std::string::npos);
   EXPECT_EQ(bytes.find(key), std::string::npos) << "a data key in clear in the file";
 
-  // Another master key opens nothing.
+  // Another master key is refused at the start, with what to do.
   {
-    auto wrong = *KeyStore::Open(db, std::string(32, 'x'));
-    EXPECT_EQ(wrong->ClientKey("p-anna", "r-2").status().code(), absl::StatusCode::kDataLoss);
+    absl::StatusOr<std::unique_ptr<KeyStore>> wrong = KeyStore::Open(db, std::string(32, 'x'));
+    EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(wrong.status().message()),
+                ::testing::HasSubstr("not the one this key store was made with"));
+  }
+  // A store from before the check (no check row): a wrong key is found out from a key it holds; the
+  // right one opens it and records the check.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "DELETE FROM master_check", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    EXPECT_EQ(KeyStore::Open(db, std::string(32, 'x')).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(KeyStore::Open(db, kMaster).ok());
+    EXPECT_EQ(KeyStore::Open(db, std::string(32, 'x')).status().code(),
+              absl::StatusCode::kFailedPrecondition);
   }
   // The wrapped key as stored, read with SQLite itself.
   std::string wrapped;
