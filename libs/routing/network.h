@@ -129,6 +129,9 @@ inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
 inline constexpr std::string_view kDeadLetterTopic = "schakel.deadletters";
 // Operators' reassignments of unroutable needs (ReassignRequested; the router reads it).
 inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignments";
+// The audit stream: one hash chain per writer (v1::AuditEntry, libs/audit). One partition, kept for
+// ever, never compacted.
+inline constexpr std::string_view kAuditTopic = "schakel.audit";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -49,9 +49,10 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
       ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
                   "schakel.referrals.unroutable", "schakel.assignments.forwarding",
                   "schakel.assignments.cancellations", "schakel.router.state", "schakel.inbox.load",
-                  "schakel.deadletters", "schakel.operator.reassignments", "schakel.inbox.gemeente",
-                  "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
-                  "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd"));
+                  "schakel.deadletters", "schakel.operator.reassignments", "schakel.audit",
+                  "schakel.inbox.gemeente", "schakel.inbox.leger-des-heils",
+                  "schakel.inbox.terwille", "schakel.inbox.overweeghuis", "schakel.inbox.ggd",
+                  "schakel.inbox.mjd"));
 }
 
 struct BadCase {
