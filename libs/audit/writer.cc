@@ -58,10 +58,15 @@ void ChainWriter::Run() {
     if (!published.ok()) {
       spdlog::warn("audit chain {}: {}; retrying", options_.writer,
                    std::string(published.status().message()));
-      // Jitter: two processes with one writer id that fence each other fall out of step.
-      const auto wait = backoff / 2 + std::chrono::milliseconds(jitter() % (backoff.count() + 1));
+      // Fenced: another process with this writer id is publishing. Taking the chain back at once
+      // would fence it in turn before it could commit (each side needs a renew and a read of the
+      // head), so wait long enough for it to finish a batch, with jitter so that two writers fall
+      // out of step.
+      const bool fenced = published.status().code() == absl::StatusCode::kFailedPrecondition;
+      const std::chrono::milliseconds base = fenced ? options_.fenced_wait : backoff;
+      const auto wait = base / 2 + std::chrono::milliseconds(jitter() % (base.count() + 1));
       stopping = Wait(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
-      backoff = std::min(backoff * 2, options_.max_backoff);
+      if (!fenced) backoff = std::min(backoff * 2, options_.max_backoff);
       continue;
     }
     backoff = options_.initial_backoff;
@@ -110,8 +115,15 @@ absl::Status ChainWriter::Sync() {
     if (absl::Status s = queue_.Published(committed); !s.ok()) return s;
     in_doubt_.clear();
   }
+  if (synced_once_ && head.next_sequence > head_.next_sequence) {
+    spdlog::warn(
+        "audit chain {}: {} entries were added by another process with this writer id; this one "
+        "continues after them (give each process its own writer id)",
+        options_.writer, head.next_sequence - head_.next_sequence);
+  }
   head_ = head;
   synced_ = true;
+  synced_once_ = true;
   spdlog::info("audit chain {}: continues at sequence {}", options_.writer, head_.next_sequence);
   return absl::OkStatus();
 }

@@ -85,6 +85,9 @@ struct ChainWriterOptions {
   std::chrono::milliseconds idle_wait{200};
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
+  // After being fenced by another process with the same writer id: about this long (with jitter)
+  // before taking the chain back, so that the other can finish a batch.
+  std::chrono::milliseconds fenced_wait{3000};
   // For each transaction step, and to start a producer.
   std::chrono::milliseconds kafka_timeout{10000};
   // To read the topic for the chain's head.
@@ -125,6 +128,7 @@ class ChainWriter {
   Queue& queue_;
   std::unique_ptr<kafka::TransactionalProducer> producer_;
   bool synced_ = false;
+  bool synced_once_ = false;
   Head head_;
   // The batch whose commit outcome is unknown: entry hash -> queue id.
   std::map<std::string, std::int64_t> in_doubt_;

@@ -393,7 +393,8 @@ absl::StatusOr<IngestOutcome> AssignmentIngest::IngestOne(const kafka::Record& r
                                             assignment->assignment_id(), ": ",
                                             std::string(change.status().message())));
   }
-  absl::StatusOr<bool> inserted = store_.Insert(change->assignment, std::move(change->events));
+  absl::StatusOr<bool> inserted =
+      store_.Insert(change->assignment, std::move(change->events), std::move(change->audit));
   if (!inserted.ok()) return inserted.status();
   if (*inserted) {
     stored_.fetch_add(1, std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 
 #include <functional>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
@@ -18,9 +19,12 @@ namespace schakel::intake {
 class IntakeService final : public v1::IntakeService::CallbackService {
  public:
   // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
-  // answer UNIMPLEMENTED.
+  // answer UNIMPLEMENTED. With `audit`, every submitted referral (personal data received) is
+  // recorded, and SubmitReferral answers OK only once both the referral and its audit entry are in
+  // Kafka.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
-                kafka::Publisher& publisher, ReferralView* view = nullptr);
+                kafka::Publisher& publisher, ReferralView* view = nullptr,
+                audit::Recorder* audit = nullptr);
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
@@ -51,6 +55,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   const privacy::Pseudonymiser& pseudonymiser_;
   kafka::Publisher& publisher_;
   ReferralView* view_;
+  audit::Recorder* audit_;
 };
 
 }  // namespace schakel::intake

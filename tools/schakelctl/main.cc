@@ -24,10 +24,13 @@
 #include <set>
 #include <sstream>
 
+#include "libs/audit/entry.h"
+#include "libs/audit/verify.h"
+#include "libs/audit/writer.h"
 #include "libs/kafka/admin.h"
+#include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
-#include "libs/kafka/consumer.h"
 #include "libs/ops/queues.h"
 #include "libs/ops/unroutable.h"
 #include "libs/routing/network.h"
@@ -104,6 +107,14 @@ absl::StatusOr<std::vector<schakel::kafka::Record>> ReadTopic(const std::string&
   return records;
 }
 
+// Verifies the audit chains in `read` (which feeds a Verifier) and prints the report: exit 0 when
+// every chain is intact, 1 when there are problems.
+int PrintAuditReport(const schakel::audit::Verifier& verifier) {
+  const schakel::audit::Report report = verifier.Finish();
+  std::cout << schakel::audit::ReportText(report);
+  return report.ok() ? 0 : 1;
+}
+
 std::string Time(const google::protobuf::Timestamp& at) {
   return google::protobuf::util::TimeUtil::ToString(at).substr(0, 19);
 }
@@ -130,13 +141,13 @@ int main(int argc, char** argv) {
   app.add_option("--cert", tls_override.cert, "Your client certificate (instead of --pki)");
   app.add_option("--key", tls_override.key, "The key of --cert");
   // The credentials of `holder` (an organisation id, or "operator") for a call to `address`.
-  auto channel = [&](const std::string& address, const std::string& holder)
-      -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+  auto channel = [&](const std::string& address,
+                     const std::string& holder) -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
     schakel::service::TlsFiles files = tls_override;
     if (files.ca.empty()) files.ca = pki + "/ca.pem";
     if (files.cert.empty()) {
-      const std::string base = holder == "operator" ? pki + "/operators/operator"
-                                                    : pki + "/organisations/" + holder;
+      const std::string base =
+          holder == "operator" ? pki + "/operators/operator" : pki + "/organisations/" + holder;
       files.cert = base + ".pem";
       files.key = base + ".key";
     }
@@ -244,7 +255,8 @@ int main(int argc, char** argv) {
       "router offers it there, within the client's sharing permission; the decision (who, why, "
       "when) stays on schakel.operator.reassignments");
   reassign_cmd->add_option("referral", reassign_referral, "The referral id (r-…)")->required();
-  reassign_cmd->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
+  reassign_cmd
+      ->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
       ->required();
   reassign_cmd->add_option("organisation", reassign_to, "The organisation's id")->required();
   reassign_cmd->add_option("--reason", reassign_reason, "Why this organisation (required)")
@@ -272,7 +284,78 @@ int main(int argc, char** argv) {
   queues_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   queues_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
+  // audit verify / export
+  auto* audit_cmd = app.add_subcommand(
+      "audit",
+      "The audit stream (schakel.audit): who read personal data or changed a status, what, when "
+      "and why, as one hash chain per writer");
+  audit_cmd->require_subcommand(1);
+  std::string audit_file;
+  auto* audit_verify_cmd = audit_cmd->add_subcommand(
+      "verify",
+      "Check every writer's chain: sequence from 0 without gaps, each entry naming the previous "
+      "one's hash, each hash recomputed. Prints per writer the entries checked and OK, or each "
+      "problem; exits 0 only when every chain is intact");
+  audit_verify_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  audit_verify_cmd->add_option("--file", audit_file,
+                               "Check an export (schakelctl audit export) instead of the topic");
+  auto* audit_export_cmd = audit_cmd->add_subcommand(
+      "export",
+      "Print every record of schakel.audit, in order, one JSON object (an AuditEntry) per line; "
+      "keep it, and check it later with audit verify --file");
+  audit_export_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*audit_verify_cmd && !audit_file.empty()) {
+    std::ifstream in(audit_file);
+    if (!in) return Fail(audit_file + ": cannot open");
+    schakel::audit::Verifier verifier;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      const std::string position = "line " + std::to_string(number);
+      schakel::v1::AuditEntry entry;
+      if (const auto parsed = google::protobuf::util::JsonStringToMessage(line, &entry);
+          !parsed.ok()) {
+        verifier.AddUndecodable(position, "not an audit entry in JSON");
+        continue;
+      }
+      verifier.AddEntry(position, "", std::move(entry));
+    }
+    return PrintAuditReport(verifier);
+  }
+  if (*audit_verify_cmd || *audit_export_cmd) {
+    schakel::audit::Verifier verifier;
+    google::protobuf::util::JsonPrintOptions json;
+    json.preserve_proto_field_names = true;
+    bool written = true;
+    // One partition (libs/routing/topics.h): the log's order is every chain's order.
+    absl::Status read = schakel::kafka::ReadToEnd(
+        kafka, std::string(schakel::routing::kAuditTopic), {0}, std::chrono::minutes(10),
+        [&](const schakel::kafka::Record& record, bool tombstone) {
+          const std::string position = "offset " + std::to_string(record.offset);
+          if (*audit_verify_cmd) {
+            if (tombstone) {
+              verifier.AddUndecodable(position, "a tombstone");
+            } else {
+              verifier.AddRecord(position, record.key, record.value);
+            }
+            return;
+          }
+          schakel::v1::AuditEntry entry;
+          std::string text;
+          if (tombstone || !entry.ParseFromString(record.value) ||
+              !google::protobuf::util::MessageToJsonString(entry, &text, json).ok()) {
+            // Kept as a line that is no entry, so that verifying the export finds it too.
+            text = "{\"undecodable_record_at\": " + std::to_string(record.offset) + "}";
+          }
+          std::cout << text << "\n";
+          written = written && static_cast<bool>(std::cout);
+        });
+    if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
+    if (*audit_export_cmd) return written ? 0 : Fail("audit export: cannot write the output");
+    return PrintAuditReport(verifier);
+  }
 
   if (*queues_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
@@ -455,21 +538,44 @@ int main(int argc, char** argv) {
           return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
         std::promise<absl::Status> acknowledged;
         std::future<absl::Status> outcome = acknowledged.get_future();
-        (*producer)->Publish(schakel::routing::kReassignTopic, event.meta().referral_id(),
-                             event.SerializeAsString(), [&acknowledged](absl::Status s) {
-                               acknowledged.set_value(std::move(s));
-                             });
+        (*producer)->Publish(
+            schakel::routing::kReassignTopic, event.meta().referral_id(), event.SerializeAsString(),
+            [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
         const absl::Status status = outcome.get();
         (*producer)->Close(std::chrono::seconds(5));
         if (!status.ok()) {
           return Fail("unroutable reassign: Kafka at " + kafka +
                       " did not take it: " + std::string(status.message()));
         }
-        std::printf("reassignment of %s (need %s #%u) to %s sent; the router offers it there "
-                    "(see schakelctl referral %s)\n",
-                    event.meta().assignment_id().c_str(),
-                    queue.Find(reassign_referral, reassign_need)->need_code.c_str(),
-                    reassign_need, reassign_to.c_str(), reassign_referral.c_str());
+        // The audit chain "schakelctl": the decision, by whom, ids only (the reason's words stay
+        // on the reassignment topic).
+        {
+          schakel::audit::ChainWriterOptions audit_options;
+          audit_options.bootstrap_servers = kafka;
+          audit_options.writer = "schakelctl";
+          schakel::audit::AuditLog audit_log(audit_options);
+          audit_log.Start();
+          schakel::v1::AuditSubject subject;
+          subject.set_referral_id(event.meta().referral_id());
+          subject.add_assignment_ids(event.meta().assignment_id());
+          subject.set_organisation(reassign_to);
+          const absl::Status audited = audit_log.RecordAndWait(
+              schakel::audit::NewEntry(schakel::audit::OperatorActor("schakelctl:" + reassign_by),
+                                       schakel::audit::kUnroutableReassigned, subject,
+                                       "schakelctl unroutable reassign"),
+              std::chrono::seconds(30));
+          audit_log.Stop();
+          if (!audited.ok()) {
+            return Fail("unroutable reassign: sent, but its audit entry was not recorded: " +
+                        std::string(audited.message()));
+          }
+        }
+        std::printf(
+            "reassignment of %s (need %s #%u) to %s sent; the router offers it there "
+            "(see schakelctl referral %s)\n",
+            event.meta().assignment_id().c_str(),
+            queue.Find(reassign_referral, reassign_need)->need_code.c_str(), reassign_need,
+            reassign_to.c_str(), reassign_referral.c_str());
         return 0;
       }
       int count = 0;
@@ -477,8 +583,8 @@ int main(int argc, char** argv) {
         ++count;
         std::printf("%s  %s  need %s (#%u)  %s  from %s  region %s\n", Time(u.at).c_str(),
                     u.unroutable_id.c_str(), u.need_code.c_str(), u.need_index,
-                    schakel::v1::Urgency_Name(u.urgency).c_str(),
-                    u.referring_organisation.c_str(), u.region.c_str());
+                    schakel::v1::Urgency_Name(u.urgency).c_str(), u.referring_organisation.c_str(),
+                    u.region.c_str());
         if (!u.reassigned_to.empty()) {
           std::printf("    reassigned to %s\n", u.reassigned_to.c_str());
         } else if (!u.requested_to.empty()) {
@@ -531,8 +637,8 @@ int main(int argc, char** argv) {
       schakel::v1::ReassignRequested a;
       if (!a.ParseFromString(r.value) || a.meta().referral_id() != referral_id) continue;
       lines.push_back({a.meta().occurred_at(), a.meta().assignment_id() + "  REASSIGN to " +
-                                                   a.to_organisation() + " by " + a.by() +
-                                                   "  (\"" + a.reason() + "\")"});
+                                                   a.to_organisation() + " by " + a.by() + "  (\"" +
+                                                   a.reason() + "\")"});
     }
     if (lines.empty()) return Fail("no events for referral " + referral_id);
     std::stable_sort(lines.begin(), lines.end(),
