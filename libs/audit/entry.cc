@@ -75,6 +75,15 @@ std::string ActorText(const v1::AuditActor& actor) {
   }
 }
 
+v1::AuditSubject SubjectOf(const Ids& ids) {
+  v1::AuditSubject subject;
+  subject.set_referral_id(ids.referral_id);
+  for (const std::string& id : ids.assignment_ids) subject.add_assignment_ids(id);
+  subject.set_client_pseudonym(ids.client_pseudonym);
+  subject.set_organisation(ids.organisation);
+  return subject;
+}
+
 v1::AuditEntry NewEntry(const v1::AuditActor& actor, std::string_view action,
                         v1::AuditSubject subject, std::string_view reason,
                         const google::protobuf::Timestamp& at) {

@@ -48,6 +48,15 @@ v1::AuditActor ActorOf(const service::Caller& caller);
 // "organisation mjd", "operator alice", "network".
 std::string ActorText(const v1::AuditActor& actor);
 
+// What an entry is about, for designated initializers: {.referral_id = r, .assignment_ids = {a}}.
+struct Ids {
+  std::string referral_id{};
+  std::vector<std::string> assignment_ids{};
+  std::string client_pseudonym{};
+  std::string organisation{};  // another organisation the action concerns
+};
+v1::AuditSubject SubjectOf(const Ids& ids);
+
 // An entry not yet in a chain (writer, sequence and hashes are set by Link).
 v1::AuditEntry NewEntry(const v1::AuditActor& actor, std::string_view action,
                         v1::AuditSubject subject, std::string_view reason,

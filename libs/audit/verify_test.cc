@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "libs/audit/entry.h"
+#include "libs/audit/writer.h"
+#include "libs/service/identity.h"
 
 namespace schakel::audit {
 namespace {
@@ -193,6 +195,37 @@ TEST(AuditChainTest, AnUnknownSchemaIsRefused) {
   entries[0].set_schema_version(2);
   entries[0].set_hash(EntryHash(entries[0]));
   EXPECT_THAT(Problems(Verify(entries)), ElementsAre(Problem::kUnknownSchema));
+}
+
+// What a service writes: one call with the caller and the ids.
+class FakeRecorder final : public Recorder {
+ public:
+  void Append(v1::AuditEntry entry, Done done) override {
+    entries.push_back(std::move(entry));
+    if (done) done(absl::OkStatus());
+  }
+  std::vector<v1::AuditEntry> entries;
+};
+
+TEST(AuditRecorderTest, OneCallRecordsTheCallerAndTheIds) {
+  FakeRecorder audit;
+  service::Caller caller;
+  caller.kind = service::Caller::Kind::kOperator;
+  caller.id = "alice";
+  bool durable = false;
+  audit.Record(caller, "client.erased", {.client_pseudonym = "p-1"}, "EraseClient",
+               [&durable](absl::Status s) { durable = s.ok(); });
+  audit.Record(OrganisationActor("mjd"), kAssignmentRead,
+               {.referral_id = "r-1", .assignment_ids = {"a-r-1-0"}}, "GetAssignment");
+  ASSERT_EQ(audit.entries.size(), 2u);
+  EXPECT_TRUE(durable);
+  EXPECT_EQ(ActorText(audit.entries[0].actor()), "operator alice");
+  EXPECT_EQ(audit.entries[0].action(), "client.erased");
+  EXPECT_EQ(audit.entries[0].subject().client_pseudonym(), "p-1");
+  EXPECT_EQ(audit.entries[0].reason(), "EraseClient");
+  EXPECT_GT(audit.entries[0].at().seconds(), 0);
+  EXPECT_EQ(audit.entries[1].subject().assignment_ids(0), "a-r-1-0");
+  EXPECT_EQ(audit.entries[1].subject().referral_id(), "r-1");
 }
 
 }  // namespace

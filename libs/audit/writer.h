@@ -1,7 +1,10 @@
-// Writing audit chains to schakel.audit. A service records an entry with one call:
+// Writing audit chains to schakel.audit. A service records an entry with one call, e.g.
 //
-//   audit.Record(caller, audit::kStatusChanged, {.referral_id = ..., .assignment_ids = {...}},
-//   "why");
+//   audit_log.Record(service::Identify(*context), "client.erased",
+//                    {.client_pseudonym = pseudonym}, "EraseClient", done);
+//
+// (the caller from its credentials; ids only, never names, BSNs, client codes or typed text; `done`
+// runs once the entry is durable: answer the call from there).
 //
 // Entries wait in a queue (in memory, or in a service's own database where an entry must survive a
 // crash before the audited call is answered: the inbox) and a ChainWriter links them into the
@@ -58,6 +61,14 @@ class Recorder {
   void Record(const service::Caller& caller, std::string_view action, v1::AuditSubject subject,
               std::string_view reason, Done done = nullptr) {
     Record(ActorOf(caller), action, std::move(subject), reason, std::move(done));
+  }
+  void Record(const v1::AuditActor& actor, std::string_view action, const Ids& ids,
+              std::string_view reason, Done done = nullptr) {
+    Record(actor, action, SubjectOf(ids), reason, std::move(done));
+  }
+  void Record(const service::Caller& caller, std::string_view action, const Ids& ids,
+              std::string_view reason, Done done = nullptr) {
+    Record(ActorOf(caller), action, SubjectOf(ids), reason, std::move(done));
   }
 };
 
