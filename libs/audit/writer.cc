@@ -53,6 +53,7 @@ void ChainWriter::Run() {
   std::chrono::milliseconds backoff = options_.initial_backoff;
   std::minstd_rand jitter(std::random_device{}());
   bool stopping = false;
+  int fences = 0;  // in a row
   while (!stopping) {
     absl::StatusOr<int> published = PublishOnce();
     if (!published.ok()) {
@@ -62,14 +63,19 @@ void ChainWriter::Run() {
       // would fence it in turn before it could commit (each side needs a renew and a read of the
       // head), so wait long enough for it to finish a batch, with jitter so that two writers fall
       // out of step.
+      // Each fence in a row doubles the wait (up to 8 times), so that one of two contending
+      // writers gets a window long enough to renew, read the head and commit.
       const bool fenced = published.status().code() == absl::StatusCode::kFailedPrecondition;
-      const std::chrono::milliseconds base = fenced ? options_.fenced_wait : backoff;
+      fences = fenced ? std::min(fences + 1, 4) : 0;
+      const std::chrono::milliseconds base =
+          fenced ? options_.fenced_wait * (1 << (fences - 1)) : backoff;
       const auto wait = base / 2 + std::chrono::milliseconds(jitter() % (base.count() + 1));
       stopping = Wait(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
       if (!fenced) backoff = std::min(backoff * 2, options_.max_backoff);
       continue;
     }
     backoff = options_.initial_backoff;
+    fences = 0;
     if (*published == options_.batch_size) {
       std::lock_guard<std::mutex> lock(mu_);
       stopping = stop_;

@@ -96,9 +96,10 @@ struct ChainWriterOptions {
   std::chrono::milliseconds idle_wait{200};
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
-  // After being fenced by another process with the same writer id: about this long (with jitter)
-  // before taking the chain back, so that the other can finish a batch.
-  std::chrono::milliseconds fenced_wait{3000};
+  // After being fenced by another process with the same writer id: about this long (with jitter,
+  // doubling with each fence in a row) before taking the chain back, so that the other can finish a
+  // batch.
+  std::chrono::milliseconds fenced_wait{2000};
   // For each transaction step, and to start a producer.
   std::chrono::milliseconds kafka_timeout{10000};
   // To read the topic for the chain's head.

@@ -57,7 +57,7 @@ ChainWriterOptions Options(const std::string& writer) {
   options.idle_wait = std::chrono::milliseconds(20);
   options.initial_backoff = std::chrono::milliseconds(50);
   options.max_backoff = std::chrono::milliseconds(500);
-  options.fenced_wait = std::chrono::milliseconds(2000);
+  options.fenced_wait = std::chrono::milliseconds(1500);
   return options;
 }
 
@@ -69,11 +69,11 @@ TEST(AuditWriterTest, TwoWritersWithOneIdTakeTurnsOnOneChain) {
   AuditLog second(Options(writer));
   first.Start();
   second.Start();
-  constexpr int kEach = 5;
+  constexpr int kEach = 3;
   std::atomic<int> failed{0};
   auto record = [&](AuditLog& log, const std::string& who) {
     for (int i = 0; i < kEach; ++i) {
-      const absl::Status s = log.RecordAndWait(Entry(who, i), std::chrono::seconds(60));
+      const absl::Status s = log.RecordAndWait(Entry(who, i), std::chrono::seconds(120));
       if (!s.ok()) {
         ++failed;
         ADD_FAILURE() << who << " " << i << ": " << s;
