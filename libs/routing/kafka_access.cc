@@ -9,9 +9,6 @@ namespace {
 using Op = AclOperation;
 using Res = AclResource;
 
-// The audit stream's topic (its work is on another branch); not yet in network.h.
-constexpr std::string_view kAuditTopic = "schakel.audit";
-
 struct Row {
   std::string_view principal;  // "{org}" stands for every organisation of the network
   Op operation;

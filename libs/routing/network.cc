@@ -424,7 +424,8 @@ std::vector<std::string> AllTopics(const Network& network) {
       std::string(kUnroutableTopic),    std::string(kForwardingTopic),
       std::string(kCancellationsTopic), std::string(kRouterStateTopic),
       std::string(kInboxLoadTopic),     std::string(kDeadLetterTopic),
-      std::string(kReassignTopic),      std::string(kErasuresTopic)};
+      std::string(kReassignTopic),      std::string(kErasuresTopic),
+      std::string(kAuditTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   return topics;
 }

@@ -142,6 +142,9 @@ inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignmen
 // Clients erased by an operator (ClientErased, key: pseudonym; compacted, so that an inbox started
 // long after still learns of every erasure).
 inline constexpr std::string_view kErasuresTopic = "schakel.clients.erasures";
+// The audit stream: one hash chain per writer (v1::AuditEntry, libs/audit). One partition, kept for
+// ever, never compacted.
+inline constexpr std::string_view kAuditTopic = "schakel.audit";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);
