@@ -62,8 +62,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string audit_writer = "intake";
   app.add_option("--audit-writer", audit_writer,
-                 "This instance's audit chain in schakel.audit (instances sharing one take turns)")
-      ->capture_default_str();
+                 "This instance's audit chain in schakel.audit (instances sharing one take turns); "
+                 "starts with \"intake\", e.g. intake-1: the broker lets intake keep only those "
+                 "chains (transactional ids schakel-audit-intake*)")
+      ->capture_default_str()
+      ->check([](const std::string& writer) {
+        return writer.rfind("intake", 0) == 0 ? std::string()
+                                              : std::string("must start with \"intake\"");
+      });
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
