@@ -38,6 +38,10 @@ inline constexpr char kAssignmentWatch[] = "assignment.watch";
 inline constexpr char kStatusChanged[] = "status.changed";
 inline constexpr char kReferralSubmitted[] = "referral.submitted";
 inline constexpr char kUnroutableReassigned[] = "unroutable.reassigned";
+// The key service: an assignment's key handed to the organisation it was offered to, and a client
+// erased (every key destroyed).
+inline constexpr char kKeyGranted[] = "key.granted";
+inline constexpr char kClientErased[] = "client.erased";
 
 v1::AuditActor OrganisationActor(std::string_view id);
 v1::AuditActor OperatorActor(std::string_view name);

@@ -3,6 +3,10 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include <memory>
+#include <mutex>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/referral/ids.h"
@@ -17,6 +21,8 @@ using google::protobuf::util::TimeUtil;
 
 constexpr std::size_t kMaxReasonChars = 500;
 const char kNotYours[] = "no key for this assignment for the calling organisation";
+// Why a key is handed to an organisation (the audit entry's reason).
+const char kGrantReason[] = "open offered assignment";
 
 // The organisation the caller acts for: an organisation, or its inbox ("inbox-<org>" service).
 std::string ActingOrganisation(const service::Caller& caller) {
@@ -40,13 +46,56 @@ std::size_t CodePoints(const std::string& text) {
   return n;
 }
 
+// An erasure is answered once both its announcement and its audit entry are durable (they arrive
+// on other threads, in either order).
+class ErasureOutcome {
+ public:
+  ErasureOutcome(grpc::ServerUnaryReactor* reactor, std::string referral_id)
+      : reactor_(reactor), referral_id_(std::move(referral_id)) {}
+  void Announced(absl::Status s) { Set(announced_, std::move(s)); }
+  void Recorded(absl::Status s) { Set(recorded_, std::move(s)); }
+
+ private:
+  void Set(std::optional<absl::Status>& slot, absl::Status s) {
+    {
+      std::lock_guard lock(mu_);
+      slot = std::move(s);
+      if (!announced_ || !recorded_) return;
+    }
+    if (!announced_->ok()) {
+      spdlog::warn("erasure of the client of {} not announced: {}", referral_id_,
+                   std::string(announced_->message()));
+      reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "the client's keys are destroyed, but the inboxes were not "
+                                    "told to purge yet: erase again"));
+      return;
+    }
+    if (!recorded_->ok()) {
+      spdlog::warn("erasure of the client of {} not recorded in the audit stream: {}", referral_id_,
+                   std::string(recorded_->message()));
+      reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "the client's keys are destroyed and the inboxes told, but "
+                                    "the erasure was not recorded in the audit stream: erase "
+                                    "again"));
+      return;
+    }
+    reactor_->Finish(grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* reactor_;
+  const std::string referral_id_;
+  std::mutex mu_;
+  std::optional<absl::Status> announced_;
+  std::optional<absl::Status> recorded_;
+};
+
 }  // namespace
 
-KeyService::KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options)
-    : store_(store),
-      publisher_(publisher),
-      options_(options),
-      rechecker_([this] { RecheckLoop(); }) {}
+KeyService::KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options,
+                       audit::Recorder* audit)
+    : store_(store), publisher_(publisher), options_(options), audit_(audit), rechecker_([this] {
+        RecheckLoop();
+      }) {}
 
 KeyService::~KeyService() {
   {
@@ -72,12 +121,37 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
     return true;
   }
   switch (*access) {
-    case KeyStore::Access::kGranted:
-      w.response->set_key_id(key.key_id);
-      w.response->set_key(std::move(key.key));
-      spdlog::info("key of {} handed to {}", w.assignment_id, w.organisation);
-      w.reactor->Finish(grpc::Status::OK);
+    case KeyStore::Access::kGranted: {
+      // Handed out only once the hand-out is recorded (who, which assignment of which client, why):
+      // an organisation never holds a key the audit stream does not know it got.
+      // (Taken before `key` moves into the hand-out.)
+      const audit::Ids ids{.referral_id = key.referral_id,
+                           .assignment_ids = {w.assignment_id},
+                           .client_pseudonym = key.client_pseudonym};
+      auto hand_out = [reactor = w.reactor, response = w.response, assignment_id = w.assignment_id,
+                       organisation = w.organisation,
+                       key = std::move(key)](const absl::Status& recorded) mutable {
+        if (!recorded.ok()) {
+          spdlog::warn("key of {} not handed to {}: its audit entry was not recorded: {}",
+                       assignment_id, organisation, std::string(recorded.message()));
+          reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "the hand-out of the key could not be recorded in the "
+                                       "audit stream; no key was handed out, try again"));
+          return;
+        }
+        response->set_key_id(key.key_id);
+        response->set_key(std::move(key.key));
+        spdlog::info("key of {} handed to {}", assignment_id, organisation);
+        reactor->Finish(grpc::Status::OK);
+      };
+      if (audit_ == nullptr) {
+        hand_out(absl::OkStatus());
+        return true;
+      }
+      audit_->Record(audit::OrganisationActor(w.organisation), audit::kKeyGranted, ids,
+                     kGrantReason, std::move(hand_out));
       return true;
+    }
     case KeyStore::Access::kErased:
       w.reactor->Finish(grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
@@ -225,19 +299,21 @@ grpc::ServerUnaryReactor* KeyService::EraseClient(grpc::CallbackServerContext* c
   response->set_keys_destroyed(static_cast<std::uint32_t>(erased->key_ids.size()));
   *response->mutable_erased_at() = now;
   const std::string referral_id = request->referral_id();
+  // The announcement and the audit entry go out side by side; the answer waits for both.
+  auto outcome = std::make_shared<ErasureOutcome>(reactor, referral_id);
   publisher_.Publish(routing::kErasuresTopic, *client, event.SerializeAsString(),
-                     [reactor, referral_id](absl::Status delivered) {
-                       if (!delivered.ok()) {
-                         spdlog::warn("erasure of the client of {} not announced: {}", referral_id,
-                                      std::string(delivered.message()));
-                         reactor->Finish(grpc::Status(
-                             grpc::StatusCode::UNAVAILABLE,
-                             "the client's keys are destroyed, but the inboxes were not told to "
-                             "purge yet: erase again"));
-                         return;
-                       }
-                       reactor->Finish(grpc::Status::OK);
-                     });
+                     [outcome](absl::Status delivered) { outcome->Announced(delivered); });
+  if (audit_ == nullptr) {
+    outcome->Recorded(absl::OkStatus());
+    return reactor;
+  }
+  // Who (the operator, from the credentials) erased which client. The operator's reason is typed
+  // text and the audit stream keeps everything for ever, unerasable: the entry names the event that
+  // carries the reason (on the erasures topic) instead of copying it.
+  audit_->Record(caller, audit::kClientErased,
+                 {.referral_id = referral_id, .client_pseudonym = *client},
+                 absl::StrCat("EraseClient (reason: ClientErased ", meta->event_id(), ")"),
+                 [outcome](absl::Status recorded) { outcome->Recorded(recorded); });
   return reactor;
 }
 

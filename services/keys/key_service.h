@@ -1,7 +1,9 @@
 // KeyService (proto/schakel/v1/keys.proto): hands out clients' data keys to whoever may have them
 // and destroys them on erasure. Intake gets a client's key to seal; an organisation gets the key of
 // an assignment the router offered it (the grant comes from the status topic: GrantFollower),
-// waiting a moment for that offer to arrive; an operator erases a client.
+// waiting a moment for that offer to arrive; an operator erases a client. Each hand-out of an
+// assignment's key and each erasure is recorded in the audit chain "keys" (libs/audit) before the
+// call is answered.
 #pragma once
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/keys.grpc.pb.h"
@@ -27,8 +30,11 @@ struct KeyServiceOptions {
 
 class KeyService final : public v1::KeyService::CallbackService {
  public:
-  // `store` and `publisher` outlive the service and every call in flight.
-  KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options = {});
+  // `store`, `publisher` and `audit` outlive the service and every call in flight. With `audit`,
+  // AssignmentKey hands a key out and EraseClient answers OK only once its audit entry is durable
+  // (UNAVAILABLE otherwise); without, nothing is recorded.
+  KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options = {},
+             audit::Recorder* audit = nullptr);
   // Refuses (UNAVAILABLE) the AssignmentKey calls still waiting.
   ~KeyService() override;
 
@@ -60,6 +66,7 @@ class KeyService final : public v1::KeyService::CallbackService {
   KeyStore& store_;
   kafka::Publisher& publisher_;
   KeyServiceOptions options_;
+  audit::Recorder* audit_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::list<Waiting> waiting_;

@@ -156,6 +156,8 @@ absl::StatusOr<DataKey> KeyStore::ClientKey(const std::string& client_pseudonym,
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
   DataKey result;
+  result.client_pseudonym = client_pseudonym;
+  result.referral_id = referral_id;
   absl::Status done = InTransaction(db, [&]() -> absl::Status {
     absl::StatusOr<Stmt> find = Prepare(
         db,
@@ -238,10 +240,10 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     return SqlError(db, "find key id");
   }
   // The assignment's client, when it was offered to this organisation.
-  absl::StatusOr<Stmt> client = Prepare(
-      db,
-      "SELECT r.client_pseudonym FROM grants g JOIN referrals r ON r.referral_id = g.referral_id "
-      "WHERE g.assignment_id = ? AND g.organisation = ?");
+  absl::StatusOr<Stmt> client = Prepare(db,
+                                        "SELECT r.client_pseudonym, g.referral_id FROM grants g "
+                                        "JOIN referrals r ON r.referral_id = g.referral_id "
+                                        "WHERE g.assignment_id = ? AND g.organisation = ?");
   if (!client.ok()) return client.status();
   Bind(client->get(), 1, assignment_id);
   Bind(client->get(), 2, organisation);
@@ -249,6 +251,7 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
   if (rc == SQLITE_DONE) return Access::kNotGranted;
   if (rc != SQLITE_ROW) return SqlError(db, "find grant");
   const std::string pseudonym = Column(client->get(), 0);
+  const std::string referral_id = Column(client->get(), 1);
 
   absl::StatusOr<Stmt> find =
       Prepare(db, "SELECT wrapped FROM keys WHERE key_id = ? AND client_pseudonym = ?");
@@ -261,6 +264,8 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     if (!opened.ok()) return opened.status();
     key->key_id = key_id;
     key->key = *std::move(opened);
+    key->client_pseudonym = pseudonym;
+    key->referral_id = referral_id;
     return Access::kGranted;
   }
   if (rc != SQLITE_DONE) return SqlError(db, "find key");

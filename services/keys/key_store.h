@@ -18,8 +18,11 @@
 namespace schakel::keys {
 
 struct DataKey {
-  std::string key_id;
-  std::string key;  // 32 bytes
+  std::string key_id{};
+  std::string key{};  // 32 bytes
+  // Whose key it is, and the referral it was handed out for (the audit entry of the hand-out).
+  std::string client_pseudonym{};
+  std::string referral_id{};
 };
 
 // The router offered `assignment_id` (of `referral_id`) to `organisation`.
