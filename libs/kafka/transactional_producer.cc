@@ -158,6 +158,10 @@ absl::Status TransactionalProducer::CommitWithPositions(Consumer& consumer,
   if (!sent.ok())
     return sent.code() == absl::StatusCode::kUnavailable ? absl::AbortedError(sent.message())
                                                          : sent;
+  return Commit(timeout);
+}
+
+absl::Status TransactionalProducer::Commit(std::chrono::milliseconds timeout) {
   absl::Status committed =
       TxnError("commit", producer_->commit_transaction(static_cast<int>(timeout.count())));
   if (committed.ok()) {

@@ -54,6 +54,9 @@ class TransactionalProducer {
   // commit timed out with its outcome unknown: Renew() it (or stop), then redo from the committed
   // positions.
   absl::Status CommitWithPositions(Consumer& consumer, std::chrono::milliseconds timeout);
+  // Commits what was produced, with no consumer positions (a producer that only writes, e.g. the
+  // audit chain: the transactional id fences a second process with the same id). The same errors.
+  absl::Status Commit(std::chrono::milliseconds timeout);
   absl::Status Abort(std::chrono::milliseconds timeout);
 
   // Replaces a fenced or broken producer with a new one under the same transactional id (a new

@@ -9,9 +9,6 @@ namespace {
 using Op = AclOperation;
 using Res = AclResource;
 
-// The audit stream's topic (its work is on another branch); not yet in network.h.
-constexpr std::string_view kAuditTopic = "schakel.audit";
-
 struct Row {
   std::string_view principal;  // "{org}" stands for every organisation of the network
   Op operation;
@@ -27,7 +24,6 @@ std::string ForOrg(std::string_view text, const std::string& org) {
   for (std::size_t at; (at = out.find("{org}")) != std::string::npos;) out.replace(at, 5, org);
   return out;
 }
-constexpr std::string_view kEveryService[] = {"intake", "router", "ops", "keys", "inbox-{org}"};
 
 // The whole table. Read and Write imply Describe. Written from what the code does
 // (services/*/main.cc, the publishers they use, libs/deadletter); a new topic or group is a new
@@ -42,6 +38,12 @@ constexpr Row kRows[] = {
     {"intake", Op::kRead, Res::kTopic, kStatusTopic},
     {"intake", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"intake", Op::kRead, Res::kGroup, "schakel.intake.view", kPrefix},
+    // Its audit chain (--audit-writer: "intake", or "intake-<n>" for more instances).
+    {"intake", Op::kWrite, Res::kTopic, kAuditTopic},
+    {"intake", Op::kRead, Res::kTopic, kAuditTopic},
+    {"intake", Op::kDescribe, Res::kGroup, "schakel.restore"},
+    {"intake", Op::kWrite, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
+    {"intake", Op::kDescribe, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
 
     // router: reads its inputs in group schakel.router and its state; follows the inboxes' load;
     // writes offers (and withdrawals) to every inbox topic - also of organisations a changed
@@ -81,6 +83,12 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kWrite, Res::kTopic, kInboxLoadTopic},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kDeadLetterTopic},
     {"inbox-{org}", Op::kRead, Res::kTopic, kErasuresTopic},
+    // Its audit chain "inbox-<org>" (the writer reads the topic for its chain's head).
+    {"inbox-{org}", Op::kWrite, Res::kTopic, kAuditTopic},
+    {"inbox-{org}", Op::kRead, Res::kTopic, kAuditTopic},
+    {"inbox-{org}", Op::kDescribe, Res::kGroup, "schakel.restore"},
+    {"inbox-{org}", Op::kWrite, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
+    {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
 
     // ops: follows status, unroutable, reassignments, dead letters, the load reports and every
     // inbox
@@ -96,6 +104,12 @@ constexpr Row kRows[] = {
     {"ops", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
     {"ops", Op::kWrite, Res::kTopic, kReassignTopic},
+    // Its audit chain "ops" (the console's reassignments).
+    {"ops", Op::kWrite, Res::kTopic, kAuditTopic},
+    {"ops", Op::kRead, Res::kTopic, kAuditTopic},
+    {"ops", Op::kDescribe, Res::kGroup, "schakel.restore"},
+    {"ops", Op::kWrite, Res::kTransactionalId, "schakel-audit-ops"},
+    {"ops", Op::kDescribe, Res::kTransactionalId, "schakel-audit-ops"},
 
     // operator (schakelctl): reads what `referral`, `queues`, `unroutable` and `dlq list` show;
     // `unroutable reassign` publishes a reassignment; `dlq redrive` publishes a dead letter again
@@ -116,12 +130,23 @@ constexpr Row kRows[] = {
     {"operator", Op::kWrite, Res::kTopic, kCancellationsTopic},
     {"operator", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"operator", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
+    // `audit verify|export` read the audit topic (above); `unroutable reassign` records in the
+    // chain "schakelctl".
+    {"operator", Op::kWrite, Res::kTopic, kAuditTopic},
+    {"operator", Op::kWrite, Res::kTransactionalId, "schakel-audit-schakelctl"},
+    {"operator", Op::kDescribe, Res::kTransactionalId, "schakel-audit-schakelctl"},
 
     // keys (the key service): follows the router's offers on the grants topic, which nobody but the
-    // router writes (its group, schakel.keys.grants by default); publishes erasures.
+    // router writes (its group, schakel.keys.grants by default); publishes erasures; records key
+    // hand-outs and erasures in its audit chain "keys".
     {"keys", Op::kRead, Res::kTopic, kKeyGrantsTopic},
     {"keys", Op::kRead, Res::kGroup, "schakel.keys.grants", kPrefix},
     {"keys", Op::kWrite, Res::kTopic, kErasuresTopic},
+    {"keys", Op::kWrite, Res::kTopic, kAuditTopic},
+    {"keys", Op::kRead, Res::kTopic, kAuditTopic},
+    {"keys", Op::kDescribe, Res::kGroup, "schakel.restore"},
+    {"keys", Op::kWrite, Res::kTransactionalId, "schakel-audit-keys"},
+    {"keys", Op::kDescribe, Res::kTransactionalId, "schakel-audit-keys"},
 };
 
 }  // namespace
@@ -149,10 +174,6 @@ std::vector<AclRule> KafkaAccessRules(const Network& network) {
     }
   };
   for (const Row& row : kRows) expand(row);
-  // The audit stream: written by every service.
-  for (std::string_view service : kEveryService) {
-    expand({service, Op::kWrite, Res::kTopic, kAuditTopic});
-  }
   return rules;
 }
 

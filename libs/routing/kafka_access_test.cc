@@ -29,13 +29,22 @@ TEST(KafkaAccess, AnInboxReadsOnlyItsOwnTopicAndGroups) {
   for (const AclRule& rule : alpha) {
     EXPECT_EQ(rule.name.find("beta"), std::string::npos) << rule.name;
     if (rule.operation == AclOperation::kRead && rule.resource == AclResource::kTopic) {
-      EXPECT_TRUE(rule.name == "schakel.inbox.alpha" || rule.name == "schakel.clients.erasures")
+      EXPECT_TRUE(rule.name == "schakel.inbox.alpha" || rule.name == "schakel.clients.erasures" ||
+                  rule.name == "schakel.audit")
           << rule.name;
       EXPECT_FALSE(rule.prefixed);
     }
-    if (rule.resource == AclResource::kGroup) {
+    if (rule.resource == AclResource::kGroup && rule.operation == AclOperation::kRead) {
       EXPECT_EQ(rule.name, "schakel.inbox.alpha.");
       EXPECT_TRUE(rule.prefixed);
+    }
+    if (rule.resource == AclResource::kGroup && rule.operation != AclOperation::kRead) {
+      // The audit writer's head read assigns partitions; librdkafka still looks the group up.
+      EXPECT_EQ(rule.operation, AclOperation::kDescribe);
+      EXPECT_EQ(rule.name, "schakel.restore");
+    }
+    if (rule.resource == AclResource::kTransactionalId) {
+      EXPECT_EQ(rule.name, "schakel-audit-inbox-alpha");
     }
     if (rule.prefixed) {
       EXPECT_EQ(rule.resource, AclResource::kGroup) << rule.name;
@@ -70,6 +79,64 @@ TEST(KafkaAccess, OnlyTheRouterWritesTheGrantsAndOnlyTheKeyServiceReadsThem) {
   }
   EXPECT_EQ(writers, std::vector<std::string>{"router"});
   EXPECT_EQ(readers, std::vector<std::string>{"keys"});
+}
+
+bool Has(const std::vector<AclRule>& rules, const AclRule& rule) {
+  return std::find(rules.begin(), rules.end(), rule) != rules.end();
+}
+
+TEST(KafkaAccess, EachAuditWriterMayKeepItsOwnChainOnly) {
+  const std::vector<AclRule> rules = KafkaAccessRules(TwoOrganisations());
+  // principal -> its chain's transactional id (intake: "intake", "intake-2", ...).
+  const std::vector<std::pair<std::string, AclRule>> writers = {
+      {"intake",
+       {"intake", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-intake",
+        true}},
+      {"inbox-alpha",
+       {"inbox-alpha", AclOperation::kWrite, AclResource::kTransactionalId,
+        "schakel-audit-inbox-alpha", false}},
+      {"inbox-beta",
+       {"inbox-beta", AclOperation::kWrite, AclResource::kTransactionalId,
+        "schakel-audit-inbox-beta", false}},
+      {"ops",
+       {"ops", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-ops", false}},
+      {"operator",
+       {"operator", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-schakelctl",
+        false}},
+      {"keys",
+       {"keys", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-keys", false}},
+  };
+  for (const auto& [principal, chain] : writers) {
+    SCOPED_TRACE(principal);
+    const std::string audit(kAuditTopic);
+    EXPECT_TRUE(Has(rules, {principal, AclOperation::kWrite, AclResource::kTopic, audit, false}));
+    // The writer reads the topic for its chain's head (assigned partitions, group schakel.restore).
+    EXPECT_TRUE(Has(rules, {principal, AclOperation::kRead, AclResource::kTopic, audit, false}));
+    EXPECT_TRUE(Has(rules, {principal, AclOperation::kDescribe, AclResource::kGroup,
+                            "schakel.restore", false}));
+    EXPECT_TRUE(Has(rules, chain));
+    AclRule describe = chain;
+    describe.operation = AclOperation::kDescribe;
+    EXPECT_TRUE(Has(rules, describe));
+  }
+  // Nothing more on the chains: no principal may take another's chain, and the router (which
+  // records nothing) has no right on the audit stream at all.
+  for (const AclRule& rule : rules) {
+    if (rule.resource == AclResource::kTransactionalId &&
+        rule.name.rfind("schakel-audit", 0) == 0) {
+      const auto own = std::find_if(writers.begin(), writers.end(), [&](const auto& w) {
+        return w.first == rule.principal && w.second.name == rule.name &&
+               w.second.prefixed == rule.prefixed;
+      });
+      EXPECT_NE(own, writers.end()) << rule.principal << " " << rule.name;
+    }
+    if (rule.principal == "router") {
+      EXPECT_NE(rule.name, kAuditTopic);
+      EXPECT_NE(rule.name.rfind("schakel-audit", 0), 0u) << rule.name;
+    }
+  }
+  // The router's prefixed rights do not reach the audit stream either.
+  EXPECT_FALSE(Has(rules, {"router", AclOperation::kWrite, AclResource::kTopic, "schakel.", true}));
 }
 
 TEST(KafkaAccess, EveryRuleOnce) {

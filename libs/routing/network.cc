@@ -425,7 +425,7 @@ std::vector<std::string> AllTopics(const Network& network) {
       std::string(kCancellationsTopic), std::string(kRouterStateTopic),
       std::string(kInboxLoadTopic),     std::string(kDeadLetterTopic),
       std::string(kReassignTopic),      std::string(kErasuresTopic),
-      std::string(kKeyGrantsTopic)};
+      std::string(kKeyGrantsTopic),     std::string(kAuditTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   return topics;
 }

@@ -146,6 +146,9 @@ inline constexpr std::string_view kErasuresTopic = "schakel.clients.erasures";
 // AssignmentStatusChanged, key: referral id). Only the router may write it: a copy of the status
 // topic, which inboxes and operators also write, so that nobody else can grant themselves a key.
 inline constexpr std::string_view kKeyGrantsTopic = "schakel.keys.grants";
+// The audit stream: one hash chain per writer (v1::AuditEntry, libs/audit). One partition, kept for
+// ever, never compacted.
+inline constexpr std::string_view kAuditTopic = "schakel.audit";
 std::string InboxTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order.
 std::vector<std::string> AllTopics(const Network& network);

@@ -50,7 +50,8 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
                   "schakel.referrals.unroutable", "schakel.assignments.forwarding",
                   "schakel.assignments.cancellations", "schakel.router.state", "schakel.inbox.load",
                   "schakel.deadletters", "schakel.operator.reassignments",
-                  "schakel.clients.erasures", "schakel.keys.grants", "schakel.inbox.gemeente",
+                  "schakel.clients.erasures", "schakel.keys.grants", "schakel.audit",
+                  "schakel.inbox.gemeente",
                   "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
                   "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd"));
 }

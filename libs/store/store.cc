@@ -23,7 +23,7 @@ namespace {
 
 // PRAGMA user_version of the schema this code writes. Raise it with every change and add the step
 // that migrates to it to kMigrations.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 5000;
 
 // kMigrations[v] takes a database from user_version v to v + 1. A new database runs them all.
@@ -66,6 +66,15 @@ INSERT INTO changes (assignment_id, body)
   SELECT assignment_id, body FROM assignments
   ORDER BY requested_seconds, requested_nanos, assignment_id;
 PRAGMA user_version = 2;
+)sql",
+    // 2 -> 3: audit entries waiting for the audit writer (libs/audit), which links them into the
+    // inbox's chain when it publishes them and then deletes them here.
+    R"sql(
+CREATE TABLE audit (
+  id    INTEGER PRIMARY KEY AUTOINCREMENT,
+  entry BLOB    NOT NULL  -- a schakel.v1.AuditEntry, serialized, not yet linked
+);
+PRAGMA user_version = 3;
 )sql",
 };
 
@@ -439,6 +448,9 @@ absl::Status InboxStore::Prepare() {
       {"SELECT coalesce(max(sequence), 0) FROM changes", &last_sequence_},
       {"SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT :limit", &pending_outbox_},
       {"DELETE FROM outbox WHERE id = :id", &delete_outbox_},
+      {"INSERT INTO audit (entry) VALUES (:entry)", &insert_audit_},
+      {"SELECT id, entry FROM audit ORDER BY id LIMIT :limit", &pending_audit_},
+      {"DELETE FROM audit WHERE id = :id", &delete_audit_},
   };
   for (const auto& [sql, stmt] : statements) {
     if (absl::Status s = prepare(sql, *stmt); !s.ok()) return s;
@@ -460,8 +472,24 @@ absl::Status InboxStore::WriteFailed(absl::Status status) {
   return status;
 }
 
+absl::Status InboxStore::WriteAudit(const std::vector<std::string>& entries) {
+  for (const std::string& entry : entries) {
+    sqlite3_stmt* stmt = insert_audit_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Blob(":entry", entry);
+    if (!bind.status().ok()) return WriteFailed(bind.status());
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return WriteFailed(SqliteError(db_.get(), rc, "insert audit"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status InboxStore::WriteChange(const std::string& assignment_id, const std::string& body,
-                                     const std::vector<OutboxEvent>& events) {
+                                     const std::vector<OutboxEvent>& events,
+                                     const std::vector<std::string>& audit) {
+  if (absl::Status s = WriteAudit(audit); !s.ok()) return s;
   {
     sqlite3_stmt* stmt = insert_change_.get();
     ResetOnExit reset(stmt);
@@ -490,7 +518,8 @@ absl::Status InboxStore::WriteChange(const std::string& assignment_id, const std
 }
 
 absl::StatusOr<bool> InboxStore::InsertLocked(const schakel::v1::Assignment& assignment,
-                                              const std::vector<OutboxEvent>& events) {
+                                              const std::vector<OutboxEvent>& events,
+                                              const std::vector<std::string>& audit) {
   if (assignment.assignment_id().empty()) {
     return absl::InvalidArgumentError("assignment_id: is required");
   }
@@ -517,15 +546,18 @@ absl::StatusOr<bool> InboxStore::InsertLocked(const schakel::v1::Assignment& ass
   }
   // There already: nothing was written.
   if (sqlite3_changes(db_.get()) != 1) return false;
-  if (absl::Status s = WriteChange(assignment.assignment_id(), *body, events); !s.ok()) return s;
+  if (absl::Status s = WriteChange(assignment.assignment_id(), *body, events, audit); !s.ok()) {
+    return s;
+  }
   return true;
 }
 
 absl::StatusOr<bool> InboxStore::Insert(const schakel::v1::Assignment& assignment,
-                                        std::vector<OutboxEvent> events) {
+                                        std::vector<OutboxEvent> events,
+                                        std::vector<std::string> audit) {
   bool inserted = false;
   absl::Status stored = InTransaction([&](Batch& batch) -> absl::Status {
-    absl::StatusOr<bool> done = batch.Insert(assignment, events);
+    absl::StatusOr<bool> done = batch.Insert(assignment, events, audit);
     if (!done.ok()) return done.status();
     inserted = *done;
     return absl::OkStatus();
@@ -566,7 +598,10 @@ absl::StatusOr<schakel::v1::Assignment> InboxStore::ApplyLocked(const std::strin
       return WriteFailed(SqliteError(db_.get(), rc, "update"));
     }
   }
-  if (absl::Status s = WriteChange(assignment_id, *body, decided->events); !s.ok()) return s;
+  if (absl::Status s = WriteChange(assignment_id, *body, decided->events, decided->audit);
+      !s.ok()) {
+    return s;
+  }
   return std::move(decided->assignment);
 }
 
@@ -679,7 +714,7 @@ absl::StatusOr<std::vector<std::string>> InboxStore::EraseClient(
                     "UPDATE assignments SET body = ?1 WHERE assignment_id = ?2", in_ids,
                     [this, &erased](sqlite3_stmt*, const std::string& id, const std::string& body) {
                       erased.push_back(id);
-                      return WriteChange(id, body, {});
+                      return WriteChange(id, body, {}, {});
                     });
         !s.ok()) {
       return s;
@@ -722,8 +757,13 @@ absl::Status InboxStore::InTransaction(const std::function<absl::Status(Batch& b
 }
 
 absl::StatusOr<bool> InboxStore::Batch::Insert(const schakel::v1::Assignment& assignment,
-                                               const std::vector<OutboxEvent>& events) {
-  return store_.InsertLocked(assignment, events);
+                                               const std::vector<OutboxEvent>& events,
+                                               const std::vector<std::string>& audit) {
+  return store_.InsertLocked(assignment, events, audit);
+}
+
+absl::Status InboxStore::Batch::AddAudit(const std::vector<std::string>& entries) {
+  return store_.WriteAudit(entries);
 }
 
 absl::StatusOr<schakel::v1::Assignment> InboxStore::Batch::Apply(const std::string& assignment_id,
@@ -912,6 +952,50 @@ absl::Status InboxStore::DeleteOutbox(const std::vector<std::int64_t>& ids) {
     if (!bind.status().ok()) return bind.status();
     if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
       return SqliteError(db_.get(), rc, "delete outbox");
+    }
+  }
+  return transaction.Commit();
+}
+
+absl::Status InboxStore::AddAudit(const std::vector<std::string>& entries) {
+  if (entries.empty()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction transaction(*this);
+  if (absl::Status s = transaction.Begin(); !s.ok()) return s;
+  if (absl::Status s = WriteAudit(entries); !s.ok()) return s;
+  return transaction.Commit();
+}
+
+absl::StatusOr<std::vector<AuditRow>> InboxStore::PendingAudit(int limit) {
+  if (limit <= 0) return absl::InvalidArgumentError("limit: must be positive");
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = pending_audit_.get();
+  ResetOnExit reset(stmt);
+  Binder bind(db_.get(), stmt);
+  bind.Int64(":limit", limit);
+  if (!bind.status().ok()) return bind.status();
+  std::vector<AuditRow> rows;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    rows.push_back({sqlite3_column_int64(stmt, 0), std::string(ColumnBlob(stmt, 1))});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "pending audit");
+  return rows;
+}
+
+absl::Status InboxStore::DeleteAudit(const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction transaction(*this);
+  if (absl::Status s = transaction.Begin(); !s.ok()) return s;
+  for (std::int64_t id : ids) {
+    sqlite3_stmt* stmt = delete_audit_.get();
+    ResetOnExit reset(stmt);
+    Binder bind(db_.get(), stmt);
+    bind.Int64(":id", id);
+    if (!bind.status().ok()) return bind.status();
+    if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return SqliteError(db_.get(), rc, "delete audit");
     }
   }
   return transaction.Commit();

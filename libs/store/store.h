@@ -1,12 +1,13 @@
 // The inbox's own database: one SQLite file per organisation holding its assignments, the feed of
-// their changes, and an outbox of events still to be published. Each assignment is stored whole as
-// a serialized schakel.v1.Assignment (so the message can grow without a migration), next to the
-// columns that lists filter and sort on. Every write stores the assignment, one row in the changes
-// feed and the events it causes in one transaction, so that what is stored and what is published
-// never disagree: a relay publishes the outbox and deletes what Kafka has acknowledged. Inserting
-// is idempotent on assignment_id, because Kafka redelivers. Several writes can share one
-// transaction (InTransaction: one fsync for a consumed batch instead of one per record). Safe to
-// use from several threads (one connection behind a mutex).
+// their changes, an outbox of events still to be published, and audit entries still to be
+// published. Each assignment is stored whole as a serialized schakel.v1.Assignment (so the message
+// can grow without a migration), next to the columns that lists filter and sort on. Every write
+// stores the assignment, one row in the changes feed and the events it causes in one transaction,
+// so that what is stored and what is published never disagree: a relay publishes the outbox and
+// deletes what Kafka has acknowledged. Inserting is idempotent on assignment_id, because Kafka
+// redelivers. Several writes can share one transaction (InTransaction: one fsync for a consumed
+// batch instead of one per record). Safe to use from several threads (one connection behind a
+// mutex).
 #pragma once
 
 #include <cstdint>
@@ -56,11 +57,18 @@ struct OutboxEntry {
   OutboxEvent event;
 };
 
-// What a change makes of an assignment: the assignment as it is afterwards, and the events to
-// publish about it.
+// What a change makes of an assignment: the assignment as it is afterwards, the events to
+// publish about it, and its audit entries (serialized schakel.v1.AuditEntry, not yet linked).
 struct Change {
-  schakel::v1::Assignment assignment;
-  std::vector<OutboxEvent> events;
+  schakel::v1::Assignment assignment{};
+  std::vector<OutboxEvent> events{};
+  std::vector<std::string> audit{};
+};
+
+// An audit entry waiting for the audit writer: `id` is what DeleteAudit takes once it is in Kafka.
+struct AuditRow {
+  std::int64_t id = 0;
+  std::string entry;  // a serialized schakel.v1.AuditEntry
 };
 
 // One row of the changes feed.
@@ -106,7 +114,8 @@ class InboxStore {
   // transaction. Returns true when it was stored, false when an assignment with the same id was
   // there already (and nothing at all was written). Durable when it returns.
   absl::StatusOr<bool> Insert(const schakel::v1::Assignment& assignment,
-                              std::vector<OutboxEvent> events = {});
+                              std::vector<OutboxEvent> events = {},
+                              std::vector<std::string> audit = {});
 
   // Changes one assignment in one write transaction, serialised with every other write:
   //  - NOT_FOUND "assignment not found" when there is no such assignment;
@@ -131,7 +140,11 @@ class InboxStore {
     Batch& operator=(const Batch&) = delete;
 
     absl::StatusOr<bool> Insert(const schakel::v1::Assignment& assignment,
-                                const std::vector<OutboxEvent>& events);
+                                const std::vector<OutboxEvent>& events,
+                                const std::vector<std::string>& audit = {});
+    // Audit entries (serialized schakel.v1.AuditEntry, not yet linked) committed with the batch:
+    // what the batch's records did is recorded exactly when it is stored.
+    absl::Status AddAudit(const std::vector<std::string>& entries);
     absl::StatusOr<schakel::v1::Assignment> Apply(const std::string& assignment_id,
                                                   std::uint64_t expected_version,
                                                   const ChangeFn& change);
@@ -189,6 +202,14 @@ class InboxStore {
       const std::string& client_pseudonym,
       const std::function<void(schakel::v1::Assignment&)>& erase);
 
+  // Audit entries (of reads: changes bring theirs in Change::audit), in one transaction; durable
+  // when it returns. Does not notify commit listeners (nothing in the feed changed).
+  absl::Status AddAudit(const std::vector<std::string>& entries);
+  // At most `limit` waiting audit entries, oldest first.
+  absl::StatusOr<std::vector<AuditRow>> PendingAudit(int limit);
+  // Removes these entries (in Kafka now), in one transaction. Unknown ids are ignored.
+  absl::Status DeleteAudit(const std::vector<std::int64_t>& ids);
+
   // Calls `listener` after every commit that adds a change (Insert, Apply), on the committing
   // thread and outside the store's lock, so it may read the store. It should be quick (e.g. wake a
   // thread) and must not subscribe or unsubscribe.
@@ -213,10 +234,14 @@ class InboxStore {
   absl::Status Prepare();
   // With mu_ held, inside a transaction: the change row and the outbox rows of one write.
   absl::Status WriteChange(const std::string& assignment_id, const std::string& body,
-                           const std::vector<OutboxEvent>& events);
+                           const std::vector<OutboxEvent>& events,
+                           const std::vector<std::string>& audit);
+  // With mu_ held, inside a transaction: the audit rows of a write or of a batch.
+  absl::Status WriteAudit(const std::vector<std::string>& entries);
   // With mu_ held, inside a transaction: what Insert and Apply do between begin and commit.
   absl::StatusOr<bool> InsertLocked(const schakel::v1::Assignment& assignment,
-                                    const std::vector<OutboxEvent>& events);
+                                    const std::vector<OutboxEvent>& events,
+                                    const std::vector<std::string>& audit);
   absl::StatusOr<schakel::v1::Assignment> ApplyLocked(const std::string& assignment_id,
                                                       std::uint64_t expected_version,
                                                       const ChangeFn& change);
@@ -251,6 +276,9 @@ class InboxStore {
   Stmt last_sequence_;
   Stmt pending_outbox_;
   Stmt delete_outbox_;
+  Stmt insert_audit_;
+  Stmt pending_audit_;
+  Stmt delete_audit_;
   Stmt list_[4];
 
   // Held while listeners run, so that once Unsubscribe returns its listener is not running.

@@ -416,6 +416,41 @@ TEST_F(StoreTest, ARefusedChangeWritesNoAssignmentChangeOrEvent) {
   EXPECT_TRUE(store->Apply("a-1", 1, MoveTo(v1::ASSIGNMENT_STATUS_RECEIVED, "received")).ok());
 }
 
+TEST_F(StoreTest, AuditEntriesWaitInOrderUntilDeleted) {
+  std::unique_ptr<InboxStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AddAudit({"read 1", "read 2"}).ok());
+  ASSERT_TRUE(store->Insert(MakeAssignment("a-1", 100), {}, {"received"}).ok());
+  ASSERT_TRUE(store
+                  ->Apply("a-1", 1,
+                          [](const Assignment& current) -> absl::StatusOr<Change> {
+                            Change change;
+                            change.assignment = current;
+                            change.assignment.set_version(current.version() + 1);
+                            change.audit.push_back("accepted");
+                            return change;
+                          })
+                  .ok());
+  // A refused change writes no audit entry either.
+  EXPECT_FALSE(store
+                   ->Apply("a-1", 2,
+                           [](const Assignment&) -> absl::StatusOr<Change> {
+                             return absl::FailedPreconditionError("no");
+                           })
+                   .ok());
+  absl::StatusOr<std::vector<AuditRow>> rows = store->PendingAudit(10);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<std::string> entries;
+  for (const AuditRow& row : *rows) entries.push_back(row.entry);
+  EXPECT_THAT(entries, ElementsAre("read 1", "read 2", "received", "accepted"));
+  ASSERT_TRUE(store->DeleteAudit({(*rows)[0].id, (*rows)[2].id}).ok());
+  entries.clear();
+  rows = store->PendingAudit(1);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  for (const AuditRow& row : *rows) entries.push_back(row.entry);
+  EXPECT_THAT(entries, ElementsAre("read 2"));
+}
+
 TEST_F(StoreTest, AChangeThatKeepsTheVersionIsRefused) {
   std::unique_ptr<InboxStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -755,7 +790,7 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseInPlace) {
     sqlite3_stmt* stmt = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
     ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+    EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
     sqlite3_finalize(stmt);
     ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
   }

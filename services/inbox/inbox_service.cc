@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "libs/audit/entry.h"
 #include "libs/service/identity.h"
 #include "libs/service/status.h"
 
@@ -114,8 +115,19 @@ class InboxService::WatchReactor final
         Finish(service::ToGrpc(changes.status()));
         return;
       }
+      if (changes->empty()) return;  // caught up: the next commit notifies
+      // Each batch is recorded before any of it is written to the stream.
+      std::vector<const schakel::v1::Assignment*> read;
+      for (const store::StoredChange& change : *changes) read.push_back(&change.assignment);
+      if (absl::Status recorded = service_.RecordRead(
+              service_.organisation_, audit::kAssignmentWatch, "WatchAssignments", std::move(read));
+          !recorded.ok()) {
+        finished_ = true;
+        lock.unlock();
+        Finish(service::ToGrpc(recorded));
+        return;
+      }
       for (store::StoredChange& change : *changes) buffer_.push_back(std::move(change));
-      if (buffer_.empty()) return;  // caught up: the next commit notifies
     }
     store::StoredChange next = std::move(buffer_.front());
     buffer_.pop_front();
@@ -148,6 +160,34 @@ InboxService::InboxService(std::string organisation, store::InboxStore& store,
 }
 
 InboxService::~InboxService() { subscription_.Reset(); }
+
+absl::Status InboxService::RecordRead(
+    const grpc::CallbackServerContext& context, std::string_view action, std::string_view method,
+    const google::protobuf::RepeatedPtrField<schakel::v1::Assignment>& read) {
+  std::vector<const schakel::v1::Assignment*> assignments;
+  for (const schakel::v1::Assignment& a : read) assignments.push_back(&a);
+  // CheckCaller let only this inbox's organisation this far.
+  return RecordRead(service::CallerOrganisation(context), action, method, std::move(assignments));
+}
+
+absl::Status InboxService::RecordRead(const std::string& organisation, std::string_view action,
+                                      std::string_view method,
+                                      std::vector<const schakel::v1::Assignment*> read) {
+  if (read.empty()) return absl::OkStatus();  // nothing was read
+  v1::AuditSubject subject;
+  for (const schakel::v1::Assignment* a : read) subject.add_assignment_ids(a->assignment_id());
+  if (read.size() == 1) subject.set_referral_id(read.front()->referral_id());
+  const std::string entry =
+      audit::NewEntry(audit::OrganisationActor(organisation), action, std::move(subject), method)
+          .SerializeAsString();
+  if (absl::Status stored = store_.AddAudit({entry}); !stored.ok()) {
+    spdlog::error("inbox {}: {}: cannot record the read in the audit log: {}", organisation_,
+                  std::string(method), std::string(stored.message()));
+    return absl::UnavailableError("the inbox cannot record this read in its audit log");
+  }
+  if (options_.audit_recorded) options_.audit_recorded();
+  return absl::OkStatus();
+}
 
 absl::Status InboxService::CheckCaller(const grpc::CallbackServerContext& context) const {
   const service::Caller caller = service::Identify(context);
@@ -192,7 +232,8 @@ grpc::ServerUnaryReactor* InboxService::ListAssignments(
       *response->add_assignments() = std::move(assignment);
     }
     response->set_next_page_token(std::move(page->next_page_token));
-    return Finish(context, absl::OkStatus());
+    return Finish(context, RecordRead(*context, audit::kAssignmentList, "ListAssignments",
+                                      response->assignments()));
   }
   // Overdue: not yet accepted, so requested or received; nothing else can be overdue.
   if (query.status == schakel::v1::ASSIGNMENT_STATUS_UNSPECIFIED) {
@@ -227,7 +268,8 @@ grpc::ServerUnaryReactor* InboxService::ListAssignments(
   } while (!query.page_token.empty() && response->assignments_size() < page_size &&
            scanned < 10 * kMaxPageSize);
   response->set_next_page_token(query.page_token);
-  return Finish(context, absl::OkStatus());
+  return Finish(context, RecordRead(*context, audit::kAssignmentList, "ListAssignments (overdue)",
+                                    response->assignments()));
 }
 
 grpc::ServerUnaryReactor* InboxService::GetAssignment(
@@ -243,7 +285,8 @@ grpc::ServerUnaryReactor* InboxService::GetAssignment(
     return Finish(context, assignment.status());
   }
   *response = *std::move(assignment);
-  return Finish(context, absl::OkStatus());
+  return Finish(context, RecordRead(service::CallerOrganisation(*context), audit::kAssignmentRead,
+                                    "GetAssignment", {response}));
 }
 
 grpc::ServerUnaryReactor* InboxService::ChangeStatus(

@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -30,6 +31,8 @@ struct InboxServiceOptions {
   Clock clock = SystemNow;
   // How many changes a watch reads from the store at a time.
   int watch_batch = 100;
+  // Called after a read was recorded in the store's audit queue (e.g. to wake the audit writer).
+  std::function<void()> audit_recorded = nullptr;
 };
 
 class InboxService final : public schakel::v1::InboxService::CallbackService {
@@ -102,6 +105,14 @@ class InboxService final : public schakel::v1::InboxService::CallbackService {
 
   // PERMISSION_DENIED / UNAUTHENTICATED unless the caller is this inbox's organisation.
   absl::Status CheckCaller(const grpc::CallbackServerContext& context) const;
+  // Records a read of personal data in the audit queue (durable before the answer goes out);
+  // UNAVAILABLE when it cannot be recorded: nothing is read unrecorded.
+  absl::Status RecordRead(const grpc::CallbackServerContext& context, std::string_view action,
+                          std::string_view method,
+                          const google::protobuf::RepeatedPtrField<schakel::v1::Assignment>& read);
+  absl::Status RecordRead(const std::string& organisation, std::string_view action,
+                          std::string_view method,
+                          std::vector<const schakel::v1::Assignment*> read);
   grpc::ServerUnaryReactor* ChangeStatus(grpc::CallbackServerContext* context,
                                          std::string_view method,
                                          const schakel::v1::ChangeAssignmentRequest& request,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/audit/entry.h"
 #include "libs/routing/network.h"
 #include "libs/service/identity.h"
 #include "libs/service/server.h"
@@ -325,6 +326,45 @@ TEST_F(InboxServiceTest, OnlyThisInboxsOrganisationMayRead) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_TRUE(got.assignment_id().empty());
   EXPECT_EQ(listed.assignments_size(), 0);
+}
+
+// "<action> by <actor> [<assignment ids>] <reason>" for each audit entry waiting in the store.
+std::vector<std::string> AuditQueue(store::InboxStore& store) {
+  std::vector<std::string> entries;
+  absl::StatusOr<std::vector<store::AuditRow>> rows = store.PendingAudit(1000);
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  if (!rows.ok()) return entries;
+  for (const store::AuditRow& row : *rows) {
+    v1::AuditEntry entry;
+    EXPECT_TRUE(entry.ParseFromString(row.entry));
+    std::string ids;
+    for (const std::string& id : entry.subject().assignment_ids()) absl::StrAppend(&ids, " ", id);
+    entries.push_back(absl::StrCat(entry.action(), " by ", audit::ActorText(entry.actor()), " [",
+                                   ids, " ] ", entry.reason()));
+  }
+  return entries;
+}
+
+TEST_F(InboxServiceTest, EveryReadAndChangeIsRecordedForTheAuditWithoutFreeText) {
+  Insert(MakeAssignment("a-1", 100, "debt"));
+  Insert(MakeAssignment("a-2", 200, "debt"));
+  Assignment got;
+  ASSERT_TRUE(Get("a-1", &got).ok());
+  ListAssignmentsResponse listed;
+  ASSERT_TRUE(List(ListAssignmentsRequest(), &listed).ok());
+  ListAssignmentsRequest nothing;
+  nothing.set_need_code("housing");
+  ASSERT_TRUE(List(nothing, &listed).ok());  // read nothing: nothing to record
+  // Refused calls read nothing either.
+  EXPECT_FALSE(Get("a-1", &got, "ggd").ok());
+  EXPECT_FALSE(Get("a-unknown", &got).ok());
+  Assignment a = Offer("r-9");
+  ASSERT_NO_FATAL_FAILURE(Do(a, {Action::kDecline, "client Jansen moved away"}));
+  EXPECT_THAT(AuditQueue(temp_.store()),
+              ElementsAre("assignment.read by organisation mjd [ a-1 ] GetAssignment",
+                          "assignment.list by organisation mjd [ a-1 a-2 ] ListAssignments",
+                          "status.changed by organisation mjd [ a-r-9-0 ] requested -> received",
+                          "status.changed by organisation mjd [ a-r-9-0 ] received -> rejected"));
 }
 
 TEST_F(InboxServiceTest, OverdueListsWhatWasNotAcceptedInTime) {

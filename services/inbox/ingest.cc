@@ -420,7 +420,7 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
                                             assignment->assignment_id(), ": ",
                                             std::string(change.status().message())));
   }
-  absl::StatusOr<bool> inserted = batch.Insert(change->assignment, change->events);
+  absl::StatusOr<bool> inserted = batch.Insert(change->assignment, change->events, change->audit);
   if (!inserted.ok()) return inserted.status();
   if (*inserted) {
     if (absl::Status ruled = ApplyRules(batch, change->assignment); !ruled.ok()) return ruled;

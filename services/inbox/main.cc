@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
@@ -25,6 +26,7 @@
 #include "libs/service/shutdown.h"
 #include "libs/store/store.h"
 #include "services/inbox/assignment_gauges.h"
+#include "services/inbox/audit_queue.h"
 #include "services/inbox/erasure_consumer.h"
 #include "services/inbox/inbox_consumer.h"
 #include "services/inbox/inbox_service.h"
@@ -132,7 +134,20 @@ int main(int argc, char** argv) {
   schakel::inbox::OutboxRelay relay(**store, publisher);
   relay.Start();
 
-  schakel::inbox::InboxService service(org, **store, *network);
+  // The audit chain "inbox-<org>": every read of personal data and every status change, queued in
+  // the database with the read or change, linked and published by the writer.
+  schakel::inbox::StoreAuditQueue audit_queue(**store);
+  schakel::audit::ChainWriterOptions audit_options;
+  audit_options.bootstrap_servers = kafka;
+  audit_options.writer = "inbox-" + org;
+  schakel::audit::ChainWriter audit_writer(audit_options, audit_queue);
+  audit_writer.Start();
+  schakel::store::InboxStore::Subscription audit_wake =
+      (*store)->OnCommit([&audit_writer] { audit_writer.Notify(); });
+
+  schakel::inbox::InboxServiceOptions service_options;
+  service_options.audit_recorded = [&audit_writer] { audit_writer.Notify(); };
+  schakel::inbox::InboxService service(org, **store, *network, service_options);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
@@ -249,6 +264,8 @@ int main(int argc, char** argv) {
   (*erasure_consumer)->Close();
   load_reporter.Stop();
   relay.Stop();
+  audit_wake.Reset();
+  audit_writer.Stop();  // what it could not publish stays in the database for the next start
   if (int left = (*producer)->Close(std::chrono::seconds(5)); left > 0) {
     spdlog::warn("inbox {}: {} events not acknowledged at shutdown stay in the outbox", org, left);
   }

@@ -8,7 +8,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/audit/entry.h"
 #include "libs/referral/ids.h"
+#include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 
@@ -139,6 +141,22 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     change.events.push_back(
         {std::string(routing::kForwardingTopic), next.referral_id(), forward.SerializeAsString()});
   }
+
+  // The audit entry, stored with the change: who (the owner, or the network's rules), which
+  // assignment, and the step. Not the reason's text: people type it, so it may name the client.
+  v1::AuditSubject subject;
+  subject.set_referral_id(next.referral_id());
+  subject.add_assignment_ids(next.assignment_id());
+  subject.set_organisation(step.forward_to);
+  const v1::AuditActor actor =
+      step.by == kByNetwork ? audit::NetworkActor() : audit::OrganisationActor(step.by);
+  change.audit.push_back(
+      audit::NewEntry(
+          actor, audit::kStatusChanged, std::move(subject),
+          absl::StrCat(referral::StatusName(current.status()), " -> ", referral::StatusName(to),
+                       step.forward_to.empty() ? "" : " (forwarded)"),
+          step.at)
+          .SerializeAsString());
   return change;
 }
 

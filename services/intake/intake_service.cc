@@ -11,11 +11,13 @@
 #include <cctype>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "libs/audit/entry.h"
 #include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
@@ -56,6 +58,41 @@ class AnswerOnce {
 };
 
 namespace {
+
+// Two outcomes that arrive on other threads in either order: `then` runs once, with both.
+class Both {
+ public:
+  using Then = std::function<void(const absl::Status& first, const absl::Status& second)>;
+  explicit Both(Then then) : then_(std::move(then)) {}
+  void First(absl::Status s) { Set(first_, std::move(s)); }
+  void Second(absl::Status s) { Set(second_, std::move(s)); }
+
+ private:
+  void Set(std::optional<absl::Status>& slot, absl::Status s) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot = std::move(s);
+      if (!first_ || !second_) return;
+    }
+    then_(*first_, *second_);
+  }
+  std::mutex mu_;
+  std::optional<absl::Status> first_;
+  std::optional<absl::Status> second_;
+  Then then_;
+};
+
+// The audit entry of a submitted referral: who sent personal data about which client.
+v1::AuditSubject SubmittedSubject(const std::string& referral_id, const std::string& pseudonym,
+                                  int need_count) {
+  v1::AuditSubject subject;
+  subject.set_referral_id(referral_id);
+  subject.set_client_pseudonym(pseudonym);
+  for (int i = 0; i < need_count; ++i) {
+    subject.add_assignment_ids(referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
+  }
+  return subject;
+}
 
 // Streams the caller's referrals as they change. The view calls back from its consumer thread; the
 // state it touches lives in Shared, which outlives the reactor, so a late callback finds `reactor`
@@ -161,13 +198,14 @@ grpc::Status NoView() {
 IntakeService::IntakeService(const routing::Network& network,
                              const privacy::Pseudonymiser& pseudonymiser,
                              kafka::Publisher& publisher, ReferralView* view, IntakeLimits* limits,
-                             privacy::ClientKeySource* keys)
+                             privacy::ClientKeySource* keys, audit::Recorder* audit)
     : network_(network),
       pseudonymiser_(pseudonymiser),
       publisher_(publisher),
       view_(view),
       limits_(limits),
-      keys_(keys) {}
+      keys_(keys),
+      audit_(audit) {}
 
 bool HasPersonalData(const v1::Referral& referral) {
   if (!referral.client().name().empty() || !referral.client().contact().empty()) return true;
@@ -452,7 +490,20 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
         }
       }
       spdlog::info("referral {} from {}: a retry, answered again", referral_id, caller);
-      reactor->Finish(grpc::Status::OK);
+      if (audit_ == nullptr) {
+        reactor->Finish(grpc::Status::OK);
+        return reactor;
+      }
+      // Recorded again: the first call's entry may be the reason for this retry.
+      audit_->Record(audit::OrganisationActor(caller), audit::kReferralSubmitted,
+                     SubmittedSubject(referral_id, "", earlier->status.needs_size()),
+                     "SubmitReferral (a retry)", [reactor](absl::Status audited) {
+                       reactor->Finish(audited.ok()
+                                           ? grpc::Status::OK
+                                           : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                          "the referral's audit entry was not "
+                                                          "recorded: retry"));
+                     });
       return reactor;
     }
   }
@@ -532,10 +583,11 @@ void IntakeService::PublishSubmitted(const v1::ReferralSubmitted& event, const s
     }
     return;
   }
-  publisher_.Publish(
-      routing::kSubmittedTopic, referral_id, bytes,
-      [reactor, response, referral_id, caller, need_count, linked = std::move(linked),
-       accepted_at = event.meta().occurred_at(), answer](absl::Status delivered) {
+  // The referral and its audit entry go to Kafka side by side; the answer waits for both.
+  auto both =
+      std::make_shared<Both>([reactor, response, referral_id, caller, need_count,
+                              linked = std::move(linked), accepted_at = event.meta().occurred_at(),
+                              answer](const absl::Status& delivered, const absl::Status& audited) {
         if (!answer->Claim()) {
           spdlog::info("referral {} from {}: Kafka answered after the caller's deadline ({})",
                        referral_id, caller, delivered.ok() ? "stored" : "not stored");
@@ -549,6 +601,14 @@ void IntakeService::PublishSubmitted(const v1::ReferralSubmitted& event, const s
               absl::StrCat("the referral was not submitted: ", std::string(delivered.message()))));
           return;
         }
+        if (!audited.ok()) {
+          spdlog::warn("referral {} from {}: stored, but its audit entry was not: {}", referral_id,
+                       caller, std::string(audited.message()));
+          reactor->Finish(grpc::Status(
+              grpc::StatusCode::UNAVAILABLE,
+              "the referral's audit entry was not recorded: retry with the same idempotency_key"));
+          return;
+        }
         response->set_referral_id(referral_id);
         *response->mutable_accepted_at() = accepted_at;
         for (int i = 0; i < need_count; ++i) {
@@ -560,6 +620,16 @@ void IntakeService::PublishSubmitted(const v1::ReferralSubmitted& event, const s
                      referral_id, caller, need_count, linked.size());
         reactor->Finish(grpc::Status::OK);
       });
+  publisher_.Publish(routing::kSubmittedTopic, referral_id, bytes,
+                     [both](absl::Status delivered) { both->First(std::move(delivered)); });
+  if (audit_ != nullptr) {
+    audit_->Record(audit::OrganisationActor(caller), audit::kReferralSubmitted,
+                   SubmittedSubject(referral_id, event.client_pseudonym(), need_count),
+                   "SubmitReferral",
+                   [both](absl::Status audited) { both->Second(std::move(audited)); });
+  } else {
+    both->Second(absl::OkStatus());
+  }
 }
 
 }  // namespace schakel::intake

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/privacy/key_client.h"
 #include "libs/privacy/pseudonym.h"
@@ -26,10 +27,13 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
   // answer UNIMPLEMENTED. Without limits, no organisation's SubmitReferral calls are limited.
   // Without keys, a referral with personal data (the client's name or contact, a need's details)
-  // is refused: it is never published unsealed.
+  // is refused: it is never published unsealed. With `audit`, every submitted referral (personal
+  // data received) is recorded, and SubmitReferral answers OK only once both the referral and its
+  // audit entry are in Kafka.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
                 kafka::Publisher& publisher, ReferralView* view = nullptr,
-                IntakeLimits* limits = nullptr, privacy::ClientKeySource* keys = nullptr);
+                IntakeLimits* limits = nullptr, privacy::ClientKeySource* keys = nullptr,
+                audit::Recorder* audit = nullptr);
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
@@ -68,6 +72,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   ReferralView* view_;
   IntakeLimits* limits_;
   privacy::ClientKeySource* keys_;
+  audit::Recorder* audit_;
 };
 
 // Moves the referral's personal data into the event's sealed fields, sealed with `key`: the

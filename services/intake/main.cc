@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
@@ -59,6 +60,16 @@ int main(int argc, char** argv) {
          "--view-group", view_group,
          "Consumer group of the referral view (one per intake instance, each with its own --db)")
       ->capture_default_str();
+  std::string audit_writer = "intake";
+  app.add_option("--audit-writer", audit_writer,
+                 "This instance's audit chain in schakel.audit (instances sharing one take turns); "
+                 "starts with \"intake\", e.g. intake-1: the broker lets intake keep only those "
+                 "chains (transactional ids schakel-audit-intake*)")
+      ->capture_default_str()
+      ->check([](const std::string& writer) {
+        return writer.rfind("intake", 0) == 0 ? std::string()
+                                              : std::string("must start with \"intake\"");
+      });
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
@@ -157,8 +168,15 @@ int main(int argc, char** argv) {
                    org.intake_limit->per_second, org.intake_limit->burst);
     }
   }
+  // The audit chain: every referral received (the personal data of a client) is recorded, and
+  // SubmitReferral answers only once its entry is in Kafka too.
+  schakel::audit::ChainWriterOptions audit_options;
+  audit_options.bootstrap_servers = kafka;
+  audit_options.writer = audit_writer;
+  schakel::audit::AuditLog audit_log(audit_options);
+  audit_log.Start();
   schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get(),
-                                         limits.get(), &keys);
+                                         limits.get(), &keys, &audit_log);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
@@ -182,6 +200,7 @@ int main(int argc, char** argv) {
   // Calls in flight finish from delivery reports, so the producer keeps running until the server is
   // down.
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  audit_log.Stop();
   view_consumer.Stop();
   (*consumer)->Close();
   const int undelivered = (*producer)->Close(std::chrono::seconds(10));

@@ -3,6 +3,10 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include <memory>
+#include <mutex>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/referral/ids.h"
@@ -17,6 +21,8 @@ using google::protobuf::util::TimeUtil;
 
 constexpr std::size_t kMaxReasonChars = 500;
 const char kNotYours[] = "no key for this assignment for the calling organisation";
+// Why a key is handed to an organisation (the audit entry's reason).
+const char kGrantReason[] = "open offered assignment";
 
 // The organisation the caller acts for: an organisation, or its inbox ("inbox-<org>" service).
 std::string ActingOrganisation(const service::Caller& caller) {
@@ -40,15 +46,67 @@ std::size_t CodePoints(const std::string& text) {
   return n;
 }
 
+// An erasure is answered once both its announcement and its audit entry are durable (they arrive
+// on other threads, in either order).
+class ErasureOutcome {
+ public:
+  ErasureOutcome(grpc::ServerUnaryReactor* reactor, std::string referral_id)
+      : reactor_(reactor), referral_id_(std::move(referral_id)) {}
+  void Announced(absl::Status s) { Set(announced_, std::move(s)); }
+  void Recorded(absl::Status s) { Set(recorded_, std::move(s)); }
+
+ private:
+  void Set(std::optional<absl::Status>& slot, absl::Status s) {
+    {
+      std::lock_guard lock(mu_);
+      slot = std::move(s);
+      if (!announced_ || !recorded_) return;
+    }
+    if (!announced_->ok()) {
+      spdlog::warn("erasure of the client of {} not announced: {}", referral_id_,
+                   std::string(announced_->message()));
+      reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "the client's keys are destroyed, but the inboxes were not "
+                                    "told to purge yet: erase again"));
+      return;
+    }
+    if (!recorded_->ok()) {
+      spdlog::warn("erasure of the client of {} not recorded in the audit stream: {}", referral_id_,
+                   std::string(recorded_->message()));
+      reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "the client's keys are destroyed and the inboxes told, but "
+                                    "the erasure was not recorded in the audit stream: erase "
+                                    "again"));
+      return;
+    }
+    reactor_->Finish(grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* reactor_;
+  const std::string referral_id_;
+  std::mutex mu_;
+  std::optional<absl::Status> announced_;
+  std::optional<absl::Status> recorded_;
+};
+
 }  // namespace
 
-KeyService::KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options)
+KeyService::KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options,
+                       audit::Recorder* audit)
     : store_(store),
       publisher_(publisher),
       options_(options),
-      rechecker_([this] { RecheckLoop(); }) {}
+      audit_(audit),
+      rechecker_([this] { RecheckLoop(); }),
+      key_writer_([this] { KeyWriterLoop(); }) {}
 
 KeyService::~KeyService() {
+  {
+    std::lock_guard lock(key_mu_);
+    key_writer_stopping_ = true;  // the writer answers what is queued, then ends
+  }
+  key_wake_.notify_all();
+  key_writer_.join();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -72,12 +130,37 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
     return true;
   }
   switch (*access) {
-    case KeyStore::Access::kGranted:
-      w.response->set_key_id(key.key_id);
-      w.response->set_key(std::move(key.key));
-      spdlog::info("key of {} handed to {}", w.assignment_id, w.organisation);
-      w.reactor->Finish(grpc::Status::OK);
+    case KeyStore::Access::kGranted: {
+      // Handed out only once the hand-out is recorded (who, which assignment of which client, why):
+      // an organisation never holds a key the audit stream does not know it got.
+      // (Taken before `key` moves into the hand-out.)
+      const audit::Ids ids{.referral_id = key.referral_id,
+                           .assignment_ids = {w.assignment_id},
+                           .client_pseudonym = key.client_pseudonym};
+      auto hand_out = [reactor = w.reactor, response = w.response, assignment_id = w.assignment_id,
+                       organisation = w.organisation,
+                       key = std::move(key)](const absl::Status& recorded) mutable {
+        if (!recorded.ok()) {
+          spdlog::warn("key of {} not handed to {}: its audit entry was not recorded: {}",
+                       assignment_id, organisation, std::string(recorded.message()));
+          reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "the hand-out of the key could not be recorded in the "
+                                       "audit stream; no key was handed out, try again"));
+          return;
+        }
+        response->set_key_id(key.key_id);
+        response->set_key(std::move(key.key));
+        spdlog::info("key of {} handed to {}", assignment_id, organisation);
+        reactor->Finish(grpc::Status::OK);
+      };
+      if (audit_ == nullptr) {
+        hand_out(absl::OkStatus());
+        return true;
+      }
+      audit_->Record(audit::OrganisationActor(w.organisation), audit::kKeyGranted, ids,
+                     kGrantReason, std::move(hand_out));
       return true;
+    }
     case KeyStore::Access::kErased:
       w.reactor->Finish(grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
@@ -122,18 +205,40 @@ grpc::ServerUnaryReactor* KeyService::ClientKey(grpc::CallbackServerContext* con
   } else if (request->referral_id().empty()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral_id: is required"));
   } else {
-    absl::StatusOr<DataKey> key =
-        store_.ClientKey(request->client_pseudonym(), request->referral_id());
-    if (key.ok()) {
-      response->set_key_id(key->key_id);
-      response->set_key(std::move(key->key));
-    } else {
-      spdlog::error("client key for {}: {}", request->referral_id(),
-                    std::string(key.status().message()));
+    {
+      std::lock_guard lock(key_mu_);
+      key_calls_.push_back(
+          {reactor, response, {request->client_pseudonym(), request->referral_id()}});
     }
-    reactor->Finish(service::ToGrpc(key.status()));
+    key_wake_.notify_one();
   }
   return reactor;
+}
+
+void KeyService::KeyWriterLoop() {
+  std::unique_lock lock(key_mu_);
+  while (true) {
+    key_wake_.wait(lock, [this] { return key_writer_stopping_ || !key_calls_.empty(); });
+    if (key_calls_.empty()) return;  // stopping, and nothing left to answer
+    std::vector<KeyCall> calls;
+    calls.swap(key_calls_);
+    lock.unlock();
+    std::vector<KeyStore::KeyRequest> requests;
+    requests.reserve(calls.size());
+    for (const KeyCall& call : calls) requests.push_back(call.request);
+    std::vector<absl::StatusOr<DataKey>> keys = store_.ClientKeys(requests);
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      if (keys[i].ok()) {
+        calls[i].response->set_key_id(keys[i]->key_id);
+        calls[i].response->set_key(std::move(keys[i]->key));
+      } else {
+        spdlog::error("client key for {}: {}", calls[i].request.referral_id,
+                      std::string(keys[i].status().message()));
+      }
+      calls[i].reactor->Finish(service::ToGrpc(keys[i].status()));
+    }
+    lock.lock();
+  }
 }
 
 grpc::ServerUnaryReactor* KeyService::AssignmentKey(grpc::CallbackServerContext* context,
@@ -225,19 +330,21 @@ grpc::ServerUnaryReactor* KeyService::EraseClient(grpc::CallbackServerContext* c
   response->set_keys_destroyed(static_cast<std::uint32_t>(erased->key_ids.size()));
   *response->mutable_erased_at() = now;
   const std::string referral_id = request->referral_id();
+  // The announcement and the audit entry go out side by side; the answer waits for both.
+  auto outcome = std::make_shared<ErasureOutcome>(reactor, referral_id);
   publisher_.Publish(routing::kErasuresTopic, *client, event.SerializeAsString(),
-                     [reactor, referral_id](absl::Status delivered) {
-                       if (!delivered.ok()) {
-                         spdlog::warn("erasure of the client of {} not announced: {}", referral_id,
-                                      std::string(delivered.message()));
-                         reactor->Finish(grpc::Status(
-                             grpc::StatusCode::UNAVAILABLE,
-                             "the client's keys are destroyed, but the inboxes were not told to "
-                             "purge yet: erase again"));
-                         return;
-                       }
-                       reactor->Finish(grpc::Status::OK);
-                     });
+                     [outcome](absl::Status delivered) { outcome->Announced(delivered); });
+  if (audit_ == nullptr) {
+    outcome->Recorded(absl::OkStatus());
+    return reactor;
+  }
+  // Who (the operator, from the credentials) erased which client. The operator's reason is typed
+  // text and the audit stream keeps everything for ever, unerasable: the entry names the event that
+  // carries the reason (on the erasures topic) instead of copying it.
+  audit_->Record(caller, audit::kClientErased,
+                 {.referral_id = referral_id, .client_pseudonym = *client},
+                 absl::StrCat("EraseClient (reason: ClientErased ", meta->event_id(), ")"),
+                 [outcome](absl::Status recorded) { outcome->Recorded(recorded); });
   return reactor;
 }
 

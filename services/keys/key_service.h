@@ -1,7 +1,9 @@
 // KeyService (proto/schakel/v1/keys.proto): hands out clients' data keys to whoever may have them
 // and destroys them on erasure. Intake gets a client's key to seal; an organisation gets the key of
 // an assignment the router offered it (the grant comes from the router's grants topic:
-// GrantFollower), waiting a moment for that offer to arrive; an operator erases a client.
+// GrantFollower), waiting a moment for that offer to arrive; an operator erases a client. Each
+// hand-out of an assignment's key and each erasure is recorded in the audit chain "keys"
+// (libs/audit) before the call is answered.
 #pragma once
 
 #include <chrono>
@@ -11,7 +13,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/keys.grpc.pb.h"
@@ -27,8 +31,11 @@ struct KeyServiceOptions {
 
 class KeyService final : public v1::KeyService::CallbackService {
  public:
-  // `store` and `publisher` outlive the service and every call in flight.
-  KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options = {});
+  // `store`, `publisher` and `audit` outlive the service and every call in flight. With `audit`,
+  // AssignmentKey hands a key out and EraseClient answers OK only once its audit entry is durable
+  // (UNAVAILABLE otherwise); without, nothing is recorded.
+  KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceOptions options = {},
+             audit::Recorder* audit = nullptr);
   // Refuses (UNAVAILABLE) the AssignmentKey calls still waiting.
   ~KeyService() override;
 
@@ -57,14 +64,30 @@ class KeyService final : public v1::KeyService::CallbackService {
   bool TryAnswer(Waiting& w, bool last_chance);
   void RecheckLoop();
 
+  // A ClientKey call waiting for the key writer. The writer takes every call that arrived
+  // meanwhile and answers them after one transaction (KeyStore::ClientKeys): one write to disk for
+  // the whole group instead of one per referral, and no gRPC thread waits for the disk.
+  struct KeyCall {
+    grpc::ServerUnaryReactor* reactor = nullptr;
+    v1::DataKey* response = nullptr;
+    KeyStore::KeyRequest request{};
+  };
+  void KeyWriterLoop();
+
   KeyStore& store_;
   kafka::Publisher& publisher_;
   KeyServiceOptions options_;
+  audit::Recorder* audit_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::list<Waiting> waiting_;
   bool stopping_ = false;
   std::thread rechecker_;
+  std::mutex key_mu_;
+  std::condition_variable key_wake_;
+  std::vector<KeyCall> key_calls_;
+  bool key_writer_stopping_ = false;
+  std::thread key_writer_;
 };
 
 }  // namespace schakel::keys

@@ -1,5 +1,7 @@
 #include "services/keys/key_service.h"
 
+#include <gmock/gmock.h>
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -40,6 +42,28 @@ class FakePublisher final : public kafka::Publisher {
   std::vector<Published> published_;
 };
 
+// The audit stream behind our own Recorder interface: keeps the entries, durable at once (or
+// failing, with `outcome_`).
+class FakeRecorder final : public audit::Recorder {
+ public:
+  void Append(v1::AuditEntry entry, audit::Done done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (outcome_.ok()) entries_.push_back(std::move(entry));
+    }
+    if (done) done(outcome_);
+  }
+  std::vector<v1::AuditEntry> entries() {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+  absl::Status outcome_;
+
+ private:
+  std::mutex mu_;
+  std::vector<v1::AuditEntry> entries_;
+};
+
 class KeyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -47,7 +71,8 @@ class KeyServiceTest : public ::testing::Test {
     service_ = std::make_unique<KeyService>(
         *store_, publisher_,
         KeyServiceOptions{.grant_wait = std::chrono::milliseconds(1500),
-                          .recheck_every = std::chrono::milliseconds(20)});
+                          .recheck_every = std::chrono::milliseconds(20)},
+        &recorder_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
@@ -101,6 +126,7 @@ class KeyServiceTest : public ::testing::Test {
   }
 
   FakePublisher publisher_;
+  FakeRecorder recorder_;
   std::unique_ptr<KeyStore> store_;
   std::unique_ptr<KeyService> service_;
   service::RunningServer server_;
@@ -229,6 +255,118 @@ TEST_F(KeyServiceTest, AKafkaFailureAfterTheKeysAreGoneSaysSo) {
             "the client's keys are destroyed, but the inboxes were not told to purge yet: erase "
             "again");
   EXPECT_EQ(*store_->CountKeys(), 0);
+}
+
+TEST_F(KeyServiceTest, EveryKeyHandedToAnOrganisationIsRecorded) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}, {"r-1.1", "r-1", "ggd"}}).ok());
+  // Refused calls hand nothing out and record nothing; neither does intake's own key.
+  v1::DataKey got;
+  ASSERT_EQ(AssignmentKey("org:terwille", "r-1.0", key.key_id(), &got).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_EQ(AssignmentKey("org:mjd", "r-1.0", "k-elsewhere", &got).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(recorder_.entries().empty());
+
+  const std::int64_t before = google::protobuf::util::TimeUtil::GetCurrentTime().seconds();
+  ASSERT_TRUE(AssignmentKey("service:inbox-mjd", "r-1.0", key.key_id(), &got).ok());
+  ASSERT_TRUE(AssignmentKey("org:ggd", "r-1.1", key.key_id(), &got).ok());
+  const std::int64_t after = google::protobuf::util::TimeUtil::GetCurrentTime().seconds();
+
+  const std::vector<v1::AuditEntry> entries = recorder_.entries();
+  ASSERT_EQ(entries.size(), 2u);
+  // The inbox service asks for its organisation: the key went to the organisation.
+  const v1::AuditEntry& mjd = entries[0];
+  EXPECT_EQ(mjd.actor().kind(), v1::AuditActor::ORGANISATION);
+  EXPECT_EQ(mjd.actor().id(), "mjd");
+  EXPECT_EQ(mjd.action(), "key.granted");
+  EXPECT_EQ(mjd.subject().referral_id(), "r-1");
+  EXPECT_THAT(mjd.subject().assignment_ids(), ::testing::ElementsAre("r-1.0"));
+  EXPECT_EQ(mjd.subject().client_pseudonym(), "p-anna");
+  EXPECT_EQ(mjd.subject().organisation(), "");
+  EXPECT_EQ(mjd.reason(), "open offered assignment");
+  EXPECT_GE(mjd.at().seconds(), before);
+  EXPECT_LE(mjd.at().seconds(), after);
+  // Not linked yet: the chain writer does that when it publishes.
+  EXPECT_EQ(mjd.writer(), "");
+  EXPECT_EQ(mjd.hash(), "");
+  const v1::AuditEntry& ggd = entries[1];
+  EXPECT_EQ(ggd.actor().kind(), v1::AuditActor::ORGANISATION);
+  EXPECT_EQ(ggd.actor().id(), "ggd");
+  EXPECT_EQ(ggd.action(), "key.granted");
+  EXPECT_THAT(ggd.subject().assignment_ids(), ::testing::ElementsAre("r-1.1"));
+  EXPECT_EQ(ggd.subject().client_pseudonym(), "p-anna");
+  EXPECT_EQ(ggd.reason(), "open offered assignment");
+}
+
+TEST_F(KeyServiceTest, AKeyWhoseHandOutCannotBeRecordedIsNotHandedOut) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+  recorder_.outcome_ = absl::UnavailableError("the audit log cannot take more entries");
+  v1::DataKey got;
+  const grpc::Status status = AssignmentKey("org:mjd", "r-1.0", key.key_id(), &got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the hand-out of the key could not be recorded in the audit stream; no key was handed "
+            "out, try again");
+  EXPECT_EQ(got.key(), "");
+  EXPECT_EQ(got.key_id(), "");
+}
+
+TEST_F(KeyServiceTest, AnErasureIsRecordedWithTheOperatorAndWhereItsReasonIs) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  v1::EraseClientResponse response;
+  // Refused: nothing erased, nothing recorded.
+  ASSERT_EQ(Erase("org:mjd", "r-1", "asked", &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_EQ(Erase("operator:op", "r-9", "asked", &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(recorder_.entries().empty());
+
+  const std::int64_t before = google::protobuf::util::TimeUtil::GetCurrentTime().seconds();
+  ASSERT_TRUE(Erase("operator:op", "r-1", "request of the client", &response).ok());
+  const std::int64_t after = google::protobuf::util::TimeUtil::GetCurrentTime().seconds();
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  v1::ClientErased event;
+  ASSERT_TRUE(event.ParseFromString(publisher_.published()[0].value));
+  const std::vector<v1::AuditEntry> entries = recorder_.entries();
+  ASSERT_EQ(entries.size(), 1u);
+  const v1::AuditEntry& erased = entries[0];
+  EXPECT_EQ(erased.actor().kind(), v1::AuditActor::OPERATOR);
+  EXPECT_EQ(erased.actor().id(), "op");
+  EXPECT_EQ(erased.action(), "client.erased");
+  EXPECT_EQ(erased.subject().referral_id(), "r-1");
+  EXPECT_EQ(erased.subject().client_pseudonym(), "p-anna");
+  EXPECT_TRUE(erased.subject().assignment_ids().empty());
+  // The operator's words stay on the erasures topic (the audit stream is never erased); the
+  // entry names the event that carries them.
+  EXPECT_EQ(erased.reason(), "EraseClient (reason: ClientErased " + event.meta().event_id() + ")");
+  EXPECT_EQ(event.reason(), "request of the client");
+  EXPECT_EQ(erased.reason().find("request of the client"), std::string::npos);
+  EXPECT_GE(erased.at().seconds(), before);
+  EXPECT_LE(erased.at().seconds(), after);
+}
+
+TEST_F(KeyServiceTest, AnErasureThatCannotBeRecordedSaysSo) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  recorder_.outcome_ = absl::UnavailableError("the audit log stopped");
+  v1::EraseClientResponse response;
+  const grpc::Status status = Erase("operator:op", "r-1", "asked", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the client's keys are destroyed and the inboxes told, but the erasure was not "
+            "recorded in the audit stream: erase again");
+  EXPECT_EQ(*store_->CountKeys(), 0);
+  // Again, once the audit stream takes it: recorded (nothing left to destroy).
+  recorder_.outcome_ = absl::OkStatus();
+  ASSERT_TRUE(Erase("operator:op", "r-1", "asked", &response).ok());
+  EXPECT_EQ(response.keys_destroyed(), 0u);
+  ASSERT_EQ(recorder_.entries().size(), 1u);
+  EXPECT_EQ(recorder_.entries()[0].action(), "client.erased");
 }
 
 }  // namespace

@@ -203,52 +203,73 @@ absl::StatusOr<std::string> KeyStore::Unwrap(const std::string& key_id,
 
 absl::StatusOr<DataKey> KeyStore::ClientKey(const std::string& client_pseudonym,
                                             const std::string& referral_id) {
+  return std::move(ClientKeys({{client_pseudonym, referral_id}}).front());
+}
+
+std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyRequest>& requests) {
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
-  DataKey result;
+  std::vector<absl::StatusOr<DataKey>> results;
   absl::Status done = InTransaction(db, [&]() -> absl::Status {
+    results.clear();
     absl::StatusOr<Stmt> find = Prepare(
         db,
         "SELECT key_id, wrapped FROM keys WHERE client_pseudonym = ? ORDER BY created_at DESC, "
         "rowid DESC LIMIT 1");
     if (!find.ok()) return find.status();
-    Bind(find->get(), 1, client_pseudonym);
-    const int rc = sqlite3_step(find->get());
-    if (rc == SQLITE_ROW) {
-      result.key_id = Column(find->get(), 0);
-      absl::StatusOr<std::string> key =
-          Unwrap(result.key_id, client_pseudonym, Column(find->get(), 1));
-      if (!key.ok()) return key.status();
-      result.key = *std::move(key);
-    } else if (rc != SQLITE_DONE) {
-      return SqlError(db, "find key");
-    } else {
-      result.key_id = NewKeyId();
-      result.key = privacy::NewDataKey();
-      absl::StatusOr<v1::Sealed> wrapped = privacy::Seal(
-          "master", master_key_, WrapContext(result.key_id, client_pseudonym), result.key);
-      if (!wrapped.ok()) return wrapped.status();
-      absl::StatusOr<Stmt> insert = Prepare(
-          db,
-          "INSERT INTO keys (key_id, client_pseudonym, wrapped, created_at) VALUES (?, ?, ?, "
-          "strftime('%s','now'))");
-      if (!insert.ok()) return insert.status();
-      Bind(insert->get(), 1, result.key_id);
-      Bind(insert->get(), 2, client_pseudonym);
-      const std::string bytes = wrapped->SerializeAsString();
-      sqlite3_bind_blob(insert->get(), 3, bytes.data(), static_cast<int>(bytes.size()),
-                        SQLITE_TRANSIENT);
-      if (absl::Status s = Step(db, insert->get(), "insert key"); !s.ok()) return s;
-    }
+    absl::StatusOr<Stmt> insert =
+        Prepare(db,
+                "INSERT INTO keys (key_id, client_pseudonym, wrapped, created_at) VALUES (?, ?, ?, "
+                "strftime('%s','now'))");
+    if (!insert.ok()) return insert.status();
     absl::StatusOr<Stmt> referral = Prepare(
         db, "INSERT OR REPLACE INTO referrals (referral_id, client_pseudonym) VALUES (?, ?)");
     if (!referral.ok()) return referral.status();
-    Bind(referral->get(), 1, referral_id);
-    Bind(referral->get(), 2, client_pseudonym);
-    return Step(db, referral->get(), "insert referral");
+    for (const KeyRequest& request : requests) {
+      DataKey result;
+      result.client_pseudonym = request.client_pseudonym;
+      result.referral_id = request.referral_id;
+      sqlite3_reset(find->get());
+      Bind(find->get(), 1, request.client_pseudonym);
+      const int rc = sqlite3_step(find->get());
+      if (rc == SQLITE_ROW) {
+        result.key_id = Column(find->get(), 0);
+        absl::StatusOr<std::string> key =
+            Unwrap(result.key_id, request.client_pseudonym, Column(find->get(), 1));
+        if (!key.ok()) {
+          results.push_back(key.status());  // this client's key only; the others go on
+          continue;
+        }
+        result.key = *std::move(key);
+      } else if (rc != SQLITE_DONE) {
+        return SqlError(db, "find key");
+      } else {
+        result.key_id = NewKeyId();
+        result.key = privacy::NewDataKey();
+        absl::StatusOr<v1::Sealed> wrapped =
+            privacy::Seal("master", master_key_,
+                          WrapContext(result.key_id, request.client_pseudonym), result.key);
+        if (!wrapped.ok()) return wrapped.status();
+        sqlite3_reset(insert->get());
+        Bind(insert->get(), 1, result.key_id);
+        Bind(insert->get(), 2, request.client_pseudonym);
+        const std::string bytes = wrapped->SerializeAsString();
+        sqlite3_bind_blob(insert->get(), 3, bytes.data(), static_cast<int>(bytes.size()),
+                          SQLITE_TRANSIENT);
+        if (absl::Status s = Step(db, insert->get(), "insert key"); !s.ok()) return s;
+      }
+      sqlite3_reset(referral->get());
+      Bind(referral->get(), 1, request.referral_id);
+      Bind(referral->get(), 2, request.client_pseudonym);
+      if (absl::Status s = Step(db, referral->get(), "insert referral"); !s.ok()) return s;
+      results.push_back(std::move(result));
+    }
+    return absl::OkStatus();
   });
-  if (!done.ok()) return done;
-  return result;
+  if (!done.ok()) {
+    results.assign(requests.size(), done);
+  }
+  return results;
 }
 
 absl::Status KeyStore::AddGrants(const std::vector<Grant>& grants) {
@@ -288,10 +309,10 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     return SqlError(db, "find key id");
   }
   // The assignment's client, when it was offered to this organisation.
-  absl::StatusOr<Stmt> client = Prepare(
-      db,
-      "SELECT r.client_pseudonym FROM grants g JOIN referrals r ON r.referral_id = g.referral_id "
-      "WHERE g.assignment_id = ? AND g.organisation = ?");
+  absl::StatusOr<Stmt> client = Prepare(db,
+                                        "SELECT r.client_pseudonym, g.referral_id FROM grants g "
+                                        "JOIN referrals r ON r.referral_id = g.referral_id "
+                                        "WHERE g.assignment_id = ? AND g.organisation = ?");
   if (!client.ok()) return client.status();
   Bind(client->get(), 1, assignment_id);
   Bind(client->get(), 2, organisation);
@@ -299,6 +320,7 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
   if (rc == SQLITE_DONE) return Access::kNotGranted;
   if (rc != SQLITE_ROW) return SqlError(db, "find grant");
   const std::string pseudonym = Column(client->get(), 0);
+  const std::string referral_id = Column(client->get(), 1);
 
   absl::StatusOr<Stmt> find =
       Prepare(db, "SELECT wrapped FROM keys WHERE key_id = ? AND client_pseudonym = ?");
@@ -311,6 +333,8 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     if (!opened.ok()) return opened.status();
     key->key_id = key_id;
     key->key = *std::move(opened);
+    key->client_pseudonym = pseudonym;
+    key->referral_id = referral_id;
     return Access::kGranted;
   }
   if (rc != SQLITE_DONE) return SqlError(db, "find key");

@@ -18,8 +18,11 @@
 namespace schakel::keys {
 
 struct DataKey {
-  std::string key_id;
-  std::string key;  // 32 bytes
+  std::string key_id{};
+  std::string key{};  // 32 bytes
+  // Whose key it is, and the referral it was handed out for (the audit entry of the hand-out).
+  std::string client_pseudonym{};
+  std::string referral_id{};
 };
 
 // The router offered `assignment_id` (of `referral_id`) to `organisation`.
@@ -46,6 +49,14 @@ class KeyStore {
   // is for this client. An erased client gets a new key: erasure destroys what was, not who comes.
   absl::StatusOr<DataKey> ClientKey(const std::string& client_pseudonym,
                                     const std::string& referral_id);
+  // ClientKey for many requests in one transaction: one write to disk for all of them (the key
+  // service gathers the requests that arrive meanwhile). One answer per request, in order; a key
+  // that does not open fails its own requests only, a failing transaction fails them all.
+  struct KeyRequest {
+    std::string client_pseudonym{};
+    std::string referral_id{};
+  };
+  std::vector<absl::StatusOr<DataKey>> ClientKeys(const std::vector<KeyRequest>& requests);
 
   // Stores grants (idempotent: a grant seen again changes nothing), in one transaction.
   absl::Status AddGrants(const std::vector<Grant>& grants);

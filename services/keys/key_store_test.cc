@@ -37,6 +37,27 @@ TEST(KeyStore, OneKeyPerClientMadeOnFirstUse) {
   EXPECT_EQ(store->ClientOf("r-9").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(KeyStore, ManyRequestsInOneTransactionAreEachAnsweredAsAloneWouldBe) {
+  auto store = Memory();
+  const DataKey anna = *store->ClientKey("p-anna", "r-1");
+  // Anna again, a new client twice in the same group, and one more.
+  std::vector<absl::StatusOr<DataKey>> keys = store->ClientKeys(
+      {{"p-anna", "r-2"}, {"p-bram", "r-3"}, {"p-bram", "r-4"}, {"p-cas", "r-5"}});
+  ASSERT_EQ(keys.size(), 4u);
+  for (const auto& k : keys) ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ(keys[0]->key_id, anna.key_id);
+  EXPECT_EQ(keys[0]->key, anna.key);
+  EXPECT_EQ(keys[1]->key_id, keys[2]->key_id) << "one client, one key, also within a group";
+  EXPECT_EQ(keys[1]->key, keys[2]->key);
+  EXPECT_NE(keys[3]->key_id, keys[1]->key_id);
+  EXPECT_EQ(keys[2]->client_pseudonym, "p-bram");
+  EXPECT_EQ(keys[2]->referral_id, "r-4");
+  EXPECT_EQ(*store->CountKeys(), 3);
+  EXPECT_EQ(*store->ClientOf("r-4"), "p-bram");
+  EXPECT_EQ(*store->ClientOf("r-5"), "p-cas");
+  EXPECT_TRUE(store->ClientKeys({}).empty());
+}
+
 TEST(KeyStore, HandsAKeyOnlyToTheOrganisationOfferedTheAssignment) {
   auto store = Memory();
   const DataKey anna = *store->ClientKey("p-anna", "r-1");

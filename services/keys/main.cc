@@ -1,12 +1,13 @@
 // keys: wiring only. Reads flags, opens the key store with the master key, follows the router's
-// grants topic, serves schakel.v1.KeyService over TLS, and on SIGINT/SIGTERM stops in reverse
-// order.
+// grants topic, records hand-outs and erasures in the audit chain "keys", serves
+// schakel.v1.KeyService over TLS, and on SIGINT/SIGTERM stops in reverse order.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
@@ -115,7 +116,15 @@ int main(int argc, char** argv) {
   grants.Start();
 
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
-  auto service = std::make_unique<schakel::keys::KeyService>(**store, publisher);
+  // The audit chain "keys": every key handed to an organisation and every erasure, committed to
+  // schakel.audit before the call is answered.
+  schakel::audit::ChainWriterOptions audit_options;
+  audit_options.bootstrap_servers = kafka;
+  audit_options.writer = "keys";
+  schakel::audit::AuditLog audit_log(audit_options);
+  audit_log.Start();
+  auto service = std::make_unique<schakel::keys::KeyService>(
+      **store, publisher, schakel::keys::KeyServiceOptions{}, &audit_log);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
@@ -133,6 +142,8 @@ int main(int argc, char** argv) {
   schakel::service::SetServing(*server->server, false);
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   service.reset();
+  // After the calls: those in flight are answered from their audit entries' commits.
+  audit_log.Stop();
   grants.Stop();
   (*consumer)->Close();
   const int undelivered = (*producer)->Close(std::chrono::seconds(10));

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "libs/audit/writer.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/follower.h"
@@ -139,8 +140,15 @@ int main(int argc, char** argv) {
   (*metrics)->AddCollectable(std::make_shared<schakel::ops::OpsGauges>(view));
   (*metrics)->SetKafkaReachableSource([&probe] { return (*probe)->Reachable(); });
 
+  // The audit chain "ops": every reassignment made through the console.
+  schakel::audit::ChainWriterOptions audit_options;
+  audit_options.bootstrap_servers = kafka;
+  audit_options.writer = "ops";
+  schakel::audit::AuditLog audit_log(audit_options);
+  audit_log.Start();
+
   // An operator's reassignment: checked against what the view knows, then on Kafka (the router
-  // acts on it); answered once Kafka acknowledged it.
+  // acts on it); answered once Kafka acknowledged it and its audit entry.
   auto reassign = [&](const schakel::ops::ReassignRequest& r) -> absl::Status {
     absl::StatusOr<schakel::v1::ReassignRequested> event =
         view.PrepareReassign(r.referral_id, r.need_index, r.organisation, r.reason, "console");
@@ -161,6 +169,20 @@ int main(int argc, char** argv) {
     view.Reassigned(*event);
     spdlog::info("ops: reassignment of {} (need {}) to {} sent, by console",
                  event->meta().assignment_id(), event->need_index(), event->to_organisation());
+    // The operator's own words stay on the reassignment topic: the audit entry carries ids only.
+    schakel::v1::AuditSubject subject;
+    subject.set_referral_id(event->meta().referral_id());
+    subject.add_assignment_ids(event->meta().assignment_id());
+    subject.set_organisation(event->to_organisation());
+    if (absl::Status audited = audit_log.RecordAndWait(
+            schakel::audit::NewEntry(schakel::audit::OperatorActor("console"),
+                                     schakel::audit::kUnroutableReassigned, subject,
+                                     "console: reassign an unroutable need"),
+            std::chrono::seconds(15));
+        !audited.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "the reassignment was sent, but its audit entry was not recorded: ", audited.message()));
+    }
     return absl::OkStatus();
   };
   auto overview = [&] {
@@ -220,6 +242,7 @@ int main(int argc, char** argv) {
   lag_cv.notify_all();
   lag.join();
   follow.join();
+  audit_log.Stop();
   (*producer)->Close(std::chrono::seconds(5));
   spdlog::info("ops stopped: {} records read, {} unreadable", view.records(), view.unreadable());
   return 0;

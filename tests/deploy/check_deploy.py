@@ -46,8 +46,8 @@ COMMANDS_RUN = {
 # unit is then checked to pass it.
 FLAGS = {
     "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True, "--keys": True,
-               "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--log-json": False,
-               "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
+               "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--audit-writer": True,
+               "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
                "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True, "--keys": True,

@@ -3,25 +3,32 @@
 // sealed (no topic holds any of them in clear), each organisation opens only its own need, nothing
 // of it reaches a log line, a metric or another database; an operator's erasure destroys the
 // client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes
-// on), and what is still on Kafka can no longer be opened.
+// on), and what is still on Kafka can no longer be opened. The key service's audit chain holds
+// every key it handed to an organisation and the erasure (by the operator), and `schakelctl audit
+// verify` finds every chain intact.
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
 #include <map>
+#include <set>
 
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
+#include "schakel/v1/audit.pb.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
 #include "schakel/v1/keys.grpc.pb.h"
+#include "tests/support/process.h"
 #include "tests/support/test_network.h"
 
 namespace schakel {
@@ -32,6 +39,7 @@ using schakel::testing::TestChannel;
 using schakel::testing::TestNetwork;
 
 const std::string kNetworkFile = std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/network.yaml";
+const std::string kSchakelctl = std::string(SCHAKEL_BINARY_DIR) + "/tools/schakelctl/schakelctl";
 
 // What must never be seen outside the organisations that take the needs.
 const std::string kName = "Markeranna Zwaluwstaart";
@@ -110,9 +118,12 @@ class PrivacyE2eTest : public ::testing::Test {
   // Every record of every topic, key and value, read raw (as kcat would, uncommitted too).
   std::vector<std::pair<std::string, std::string>> EveryRecord() {
     std::vector<std::pair<std::string, std::string>> all;
-    std::vector<std::int32_t> partitions;
-    for (int p = 0; p < net_->network().topics.partitions; ++p) partitions.push_back(p);
+    std::vector<std::int32_t> every;
+    for (int p = 0; p < net_->network().topics.partitions; ++p) every.push_back(p);
     for (const std::string& topic : routing::AllTopics(net_->network())) {
+      // The audit topic has one partition (libs/routing/topics.h).
+      const std::vector<std::int32_t> partitions =
+          topic == routing::kAuditTopic ? std::vector<std::int32_t>{0} : every;
       absl::Status read = kafka::ReadToEnd(
           net_->kafka(), topic, partitions, std::chrono::seconds(20),
           [&](const kafka::Record& r, bool) { all.emplace_back(topic, r.key + "|" + r.value); },
@@ -120,6 +131,21 @@ class PrivacyE2eTest : public ::testing::Test {
       EXPECT_TRUE(read.ok()) << topic << ": " << read;
     }
     return all;
+  }
+
+  // The key service's audit entries (chain "keys") about `referral`, in chain order.
+  std::vector<v1::AuditEntry> KeysEntriesAbout(const std::string& referral) {
+    std::vector<v1::AuditEntry> entries;
+    const absl::Status read =
+        kafka::ReadToEnd(net_->kafka(), std::string(routing::kAuditTopic), {0},
+                         std::chrono::seconds(60), [&](const kafka::Record& r, bool tombstone) {
+                           v1::AuditEntry entry;
+                           if (tombstone || r.key != "keys" || !entry.ParseFromString(r.value))
+                             return;
+                           if (entry.subject().referral_id() == referral) entries.push_back(entry);
+                         });
+    EXPECT_TRUE(read.ok()) << read;
+    return entries;
   }
 
   std::unique_ptr<TestNetwork> net_;
@@ -282,6 +308,52 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     EXPECT_EQ(started.status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
     EXPECT_TRUE(started.erased());
   }
+
+  // The audit stream: every chain intact, checked with the operator's own Kafka identity, and the
+  // key service's chain holds each key it handed out for this client, then the erasure.
+  std::string verified;
+  EXPECT_EQ(schakel::testing::RunCommand(
+                {kSchakelctl, "--kafka-config", schakel::testing::TestKafkaConfig("operator"),
+                 "audit", "verify", "--kafka", net_->kafka()},
+                &verified),
+            0)
+      << verified;
+  EXPECT_THAT(verified, ::testing::HasSubstr("chains: OK"));
+  EXPECT_THAT(verified, ::testing::HasSubstr("keys: "));
+  EXPECT_THAT(verified, ::testing::HasSubstr("client.erased by operator operator: "));
+  EXPECT_THAT(verified, ::testing::HasSubstr("key.granted by organisation mjd: "));
+  const std::vector<v1::AuditEntry> audited = KeysEntriesAbout(referral);
+  std::map<std::string, std::set<std::string>> granted;  // assignment -> organisations
+  std::uint64_t last_grant = 0;
+  const v1::AuditEntry* erasure = nullptr;
+  for (const v1::AuditEntry& entry : audited) {
+    EXPECT_EQ(entry.writer(), "keys");
+    EXPECT_EQ(MarkerIn(entry.DebugString()), "");
+    if (entry.action() == "key.granted") {
+      EXPECT_EQ(entry.actor().kind(), v1::AuditActor::ORGANISATION);
+      ASSERT_EQ(entry.subject().assignment_ids_size(), 1);
+      EXPECT_EQ(entry.subject().client_pseudonym(), erased.client_pseudonym());
+      EXPECT_EQ(entry.reason(), "open offered assignment");
+      granted[entry.subject().assignment_ids(0)].insert(entry.actor().id());
+      last_grant = std::max(last_grant, entry.sequence());
+    } else if (entry.action() == "client.erased") {
+      erasure = &entry;
+    }
+  }
+  // Each owner's inbox opened its own need (and MJD asked once more itself); nobody else got one.
+  for (const auto& [code, owner] : owners) {
+    EXPECT_EQ(granted[owner.second], std::set<std::string>{owner.first}) << code;
+  }
+  EXPECT_EQ(granted.size(), owners.size());
+  ASSERT_NE(erasure, nullptr);
+  EXPECT_EQ(erasure->actor().kind(), v1::AuditActor::OPERATOR);
+  EXPECT_EQ(erasure->actor().id(), "operator");
+  EXPECT_EQ(erasure->subject().client_pseudonym(), erased.client_pseudonym());
+  EXPECT_THAT(erasure->reason(), ::testing::StartsWith("EraseClient (reason: ClientErased e-"));
+  // The operator's typed reason stays on the erasures topic, never in the unerasable audit stream.
+  EXPECT_EQ(erasure->reason().find(erase.reason()), std::string::npos);
+  EXPECT_GT(erasure->sequence(), last_grant);
+  EXPECT_GE(erasure->at().seconds(), erased.erased_at().seconds());
 
   // Nothing of it in any log line, metric, or database file (the inboxes' after the purge).
   for (const auto& entry : std::filesystem::directory_iterator(net_->dir())) {

@@ -159,6 +159,21 @@ class KafkaAccessTest : public ::testing::Test {
     return report.err;
   }
 
+  // The error init_transactions gets as `identity` with transactional id `id` (ERR_NO_ERROR when
+  // the broker lets it own that id). Nothing is produced.
+  static RdKafka::ErrorCode InitTransactions(const std::string& identity, const std::string& id) {
+    std::unique_ptr<RdKafka::Conf> conf = ConfAs(identity);
+    std::string error;
+    EXPECT_EQ(conf->set("transactional.id", id, error), RdKafka::Conf::CONF_OK) << error;
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
+    if (!producer) {
+      ADD_FAILURE() << error;
+      return RdKafka::ERR__FAIL;
+    }
+    std::unique_ptr<RdKafka::Error> failed(producer->init_transactions(30000));
+    return failed ? failed->code() : RdKafka::ERR_NO_ERROR;
+  }
+
   static std::string Inbox(const std::string& org) { return routing::InboxTopic(org); }
   static std::string Group(const std::string& org) { return Inbox(org) + ".acl-test"; }
   // The inbox service's identity, and the partner's own certificate (CN
@@ -217,6 +232,23 @@ TEST_F(KafkaAccessTest, APartnersOwnCertificateHasTheSameRights) {
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   EXPECT_EQ(Consume(PartnerIdentity(a_), Group(b_), Inbox(a_)),
             RdKafka::ERR_GROUP_AUTHORIZATION_FAILED);
+}
+
+TEST_F(KafkaAccessTest, EachAuditWriterOwnsOnlyItsOwnChain) {
+  // An inbox keeps its chain "inbox-<org>" (the transactional id fences any other writer of it)...
+  EXPECT_EQ(InitTransactions(ServiceIdentity(a_), "schakel-audit-inbox-" + a_),
+            RdKafka::ERR_NO_ERROR);
+  // ...and cannot take another organisation's chain or a service's.
+  EXPECT_EQ(InitTransactions(ServiceIdentity(a_), "schakel-audit-inbox-" + b_),
+            RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  EXPECT_EQ(InitTransactions(ServiceIdentity(a_), "schakel-audit-keys"),
+            RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  // The router records nothing: no chain, and no write to the audit topic (refused, so nothing
+  // lands on the shared topic that other tests verify).
+  EXPECT_EQ(InitTransactions(TestKafkaConfig("router"), "schakel-audit-router"),
+            RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(TestKafkaConfig("router"), std::string(routing::kAuditTopic)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
 TEST_F(KafkaAccessTest, WithoutACertificateNothingConnects) {

@@ -28,6 +28,9 @@
 #include <tuple>
 #include <vector>
 
+#include "libs/audit/entry.h"
+#include "libs/audit/verify.h"
+#include "libs/audit/writer.h"
 #include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
@@ -124,6 +127,14 @@ absl::StatusOr<std::vector<schakel::kafka::Record>> ReadTopic(const std::string&
                                 });
   if (!read.ok()) return read;
   return records;
+}
+
+// Verifies the audit chains in `read` (which feeds a Verifier) and prints the report: exit 0 when
+// every chain is intact, 1 when there are problems.
+int PrintAuditReport(const schakel::audit::Verifier& verifier) {
+  const schakel::audit::Report report = verifier.Finish();
+  std::cout << schakel::audit::ReportText(report);
+  return report.ok() ? 0 : 1;
 }
 
 std::string Time(const google::protobuf::Timestamp& at) {
@@ -342,6 +353,27 @@ int main(int argc, char** argv) {
   queues_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   queues_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
+  // audit verify / export
+  auto* audit_cmd = app.add_subcommand(
+      "audit",
+      "The audit stream (schakel.audit): who read personal data or changed a status, what, when "
+      "and why, as one hash chain per writer");
+  audit_cmd->require_subcommand(1);
+  std::string audit_file;
+  auto* audit_verify_cmd = audit_cmd->add_subcommand(
+      "verify",
+      "Check every writer's chain: sequence from 0 without gaps, each entry naming the previous "
+      "one's hash, each hash recomputed. Prints per writer the entries checked and OK, or each "
+      "problem; exits 0 only when every chain is intact");
+  audit_verify_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  audit_verify_cmd->add_option("--file", audit_file,
+                               "Check an export (schakelctl audit export) instead of the topic");
+  auto* audit_export_cmd = audit_cmd->add_subcommand(
+      "export",
+      "Print every record of schakel.audit, in order, one JSON object (an AuditEntry) per line; "
+      "keep it, and check it later with audit verify --file");
+  audit_export_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (!kafka_config.empty()) {
@@ -419,6 +451,56 @@ int main(int argc, char** argv) {
     std::cout << direct.size() + transactional.size() << " ACLs present on " << kafka << " for "
               << schakel::routing::KafkaPrincipals(*net).size() << " principals\n";
     return 0;
+  }
+
+  if (*audit_verify_cmd && !audit_file.empty()) {
+    std::ifstream in(audit_file);
+    if (!in) return Fail(audit_file + ": cannot open");
+    schakel::audit::Verifier verifier;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      const std::string position = "line " + std::to_string(number);
+      schakel::v1::AuditEntry entry;
+      if (const auto parsed = google::protobuf::util::JsonStringToMessage(line, &entry);
+          !parsed.ok()) {
+        verifier.AddUndecodable(position, "not an audit entry in JSON");
+        continue;
+      }
+      verifier.AddEntry(position, "", std::move(entry));
+    }
+    return PrintAuditReport(verifier);
+  }
+  if (*audit_verify_cmd || *audit_export_cmd) {
+    schakel::audit::Verifier verifier;
+    google::protobuf::util::JsonPrintOptions json;
+    json.preserve_proto_field_names = true;
+    bool written = true;
+    // One partition (libs/routing/topics.h): the log's order is every chain's order.
+    absl::Status read = schakel::kafka::ReadToEnd(
+        kafka, std::string(schakel::routing::kAuditTopic), {0}, std::chrono::minutes(10),
+        [&](const schakel::kafka::Record& record, bool tombstone) {
+          const std::string position = "offset " + std::to_string(record.offset);
+          if (*audit_verify_cmd) {
+            if (tombstone) {
+              verifier.AddUndecodable(position, "a tombstone");
+            } else {
+              verifier.AddRecord(position, record.key, record.value);
+            }
+            return;
+          }
+          schakel::v1::AuditEntry entry;
+          std::string text;
+          if (tombstone || !entry.ParseFromString(record.value) ||
+              !google::protobuf::util::MessageToJsonString(entry, &text, json).ok()) {
+            // Kept as a line that is no entry, so that verifying the export finds it too.
+            text = "{\"undecodable_record_at\": " + std::to_string(record.offset) + "}";
+          }
+          std::cout << text << "\n";
+          written = written && static_cast<bool>(std::cout);
+        });
+    if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
+    if (*audit_export_cmd) return written ? 0 : Fail("audit export: cannot write the output");
+    return PrintAuditReport(verifier);
   }
 
   if (*queues_cmd) {
@@ -625,6 +707,29 @@ int main(int argc, char** argv) {
         if (!status.ok()) {
           return Fail("unroutable reassign: Kafka at " + kafka +
                       " did not take it: " + std::string(status.message()));
+        }
+        // The audit chain "schakelctl": the decision, by whom, ids only (the reason's words stay
+        // on the reassignment topic).
+        {
+          schakel::audit::ChainWriterOptions audit_options;
+          audit_options.bootstrap_servers = kafka;
+          audit_options.writer = "schakelctl";
+          schakel::audit::AuditLog audit_log(audit_options);
+          audit_log.Start();
+          schakel::v1::AuditSubject subject;
+          subject.set_referral_id(event.meta().referral_id());
+          subject.add_assignment_ids(event.meta().assignment_id());
+          subject.set_organisation(reassign_to);
+          const absl::Status audited = audit_log.RecordAndWait(
+              schakel::audit::NewEntry(schakel::audit::OperatorActor("schakelctl:" + reassign_by),
+                                       schakel::audit::kUnroutableReassigned, subject,
+                                       "schakelctl unroutable reassign"),
+              std::chrono::seconds(30));
+          audit_log.Stop();
+          if (!audited.ok()) {
+            return Fail("unroutable reassign: sent, but its audit entry was not recorded: " +
+                        std::string(audited.message()));
+          }
         }
         std::printf(
             "reassignment of %s (need %s #%u) to %s sent; the router offers it there "

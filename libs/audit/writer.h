@@ -1,0 +1,189 @@
+// Writing audit chains to schakel.audit. A service records an entry with one call, e.g.
+//
+//   audit_log.Record(service::Identify(*context), "client.erased",
+//                    {.client_pseudonym = pseudonym}, "EraseClient", done);
+//
+// (the caller from its credentials; ids only, never names, BSNs, client codes or typed text; `done`
+// runs once the entry is durable: answer the call from there).
+//
+// Entries wait in a queue (in memory, or in a service's own database where an entry must survive a
+// crash before the audited call is answered: the inbox) and a ChainWriter links them into the
+// writer's chain only when it publishes them: it learns the chain's head from the topic itself, so
+// a restarted process, or one whose database is new, continues its chain where it ends instead of
+// starting a fork. Each batch goes in one Kafka transaction under the transactional id
+// "schakel-audit-<writer>": a second process with the same writer id fences the first, which then
+// reads the head again (now including the other's entries) and links its own after them. So two
+// processes with one writer id take turns on one chain; they never fork it, and an entry is never
+// in the chain twice (a commit whose outcome was unknown is looked up by its hash after the renew).
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/audit/entry.h"
+#include "libs/kafka/producer.h"
+
+namespace schakel::kafka {
+class TransactionalProducer;
+}
+
+namespace schakel::audit {
+
+// Called once per entry: OK when it is durable (in Kafka, or in the service's database), an error
+// when it could not be made durable.
+using Done = std::function<void(absl::Status)>;
+
+// The one call: what services use to record an entry.
+class Recorder {
+ public:
+  virtual ~Recorder() = default;
+  // Queues an entry made by NewEntry (not linked: the writer links it).
+  virtual void Append(v1::AuditEntry entry, Done done) = 0;
+
+  void Record(const v1::AuditActor& actor, std::string_view action, v1::AuditSubject subject,
+              std::string_view reason, Done done = nullptr) {
+    Append(NewEntry(actor, action, std::move(subject), reason), std::move(done));
+  }
+  void Record(const service::Caller& caller, std::string_view action, v1::AuditSubject subject,
+              std::string_view reason, Done done = nullptr) {
+    Record(ActorOf(caller), action, std::move(subject), reason, std::move(done));
+  }
+  void Record(const v1::AuditActor& actor, std::string_view action, const Ids& ids,
+              std::string_view reason, Done done = nullptr) {
+    Record(actor, action, SubjectOf(ids), reason, std::move(done));
+  }
+  void Record(const service::Caller& caller, std::string_view action, const Ids& ids,
+              std::string_view reason, Done done = nullptr) {
+    Record(ActorOf(caller), action, SubjectOf(ids), reason, std::move(done));
+  }
+};
+
+// Where entries wait until they are in Kafka, oldest first.
+struct Queued {
+  std::int64_t id = 0;
+  v1::AuditEntry entry;
+};
+class Queue {
+ public:
+  virtual ~Queue() = default;
+  // At most `limit` waiting entries, oldest first (they stay until Published).
+  virtual absl::StatusOr<std::vector<Queued>> Pending(int limit) = 0;
+  // These entries are committed to the topic.
+  virtual absl::Status Published(const std::vector<std::int64_t>& ids) = 0;
+};
+
+struct ChainWriterOptions {
+  std::string bootstrap_servers = "127.0.0.1:9092";
+  // The chain's name and the topic's key, e.g. "inbox-mjd".
+  std::string writer;
+  kafka::Properties extra;  // e.g. TLS or SASL settings
+  int batch_size = 500;
+  // With nothing to publish, look again after this long even without Notify.
+  std::chrono::milliseconds idle_wait{200};
+  std::chrono::milliseconds initial_backoff{200};
+  std::chrono::milliseconds max_backoff{5000};
+  // After being fenced by another process with the same writer id: about this long (with jitter,
+  // doubling with each fence in a row) before taking the chain back, so that the other can finish a
+  // batch.
+  std::chrono::milliseconds fenced_wait{2000};
+  // For each transaction step, and to start a producer.
+  std::chrono::milliseconds kafka_timeout{10000};
+  // To read the topic for the chain's head.
+  std::chrono::milliseconds read_timeout{20000};
+  // How long Stop() may spend publishing what is still queued.
+  std::chrono::milliseconds stop_timeout{5000};
+};
+
+class ChainWriter {
+ public:
+  // `queue` must outlive the writer.
+  ChainWriter(ChainWriterOptions options, Queue& queue);
+  ~ChainWriter();
+  ChainWriter(const ChainWriter&) = delete;
+  ChainWriter& operator=(const ChainWriter&) = delete;
+
+  // Starts the publishing thread.
+  void Start();
+  // Something was queued: publish soon.
+  void Notify();
+  // Publishes what is queued for at most stop_timeout, then stops; what is left stays queued.
+  void Stop();
+
+  // One batch: links it after the chain's head and commits it; returns how many were published.
+  // For Start's loop, and for tests.
+  absl::StatusOr<int> PublishOnce();
+
+  std::uint64_t published() const { return published_.load(); }
+  const std::string& writer() const { return options_.writer; }
+
+ private:
+  // Reads the chain's head from the topic (after the producer fenced every earlier one).
+  absl::Status Sync();
+  void Run();
+  bool Wait(std::chrono::milliseconds timeout);
+
+  ChainWriterOptions options_;
+  Queue& queue_;
+  std::unique_ptr<kafka::TransactionalProducer> producer_;
+  bool synced_ = false;
+  bool synced_once_ = false;
+  Head head_;
+  // The batch whose commit outcome is unknown: entry hash -> queue id.
+  std::map<std::string, std::int64_t> in_doubt_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool notified_ = false;
+  bool stopped_ = false;
+  std::thread thread_;
+  std::atomic<std::uint64_t> published_{0};
+};
+
+// A Recorder whose queue is in memory: `done` runs once the entry is committed to the topic (for
+// services that answer only after that, like intake, and for command-line tools).
+class AuditLog final : public Recorder, private Queue {
+ public:
+  explicit AuditLog(ChainWriterOptions options, std::size_t max_queued = 100000);
+  ~AuditLog() override;
+  void Start() { writer_.Start(); }
+  // Publishes what is queued (bounded), then fails what is left (its Done gets UNAVAILABLE).
+  void Stop();
+
+  // UNAVAILABLE at once when `max_queued` entries wait already (Kafka is down).
+  void Append(v1::AuditEntry entry, Done done) override;
+  // Records and waits until the entry is committed (or `timeout`). For command-line tools.
+  absl::Status RecordAndWait(v1::AuditEntry entry, std::chrono::milliseconds timeout);
+
+ private:
+  absl::StatusOr<std::vector<Queued>> Pending(int limit) override;
+  absl::Status Published(const std::vector<std::int64_t>& ids) override;
+
+  struct Item {
+    std::int64_t id = 0;
+    v1::AuditEntry entry;
+    Done done;
+  };
+  const std::size_t max_queued_;
+  std::mutex mu_;
+  std::int64_t next_id_ = 1;
+  std::deque<Item> items_;
+  bool stopped_ = false;
+  ChainWriter writer_;  // last: its thread uses the queue above
+};
+
+}  // namespace schakel::audit

@@ -1,0 +1,283 @@
+// The audit stream end to end, on a broker of its own (the test forges entries into the topic,
+// which must not reach other tests): the real intake, router and inboxes record a short scenario,
+// an operator's `schakelctl audit verify` finds every chain intact and lists who did what; a
+// restarted inbox continues its chain; a forged entry in the topic, and a deleted or changed line
+// in an export, are each found and named.
+#include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "libs/audit/entry.h"
+#include "libs/kafka/producer.h"
+#include "libs/kafka/transactional_producer.h"
+#include "schakel/v1/audit.pb.h"
+#include "schakel/v1/inbox.grpc.pb.h"
+#include "tests/support/local_kafka.h"
+#include "tests/support/process.h"
+#include "tests/support/test_network.h"
+
+namespace schakel {
+namespace {
+
+using schakel::testing::RunCommand;
+using schakel::testing::TestNetwork;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const std::string kSource = SCHAKEL_SOURCE_DIR;
+const std::string kBinary = SCHAKEL_BINARY_DIR;
+const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
+const std::string kSchakelctl = kBinary + "/tools/schakelctl/schakelctl";
+
+v1::Referral Seed() {
+  std::ifstream in(kSource + "/deploy/local/demo/seed-referral.json");
+  std::stringstream json;
+  json << in.rdbuf();
+  v1::Referral referral;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &referral).ok());
+  return referral;
+}
+
+// How many entries verify's output counts for "<action> by <actor>" (0 when it names none).
+int Count(const std::string& output, const std::string& what) {
+  std::smatch match;
+  if (!std::regex_search(output, match, std::regex("    " + what + ": ([0-9]+)\n"))) return 0;
+  return std::stoi(match[1]);
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class AuditE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("schakel-audit-broker-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    kafka_ = std::make_unique<schakel::testing::LocalKafka>(dir_ / "kafka", 1);
+    const absl::Status started = kafka_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    net_ = std::make_unique<TestNetwork>("audit", kNetworkFile, kafka_->bootstrap());
+    ASSERT_TRUE(net_->Prepare());
+    net_->AddInboxes();
+    net_->AddRouter("audit-1");
+    net_->AddIntake();
+    ASSERT_TRUE(net_->StartAll());
+  }
+
+  void TearDown() override {
+    net_.reset();
+    kafka_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // `schakelctl audit verify [args]`: its exit status, and its output in *output.
+  int Verify(std::string* output, const std::vector<std::string>& args = {}) {
+    std::vector<std::string> argv = {kSchakelctl, "audit", "verify", "--kafka",
+                                     kafka_->bootstrap()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, output);
+  }
+
+  // Waits until verify's output holds every one of `wanted` (the writers publish in the
+  // background).
+  ::testing::AssertionResult VerifyShows(const std::vector<std::string>& wanted,
+                                         std::string* output) {
+    const bool shown = schakel::testing::Eventually(
+        [&] {
+          Verify(output);
+          for (const std::string& w : wanted) {
+            if (output->find(w) == std::string::npos) return false;
+          }
+          return true;
+        },
+        std::chrono::seconds(60));
+    if (shown) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "verify did not show all of it:\n" << *output;
+  }
+
+  grpc::Status Get(const std::string& id) {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "mjd");
+    v1::GetAssignmentRequest request;
+    request.set_assignment_id(id);
+    v1::Assignment assignment;
+    return net_->Inbox("mjd")->GetAssignment(&context, request, &assignment);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<schakel::testing::LocalKafka> kafka_;
+  std::unique_ptr<TestNetwork> net_;
+};
+
+TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
+  // The scenario: Terwille submits; MJD lists, reads, watches and accepts its need.
+  v1::SubmitReferralResponse submitted;
+  const grpc::Status status = net_->Submit(Seed(), "terwille", &submitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::string debt = submitted.assignment_ids(0);  // MJD's
+  std::optional<v1::Assignment> received =
+      net_->WaitForStatus("mjd", debt, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(received.has_value());
+  ASSERT_TRUE(Get(debt).ok());
+  {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "mjd");
+    v1::ListAssignmentsRequest request;
+    v1::ListAssignmentsResponse response;
+    ASSERT_TRUE(net_->Inbox("mjd")->ListAssignments(&context, request, &response).ok());
+  }
+  {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "mjd");
+    auto reader = net_->Inbox("mjd")->WatchAssignments(&context, v1::WatchAssignmentsRequest());
+    v1::AssignmentChange change;
+    ASSERT_TRUE(reader->Read(&change));
+    context.TryCancel();
+    while (reader->Read(&change)) {
+    }
+    reader->Finish().IgnoreError();
+  }
+  v1::Assignment accepted;
+  ASSERT_TRUE(net_->Accept("mjd", *received, &accepted).ok());
+  // Someone else's inbox refuses, and nothing is recorded for a refusal.
+  {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "gemeente");
+    v1::GetAssignmentRequest request;
+    request.set_assignment_id(debt);
+    v1::Assignment assignment;
+    EXPECT_EQ(net_->Inbox("mjd")->GetAssignment(&context, request, &assignment).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+
+  // One command: every chain intact, with who did what.
+  std::string output;
+  // (Waiting for the assignment read it too, once it was there.)
+  ASSERT_TRUE(VerifyShows(
+      {"inbox-mjd: ", "assignment.read by organisation mjd: ",
+       "assignment.list by organisation mjd: 1",
+       "assignment.watch by organisation mjd: ", "status.changed by organisation mjd: 2",
+       "intake: ", "referral.submitted by organisation terwille: 1",
+       "inbox-gemeente: ", "inbox-leger-des-heils: "},
+      &output));
+  EXPECT_EQ(Verify(&output), 0) << output;
+  EXPECT_THAT(output, HasSubstr("chains: OK"));
+  EXPECT_THAT(output, Not(HasSubstr("PROBLEM")));
+  EXPECT_THAT(output, Not(HasSubstr("read by organisation gemeente")));  // its refused read
+
+  const int reads = Count(output, "assignment.read by organisation mjd");
+  EXPECT_GE(reads, 2);
+
+  // A read answered just before a crash is not lost, and the restarted inbox continues its chain
+  // where it ends.
+  schakel::testing::Service& inbox = net_->Find("inbox-mjd");
+  ASSERT_TRUE(Get(debt).ok());
+  EXPECT_EQ(inbox.process->Kill(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(net_->Restart(inbox));
+  ASSERT_TRUE(Get(debt).ok());
+  ASSERT_TRUE(VerifyShows(
+      {"assignment.read by organisation mjd: " + std::to_string(reads + 2) + "\n"}, &output));
+  EXPECT_EQ(Verify(&output), 0) << output;
+
+  // An archived copy verifies; a deleted line or a changed byte in it does not.
+  const std::filesystem::path exported = dir_ / "audit.jsonl";
+  ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                        kSchakelctl + " audit export --kafka " + kafka_->bootstrap() + " > " +
+                            exported.string()},
+                       &output),
+            0)
+      << output;
+  EXPECT_EQ(Verify(&output, {"--file", exported.string()}), 0) << output;
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(ReadFile(exported));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  // The second entry of MJD's inbox chain.
+  std::size_t second = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find("\"writer\":\"inbox-mjd\"") != std::string::npos &&
+        lines[i].find("\"sequence\":\"1\"") != std::string::npos) {
+      second = i;
+    }
+  }
+  ASSERT_LT(second, lines.size()) << ReadFile(exported);
+  auto write = [&](const std::filesystem::path& path, const std::vector<std::string>& content) {
+    std::ofstream out(path);
+    for (const std::string& line : content) out << line << "\n";
+  };
+  std::vector<std::string> without = lines;
+  without.erase(without.begin() + static_cast<std::ptrdiff_t>(second));
+  write(dir_ / "deleted.jsonl", without);
+  EXPECT_EQ(Verify(&output, {"--file", (dir_ / "deleted.jsonl").string()}), 1) << output;
+  EXPECT_THAT(output, HasSubstr("inbox-mjd seq 2 (line " + std::to_string(second + 1) +
+                                "): missing entries: sequence 1 is missing"));
+  std::vector<std::string> changed = lines;
+  const std::size_t at = changed[second].find("\"assignment.");
+  ASSERT_NE(at, std::string::npos) << changed[second];
+  changed[second][at + 1] = 'A';  // "Assignment.…": one byte
+  write(dir_ / "changed.jsonl", changed);
+  EXPECT_EQ(Verify(&output, {"--file", (dir_ / "changed.jsonl").string()}), 1) << output;
+  EXPECT_THAT(output, HasSubstr("inbox-mjd seq 1 (line " + std::to_string(second + 1) +
+                                "): changed entry"));
+
+  // A rogue producer copies MJD's read, names the municipality as the reader, recomputes the
+  // hash, and produces it into the topic: verify names it.
+  v1::AuditEntry forged;
+  std::int64_t original_offset = -1;
+  const absl::Status read =
+      kafka::ReadToEnd(kafka_->bootstrap(), "schakel.audit", {0}, std::chrono::seconds(30),
+                       [&](const kafka::Record& record, bool) {
+                         v1::AuditEntry entry;
+                         if (entry.ParseFromString(record.value) && entry.writer() == "inbox-mjd" &&
+                             entry.action() == audit::kAssignmentRead && original_offset < 0) {
+                           forged = entry;
+                           original_offset = record.offset;
+                         }
+                       });
+  ASSERT_TRUE(read.ok()) << read;
+  ASSERT_GE(original_offset, 0);
+  forged.mutable_actor()->set_id("gemeente");
+  forged.set_hash(audit::EntryHash(forged));
+  {
+    absl::StatusOr<std::unique_ptr<kafka::Producer>> rogue =
+        kafka::Producer::Create({.bootstrap_servers = kafka_->bootstrap(),
+                                 .client_id = "rogue",
+                                 .delivery_timeout = std::chrono::seconds(15),
+                                 .extra = {}});
+    ASSERT_TRUE(rogue.ok()) << rogue.status();
+    std::promise<absl::Status> acknowledged;
+    (*rogue)->Publish("schakel.audit", "inbox-mjd", forged.SerializeAsString(),
+                      [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
+    ASSERT_TRUE(acknowledged.get_future().get().ok());
+    (*rogue)->Close(std::chrono::seconds(5));
+  }
+  EXPECT_EQ(Verify(&output), 1) << output;
+  EXPECT_THAT(output, HasSubstr("inbox-mjd: "));
+  EXPECT_THAT(output, HasSubstr("BROKEN"));
+  EXPECT_THAT(output, HasSubstr("inbox-mjd seq " + std::to_string(forged.sequence())));
+  EXPECT_THAT(output, HasSubstr("inserted entry: sequence " + std::to_string(forged.sequence()) +
+                                " is there already (offset " + std::to_string(original_offset) +
+                                "); this one differs: organisation gemeente"));
+  EXPECT_THAT(output, HasSubstr("intake: "));  // the other chains are still checked
+}
+
+}  // namespace
+}  // namespace schakel
