@@ -68,7 +68,10 @@ Report Verifier::Finish() const {
   Report report;
   report.records = records_;
   report.findings = early_;
-  for (const auto& [writer, seen] : chains_) {
+  for (const auto& chain : chains_) {
+    // (Not a structured binding: clang, which builds the fuzzers, cannot capture one in a lambda.)
+    const std::string& writer = chain.first;
+    const auto& seen = chain.second;
     std::vector<Finding> found;
     auto add = [&](const Seen& s, Problem problem, std::string detail) {
       found.push_back({writer, s.entry.sequence(), s.position, problem, std::move(detail)});

@@ -178,14 +178,14 @@ absl::StatusOr<int> ChainWriter::PublishOnce() {
     return static_cast<int>(ids.size());
   }
   if (status.code() == absl::StatusCode::kFailedPrecondition) {
-    // Fenced (another process took this writer id), or the commit's outcome is unknown: a new
-    // producer fences everyone else, and the head is read again; entries of this batch already in
-    // the chain are found there by their hash.
+    // Fenced (another process took this writer id), or the commit's outcome is unknown: after the
+    // wait (Run), a new producer fences everyone else, and the head is read again; entries of this
+    // batch already in the chain are found there by their hash. Not at once: a new producer now
+    // would fence the other writer in the middle of its batch, which would then do the same to this
+    // one, for ever.
     in_doubt_ = std::move(batch);
     synced_ = false;
-    if (absl::Status renewed = producer_->Renew(options_.kafka_timeout); !renewed.ok()) {
-      producer_.reset();
-    }
+    producer_.reset();
     return absl::Status(status.code(),
                         absl::StrCat(status.message(),
                                      " (another process with this writer id, or a lost commit: "
