@@ -4,7 +4,6 @@
 // restarted inbox continues its chain; a forged entry in the topic, and a deleted or changed line
 // in an export, are each found and named.
 #include <gmock/gmock.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -39,15 +38,6 @@ const std::string kSource = SCHAKEL_SOURCE_DIR;
 const std::string kBinary = SCHAKEL_BINARY_DIR;
 const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
 const std::string kSchakelctl = kBinary + "/tools/schakelctl/schakelctl";
-
-v1::Referral Seed() {
-  std::ifstream in(kSource + "/deploy/local/demo/seed-referral.json");
-  std::stringstream json;
-  json << in.rdbuf();
-  v1::Referral referral;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &referral).ok());
-  return referral;
-}
 
 // How many entries verify's output counts for "<action> by <actor>" (0 when it names none).
 int Count(const std::string& output, const std::string& what) {
@@ -129,7 +119,8 @@ class AuditE2eTest : public ::testing::Test {
 TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
   // The scenario: Terwille submits; MJD lists, reads, watches and accepts its need.
   v1::SubmitReferralResponse submitted;
-  const grpc::Status status = net_->Submit(Seed(), "terwille", &submitted);
+  const grpc::Status status =
+      net_->Submit(schakel::testing::SeedReferral(), "terwille", &submitted);
   ASSERT_TRUE(status.ok()) << status.error_message();
   const std::string debt = submitted.assignment_ids(0);  // MJD's
   std::optional<v1::Assignment> received =

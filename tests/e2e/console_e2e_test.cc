@@ -7,7 +7,6 @@
 //   - the router acting on it: the need arrives in the chosen organisation's inbox, and the
 //     decision is on the referral's timeline (schakelctl referral) with who made it.
 // Also: schakelctl refuses a reassignment outside the client's sharing permission.
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -34,15 +33,6 @@ const std::string kSource = SCHAKEL_SOURCE_DIR;
 const std::string kBinary = SCHAKEL_BINARY_DIR;
 const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
 const std::string kSchakelctl = kBinary + "/tools/schakelctl/schakelctl";
-
-v1::Referral SeedReferral() {
-  std::ifstream in(kSource + "/deploy/local/demo/seed-referral.json");
-  std::stringstream json;
-  json << in.rdbuf();
-  v1::Referral referral;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &referral).ok());
-  return referral;
-}
 
 // A legal question for a client who allows only the municipality and Terwille: MJD, the only
 // organisation for legal advice, is outside that permission, so nobody can take it.
@@ -110,7 +100,7 @@ class ConsoleE2eTest : public ::testing::Test {
 TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
   // The seed scenario: debt to MJD, income to the municipality, housing to the Salvation Army.
   v1::SubmitReferralResponse seed;
-  ASSERT_TRUE(net_->Submit(SeedReferral(), "terwille", &seed).ok());
+  ASSERT_TRUE(net_->Submit(schakel::testing::SeedReferral(), "terwille", &seed).ok());
   ASSERT_EQ(seed.assignment_ids_size(), 3);
   v1::SubmitReferralResponse legal;
   ASSERT_TRUE(net_->Submit(LegalReferral(), "terwille", &legal).ok());
@@ -119,8 +109,8 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
   ASSERT_TRUE(debt.has_value());
   v1::Assignment accepted;
   ASSERT_TRUE(net_->Accept("mjd", *debt, &accepted).ok());
-  ASSERT_TRUE(net_->WaitForStatus("gemeente", seed.assignment_ids(1),
-                                  v1::ASSIGNMENT_STATUS_RECEIVED));
+  ASSERT_TRUE(
+      net_->WaitForStatus("gemeente", seed.assignment_ids(1), v1::ASSIGNMENT_STATUS_RECEIVED));
   ASSERT_TRUE(net_->WaitForStatus("leger-des-heils", seed.assignment_ids(2),
                                   v1::ASSIGNMENT_STATUS_RECEIVED));
 
@@ -165,16 +155,18 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
 
   // The same figures from the command line, with each inbox's lag.
   std::string queues;
-  ASSERT_EQ(RunCommand({kSchakelctl, "queues", "--network", kNetworkFile, "--kafka",
-                        kafka_->bootstrap()},
-                       &queues),
-            0)
+  ASSERT_EQ(
+      RunCommand({kSchakelctl, "queues", "--network", kNetworkFile, "--kafka", kafka_->bootstrap()},
+                 &queues),
+      0)
       << queues;
   EXPECT_NE(queues.find("LAG"), std::string::npos) << queues;
-  EXPECT_NE(queues.find("mjd                             0        0         1            0       0      0"),
+  EXPECT_NE(queues.find(
+                "mjd                             0        0         1            0       0      0"),
             std::string::npos)
       << queues;
-  EXPECT_NE(queues.find("gemeente                        1        0         0            0       0      0"),
+  EXPECT_NE(queues.find(
+                "gemeente                        1        0         0            0       0      0"),
             std::string::npos)
       << queues;
 
@@ -213,11 +205,11 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
   const std::string expect_file = (net_->dir() / "console-expect.json").string();
   std::ofstream(expect_file) << expect.dump(2);
   std::string browser;
-  const int checked = RunCommand(
-      {"/usr/bin/env", "node", kSource + "/tests/console/console_check.mjs", "--url",
-       "http://" + net_->Find("ops").console_address + "/", "--expect", expect_file,
-       "--screenshot", (shots / "console.png").string()},
-      &browser);
+  const int checked =
+      RunCommand({"/usr/bin/env", "node", kSource + "/tests/console/console_check.mjs", "--url",
+                  "http://" + net_->Find("ops").console_address + "/", "--expect", expect_file,
+                  "--screenshot", (shots / "console.png").string()},
+                 &browser);
   EXPECT_EQ(checked, 0) << browser;
   std::cout << browser;
 
@@ -233,9 +225,9 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
   std::string list;
   ASSERT_TRUE(Eventually(
       [&] {
-        RunCommand({kSchakelctl, "unroutable", "--network", kNetworkFile, "--kafka",
-                    kafka_->bootstrap()},
-                   &list);
+        RunCommand(
+            {kSchakelctl, "unroutable", "--network", kNetworkFile, "--kafka", kafka_->bootstrap()},
+            &list);
         return list.find("    reassigned to gemeente\n") != std::string::npos;
       },
       std::chrono::seconds(30)))
@@ -251,9 +243,10 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
                           "municipality's desk answers legal questions\")"),
             std::string::npos)
       << timeline;
-  EXPECT_NE(timeline.find(next + "  legal  gemeente  UNSPECIFIED -> REQUESTED  by network  (continues " +
-                          legal.assignment_ids(0) + " (unroutable; reassigned by console))"),
-            std::string::npos)
+  EXPECT_NE(
+      timeline.find(next + "  legal  gemeente  UNSPECIFIED -> REQUESTED  by network  (continues " +
+                    legal.assignment_ids(0) + " (unroutable; reassigned by console))"),
+      std::string::npos)
       << timeline;
 
   // The gauges: the legal need waits at the municipality; the unroutable queue is empty.
@@ -261,8 +254,9 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
   ASSERT_TRUE(Eventually(
       [&] {
         gauges = schakel::testing::ScrapeMetrics(net_->Find("ops").metrics_address);
-        return gauges.find("schakel_assignments{need=\"legal\",organisation=\"gemeente\","
-                           "state=\"waiting\"} 1") != std::string::npos;
+        return gauges.find(
+                   "schakel_assignments{need=\"legal\",organisation=\"gemeente\","
+                   "state=\"waiting\"} 1") != std::string::npos;
       },
       std::chrono::seconds(30)))
       << gauges;
@@ -271,8 +265,7 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
             std::string::npos)
       << gauges;
   EXPECT_EQ(gauges.find("schakel_unroutable_needs{"), std::string::npos) << gauges;
-  EXPECT_NE(gauges.find("schakel_inbox_lag{organisation=\"mjd\"} 0"), std::string::npos)
-      << gauges;
+  EXPECT_NE(gauges.find("schakel_inbox_lag{organisation=\"mjd\"} 0"), std::string::npos) << gauges;
   EXPECT_EQ(gauges.find("TW-"), std::string::npos);
 
   // The logs: one JSON object per line, the ids of what happened as fields, no personal data.
@@ -294,7 +287,8 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
         ++lines_naming_legal[name];
       }
     }
-    for (const char* personal : {"TW-CONSOLE", "TW-DEMO", "huurcontract", "schulden", "uitkering"}) {
+    for (const char* personal :
+         {"TW-CONSOLE", "TW-DEMO", "huurcontract", "schulden", "uitkering"}) {
       EXPECT_EQ(log.find(personal), std::string::npos) << name << " logged " << personal;
     }
   }

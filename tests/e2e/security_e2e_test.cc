@@ -1,9 +1,9 @@
 // Identity and access at the gRPC edge, on the real binaries with real certificates
 // (deploy/local/pki): every service speaks TLS only; a caller is an organisation by its client
-// certificate (mTLS) or its bearer token, an operator by an operator certificate; without either, or
-// with a certificate of another authority, nothing is answered. An organisation reads only its own
-// inbox and the referrals it submitted, and a refusal never tells whether the thing asked for exists.
-#include <google/protobuf/util/json_util.h>
+// certificate (mTLS) or its bearer token, an operator by an operator certificate; without either,
+// or with a certificate of another authority, nothing is answered. An organisation reads only its
+// own inbox and the referrals it submitted, and a refusal never tells whether the thing asked for
+// exists.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -27,11 +27,7 @@ const std::string kSource = SCHAKEL_SOURCE_DIR;
 const std::string kNetworkFile = kSource + "/deploy/local/network.yaml";
 
 v1::Referral Seed(const std::string& client_code) {
-  std::ifstream in(kSource + "/deploy/local/demo/seed-referral.json");
-  std::stringstream json;
-  json << in.rdbuf();
-  v1::Referral referral;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &referral).ok());
+  v1::Referral referral = schakel::testing::SeedReferral();
   referral.mutable_client()->set_client_code(client_code);
   return referral;
 }
@@ -91,9 +87,9 @@ TEST_F(SecurityE2eTest, AnOrganisationIsKnownByItsCertificateOrItsToken) {
   // Terwille submits with its certificate, and with its token.
   v1::SubmitReferralResponse response;
   EXPECT_TRUE(Submit(TestChannel(Address("intake"), "terwille"), &response).ok());
-  EXPECT_TRUE(Submit(TestChannel(Address("intake")), &response,
-                     schakel::testing::TestToken("terwille"))
-                  .ok());
+  EXPECT_TRUE(
+      Submit(TestChannel(Address("intake")), &response, schakel::testing::TestToken("terwille"))
+          .ok());
 }
 
 TEST_F(SecurityE2eTest, NoOrBadCredentialsAreUnauthenticated) {
@@ -108,8 +104,7 @@ TEST_F(SecurityE2eTest, NoOrBadCredentialsAreUnauthenticated) {
   EXPECT_EQ(List(anonymous("inbox-mjd"), std::string(64, 'a')).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   v1::SubmitReferralResponse response;
-  EXPECT_EQ(Submit(anonymous("intake"), &response).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Submit(anonymous("intake"), &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(response.referral_id().empty());
 
   grpc::ClientContext context;
@@ -133,13 +128,13 @@ TEST_F(SecurityE2eTest, PlaintextAndForeignCertificatesGetNoConnection) {
   const std::filesystem::path dir = net_->dir() / "foreign";
   std::filesystem::create_directories(dir);
   std::string output;
-  ASSERT_EQ(schakel::testing::RunCommand(
-                {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                 "/CN=mjd.organisation.schakel", "-keyout", (dir / "mjd.key").string(), "-out",
-                 (dir / "mjd.pem").string()},
-                &output),
-            0)
+  ASSERT_EQ(
+      schakel::testing::RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                                    "/CN=mjd.organisation.schakel", "-keyout",
+                                    (dir / "mjd.key").string(), "-out", (dir / "mjd.pem").string()},
+                                   &output),
+      0)
       << output;
   auto read = [](const std::filesystem::path& p) {
     std::ifstream in(p);

@@ -1,6 +1,7 @@
 #include "tests/support/test_network.h"
 
 #include <arpa/inet.h>
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -43,6 +44,15 @@ const std::filesystem::path& TestPki() {
     return d;
   }();
   return dir;
+}
+
+v1::Referral SeedReferral() {
+  std::ifstream in(kSource + "/deploy/local/demo/seed-referral.json");
+  std::stringstream json;
+  json << in.rdbuf();
+  v1::Referral referral;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &referral).ok());
+  return referral;
 }
 
 std::string TestKafkaConfig(const std::string& principal) {

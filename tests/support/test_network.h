@@ -33,6 +33,9 @@ const std::filesystem::path& TestPki();
 // The librdkafka properties of a Kafka principal in TestPki() ("admin", "intake",
 // "inbox-<org>"...).
 std::string TestKafkaConfig(const std::string& principal);
+
+// The demo's seed referral (deploy/local/demo/seed-referral.json).
+v1::Referral SeedReferral();
 ::testing::AssertionResult EnsureTestPki(const std::string& network_file);
 // A TLS channel that trusts TestPki()'s authority; with `client_certificate_of` (an organisation
 // id, or "operator:<name>"), it presents that holder's client certificate.
