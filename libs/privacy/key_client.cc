@@ -1,5 +1,8 @@
 #include "libs/privacy/key_client.h"
 
+#include <condition_variable>
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 
 namespace schakel::privacy {
@@ -61,6 +64,56 @@ absl::StatusOr<v1::DataKey> KeyClient::AssignmentKey(const std::string& assignme
   const grpc::Status status = stub_->AssignmentKey(&context, request, &key);
   if (!status.ok()) return FromGrpc(status);
   return key;
+}
+
+std::vector<absl::StatusOr<v1::DataKey>> AssignmentKeySource::AssignmentKeys(
+    std::span<const AssignmentKeyAsk> asks) {
+  std::vector<absl::StatusOr<v1::DataKey>> keys;
+  keys.reserve(asks.size());
+  for (const AssignmentKeyAsk& ask : asks)
+    keys.push_back(AssignmentKey(ask.assignment_id, ask.key_id));
+  return keys;
+}
+
+std::vector<absl::StatusOr<v1::DataKey>> KeyClient::AssignmentKeys(
+    std::span<const AssignmentKeyAsk> asks) {
+  struct Call {
+    grpc::ClientContext context;
+    v1::AssignmentKeyRequest request;
+    v1::DataKey response;
+    grpc::Status status;
+  };
+  std::vector<Call> calls(asks.size());
+  std::mutex mu;
+  std::condition_variable done;
+  std::size_t left = asks.size();
+  const auto deadline = std::chrono::system_clock::now() + timeout_;
+  for (std::size_t i = 0; i < asks.size(); ++i) {
+    Call& call = calls[i];
+    call.context.set_deadline(deadline);
+    call.request.set_assignment_id(asks[i].assignment_id);
+    call.request.set_key_id(asks[i].key_id);
+    stub_->async()->AssignmentKey(&call.context, &call.request, &call.response,
+                                  [&call, &mu, &done, &left](grpc::Status status) {
+                                    std::lock_guard lock(mu);
+                                    call.status = std::move(status);
+                                    if (--left == 0) done.notify_one();
+                                  });
+  }
+  // Every callback runs exactly once (at the latest at the deadline), so this wait ends.
+  std::unique_lock lock(mu);
+  done.wait(lock, [&left] { return left == 0; });
+  lock.unlock();
+  std::vector<absl::StatusOr<v1::DataKey>> keys;
+  keys.reserve(asks.size());
+  for (Call& call : calls) {
+    if (call.status.ok()) {
+      keys.push_back(std::move(call.response));
+    } else {
+      keys.push_back(FromGrpc(call.status));
+    }
+  }
+  return keys;
 }
 
 }  // namespace schakel::privacy

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "schakel/v1/keys.grpc.pb.h"
@@ -26,14 +28,26 @@ class ClientKeySource {
                          std::chrono::system_clock::time_point deadline, Done done) = 0;
 };
 
+// One key an organisation asks for: the key `key_id` of its assignment `assignment_id`.
+struct AssignmentKeyAsk {
+  std::string assignment_id;
+  std::string key_id;
+};
+
 class AssignmentKeySource {
  public:
   virtual ~AssignmentKeySource() = default;
   // The key `key_id` of an assignment offered to the caller. FAILED_PRECONDITION when the client
-  // was erased; PERMISSION_DENIED when it is not the caller's; UNAVAILABLE when the key service
-  // does not answer (try again later).
+  // was erased; PERMISSION_DENIED when it is not the caller's; NOT_FOUND when the key service never
+  // made that key; UNAVAILABLE when the key service does not answer (try again later).
   virtual absl::StatusOr<v1::DataKey> AssignmentKey(const std::string& assignment_id,
                                                     const std::string& key_id) = 0;
+  // The keys of several assignments, one answer per ask, in order, each as AssignmentKey answers.
+  // Asks one at a time here; KeyClient asks for all of them at once (the key service records every
+  // hand-out in its audit chain before answering, and answers what arrives together after one
+  // audit commit: an inbox opening a batch of offers waits for about one commit, not one each).
+  virtual std::vector<absl::StatusOr<v1::DataKey>> AssignmentKeys(
+      std::span<const AssignmentKeyAsk> asks);
 };
 
 class KeyClient final : public ClientKeySource, public AssignmentKeySource {
@@ -46,6 +60,9 @@ class KeyClient final : public ClientKeySource, public AssignmentKeySource {
                  std::chrono::system_clock::time_point deadline, Done done) override;
   absl::StatusOr<v1::DataKey> AssignmentKey(const std::string& assignment_id,
                                             const std::string& key_id) override;
+  // Every ask as its own call, all in flight at once (each with the client's timeout).
+  std::vector<absl::StatusOr<v1::DataKey>> AssignmentKeys(
+      std::span<const AssignmentKeyAsk> asks) override;
 
  private:
   std::unique_ptr<v1::KeyService::Stub> stub_;

@@ -348,8 +348,7 @@ absl::StatusOr<IngestResult> AssignmentIngest::Withdraw(Batch& batch, const kafk
   return Duplicate();
 }
 
-absl::StatusOr<AssignmentIngest::Prepared> AssignmentIngest::Prepare(
-    const kafka::Record& record) const {
+AssignmentIngest::Prepared AssignmentIngest::Decode(const kafka::Record& record) {
   Prepared prepared;
   prepared.record = &record;
   prepared.parsed = prepared.event.ParseFromString(record.value);
@@ -357,16 +356,43 @@ absl::StatusOr<AssignmentIngest::Prepared> AssignmentIngest::Prepare(
   // it (Decide rejects the record).
   if (!prepared.parsed) prepared.event.Clear();
   if (prepared.parsed && prepared.event.has_requested()) {
-    const schakel::v1::AssignmentRequested& offer = prepared.event.requested();
-    prepared.personal.set_need_details(offer.need_details());
-    absl::Status opened = OpenPersonalData(offer, keys_, prepared.personal);
+    prepared.personal.set_need_details(prepared.event.requested().need_details());
+  }
+  return prepared;
+}
+
+absl::Status AssignmentIngest::OpenAll(std::vector<Prepared>& prepared) const {
+  // Which offers carry sealed data, and the key each needs.
+  std::vector<Prepared*> sealed;
+  std::vector<privacy::AssignmentKeyAsk> asks;
+  for (Prepared& p : prepared) {
+    if (!p.parsed || !p.event.has_requested()) continue;
+    absl::StatusOr<std::optional<privacy::AssignmentKeyAsk>> ask = KeyToOpen(p.event.requested());
+    if (!ask.ok()) {
+      p.unopenable = std::string(ask.status().message());
+    } else if (ask->has_value()) {
+      sealed.push_back(&p);
+      asks.push_back(**std::move(ask));
+    }
+  }
+  if (sealed.empty()) return absl::OkStatus();
+  // All keys at once: the key service answers what arrives together after one audit commit.
+  std::vector<absl::StatusOr<v1::DataKey>> keys;
+  if (keys_ != nullptr) {
+    keys = keys_->AssignmentKeys(asks);
+  } else {
+    keys.assign(asks.size(), NoKeyService());
+  }
+  for (std::size_t i = 0; i < sealed.size(); ++i) {
+    Prepared& p = *sealed[i];
+    absl::Status opened = OpenWithKey(p.event.requested(), keys[i], p.personal);
     if (absl::IsDataLoss(opened)) {
-      prepared.unopenable = std::string(opened.message());
+      p.unopenable = std::string(opened.message());
     } else if (!opened.ok()) {
       return opened;  // the key comes later: the batch is tried again
     }
   }
-  return prepared;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<IngestResult> AssignmentIngest::Decide(Batch& batch, const Prepared& prepared,
@@ -438,11 +464,8 @@ absl::StatusOr<std::vector<IngestResult>> AssignmentIngest::IngestBatch(
   // First what may wait, outside the transaction: every other user of the store waits for it.
   std::vector<Prepared> prepared;
   prepared.reserve(records.size());
-  for (const kafka::Record& record : records) {
-    absl::StatusOr<Prepared> ready = Prepare(record);
-    if (!ready.ok()) return ready.status();
-    prepared.push_back(*std::move(ready));
-  }
+  for (const kafka::Record& record : records) prepared.push_back(Decode(record));
+  if (absl::Status opened = OpenAll(prepared); !opened.ok()) return opened;
 
   std::vector<IngestResult> results;
   // The replay's progress moves with the batch: taken over only once the batch is durable.

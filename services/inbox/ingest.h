@@ -115,10 +115,12 @@ class AssignmentIngest {
     schakel::v1::Assignment personal;
     std::string unopenable;
   };
-  // Everything a record needs before the transaction, including the key of an offer's sealed
-  // personal data (a call to the key service). An error means "not now" (the batch is tried
-  // again), never "unusable": an unusable record is rejected by Decide.
-  absl::StatusOr<Prepared> Prepare(const kafka::Record& record) const;
+  // Everything a record needs before the transaction: first each record decoded, then the personal
+  // data of every sealed offer of the batch opened with keys asked for all at once (calls to the
+  // key service). An error means "not now" (the batch is tried again), never "unusable": an
+  // unusable record is rejected by Decide.
+  static Prepared Decode(const kafka::Record& record);
+  absl::Status OpenAll(std::vector<Prepared>& prepared) const;
   // Decides one prepared record inside the batch's transaction. An error means the store failed.
   absl::StatusOr<IngestResult> Decide(Batch& batch, const Prepared& prepared, bool replay);
   // Marks a requested assignment received (one status event) and lets the rules act on it.

@@ -12,23 +12,28 @@ void ErasePersonalData(v1::Assignment& assignment) {
   assignment.set_erased(true);
 }
 
-absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
-                              privacy::AssignmentKeySource* keys, v1::Assignment& assignment) {
+absl::Status NoKeyService() {
+  return absl::UnavailableError("this inbox has no key service to open sealed data with");
+}
+
+absl::StatusOr<std::optional<privacy::AssignmentKeyAsk>> KeyToOpen(
+    const v1::AssignmentRequested& event) {
   const bool client_sealed = !event.sealed_client().key_id().empty();
   const bool need_sealed = !event.sealed_need_details().key_id().empty();
-  if (!client_sealed && !need_sealed) return absl::OkStatus();
+  if (!client_sealed && !need_sealed) return std::nullopt;
   const std::string& id = event.meta().assignment_id();
-  if (keys == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("assignment ", id, " carries sealed data and this inbox has no key service"));
-  }
   const std::string& key_id =
       need_sealed ? event.sealed_need_details().key_id() : event.sealed_client().key_id();
   if (client_sealed && need_sealed && event.sealed_client().key_id() != key_id) {
     return absl::DataLossError(
         absl::StrCat("assignment ", id, ": its sealed fields name different keys"));
   }
-  absl::StatusOr<v1::DataKey> key = keys->AssignmentKey(id, key_id);
+  return privacy::AssignmentKeyAsk{.assignment_id = id, .key_id = key_id};
+}
+
+absl::Status OpenWithKey(const v1::AssignmentRequested& event,
+                         const absl::StatusOr<v1::DataKey>& key, v1::Assignment& assignment) {
+  const std::string& id = event.meta().assignment_id();
   if (absl::IsFailedPrecondition(key.status())) {
     ErasePersonalData(assignment);
     return absl::OkStatus();
@@ -44,7 +49,7 @@ absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
         absl::StrCat("the key of assignment ", id, " cannot be had now: ", key.status().message()));
   }
   const std::string& referral_id = event.meta().referral_id();
-  if (need_sealed) {
+  if (!event.sealed_need_details().key_id().empty()) {
     absl::StatusOr<std::string> details =
         privacy::Open(event.sealed_need_details(), key->key(),
                       privacy::NeedContext(referral_id, event.need_index()));
@@ -53,7 +58,7 @@ absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
     }
     assignment.set_need_details(*std::move(details));
   }
-  if (client_sealed) {
+  if (!event.sealed_client().key_id().empty()) {
     absl::StatusOr<std::string> bytes =
         privacy::Open(event.sealed_client(), key->key(), privacy::ClientContext(referral_id));
     v1::ClientDetails client;
@@ -65,6 +70,15 @@ absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
     assignment.set_client_contact(client.contact());
   }
   return absl::OkStatus();
+}
+
+absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
+                              privacy::AssignmentKeySource* keys, v1::Assignment& assignment) {
+  absl::StatusOr<std::optional<privacy::AssignmentKeyAsk>> ask = KeyToOpen(event);
+  if (!ask.ok()) return ask.status();
+  if (!ask->has_value()) return absl::OkStatus();
+  if (keys == nullptr) return OpenWithKey(event, NoKeyService(), assignment);
+  return OpenWithKey(event, keys->AssignmentKey((*ask)->assignment_id, (*ask)->key_id), assignment);
 }
 
 }  // namespace schakel::inbox

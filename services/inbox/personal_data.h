@@ -5,7 +5,10 @@
 // is stored marked erased, without personal data.
 #pragma once
 
+#include <optional>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "libs/privacy/key_client.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.pb.h"
@@ -19,6 +22,18 @@ namespace schakel::inbox {
 // sealed field does not open with the client's key (changed or misplaced): the record is unusable.
 absl::Status OpenPersonalData(const v1::AssignmentRequested& event,
                               privacy::AssignmentKeySource* keys, v1::Assignment& assignment);
+
+// The same in two steps, so that the keys of many offers can be asked for together:
+// The key `event`'s sealed fields need; none when nothing is sealed. DATA_LOSS when its sealed
+// fields name different keys.
+absl::StatusOr<std::optional<privacy::AssignmentKeyAsk>> KeyToOpen(
+    const v1::AssignmentRequested& event);
+// What an inbox without a key service has instead of a key (UNAVAILABLE).
+absl::Status NoKeyService();
+// Opens `event`'s sealed fields with `key`, the key service's answer to KeyToOpen's ask (or
+// UNAVAILABLE when there is no key service), with the results OpenPersonalData describes.
+absl::Status OpenWithKey(const v1::AssignmentRequested& event,
+                         const absl::StatusOr<v1::DataKey>& key, v1::Assignment& assignment);
 
 // Removes every personal field from a stored assignment (erasure): name, contact, need details.
 void ErasePersonalData(v1::Assignment& assignment);

@@ -35,6 +35,11 @@ class FakeKeys final : public privacy::AssignmentKeySource {
     if (!answer.ok()) return answer;
     return key_;
   }
+  std::vector<absl::StatusOr<v1::DataKey>> AssignmentKeys(
+      std::span<const privacy::AssignmentKeyAsk> asks) override {
+    batches.push_back(asks.size());
+    return AssignmentKeySource::AssignmentKeys(asks);
+  }
   // Seals `event`'s personal data as intake does.
   void Seal(v1::AssignmentRequested& event, const std::string& name, const std::string& details) {
     const std::string& referral = event.meta().referral_id();
@@ -50,6 +55,7 @@ class FakeKeys final : public privacy::AssignmentKeySource {
 
   absl::Status answer = absl::OkStatus();
   std::vector<std::string> asked;
+  std::vector<std::size_t> batches;  // the size of each AssignmentKeys call
 
  private:
   v1::DataKey key_;
@@ -139,6 +145,38 @@ TEST(IngestPersonalDataTest, TheInboxStoresTheOpenedTextAndWaitsForTheKey) {
   keys.Seal(damaged, "X", "Y");
   damaged.mutable_sealed_need_details()->mutable_ciphertext()->back() ^= 1;
   EXPECT_EQ(*ingest.Ingest(MakeRecord(damaged)), IngestOutcome::kRejected);
+}
+
+TEST(IngestPersonalDataTest, ABatchAsksForTheKeysOfAllItsSealedOffersTogether) {
+  TempStore temp;
+  FakeKeys keys;
+  AssignmentIngest ingest(kOrg, temp.store());
+  ingest.UseKeys(&keys);
+  v1::AssignmentRequested anna = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(anna, "Marker Annabel", "schuld");
+  v1::AssignmentRequested plain = MakeEvent("r-2", 0, "income", 101);  // nothing sealed
+  v1::AssignmentRequested bram = MakeEvent("r-3", 1, "housing", 102);
+  keys.Seal(bram, "Bram", "kamer gezocht");
+  const std::vector<kafka::Record> records = {MakeRecord(anna, 1), MakeRecord(plain, 2),
+                                              MakeRecord(bram, 3)};
+  absl::StatusOr<std::vector<IngestResult>> results = ingest.IngestBatch(records);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 3u);
+  for (const IngestResult& result : *results) EXPECT_EQ(result.outcome, IngestOutcome::kStored);
+  EXPECT_THAT(keys.batches, ElementsAre(2u)) << "one call for both sealed offers";
+  EXPECT_THAT(keys.asked, ElementsAre("a-r-1-0 k-1", "a-r-3-1 k-1"));
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->client_name(), "Marker Annabel");
+  EXPECT_EQ(temp.store().Get("a-r-2-0")->need_details(),
+            "Needs help with a letter from the tax office");
+  EXPECT_EQ(temp.store().Get("a-r-3-1")->need_details(), "kamer gezocht");
+
+  // One key that cannot be had now holds up the whole batch (it comes again), the others too.
+  v1::AssignmentRequested carla = MakeEvent("r-4", 0, "debt", 103);
+  keys.Seal(carla, "Carla", "x");
+  keys.answer = absl::UnavailableError("key service: connection refused");
+  const std::vector<kafka::Record> again = {MakeRecord(carla, 4)};
+  EXPECT_EQ(ingest.IngestBatch(again).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(temp.store().Get("a-r-4-0").status().code(), absl::StatusCode::kNotFound);
 }
 
 std::string Files(const std::filesystem::path& dir) {

@@ -1,0 +1,128 @@
+#include "libs/privacy/key_client.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+namespace schakel::privacy {
+namespace {
+
+// A key service that answers no AssignmentKey call until `together` calls are in flight at once,
+// then all of them: a client asking one at a time never gets an answer (its calls run into their
+// deadline). The answer depends on the assignment: "a-erased" FAILED_PRECONDITION, "a-other"
+// PERMISSION_DENIED, any other a key named after the assignment.
+class TogetherKeyService final : public v1::KeyService::CallbackService {
+ public:
+  explicit TogetherKeyService(std::size_t together) : together_(together) {}
+
+  grpc::ServerUnaryReactor* AssignmentKey(grpc::CallbackServerContext* context,
+                                          const v1::AssignmentKeyRequest* request,
+                                          v1::DataKey* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    std::vector<Held> answer_now;
+    {
+      std::lock_guard lock(mu_);
+      held_.push_back({reactor, request, response});
+      if (held_.size() < together_) return reactor;
+      answer_now.swap(held_);
+    }
+    for (const Held& h : answer_now) {
+      if (h.request->assignment_id() == "a-erased") {
+        h.reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "erased"));
+      } else if (h.request->assignment_id() == "a-other") {
+        h.reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours"));
+      } else {
+        h.response->set_key_id(h.request->key_id());
+        h.response->set_key("key of " + h.request->assignment_id());
+        h.reactor->Finish(grpc::Status::OK);
+      }
+    }
+    return reactor;
+  }
+
+  // Answers what is still held (UNAVAILABLE): a server shuts down only once every call is finished.
+  void Release() {
+    std::vector<Held> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (const Held& h : held)
+      h.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bye"));
+  }
+
+ private:
+  struct Held {
+    grpc::ServerUnaryReactor* reactor;
+    const v1::AssignmentKeyRequest* request;
+    v1::DataKey* response;
+  };
+  std::size_t together_;
+  std::mutex mu_;
+  std::vector<Held> held_;
+};
+
+// The service on a port of loopback, for as long as the object lives.
+class Running {
+ public:
+  explicit Running(std::size_t together) : service_(together) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~Running() {
+    service_.Release();
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  bool started() const { return server_ != nullptr; }
+  KeyClient Client(std::chrono::milliseconds timeout) const {
+    return KeyClient(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                         grpc::InsecureChannelCredentials()),
+                     timeout);
+  }
+
+ private:
+  TogetherKeyService service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST(KeyClientTest, AsksForABatchOfKeysAllAtOnceAndAnswersEachInOrder) {
+  Running running(4);
+  ASSERT_TRUE(running.started());
+  KeyClient client = running.Client(std::chrono::seconds(10));
+
+  const std::vector<AssignmentKeyAsk> asks = {{.assignment_id = "a-1", .key_id = "k-1"},
+                                              {.assignment_id = "a-erased", .key_id = "k-2"},
+                                              {.assignment_id = "a-2", .key_id = "k-1"},
+                                              {.assignment_id = "a-other", .key_id = "k-3"}};
+  std::vector<absl::StatusOr<v1::DataKey>> keys = client.AssignmentKeys(asks);
+
+  ASSERT_EQ(keys.size(), 4u);
+  ASSERT_TRUE(keys[0].ok()) << keys[0].status();
+  EXPECT_EQ(keys[0]->key(), "key of a-1");
+  EXPECT_EQ(keys[0]->key_id(), "k-1");
+  EXPECT_EQ(keys[1].status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(keys[2].ok()) << keys[2].status();
+  EXPECT_EQ(keys[2]->key(), "key of a-2");
+  EXPECT_EQ(keys[3].status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(client.AssignmentKeys({}).empty());
+}
+
+TEST(KeyClientTest, AKeyServiceThatDoesNotAnswerIsUnavailableForEveryAsk) {
+  Running running(3);  // two asks never make three: no answer
+  ASSERT_TRUE(running.started());
+  KeyClient client = running.Client(std::chrono::milliseconds(300));
+  const std::vector<AssignmentKeyAsk> asks = {{.assignment_id = "a-1", .key_id = "k-1"},
+                                              {.assignment_id = "a-2", .key_id = "k-1"}};
+  std::vector<absl::StatusOr<v1::DataKey>> keys = client.AssignmentKeys(asks);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(keys[1].status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace schakel::privacy
