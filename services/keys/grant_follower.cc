@@ -52,6 +52,7 @@ void GrantFollower::Run() {
       stored = store_.AddGrants(grants);
     }
     if (!stored.ok()) return;  // stopping: delivered again later
+    if (stored_ && !grants.empty()) stored_();
     for (const kafka::Record& r : batch) {
       if (absl::Status done = consumer_.MarkDone(r); !done.ok()) {
         spdlog::warn("grants: {}", std::string(done.message()));

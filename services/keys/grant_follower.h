@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -19,7 +20,9 @@ std::optional<Grant> GrantOf(const std::string& value);
 
 class GrantFollower {
  public:
-  GrantFollower(kafka::Consumer& consumer, KeyStore& store) : consumer_(consumer), store_(store) {}
+  // `stored` (when given) runs on the follower's thread after each batch of grants is stored.
+  GrantFollower(kafka::Consumer& consumer, KeyStore& store, std::function<void()> stored = nullptr)
+      : consumer_(consumer), store_(store), stored_(std::move(stored)) {}
   ~GrantFollower() { Stop(); }
   void Start();
   // Stops the thread; the caller then closes the consumer.
@@ -29,6 +32,7 @@ class GrantFollower {
   void Run();
   kafka::Consumer& consumer_;
   KeyStore& store_;
+  std::function<void()> stored_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

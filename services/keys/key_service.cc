@@ -178,10 +178,19 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
   return true;
 }
 
+void KeyService::GrantsArrived() {
+  {
+    std::lock_guard lock(mu_);
+    recheck_now_ = true;
+  }
+  wake_.notify_all();
+}
+
 void KeyService::RecheckLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    wake_.wait_for(lock, options_.recheck_every);
+    wake_.wait_for(lock, options_.recheck_every, [this] { return stopping_ || recheck_now_; });
+    recheck_now_ = false;
     const auto now = std::chrono::system_clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       it = TryAnswer(*it, now >= it->give_up) ? waiting_.erase(it) : std::next(it);
@@ -262,10 +271,11 @@ grpc::ServerUnaryReactor* KeyService::AssignmentKey(grpc::CallbackServerContext*
     const auto give_up = std::min(deadline, std::chrono::system_clock::now() + options_.grant_wait);
     Waiting w{reactor,           response,     request->assignment_id(),
               request->key_id(), organisation, give_up};
-    if (!TryAnswer(w, std::chrono::system_clock::now() >= give_up)) {
-      std::lock_guard lock(mu_);
+    // Tried and, when not answered, queued under one lock: a grant stored in between wakes the
+    // rechecker only after the call is in the queue (GrantsArrived), so no grant is missed.
+    std::lock_guard lock(mu_);
+    if (!TryAnswer(w, std::chrono::system_clock::now() >= give_up))
       waiting_.push_back(std::move(w));
-    }
   }
   return reactor;
 }

@@ -26,6 +26,7 @@ namespace schakel::keys {
 struct KeyServiceOptions {
   // How long AssignmentKey waits for an offer to reach the key service before refusing.
   std::chrono::milliseconds grant_wait{5000};
+  // How often the waiting calls are checked again, besides at once when grants arrive.
   std::chrono::milliseconds recheck_every{50};
 };
 
@@ -48,6 +49,9 @@ class KeyService final : public v1::KeyService::CallbackService {
   grpc::ServerUnaryReactor* EraseClient(grpc::CallbackServerContext* context,
                                         const v1::EraseClientRequest* request,
                                         v1::EraseClientResponse* response) override;
+
+  // New grants are stored (GrantFollower): the calls waiting for a grant are checked again now.
+  void GrantsArrived();
 
  private:
   // An AssignmentKey call waiting for its grant.
@@ -81,6 +85,7 @@ class KeyService final : public v1::KeyService::CallbackService {
   std::mutex mu_;
   std::condition_variable wake_;
   std::list<Waiting> waiting_;
+  bool recheck_now_ = false;
   bool stopping_ = false;
   std::thread rechecker_;
   std::mutex key_mu_;

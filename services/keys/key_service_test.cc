@@ -68,11 +68,7 @@ class KeyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = *KeyStore::Open(":memory:", std::string(32, 'm'));
-    service_ = std::make_unique<KeyService>(
-        *store_, publisher_,
-        KeyServiceOptions{.grant_wait = std::chrono::milliseconds(1500),
-                          .recheck_every = std::chrono::milliseconds(20)},
-        &recorder_);
+    service_ = std::make_unique<KeyService>(*store_, publisher_, options_, &recorder_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
@@ -125,6 +121,8 @@ class KeyServiceTest : public ::testing::Test {
     return stub_->EraseClient(&context, request, response);
   }
 
+  KeyServiceOptions options_{.grant_wait = std::chrono::milliseconds(1500),
+                             .recheck_every = std::chrono::milliseconds(20)};
   FakePublisher publisher_;
   FakeRecorder recorder_;
   std::unique_ptr<KeyStore> store_;
@@ -167,6 +165,30 @@ TEST_F(KeyServiceTest, AnOrganisationGetsTheKeyOfWhatWasOfferedToItOnceTheOfferA
   EXPECT_EQ(got.key(), key.key());
   // The organisation itself (a partner reading its topic directly) too.
   ASSERT_TRUE(AssignmentKey("org:mjd", "r-1.0", key.key_id(), &got).ok());
+  EXPECT_EQ(got.key(), key.key());
+}
+
+// Checking again only every hour: a waiting call is answered because the stored grant wakes it.
+class KeyServiceWakeTest : public KeyServiceTest {
+ protected:
+  void SetUp() override {
+    options_ = {.grant_wait = std::chrono::seconds(5), .recheck_every = std::chrono::hours(1)};
+    KeyServiceTest::SetUp();
+  }
+};
+
+TEST_F(KeyServiceWakeTest, AStoredGrantAnswersTheCallsWaitingForItAtOnce) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  std::thread later([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+    service_->GrantsArrived();
+  });
+  v1::DataKey got;
+  grpc::Status status = AssignmentKey("service:inbox-mjd", "r-1.0", key.key_id(), &got);
+  later.join();
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   EXPECT_EQ(got.key(), key.key());
 }
 

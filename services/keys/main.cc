@@ -112,9 +112,6 @@ int main(int argc, char** argv) {
     std::cerr << "keys: " << consumer.status().message() << "\n";
     return 2;
   }
-  schakel::keys::GrantFollower grants(**consumer, **store);
-  grants.Start();
-
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
   // The audit chain "keys": every key handed to an organisation and every erasure, committed to
   // schakel.audit before the call is answered.
@@ -125,6 +122,10 @@ int main(int argc, char** argv) {
   audit_log.Start();
   auto service = std::make_unique<schakel::keys::KeyService>(
       **store, publisher, schakel::keys::KeyServiceOptions{}, &audit_log);
+  // Grants wake the calls waiting for them as soon as they are stored.
+  schakel::keys::GrantFollower grants(**consumer, **store,
+                                      [&service] { service->GrantsArrived(); });
+  grants.Start();
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
@@ -141,10 +142,10 @@ int main(int argc, char** argv) {
   (*metrics)->StopServing();
   schakel::service::SetServing(*server->server, false);
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grants.Stop();  // before the service it wakes
   service.reset();
   // After the calls: those in flight are answered from their audit entries' commits.
   audit_log.Stop();
-  grants.Stop();
   (*consumer)->Close();
   const int undelivered = (*producer)->Close(std::chrono::seconds(10));
   spdlog::info("keys stopped ({} undelivered)", undelivered);
