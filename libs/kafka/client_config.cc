@@ -77,7 +77,12 @@ Properties ClientConfig() {
 }
 
 Properties WithClientConfig(const Properties& own) {
-  Properties all = ClientConfig();
+  // librdkafka leaves Nagle's algorithm on by default: a small request then waits for the ACK of
+  // the one before it (delayed ACK, tens of milliseconds on loopback). A transaction is a string
+  // of small requests (add partitions, produce, end the transaction), and a consumer's fetch and
+  // offset commit are small too, so every client turns it off (Kafka's Java clients do as well).
+  Properties all = {{"socket.nagle.disable", "true"}};
+  for (const auto& [key, value] : ClientConfig()) all[key] = value;
   for (const auto& [key, value] : own) all[key] = value;
   return all;
 }

@@ -26,7 +26,8 @@ absl::Status SetClientConfigFile(const std::string& path);
 // This process's client properties.
 Properties ClientConfig();
 
-// `own` on top of this process's client properties: a client's own settings win.
+// `own` on top of this process's client properties, on top of what every client of ours sets
+// (socket.nagle.disable=true): a client's own settings win.
 Properties WithClientConfig(const Properties& own);
 
 }  // namespace schakel::kafka

@@ -84,13 +84,9 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"message.timeout.ms", std::to_string(options.delivery_timeout.count())},
-      // Batch under load, but do not hold a lone record back noticeably.
+      // Batch under load, but do not hold a lone record back noticeably. (Nagle's algorithm is off
+      // for every client: WithClientConfig. The batching is librdkafka's own, not the kernel's.)
       {"linger.ms", "2"},
-      // librdkafka leaves Nagle's algorithm on by default: a small produce request then waits for
-      // the ACK of the previous one (delayed ACK, tens of milliseconds on loopback), and every
-      // caller of intake waits with it. The batching is librdkafka's own (linger.ms), not the
-      // kernel's.
-      {"socket.nagle.disable", "true"},
       {"compression.type", "lz4"},
   });
   for (const auto& [key, value] : options.extra) props[key] = value;
