@@ -59,6 +59,22 @@ class AnswerOnce {
 
 namespace {
 
+// A SubmitReferral call, counted while gRPC holds it: the count goes down when the call is done
+// (answered and sent, or cancelled).
+class CountedReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit CountedReactor(std::atomic<std::size_t>& in_flight) : in_flight_(in_flight) {
+    in_flight_.fetch_add(1);
+  }
+  void OnDone() override {
+    in_flight_.fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  std::atomic<std::size_t>& in_flight_;
+};
+
 // Two outcomes that arrive on other threads in either order: `then` runs once, with both.
 class Both {
  public:
@@ -408,13 +424,23 @@ v1::ReferralSubmitted IntakeService::BuildEvent(const v1::Referral& referral,
 grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerContext* context,
                                                         const v1::SubmitReferralRequest* request,
                                                         v1::SubmitReferralResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = new CountedReactor(in_flight_);
   std::string caller;
   if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
     reactor->Finish(who);
     return reactor;
   }
   // Before any work (validation, Kafka): a refused call costs next to nothing and changes nothing.
+  // More calls than intake can answer soon (Kafka slow or away, a flood of referrals): each one
+  // waiting holds memory, so beyond the bound the caller hears at once to come back later.
+  if (max_in_flight_ > 0 && in_flight_.load() > max_in_flight_) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("intake is busy: ", max_in_flight_,
+                     " referrals are being submitted already (max_in_flight); the referral was not "
+                     "submitted, try again shortly")));
+    return reactor;
+  }
   if (std::optional<IntakeLimits::Refusal> refused =
           limits_ != nullptr ? limits_->Take(caller) : std::nullopt) {
     const std::string retry_ms = std::to_string(refused->retry_after.count());

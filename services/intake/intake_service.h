@@ -4,6 +4,7 @@
 // finished from the producer's delivery report.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -34,6 +35,13 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                 kafka::Publisher& publisher, ReferralView* view = nullptr,
                 IntakeLimits* limits = nullptr, privacy::ClientKeySource* keys = nullptr,
                 audit::Recorder* audit = nullptr);
+
+  // At most `max` SubmitReferral calls in flight (0: no bound); beyond it a call is refused at once
+  // with RESOURCE_EXHAUSTED, so that memory stays bounded when referrals come faster than Kafka
+  // takes them. Set before the server starts.
+  void LimitInFlight(std::size_t max) { max_in_flight_ = max; }
+  // SubmitReferral calls gRPC holds now.
+  std::size_t in_flight() const { return in_flight_.load(); }
 
   grpc::ServerUnaryReactor* SubmitReferral(grpc::CallbackServerContext* context,
                                            const v1::SubmitReferralRequest* request,
@@ -73,6 +81,8 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   IntakeLimits* limits_;
   privacy::ClientKeySource* keys_;
   audit::Recorder* audit_;
+  std::size_t max_in_flight_ = 0;
+  std::atomic<std::size_t> in_flight_{0};
 };
 
 // Moves the referral's personal data into the event's sealed fields, sealed with `key`: the

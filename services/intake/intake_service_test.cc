@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
@@ -351,6 +352,45 @@ TEST_F(IntakeServiceTest, KafkaNotAnsweringBeforeTheDeadlineIsUnavailableNotDead
   publisher_.hold_ = false;
   v1::SubmitReferralResponse next;
   EXPECT_TRUE(Submit(Seed(), &next, "mjd", std::chrono::milliseconds(1500)).ok());
+  EXPECT_FALSE(next.referral_id().empty());
+}
+
+TEST_F(IntakeServiceTest, BeyondMaxInFlightACallIsRefusedAtOnceAndNothingIsPublished) {
+  service_->LimitInFlight(2);
+  publisher_.hold_ = true;  // Kafka takes its time: the first two calls wait for it
+  std::vector<grpc::Status> waited(2);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([this, i, &waited] {
+      v1::SubmitReferralResponse response;
+      waited[i] = Submit(Seed(), &response);
+    });
+  }
+  for (int i = 0; i < 500 && publisher_.published().size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(publisher_.published().size(), 2u) << "both calls wait for Kafka";
+  v1::SubmitReferralResponse refused;
+  grpc::Status busy = Submit(Seed(), &refused);
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(busy.error_message(),
+            "intake is busy: 2 referrals are being submitted already (max_in_flight); the "
+            "referral was not submitted, try again shortly");
+  EXPECT_TRUE(refused.referral_id().empty());
+  EXPECT_EQ(publisher_.published().size(), 2u) << "the refused referral was not published";
+
+  publisher_.hold_ = false;
+  publisher_.Release(absl::OkStatus());
+  for (std::thread& t : callers) t.join();
+  EXPECT_TRUE(waited[0].ok()) << waited[0].error_message();
+  EXPECT_TRUE(waited[1].ok()) << waited[1].error_message();
+  // Once gRPC is done with them there is room again.
+  for (int i = 0; i < 500 && service_->in_flight() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(service_->in_flight(), 0u);
+  v1::SubmitReferralResponse next;
+  EXPECT_TRUE(Submit(Seed(), &next).ok());
   EXPECT_FALSE(next.referral_id().empty());
 }
 

@@ -60,6 +60,12 @@ int main(int argc, char** argv) {
          "--view-group", view_group,
          "Consumer group of the referral view (one per intake instance, each with its own --db)")
       ->capture_default_str();
+  std::size_t max_in_flight = 1024;
+  app.add_option(
+         "--max-in-flight", max_in_flight,
+         "SubmitReferral calls waiting for Kafka at most; beyond, a call is refused at once "
+         "(RESOURCE_EXHAUSTED) so that memory stays bounded under a flood (0: no bound)")
+      ->capture_default_str();
   std::string audit_writer = "intake";
   app.add_option("--audit-writer", audit_writer,
                  "This instance's audit chain in schakel.audit (instances sharing one take turns); "
@@ -177,6 +183,7 @@ int main(int argc, char** argv) {
   audit_log.Start();
   schakel::intake::IntakeService service(*network, *pseudonymiser, publisher, view->get(),
                                          limits.get(), &keys, &audit_log);
+  service.LimitInFlight(max_in_flight);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back((*metrics)->GrpcInterceptor());
   absl::StatusOr<schakel::service::RunningServer> server = schakel::service::StartServer(
