@@ -24,6 +24,7 @@ absl::StatusOr<RunningServer> StartServer(
   InstallProtobufLogHandler();
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
   interceptors.insert(interceptors.begin(), MalformedRequestInterceptor());
   RunningServer running;
   builder.AddListeningPort(address, std::move(credentials), &running.port);

@@ -28,6 +28,13 @@ struct RunningServer {
 // default is 4 MiB; the largest valid referral is far below this, see libs/referral/validation.h.)
 inline constexpr int kMaxRequestBytes = 1024 * 1024;
 
+// The calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; gRPC's
+// default has no bound). A client with more waits on its own side until one ends: each call open
+// here holds memory (about 9 KiB of gRPC's own before any service code runs), and a flood over one
+// connection would otherwise grow a service without bound. Above the 500 keys an inbox asks for at
+// once (services/inbox).
+inline constexpr int kMaxStreamsPerConnection = 512;
+
 // address: "127.0.0.1:50051", or "127.0.0.1:0" for any free port. `credentials`: TLS from
 // LoadServerSecurity (libs/service/security.h) in every service; plaintext
 // (grpc::InsecureServerCredentials) only for a test's in-process server. Every server answers a
