@@ -571,15 +571,16 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
     return reactor;
   }
   // The client's key comes from the key service; the referral is sealed and published when it
-  // arrives (on the key client's thread), so no gRPC thread waits.
+  // arrives (on the key client's thread), so no gRPC thread waits. The referral goes along as a
+  // copy: by then the call may have been answered (its deadline), and its request is gone.
   const std::string pseudonym = event.client_pseudonym();
   keys_->ClientKey(
       pseudonym, referral_id, std::chrono::system_clock::now() + std::chrono::seconds(5),
       [this, event = std::move(event), caller, need_count, linked = std::move(linked), reactor,
-       response, answer, request](absl::StatusOr<v1::DataKey> client_key) mutable {
-        absl::Status sealed = client_key.ok()
-                                  ? SealPersonalData(request->referral(), *client_key, event)
-                                  : client_key.status();
+       response, answer,
+       referral = request->referral()](absl::StatusOr<v1::DataKey> client_key) mutable {
+        absl::Status sealed =
+            client_key.ok() ? SealPersonalData(referral, *client_key, event) : client_key.status();
         if (!sealed.ok()) {
           if (!answer->Claim()) return;
           spdlog::warn("referral {} from {} not submitted: {}", event.meta().referral_id(), caller,

@@ -72,7 +72,21 @@ class FakeKeys final : public privacy::ClientKeySource {
       asked_.push_back(client_pseudonym + " " + referral_id);
     }
     if (!available_) return done(absl::UnavailableError("key service: connection refused"));
+    if (hold_) {
+      std::lock_guard lock(mu_);
+      held_.push_back(std::move(done));
+      return;
+    }
     done(key_);
+  }
+  // Answers the calls held back (hold_) with the key.
+  void Release() {
+    std::vector<Done> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (Done& done : held) done(key_);
   }
   std::vector<std::string> asked() {
     std::lock_guard lock(mu_);
@@ -85,10 +99,12 @@ class FakeKeys final : public privacy::ClientKeySource {
     return k;
   }();
   bool available_ = true;
+  bool hold_ = false;  // a slow key service: answers wait for Release()
 
  private:
   std::mutex mu_;
   std::vector<std::string> asked_;
+  std::vector<Done> held_;
 };
 
 constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -211,6 +227,31 @@ TEST_F(IntakeServiceTest, PersonalDataIsSealedWithTheClientsKeyAndNeverPublished
       *privacy::Open(event.sealed_client(), keys_.key_.key(), privacy::ClientContext(id))));
   EXPECT_EQ(client.name(), "Marker Annabel");
   EXPECT_EQ(client.contact(), "06-98765432");
+}
+
+TEST_F(IntakeServiceTest, AKeyArrivingAfterTheCallWasAnsweredStillSealsTheReferralItWasFor) {
+  keys_.hold_ = true;
+  v1::Referral referral = Seed();
+  referral.mutable_client()->set_name("Marker Annabel");
+  referral.mutable_needs(0)->set_details("schuld bij MARKERBANK");
+  v1::SubmitReferralResponse response;
+  grpc::Status status = Submit(referral, &response, "mjd", std::chrono::milliseconds(1000));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ASSERT_EQ(keys_.asked().size(), 1u);
+  // The call is over (its request freed); the key arrives now, and the referral is published as
+  // the caller was told it might be (retry with the same idempotency_key finds it).
+  keys_.Release();
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  v1::ReferralSubmitted event;
+  ASSERT_TRUE(event.ParseFromString(publisher_.published()[0].value));
+  const std::string& id = event.meta().referral_id();
+  EXPECT_EQ(
+      *privacy::Open(event.sealed_need_details(0), keys_.key_.key(), privacy::NeedContext(id, 0)),
+      "schuld bij MARKERBANK");
+  v1::ClientDetails client;
+  ASSERT_TRUE(client.ParseFromString(
+      *privacy::Open(event.sealed_client(), keys_.key_.key(), privacy::ClientContext(id))));
+  EXPECT_EQ(client.name(), "Marker Annabel");
 }
 
 TEST_F(IntakeServiceTest, WithoutTheClientsKeyNothingIsPublished) {
