@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <malloc.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,8 @@ absl::StatusOr<RunningServer> StartServer(
   }
   return running;
 }
+
+void LimitMallocArenas() { mallopt(M_ARENA_MAX, 2); }
 
 void SetServing(grpc::Server& server, bool serving) {
   if (grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService()) {

@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   if (db_path.empty()) db_path = "inbox-" + org + ".db";
   const std::string topic = schakel::routing::InboxTopic(org);
 
+  schakel::service::LimitMallocArenas();
   schakel::service::SetupLogging("inbox-" + org, log_json, log_level);
 
   absl::StatusOr<std::unique_ptr<schakel::store::InboxStore>> store =

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   }
   schakel::service::UseAuthenticator(security->authenticator);
 
+  schakel::service::LimitMallocArenas();
   schakel::service::SetupLogging("intake", log_json, log_level);
   absl::StatusOr<schakel::routing::Network> network =
       schakel::routing::LoadNetworkFile(network_file);

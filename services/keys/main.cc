@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   schakel::service::UseAuthenticator(security->authenticator);
+  schakel::service::LimitMallocArenas();
   schakel::service::SetupLogging("keys", log_json, log_level);
 
   absl::StatusOr<std::string> master_key =

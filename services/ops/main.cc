@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     std::cerr << "ops: " << s.message() << "\n";
     return 2;
   }
+  schakel::service::LimitMallocArenas();
   schakel::service::SetupLogging("ops", log_json, log_level);
 
   // TLS for every call; the caller's identity from its certificate or token, never the request.

@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  schakel::service::LimitMallocArenas();
   schakel::service::SetupLogging("router", log_json, log_level);
 
   // TLS for every call; the caller's identity from its certificate or token, never the request.
