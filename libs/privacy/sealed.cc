@@ -37,6 +37,23 @@ std::string NeedContext(std::string_view referral_id, std::uint32_t need_index) 
   return absl::StrCat("schakel.v1|", std::string(referral_id), "|need/", need_index);
 }
 
+std::string StatusReasonContext(std::string_view referral_id, std::string_view assignment_id,
+                                std::uint64_t version) {
+  return absl::StrCat("schakel.v1|", std::string(referral_id), "|status/",
+                      std::string(assignment_id), "/", version, "/reason");
+}
+
+std::string StatusOutcomeContext(std::string_view referral_id, std::string_view assignment_id,
+                                 std::uint64_t version) {
+  return absl::StrCat("schakel.v1|", std::string(referral_id), "|status/",
+                      std::string(assignment_id), "/", version, "/outcome");
+}
+
+std::string CancelReasonContext(std::string_view referral_id, std::string_view assignment_id) {
+  return absl::StrCat("schakel.v1|", std::string(referral_id), "|cancel/",
+                      std::string(assignment_id));
+}
+
 absl::StatusOr<v1::Sealed> Seal(std::string_view key_id, std::string_view key,
                                 std::string_view context, std::string_view plaintext) {
   if (absl::Status s = Init(); !s.ok()) return s;

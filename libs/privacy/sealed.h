@@ -21,6 +21,13 @@ std::string NewDataKey();
 // The associated data of a client's details and of one need's details in a referral.
 std::string ClientContext(std::string_view referral_id);
 std::string NeedContext(std::string_view referral_id, std::uint32_t need_index);
+// The associated data of what people type about an assignment: the reason and the outcome of one
+// status change (AssignmentStatusChanged version `version`), and a referrer's reason to cancel.
+std::string StatusReasonContext(std::string_view referral_id, std::string_view assignment_id,
+                                std::uint64_t version);
+std::string StatusOutcomeContext(std::string_view referral_id, std::string_view assignment_id,
+                                 std::uint64_t version);
+std::string CancelReasonContext(std::string_view referral_id, std::string_view assignment_id);
 
 // INVALID_ARGUMENT when the key is not kDataKeyBytes long.
 absl::StatusOr<v1::Sealed> Seal(std::string_view key_id, std::string_view key,

@@ -48,6 +48,20 @@ TEST(Sealed, RefusesAnotherKeyAnotherPlaceOrAChangedByte) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(Sealed, AStatusReasonOpensOnlyAtItsOwnChange) {
+  const std::string key = NewDataKey();
+  const v1::Sealed sealed = *Seal("k-1", key, StatusReasonContext("r-1", "r-1/0/0", 3), "ziek");
+  EXPECT_EQ(*Open(sealed, key, StatusReasonContext("r-1", "r-1/0/0", 3)), "ziek");
+  EXPECT_EQ(Open(sealed, key, StatusReasonContext("r-1", "r-1/0/0", 4)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Open(sealed, key, StatusOutcomeContext("r-1", "r-1/0/0", 3)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Open(sealed, key, StatusReasonContext("r-1", "r-1/1/0", 3)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Open(sealed, key, CancelReasonContext("r-1", "r-1/0/0")).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
 TEST(Sealed, KeyFileIsMadeOnceAndReadBack) {
   const std::filesystem::path path =
       std::filesystem::temp_directory_path() / ("sealed_test_key_" + std::to_string(::getpid()));
