@@ -23,7 +23,7 @@ namespace {
 
 // PRAGMA user_version of the schema this code writes. Raise it with every change and add the step
 // that migrates to it to kMigrations.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 constexpr int kBusyTimeoutMs = 5000;
 
 // kMigrations[v] takes a database from user_version v to v + 1. A new database runs them all.
@@ -75,6 +75,16 @@ CREATE TABLE audit (
   entry BLOB    NOT NULL  -- a schakel.v1.AuditEntry, serialized, not yet linked
 );
 PRAGMA user_version = 3;
+)sql",
+    // 3 -> 4: the client's data key of each assignment (as the key service handed it out), so that
+    // what the organisation types about it is sealed without asking again. Deleted at erasure.
+    R"sql(
+CREATE TABLE assignment_keys (
+  assignment_id TEXT PRIMARY KEY NOT NULL,
+  key_id        TEXT NOT NULL,
+  key           BLOB NOT NULL
+);
+PRAGMA user_version = 4;
 )sql",
 };
 
@@ -451,6 +461,10 @@ absl::Status InboxStore::Prepare() {
       {"INSERT INTO audit (entry) VALUES (:entry)", &insert_audit_},
       {"SELECT id, entry FROM audit ORDER BY id LIMIT :limit", &pending_audit_},
       {"DELETE FROM audit WHERE id = :id", &delete_audit_},
+      {"INSERT INTO assignment_keys (assignment_id, key_id, key) VALUES (:id, :key_id, :key)"
+       " ON CONFLICT (assignment_id) DO NOTHING",
+       &put_key_},
+      {"SELECT key_id, key FROM assignment_keys WHERE assignment_id = :id", &get_key_},
   };
   for (const auto& [sql, stmt] : statements) {
     if (absl::Status s = prepare(sql, *stmt); !s.ok()) return s;
@@ -719,6 +733,23 @@ absl::StatusOr<std::vector<std::string>> InboxStore::EraseClient(
         !s.ok()) {
       return s;
     }
+    // The inbox's copies of the client's key go too.
+    {
+      sqlite3_stmt* raw = nullptr;
+      if (int rc = sqlite3_prepare_v2(db, "DELETE FROM assignment_keys WHERE assignment_id = ?1",
+                                      -1, &raw, nullptr);
+          rc != SQLITE_OK) {
+        return SqliteError(db, rc, "erase: keys");
+      }
+      Stmt stmt(raw);
+      for (const std::string& id : ids) {
+        sqlite3_reset(stmt.get());
+        sqlite3_bind_text(stmt.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+        if (int rc = sqlite3_step(stmt.get()); rc != SQLITE_DONE) {
+          return SqliteError(db, rc, "erase: keys");
+        }
+      }
+    }
     if (absl::Status s = transaction.Commit(); !s.ok()) return s;
     if (int rc =
             sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
@@ -774,6 +805,46 @@ absl::StatusOr<schakel::v1::Assignment> InboxStore::Batch::Apply(const std::stri
 
 absl::StatusOr<schakel::v1::Assignment> InboxStore::Batch::Get(const std::string& assignment_id) {
   return store_.GetLocked(assignment_id);
+}
+
+absl::Status InboxStore::Batch::PutKey(const std::string& assignment_id, const DataKey& key) {
+  return store_.PutKeyLocked(assignment_id, key);
+}
+
+absl::StatusOr<std::optional<DataKey>> InboxStore::Batch::GetKey(const std::string& assignment_id) {
+  return store_.GetKeyLocked(assignment_id);
+}
+
+absl::StatusOr<std::optional<DataKey>> InboxStore::GetKey(const std::string& assignment_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetKeyLocked(assignment_id);
+}
+
+absl::Status InboxStore::PutKeyLocked(const std::string& assignment_id, const DataKey& key) {
+  sqlite3_stmt* stmt = put_key_.get();
+  ResetOnExit reset(stmt);
+  Binder bind(db_.get(), stmt);
+  bind.Text(":id", assignment_id);
+  bind.Text(":key_id", key.key_id);
+  bind.Blob(":key", key.key);
+  if (!bind.status().ok()) return WriteFailed(bind.status());
+  if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+    return WriteFailed(SqliteError(db_.get(), rc, "insert key"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<DataKey>> InboxStore::GetKeyLocked(const std::string& assignment_id) {
+  sqlite3_stmt* stmt = get_key_.get();
+  ResetOnExit reset(stmt);
+  Binder bind(db_.get(), stmt);
+  bind.Text(":id", assignment_id);
+  if (!bind.status().ok()) return bind.status();
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get key");
+  return DataKey{.key_id = std::string(ColumnText(stmt, 0)),
+                 .key = std::string(ColumnBlob(stmt, 1))};
 }
 
 absl::StatusOr<Page> InboxStore::Batch::List(const ListQuery& query) {

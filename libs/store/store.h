@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,12 @@ struct Change {
   schakel::v1::Assignment assignment{};
   std::vector<OutboxEvent> events{};
   std::vector<std::string> audit{};
+};
+
+// A client's data key as the key service handed it out for an assignment (schakel.v1.DataKey).
+struct DataKey {
+  std::string key_id;
+  std::string key;
 };
 
 // An audit entry waiting for the audit writer: `id` is what DeleteAudit takes once it is in Kafka.
@@ -131,6 +138,12 @@ class InboxStore {
   // NOT_FOUND when there is no such assignment.
   absl::StatusOr<schakel::v1::Assignment> Get(const std::string& assignment_id);
 
+  // The client's data key of an assignment, kept so that what the organisation types about it can
+  // be sealed (Batch::PutKey stores it with the assignment; a second put keeps the first). None
+  // when the assignment came without sealed data, before keys were kept, or its client was erased
+  // (EraseClient deletes them).
+  absl::StatusOr<std::optional<DataKey>> GetKey(const std::string& assignment_id);
+
   // The store's reads and writes inside one transaction (see InTransaction): each answers as the
   // store's own method of that name does, and sees what the batch wrote before it; nothing is
   // durable, or visible to anyone else, until the transaction commits.
@@ -149,6 +162,8 @@ class InboxStore {
                                                   std::uint64_t expected_version,
                                                   const ChangeFn& change);
     absl::StatusOr<schakel::v1::Assignment> Get(const std::string& assignment_id);
+    absl::Status PutKey(const std::string& assignment_id, const DataKey& key);
+    absl::StatusOr<std::optional<DataKey>> GetKey(const std::string& assignment_id);
     absl::StatusOr<Page> List(const ListQuery& query);
     absl::StatusOr<std::int64_t> CountOpen();
 
@@ -196,7 +211,8 @@ class InboxStore {
   // applied (it must keep the id and version) and is stored with one row in the changes feed, so
   // watchers learn it; the earlier rows of the changes feed about those assignments are erased the
   // same way; freed bytes are overwritten (secure_delete) and the WAL is checkpointed, so the old
-  // text is gone from the files. One transaction. Returns the ids of the assignments erased now.
+  // text is gone from the files; their data keys (GetKey) are deleted. One transaction. Returns
+  // the ids of the assignments erased now.
   // Scans every assignment and change: an operator's rare action, not a hot path.
   absl::StatusOr<std::vector<std::string>> EraseClient(
       const std::string& client_pseudonym,
@@ -247,6 +263,8 @@ class InboxStore {
                                                       const ChangeFn& change);
   // With mu_ held: what Get, List and the counts do.
   absl::StatusOr<schakel::v1::Assignment> GetLocked(const std::string& assignment_id);
+  absl::Status PutKeyLocked(const std::string& assignment_id, const DataKey& key);
+  absl::StatusOr<std::optional<DataKey>> GetKeyLocked(const std::string& assignment_id);
   absl::StatusOr<Page> ListLocked(const ListQuery& query);
   absl::StatusOr<std::int64_t> CountLocked(sqlite3_stmt* stmt, const char* what);
   absl::StatusOr<std::int64_t> CountWith(sqlite3_stmt* stmt, const char* what);
@@ -279,6 +297,8 @@ class InboxStore {
   Stmt insert_audit_;
   Stmt pending_audit_;
   Stmt delete_audit_;
+  Stmt put_key_;
+  Stmt get_key_;
   Stmt list_[4];
 
   // Held while listeners run, so that once Unsubscribe returns its listener is not running.

@@ -314,6 +314,14 @@ grpc::ServerUnaryReactor* InboxService::Apply(grpc::CallbackServerContext* conte
                                               std::uint64_t expected_version, Step step,
                                               schakel::v1::Assignment* response) {
   step.at = options_.clock();
+  // The client's key seals what the person typed (MakeChange); it never changes for an assignment,
+  // so reading it before the change's transaction is safe.
+  absl::StatusOr<std::optional<store::DataKey>> key = store_.GetKey(assignment_id);
+  if (!key.ok()) {
+    LogIfServerError(method, key.status());
+    return Finish(context, key.status());
+  }
+  step.key = *std::move(key);
   absl::StatusOr<schakel::v1::Assignment> stored = store_.Apply(
       assignment_id, expected_version,
       [this, &step](const schakel::v1::Assignment& current) -> absl::StatusOr<store::Change> {

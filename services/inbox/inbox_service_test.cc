@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
+#include "libs/privacy/sealed.h"
 #include "libs/routing/network.h"
 #include "libs/service/identity.h"
 #include "libs/service/server.h"
@@ -48,6 +49,8 @@ using ::testing::StartsWith;
 
 constexpr std::int64_t kBaseTime = 2'000'000'000;
 constexpr std::int64_t kTick = 60;
+// The client's data key the offers in these tests came with.
+const store::DataKey kClientKey{.key_id = "k-client", .key = std::string(32, 'k')};
 
 enum class Action { kAccept, kDecline, kStart, kPutOnHold, kResume, kComplete, kFail, kCancel };
 
@@ -136,7 +139,23 @@ class InboxServiceTest : public ::testing::Test {
     EXPECT_EQ(outcome.value_or(IngestOutcome::kRejected), IngestOutcome::kStored);
     absl::StatusOr<Assignment> stored = temp_.store().Get(event.meta().assignment_id());
     EXPECT_TRUE(stored.ok()) << stored.status();
+    // The client's key, as ingest keeps it for an offer with sealed data (ingest_test shows that).
+    if (with_key_) {
+      EXPECT_TRUE(temp_.store()
+                      .InTransaction([&](store::InboxStore::Batch& batch) {
+                        return batch.PutKey(event.meta().assignment_id(), kClientKey);
+                      })
+                      .ok());
+    }
     return stored.value_or(Assignment());
+  }
+
+  // What a person typed, opened from a status event as the referrer (intake) would.
+  static std::string Opened(const v1::Sealed& sealed, const std::string& context) {
+    if (sealed.key_id().empty()) return "";
+    absl::StatusOr<std::string> text = privacy::Open(sealed, kClientKey.key, context);
+    EXPECT_TRUE(text.ok()) << text.status();
+    return text.value_or("(does not open)");
   }
 
   static ChangeAssignmentRequest Request(const Assignment& a, const Call& call) {
@@ -276,6 +295,7 @@ class InboxServiceTest : public ::testing::Test {
   }
 
   TempStore temp_;
+  bool with_key_ = true;
   routing::Network network_;
   std::string org_;
   std::mutex clock_mu_;
@@ -590,13 +610,44 @@ TEST_P(ActionTest, StoresTheStepAndQueuesItsEvent) {
   want.set_organisation(kOrg);
   want.set_from_status(c.from);
   want.set_to_status(c.to);
-  want.set_reason(c.status_reason);
   want.set_version(expected.version());
-  want.set_outcome(c.outcome);
   want.set_by(kOrg);
   want.set_need_code("debt");
   want.set_referring_organisation("gemeente");
-  EXPECT_TRUE(MessageDifferencer::Equals(event, want)) << event.DebugString();
+  // What the person typed travels sealed with the client's key only (reason and outcome empty).
+  AssignmentStatusChanged clear = event;
+  clear.clear_sealed_reason();
+  clear.clear_sealed_outcome();
+  EXPECT_TRUE(MessageDifferencer::Equals(clear, want)) << event.DebugString();
+  EXPECT_EQ(event.has_sealed_reason(), !c.status_reason.empty());
+  EXPECT_EQ(event.has_sealed_outcome(), !c.outcome.empty());
+  EXPECT_EQ(Opened(event.sealed_reason(),
+                   privacy::StatusReasonContext("r-1", "a-r-1-0", expected.version())),
+            c.status_reason);
+  EXPECT_EQ(Opened(event.sealed_outcome(),
+                   privacy::StatusOutcomeContext("r-1", "a-r-1-0", expected.version())),
+            c.outcome);
+  if (!c.status_reason.empty()) {
+    EXPECT_EQ(event.sealed_reason().key_id(), kClientKey.key_id);
+  }
+}
+
+TEST_F(InboxServiceTest, WithoutTheClientsKeyWhatAPersonTypedStaysInTheInbox) {
+  with_key_ = false;  // e.g. an offer stored before the inbox kept keys
+  Assignment a = Offer("r-1");
+  Assignment response;
+  grpc::Status status = Act(
+      Action::kDecline, Request(a, {Action::kDecline, "Anna ligt in het ziekenhuis"}), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status_reason(), "Anna ligt in het ziekenhuis");  // its own database has it
+  std::vector<AssignmentStatusChanged> events = Outbox();
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events.back().to_status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(events.back().reason(), "");
+  EXPECT_FALSE(events.back().has_sealed_reason());
+  for (const store::OutboxEntry& entry : temp_.store().PendingOutbox(100).value()) {
+    EXPECT_EQ(entry.event.value.find("ziekenhuis"), std::string::npos) << entry.event.topic;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -940,7 +991,10 @@ TEST_F(ForwardTest, ForwardsAsRejectedAndNamesTheTarget) {
   std::vector<AssignmentStatusChanged> events = Outbox();
   ASSERT_THAT(events, SizeIs(2));
   EXPECT_EQ(events[1].to_status(), v1::ASSIGNMENT_STATUS_REJECTED);
-  EXPECT_EQ(events[1].reason(), reason);
+  EXPECT_EQ(events[1].reason(), "");  // sealed: the person's words may name the client
+  EXPECT_EQ(Opened(events[1].sealed_reason(),
+                   privacy::StatusReasonContext(a.referral_id(), a.assignment_id(), 3)),
+            reason);
   EXPECT_EQ(events[1].forward_to(), "overweeghuis");
   EXPECT_EQ(events[1].by(), "terwille");
   EXPECT_EQ(events[1].organisation(), "terwille");
@@ -962,6 +1016,7 @@ TEST_F(ForwardTest, ForwardsAsRejectedAndNamesTheTarget) {
   ASSERT_THAT(forwards, SizeIs(1));
   EXPECT_EQ(forwards[0].from_organisation(), "terwille");
   EXPECT_EQ(forwards[0].to_organisation(), "overweeghuis");
+  EXPECT_EQ(forwards[0].reason(), "");  // it travels sealed on the status change only
   EXPECT_EQ(forwards[0].meta().assignment_id(), a.assignment_id());
   EXPECT_EQ(forwards[0].proposed().previous_assignment_id(), a.assignment_id());
   EXPECT_EQ(forwards[0].proposed().need_code(), a.need_code());

@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/privacy/sealed.h"
 #include "libs/referral/lifecycle.h"
 #include "schakel/v1/events.pb.h"
 #include "services/inbox/personal_data.h"
@@ -181,23 +183,47 @@ absl::StatusOr<IngestResult> AssignmentIngest::Restore(
   if (current->version() >= change.version()) {
     return Duplicate();  // our own change, already stored
   }
+  // What the organisation typed comes back sealed: opened with the key kept with the assignment
+  // (none: the client was erased, and the text stays unread).
+  std::string reason = change.reason();
+  std::string outcome = change.outcome();
+  if (change.has_sealed_reason() || change.has_sealed_outcome()) {
+    absl::StatusOr<std::optional<store::DataKey>> key = batch.GetKey(id);
+    if (!key.ok()) return key.status();
+    const std::string& referral_id = change.meta().referral_id();
+    for (auto [sealed, context, text, field] :
+         {std::tuple(&change.sealed_reason(),
+                     privacy::StatusReasonContext(referral_id, id, change.version()), &reason,
+                     "sealed_reason"),
+          std::tuple(&change.sealed_outcome(),
+                     privacy::StatusOutcomeContext(referral_id, id, change.version()), &outcome,
+                     "sealed_outcome")}) {
+      if (sealed->key_id().empty()) continue;
+      absl::StatusOr<std::optional<std::string>> opened = OpenTyped(*sealed, *key, context);
+      if (!opened.ok()) {
+        return Rejected(record, absl::StrCat(field, ": ", opened.status().message()));
+      }
+      *text = opened->value_or(std::string());
+    }
+  }
   absl::StatusOr<schakel::v1::Assignment> restored =
       batch.Apply(id, current->version(),
-                  [&change](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
+                  [&change, &reason,
+                   &outcome](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
                     store::Change step;
                     step.assignment = now;
                     schakel::v1::Assignment& next = step.assignment;
                     next.set_status(change.to_status());
                     next.set_version(change.version());
-                    next.set_status_reason(change.reason());
-                    if (!change.outcome().empty()) next.set_outcome(change.outcome());
+                    next.set_status_reason(reason);
+                    if (!outcome.empty()) next.set_outcome(outcome);
                     *next.mutable_updated_at() = change.meta().occurred_at();
                     schakel::v1::StatusChange* history = next.add_history();
                     history->set_from_status(change.from_status());
                     history->set_to_status(change.to_status());
                     *history->mutable_at() = change.meta().occurred_at();
-                    history->set_reason(change.reason());
-                    history->set_outcome(change.outcome());
+                    history->set_reason(reason);
+                    history->set_outcome(outcome);
                     history->set_by(change.by());
                     history->set_version(change.version());
                     return step;  // no events: this change was published when it was made
@@ -224,7 +250,20 @@ absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka:
   if (!record.key.empty() && record.key != id) {
     return Rejected(record, "record key does not match meta.assignment_id");
   }
-  if (cancel.reason().find_first_not_of(" \t\r\n") == std::string::npos) {
+  // The referrer's reason comes sealed with the client's key; the inbox opens it with its copy.
+  absl::StatusOr<std::optional<store::DataKey>> key = batch.GetKey(id);
+  if (!key.ok()) return key.status();
+  std::string reason = cancel.reason();
+  if (cancel.has_sealed_reason()) {
+    absl::StatusOr<std::optional<std::string>> opened =
+        OpenTyped(cancel.sealed_reason(), *key,
+                  privacy::CancelReasonContext(cancel.meta().referral_id(), id));
+    if (!opened.ok()) {
+      return Rejected(record, absl::StrCat("sealed_reason: ", opened.status().message()));
+    }
+    reason = opened->value_or(std::string(kUnreadableCancelReason));
+  }
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
     return Rejected(record, "cancel request without reason");
   }
   // A concurrent change by the owner makes Apply answer ABORTED: decide again on what it made.
@@ -240,7 +279,7 @@ absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka:
     }
     const bool started = referral::WorkStarted(current->status());
     if (referral::IsFinal(current->status()) ||
-        (started && current->cancellation_requested() == cancel.reason())) {
+        (started && current->cancellation_requested() == reason)) {
       return Duplicate();  // done already, or redelivered
     }
     absl::StatusOr<schakel::v1::Assignment> changed;
@@ -248,9 +287,10 @@ absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka:
       Step step;
       step.transition.to = schakel::v1::ASSIGNMENT_STATUS_CANCELLED;
       step.transition.actor = referral::Actor::kReferrer;
-      step.transition.reason = cancel.reason();
+      step.transition.reason = reason;
       step.by = cancel.referring_organisation();
       step.at = clock_();
+      step.key = *key;
       changed = batch.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
         return MakeChange(now, step);
       });
@@ -260,10 +300,10 @@ absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka:
       const google::protobuf::Timestamp at = clock_();
       changed = batch.Apply(
           id, current->version(),
-          [&cancel, &at](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
+          [&reason, &at](const schakel::v1::Assignment& now) -> absl::StatusOr<store::Change> {
             store::Change step;
             step.assignment = now;
-            step.assignment.set_cancellation_requested(cancel.reason());
+            step.assignment.set_cancellation_requested(reason);
             step.assignment.set_version(now.version() + 1);
             *step.assignment.mutable_updated_at() = at;
             return step;
@@ -390,6 +430,8 @@ absl::Status AssignmentIngest::OpenAll(std::vector<Prepared>& prepared) const {
       p.unopenable = std::string(opened.message());
     } else if (!opened.ok()) {
       return opened;  // the key comes later: the batch is tried again
+    } else if (keys[i].ok()) {
+      p.key = store::DataKey{.key_id = keys[i]->key_id(), .key = keys[i]->key()};
     }
   }
   return absl::OkStatus();
@@ -431,6 +473,12 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
     // History: stored as requested; its own status changes follow on the topic.
     absl::StatusOr<bool> inserted = batch.Insert(*assignment, {});
     if (!inserted.ok()) return inserted.status();
+    if (*inserted && prepared.key.has_value()) {
+      if (absl::Status kept = batch.PutKey(assignment->assignment_id(), *prepared.key);
+          !kept.ok()) {
+        return kept;
+      }
+    }
     return *inserted ? Stored() : Duplicate();
   }
   // Received the moment it is stored: the referrer learns that it arrived.
@@ -448,6 +496,11 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
   }
   absl::StatusOr<bool> inserted = batch.Insert(change->assignment, change->events, change->audit);
   if (!inserted.ok()) return inserted.status();
+  if (*inserted && prepared.key.has_value()) {
+    if (absl::Status kept = batch.PutKey(assignment->assignment_id(), *prepared.key); !kept.ok()) {
+      return kept;
+    }
+  }
   if (*inserted) {
     if (absl::Status ruled = ApplyRules(batch, change->assignment); !ruled.ok()) return ruled;
     spdlog::debug("inbox {}: stored assignment {} from {}/{}@{}", organisation_,

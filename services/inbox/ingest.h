@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,6 +32,11 @@
 #include "services/inbox/transition.h"
 
 namespace schakel::inbox {
+
+// What an inbox records as a referrer's reason to cancel when the reason came sealed with a key it
+// does not hold (the client was erased, or the offer came before the inbox kept keys).
+inline constexpr char kUnreadableCancelReason[] =
+    "(the referring organisation's reason cannot be opened here)";
 
 // The version of the AssignmentRequested schema this inbox reads (EventMeta.schema_version).
 inline constexpr std::uint32_t kAssignmentRequestedSchemaVersion = 1;
@@ -114,6 +120,8 @@ class AssignmentIngest {
     // sealed field does not open (the record is rejected).
     schakel::v1::Assignment personal;
     std::string unopenable;
+    // The key that opened it, kept with the assignment to seal what the organisation types.
+    std::optional<store::DataKey> key;
   };
   // Everything a record needs before the transaction: first each record decoded, then the personal
   // data of every sealed offer of the batch opened with keys asked for all at once (calls to the

@@ -9,7 +9,24 @@ void ErasePersonalData(v1::Assignment& assignment) {
   assignment.clear_need_details();
   assignment.clear_client_name();
   assignment.clear_client_contact();
+  assignment.clear_status_reason();
+  assignment.clear_outcome();
+  assignment.clear_cancellation_requested();
+  for (v1::StatusChange& change : *assignment.mutable_history()) {
+    if (change.by() == "network") continue;  // the network's rules wrote it, no person
+    change.clear_reason();
+    change.clear_outcome();
+  }
   assignment.set_erased(true);
+}
+
+absl::StatusOr<std::optional<std::string>> OpenTyped(const v1::Sealed& sealed,
+                                                     const std::optional<store::DataKey>& key,
+                                                     std::string_view context) {
+  if (!key.has_value() || key->key_id != sealed.key_id()) return std::nullopt;
+  absl::StatusOr<std::string> text = privacy::Open(sealed, key->key, context);
+  if (!text.ok()) return text.status();
+  return *std::move(text);
 }
 
 absl::Status NoKeyService() {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/privacy/key_client.h"
+#include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.pb.h"
 
@@ -35,7 +36,18 @@ absl::Status NoKeyService();
 absl::Status OpenWithKey(const v1::AssignmentRequested& event,
                          const absl::StatusOr<v1::DataKey>& key, v1::Assignment& assignment);
 
-// Removes every personal field from a stored assignment (erasure): name, contact, need details.
+// Removes every personal field from a stored assignment (erasure): name, contact, need details,
+// and what people typed about it (status reason, outcome, the referrer's cancellation request, and
+// those of its history except the network's own).
 void ErasePersonalData(v1::Assignment& assignment);
+
+// What a person typed, sealed with the client's key (a status change's reason or outcome, a
+// referrer's reason to cancel), opened with the assignment's key as the inbox keeps it. None when
+// the inbox has no key for it (the client was erased, or the offer came before keys were kept):
+// nobody here can read it. DATA_LOSS when it does not open with the key it names (changed or
+// moved).
+absl::StatusOr<std::optional<std::string>> OpenTyped(const v1::Sealed& sealed,
+                                                     const std::optional<store::DataKey>& key,
+                                                     std::string_view context);
 
 }  // namespace schakel::inbox

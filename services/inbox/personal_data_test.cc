@@ -53,6 +53,8 @@ class FakeKeys final : public privacy::AssignmentKeySource {
     event.clear_need_details();
   }
 
+  const v1::DataKey& key() const { return key_; }
+
   absl::Status answer = absl::OkStatus();
   std::vector<std::string> asked;
   std::vector<std::size_t> batches;  // the size of each AssignmentKeys call
@@ -231,6 +233,163 @@ TEST(ErasureTest, PurgesTheClientsPersonalDataAndKeepsTheAssignments) {
   EXPECT_EQ(*ApplyErasure(temp.store(), erased.SerializeAsString()), 0u);
   EXPECT_EQ(ApplyErasure(temp.store(), "\xff\xff").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The status events an inbox has queued for schakel.assignments.status.
+std::vector<v1::AssignmentStatusChanged> StatusEvents(TempStore& temp) {
+  std::vector<v1::AssignmentStatusChanged> events;
+  const std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(1000).value();
+  for (const store::OutboxEntry& entry : outbox) {
+    if (entry.event.topic != "schakel.assignments.status") continue;
+    events.emplace_back();
+    EXPECT_TRUE(events.back().ParseFromString(entry.event.value));
+  }
+  return events;
+}
+
+// The owner declines a-r-1-0 with `reason`, as InboxService does (the key read first).
+void Decline(TempStore& temp, const std::string& reason) {
+  absl::StatusOr<v1::Assignment> current = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(current.ok()) << current.status();
+  Step step;
+  step.transition.to = v1::ASSIGNMENT_STATUS_REJECTED;
+  step.transition.actor = referral::Actor::kOwner;
+  step.transition.reason = reason;
+  step.by = kOrg;
+  step.key = *temp.store().GetKey("a-r-1-0");
+  ASSERT_TRUE(temp.store()
+                  .Apply("a-r-1-0", current->version(),
+                         [&step](const v1::Assignment& now) { return MakeChange(now, step); })
+                  .ok());
+}
+
+TEST(TypedTextTest, TheOwnersReasonTravelsSealedWithTheClientsKeyAndARebuildOpensIt) {
+  TempStore temp;
+  FakeKeys keys;
+  AssignmentIngest ingest(kOrg, temp.store());
+  ingest.UseKeys(&keys);
+  v1::AssignmentRequested offer = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(offer, "Marker Annabel", "details");
+  ASSERT_EQ(*ingest.Ingest(MakeRecord(offer)), IngestOutcome::kStored);
+  // The key that opened the offer is kept with it.
+  ASSERT_TRUE(temp.store().GetKey("a-r-1-0")->has_value());
+  EXPECT_EQ((*temp.store().GetKey("a-r-1-0"))->key_id, "k-1");
+
+  ASSERT_NO_FATAL_FAILURE(Decline(temp, "Annabel is opgenomen in het UMCG"));
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->status_reason(), "Annabel is opgenomen in het UMCG");
+  std::vector<v1::AssignmentStatusChanged> events = StatusEvents(temp);
+  ASSERT_EQ(events.size(), 2u);  // received, rejected
+  const v1::AssignmentStatusChanged& rejected = events[1];
+  EXPECT_EQ(rejected.reason(), "");
+  EXPECT_EQ(rejected.sealed_reason().key_id(), "k-1");
+  EXPECT_EQ(*privacy::Open(rejected.sealed_reason(), keys.key().key(),
+                           privacy::StatusReasonContext("r-1", "a-r-1-0", 3)),
+            "Annabel is opgenomen in het UMCG");
+  const std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(1000).value();
+  for (const store::OutboxEntry& entry : outbox) {
+    EXPECT_EQ(entry.event.value.find("UMCG"), std::string::npos) << entry.event.topic;
+  }
+
+  // A new database rebuilds from the topic: the offer, then its own sealed status changes.
+  TempStore rebuilt;
+  AssignmentIngest replay(kOrg, rebuilt.store());
+  replay.UseKeys(&keys);
+  ASSERT_TRUE(replay.ReplayUntil({{2, 100}}).ok());  // MakeRecord's partition
+  ASSERT_EQ(*replay.Ingest(MakeRecord(offer, 1)), IngestOutcome::kStored);
+  std::int64_t offset = 2;
+  for (const v1::AssignmentStatusChanged& change : events) {
+    v1::InboxEvent echo;
+    *echo.mutable_status_changed() = change;
+    kafka::Record record = MakeRecord(offer, offset++);
+    record.value = echo.SerializeAsString();
+    ASSERT_EQ(*replay.Ingest(record), IngestOutcome::kStored);
+  }
+  absl::StatusOr<v1::Assignment> restored = rebuilt.store().Get("a-r-1-0");
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(restored->status_reason(), "Annabel is opgenomen in het UMCG");
+  EXPECT_EQ(restored->history(2).reason(), "Annabel is opgenomen in het UMCG");
+
+  // A sealed reason moved to another change does not open: that record is unusable.
+  v1::AssignmentStatusChanged moved = events[1];
+  moved.set_version(4);
+  moved.set_to_status(v1::ASSIGNMENT_STATUS_REJECTED);
+  v1::InboxEvent echo;
+  *echo.mutable_status_changed() = moved;
+  kafka::Record record = MakeRecord(offer, offset++);
+  record.value = echo.SerializeAsString();
+  EXPECT_EQ(*replay.Ingest(record), IngestOutcome::kRejected);
+}
+
+TEST(TypedTextTest, ASealedCancelReasonIsOpenedForTheOwnerAndSealedAgainForTheReferrer) {
+  TempStore temp;
+  FakeKeys keys;
+  AssignmentIngest ingest(kOrg, temp.store());
+  ingest.UseKeys(&keys);
+  v1::AssignmentRequested offer = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(offer, "Marker Annabel", "details");
+  ASSERT_EQ(*ingest.Ingest(MakeRecord(offer)), IngestOutcome::kStored);
+
+  v1::CancelRequested cancel;
+  cancel.mutable_meta()->set_schema_version(1);
+  cancel.mutable_meta()->set_referral_id("r-1");
+  cancel.mutable_meta()->set_assignment_id("a-r-1-0");
+  cancel.set_organisation(kOrg);
+  cancel.set_referring_organisation(offer.referring_organisation());
+  *cancel.mutable_sealed_reason() =
+      *privacy::Seal("k-1", keys.key().key(), privacy::CancelReasonContext("r-1", "a-r-1-0"),
+                     "Annabel woont nu bij haar zus");
+  v1::InboxEvent wrapper;
+  *wrapper.mutable_cancel_requested() = cancel;
+  kafka::Record record = MakeRecord(offer, 9);
+  record.value = wrapper.SerializeAsString();
+  ASSERT_EQ(*ingest.Ingest(record), IngestOutcome::kStored);
+
+  absl::StatusOr<v1::Assignment> cancelled = temp.store().Get("a-r-1-0");
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(cancelled->status_reason(), "Annabel woont nu bij haar zus");
+  std::vector<v1::AssignmentStatusChanged> events = StatusEvents(temp);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].by(), offer.referring_organisation());
+  EXPECT_EQ(events[1].reason(), "");
+  EXPECT_EQ(*privacy::Open(events[1].sealed_reason(), keys.key().key(),
+                           privacy::StatusReasonContext("r-1", "a-r-1-0", 3)),
+            "Annabel woont nu bij haar zus");
+
+  // Sealed for another assignment: refused, not applied.
+  TempStore other;
+  AssignmentIngest second(kOrg, other.store());
+  second.UseKeys(&keys);
+  ASSERT_EQ(*second.Ingest(MakeRecord(offer)), IngestOutcome::kStored);
+  *cancel.mutable_sealed_reason() = *privacy::Seal(
+      "k-1", keys.key().key(), privacy::CancelReasonContext("r-1", "a-r-1-1"), "moved here");
+  *wrapper.mutable_cancel_requested() = cancel;
+  record.value = wrapper.SerializeAsString();
+  EXPECT_EQ(*second.Ingest(record), IngestOutcome::kRejected);
+  EXPECT_EQ(other.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+}
+
+TEST(ErasureTest, PurgesWhatPeopleTypedAndTheInboxsCopyOfTheKey) {
+  TempStore temp;
+  FakeKeys keys;
+  AssignmentIngest ingest(kOrg, temp.store());
+  ingest.UseKeys(&keys);
+  v1::AssignmentRequested offer = MakeEvent("r-1", 0, "debt", 100);
+  keys.Seal(offer, "Marker Annabel", "details");
+  ASSERT_EQ(*ingest.Ingest(MakeRecord(offer)), IngestOutcome::kStored);
+  ASSERT_NO_FATAL_FAILURE(Decline(temp, "MARKERREASON: Annabel is opgenomen"));
+  ASSERT_NE(Files(temp.dir()).find("MARKERREASON"), std::string::npos);
+
+  v1::ClientErased erased;
+  erased.set_client_pseudonym(offer.client_pseudonym());
+  ASSERT_EQ(*ApplyErasure(temp.store(), erased.SerializeAsString()), 1u);
+  const v1::Assignment gone = *temp.store().Get("a-r-1-0");
+  EXPECT_EQ(gone.status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(gone.status_reason(), "");
+  for (const v1::StatusChange& change : gone.history()) EXPECT_EQ(change.reason(), "");
+  EXPECT_FALSE(temp.store().GetKey("a-r-1-0")->has_value());
+  EXPECT_EQ(Files(temp.dir()).find("MARKERREASON"), std::string::npos);
 }
 
 }  // namespace

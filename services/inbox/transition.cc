@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
+#include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
@@ -96,10 +97,30 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
   event.set_organisation(next.organisation());
   event.set_from_status(current.status());
   event.set_to_status(to);
-  event.set_reason(reason);
   event.set_version(next.version());
-  event.set_outcome(outcome);
   event.set_by(step.by);
+  if (step.by == kByNetwork) {
+    event.set_reason(reason);
+    event.set_outcome(outcome);
+  } else if (step.key.has_value()) {
+    // A person typed it: it may name the client, so only the client's key opens it.
+    const std::string& referral_id = next.referral_id();
+    const std::string& assignment_id = next.assignment_id();
+    if (!reason.empty()) {
+      absl::StatusOr<v1::Sealed> sealed = privacy::Seal(
+          step.key->key_id, step.key->key,
+          privacy::StatusReasonContext(referral_id, assignment_id, next.version()), reason);
+      if (!sealed.ok()) return sealed.status();
+      *event.mutable_sealed_reason() = *std::move(sealed);
+    }
+    if (!outcome.empty()) {
+      absl::StatusOr<v1::Sealed> sealed = privacy::Seal(
+          step.key->key_id, step.key->key,
+          privacy::StatusOutcomeContext(referral_id, assignment_id, next.version()), outcome);
+      if (!sealed.ok()) return sealed.status();
+      *event.mutable_sealed_outcome() = *std::move(sealed);
+    }
+  }
   event.set_need_code(next.need_code());
   event.set_referring_organisation(next.referring_organisation());
   event.set_forward_to(step.forward_to);
@@ -125,7 +146,6 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     forward.mutable_meta()->set_event_id(referral::NewEventId());
     forward.set_from_organisation(next.organisation());
     forward.set_to_organisation(step.forward_to);
-    forward.set_reason(reason);
     schakel::v1::AssignmentRequested* proposed = forward.mutable_proposed();
     proposed->set_organisation(step.forward_to);
     proposed->set_need_code(next.need_code());

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -34,6 +35,9 @@ struct Step {
   google::protobuf::Timestamp at;
   // With a step to REJECTED that forwards the assignment: the organisation it goes to.
   std::string forward_to;
+  // The client's data key of the assignment (store::InboxStore::GetKey), to seal what a person
+  // typed (reason, outcome) in the events. Without it that text is kept in this inbox only.
+  std::optional<store::DataKey> key;
 };
 
 // What `step` makes of `current`, or the lifecycle's refusal (FAILED_PRECONDITION naming both
@@ -44,6 +48,10 @@ struct Step {
 // Besides the status event for schakel.assignments.status, the change carries the same event
 // wrapped in an InboxEvent for the organisation's own topic (its history, replayed on rebuild) and,
 // when the step forwards, a ForwardRequested for the router.
+// What a person typed (the reason and outcome of a step not by kByNetwork) travels only sealed with
+// step.key (AssignmentStatusChanged.sealed_reason / sealed_outcome; reason and outcome empty); with
+// no key it is not sent at all. The network's own reasons ("not accepted in time") travel in clear.
+// The assignment and its history keep the text: this database is the organisation's own.
 absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step);
 
 // Whether `from_organisation` may hand `assignment` to `target`: the target is another organisation

@@ -50,8 +50,11 @@ const std::map<std::string, std::string> kDetails = {
     {"income", "MARKERINCOME uitkering aangevraagd"},
     {"housing", "MARKERHOUSING slaapt bij een vriendin"}};
 
+// What an owner types about its assignment (a reason to put it on hold) may name the client too.
+const std::string kTypedReason = "MARKERTYPED Markeranna ligt in het Martini Ziekenhuis";
+
 std::vector<std::string> Markers() {
-  std::vector<std::string> all = {kName, "Zwaluwstaart", kBsn, kContact};
+  std::vector<std::string> all = {kName, "Zwaluwstaart", kBsn, kContact, "MARKERTYPED"};
   for (const auto& [code, details] : kDetails) all.push_back(details.substr(0, 12));
   return all;
 }
@@ -179,6 +182,41 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
       }
     }
   }
+
+  // What an owner types travels sealed too: MJD puts the debt need on hold with a reason that names
+  // the client. Its own inbox keeps the text; the referrer (Terwille) reads it through intake,
+  // which opens it with the client's key — by then it has been through Kafka.
+  {
+    v1::Assignment debt =
+        *WaitFor("mjd", owners.at("debt").second, [](const auto&) { return true; });
+    v1::Assignment debt_accepted;
+    ASSERT_TRUE(net_->Accept("mjd", debt, &debt_accepted).ok());
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "mjd");
+    v1::ChangeAssignmentRequest request;
+    request.set_assignment_id(debt_accepted.assignment_id());
+    request.set_expected_version(debt_accepted.version());
+    request.set_reason(kTypedReason);
+    v1::Assignment on_hold;
+    status = net_->Inbox("mjd")->PutOnHold(&context, request, &on_hold);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(on_hold.status_reason(), kTypedReason);
+  }
+  std::string referrer_sees;
+  const std::optional<v1::ReferralStatus> seen =
+      net_->WaitForReferral("terwille", referral, [&](const v1::ReferralStatus& r) {
+        for (const v1::NeedStatus& need : r.needs()) {
+          for (const v1::ReferralEvent& e : need.history()) {
+            if (e.to_status() == v1::ASSIGNMENT_STATUS_ON_HOLD) {
+              referrer_sees = e.reason();
+              return true;
+            }
+          }
+        }
+        return false;
+      });
+  ASSERT_TRUE(seen) << "the referrer never saw the debt need on hold";
+  EXPECT_EQ(referrer_sees, kTypedReason);
 
   // No topic holds any of it in clear.
   const auto records = EveryRecord();
