@@ -1,6 +1,7 @@
 // The ops service: follows the network's events on Kafka and shows operators what waits where — the
-// console (a web page on localhost), Prometheus gauges per organisation and need — and takes their
-// reassignments of unroutable needs. It owns no state: a restart reads the topics again.
+// console (a web page over HTTPS, for operators' client certificates only), Prometheus gauges per
+// organisation and need — and takes their reassignments of unroutable needs. It owns no state: a
+// restart reads the topics again.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -69,8 +70,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "gRPC address (health checking, reflection, channelz)")
       ->capture_default_str();
   app.add_option("--console-listen", console_listen,
-                 "Serve the console at http://ADDRESS/ (keep it on localhost: it has no login of "
-                 "its own yet)")
+                 "Serve the console at https://ADDRESS/ with --tls-cert, to operators only: their "
+                 "client certificate (<name>.operator.schakel) from --tls-ca's authority")
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "Serve Prometheus metrics at http://ADDRESS/metrics (default: not served)");
@@ -152,7 +153,7 @@ int main(int argc, char** argv) {
   // acts on it); answered once Kafka acknowledged it and its audit entry.
   auto reassign = [&](const schakel::ops::ReassignRequest& r) -> absl::Status {
     absl::StatusOr<schakel::v1::ReassignRequested> event =
-        view.PrepareReassign(r.referral_id, r.need_index, r.organisation, r.reason, "console");
+        view.PrepareReassign(r.referral_id, r.need_index, r.organisation, r.reason, r.by);
     if (!event.ok()) return event.status();
     auto acknowledged = std::make_shared<std::promise<absl::Status>>();
     std::future<absl::Status> outcome = acknowledged->get_future();
@@ -168,15 +169,16 @@ int main(int argc, char** argv) {
           absl::StrCat("Kafka did not take the reassignment: ", status.message()));
     }
     view.Reassigned(*event);
-    spdlog::info("ops: reassignment of {} (need {}) to {} sent, by console",
-                 event->meta().assignment_id(), event->need_index(), event->to_organisation());
+    spdlog::info("ops: reassignment of {} (need {}) to {} sent, by {}",
+                 event->meta().assignment_id(), event->need_index(), event->to_organisation(),
+                 r.by);
     // The operator's own words stay on the reassignment topic: the audit entry carries ids only.
     schakel::v1::AuditSubject subject;
     subject.set_referral_id(event->meta().referral_id());
     subject.add_assignment_ids(event->meta().assignment_id());
     subject.set_organisation(event->to_organisation());
     if (absl::Status audited = audit_log.RecordAndWait(
-            schakel::audit::NewEntry(schakel::audit::OperatorActor("console"),
+            schakel::audit::NewEntry(schakel::audit::OperatorActor(r.by),
                                      schakel::audit::kUnroutableReassigned, subject,
                                      "console: reassign an unroutable need"),
             std::chrono::seconds(15));
@@ -190,7 +192,11 @@ int main(int argc, char** argv) {
     return view.Overview(std::chrono::system_clock::now(), (*probe)->Reachable(), kafka);
   };
   absl::StatusOr<std::unique_ptr<schakel::ops::ConsoleServer>> console =
-      schakel::ops::ConsoleServer::Start(console_listen, overview, reassign);
+      schakel::ops::ConsoleServer::Start(console_listen,
+                                         {.cert = security_flags.tls.cert,
+                                          .key = security_flags.tls.key,
+                                          .ca = security_flags.tls.ca},
+                                         overview, reassign);
   if (!console.ok()) {
     std::cerr << "ops: " << console.status().message() << "\n";
     return 2;
@@ -226,7 +232,7 @@ int main(int argc, char** argv) {
       lock.lock();
     }
   });
-  spdlog::info("ops listening on {} (gRPC), console at http://{}/, following {} topics (Kafka {})",
+  spdlog::info("ops listening on {} (gRPC), console at https://{}/, following {} topics (Kafka {})",
                listen, (*console)->address(), view.Topics().size(), kafka);
 
   const int signal = schakel::service::WaitForShutdownSignal();

@@ -6,19 +6,30 @@
 // reassign. One line per check that passed; on a mismatch what was expected and what the page showed, the
 // screenshot anyway, exit 1. Exit 2: wrong usage or no browser.
 //
-//   node tests/console/console_check.mjs --url http://127.0.0.1:PORT/ --expect EXPECT.json --screenshot OUT.png
+//   node tests/console/console_check.mjs --url https://127.0.0.1:PORT/ --expect EXPECT.json --screenshot OUT.png
+//        [--ca CA.pem --cert OPERATOR.pem --key OPERATOR.key]
+//        [--refused-cert ORG.pem --refused-key ORG.key]
 //        [--timeout SECONDS]   how long each wait may take (default 30)
+//
+// The console lets in operators only, by their TLS client certificate. With --cert and --key the browser
+// presents that certificate (playwright's clientCertificates, as an operator's browser presents the one
+// imported into it) and trusts the console's certificate only when the network's authority --ca signed it
+// (Node's NODE_EXTRA_CA_CERTS: the script starts itself again with it). It first checks that the page
+// refuses a browser without a certificate (401) and, with --refused-cert and --refused-key, one presenting
+// that certificate (an organisation's: 403), and that neither page shows any figure.
 //
 // EXPECT.json (every part optional):
 //   {"organisations": {"mjd": {"waiting": 1, "overdue": 0}, ...},   cells: waiting overdue accepted in_progress
 //                                                                    done lag (lag -1: the page shows "?")
 //    "unroutable": [{"referral_id": "r-…", "need_index": 2, "need_code": "housing"}],
 //    "dead_letters": 0,                                              number of dead-letter rows
+//    "operator": "anna",                                             who the page says is signed in
 //    "reassign": {"referral_id": "r-…", "need_index": 2, "organisation": "overweeghuis", "reason": "…"}}
 //
 // For development, tests/console/dev_server.py serves the page with a canned API and dev_expect.json fits it
 // (restart the dev server before each run: it remembers the reassignment).
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,7 +52,8 @@ const fail = (line) => {
 
 function usage(problem) {
   console.error(`console_check: ${problem}`);
-  console.error('usage: node tests/console/console_check.mjs --url URL --expect EXPECT.json --screenshot OUT.png [--timeout SECONDS]');
+  console.error('usage: node tests/console/console_check.mjs --url URL --expect EXPECT.json --screenshot OUT.png ' +
+    '[--ca CA.pem --cert CERT.pem --key KEY.pem] [--refused-cert CERT.pem --refused-key KEY.pem] [--timeout SECONDS]');
   process.exit(2);
 }
 
@@ -55,6 +67,11 @@ function readArguments() {
         url: { type: 'string' },
         expect: { type: 'string' },
         screenshot: { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        'refused-cert': { type: 'string' },
+        'refused-key': { type: 'string' },
         timeout: { type: 'string', default: '30' },
       },
       strict: true,
@@ -63,6 +80,20 @@ function readArguments() {
     usage(error.message);
   }
   for (const name of ['url', 'expect', 'screenshot']) if (!values[name]) usage(`--${name} is required`);
+  if (Boolean(values.cert) !== Boolean(values.key)) usage('--cert and --key go together');
+  if (Boolean(values['refused-cert']) !== Boolean(values['refused-key'])) {
+    usage('--refused-cert and --refused-key go together');
+  }
+  if ((values.cert || values['refused-cert']) && !values.ca) usage('a client certificate needs --ca');
+  for (const name of ['ca', 'cert', 'key', 'refused-cert', 'refused-key']) {
+    if (values[name]) {
+      try {
+        readFileSync(values[name]);
+      } catch (error) {
+        usage(`--${name}: ${error.message}`);
+      }
+    }
+  }
   const timeoutSeconds = Number(values.timeout);
   if (!(timeoutSeconds > 0)) usage(`--timeout: not a positive number: ${values.timeout}`);
   return { ...values, timeoutMs: timeoutSeconds * 1000 };
@@ -97,6 +128,7 @@ function readExpectations(file) {
     if (row.need_code !== undefined && typeof row.need_code !== 'string') bad(`unroutable[${i}].need_code: must be text`);
   });
   if (expect.dead_letters !== undefined && !isInteger(expect.dead_letters)) bad('"dead_letters" must be a number');
+  if (expect.operator !== undefined && typeof expect.operator !== 'string') bad('"operator" must be text');
   const reassign = expect.reassign;
   if (reassign !== undefined) {
     if (typeof reassign?.referral_id !== 'string' || !isInteger(reassign?.need_index) ||
@@ -104,7 +136,7 @@ function readExpectations(file) {
       bad('"reassign" needs "referral_id", "need_index", "organisation" and "reason"');
     }
   }
-  return { organisations, unroutable, dead_letters: expect.dead_letters, reassign };
+  return { organisations, unroutable, dead_letters: expect.dead_letters, operator: expect.operator, reassign };
 }
 
 function afterPath(screenshot) {
@@ -147,6 +179,7 @@ function observePage() {
     banner_visible: Boolean(banner && !banner.hidden && banner.offsetParent !== null),
     banner_text: text(banner),
     updated: text(document.querySelector('[data-test="updated"]')),
+    operator: text(document.querySelector('[data-test="operator"]')),
   };
 }
 
@@ -205,6 +238,13 @@ function compare(expect, seen) {
     add(seen.dead_letters === expect.dead_letters, seen.dead_letters === expect.dead_letters
       ? `dead letters: ${seen.dead_letters} row(s)`
       : `dead letters: expected ${expect.dead_letters} row(s), page shows ${seen.dead_letters}`);
+  }
+
+  if (expect.operator !== undefined) {
+    const wanted = `Operator ${expect.operator}`;
+    add(seen.operator === wanted, seen.operator === wanted
+      ? `signed in: "${wanted}"`
+      : `signed in: expected "${wanted}", page shows ${JSON.stringify(seen.operator)}`);
   }
 
   const live = !seen.banner_visible && seen.updated && seen.updated !== '—';
@@ -280,9 +320,37 @@ async function reassign(page, request, timeoutMs) {
   }
 }
 
+// Opens the console in a context of its own and checks it is refused with `status`, showing no figure.
+async function checkRefused(browser, args, what, status, contextOptions) {
+  const context = await browser.newContext({ viewport: kViewport, ...contextOptions });
+  try {
+    const page = await context.newPage();
+    const response = await page.goto(args.url, { waitUntil: 'load', timeout: args.timeoutMs });
+    const got = response ? response.status() : 'no answer';
+    const text = await page.evaluate(() => document.body.innerText);
+    // The refusal names what is missing, never anything from the network (the figures' ids and words).
+    const leaks = ['organisations', 'unroutable', 'referral', 'waiting'].filter((word) => text.includes(word));
+    if (got === status && leaks.length === 0) pass(`${what}: refused with ${status}, page shows ${JSON.stringify(text)}`);
+    else fail(`${what}: expected ${status} and no figures, got ${got}, page shows ${JSON.stringify(text.slice(0, 300))}`);
+  } catch (error) {
+    fail(`${what}: ${error.message.split('\n')[0]}`);
+  } finally {
+    await context.close();
+  }
+}
+
 async function main() {
   const args = readArguments();
   const expect = readExpectations(args.expect);
+  // The console's certificate is the network's own authority's: Node (which presents the client
+  // certificate for the browser) must trust it, and reads NODE_EXTRA_CA_CERTS only when it starts.
+  if (args.ca && process.env.NODE_EXTRA_CA_CERTS !== args.ca) {
+    const again = spawnSync(process.execPath, process.argv.slice(1), {
+      stdio: 'inherit', env: { ...process.env, NODE_EXTRA_CA_CERTS: args.ca },
+    });
+    process.exit(again.status ?? 1);
+  }
+  const origin = new URL(args.url).origin;
 
   let chromium;
   try {
@@ -302,8 +370,19 @@ async function main() {
   const pageErrors = [];
   const consoleErrors = [];
   try {
+    if (args.cert) {
+      // Without a certificate the browser cannot check the console's either (the authority is not in its
+      // store): this one refusal is looked at without that check.
+      await checkRefused(browser, args, 'without a client certificate', 401, { ignoreHTTPSErrors: true });
+      if (args['refused-cert']) {
+        await checkRefused(browser, args, `with ${path.basename(args['refused-cert'])}`, 403, {
+          clientCertificates: [{ origin, certPath: args['refused-cert'], keyPath: args['refused-key'] }],
+        });
+      }
+    }
     const context = await browser.newContext({
       viewport: kViewport, locale: 'en-GB', timezoneId: 'Europe/Amsterdam',
+      ...(args.cert ? { clientCertificates: [{ origin, certPath: args.cert, keyPath: args.key }] } : {}),
     });
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));

@@ -40,7 +40,8 @@ COMMANDS_RUN = {
 }
 
 # What the binaries accept (services/<name>/main.cc). True: the flag takes a value; False: a bare switch.
-# ops --console-listen serves the operators' console (HTTP, no login of its own): see CONSOLE_FLAG.
+# ops --console-listen serves the operators' console (HTTPS, operators' client certificates only): see
+# CONSOLE_FLAG.
 # check_facts_in_source compares these with main.cc both ways: a flag added there must be added here (or to
 # NOT_DEPLOYED), and a flag main.cc marks ->required() must be in REQUIRED_FLAGS, so that every manifest and
 # unit is then checked to pass it.
@@ -91,8 +92,9 @@ TLS_REQUIRED = {"--tls-cert", "--tls-key", "--tls-ca"}
 TLS_SECRETS = {"--tls-cert": ("schakel-tls-{name}", "tls.crt"), "--tls-key": ("schakel-tls-{name}", "tls.key"),
                "--tls-ca": ("schakel-ca", "ca.crt"), "--tokens": ("schakel-tokens", "tokens")}
 TLS_SECRET_NAME = re.compile(r"schakel-tls-[\w-]+|schakel-ca|schakel-tokens")
-# A service's flag for an HTTP listener without a login: in a container it must listen on the pod's loopback
-# only (kubectl port-forward reaches that), and no Service may expose its port.
+# A service's flag for the operators' console (HTTPS, for operators' client certificates; its TLS is the
+# service's --tls-cert, --tls-key and --tls-ca): in a container it listens on the pod's loopback only
+# (kubectl port-forward reaches that), and no Service exposes its port, until exposing it is designed.
 CONSOLE_FLAG = {"ops": "--console-listen"}
 LOOPBACK = ("127.0.0.1:", "localhost:", "[::1]:")
 
@@ -392,7 +394,7 @@ class Checker:
         self.check_inboxes(k8s)
 
     def check_consoles_unexposed(self, services):
-        """No Service leads to a console (it has no login): port-forward is the way in."""
+        """No Service leads to a console: port-forward is the way in (and the operator's certificate)."""
         for where, labels, console_port, named in self.consoles:
             for name, service in services.items():
                 spec = service.get("spec") or {}
@@ -404,7 +406,8 @@ class Checker:
                     target = named.get(target) if isinstance(target, str) else target
                     if target == console_port or port.get("port") == console_port:
                         self.problem(where, f"Service {name} exposes the console's port {console_port} "
-                                            f"(port {port.get('name') or port.get('port')}); it has no login")
+                                            f"(port {port.get('name') or port.get('port')}); operators reach it with "
+                                            "kubectl port-forward")
 
     def check_workload(self, path, obj, by_kind):
         where = f"{path.relative_to(self.root)}: {obj['kind']} {obj['metadata']['name']}"
@@ -465,7 +468,7 @@ class Checker:
                 # Without the flag the service would use its default, 127.0.0.1: the manifest should say so.
                 if not str(console or "").startswith(LOOPBACK) or not port_of(console):
                     self.problem(cwhere, f"{console_flag} must be given and listen on 127.0.0.1 in a container "
-                                         "(it has no login; operators reach it with kubectl port-forward)")
+                                         "(operators reach it with kubectl port-forward)")
                 if port_of(console):
                     self.consoles.append((cwhere, (template.get("metadata") or {}).get("labels") or {},
                                           port_of(console),

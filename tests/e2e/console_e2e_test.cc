@@ -1,11 +1,16 @@
 // What an operator sees after the seed scenario: the ops service on a broker of its own (so every
 // figure is exact), the real intake, router and six inboxes of the example network, then
 //   - the console's JSON, `schakelctl queues` (with each inbox's lag) and the ops gauges;
+//   - the console over HTTPS, for operators only: without a client certificate 401, with an
+//     organisation's 403, on the real binary;
 //   - the console in a real browser (Debian's Chromium driven by playwright-core,
-//     tests/console/console_check.mjs): the figures on the page, then a reassignment of the
-//     unroutable need through the page's form; it saves a screenshot (build/console/console.png);
+//     tests/console/console_check.mjs) that presents the operator's certificate and trusts the
+//     network's authority, as an operator's browser does: refused without it and with an
+//     organisation's, then the figures on the page and a reassignment of the unroutable need
+//     through the page's form; it saves a screenshot (build/console/console.png);
 //   - the router acting on it: the need arrives in the chosen organisation's inbox, and the
-//     decision is on the referral's timeline (schakelctl referral) with who made it.
+//     decision is on the referral's timeline (schakelctl referral) and in the audit stream with
+//     the operator who made it.
 // Also: schakelctl refuses a reassignment outside the client's sharing permission.
 #include <gtest/gtest.h>
 
@@ -25,9 +30,10 @@ namespace schakel {
 namespace {
 
 using schakel::testing::Eventually;
-using schakel::testing::HttpRequest;
+using schakel::testing::HttpsRequest;
 using schakel::testing::RunCommand;
 using schakel::testing::TestNetwork;
+using schakel::testing::TestTlsClient;
 
 const std::string kSource = SCHAKEL_SOURCE_DIR;
 const std::string kBinary = SCHAKEL_BINARY_DIR;
@@ -77,9 +83,11 @@ class ConsoleE2eTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // As the test network's operator ("operator.operator.schakel", deploy/local/pki's default).
   nlohmann::json Overview() {
     const schakel::testing::HttpResponse r =
-        HttpRequest(net_->Find("ops").console_address, "GET", "/api/overview");
+        HttpsRequest(net_->Find("ops").console_address, TestTlsClient("operator:operator"), "GET",
+                     "/api/overview");
     EXPECT_EQ(r.status, 200) << r.body;
     const nlohmann::json o = nlohmann::json::parse(r.body, nullptr, false);
     return o.is_discarded() ? nlohmann::json::object() : o;
@@ -149,9 +157,38 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
       << unroutable["passed_over"].dump();
   EXPECT_EQ(overview["dead_letters"].size(), 0u);
   EXPECT_EQ(overview["kafka"]["reachable"], true);
+  EXPECT_EQ(overview["operator"], "operator");
   // No personal data: neither client code nor any need's details.
   EXPECT_EQ(overview.dump().find("TW-"), std::string::npos);
   EXPECT_EQ(overview.dump().find("huurcontract"), std::string::npos);
+
+  // Nobody else gets them: no certificate 401, an organisation's 403, and neither answer holds a
+  // figure.
+  const std::string console = net_->Find("ops").console_address;
+  for (const std::string path : {"/", "/api/overview"}) {
+    const schakel::testing::HttpResponse anonymous =
+        HttpsRequest(console, TestTlsClient(), "GET", path);
+    EXPECT_EQ(anonymous.status, 401) << path << ": " << anonymous.body;
+    const schakel::testing::HttpResponse organisation =
+        HttpsRequest(console, TestTlsClient("terwille"), "GET", path);
+    EXPECT_EQ(organisation.status, 403) << path << ": " << organisation.body;
+    for (const std::string& body : {anonymous.body, organisation.body}) {
+      EXPECT_EQ(body.find("gemeente"), std::string::npos) << body;
+      EXPECT_EQ(body.find(legal.referral_id()), std::string::npos) << body;
+    }
+  }
+  const std::string reassign_body = nlohmann::json{
+      {"referral_id", legal.referral_id()},
+      {"need_index", 0},
+      {"organisation", "gemeente"},
+      {"reason", "not by an operator"}}.dump();
+  EXPECT_EQ(HttpsRequest(console, TestTlsClient("terwille"), "POST", "/api/reassign", reassign_body)
+                .status,
+            403);
+  EXPECT_EQ(HttpsRequest(console, TestTlsClient(), "POST", "/api/reassign", reassign_body).status,
+            401);
+  // Plain HTTP gets no answer at all.
+  EXPECT_EQ(schakel::testing::HttpRequest(console, "GET", "/api/overview").status, 0);
 
   // The same figures from the command line, with each inbox's lag.
   std::string queues;
@@ -197,6 +234,7 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
       {"unroutable",
        {{{"referral_id", legal.referral_id()}, {"need_index", 0}, {"need_code", "legal"}}}},
       {"dead_letters", 0},
+      {"operator", "operator"},
       {"reassign",
        {{"referral_id", legal.referral_id()},
         {"need_index", 0},
@@ -204,14 +242,25 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
         {"reason", "agreed by phone: the municipality's desk answers legal questions"}}}};
   const std::string expect_file = (net_->dir() / "console-expect.json").string();
   std::ofstream(expect_file) << expect.dump(2);
+  // The operator's browser: the network's authority trusted, the operator's certificate in it.
+  const schakel::testing::TlsClientFiles operator_files = TestTlsClient("operator:operator");
+  const schakel::testing::TlsClientFiles terwille_files = TestTlsClient("terwille");
   std::string browser;
   const int checked =
       RunCommand({"/usr/bin/env", "node", kSource + "/tests/console/console_check.mjs", "--url",
-                  "http://" + net_->Find("ops").console_address + "/", "--expect", expect_file,
-                  "--screenshot", (shots / "console.png").string()},
+                  "https://" + console + "/", "--expect", expect_file, "--screenshot",
+                  (shots / "console.png").string(), "--ca", operator_files.ca, "--cert",
+                  operator_files.cert, "--key", operator_files.key, "--refused-cert",
+                  terwille_files.cert, "--refused-key", terwille_files.key},
                  &browser);
   EXPECT_EQ(checked, 0) << browser;
   std::cout << browser;
+  // The browser was refused without the operator's certificate, and with an organisation's.
+  EXPECT_NE(browser.find("ok    without a client certificate: refused with 401"), std::string::npos)
+      << browser;
+  EXPECT_NE(browser.find("ok    with terwille.pem: refused with 403"), std::string::npos)
+      << browser;
+  EXPECT_NE(browser.find("ok    signed in: \"Operator operator\""), std::string::npos) << browser;
 
   // The router offered it to the municipality, continuing the unroutable need.
   const std::string next = legal.assignment_ids(0) + ".1";
@@ -239,15 +288,33 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
             0)
       << timeline;
   EXPECT_NE(timeline.find(legal.assignment_ids(0) +
-                          "  REASSIGN to gemeente by console  (\"agreed by phone: the "
+                          "  REASSIGN to gemeente by console:operator  (\"agreed by phone: the "
                           "municipality's desk answers legal questions\")"),
             std::string::npos)
       << timeline;
   EXPECT_NE(
       timeline.find(next + "  legal  gemeente  UNSPECIFIED -> REQUESTED  by network  (continues " +
-                    legal.assignment_ids(0) + " (unroutable; reassigned by console))"),
+                    legal.assignment_ids(0) + " (unroutable; reassigned by console:operator))"),
       std::string::npos)
       << timeline;
+
+  // The audit stream names the operator too (the ops service's chain).
+  std::string audit;
+  ASSERT_EQ(RunCommand({kSchakelctl, "audit", "export", "--kafka", kafka_->bootstrap()}, &audit), 0)
+      << audit;
+  std::vector<nlohmann::json> reassigned;
+  std::istringstream audit_lines(audit);
+  for (std::string line; std::getline(audit_lines, line);) {
+    const nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
+    if (entry.is_object() && entry.value("action", "") == "unroutable.reassigned") {
+      reassigned.push_back(entry);
+    }
+  }
+  ASSERT_EQ(reassigned.size(), 1u) << audit;
+  EXPECT_EQ(reassigned[0]["writer"], "ops") << reassigned[0].dump();
+  EXPECT_EQ(reassigned[0]["actor"]["kind"], "OPERATOR") << reassigned[0].dump();
+  EXPECT_EQ(reassigned[0]["actor"]["id"], "console:operator") << reassigned[0].dump();
+  EXPECT_EQ(reassigned[0]["subject"]["referral_id"], legal.referral_id()) << reassigned[0].dump();
 
   // The gauges: the legal need waits at the municipality; the unroutable queue is empty.
   std::string gauges;

@@ -4,6 +4,9 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -98,17 +101,10 @@ std::string TestToken(const std::string& organisation) {
   return token;
 }
 
-HttpResponse HttpRequest(const std::string& address, const std::string& method,
-                         const std::string& path, const std::string& body) {
-  std::string request = method + " " + path + " HTTP/1.0\r\nHost: " + address + "\r\n";
-  if (!body.empty() || method == "POST") {
-    request +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  return HttpExchange(address, request + "\r\n" + body);
-}
+namespace {
 
-HttpResponse HttpExchange(const std::string& address, const std::string& request) {
+// A connected TCP socket to host:port, or -1.
+int Connect(const std::string& address) {
   const std::size_t colon = address.rfind(':');
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -117,8 +113,41 @@ HttpResponse HttpExchange(const std::string& address, const std::string& request
   ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
   if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     if (fd >= 0) ::close(fd);
-    return {};
+    return -1;
   }
+  return fd;
+}
+
+HttpResponse ParseResponse(const std::string& response) {
+  const std::size_t end = response.find("\r\n\r\n");
+  if (end == std::string::npos || response.size() < 12) return {};
+  HttpResponse out;
+  out.status = std::atoi(response.substr(9, 3).c_str());  // "HTTP/1.1 200 OK"
+  out.headers = response.substr(0, end);
+  out.body = response.substr(end + 4);
+  return out;
+}
+
+std::string RequestText(const std::string& address, const std::string& method,
+                        const std::string& path, const std::string& body) {
+  std::string request = method + " " + path + " HTTP/1.0\r\nHost: " + address + "\r\n";
+  if (!body.empty() || method == "POST") {
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return request + "\r\n" + body;
+}
+
+}  // namespace
+
+HttpResponse HttpRequest(const std::string& address, const std::string& method,
+                         const std::string& path, const std::string& body) {
+  return HttpExchange(address, RequestText(address, method, path, body));
+}
+
+HttpResponse HttpExchange(const std::string& address, const std::string& request) {
+  const int fd = Connect(address);
+  if (fd < 0) return {};
   if (::write(fd, request.data(), request.size()) < 0) {
     ::close(fd);
     return {};
@@ -127,13 +156,63 @@ HttpResponse HttpExchange(const std::string& address, const std::string& request
   char buffer[8192];
   for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) response.append(buffer, n);
   ::close(fd);
-  const std::size_t end = response.find("\r\n\r\n");
-  if (end == std::string::npos || response.size() < 12) return {};
-  HttpResponse out;
-  out.status = std::atoi(response.substr(9, 3).c_str());  // "HTTP/1.1 200 OK"
-  out.headers = response.substr(0, end);
-  out.body = response.substr(end + 4);
-  return out;
+  return ParseResponse(response);
+}
+
+TlsClientFiles TestTlsClient(const std::string& client_certificate_of) {
+  TlsClientFiles files{(TestPki() / "ca.pem").string()};
+  if (!client_certificate_of.empty()) {
+    const std::string operator_prefix = "operator:";
+    const std::filesystem::path base =
+        client_certificate_of.rfind(operator_prefix, 0) == 0
+            ? TestPki() / "operators" / client_certificate_of.substr(operator_prefix.size())
+            : TestPki() / "organisations" / client_certificate_of;
+    files.cert = base.string() + ".pem";
+    files.key = base.string() + ".key";
+  }
+  return files;
+}
+
+HttpResponse HttpsRequest(const std::string& address, const TlsClientFiles& tls,
+                          const std::string& method, const std::string& path,
+                          const std::string& body) {
+  return HttpsExchange(address, tls, RequestText(address, method, path, body));
+}
+
+HttpResponse HttpsExchange(const std::string& address, const TlsClientFiles& tls,
+                           const std::string& request) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  if (!ctx || SSL_CTX_load_verify_locations(ctx.get(), tls.ca.c_str(), nullptr) != 1) {
+    ADD_FAILURE() << "HttpsExchange: cannot load the authority " << tls.ca;
+    return {};
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (!tls.cert.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    ADD_FAILURE() << "HttpsExchange: cannot load the client certificate " << tls.cert;
+    return {};
+  }
+  const int fd = Connect(address);
+  if (fd < 0) return {};
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  const std::string host = address.substr(0, address.rfind(':'));
+  // The server's certificate must hold the IP address dialled (as a browser checks it).
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
+  SSL_set_fd(ssl.get(), fd);
+  std::string response;
+  if (SSL_connect(ssl.get()) == 1 &&
+      SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) > 0) {
+    char buffer[8192];
+    for (int n; (n = SSL_read(ssl.get(), buffer, sizeof buffer)) > 0;) {
+      response.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  ERR_clear_error();
+  ssl.reset();
+  ::close(fd);
+  return ParseResponse(response);
 }
 
 std::string ScrapeMetrics(const std::string& address) {

@@ -77,6 +77,23 @@ HttpResponse HttpRequest(const std::string& address, const std::string& method,
 // The request exactly as given (request line, headers, blank line, body).
 HttpResponse HttpExchange(const std::string& address, const std::string& request);
 
+// HTTPS: the server verified against `ca` (its certificate must name the address's IP); with `cert`
+// and `key` (both or neither) the client presents that certificate. Status 0 when nothing answered,
+// or the TLS handshake failed.
+struct TlsClientFiles {
+  std::string ca;
+  std::string cert{};
+  std::string key{};
+};
+// TestPki()'s authority; with `client_certificate_of` (an organisation id, or "operator:<name>")
+// that holder's certificate.
+TlsClientFiles TestTlsClient(const std::string& client_certificate_of = "");
+HttpResponse HttpsRequest(const std::string& address, const TlsClientFiles& tls,
+                          const std::string& method, const std::string& path,
+                          const std::string& body = "");
+HttpResponse HttpsExchange(const std::string& address, const TlsClientFiles& tls,
+                           const std::string& request);
+
 // The overall health of the server at `address` (grpc.health.v1.Health/Check, empty service name):
 // 1 SERVING, 2 NOT_SERVING, 0 UNKNOWN; -1 when the call fails.
 int HealthStatus(const std::string& address);  // over TLS (TestChannel)

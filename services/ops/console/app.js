@@ -132,6 +132,13 @@ function renderKafka(kafka) {
   setText(byId('bootstrap'), bootstrap);
 }
 
+// Who is signed in: the operator named by the client certificate the browser presented.
+function renderOperator(name) {
+  const who = byId('operator');
+  setText(who, typeof name === 'string' && name ? `Operator ${name}` : '');
+  who.title = 'Signed in with your operator certificate; close the browser (or remove the certificate) to sign out';
+}
+
 function renderUpdated(generatedAt) {
   const time = byId('updated');
   lastSuccess = new Date();
@@ -491,7 +498,17 @@ async function fetchOverview() {
   } catch (error) {
     throw new Error(describeFailure(error));
   }
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) {
+    // 401 and 403 say what is missing (an operator's certificate); other errors have their code.
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    const said = body && typeof body.error === 'string' && body.error ? `: ${body.error}` : '';
+    throw new Error(`HTTP ${response.status}${said}`);
+  }
   try {
     return await response.json();
   } catch {
@@ -505,6 +522,7 @@ function render(overview) {
   organisations = orgs.map((org) => ({ id: org.id, name: org.name }));
   organisationsSignature = JSON.stringify(organisations);
   renderKafka(overview.kafka);
+  renderOperator(overview.operator);
   renderOrganisations(orgs);
   renderUnroutable(list(overview.unroutable));
   renderDeadLetters(list(overview.dead_letters));
