@@ -11,6 +11,7 @@
 #include <string>
 
 #include "libs/audit/entry.h"
+#include "libs/audit/writer.h"
 
 namespace schakel::audit {
 namespace {
@@ -133,6 +134,29 @@ TEST(AuditSigningTest, AFolderOfPublicKeysNamesTheirWriters) {
   EXPECT_THAT(bad.message(), HasSubstr("ops.pub: no PUBLIC KEY block"));
   std::filesystem::remove_all(dir);
   EXPECT_EQ(TrustedKeys().AddFolder(dir.string()).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(AuditSigningTest, AServiceLoadsItsKeyOrRefusesABadOne) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("schakel-audit-key-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "ops.key") << kOpensslPrivate;
+  std::ofstream(dir / "tls.key") << kP256Private;
+  absl::StatusOr<std::shared_ptr<const SigningKey>> loaded =
+      LoadSigningKey((dir / "ops.key").string(), "ops");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_NE(*loaded, nullptr);
+  EXPECT_EQ((*loaded)->public_key(), (*PublicKeysFromPem(kOpensslPublic))[0]);
+  // No flag: unsigned (the service warns), not a failure.
+  absl::StatusOr<std::shared_ptr<const SigningKey>> none = LoadSigningKey("", "ops");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, nullptr);
+  // A TLS key by mistake: the service does not start.
+  absl::StatusOr<std::shared_ptr<const SigningKey>> tls =
+      LoadSigningKey((dir / "tls.key").string(), "ops");
+  EXPECT_EQ(tls.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tls.status().message(), HasSubstr("tls.key: not an Ed25519 key"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
