@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
+#include "libs/audit/signing.h"
 
 namespace schakel::audit {
 
@@ -29,6 +30,12 @@ std::string_view ProblemName(Problem problem) {
       return "inserted entry";
     case Problem::kOutOfOrder:
       return "out of order";
+    case Problem::kUnsigned:
+      return "unsigned entry";
+    case Problem::kBadSignature:
+      return "bad signature";
+    case Problem::kNotWritersKey:
+      return "not the writer's key";
   }
   return "unknown problem";
 }
@@ -80,8 +87,14 @@ Report Verifier::Finish() const {
     summary.writer = writer;
     summary.entries = seen.size();
 
-    // Each entry on its own: a known schema, and a hash that matches what it says.
+    // Each entry on its own: a known schema, a hash that matches what it says, and a signature
+    // over that hash by a key trusted for this writer. Unsigned entries in a row (a chain begun
+    // before signatures) are one finding, not one per entry.
+    constexpr std::size_t kNoRun = static_cast<std::size_t>(-1);
+    std::size_t unsigned_run = kNoRun;  // index in `found` of the open run's finding
+    std::uint64_t run_after = 0;        // unsigned entries after the run's first
     for (const Seen& s : seen) {
+      bool is_unsigned = false;
       if (s.entry.schema_version() != kSchemaVersion) {
         add(s, Problem::kUnknownSchema,
             absl::StrCat("schema version ", s.entry.schema_version(), " (this verifier knows ",
@@ -91,7 +104,43 @@ Report Verifier::Finish() const {
             absl::StrCat("its hash ", Hex(s.entry.hash()).substr(0, 16),
                          "… does not match its contents (", ActorText(s.entry.actor()), ", ",
                          s.entry.action(), ")"));
+      } else if (s.entry.signature().empty() && s.entry.signing_key().empty()) {
+        is_unsigned = true;
+        constexpr char kWhy[] =
+            "written before signatures, or by a writer started without --audit-signing-key";
+        if (unsigned_run == kNoRun) {
+          unsigned_run = found.size();
+          run_after = 0;
+          add(s, Problem::kUnsigned, absl::StrCat("no signature (", kWhy, ")"));
+        } else {
+          ++run_after;
+          found[unsigned_run].detail = absl::StrCat(
+              "no signature, nor on the ", run_after, " entries after it, to sequence ",
+              s.entry.sequence(), " (", s.position, ") (", kWhy, ")");
+        }
+      } else if (!SignatureVerifies(s.entry)) {
+        add(s, Problem::kBadSignature,
+            absl::StrCat("its signature does not verify with the key it names (",
+                         Hex(s.entry.signing_key()).substr(0, 16),
+                         "…): changed and re-hashed after it was signed, or no signature at all"));
+      } else if (const std::string* owner = trusted_.WriterOf(s.entry.signing_key());
+                 owner != nullptr && *owner == writer) {
+        ++summary.signed_by_writer;
+      } else if (owner != nullptr) {
+        add(s, Problem::kNotWritersKey,
+            absl::StrCat("signed with the key of ", *owner, " (",
+                         Hex(s.entry.signing_key()).substr(0, 16), "…), not with one of ", writer,
+                         ": ", *owner, " wrote it into ", writer, "'s chain"));
+      } else {
+        add(s, Problem::kNotWritersKey,
+            absl::StrCat("signed with key ", Hex(s.entry.signing_key()).substr(0, 16),
+                         "…, which is no trusted writer's key",
+                         trusted_.Has(writer)
+                             ? ""
+                             : absl::StrCat(" (and no key is trusted for ", writer, " at all)"),
+                         ": a key of someone's own making"));
       }
+      if (!is_unsigned) unsigned_run = kNoRun;
       summary.actions[absl::StrCat(s.entry.action(), " by ", ActorText(s.entry.actor()))]++;
     }
 
@@ -171,9 +220,9 @@ Report Verifier::Finish() const {
 std::string ReportText(const Report& report) {
   std::string out;
   for (const WriterSummary& w : report.writers) {
-    absl::StrAppend(&out, w.writer, ": ", w.entries, " entries checked, head sequence ",
-                    w.last_sequence, " hash ", w.last_hash.substr(0, 16),
-                    "…: ", w.ok ? "OK" : "BROKEN", "\n");
+    absl::StrAppend(&out, w.writer, ": ", w.entries, " entries checked (", w.signed_by_writer,
+                    " signed by its key), head sequence ", w.last_sequence, " hash ",
+                    w.last_hash.substr(0, 16), "…: ", w.ok ? "OK" : "BROKEN", "\n");
     for (const auto& [action, count] : w.actions) {
       absl::StrAppend(&out, "    ", action, ": ", count, "\n");
     }

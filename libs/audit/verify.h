@@ -1,15 +1,18 @@
 // Checks audit chains as they were read (from the topic, or from an export): every writer's
 // entries must be numbered from 0 without gaps, in order, each naming the hash of the one before
-// it, and each hash must match the entry's contents. Reports every problem with where it is, so
-// that an operator can tell a changed entry from a missing, inserted or reordered one.
+// it, each hash must match the entry's contents, and each entry must be signed by a key trusted
+// for its writer (signing.h). Reports every problem with where it is, so that an operator can tell
+// a changed entry from a missing, inserted, reordered, unsigned or forged one.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "libs/audit/signing.h"
 #include "schakel/v1/audit.pb.h"
 
 namespace schakel::audit {
@@ -24,6 +27,9 @@ enum class Problem {
   kMissingEntries,     // sequence numbers skipped
   kInsertedEntry,      // a sequence number that is there already
   kOutOfOrder,         // a sequence number below one already seen (and not seen before)
+  kUnsigned,           // no signature (written before signatures, or without a signing key)
+  kBadSignature,       // a signature that does not verify under the key it names
+  kNotWritersKey,      // a valid signature by a key not trusted for this writer
 };
 std::string_view ProblemName(Problem problem);
 
@@ -44,6 +50,7 @@ struct WriterSummary {
   std::string last_hash;            // its hash (hex)
   // "<action> by <actor>" -> how many entries.
   std::map<std::string, std::uint64_t> actions;
+  std::uint64_t signed_by_writer = 0;  // entries with a valid signature by one of its trusted keys
   bool ok = true;
 };
 
@@ -56,6 +63,9 @@ struct Report {
 
 class Verifier {
  public:
+  // Checks signatures against `trusted` (with none, every entry's signer is unknown).
+  explicit Verifier(TrustedKeys trusted = {}) : trusted_(std::move(trusted)) {}
+
   // Feed every record in the order it was read. `value` is the serialized AuditEntry.
   void AddRecord(std::string position, std::string_view key, std::string_view value);
   // An entry parsed elsewhere (e.g. from an export's JSON); `key` empty: not checked.
@@ -70,6 +80,7 @@ class Verifier {
     std::string position;
     v1::AuditEntry entry;
   };
+  TrustedKeys trusted_;
   std::uint64_t records_ = 0;
   std::vector<Finding> early_;  // undecodable records, wrong keys
   std::map<std::string, std::vector<Seen>> chains_;

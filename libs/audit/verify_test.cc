@@ -1,14 +1,17 @@
 // The chain's rules, without Kafka: an intact chain verifies, and each kind of tampering is found
-// as what it is, where it is.
+// as what it is, where it is: changed, removed, inserted or reordered entries, and entries
+// unsigned, badly signed, or signed by a key that is not their writer's.
 #include "libs/audit/verify.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "libs/audit/entry.h"
+#include "libs/audit/signing.h"
 #include "libs/audit/writer.h"
 #include "libs/service/identity.h"
 
@@ -24,24 +27,47 @@ google::protobuf::Timestamp At(std::int64_t seconds) {
   return at;
 }
 
-// A chain of `n` entries by one writer, as a writer links them.
-std::vector<v1::AuditEntry> Chain(const std::string& writer, int n) {
+// Each writer's own key, and the keys the verifier trusts: those of the writers below.
+const SigningKey& KeyOf(const std::string& writer) {
+  static std::map<std::string, SigningKey> keys;
+  auto it = keys.find(writer);
+  if (it == keys.end()) it = keys.emplace(writer, SigningKey::Generate()).first;
+  return it->second;
+}
+TrustedKeys Trusted() {
+  TrustedKeys trusted;
+  for (const char* writer : {"inbox-mjd", "inbox-gemeente", "intake"}) {
+    EXPECT_TRUE(trusted.Add(writer, KeyOf(writer).public_key()).ok());
+  }
+  return trusted;
+}
+
+// The next entry of a chain at `head`, as a writer links and signs it with `key`.
+v1::AuditEntry Next(const std::string& writer, Head& head, const SigningKey& key,
+                    const std::string& reader = "mjd") {
+  const std::uint64_t i = head.next_sequence;
+  v1::AuditSubject subject;
+  subject.set_referral_id("r-" + std::to_string(i));
+  subject.add_assignment_ids("a-" + std::to_string(i) + "-0");
+  v1::AuditEntry entry = NewEntry(OrganisationActor(reader), kAssignmentRead, subject,
+                                  "GetAssignment", At(1700000000 + static_cast<std::int64_t>(i)));
+  Link(entry, writer, head);
+  Sign(entry, key);
+  return entry;
+}
+
+// A chain of `n` entries by one writer, as a writer links and signs them (with its own key, unless
+// told otherwise).
+std::vector<v1::AuditEntry> Chain(const std::string& writer, int n,
+                                  const SigningKey* key = nullptr) {
   std::vector<v1::AuditEntry> chain;
   Head head;
-  for (int i = 0; i < n; ++i) {
-    v1::AuditSubject subject;
-    subject.set_referral_id("r-" + std::to_string(i));
-    subject.add_assignment_ids("a-" + std::to_string(i) + "-0");
-    v1::AuditEntry entry = NewEntry(OrganisationActor("mjd"), kAssignmentRead, subject,
-                                    "GetAssignment", At(1700000000 + i));
-    Link(entry, writer, head);
-    chain.push_back(entry);
-  }
+  for (int i = 0; i < n; ++i) chain.push_back(Next(writer, head, key ? *key : KeyOf(writer)));
   return chain;
 }
 
-Report Verify(const std::vector<v1::AuditEntry>& entries) {
-  Verifier verifier;
+Report Verify(const std::vector<v1::AuditEntry>& entries, TrustedKeys trusted = Trusted()) {
+  Verifier verifier(std::move(trusted));
   for (std::size_t i = 0; i < entries.size(); ++i) {
     verifier.AddRecord("offset " + std::to_string(i), entries[i].writer(),
                        entries[i].SerializeAsString());
@@ -106,7 +132,10 @@ TEST(AuditChainTest, AnIntactChainVerifies) {
   EXPECT_EQ(report.writers[0].last_sequence, 4u);
   EXPECT_EQ(report.writers[0].last_hash, Hex(entries.back().hash()));
   EXPECT_EQ(report.writers[0].actions.at("assignment.read by organisation mjd"), 5u);
+  EXPECT_EQ(report.writers[0].signed_by_writer, 5u);
   EXPECT_EQ(report.writers[1].entries, 3u);
+  EXPECT_EQ(report.writers[1].signed_by_writer, 3u);
+  EXPECT_THAT(ReportText(report), HasSubstr("inbox-mjd: 5 entries checked (5 signed by its key)"));
   EXPECT_THAT(ReportText(report), HasSubstr("8 records, 2 chains: OK"));
 }
 
@@ -125,9 +154,15 @@ TEST(AuditChainTest, AChangedEntryWithARecomputedHashBreaksTheNextLink) {
   entries[2].set_reason("something else");
   entries[2].set_hash(EntryHash(entries[2]));
   const Report report = Verify(entries);
-  ASSERT_THAT(Problems(report), ElementsAre(Problem::kBrokenLink));
-  EXPECT_EQ(report.findings[0].sequence, 3u);
-  EXPECT_THAT(report.findings[0].detail, HasSubstr("sequence 2 (offset 2)"));
+  // Its signature was over the old hash; and the next entry names the old hash.
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kBadSignature, Problem::kBrokenLink));
+  EXPECT_EQ(report.findings[0].sequence, 2u);
+  EXPECT_THAT(report.findings[0].Text(),
+              HasSubstr("inbox-mjd seq 2 (offset 2): bad signature: its signature does not "
+                        "verify with the key it names (" +
+                        Hex(KeyOf("inbox-mjd").public_key()).substr(0, 16) + "…)"));
+  EXPECT_EQ(report.findings[1].sequence, 3u);
+  EXPECT_THAT(report.findings[1].detail, HasSubstr("sequence 2 (offset 2)"));
 }
 
 TEST(AuditChainTest, ARemovedEntryIsMissing) {
@@ -147,11 +182,11 @@ TEST(AuditChainTest, AnInsertedEntryIsFoundEvenWithAValidHash) {
   forged.set_hash(EntryHash(forged));
   entries.insert(entries.begin() + 4, forged);
   const Report report = Verify(entries);
-  ASSERT_THAT(Problems(report), ElementsAre(Problem::kInsertedEntry));
-  EXPECT_EQ(report.findings[0].sequence, 2u);
-  EXPECT_EQ(report.findings[0].position, "offset 4");
-  EXPECT_THAT(report.findings[0].detail, HasSubstr("is there already (offset 2)"));
-  EXPECT_THAT(report.findings[0].detail, HasSubstr("organisation gemeente"));
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kBadSignature, Problem::kInsertedEntry));
+  EXPECT_EQ(report.findings[1].sequence, 2u);
+  EXPECT_EQ(report.findings[1].position, "offset 4");
+  EXPECT_THAT(report.findings[1].detail, HasSubstr("is there already (offset 2)"));
+  EXPECT_THAT(report.findings[1].detail, HasSubstr("organisation gemeente"));
 }
 
 TEST(AuditChainTest, AnIdenticalCopyIsAnInsertedEntryToo) {
@@ -181,7 +216,7 @@ TEST(AuditChainTest, AChainNotStartingAtZeroIsFound) {
 
 TEST(AuditChainTest, ForeignRecordsAreFound) {
   std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 2);
-  Verifier verifier;
+  Verifier verifier(Trusted());
   verifier.AddRecord("offset 0", "inbox-mjd", entries[0].SerializeAsString());
   verifier.AddRecord("offset 1", "intake", entries[1].SerializeAsString());
   verifier.AddRecord("offset 2", "x", "\xff\xff not protobuf");
@@ -194,7 +229,117 @@ TEST(AuditChainTest, AnUnknownSchemaIsRefused) {
   std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 1);
   entries[0].set_schema_version(2);
   entries[0].set_hash(EntryHash(entries[0]));
+  Sign(entries[0], KeyOf("inbox-mjd"));
   EXPECT_THAT(Problems(Verify(entries)), ElementsAre(Problem::kUnknownSchema));
+}
+
+TEST(AuditSignatureTest, AnEntryReSignedByAnotherWritersKeyIsNamed) {
+  std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 4);
+  Sign(entries[2], KeyOf("inbox-gemeente"));
+  const Report report = Verify(entries);
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kNotWritersKey));
+  EXPECT_EQ(report.findings[0].sequence, 2u);
+  EXPECT_EQ(report.findings[0].Text(),
+            "inbox-mjd seq 2 (offset 2): not the writer's key: signed with the key of "
+            "inbox-gemeente (" +
+                Hex(KeyOf("inbox-gemeente").public_key()).substr(0, 16) +
+                "…), not with one of inbox-mjd: inbox-gemeente wrote it into inbox-mjd's chain");
+  EXPECT_EQ(report.writers[0].signed_by_writer, 3u);
+  EXPECT_FALSE(report.writers[0].ok);
+}
+
+TEST(AuditSignatureTest, AnEntryAppendedByAnotherWriterIsFoundThoughItLinksWell) {
+  // What the hashes alone could not find: inbox-gemeente links a well-formed entry after the head
+  // of MJD's chain, signed with the only key it has: its own.
+  std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 3);
+  Head head{3, entries.back().hash()};
+  entries.push_back(Next("inbox-mjd", head, KeyOf("inbox-gemeente"), "gemeente"));
+  const Report report = Verify(entries);
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kNotWritersKey));
+  EXPECT_EQ(report.findings[0].sequence, 3u);
+  EXPECT_THAT(report.findings[0].detail, HasSubstr("signed with the key of inbox-gemeente"));
+}
+
+TEST(AuditSignatureTest, AnAlteredFieldBreaksTheSignatureEvenWithItsHashRecomputed) {
+  // The last entry: no next link to break, only the signature tells.
+  std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 3);
+  entries[2].mutable_subject()->set_referral_id("r-other");
+  entries[2].set_hash(EntryHash(entries[2]));
+  const Report report = Verify(entries);
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kBadSignature));
+  EXPECT_EQ(report.findings[0].sequence, 2u);
+  EXPECT_THAT(report.findings[0].detail, HasSubstr("changed and re-hashed after it was signed"));
+  // Not re-hashed: a changed entry, as before.
+  entries = Chain("inbox-mjd", 3);
+  entries[2].mutable_subject()->set_referral_id("r-other");
+  EXPECT_THAT(Problems(Verify(entries)), ElementsAre(Problem::kChangedEntry));
+  // A changed byte in the signature itself.
+  entries = Chain("inbox-mjd", 3);
+  std::string signature = entries[1].signature();
+  signature[10] = static_cast<char>(signature[10] ^ 1);
+  entries[1].set_signature(signature);
+  const Report flipped = Verify(entries);
+  ASSERT_THAT(Problems(flipped), ElementsAre(Problem::kBadSignature));
+  EXPECT_EQ(flipped.findings[0].sequence, 1u);
+}
+
+TEST(AuditSignatureTest, AnUnsignedEntryIsFound) {
+  std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 4);
+  entries[3].clear_signature();
+  entries[3].clear_signing_key();
+  const Report report = Verify(entries);
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kUnsigned));
+  EXPECT_EQ(report.findings[0].Text(),
+            "inbox-mjd seq 3 (offset 3): unsigned entry: no signature (written before signatures, "
+            "or by a writer started without --audit-signing-key)");
+  // A key without a signature is a bad signature, not an unsigned entry.
+  entries = Chain("inbox-mjd", 4);
+  entries[3].clear_signature();
+  EXPECT_THAT(Problems(Verify(entries)), ElementsAre(Problem::kBadSignature));
+}
+
+TEST(AuditSignatureTest, AChainBegunBeforeSignaturesIsOneFindingPerUnsignedRun) {
+  // Entries 0 to 2 from before signatures, 3 and 4 signed, 5 unsigned again.
+  std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 6);
+  for (int i : {0, 1, 2, 5}) {
+    entries[i].clear_signature();
+    entries[i].clear_signing_key();
+  }
+  const Report report = Verify(entries);
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kUnsigned, Problem::kUnsigned));
+  EXPECT_EQ(report.findings[0].sequence, 0u);
+  EXPECT_THAT(report.findings[0].detail,
+              HasSubstr("no signature, nor on the 2 entries after it, to sequence 2 (offset 2)"));
+  EXPECT_EQ(report.findings[1].sequence, 5u);
+  EXPECT_EQ(report.writers[0].signed_by_writer, 2u);
+}
+
+TEST(AuditSignatureTest, AChainWrittenByAnImpostorWithAKeyOfItsOwnIsFound) {
+  // A whole chain rewritten from 0, well linked and signed, but with a self-made key.
+  const SigningKey impostor = SigningKey::Generate();
+  const Report report = Verify(Chain("inbox-mjd", 3, &impostor));
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kNotWritersKey, Problem::kNotWritersKey,
+                                            Problem::kNotWritersKey));
+  EXPECT_EQ(report.findings[0].Text(),
+            "inbox-mjd seq 0 (offset 0): not the writer's key: signed "
+            "with key " +
+                Hex(impostor.public_key()).substr(0, 16) +
+                "…, which is no trusted writer's key: a key of "
+                "someone's own making");
+  EXPECT_EQ(report.writers[0].signed_by_writer, 0u);
+  EXPECT_THAT(ReportText(report),
+              HasSubstr("inbox-mjd: 3 entries checked (0 signed by its key), head sequence 2"));
+  EXPECT_THAT(ReportText(report), HasSubstr("3 records, 1 chains: 3 problems"));
+  // A writer nobody trusts a key for (an invented one): said so.
+  const Report invented = Verify(Chain("inbox-evil", 1, &impostor));
+  ASSERT_THAT(Problems(invented), ElementsAre(Problem::kNotWritersKey));
+  EXPECT_THAT(invented.findings[0].detail,
+              HasSubstr("(and no key is trusted for inbox-evil at all)"));
+}
+
+TEST(AuditSignatureTest, WithoutTrustedKeysNoSignerIsKnown) {
+  const Report report = Verify(Chain("intake", 2), TrustedKeys());
+  EXPECT_THAT(Problems(report), ElementsAre(Problem::kNotWritersKey, Problem::kNotWritersKey));
 }
 
 // What a service writes: one call with the caller and the ids.

@@ -12,6 +12,22 @@
 
 namespace schakel::audit {
 
+absl::StatusOr<std::shared_ptr<const SigningKey>> LoadSigningKey(const std::string& path,
+                                                                 const std::string& writer) {
+  if (path.empty()) {
+    spdlog::warn(
+        "audit chain {}: no --audit-signing-key: its entries go unsigned, and `schakelctl audit "
+        "verify` reports each of them",
+        writer);
+    return std::shared_ptr<const SigningKey>();
+  }
+  absl::StatusOr<SigningKey> key = SigningKey::ReadFile(path);
+  if (!key.ok()) return key.status();
+  spdlog::info("audit chain {}: signs with the key {}…", writer,
+               Hex(key->public_key()).substr(0, 16));
+  return std::make_shared<const SigningKey>(*std::move(key));
+}
+
 ChainWriter::ChainWriter(ChainWriterOptions options, Queue& queue)
     : options_(std::move(options)), queue_(queue) {
   options_.batch_size = std::max(options_.batch_size, 1);
@@ -161,6 +177,7 @@ absl::StatusOr<int> ChainWriter::PublishOnce() {
   for (std::size_t i = 0; status.ok() && i < pending->size(); ++i) {
     v1::AuditEntry& entry = (*pending)[i].entry;
     Link(entry, options_.writer, next);
+    if (options_.signing_key) Sign(entry, *options_.signing_key);
     batch[entry.hash()] = (*pending)[i].id;
     ids.push_back((*pending)[i].id);
     status = producer_->Produce(kAuditTopic, options_.writer, entry.SerializeAsString());

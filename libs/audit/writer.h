@@ -15,6 +15,7 @@
 // reads the head again (now including the other's entries) and links its own after them. So two
 // processes with one writer id take turns on one chain; they never fork it, and an entry is never
 // in the chain twice (a commit whose outcome was unknown is looked up by its hash after the renew).
+// Each entry is signed with the writer's own key (ChainWriterOptions::signing_key) as it is linked.
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
@@ -35,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/audit/entry.h"
+#include "libs/audit/signing.h"
 #include "libs/kafka/producer.h"
 
 namespace schakel::kafka {
@@ -91,6 +93,9 @@ struct ChainWriterOptions {
   // The chain's name and the topic's key, e.g. "inbox-mjd".
   std::string writer;
   kafka::Properties extra;  // e.g. TLS or SASL settings
+  // The writer's own Ed25519 key (signing.h): every entry it links is signed with it. Without one
+  // the entries go unsigned, and `schakelctl audit verify` reports each of them.
+  std::shared_ptr<const SigningKey> signing_key{};
   int batch_size = 500;
   // With nothing to publish, look again after this long even without Notify.
   std::chrono::milliseconds idle_wait{200};
@@ -107,6 +112,11 @@ struct ChainWriterOptions {
   // How long Stop() may spend publishing what is still queued.
   std::chrono::milliseconds stop_timeout{5000};
 };
+
+// The key of a service's --audit-signing-key flag: nullptr (with a warning in the log) when `path`
+// is empty, an error when the file is no Ed25519 private key.
+absl::StatusOr<std::shared_ptr<const SigningKey>> LoadSigningKey(const std::string& path,
+                                                                 const std::string& writer);
 
 class ChainWriter {
  public:

@@ -63,6 +63,13 @@ int main(int argc, char** argv) {
                  "Serve Prometheus metrics at http://ADDRESS/metrics, e.g. 127.0.0.1:9461 "
                  "(default: not served)");
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
+  std::string audit_signing_key;
+  app.add_option(
+      "--audit-signing-key", audit_signing_key,
+      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this service signs "
+      "its "
+      "audit entries with; the verifier trusts its public key for this writer only. Without "
+      "it the entries go unsigned and `schakelctl audit verify` reports them");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -138,7 +145,14 @@ int main(int argc, char** argv) {
   // The audit chain "inbox-<org>": every read of personal data and every status change, queued in
   // the database with the read or change, linked and published by the writer.
   schakel::inbox::StoreAuditQueue audit_queue(**store);
+  absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
+      schakel::audit::LoadSigningKey(audit_signing_key, "inbox-" + org);
+  if (!audit_key.ok()) {
+    spdlog::critical("{}", std::string(audit_key.status().message()));
+    return 1;
+  }
   schakel::audit::ChainWriterOptions audit_options;
+  audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
   audit_options.writer = "inbox-" + org;
   schakel::audit::ChainWriter audit_writer(audit_options, audit_queue);

@@ -66,6 +66,13 @@ int main(int argc, char** argv) {
          "SubmitReferral calls waiting for Kafka at most; beyond, a call is refused at once "
          "(RESOURCE_EXHAUSTED) so that memory stays bounded under a flood (0: no bound)")
       ->capture_default_str();
+  std::string audit_signing_key;
+  app.add_option(
+      "--audit-signing-key", audit_signing_key,
+      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this service signs "
+      "its "
+      "audit entries with; the verifier trusts its public key for this writer only. Without "
+      "it the entries go unsigned and `schakelctl audit verify` reports them");
   std::string audit_writer = "intake";
   app.add_option("--audit-writer", audit_writer,
                  "This instance's audit chain in schakel.audit (instances sharing one take turns); "
@@ -177,7 +184,14 @@ int main(int argc, char** argv) {
   }
   // The audit chain: every referral received (the personal data of a client) is recorded, and
   // SubmitReferral answers only once its entry is in Kafka too.
+  absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
+      schakel::audit::LoadSigningKey(audit_signing_key, audit_writer);
+  if (!audit_key.ok()) {
+    spdlog::critical("{}", std::string(audit_key.status().message()));
+    return 1;
+  }
   schakel::audit::ChainWriterOptions audit_options;
+  audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
   audit_options.writer = audit_writer;
   schakel::audit::AuditLog audit_log(audit_options);

@@ -48,6 +48,13 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", metrics_listen,
                  "Serve Prometheus metrics at http://ADDRESS/metrics (default: not served)");
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
+  std::string audit_signing_key;
+  app.add_option(
+      "--audit-signing-key", audit_signing_key,
+      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this service signs "
+      "its "
+      "audit entries with; the verifier trusts its public key for this writer only. Without "
+      "it the entries go unsigned and `schakelctl audit verify` reports them");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   schakel::service::SecurityFlags security_flags;
@@ -116,7 +123,14 @@ int main(int argc, char** argv) {
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
   // The audit chain "keys": every key handed to an organisation and every erasure, committed to
   // schakel.audit before the call is answered.
+  absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
+      schakel::audit::LoadSigningKey(audit_signing_key, "keys");
+  if (!audit_key.ok()) {
+    spdlog::critical("{}", std::string(audit_key.status().message()));
+    return 1;
+  }
   schakel::audit::ChainWriterOptions audit_options;
+  audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
   audit_options.writer = "keys";
   schakel::audit::AuditLog audit_log(audit_options);

@@ -81,6 +81,13 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(100, 600000));
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
+  std::string audit_signing_key;
+  app.add_option(
+      "--audit-signing-key", audit_signing_key,
+      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this service signs "
+      "its "
+      "audit entries with; the verifier trusts its public key for this writer only. Without "
+      "it the entries go unsigned and `schakelctl audit verify` reports them");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   schakel::service::SecurityFlags security_flags;
@@ -143,7 +150,14 @@ int main(int argc, char** argv) {
   (*metrics)->SetKafkaReachableSource([&probe] { return (*probe)->Reachable(); });
 
   // The audit chain "ops": every reassignment made through the console.
+  absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
+      schakel::audit::LoadSigningKey(audit_signing_key, "ops");
+  if (!audit_key.ok()) {
+    spdlog::critical("{}", std::string(audit_key.status().message()));
+    return 1;
+  }
   schakel::audit::ChainWriterOptions audit_options;
+  audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
   audit_options.writer = "ops";
   schakel::audit::AuditLog audit_log(audit_options);

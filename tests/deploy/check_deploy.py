@@ -48,16 +48,18 @@ COMMANDS_RUN = {
 FLAGS = {
     "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True, "--keys": True,
                "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--audit-writer": True,
-               "--max-in-flight": True,
+               "--max-in-flight": True, "--audit-signing-key": True,
                "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
                "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "inbox": {"--org": True, "--network": True, "--listen": True, "--kafka": True, "--db": True, "--keys": True,
+              "--audit-signing-key": True,
               "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "ops": {"--network": True, "--kafka": True, "--listen": True, "--console-listen": True,
             "--metrics-listen": True, "--lag-every-ms": True, "--log-json": False, "--log-level": True,
-            "--kafka-config": True},
+            "--kafka-config": True, "--audit-signing-key": True},
     "keys": {"--listen": True, "--kafka": True, "--master-key": True, "--db": True, "--group": True,
+             "--audit-signing-key": True,
              "--metrics-listen": True, "--log-json": False, "--log-level": True, "--kafka-config": True},
 }
 # Flags that exist but are for operators and tests, not for a deployment: a manifest or unit that passes one
@@ -82,6 +84,14 @@ PERSISTENT_FILE_FLAGS = {"intake": "--db", "inbox": "--db", "keys": "--db"}
 # and key, readable by the service's group only, and so never from the data volume, nor its backups.
 KEY_SECRETS = {("intake", "--pseudonym-key"): ("schakel-pseudonym-key", "pseudonym.key"),
                ("keys", "--master-key"): ("schakel-keys-master-key", "master.key")}
+# The audit stream: each service that writes it signs its own chain with its own Ed25519 key (README "Audit"). In
+# Kubernetes every such workload passes --audit-signing-key (without it its entries go unsigned and `schakelctl
+# audit verify` fails), from the Secret schakel-audit-<workload> (intake: one key per pod, <pod>.key), readable by
+# the service's group only.
+AUDIT_WRITERS = {"intake", "inbox", "ops", "keys"}
+AUDIT_KEY_FLAG = "--audit-signing-key"
+AUDIT_KEY_SECRET = "schakel-audit-{name}"
+AUDIT_SECRET_NAME = re.compile(r"schakel-audit-[\w-]+")  # made with kubectl (deploy/README.md), like TLS's
 # TLS: a service whose main.cc calls AddSecurityFlags accepts these too (they are added in SECURITY_SOURCE, not
 # in main.cc); one that calls LoadServerSecurity requires TLS_REQUIRED (it exits 2 at start without them).
 SECURITY_FLAGS = {"--tls-cert": True, "--tls-key": True, "--tls-ca": True, "--tokens": True}
@@ -433,8 +443,8 @@ class Checker:
                 if ref and ref not in by_kind.get("ConfigMap", {}):
                     self.problem(where, f"volume {volume['name']}: no ConfigMap {ref} in deploy/k8s")
                 ref = (source.get("secret") or {}).get("name")
-                if ref and TLS_SECRET_NAME.fullmatch(ref):
-                    continue  # made with kubectl (deploy/README.md); check_tls_files checks which one
+                if ref and (TLS_SECRET_NAME.fullmatch(ref) or AUDIT_SECRET_NAME.fullmatch(ref)):
+                    continue  # made with kubectl (deploy/README.md); check_tls_files/check_audit_key check which
                 if ref and ref not in by_kind.get("Secret", {}):
                     self.problem(where, f"volume {volume['name']}: no Secret {ref} (not even as an example)")
         containers = pod.get("containers") or []
@@ -504,6 +514,8 @@ class Checker:
                     self.problem(cwhere, f"volumeMount {mount.get('name')} has no volume")
             self.check_tls_files(cwhere, obj["metadata"]["name"], given, c.get("volumeMounts") or [], volumes,
                                  (pod.get("securityContext") or {}).get("fsGroup"))
+            self.check_audit_key(cwhere, m.group(1), obj["metadata"]["name"], given, c.get("volumeMounts") or [],
+                                 volumes)
 
     def check_state(self, where, cwhere, obj, service, given, mounts, volumes):
         """A single writer runs once; its files are on a volume that outlives the pod; its keys from Secrets."""
@@ -614,6 +626,24 @@ class Checker:
         if (probe.get("timeoutSeconds") or 1) < seconds:
             self.problem(where, f"{kind}: timeoutSeconds {probe.get('timeoutSeconds') or 1} is shorter than the "
                                 f"probe's -connect-timeout and -rpc-timeout together ({seconds:g}s)")
+
+    def check_audit_key(self, where, service, workload, given, mounts, volumes):
+        """A writer of the audit stream signs with its own key, from its own Secret, readable by its group only."""
+        if service not in AUDIT_WRITERS:
+            return
+        path = given.get(AUDIT_KEY_FLAG)
+        if not path:
+            self.problem(where, f"no {AUDIT_KEY_FLAG}: {service} writes the audit stream, and its entries would go "
+                                "unsigned (`schakelctl audit verify` fails on them)")
+            return
+        secret = AUDIT_KEY_SECRET.format(name=workload)
+        found = [f for f in secret_files(str(path), mounts, volumes) if f[0] == secret]
+        if not found:
+            self.problem(where, f"{AUDIT_KEY_FLAG}={path}: no volume mounts a key of Secret {secret} there (each "
+                                "writer's own key, never another's)")
+        elif found[0][2] & 0o007:
+            self.problem(where, f"{AUDIT_KEY_FLAG}: mode {found[0][2]:04o} lets every user in the container read the "
+                                "key (defaultMode 0440 with the pod's fsGroup)")
 
     def check_tls_files(self, where, workload, given, mounts, volumes, fs_group):
         """Each TLS flag names a file from its Secret (TLS_SECRETS) that the service can read."""

@@ -1,8 +1,9 @@
 // The audit stream end to end, on a broker of its own (the test forges entries into the topic,
 // which must not reach other tests): the real intake, router and inboxes record a short scenario,
 // an operator's `schakelctl audit verify` finds every chain intact and lists who did what; a
-// restarted inbox continues its chain; a forged entry in the topic, and a deleted or changed line
-// in an export, are each found and named.
+// restarted inbox continues its chain; an entry that one writer (the municipality's inbox, with its
+// own Kafka identity and signing key) links well into another's chain is found by its signature; a
+// forged entry in the topic, and a deleted or changed line in an export, are each found and named.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "libs/audit/entry.h"
+#include "libs/audit/signing.h"
+#include "libs/kafka/client_config.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
 #include "schakel/v1/audit.pb.h"
@@ -79,8 +82,14 @@ class AuditE2eTest : public ::testing::Test {
 
   // `schakelctl audit verify [args]`: its exit status, and its output in *output.
   int Verify(std::string* output, const std::vector<std::string>& args = {}) {
-    std::vector<std::string> argv = {kSchakelctl, "audit", "verify", "--kafka",
-                                     kafka_->bootstrap()};
+    // The writers' public keys, as deploy/local/pki made them for this test run's services.
+    std::vector<std::string> argv = {kSchakelctl,
+                                     "audit",
+                                     "verify",
+                                     "--kafka",
+                                     kafka_->bootstrap(),
+                                     "--audit-keys",
+                                     (schakel::testing::TestPki() / "audit").string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, output);
   }
@@ -229,6 +238,66 @@ TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
   EXPECT_THAT(output, HasSubstr("inbox-mjd seq 1 (line " + std::to_string(second + 1) +
                                 "): changed entry"));
 
+  // The municipality's inbox, compromised, appends a read of MJD's to MJD's chain: with its own
+  // Kafka identity (the broker lets every writer write the topic) and the only signing key it has,
+  // its own. The entry links well after the head, so only the signature gives it away.
+  {
+    v1::AuditEntry head;
+    const absl::Status read_head = kafka::ReadToEnd(
+        kafka_->bootstrap(), "schakel.audit", {0}, std::chrono::seconds(30),
+        [&](const kafka::Record& record, bool) {
+          v1::AuditEntry entry;
+          if (entry.ParseFromString(record.value) && entry.writer() == "inbox-mjd" &&
+              (head.writer().empty() || entry.sequence() > head.sequence())) {
+            head = entry;
+          }
+        });
+    ASSERT_TRUE(read_head.ok()) << read_head;
+    ASSERT_EQ(head.writer(), "inbox-mjd");
+    ASSERT_EQ(Verify(&output), 0) << output;  // intact up to here
+    audit::Head after_head{head.sequence() + 1, head.hash()};
+    v1::AuditEntry appended = audit::NewEntry(
+        audit::OrganisationActor("mjd"), audit::kAssignmentRead,
+        audit::SubjectOf({.referral_id = submitted.referral_id(), .assignment_ids = {debt}}),
+        "GetAssignment");
+    audit::Link(appended, "inbox-mjd", after_head);
+    absl::StatusOr<audit::SigningKey> gemeente_key = audit::SigningKey::ReadFile(
+        (schakel::testing::TestPki() / "audit" / "inbox-gemeente.key").string());
+    ASSERT_TRUE(gemeente_key.ok()) << gemeente_key.status();
+    audit::Sign(appended, *gemeente_key);
+    absl::StatusOr<kafka::Properties> gemeente_kafka =
+        kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-gemeente"));
+    ASSERT_TRUE(gemeente_kafka.ok()) << gemeente_kafka.status();
+    absl::StatusOr<std::unique_ptr<kafka::Producer>> compromised =
+        kafka::Producer::Create({.bootstrap_servers = kafka_->bootstrap(),
+                                 .client_id = "inbox-gemeente",
+                                 .delivery_timeout = std::chrono::seconds(15),
+                                 .extra = *gemeente_kafka});
+    ASSERT_TRUE(compromised.ok()) << compromised.status();
+    std::promise<absl::Status> acknowledged;
+    (*compromised)
+        ->Publish("schakel.audit", "inbox-mjd", appended.SerializeAsString(),
+                  [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
+    const absl::Status taken = acknowledged.get_future().get();
+    (*compromised)->Close(std::chrono::seconds(5));
+    ASSERT_TRUE(taken.ok()) << "the broker refused the municipality's inbox: " << taken;
+
+    EXPECT_EQ(Verify(&output), 1) << output;
+    EXPECT_THAT(output, HasSubstr("PROBLEM inbox-mjd seq " + std::to_string(appended.sequence()) +
+                                  " (offset "));
+    EXPECT_THAT(output,
+                HasSubstr("): not the writer's key: signed with the key of inbox-gemeente (" +
+                          audit::Hex(gemeente_key->public_key()).substr(0, 16) +
+                          "…), not with one of inbox-mjd: inbox-gemeente wrote it into "
+                          "inbox-mjd's chain"));
+    // Well linked: the signature is the only problem, and every other entry is MJD's own.
+    EXPECT_THAT(output, HasSubstr(": 1 problems\n")) << output;
+    EXPECT_THAT(output, HasSubstr("inbox-mjd: " + std::to_string(appended.sequence() + 1) +
+                                  " entries checked (" + std::to_string(appended.sequence()) +
+                                  " signed by its key), head sequence " +
+                                  std::to_string(appended.sequence())));
+  }
+
   // A rogue producer copies MJD's read, names the municipality as the reader, recomputes the
   // hash, and produces it into the topic: verify names it.
   v1::AuditEntry forged;
@@ -267,6 +336,10 @@ TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
   EXPECT_THAT(output, HasSubstr("inserted entry: sequence " + std::to_string(forged.sequence()) +
                                 " is there already (offset " + std::to_string(original_offset) +
                                 "); this one differs: organisation gemeente"));
+  // Its signature was MJD's, over the hash before the change.
+  EXPECT_THAT(output, HasSubstr("): bad signature: its signature does not verify with the key it "
+                                "names (" +
+                                audit::Hex(forged.signing_key()).substr(0, 16) + "…)"));
   EXPECT_THAT(output, HasSubstr("intake: "));  // the other chains are still checked
 }
 

@@ -347,12 +347,14 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     EXPECT_TRUE(started.erased());
   }
 
-  // The audit stream: every chain intact, checked with the operator's own Kafka identity, and the
-  // key service's chain holds each key it handed out for this client, then the erasure.
+  // The audit stream: every chain intact and signed by its writer's key, checked with the
+  // operator's own Kafka identity, and the key service's chain holds each key it handed out for
+  // this client, then the erasure.
   std::string verified;
   EXPECT_EQ(schakel::testing::RunCommand(
                 {kSchakelctl, "--kafka-config", schakel::testing::TestKafkaConfig("operator"),
-                 "audit", "verify", "--kafka", net_->kafka()},
+                 "audit", "verify", "--kafka", net_->kafka(), "--audit-keys",
+                 (schakel::testing::TestPki() / "audit").string()},
                 &verified),
             0)
       << verified;

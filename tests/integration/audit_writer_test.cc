@@ -1,19 +1,26 @@
 // The audit writer against the real broker: two processes' writers with one writer id take turns on
-// one chain instead of forking it, and a new writer continues a chain where it ends.
+// one chain instead of forking it, and a new writer continues a chain where it ends; every entry is
+// signed with the writer's key.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "libs/audit/entry.h"
+#include "libs/audit/signing.h"
 #include "libs/audit/verify.h"
 #include "libs/audit/writer.h"
 #include "libs/kafka/admin.h"
 #include "libs/kafka/transactional_producer.h"
 #include "tests/support/kafka_test_env.h"
+#include "tests/support/test_network.h"
 
 namespace schakel::audit {
 namespace {
@@ -30,9 +37,26 @@ void CreateAuditTopic(const std::string& bootstrap) {
   ASSERT_TRUE(created.ok()) << created;
 }
 
-// `writer`'s chain as it is in the topic now, verified.
+// Each test writer's own signing key. Its public key goes where the test run's verifiers look
+// (TestPki()/audit, as deploy/local/pki makes it for the services): other tests verify every chain
+// on the shared broker, these too.
+std::shared_ptr<const SigningKey> KeyOf(const std::string& writer) {
+  static std::map<std::string, std::shared_ptr<const SigningKey>> keys;
+  std::shared_ptr<const SigningKey>& key = keys[writer];
+  if (!key) {
+    key = std::make_shared<const SigningKey>(SigningKey::Generate());
+    const std::filesystem::path dir = testing::TestPki() / "audit";
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / (writer + ".pub")) << PublicKeyPem(key->public_key());
+  }
+  return key;
+}
+
+// `writer`'s chain as it is in the topic now, verified against its key.
 Report ChainOf(const std::string& bootstrap, const std::string& writer) {
-  Verifier verifier;
+  TrustedKeys trusted;
+  EXPECT_TRUE(trusted.Add(writer, KeyOf(writer)->public_key()).ok());
+  Verifier verifier(std::move(trusted));
   const absl::Status read = kafka::ReadToEnd(
       bootstrap, std::string(kAuditTopic), {0}, std::chrono::seconds(60),
       [&](const kafka::Record& record, bool) {
@@ -54,6 +78,7 @@ ChainWriterOptions Options(const std::string& writer) {
   ChainWriterOptions options;
   options.bootstrap_servers = testing::TestKafka();
   options.writer = writer;
+  options.signing_key = KeyOf(writer);
   options.idle_wait = std::chrono::milliseconds(20);
   options.initial_backoff = std::chrono::milliseconds(50);
   options.max_backoff = std::chrono::milliseconds(500);
@@ -92,6 +117,7 @@ TEST(AuditWriterTest, TwoWritersWithOneIdTakeTurnsOnOneChain) {
   EXPECT_TRUE(report.ok()) << ReportText(report);
   ASSERT_EQ(report.writers.size(), 1u);
   EXPECT_EQ(report.writers[0].entries, 2u * kEach);
+  EXPECT_EQ(report.writers[0].signed_by_writer, 2u * kEach);
   EXPECT_EQ(report.writers[0].last_sequence, 2u * kEach - 1);
   EXPECT_EQ(report.writers[0].actions.at("assignment.read by organisation alpha"),
             static_cast<std::uint64_t>(kEach));
@@ -116,6 +142,7 @@ TEST(AuditWriterTest, ANewWriterContinuesTheChainWhereItEnds) {
   EXPECT_TRUE(report.ok()) << ReportText(report);
   ASSERT_EQ(report.writers.size(), 1u);
   EXPECT_EQ(report.writers[0].entries, 6u);
+  EXPECT_EQ(report.writers[0].signed_by_writer, 6u);
   EXPECT_EQ(report.writers[0].last_sequence, 5u);
 }
 

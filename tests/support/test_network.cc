@@ -420,6 +420,13 @@ void TestNetwork::Spawn(Service& s, const std::vector<std::string>& extra_env) {
   // Its Kafka identity: the same certificate, as the principal <name> (the ACLs are per principal).
   args.push_back("--kafka-config");
   args.push_back(TestKafkaConfig(cert));
+  // A writer of the audit stream signs its chain with its own key (deploy/local/pki made one for
+  // each: keys, intake, ops, inbox-<org>).
+  if (const std::filesystem::path key = pki / "audit" / (s.name + ".key");
+      std::filesystem::exists(key)) {
+    args.push_back("--audit-signing-key");
+    args.push_back(key.string());
+  }
   ++s.starts;
   const std::string log =
       (dir_ / (s.name + (s.starts > 1 ? "." + std::to_string(s.starts) : "") + ".log")).string();

@@ -334,6 +334,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   reassign_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   reassign_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  std::string audit_signing_key;
+  reassign_cmd->add_option(
+      "--audit-signing-key", audit_signing_key,
+      "The Ed25519 private key of the audit chain \"schakelctl\" (PEM); default: "
+      "<pki>/audit/schakelctl.key when it exists");
   std::string referral_id;
   auto* referral_cmd = app.add_subcommand(
       "referral",
@@ -363,11 +368,17 @@ int main(int argc, char** argv) {
   auto* audit_verify_cmd = audit_cmd->add_subcommand(
       "verify",
       "Check every writer's chain: sequence from 0 without gaps, each entry naming the previous "
-      "one's hash, each hash recomputed. Prints per writer the entries checked and OK, or each "
-      "problem; exits 0 only when every chain is intact");
+      "one's hash, each hash recomputed, each entry signed by a key trusted for its writer "
+      "(--audit-keys). Prints per writer the entries checked and OK, or each problem; exits 0 "
+      "only when every chain is intact");
   audit_verify_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   audit_verify_cmd->add_option("--file", audit_file,
                                "Check an export (schakelctl audit export) instead of the topic");
+  std::string audit_keys;
+  audit_verify_cmd->add_option(
+      "--audit-keys", audit_keys,
+      "Folder of the public keys trusted to sign each writer's entries, <writer>.pub (PEM; "
+      "several keys in one file for a renewed key); default: <pki>/audit");
   auto* audit_export_cmd = audit_cmd->add_subcommand(
       "export",
       "Print every record of schakel.audit, in order, one JSON object (an AuditEntry) per line; "
@@ -456,10 +467,19 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // The keys `audit verify` trusts, one writer each.
+  schakel::audit::TrustedKeys trusted_audit_keys;
+  if (*audit_verify_cmd) {
+    if (audit_keys.empty()) audit_keys = pki + "/audit";
+    if (absl::Status s = trusted_audit_keys.AddFolder(audit_keys); !s.ok()) {
+      return Fail("audit verify: " + std::string(s.message()) +
+                  " (give --audit-keys: the folder of the writers' <writer>.pub)");
+    }
+  }
   if (*audit_verify_cmd && !audit_file.empty()) {
     std::ifstream in(audit_file);
     if (!in) return Fail(audit_file + ": cannot open");
-    schakel::audit::Verifier verifier;
+    schakel::audit::Verifier verifier(std::move(trusted_audit_keys));
     std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
       const std::string position = "line " + std::to_string(number);
@@ -474,7 +494,7 @@ int main(int argc, char** argv) {
     return PrintAuditReport(verifier);
   }
   if (*audit_verify_cmd || *audit_export_cmd) {
-    schakel::audit::Verifier verifier;
+    schakel::audit::Verifier verifier(std::move(trusted_audit_keys));
     google::protobuf::util::JsonPrintOptions json;
     json.preserve_proto_field_names = true;
     bool written = true;
@@ -690,6 +710,15 @@ int main(int argc, char** argv) {
             !ok.ok()) {
           return Fail("unroutable reassign: " + std::string(ok.message()));
         }
+        // The audit entry's key first: nothing is sent that could not be recorded.
+        if (audit_signing_key.empty() && std::ifstream(pki + "/audit/schakelctl.key").good()) {
+          audit_signing_key = pki + "/audit/schakelctl.key";
+        }
+        absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
+            schakel::audit::LoadSigningKey(audit_signing_key, "schakelctl");
+        if (!audit_key.ok()) {
+          return Fail("unroutable reassign: " + std::string(audit_key.status().message()));
+        }
         const schakel::v1::ReassignRequested event =
             queue.MakeReassign(*queue.Find(reassign_referral, reassign_need), reassign_to,
                                reassign_reason, "schakelctl:" + reassign_by);
@@ -717,6 +746,7 @@ int main(int argc, char** argv) {
           schakel::audit::ChainWriterOptions audit_options;
           audit_options.bootstrap_servers = kafka;
           audit_options.writer = "schakelctl";
+          audit_options.signing_key = *audit_key;
           schakel::audit::AuditLog audit_log(audit_options);
           audit_log.Start();
           schakel::v1::AuditSubject subject;
