@@ -191,11 +191,22 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
         *WaitFor("mjd", owners.at("debt").second, [](const auto&) { return true; });
     v1::Assignment debt_accepted;
     ASSERT_TRUE(net_->Accept("mjd", debt, &debt_accepted).ok());
+    // On hold is a pause in work that has started.
+    v1::Assignment debt_started;
+    {
+      grpc::ClientContext context;
+      schakel::testing::PrepareCall(context, "mjd");
+      v1::ChangeAssignmentRequest request;
+      request.set_assignment_id(debt_accepted.assignment_id());
+      request.set_expected_version(debt_accepted.version());
+      status = net_->Inbox("mjd")->Start(&context, request, &debt_started);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
     grpc::ClientContext context;
     schakel::testing::PrepareCall(context, "mjd");
     v1::ChangeAssignmentRequest request;
-    request.set_assignment_id(debt_accepted.assignment_id());
-    request.set_expected_version(debt_accepted.version());
+    request.set_assignment_id(debt_started.assignment_id());
+    request.set_expected_version(debt_started.version());
     request.set_reason(kTypedReason);
     v1::Assignment on_hold;
     status = net_->Inbox("mjd")->PutOnHold(&context, request, &on_hold);
