@@ -53,6 +53,30 @@ void KeyClient::ClientKey(const std::string& client_pseudonym, const std::string
                             });
 }
 
+void KeyClient::ReferralKey(const std::string& referral_id, const std::string& key_id,
+                            std::chrono::system_clock::time_point deadline, Done done) {
+  struct Call {
+    grpc::ClientContext context;
+    v1::ReferralKeyRequest request;
+    v1::DataKey response;
+    Done done;
+  };
+  auto* call = new Call();
+  call->context.set_deadline(deadline);
+  call->request.set_referral_id(referral_id);
+  call->request.set_key_id(key_id);
+  call->done = std::move(done);
+  stub_->async()->ReferralKey(&call->context, &call->request, &call->response,
+                              [call](grpc::Status status) {
+                                std::unique_ptr<Call> owned(call);
+                                if (!status.ok()) {
+                                  owned->done(FromGrpc(status));
+                                } else {
+                                  owned->done(std::move(owned->response));
+                                }
+                              });
+}
+
 absl::StatusOr<v1::DataKey> KeyClient::AssignmentKey(const std::string& assignment_id,
                                                      const std::string& key_id) {
   grpc::ClientContext context;

@@ -26,6 +26,12 @@ class ClientKeySource {
   // `deadline`.
   virtual void ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
                          std::chrono::system_clock::time_point deadline, Done done) = 0;
+  // The key `key_id` of the client of `referral_id` (to open, for the referring organisation, what
+  // the owners wrote sealed about its assignments). Calls `done` exactly once, on any thread:
+  // FAILED_PRECONDITION when the client was erased; PERMISSION_DENIED when `key_id` is not that
+  // client's; UNAVAILABLE when the key service does not answer by `deadline`.
+  virtual void ReferralKey(const std::string& referral_id, const std::string& key_id,
+                           std::chrono::system_clock::time_point deadline, Done done) = 0;
 };
 
 // One key an organisation asks for: the key `key_id` of its assignment `assignment_id`.
@@ -58,6 +64,8 @@ class KeyClient final : public ClientKeySource, public AssignmentKeySource {
 
   void ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
                  std::chrono::system_clock::time_point deadline, Done done) override;
+  void ReferralKey(const std::string& referral_id, const std::string& key_id,
+                   std::chrono::system_clock::time_point deadline, Done done) override;
   absl::StatusOr<v1::DataKey> AssignmentKey(const std::string& assignment_id,
                                             const std::string& key_id) override;
   // Every ask as its own call, all in flight at once (each with the client's timeout).

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace schakel::privacy {
@@ -38,6 +39,24 @@ class TogetherKeyService final : public v1::KeyService::CallbackService {
         h.response->set_key("key of " + h.request->assignment_id());
         h.reactor->Finish(grpc::Status::OK);
       }
+    }
+    return reactor;
+  }
+
+  // At once: "r-erased" FAILED_PRECONDITION, "r-other" PERMISSION_DENIED, any other a key named
+  // after the referral.
+  grpc::ServerUnaryReactor* ReferralKey(grpc::CallbackServerContext* context,
+                                        const v1::ReferralKeyRequest* request,
+                                        v1::DataKey* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (request->referral_id() == "r-erased") {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "erased"));
+    } else if (request->referral_id() == "r-other") {
+      reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours"));
+    } else {
+      response->set_key_id(request->key_id());
+      response->set_key("key of " + request->referral_id());
+      reactor->Finish(grpc::Status::OK);
     }
     return reactor;
   }
@@ -122,6 +141,44 @@ TEST(KeyClientTest, AKeyServiceThatDoesNotAnswerIsUnavailableForEveryAsk) {
   ASSERT_EQ(keys.size(), 2u);
   EXPECT_EQ(keys[0].status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(keys[1].status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Asks for one referral's key and waits for `done`.
+absl::StatusOr<v1::DataKey> AskReferralKey(KeyClient& client, const std::string& referral_id,
+                                           std::chrono::milliseconds timeout) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<v1::DataKey>> answer;
+  client.ReferralKey(referral_id, "k-1", std::chrono::system_clock::now() + timeout,
+                     [&](absl::StatusOr<v1::DataKey> key) {
+                       std::lock_guard lock(mu);
+                       answer = std::move(key);
+                       cv.notify_one();
+                     });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return answer.has_value(); });
+  return *std::move(answer);
+}
+
+TEST(KeyClientTest, AsksForAReferralsKeyAndSaysWhyItWasRefused) {
+  Running running(1);
+  ASSERT_TRUE(running.started());
+  KeyClient client = running.Client(std::chrono::seconds(10));
+  absl::StatusOr<v1::DataKey> key = AskReferralKey(client, "r-1", std::chrono::seconds(10));
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(key->key_id(), "k-1");
+  EXPECT_EQ(key->key(), "key of r-1");
+  EXPECT_EQ(AskReferralKey(client, "r-erased", std::chrono::seconds(10)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(AskReferralKey(client, "r-other", std::chrono::seconds(10)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(KeyClientTest, AReferralKeyFromAKeyServiceThatIsNotThereIsUnavailable) {
+  // Port 1 of loopback: nothing listens there.
+  KeyClient client(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(AskReferralKey(client, "r-1", std::chrono::milliseconds(300)).status().code(),
+            absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

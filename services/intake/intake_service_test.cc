@@ -79,6 +79,23 @@ class FakeKeys final : public privacy::ClientKeySource {
     }
     done(key_);
   }
+  // The key `key_id` of the referral's client: the one key when it is that key (FAILED_PRECONDITION
+  // when `erased_`), PERMISSION_DENIED for any other key id.
+  void ReferralKey(const std::string& referral_id, const std::string& key_id,
+                   std::chrono::system_clock::time_point /*deadline*/, Done done) override {
+    {
+      std::lock_guard lock(mu_);
+      referral_asked_.push_back(referral_id + " " + key_id);
+    }
+    if (!available_) return done(absl::UnavailableError("key service: connection refused"));
+    if (key_id != key_.key_id()) return done(absl::PermissionDeniedError("key service: no"));
+    if (erased_) return done(absl::FailedPreconditionError("key service: erased"));
+    done(key_);
+  }
+  std::vector<std::string> referral_asked() {
+    std::lock_guard lock(mu_);
+    return referral_asked_;
+  }
   // Answers the calls held back (hold_) with the key.
   void Release() {
     std::vector<Done> held;
@@ -99,11 +116,13 @@ class FakeKeys final : public privacy::ClientKeySource {
     return k;
   }();
   bool available_ = true;
-  bool hold_ = false;  // a slow key service: answers wait for Release()
+  bool erased_ = false;  // the client has been erased (ReferralKey)
+  bool hold_ = false;    // a slow key service: answers wait for Release()
 
  private:
   std::mutex mu_;
   std::vector<std::string> asked_;
+  std::vector<std::string> referral_asked_;
   std::vector<Done> held_;
 };
 

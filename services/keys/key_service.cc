@@ -250,6 +250,60 @@ void KeyService::KeyWriterLoop() {
   }
 }
 
+// Intake opens, for the referring organisation, what the owners wrote about its referral. Not
+// recorded here: intake records each read of opened text in its own audit chain (referral.read)
+// before it answers the referrer; intake itself opens nothing else with the key.
+grpc::ServerUnaryReactor* KeyService::ReferralKey(grpc::CallbackServerContext* context,
+                                                  const v1::ReferralKeyRequest* request,
+                                                  v1::DataKey* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const service::Caller caller = service::Identify(*context);
+  if (caller.kind == service::Caller::Kind::kNobody) {
+    reactor->Finish(Unauthenticated());
+    return reactor;
+  }
+  if (caller.kind != service::Caller::Kind::kService || caller.id != "intake") {
+    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "only the intake service asks for a referral's key"));
+    return reactor;
+  }
+  if (request->referral_id().empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral_id: is required"));
+    return reactor;
+  }
+  if (request->key_id().empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "key_id: is required"));
+    return reactor;
+  }
+  DataKey key;
+  absl::StatusOr<KeyStore::Access> access =
+      store_.ReferralKey(request->referral_id(), request->key_id(), &key);
+  if (!access.ok()) {
+    spdlog::error("referral key for {}: {}", request->referral_id(),
+                  std::string(access.status().message()));
+    reactor->Finish(service::ToGrpc(access.status()));
+    return reactor;
+  }
+  switch (*access) {
+    case KeyStore::Access::kGranted:
+      response->set_key_id(key.key_id);
+      response->set_key(std::move(key.key));
+      reactor->Finish(grpc::Status::OK);
+      break;
+    case KeyStore::Access::kErased:
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("erased: the client of ", request->referral_id(), " has been erased")));
+      break;
+    case KeyStore::Access::kNotGranted:
+    case KeyStore::Access::kUnknownKey:
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no such key for this referral"));
+      break;
+  }
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* KeyService::AssignmentKey(grpc::CallbackServerContext* context,
                                                     const v1::AssignmentKeyRequest* request,
                                                     v1::DataKey* response) {

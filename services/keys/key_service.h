@@ -43,6 +43,9 @@ class KeyService final : public v1::KeyService::CallbackService {
   grpc::ServerUnaryReactor* ClientKey(grpc::CallbackServerContext* context,
                                       const v1::ClientKeyRequest* request,
                                       v1::DataKey* response) override;
+  grpc::ServerUnaryReactor* ReferralKey(grpc::CallbackServerContext* context,
+                                        const v1::ReferralKeyRequest* request,
+                                        v1::DataKey* response) override;
   grpc::ServerUnaryReactor* AssignmentKey(grpc::CallbackServerContext* context,
                                           const v1::AssignmentKeyRequest* request,
                                           v1::DataKey* response) override;

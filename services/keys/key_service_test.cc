@@ -111,6 +111,15 @@ class KeyServiceTest : public ::testing::Test {
     request.set_key_id(key_id);
     return stub_->AssignmentKey(&context, request, key);
   }
+  grpc::Status ReferralKey(const std::string& as, const std::string& referral,
+                           const std::string& key_id, v1::DataKey* key) {
+    grpc::ClientContext context;
+    As(context, as);
+    v1::ReferralKeyRequest request;
+    request.set_referral_id(referral);
+    request.set_key_id(key_id);
+    return stub_->ReferralKey(&context, request, key);
+  }
   grpc::Status Erase(const std::string& as, const std::string& referral, const std::string& reason,
                      v1::EraseClientResponse* response) {
     grpc::ClientContext context;
@@ -166,6 +175,76 @@ TEST_F(KeyServiceTest, AnOrganisationGetsTheKeyOfWhatWasOfferedToItOnceTheOfferA
   // The organisation itself (a partner reading its topic directly) too.
   ASSERT_TRUE(AssignmentKey("org:mjd", "r-1.0", key.key_id(), &got).ok());
   EXPECT_EQ(got.key(), key.key());
+}
+
+TEST_F(KeyServiceTest, OnlyIntakeGetsTheKeyOfAReferralItTookIn) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
+  v1::DataKey got;
+  grpc::Status status = ReferralKey("service:intake", "r-1", key.key_id(), &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.key_id(), key.key_id());
+  EXPECT_EQ(got.key(), key.key());
+  // Nobody else: not the owner (it has AssignmentKey), not an inbox, not an operator.
+  EXPECT_EQ(ReferralKey("", "r-1", key.key_id(), &got).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  for (const char* as : {"org:mjd", "service:inbox-mjd", "service:router", "operator:op"}) {
+    status = ReferralKey(as, "r-1", key.key_id(), &got);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << as;
+    EXPECT_EQ(status.error_message(), "only the intake service asks for a referral's key") << as;
+  }
+  EXPECT_EQ(ReferralKey("service:intake", "", key.key_id(), &got).error_message(),
+            "referral_id: is required");
+  EXPECT_EQ(ReferralKey("service:intake", "r-1", "", &got).error_message(), "key_id: is required");
+  // No key recorded for nobody's asking.
+  EXPECT_EQ(*store_->CountKeys(), 1);
+}
+
+TEST_F(KeyServiceTest, AReferralKeyIsRefusedTheSameWayForAnotherClientOrAnUnknownReferralOrKey) {
+  v1::DataKey anna, bert;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &anna).ok());
+  ASSERT_TRUE(ClientKey("service:intake", "p-bert", "r-2", &bert).ok());
+  ASSERT_NE(anna.key_id(), bert.key_id());
+  v1::DataKey got;
+  // Bert's key through Anna's referral, Anna's key through a referral nobody made, and a key id
+  // nobody made: one answer, no key made.
+  const grpc::Status other = ReferralKey("service:intake", "r-1", bert.key_id(), &got);
+  const grpc::Status unknown_referral = ReferralKey("service:intake", "r-9", anna.key_id(), &got);
+  const grpc::Status unknown_key = ReferralKey("service:intake", "r-1", "k-nobody", &got);
+  for (const grpc::Status& s : {other, unknown_referral, unknown_key}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(s.error_message(), "no such key for this referral");
+  }
+  EXPECT_EQ(got.key(), "");
+  EXPECT_EQ(*store_->CountKeys(), 2);
+  // A second referral of the same client opens with the client's key.
+  v1::DataKey again;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-3", &again).ok());
+  ASSERT_EQ(again.key_id(), anna.key_id());
+  ASSERT_TRUE(ReferralKey("service:intake", "r-3", anna.key_id(), &got).ok());
+  EXPECT_EQ(got.key(), anna.key());
+}
+
+TEST_F(KeyServiceTest, AnErasedClientsReferralKeyIsFailedPreconditionErased) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
+  v1::EraseClientResponse erased;
+  ASSERT_TRUE(Erase("operator:op", "r-1", "client asked", &erased).ok());
+  v1::DataKey got;
+  const grpc::Status status = ReferralKey("service:intake", "r-1", key.key_id(), &got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message(), "erased: the client of r-1 has been erased");
+  EXPECT_EQ(got.key(), "");
+  // The client's new key (a later referral) does not reopen the erased one, nor is made here.
+  v1::DataKey fresh;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-2", &fresh).ok());
+  EXPECT_EQ(ReferralKey("service:intake", "r-2", key.key_id(), &got).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReferralKey("service:intake", "r-1", fresh.key_id(), &got).error_code(),
+            grpc::StatusCode::OK)
+      << "r-1's client is the same person: its current key is the client's";
+  EXPECT_EQ(*store_->CountKeys(), 1);
 }
 
 // Checking again only every hour: a waiting call is answered because the stored grant wakes it.

@@ -350,6 +350,44 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
   return Access::kNotGranted;
 }
 
+absl::StatusOr<KeyStore::Access> KeyStore::ReferralKey(const std::string& referral_id,
+                                                       const std::string& key_id, DataKey* key) {
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_.get();
+  // The key, when it is the key of the referral's client (one join: no answer tells whether the
+  // referral or the key exists on its own).
+  absl::StatusOr<Stmt> find = Prepare(db,
+                                      "SELECT k.client_pseudonym, k.wrapped FROM referrals r "
+                                      "JOIN keys k ON k.client_pseudonym = r.client_pseudonym "
+                                      "WHERE r.referral_id = ? AND k.key_id = ?");
+  if (!find.ok()) return find.status();
+  Bind(find->get(), 1, referral_id);
+  Bind(find->get(), 2, key_id);
+  int rc = sqlite3_step(find->get());
+  if (rc == SQLITE_ROW) {
+    const std::string pseudonym = Column(find->get(), 0);
+    absl::StatusOr<std::string> opened = Unwrap(key_id, pseudonym, Column(find->get(), 1));
+    if (!opened.ok()) return opened.status();
+    key->key_id = key_id;
+    key->key = *std::move(opened);
+    key->client_pseudonym = pseudonym;
+    key->referral_id = referral_id;
+    return Access::kGranted;
+  }
+  if (rc != SQLITE_DONE) return SqlError(db, "find referral key");
+  absl::StatusOr<Stmt> erased = Prepare(db,
+                                        "SELECT 1 FROM referrals r JOIN erased_keys e "
+                                        "ON e.client_pseudonym = r.client_pseudonym "
+                                        "WHERE r.referral_id = ? AND e.key_id = ?");
+  if (!erased.ok()) return erased.status();
+  Bind(erased->get(), 1, referral_id);
+  Bind(erased->get(), 2, key_id);
+  rc = sqlite3_step(erased->get());
+  if (rc == SQLITE_ROW) return Access::kErased;
+  if (rc != SQLITE_DONE) return SqlError(db, "find erased referral key");
+  return Access::kNotGranted;
+}
+
 absl::StatusOr<std::string> KeyStore::ClientOf(const std::string& referral_id) {
   std::lock_guard lock(mu_);
   absl::StatusOr<Stmt> find =

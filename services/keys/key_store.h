@@ -69,6 +69,12 @@ class KeyStore {
   absl::StatusOr<Access> AssignmentKey(const std::string& assignment_id, const std::string& key_id,
                                        const std::string& organisation, DataKey* key);
 
+  // Whether key `key_id` is the key of the client recorded for `referral_id` (ClientKey):
+  // kGranted with the key; kErased when that client's key `key_id` was destroyed; kNotGranted
+  // otherwise — an unknown referral, an unknown key and another client's key alike.
+  absl::StatusOr<Access> ReferralKey(const std::string& referral_id, const std::string& key_id,
+                                     DataKey* key);
+
   // The client of `referral_id`; NOT_FOUND when no referral of that id got a key here.
   absl::StatusOr<std::string> ClientOf(const std::string& referral_id);
   // Destroys every key of the client and records it. Idempotent.

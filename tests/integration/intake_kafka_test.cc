@@ -45,6 +45,11 @@ class FixedKey final : public privacy::ClientKeySource {
                  Done done) override {
     done(key_);
   }
+  void ReferralKey(const std::string&, const std::string& key_id,
+                   std::chrono::system_clock::time_point, Done done) override {
+    if (key_id != key_.key_id()) return done(absl::PermissionDeniedError("not this key"));
+    done(key_);
+  }
   const v1::DataKey& key() const { return key_; }
 
  private:
