@@ -37,6 +37,9 @@ inline constexpr char kAssignmentList[] = "assignment.list";
 inline constexpr char kAssignmentWatch[] = "assignment.watch";
 inline constexpr char kStatusChanged[] = "status.changed";
 inline constexpr char kReferralSubmitted[] = "referral.submitted";
+// Intake opened, for the referring organisation, what an owner's people typed (sealed status
+// reasons and outcomes) about the referral's assignments, to answer it.
+inline constexpr char kReferralRead[] = "referral.read";
 inline constexpr char kUnroutableReassigned[] = "unroutable.reassigned";
 // The key service: an assignment's key handed to the organisation it was offered to, and a client
 // erased (every key destroyed).

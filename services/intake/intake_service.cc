@@ -112,38 +112,43 @@ v1::AuditSubject SubmittedSubject(const std::string& referral_id, const std::str
 
 // Streams the caller's referrals as they change. The view calls back from its consumer thread; the
 // state it touches lives in Shared, which outlives the reactor, so a late callback finds `reactor`
-// null.
+// null. Each change is shown (its sealed texts opened, the read recorded: `show`) before it is
+// written, one at a time and in order; a change whose read cannot be recorded ends the stream.
 class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus> {
  public:
-  ReferralWatcher(ReferralView& view, std::string organisation)
+  using Show = std::function<void(std::vector<v1::ReferralStatus>, IntakeService::Answer)>;
+  ReferralWatcher(ReferralView& view, std::string organisation, Show show)
       : view_(view), shared_(std::make_shared<Shared>()) {
     shared_->reactor = this;
+    shared_->show = std::move(show);
     handle_ = view_.Subscribe([shared = shared_, organisation](const std::string& referrer,
                                                                const v1::ReferralStatus& referral) {
       if (referrer != organisation) return;
-      std::lock_guard lock(shared->mu);
-      if (shared->reactor == nullptr) return;
-      shared->queue.push_back(referral);
-      if (!shared->writing) {
-        shared->writing = true;
-        shared->reactor->StartWrite(&shared->queue.front());
+      {
+        std::lock_guard lock(shared->mu);
+        if (shared->reactor == nullptr || shared->finished) return;
+        shared->queue.push_back(referral);
       }
+      Next(shared);
     });
     // Tells the client the watch is live: changes from here on reach it.
     StartSendInitialMetadata();
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(shared_->mu);
-    shared_->queue.pop_front();
-    if (!ok) return;  // the call is ending; OnDone follows
-    if (shared_->queue.empty()) {
-      shared_->writing = false;
-    } else {
-      StartWrite(&shared_->queue.front());
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->busy = false;
+      if (!ok) return;  // the call is ending; OnDone follows
     }
+    Next(shared_);
   }
-  void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+  void OnCancel() override {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->finished) return;
+    shared_->finished = true;
+    Finish(grpc::Status::CANCELLED);
+  }
   void OnDone() override {
     view_.Unsubscribe(handle_);
     {
@@ -157,10 +162,39 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
   struct Shared {
     std::mutex mu;
     ReferralWatcher* reactor = nullptr;
-    std::deque<v1::ReferralStatus>
-        queue;  // front() is being written; references stay valid on push
-    bool writing = false;
+    std::deque<v1::ReferralStatus> queue;  // changes not shown yet, oldest first
+    v1::ReferralStatus writing;            // the change being written
+    bool busy = false;                     // a change is being shown or written
+    bool finished = false;
+    Show show;
   };
+  // Shows and writes the oldest change waiting, unless one is under way.
+  static void Next(const std::shared_ptr<Shared>& shared) {
+    std::vector<v1::ReferralStatus> change;
+    {
+      std::lock_guard lock(shared->mu);
+      if (shared->busy || shared->finished || shared->reactor == nullptr || shared->queue.empty()) {
+        return;
+      }
+      shared->busy = true;
+      change.push_back(std::move(shared->queue.front()));
+      shared->queue.pop_front();
+    }
+    shared->show(std::move(change), [shared](const grpc::Status& shown,
+                                             std::vector<v1::ReferralStatus> referrals) {
+      std::lock_guard lock(shared->mu);
+      if (shared->reactor == nullptr || shared->finished) return;
+      if (!shown.ok() || referrals.empty()) {
+        shared->finished = true;
+        shared->reactor->Finish(shown.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "no change")
+                                           : shown);
+        return;
+      }
+      shared->writing = std::move(referrals.front());
+      shared->reactor->StartWrite(&shared->writing);
+    });
+  }
+
   ReferralView& view_;
   std::shared_ptr<Shared> shared_;
   int handle_ = 0;
@@ -221,27 +255,72 @@ IntakeService::IntakeService(const routing::Network& network,
       view_(view),
       limits_(limits),
       keys_(keys),
+      texts_(keys != nullptr ? std::make_unique<SealedTextOpener>(*keys) : nullptr),
       audit_(audit) {}
 
-bool HasPersonalData(const v1::Referral& referral) {
-  if (!referral.client().name().empty() || !referral.client().contact().empty()) return true;
-  return std::any_of(referral.needs().begin(), referral.needs().end(),
-                     [](const v1::NeedRequest& need) { return !need.details().empty(); });
+void IntakeService::ShowReferrals(const std::string& caller,
+                                  std::vector<v1::ReferralStatus> referrals,
+                                  const std::string& call, Answer answer) {
+  auto recorded = [this, caller, call, answer](SealedTextOpener::Opened opened) {
+    if (opened.opened.empty() || audit_ == nullptr) {
+      answer(grpc::Status::OK, std::move(opened.referrals));
+      return;
+    }
+    // One entry per referral whose texts were opened; the answer waits for all of them.
+    struct Recording {
+      std::mutex mu;
+      std::size_t left = 0;
+      bool failed = false;
+      std::vector<v1::ReferralStatus> referrals;
+      Answer answer;
+    };
+    auto recording = std::make_shared<Recording>();
+    recording->left = opened.opened.size();
+    recording->referrals = std::move(opened.referrals);
+    recording->answer = answer;
+    for (auto& [referral_id, assignment_ids] : opened.opened) {
+      audit_->Record(
+          audit::OrganisationActor(caller), audit::kReferralRead,
+          audit::Ids{.referral_id = referral_id, .assignment_ids = std::move(assignment_ids)}, call,
+          [recording, caller](absl::Status audited) {
+            {
+              std::lock_guard lock(recording->mu);
+              if (!audited.ok()) recording->failed = true;
+              if (--recording->left > 0) return;
+            }
+            if (recording->failed) {
+              spdlog::warn("referrals of {} not shown: the read was not recorded", caller);
+              recording->answer(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                             "the read of the owners' texts could not be recorded "
+                                             "in the audit stream; nothing was shown, try again"),
+                                {});
+              return;
+            }
+            recording->answer(grpc::Status::OK, std::move(recording->referrals));
+          });
+    }
+  };
+  if (texts_ == nullptr) {
+    // No key service: every sealed text reads "(not available now)".
+    recorded(OpenSealedTexts(std::move(referrals), {}));
+    return;
+  }
+  texts_->Open(std::move(referrals), std::move(recorded));
 }
 
 absl::Status SealPersonalData(const v1::Referral& referral, const v1::DataKey& key,
                               v1::ReferralSubmitted& event) {
   const std::string& referral_id = event.meta().referral_id();
   const v1::Client& client = referral.client();
-  if (!client.name().empty() || !client.contact().empty()) {
-    v1::ClientDetails details;
-    details.set_name(client.name());
-    details.set_contact(client.contact());
-    absl::StatusOr<v1::Sealed> sealed = privacy::Seal(
-        key.key_id(), key.key(), privacy::ClientContext(referral_id), details.SerializeAsString());
-    if (!sealed.ok()) return sealed.status();
-    *event.mutable_sealed_client() = *std::move(sealed);
-  }
+  // Always, even empty: the offers copy sealed_client, so every owner learns the client's key id
+  // from it and can seal what its people type about the assignment (events.proto).
+  v1::ClientDetails details;
+  details.set_name(client.name());
+  details.set_contact(client.contact());
+  absl::StatusOr<v1::Sealed> sealed_client = privacy::Seal(
+      key.key_id(), key.key(), privacy::ClientContext(referral_id), details.SerializeAsString());
+  if (!sealed_client.ok()) return sealed_client.status();
+  *event.mutable_sealed_client() = *std::move(sealed_client);
   event.clear_sealed_need_details();
   for (int i = 0; i < event.needs_size(); ++i) {
     v1::Sealed* slot = event.add_sealed_need_details();  // by need index; empty: no details
@@ -270,8 +349,18 @@ grpc::ServerUnaryReactor* IntakeService::GetReferral(grpc::CallbackServerContext
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral_id: is required"));
   } else {
     absl::StatusOr<v1::ReferralStatus> found = view_->Get(caller, request->referral_id());
-    if (found.ok()) *response = *std::move(found);
-    reactor->Finish(service::ToGrpc(found.status()));
+    if (!found.ok()) {
+      reactor->Finish(service::ToGrpc(found.status()));
+      return reactor;
+    }
+    std::vector<v1::ReferralStatus> referrals;
+    referrals.push_back(*std::move(found));
+    ShowReferrals(caller, std::move(referrals), "GetReferral",
+                  [reactor, response](const grpc::Status& shown,
+                                      std::vector<v1::ReferralStatus> shown_referrals) {
+                    if (shown.ok()) *response = std::move(shown_referrals.front());
+                    reactor->Finish(shown);
+                  });
   }
   return reactor;
 }
@@ -291,8 +380,26 @@ grpc::ServerUnaryReactor* IntakeService::ListReferrals(grpc::CallbackServerConte
   } else {
     absl::StatusOr<v1::ListReferralsResponse> page = view_->List(
         caller, request->page_size() == 0 ? 50 : request->page_size(), request->page_token());
-    if (page.ok()) *response = *std::move(page);
-    reactor->Finish(service::ToGrpc(page.status()));
+    if (!page.ok()) {
+      reactor->Finish(service::ToGrpc(page.status()));
+      return reactor;
+    }
+    std::vector<v1::ReferralStatus> referrals(
+        std::make_move_iterator(page->mutable_referrals()->begin()),
+        std::make_move_iterator(page->mutable_referrals()->end()));
+    response->set_next_page_token(page->next_page_token());
+    ShowReferrals(caller, std::move(referrals), "ListReferrals",
+                  [reactor, response](const grpc::Status& shown,
+                                      std::vector<v1::ReferralStatus> shown_referrals) {
+                    if (shown.ok()) {
+                      for (v1::ReferralStatus& r : shown_referrals) {
+                        *response->add_referrals() = std::move(r);
+                      }
+                    } else {
+                      response->Clear();
+                    }
+                    reactor->Finish(shown);
+                  });
   }
   return reactor;
 }
@@ -303,7 +410,10 @@ grpc::ServerWriteReactor<v1::ReferralStatus>* IntakeService::WatchReferrals(
   grpc::Status who = Caller(network_, *context, &caller);
   if (who.ok() && view_ == nullptr) who = NoView();
   if (!who.ok()) return new RefusedStream(who);
-  return new ReferralWatcher(*view_, caller);
+  return new ReferralWatcher(
+      *view_, caller, [this, caller](std::vector<v1::ReferralStatus> referrals, Answer answer) {
+        ShowReferrals(caller, std::move(referrals), "WatchReferrals", std::move(answer));
+      });
 }
 
 grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
@@ -359,41 +469,90 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
                   "Kafka is unreachable; the cancellation was not sent, try again");
   }
 
+  if (keys_ == nullptr) {
+    return refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  "this intake has no key service: a cancellation's reason travels sealed");
+  }
+  const std::string referral_id = ReferralIdOf(assignment_id);
+  const std::optional<ReferralView::ClientKeyRef> client_key = view_->ClientKeyOf(referral_id);
+  if (!client_key || (client_key->key_id.empty() && client_key->client_pseudonym.empty())) {
+    return refuse(grpc::StatusCode::UNAVAILABLE,
+                  "the client's key is not known yet; the cancellation was not sent, try again");
+  }
+
   v1::CancelRequested event;
   v1::EventMeta* meta = event.mutable_meta();
   meta->set_schema_version(1);
   meta->set_event_id(referral::NewEventId());
   *meta->mutable_occurred_at() = TimeUtil::GetCurrentTime();
-  meta->set_referral_id(ReferralIdOf(assignment_id));
+  meta->set_referral_id(referral_id);
   meta->set_assignment_id(assignment_id);
   event.set_organisation(need->organisation());
   event.set_referring_organisation(caller);
-  event.set_reason(request->reason());
-  std::string bytes;
-  if (!event.SerializeToString(&bytes)) {
-    return refuse(grpc::StatusCode::INTERNAL, "cannot encode the cancellation");
-  }
   auto answer = std::make_shared<AnswerOnce>(
       context, reactor,
       absl::StrCat("Kafka did not confirm the cancellation of ", assignment_id,
                    " before the call's deadline; it may still arrive: look at the referral before "
                    "asking again"));
-  publisher_.Publish(
-      routing::kCancellationsTopic, meta->referral_id(), bytes,
-      [reactor, response, assignment_id, caller, answer](absl::Status delivered) {
-        if (!answer->Claim()) return;
-        if (!delivered.ok()) {
-          spdlog::warn("cancellation of {} by {} not sent: {}", assignment_id, caller,
-                       std::string(delivered.message()));
-          reactor->Finish(grpc::Status(
-              grpc::StatusCode::UNAVAILABLE,
-              absl::StrCat("the cancellation was not sent: ", std::string(delivered.message()))));
-          return;
-        }
-        response->set_assignment_id(assignment_id);
-        spdlog::info("cancellation of {} requested by {}", assignment_id, caller);
-        reactor->Finish(grpc::Status::OK);
-      });
+  // The reason is sealed with the key the referral's client data was sealed with (the owner's inbox
+  // has it for the assignment) and published when the key arrives, on the key client's thread. The
+  // reason goes along as a copy: the request may be gone by then (the call's deadline).
+  auto seal_and_send = [this, event = std::move(event), reason = request->reason(), reactor,
+                        response, assignment_id, caller,
+                        answer](absl::StatusOr<v1::DataKey> key) mutable {
+    const std::string& referral = event.meta().referral_id();
+    absl::StatusOr<v1::Sealed> sealed =
+        key.ok() ? privacy::Seal(key->key_id(), key->key(),
+                                 privacy::CancelReasonContext(referral, assignment_id), reason)
+                 : absl::StatusOr<v1::Sealed>(key.status());
+    reason.clear();
+    std::string bytes;
+    if (sealed.ok()) {
+      *event.mutable_sealed_reason() = *std::move(sealed);
+      if (!event.SerializeToString(&bytes)) sealed = absl::InternalError("cannot encode");
+    }
+    if (!sealed.ok()) {
+      if (!answer->Claim()) return;
+      spdlog::warn("cancellation of {} by {} not sent: {}", assignment_id, caller,
+                   std::string(sealed.status().message()));
+      if (sealed.status().code() == absl::StatusCode::kFailedPrecondition) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                     "erased: the client of this referral has been erased, so no "
+                                     "reason can be sealed for the owner; nothing was sent"));
+        return;
+      }
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   absl::StrCat("the client's key could not be had, the "
+                                                "cancellation was not sent; try again (",
+                                                std::string(sealed.status().message()), ")")));
+      return;
+    }
+    publisher_.Publish(
+        routing::kCancellationsTopic, referral, bytes,
+        [reactor, response, assignment_id, caller, answer](absl::Status delivered) {
+          if (!answer->Claim()) return;
+          if (!delivered.ok()) {
+            spdlog::warn("cancellation of {} by {} not sent: {}", assignment_id, caller,
+                         std::string(delivered.message()));
+            reactor->Finish(grpc::Status(
+                grpc::StatusCode::UNAVAILABLE,
+                absl::StrCat("the cancellation was not sent: ", std::string(delivered.message()))));
+            return;
+          }
+          response->set_assignment_id(assignment_id);
+          spdlog::info("cancellation of {} requested by {}", assignment_id, caller);
+          reactor->Finish(grpc::Status::OK);
+        });
+  };
+  const auto key_deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  if (!client_key->key_id.empty()) {
+    keys_->ReferralKey(referral_id, client_key->key_id, key_deadline, std::move(seal_and_send));
+  } else {
+    // A referral sealed before every referral named its key: the client's current key, which the
+    // owner's inbox gets for the assignment too (it is the same client's).
+    keys_->ClientKey(client_key->client_pseudonym, referral_id, key_deadline,
+                     std::move(seal_and_send));
+  }
   return reactor;
 }
 
@@ -559,15 +718,11 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
       absl::StrCat("Kafka did not confirm referral ", referral_id,
                    " before the call's deadline; it may still arrive: retry with the same "
                    "idempotency_key"));
-  if (!HasPersonalData(request->referral())) {
-    PublishSubmitted(event, caller, need_count, std::move(linked), reactor, response, answer);
-    return reactor;
-  }
   if (keys_ == nullptr) {
     answer->Claim();
     reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "this intake has no key service: it cannot accept personal data "
-                                 "(client.name, client.contact, needs[].details)"));
+                                 "this intake has no key service: every referral is sealed with "
+                                 "its client's key"));
     return reactor;
   }
   // The client's key comes from the key service; the referral is sealed and published when it

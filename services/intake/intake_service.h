@@ -18,6 +18,7 @@
 #include "schakel/v1/intake.grpc.pb.h"
 #include "services/intake/intake_limits.h"
 #include "services/intake/referral_view.h"
+#include "services/intake/sealed_text.h"
 
 namespace schakel::intake {
 
@@ -27,10 +28,10 @@ class IntakeService final : public v1::IntakeService::CallbackService {
  public:
   // All must outlive the service (and every call in flight). Without a view, the closed-loop calls
   // answer UNIMPLEMENTED. Without limits, no organisation's SubmitReferral calls are limited.
-  // Without keys, a referral with personal data (the client's name or contact, a need's details)
-  // is refused: it is never published unsealed. With `audit`, every submitted referral (personal
-  // data received) is recorded, and SubmitReferral answers OK only once both the referral and its
-  // audit entry are in Kafka.
+  // Every referral is sealed with its client's key (the client's details, even when empty, so
+  // that every offer names the key): without keys, every referral is refused. With `audit`, every
+  // submitted referral (personal data received) is recorded, and SubmitReferral answers OK only
+  // once both the referral and its audit entry are in Kafka.
   IntakeService(const routing::Network& network, const privacy::Pseudonymiser& pseudonymiser,
                 kafka::Publisher& publisher, ReferralView* view = nullptr,
                 IntakeLimits* limits = nullptr, privacy::ClientKeySource* keys = nullptr,
@@ -62,6 +63,14 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                                              const v1::CancelAssignmentRequest* request,
                                              v1::CancelAssignmentResponse* response) override;
 
+  // Shows `referrals` to their referring organisation `caller`: opens what came sealed (the
+  // owners' reasons and outcomes) and, when something was opened, records the read in the audit
+  // chain (referral.read, why: `call`) before `answer` gets them; UNAVAILABLE (and no referrals)
+  // when that record could not be made. `answer` runs once, on any thread.
+  using Answer = std::function<void(const grpc::Status&, std::vector<v1::ReferralStatus>)>;
+  void ShowReferrals(const std::string& caller, std::vector<v1::ReferralStatus> referrals,
+                     const std::string& call, Answer answer);
+
   // The event intake publishes for a valid referral (exposed for tests).
   v1::ReferralSubmitted BuildEvent(const v1::Referral& referral,
                                    const std::string& referring_organisation,
@@ -80,16 +89,16 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   ReferralView* view_;
   IntakeLimits* limits_;
   privacy::ClientKeySource* keys_;
+  std::unique_ptr<SealedTextOpener> texts_;  // with keys_ only
   audit::Recorder* audit_;
   std::size_t max_in_flight_ = 0;
   std::atomic<std::size_t> in_flight_{0};
 };
 
 // Moves the referral's personal data into the event's sealed fields, sealed with `key`: the
-// client's name and contact, each need's details (the event's needs then carry none).
+// client's name and contact (always sealed, empty ones too: the offers name the client's key from
+// it), each need's details (the event's needs then carry none).
 absl::Status SealPersonalData(const v1::Referral& referral, const v1::DataKey& key,
                               v1::ReferralSubmitted& event);
-// Whether the referral holds anything to seal.
-bool HasPersonalData(const v1::Referral& referral);
 
 }  // namespace schakel::intake

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -126,6 +127,33 @@ class FakeKeys final : public privacy::ClientKeySource {
   std::vector<Done> held_;
 };
 
+// The audit stream behind our own Recorder interface: keeps the entries, durable at once (or
+// failing, with `outcome_`).
+class FakeRecorder final : public audit::Recorder {
+ public:
+  void Append(v1::AuditEntry entry, audit::Done done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (outcome_.ok()) entries_.push_back(std::move(entry));
+    }
+    if (done) done(outcome_);
+  }
+  // The entries of one action.
+  std::vector<v1::AuditEntry> entries(const std::string& action) {
+    std::lock_guard lock(mu_);
+    std::vector<v1::AuditEntry> found;
+    for (const v1::AuditEntry& e : entries_) {
+      if (e.action() == action) found.push_back(e);
+    }
+    return found;
+  }
+  absl::Status outcome_;
+
+ private:
+  std::mutex mu_;
+  std::vector<v1::AuditEntry> entries_;
+};
+
 constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 class IntakeServiceTest : public ::testing::Test {
@@ -137,7 +165,7 @@ class IntakeServiceTest : public ::testing::Test {
     ConfigureNetwork(network_);
     limits_ = std::make_unique<IntakeLimits>(network_, [this] { return now_; });
     service_ = std::make_unique<IntakeService>(network_, pseudonymiser_, publisher_, view_.get(),
-                                               limits_.get(), &keys_);
+                                               limits_.get(), &keys_, &recorder_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
         service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
@@ -180,6 +208,7 @@ class IntakeServiceTest : public ::testing::Test {
   privacy::Pseudonymiser pseudonymiser_ = *privacy::Pseudonymiser::FromHexKey(kKey);
   FakePublisher publisher_;
   FakeKeys keys_;
+  FakeRecorder recorder_;
   std::unique_ptr<ReferralView> view_;  // none unless a derived fixture opens one
   // The limits' clock: moved on by the test.
   std::chrono::steady_clock::time_point now_ =
@@ -210,6 +239,37 @@ TEST_F(IntakeServiceTest, PublishesOnePseudonymisedEventAndAnswersWithIds) {
   EXPECT_EQ(event.needs(2).code(), "housing");
   ASSERT_EQ(response.assignment_ids_size(), 3);
   EXPECT_EQ(response.assignment_ids(1), referral::AssignmentId(response.referral_id(), 1));
+  // No name, no contact, no details: the client's (empty) details are sealed all the same, so that
+  // every offer names the client's key.
+  EXPECT_EQ(keys_.asked(), std::vector<std::string>{pseudonymiser_.ForBsn("111222333") + " " +
+                                                    response.referral_id()});
+  EXPECT_EQ(event.sealed_client().key_id(), "k-test");
+  absl::StatusOr<std::string> opened = privacy::Open(
+      event.sealed_client(), keys_.key_.key(), privacy::ClientContext(response.referral_id()));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  v1::ClientDetails details;
+  ASSERT_TRUE(details.ParseFromString(*opened));
+  EXPECT_EQ(details.name(), "");
+  EXPECT_EQ(details.contact(), "");
+}
+
+TEST_F(IntakeServiceTest, WithoutAKeyServiceEveryReferralIsRefused) {
+  IntakeService no_keys(network_, pseudonymiser_, publisher_);
+  absl::StatusOr<service::RunningServer> server =
+      service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {&no_keys});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::IntakeService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server->port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.AddMetadata(service::kTestOrganisationHeader, "mjd");
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::SubmitReferralRequest request;
+  *request.mutable_referral() = Seed();
+  v1::SubmitReferralResponse response;
+  grpc::Status status = stub->SubmitReferral(&context, request, &response);
+  server->server->Shutdown();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_TRUE(publisher_.published().empty());
 }
 
 TEST_F(IntakeServiceTest, PersonalDataIsSealedWithTheClientsKeyAndNeverPublishedInClear) {
@@ -284,9 +344,11 @@ TEST_F(IntakeServiceTest, WithoutTheClientsKeyNothingIsPublished) {
             "the client's key could not be had, the referral was not submitted; try again (key "
             "service: connection refused)");
   EXPECT_TRUE(publisher_.published().empty());
-  // Without personal data no key is needed.
-  ASSERT_TRUE(Submit(Seed(), &response).ok());
-  EXPECT_EQ(publisher_.published().size(), 1u);
+  // Without personal data the key is needed too (every offer names it): refused the same way.
+  status = Submit(Seed(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_TRUE(publisher_.published().empty());
+  EXPECT_EQ(keys_.asked().size(), 2u);
 }
 
 // mjd may submit 2 referrals per second in bursts of 3; gemeente is not limited.
@@ -491,6 +553,10 @@ class CancelAssignmentTest : public IntakeServiceTest {
     submitted.mutable_meta()->set_referral_id(kReferral);
     submitted.mutable_meta()->mutable_occurred_at()->set_seconds(1000);
     submitted.set_referring_organisation("mjd");
+    submitted.set_client_pseudonym("p-client");
+    *submitted.mutable_sealed_client() =
+        *privacy::Seal(keys_.key_.key_id(), keys_.key_.key(), privacy::ClientContext(kReferral),
+                       v1::ClientDetails().SerializeAsString());
     for (const char* code : {"debt", "income", "housing"}) submitted.add_needs()->set_code(code);
     Feed(std::string(routing::kSubmittedTopic), submitted.SerializeAsString());
     Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
@@ -515,8 +581,33 @@ class CancelAssignmentTest : public IntakeServiceTest {
     absl::Status applied = view_->ApplyRecord(topic, value);
     ASSERT_TRUE(applied.ok()) << applied;
   }
+  // A change by `org` whose reason and outcome its people typed: sealed with the client's key.
+  void Status(const std::string& assignment, const std::string& need, const std::string& org,
+              v1::AssignmentStatus to, std::uint64_t version, const std::string& sealed_reason,
+              const std::string& sealed_outcome = "") {
+    v1::AssignmentStatusChanged e = Change(assignment, need, org, to, version);
+    e.set_by(org);
+    const v1::DataKey& key = keys_.key_;
+    if (!sealed_reason.empty()) {
+      *e.mutable_sealed_reason() = *privacy::Seal(
+          key.key_id(), key.key(), privacy::StatusReasonContext(kReferral, assignment, version),
+          sealed_reason);
+    }
+    if (!sealed_outcome.empty()) {
+      *e.mutable_sealed_outcome() = *privacy::Seal(
+          key.key_id(), key.key(), privacy::StatusOutcomeContext(kReferral, assignment, version),
+          sealed_outcome);
+    }
+    Feed(std::string(routing::kStatusTopic), e.SerializeAsString());
+  }
   void Status(const std::string& assignment, const std::string& need, const std::string& org,
               v1::AssignmentStatus to, std::uint64_t version) {
+    Feed(std::string(routing::kStatusTopic),
+         Change(assignment, need, org, to, version).SerializeAsString());
+  }
+  v1::AssignmentStatusChanged Change(const std::string& assignment, const std::string& need,
+                                     const std::string& org, v1::AssignmentStatus to,
+                                     std::uint64_t version) {
     v1::AssignmentStatusChanged e;
     e.mutable_meta()->set_schema_version(1);
     e.mutable_meta()->set_referral_id(kReferral);
@@ -530,7 +621,15 @@ class CancelAssignmentTest : public IntakeServiceTest {
     e.set_by(version == 1 ? "network" : org);
     e.set_referring_organisation("mjd");
     if (to == v1::ASSIGNMENT_STATUS_REJECTED) e.set_forward_to("leger-des-heils");
-    Feed(std::string(routing::kStatusTopic), e.SerializeAsString());
+    return e;
+  }
+  grpc::Status Get(const std::string& organisation, v1::ReferralStatus* referral) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.AddMetadata(service::kTestOrganisationHeader, organisation);
+    v1::GetReferralRequest request;
+    request.set_referral_id(kReferral);
+    return stub_->GetReferral(&context, request, referral);
   }
 
   grpc::Status Cancel(const std::string& assignment_id, const std::string& reason,
@@ -606,7 +705,189 @@ TEST_F(CancelAssignmentTest, PublishesCancelRequestedForTheOwnerAfterDelivery) {
   EXPECT_GT(event.meta().occurred_at().seconds(), 0);
   EXPECT_EQ(event.organisation(), "gemeente");
   EXPECT_EQ(event.referring_organisation(), "mjd");
-  EXPECT_EQ(event.reason(), "client found help elsewhere");
+  // The reason travels sealed with the key the referral was sealed with, for the owner only.
+  EXPECT_EQ(keys_.referral_asked(), std::vector<std::string>{std::string(kReferral) + " k-test"});
+  EXPECT_EQ(event.reason(), "");
+  EXPECT_EQ(p.value.find("help elsewhere"), std::string::npos) << "the reason in clear";
+  EXPECT_EQ(event.sealed_reason().key_id(), "k-test");
+  absl::StatusOr<std::string> reason = privacy::Open(
+      event.sealed_reason(), keys_.key_.key(), privacy::CancelReasonContext(kReferral, kDebt));
+  ASSERT_TRUE(reason.ok()) << reason.status();
+  EXPECT_EQ(*reason, "client found help elsewhere");
+  // Moved to another assignment, it does not open.
+  EXPECT_FALSE(privacy::Open(event.sealed_reason(), keys_.key_.key(),
+                             privacy::CancelReasonContext(kReferral, kIncome))
+                   .ok());
+}
+
+TEST_F(CancelAssignmentTest, WithoutTheClientsKeyNoCancellationIsSent) {
+  keys_.available_ = false;
+  grpc::Status status = Cancel(kDebt, "client found help elsewhere");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the client's key could not be had, the cancellation was not sent; try again (key "
+            "service: connection refused)");
+  EXPECT_TRUE(publisher_.published().empty());
+  keys_.available_ = true;
+  keys_.erased_ = true;
+  status = Cancel(kDebt, "client found help elsewhere");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(status.error_message().starts_with("erased: ")) << status.error_message();
+  EXPECT_TRUE(publisher_.published().empty());
+}
+
+// The owners' sealed reasons and outcomes: stored sealed, opened only for the referrer, when it
+// asks, and each such read recorded first.
+TEST_F(CancelAssignmentTest, SealedTextsAreStoredSealedAndOpenedForTheReferrerWhenItAsks) {
+  v1::ReferralStatus before;
+  ASSERT_TRUE(Get("mjd", &before).ok());
+  EXPECT_TRUE(recorder_.entries("referral.read").empty()) << "nothing sealed, nothing recorded";
+  EXPECT_TRUE(keys_.referral_asked().empty());
+
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ON_HOLD, 4, "MARKER wacht op papieren");
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_IN_PROGRESS, 5);
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_COMPLETED, 6, "",
+         "MARKER schuldhulp geregeld");
+  // Neither the view's memory nor its file holds the texts.
+  absl::StatusOr<v1::ReferralStatus> stored = view_->Get("mjd", kReferral);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->DebugString().find("MARKER"), std::string::npos);
+  const v1::ReferralEvent& held = stored->needs(0).history(stored->needs(0).history_size() - 3);
+  EXPECT_EQ(held.version(), 4u);
+  EXPECT_EQ(held.reason(), "");
+  EXPECT_EQ(held.sealed_reason().key_id(), "k-test");
+  for (const char* file : {"view.db", "view.db-wal"}) {
+    std::ifstream in(dir_ / file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find("MARKER"), std::string::npos) << file;
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir_ / "view.db"));
+
+  // Another organisation: as for a referral that does not exist; no key is asked for it.
+  v1::ReferralStatus not_mine;
+  EXPECT_EQ(Get("gemeente", &not_mine).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(keys_.referral_asked().empty());
+  EXPECT_TRUE(recorder_.entries("referral.read").empty());
+
+  v1::ReferralStatus shown;
+  grpc::Status status = Get("mjd", &shown);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::NeedStatus& debt = shown.needs(0);
+  ASSERT_GE(debt.history_size(), 6);
+  const v1::ReferralEvent& on_hold = debt.history(debt.history_size() - 3);
+  EXPECT_EQ(on_hold.to_status(), v1::ASSIGNMENT_STATUS_ON_HOLD);
+  EXPECT_EQ(on_hold.reason(), "MARKER wacht op papieren");
+  EXPECT_EQ(on_hold.text(), v1::SEALED_TEXT_OPENED);
+  EXPECT_FALSE(on_hold.has_sealed_reason()) << "no ciphertext in an answer";
+  const v1::ReferralEvent& resumed = debt.history(debt.history_size() - 2);
+  EXPECT_EQ(resumed.text(), v1::SEALED_TEXT_UNSPECIFIED);
+  const v1::ReferralEvent& completed = debt.history(debt.history_size() - 1);
+  EXPECT_EQ(completed.outcome(), "MARKER schuldhulp geregeld");
+  EXPECT_EQ(debt.status(), v1::ASSIGNMENT_STATUS_COMPLETED);
+  EXPECT_EQ(debt.outcome(), "MARKER schuldhulp geregeld");
+  EXPECT_EQ(debt.outcome_text(), v1::SEALED_TEXT_OPENED);
+  // The one key, asked once (kept for the next answers).
+  EXPECT_EQ(keys_.referral_asked(), std::vector<std::string>{std::string(kReferral) + " k-test"});
+
+  // Recorded before the answer: who read which referral's texts, about which assignments.
+  std::vector<v1::AuditEntry> reads = recorder_.entries("referral.read");
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].actor().id(), "mjd");
+  EXPECT_EQ(reads[0].actor().kind(), v1::AuditActor::ORGANISATION);
+  EXPECT_EQ(reads[0].subject().referral_id(), kReferral);
+  EXPECT_EQ(std::vector<std::string>(reads[0].subject().assignment_ids().begin(),
+                                     reads[0].subject().assignment_ids().end()),
+            std::vector<std::string>{kDebt});
+  EXPECT_EQ(reads[0].reason(), "GetReferral");
+  EXPECT_EQ(reads[0].DebugString().find("MARKER"), std::string::npos);
+
+  // ListReferrals opens them the same way, and records its read.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata(service::kTestOrganisationHeader, "mjd");
+  v1::ListReferralsResponse page;
+  ASSERT_TRUE(stub_->ListReferrals(&context, v1::ListReferralsRequest(), &page).ok());
+  ASSERT_EQ(page.referrals_size(), 1);
+  EXPECT_EQ(page.referrals(0).needs(0).outcome(), "MARKER schuldhulp geregeld");
+  reads = recorder_.entries("referral.read");
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_EQ(reads[1].reason(), "ListReferrals");
+}
+
+TEST_F(CancelAssignmentTest, AReadThatCannotBeRecordedShowsNothing) {
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ON_HOLD, 4, "MARKER wacht op papieren");
+  recorder_.outcome_ = absl::UnavailableError("audit: Kafka unreachable");
+  v1::ReferralStatus shown;
+  grpc::Status status = Get("mjd", &shown);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(),
+            "the read of the owners' texts could not be recorded in the audit stream; nothing was "
+            "shown, try again");
+  EXPECT_EQ(shown.referral_id(), "");
+}
+
+TEST_F(CancelAssignmentTest, AnErasedClientsTextsReadErasedAndTheCallStillAnswers) {
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ON_HOLD, 4, "MARKER wacht op papieren");
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_CANCELLED, 5, "MARKER verhuisd",
+         "MARKER niets meer nodig");
+  keys_.erased_ = true;
+  v1::ReferralStatus shown;
+  grpc::Status status = Get("mjd", &shown);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(shown.DebugString().find("MARKER"), std::string::npos);
+  const v1::NeedStatus& debt = shown.needs(0);
+  const v1::ReferralEvent& on_hold = debt.history(debt.history_size() - 2);
+  EXPECT_EQ(on_hold.reason(), "(erased)");
+  EXPECT_EQ(on_hold.text(), v1::SEALED_TEXT_ERASED);
+  EXPECT_EQ(debt.history(debt.history_size() - 1).outcome(), "(erased)");
+  EXPECT_EQ(debt.outcome(), "(erased)");
+  EXPECT_EQ(debt.outcome_text(), v1::SEALED_TEXT_ERASED);
+  // The clear history stays as it was; nothing opened, nothing recorded.
+  EXPECT_EQ(debt.history(0).text(), v1::SEALED_TEXT_UNSPECIFIED);
+  EXPECT_TRUE(recorder_.entries("referral.read").empty());
+}
+
+TEST_F(CancelAssignmentTest, AnUnreachableKeyServiceMarksTheTextsAndTheCallStillAnswers) {
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ON_HOLD, 4, "MARKER wacht op papieren");
+  keys_.available_ = false;
+  v1::ReferralStatus shown;
+  grpc::Status status = Get("mjd", &shown);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::ReferralEvent& on_hold = shown.needs(0).history(shown.needs(0).history_size() - 1);
+  EXPECT_EQ(on_hold.reason(), "(not available now)");
+  EXPECT_EQ(on_hold.text(), v1::SEALED_TEXT_UNAVAILABLE);
+  EXPECT_TRUE(recorder_.entries("referral.read").empty());
+  // Once the key service is back, the text is there (an unavailable answer is not kept).
+  keys_.available_ = true;
+  ASSERT_TRUE(Get("mjd", &shown).ok());
+  EXPECT_EQ(shown.needs(0).history(shown.needs(0).history_size() - 1).reason(),
+            "MARKER wacht op papieren");
+}
+
+TEST_F(CancelAssignmentTest, WatchReferralsOpensTheSealedTextsAfterRecordingTheRead) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata(service::kTestOrganisationHeader, "mjd");
+  std::unique_ptr<grpc::ClientReader<v1::ReferralStatus>> reader =
+      stub_->WatchReferrals(&context, v1::WatchReferralsRequest());
+  reader->WaitForInitialMetadata();
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ON_HOLD, 4, "MARKER wacht op papieren");
+  Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_IN_PROGRESS, 5);
+  v1::ReferralStatus changed;
+  ASSERT_TRUE(reader->Read(&changed));
+  const v1::NeedStatus* debt = &changed.needs(0);
+  EXPECT_EQ(debt->status(), v1::ASSIGNMENT_STATUS_ON_HOLD);
+  EXPECT_EQ(debt->history(debt->history_size() - 1).reason(), "MARKER wacht op papieren");
+  ASSERT_TRUE(reader->Read(&changed));  // in order
+  debt = &changed.needs(0);
+  EXPECT_EQ(debt->status(), v1::ASSIGNMENT_STATUS_IN_PROGRESS);
+  EXPECT_EQ(debt->history(debt->history_size() - 2).reason(), "MARKER wacht op papieren");
+  const std::vector<v1::AuditEntry> reads = recorder_.entries("referral.read");
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_EQ(reads[0].reason(), "WatchReferrals");
+  EXPECT_EQ(reads[0].actor().id(), "mjd");
+  context.TryCancel();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(CancelAssignmentTest, AfterWorkStartedTheRequestStillGoesToTheOwner) {

@@ -97,6 +97,9 @@ bool ApplyStatus(const v1::AssignmentStatusChanged& event, v1::ReferralStatus* r
   entry->set_by(event.by());
   entry->set_version(event.version());
   entry->set_outcome(event.outcome());
+  // What a person typed stays sealed here; it is opened only to answer the referrer.
+  if (event.has_sealed_reason()) *entry->mutable_sealed_reason() = event.sealed_reason();
+  if (event.has_sealed_outcome()) *entry->mutable_sealed_outcome() = event.sealed_outcome();
   std::sort(need->mutable_history()->begin(), need->mutable_history()->end(), Before);
 
   // The need's state is that of the newest assignment in its chain, at its highest version.
@@ -149,7 +152,8 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
       " referring_organisation TEXT NOT NULL, body BLOB NOT NULL,"
-      " client_pseudonym TEXT NOT NULL DEFAULT '', request_digest TEXT NOT NULL DEFAULT '');";
+      " client_pseudonym TEXT NOT NULL DEFAULT '', request_digest TEXT NOT NULL DEFAULT '',"
+      " client_key_id TEXT NOT NULL DEFAULT '');";
   if (sqlite3_exec(db, schema, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return SqliteStatus(db, "schema");
   }
@@ -159,10 +163,12 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
                nullptr, nullptr, nullptr);
   sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN request_digest TEXT NOT NULL DEFAULT ''",
                nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN client_key_id TEXT NOT NULL DEFAULT ''",
+               nullptr, nullptr, nullptr);
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db,
                          "SELECT referral_id, referring_organisation, body, client_pseudonym,"
-                         " request_digest FROM referrals",
+                         " request_digest, client_key_id FROM referrals",
                          -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteStatus(db, "load");
   }
@@ -176,6 +182,7 @@ absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::stri
     entry.submitted_nanos = status.submitted_at().nanos();
     entry.client_pseudonym = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
     entry.request_digest = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
+    entry.client_key_id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 5));
     const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
     if (!entry.client_pseudonym.empty()) view->by_client_.emplace(entry.client_pseudonym, id);
     view->referrals_[id] = std::move(entry);
@@ -201,9 +208,10 @@ absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entr
   if (sqlite3_prepare_v2(
           db_,
           "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
-          " request_digest) VALUES (?, ?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
-          " referring_organisation = excluded.referring_organisation, body = excluded.body,"
-          " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest",
+          " request_digest, client_key_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id)"
+          " DO UPDATE SET referring_organisation = excluded.referring_organisation,"
+          " body = excluded.body, client_pseudonym = excluded.client_pseudonym,"
+          " request_digest = excluded.request_digest, client_key_id = excluded.client_key_id",
           -1, &stmt, nullptr) != SQLITE_OK) {
     absl::Status status = SqliteStatus(db_, "save");
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -221,6 +229,8 @@ absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entr
                       static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
     sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
                       static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 6, entry.client_key_id.data(),
+                      static_cast<int>(entry.client_key_id.size()), SQLITE_TRANSIENT);
     rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE) break;
   }
@@ -267,6 +277,10 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
     by_client_.emplace(entry.client_pseudonym, referral_id);
   }
   if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
+  if (!submitted.sealed_client().key_id().empty()) {
+    entry.client_key_id = submitted.sealed_client().key_id();
+    dirty_.insert(referral_id);
+  }
   v1::ReferralStatus current = entry.Status();
   if (!apply(&current)) return absl::OkStatus();
   entry.body = current.SerializeAsString();
@@ -356,6 +370,14 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
     }
   }
   return std::nullopt;
+}
+
+std::optional<ReferralView::ClientKeyRef> ReferralView::ClientKeyOf(
+    const std::string& referral_id) {
+  std::lock_guard lock(mu_);
+  const auto it = referrals_.find(referral_id);
+  if (it == referrals_.end()) return std::nullopt;
+  return ClientKeyRef{it->second.client_key_id, it->second.client_pseudonym};
 }
 
 absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(

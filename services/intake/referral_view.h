@@ -1,6 +1,8 @@
 // The referrer's view of its referrals (the closed loop): folded from the events on Kafka —
 // ReferralSubmitted, AssignmentStatusChanged and ReferralUnroutable — into one ReferralStatus per
-// referral, kept in intake's own SQLite file so a restart does not lose it.
+// referral, kept in intake's own SQLite file so a restart does not lose it. What people typed about
+// an assignment (sealed status reasons and outcomes) is kept sealed, as it came: the view never
+// holds it in clear; intake opens it only to answer the referrer (sealed_text.h).
 //
 // Events of one referral arrive on different partitions, so in any order; the fold is built for
 // that: each (assignment, version) is applied once, a need's current assignment is the newest of
@@ -79,6 +81,15 @@ class ReferralView {
   std::optional<Submitted> FindSubmitted(const std::string& referring_organisation,
                                          const std::string& referral_id);
 
+  // The key the referral's client data was sealed with (ReferralSubmitted.sealed_client; empty when
+  // the view has not seen it sealed) and the client's pseudonym (empty when not seen); nullopt
+  // when the view does not know the referral.
+  struct ClientKeyRef {
+    std::string key_id{};
+    std::string client_pseudonym{};
+  };
+  std::optional<ClientKeyRef> ClientKeyOf(const std::string& referral_id);
+
   // An open need (not final, not unroutable, not itself linked) of the same client for the same
   // need code, in any organisation's referrals: what a new referral's need is linked to.
   std::optional<v1::LinkedNeed> FindOpen(const std::string& client_pseudonym,
@@ -97,7 +108,8 @@ class ReferralView {
     std::string referring_organisation;
     std::string client_pseudonym;  // kept out of ReferralStatus: the referrer never sees it
     std::string request_digest;
-    std::string body;  // the serialized v1::ReferralStatus
+    std::string client_key_id;  // ReferralSubmitted.sealed_client.key_id
+    std::string body;           // the serialized v1::ReferralStatus
     std::int64_t submitted_seconds = 0;
     std::int32_t submitted_nanos = 0;
     v1::ReferralStatus Status() const;
