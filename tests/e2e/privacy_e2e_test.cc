@@ -52,6 +52,9 @@ const std::map<std::string, std::string> kDetails = {
 
 // What an owner types about its assignment (a reason to put it on hold) may name the client too.
 const std::string kTypedReason = "MARKERTYPED Markeranna ligt in het Martini Ziekenhuis";
+// What the referrer types as its reason to cancel: sealed on every topic, shown only by the owner's
+// inbox. Not among Markers(): the owner's inbox keeps what it opened in its own database.
+const std::string kCancelReason = "MARKERCANCEL cliente is verhuisd naar Zwaluwdorp";
 
 std::vector<std::string> Markers() {
   std::vector<std::string> all = {kName, "Zwaluwstaart", kBsn, kContact, "MARKERTYPED"};
@@ -229,12 +232,38 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   ASSERT_TRUE(seen) << "the referrer never saw the debt need on hold";
   EXPECT_EQ(referrer_sees, kTypedReason);
 
-  // No topic holds any of it in clear.
+  // The referrer (Terwille) asks to cancel the debt need with a reason of its own; work has started
+  // (on hold), so MJD decides: its inbox shows the request with the reason, opened with its key.
+  const std::string debt_id = owners.at("debt").second;
+  {
+    auto intake = net_->Intake();
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "terwille");
+    v1::CancelAssignmentRequest request;
+    request.set_assignment_id(debt_id);
+    request.set_reason(kCancelReason);
+    v1::CancelAssignmentResponse cancelled;
+    status = intake->CancelAssignment(&context, request, &cancelled);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  std::optional<v1::Assignment> asked = WaitFor(
+      "mjd", debt_id, [](const auto& x) { return x.cancellation_requested() == kCancelReason; });
+  EXPECT_TRUE(asked) << "MJD's inbox never showed the cancellation request with its reason";
+  if (asked) {
+    EXPECT_EQ(asked->status(), v1::ASSIGNMENT_STATUS_ON_HOLD);
+  }
+
+  // No topic holds any of it in clear: not the client's data, not what people typed.
   const auto records = EveryRecord();
   EXPECT_GT(records.size(), 10u);
+  bool cancellation_seen = false;
   for (const auto& [topic, bytes] : records) {
     EXPECT_EQ(MarkerIn(bytes), "") << "in clear on " << topic;
+    EXPECT_EQ(bytes.find("MARKERCANCEL"), std::string::npos)
+        << "MARKERCANCEL in clear on " << topic;
+    cancellation_seen = cancellation_seen || topic == routing::kCancellationsTopic;
   }
+  EXPECT_TRUE(cancellation_seen) << "the cancellation never reached its topic";
 
   // The key service hands the key only to the organisation the assignment was offered to.
   auto keys = v1::KeyService::NewStub(TestChannel(net_->keys_address(), "mjd"));
@@ -373,6 +402,8 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   EXPECT_THAT(verified, ::testing::HasSubstr("keys: "));
   EXPECT_THAT(verified, ::testing::HasSubstr("client.erased by operator operator: "));
   EXPECT_THAT(verified, ::testing::HasSubstr("key.granted by organisation mjd: "));
+  // Intake recorded that it opened MJD's reason for Terwille before showing it.
+  EXPECT_THAT(verified, ::testing::HasSubstr("referral.read by organisation terwille: "));
   const std::vector<v1::AuditEntry> audited = KeysEntriesAbout(referral);
   std::map<std::string, std::set<std::string>> granted;  // assignment -> organisations
   std::uint64_t last_grant = 0;
@@ -410,7 +441,11 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   for (const auto& entry : std::filesystem::directory_iterator(net_->dir())) {
     const std::string name = entry.path().filename().string();
     if (!entry.is_regular_file()) continue;
-    EXPECT_EQ(MarkerIn(FileText(entry.path())), "") << "in " << name;
+    const std::string text = FileText(entry.path());
+    EXPECT_EQ(MarkerIn(text), "") << "in " << name;
+    // The cancellation reason: only in the owner's own database.
+    if (name.starts_with("inbox-mjd.db")) continue;
+    EXPECT_EQ(text.find("MARKERCANCEL"), std::string::npos) << "MARKERCANCEL in " << name;
   }
   for (const char* service : {"keys", "intake", "router-1", "inbox-mjd", "inbox-gemeente", "ops"}) {
     const std::string metrics =
