@@ -137,11 +137,14 @@ absl::Status ChainWriter::Sync() {
     if (absl::Status s = queue_.Published(committed); !s.ok()) return s;
     in_doubt_.clear();
   }
-  if (synced_once_ && head.next_sequence > head_.next_sequence) {
+  // Beyond our own entries whose commit was in doubt (found in the chain above), anything new
+  // in the chain was written by another process with our writer id.
+  const std::uint64_t ours = committed.size();
+  if (synced_once_ && head.next_sequence > head_.next_sequence + ours) {
     spdlog::warn(
         "audit chain {}: {} entries were added by another process with this writer id; this one "
         "continues after them (give each process its own writer id)",
-        options_.writer, head.next_sequence - head_.next_sequence);
+        options_.writer, head.next_sequence - head_.next_sequence - ours);
   }
   head_ = head;
   synced_ = true;
