@@ -28,53 +28,53 @@ absl::Status FromGrpc(const grpc::Status& status) {
 
 }  // namespace
 
-void KeyClient::ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
-                          std::chrono::system_clock::time_point deadline, Done done) {
-  // Lives until the call's callback has run.
+namespace {
+
+// One asynchronous call that answers a DataKey; `call_method` starts it on the stub's async API.
+// The call lives until its callback has run.
+template <typename Request, typename CallMethod>
+void CallForKey(Request request, std::chrono::system_clock::time_point deadline,
+                KeyClient::Done done, CallMethod call_method) {
   struct Call {
     grpc::ClientContext context;
-    v1::ClientKeyRequest request;
+    Request request;
     v1::DataKey response;
-    Done done;
+    KeyClient::Done done;
   };
   auto* call = new Call();
   call->context.set_deadline(deadline);
-  call->request.set_client_pseudonym(client_pseudonym);
-  call->request.set_referral_id(referral_id);
+  call->request = std::move(request);
   call->done = std::move(done);
-  stub_->async()->ClientKey(&call->context, &call->request, &call->response,
-                            [call](grpc::Status status) {
-                              std::unique_ptr<Call> owned(call);
-                              if (!status.ok()) {
-                                owned->done(FromGrpc(status));
-                              } else {
-                                owned->done(std::move(owned->response));
-                              }
-                            });
+  call_method(&call->context, &call->request, &call->response, [call](grpc::Status status) {
+    std::unique_ptr<Call> owned(call);
+    if (!status.ok()) {
+      owned->done(FromGrpc(status));
+    } else {
+      owned->done(std::move(owned->response));
+    }
+  });
+}
+
+}  // namespace
+
+void KeyClient::ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                          std::chrono::system_clock::time_point deadline, Done done) {
+  v1::ClientKeyRequest request;
+  request.set_client_pseudonym(client_pseudonym);
+  request.set_referral_id(referral_id);
+  CallForKey(std::move(request), deadline, std::move(done), [this](auto&&... args) {
+    stub_->async()->ClientKey(std::forward<decltype(args)>(args)...);
+  });
 }
 
 void KeyClient::ReferralKey(const std::string& referral_id, const std::string& key_id,
                             std::chrono::system_clock::time_point deadline, Done done) {
-  struct Call {
-    grpc::ClientContext context;
-    v1::ReferralKeyRequest request;
-    v1::DataKey response;
-    Done done;
-  };
-  auto* call = new Call();
-  call->context.set_deadline(deadline);
-  call->request.set_referral_id(referral_id);
-  call->request.set_key_id(key_id);
-  call->done = std::move(done);
-  stub_->async()->ReferralKey(&call->context, &call->request, &call->response,
-                              [call](grpc::Status status) {
-                                std::unique_ptr<Call> owned(call);
-                                if (!status.ok()) {
-                                  owned->done(FromGrpc(status));
-                                } else {
-                                  owned->done(std::move(owned->response));
-                                }
-                              });
+  v1::ReferralKeyRequest request;
+  request.set_referral_id(referral_id);
+  request.set_key_id(key_id);
+  CallForKey(std::move(request), deadline, std::move(done), [this](auto&&... args) {
+    stub_->async()->ReferralKey(std::forward<decltype(args)>(args)...);
+  });
 }
 
 absl::StatusOr<v1::DataKey> KeyClient::AssignmentKey(const std::string& assignment_id,
