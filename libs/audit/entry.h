@@ -31,7 +31,8 @@ namespace schakel::audit {
 inline constexpr std::uint32_t kSchemaVersion = 1;
 inline constexpr std::size_t kHashSize = 32;
 // Topic and action names, in one place.
-using routing::kAuditTopic;
+using routing::AuditTopic;
+using routing::kAuditTopicPrefix;
 inline constexpr char kAssignmentRead[] = "assignment.read";
 inline constexpr char kAssignmentList[] = "assignment.list";
 inline constexpr char kAssignmentWatch[] = "assignment.watch";

@@ -16,6 +16,8 @@ std::string_view ProblemName(Problem problem) {
       return "undecodable record";
     case Problem::kWrongKey:
       return "wrong key";
+    case Problem::kWrongTopic:
+      return "wrong topic";
     case Problem::kUnknownSchema:
       return "unknown schema version";
     case Problem::kChangedEntry:
@@ -48,20 +50,30 @@ std::string Finding::Text() const {
                       "): ", std::string(ProblemName(problem)), ": ", detail);
 }
 
-void Verifier::AddRecord(std::string position, std::string_view key, std::string_view value) {
+void Verifier::AddRecord(std::string position, std::string_view key, std::string_view value,
+                         std::string_view topic) {
   v1::AuditEntry entry;
   if (!entry.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     AddUndecodable(std::move(position), "not an AuditEntry");
     return;
   }
-  AddEntry(std::move(position), key, std::move(entry));
+  AddEntry(std::move(position), key, std::move(entry), topic);
 }
 
-void Verifier::AddEntry(std::string position, std::string_view key, v1::AuditEntry entry) {
+void Verifier::AddEntry(std::string position, std::string_view key, v1::AuditEntry entry,
+                        std::string_view topic) {
   ++records_;
   if (!key.empty() && key != entry.writer()) {
     early_.push_back({entry.writer(), entry.sequence(), position, Problem::kWrongKey,
                       absl::StrCat("the record's key is '", std::string(key), "'")});
+  }
+  if (!topic.empty() && topic != AuditTopic(entry.writer())) {
+    // A chain is what is in its writer's own topic, which only the writer may write (the broker's
+    // ACLs): an entry elsewhere is no part of it, whoever put it there.
+    early_.push_back({entry.writer(), entry.sequence(), position, Problem::kWrongTopic,
+                      absl::StrCat("in ", std::string(topic), ", not in its writer's own ",
+                                   AuditTopic(entry.writer()))});
+    return;
   }
   chains_[entry.writer()].push_back({std::move(position), std::move(entry)});
 }

@@ -20,6 +20,7 @@ namespace schakel::audit {
 enum class Problem {
   kUndecodable,        // a record that is no audit entry
   kWrongKey,           // the record's key is not the entry's writer
+  kWrongTopic,         // the record is not in its writer's own topic (schakel.audit.<writer>)
   kUnknownSchema,      // a schema version this verifier does not know
   kChangedEntry,       // the hash does not match the entry's contents
   kBrokenLink,         // previous_hash does not match the hash of the entry before it
@@ -66,10 +67,13 @@ class Verifier {
   // Checks signatures against `trusted` (with none, every entry's signer is unknown).
   explicit Verifier(TrustedKeys trusted = {}) : trusted_(std::move(trusted)) {}
 
-  // Feed every record in the order it was read. `value` is the serialized AuditEntry.
-  void AddRecord(std::string position, std::string_view key, std::string_view value);
-  // An entry parsed elsewhere (e.g. from an export's JSON); `key` empty: not checked.
-  void AddEntry(std::string position, std::string_view key, v1::AuditEntry entry);
+  // Feed every record in the order it was read. `value` is the serialized AuditEntry; `topic`, the
+  // topic it was read from, must be its writer's own.
+  void AddRecord(std::string position, std::string_view key, std::string_view value,
+                 std::string_view topic);
+  // An entry parsed elsewhere (e.g. from an export's JSON); `key` and `topic` empty: not checked.
+  void AddEntry(std::string position, std::string_view key, v1::AuditEntry entry,
+                std::string_view topic = {});
   // A record that could not be read at all.
   void AddUndecodable(std::string position, std::string detail);
 
@@ -82,7 +86,7 @@ class Verifier {
   };
   TrustedKeys trusted_;
   std::uint64_t records_ = 0;
-  std::vector<Finding> early_;  // undecodable records, wrong keys
+  std::vector<Finding> early_;  // undecodable records, wrong keys and topics
   std::map<std::string, std::vector<Seen>> chains_;
 };
 

@@ -70,7 +70,7 @@ Report Verify(const std::vector<v1::AuditEntry>& entries, TrustedKeys trusted = 
   Verifier verifier(std::move(trusted));
   for (std::size_t i = 0; i < entries.size(); ++i) {
     verifier.AddRecord("offset " + std::to_string(i), entries[i].writer(),
-                       entries[i].SerializeAsString());
+                       entries[i].SerializeAsString(), AuditTopic(entries[i].writer()));
   }
   return verifier.Finish();
 }
@@ -217,12 +217,34 @@ TEST(AuditChainTest, AChainNotStartingAtZeroIsFound) {
 TEST(AuditChainTest, ForeignRecordsAreFound) {
   std::vector<v1::AuditEntry> entries = Chain("inbox-mjd", 2);
   Verifier verifier(Trusted());
-  verifier.AddRecord("offset 0", "inbox-mjd", entries[0].SerializeAsString());
-  verifier.AddRecord("offset 1", "intake", entries[1].SerializeAsString());
-  verifier.AddRecord("offset 2", "x", "\xff\xff not protobuf");
+  verifier.AddRecord("offset 0", "inbox-mjd", entries[0].SerializeAsString(),
+                     "schakel.audit.inbox-mjd");
+  verifier.AddRecord("offset 1", "intake", entries[1].SerializeAsString(),
+                     "schakel.audit.inbox-mjd");
+  verifier.AddRecord("offset 2", "x", "\xff\xff not protobuf", "schakel.audit.inbox-mjd");
   const Report report = verifier.Finish();
   EXPECT_THAT(Problems(report), ElementsAre(Problem::kWrongKey, Problem::kUndecodable));
   EXPECT_FALSE(report.ok());
+}
+
+// Only a writer may write its own topic (the broker's ACLs), so an entry in another's topic was put
+// there by someone who got round them: named even when it is well linked and signed.
+TEST(AuditChainTest, AnEntryInAnotherWritersTopicIsFound) {
+  const std::vector<v1::AuditEntry> mjd = Chain("inbox-mjd", 2);
+  const std::vector<v1::AuditEntry> ggd = Chain("inbox-ggd", 1);
+  Verifier verifier(Trusted());
+  verifier.AddRecord("schakel.audit.inbox-mjd offset 0", "inbox-mjd", mjd[0].SerializeAsString(),
+                     "schakel.audit.inbox-mjd");
+  verifier.AddRecord("schakel.audit.inbox-mjd offset 1", "inbox-ggd", ggd[0].SerializeAsString(),
+                     "schakel.audit.inbox-mjd");
+  verifier.AddRecord("schakel.audit.inbox-mjd offset 2", "inbox-mjd", mjd[1].SerializeAsString(),
+                     "schakel.audit.inbox-mjd");
+  const Report report = verifier.Finish();
+  ASSERT_THAT(Problems(report), ElementsAre(Problem::kWrongTopic));
+  EXPECT_EQ(report.findings[0].writer, "inbox-ggd");
+  EXPECT_EQ(report.findings[0].Text(),
+            "inbox-ggd seq 0 (schakel.audit.inbox-mjd offset 1): wrong topic: in "
+            "schakel.audit.inbox-mjd, not in its writer's own schakel.audit.inbox-ggd");
 }
 
 TEST(AuditChainTest, AnUnknownSchemaIsRefused) {

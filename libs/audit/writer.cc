@@ -8,7 +8,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/admin.h"
 #include "libs/kafka/transactional_producer.h"
+#include "libs/routing/network.h"
+#include "libs/routing/topics.h"
 
 namespace schakel::audit {
 
@@ -29,7 +32,7 @@ absl::StatusOr<std::shared_ptr<const SigningKey>> LoadSigningKey(const std::stri
 }
 
 ChainWriter::ChainWriter(ChainWriterOptions options, Queue& queue)
-    : options_(std::move(options)), queue_(queue) {
+    : options_(std::move(options)), queue_(queue), topic_(routing::AuditTopic(options_.writer)) {
   options_.batch_size = std::max(options_.batch_size, 1);
 }
 
@@ -116,7 +119,7 @@ absl::Status ChainWriter::Sync() {
   Head head;
   std::vector<std::int64_t> committed;
   absl::Status read = kafka::ReadToEnd(
-      options_.bootstrap_servers, std::string(kAuditTopic), {0}, options_.read_timeout,
+      options_.bootstrap_servers, topic_, {0}, options_.read_timeout,
       [&](const kafka::Record& record, bool tombstone) {
         if (tombstone || record.key != options_.writer) return;
         v1::AuditEntry entry;
@@ -166,6 +169,19 @@ absl::StatusOr<int> ChainWriter::PublishOnce() {
     producer_ = *std::move(producer);
     synced_ = false;
   }
+  if (!topic_checked_) {
+    // Made once, by whichever writer starts first (the router makes the network's own chains'
+    // topics too). Not fatal: where an administrator makes the topics, the read below tells.
+    absl::Status made = kafka::EnsureTopics(
+        options_.bootstrap_servers, {routing::AuditTopicSpec(topic_, options_.topic_replication)},
+        options_.kafka_timeout, options_.extra);
+    if (made.code() == absl::StatusCode::kUnavailable) return made;  // again after the back-off
+    if (!made.ok()) {
+      spdlog::warn("audit chain {}: could not make sure topic {} exists: {}", options_.writer,
+                   topic_, std::string(made.message()));
+    }
+    topic_checked_ = true;
+  }
   if (!synced_) {
     if (absl::Status s = Sync(); !s.ok()) return s;
   }
@@ -183,7 +199,7 @@ absl::StatusOr<int> ChainWriter::PublishOnce() {
     if (options_.signing_key) Sign(entry, *options_.signing_key);
     batch[entry.hash()] = (*pending)[i].id;
     ids.push_back((*pending)[i].id);
-    status = producer_->Produce(kAuditTopic, options_.writer, entry.SerializeAsString());
+    status = producer_->Produce(topic_, options_.writer, entry.SerializeAsString());
   }
   if (status.ok()) status = producer_->Commit(options_.kafka_timeout);
   if (status.ok()) {

@@ -1,4 +1,5 @@
-// Writing audit chains to schakel.audit. A service records an entry with one call, e.g.
+// Writing audit chains, each to its own topic schakel.audit.<writer>. A service records an entry
+// with one call, e.g.
 //
 //   audit_log.Record(service::Identify(*context), "client.erased",
 //                    {.client_pseudonym = pseudonym}, "EraseClient", done);
@@ -8,14 +9,15 @@
 //
 // Entries wait in a queue (in memory, or in a service's own database where an entry must survive a
 // crash before the audited call is answered: the inbox) and a ChainWriter links them into the
-// writer's chain only when it publishes them: it learns the chain's head from the topic itself, so
-// a restarted process, or one whose database is new, continues its chain where it ends instead of
-// starting a fork. Each batch goes in one Kafka transaction under the transactional id
-// "schakel-audit-<writer>": a second process with the same writer id fences the first, which then
-// reads the head again (now including the other's entries) and links its own after them. So two
-// processes with one writer id take turns on one chain; they never fork it, and an entry is never
-// in the chain twice (a commit whose outcome was unknown is looked up by its hash after the renew).
-// Each entry is signed with the writer's own key (ChainWriterOptions::signing_key) as it is linked.
+// writer's chain only when it publishes them: it learns the chain's head from its topic (which it
+// makes when it is missing), so a restarted process, or one whose database is new, continues its
+// chain where it ends instead of starting a fork. A writer reads no other chain. Each batch goes in
+// one Kafka transaction under the transactional id "schakel-audit-<writer>": a second process with
+// the same writer id fences the first, which then reads the head again (now including the other's
+// entries) and links its own after them. So two processes with one writer id take turns on one
+// chain; they never fork it, and an entry is never in the chain twice (a commit whose outcome was
+// unknown is looked up by its hash after the renew). Each entry is signed with the writer's own key
+// (ChainWriterOptions::signing_key) as it is linked.
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
@@ -90,8 +92,12 @@ class Queue {
 
 struct ChainWriterOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
-  // The chain's name and the topic's key, e.g. "inbox-mjd".
+  // The chain's name and the records' key, e.g. "inbox-mjd"; its topic is
+  // routing::AuditTopic(writer).
   std::string writer;
+  // The replication factor the writer makes its topic with when it is missing (-1: the broker's
+  // default). The router makes the topics of the network's own chains with the network's.
+  int topic_replication = -1;
   kafka::Properties extra;  // e.g. TLS or SASL settings
   // The writer's own Ed25519 key (signing.h): every entry it links is signed with it. Without one
   // the entries go unsigned, and `schakelctl audit verify` reports each of them.
@@ -139,6 +145,7 @@ class ChainWriter {
 
   std::uint64_t published() const { return published_.load(); }
   const std::string& writer() const { return options_.writer; }
+  const std::string& topic() const { return topic_; }
 
  private:
   // Reads the chain's head from the topic (after the producer fenced every earlier one).
@@ -149,6 +156,8 @@ class ChainWriter {
   ChainWriterOptions options_;
   Queue& queue_;
   std::unique_ptr<kafka::TransactionalProducer> producer_;
+  const std::string topic_;
+  bool topic_checked_ = false;
   bool synced_ = false;
   bool synced_once_ = false;
   Head head_;

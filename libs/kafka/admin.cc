@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -121,6 +122,31 @@ absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<
     return absl::InternalError(message);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ListTopics(const std::string& bootstrap_servers,
+                                                    const std::string& prefix,
+                                                    std::chrono::milliseconds timeout,
+                                                    const Properties& extra) {
+  absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, extra);
+  if (!rk.ok()) return rk.status();
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk->get(), /*all_topics=*/1, nullptr, &metadata,
+                                                    static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("kafka admin: list topics: ", rd_kafka_err2str(err)));
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const std::string name = metadata->topics[i].topic;
+    if (name.rfind(prefix, 0) == 0 && metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      names.push_back(name);
+    }
+  }
+  rd_kafka_metadata_destroy(metadata);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 absl::Status EnsureTopics(const std::string& bootstrap_servers,

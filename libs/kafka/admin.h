@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "libs/kafka/producer.h"
 
 namespace schakel::kafka {
@@ -23,6 +24,13 @@ struct TopicSpec {
 absl::Status EnsureTopics(const std::string& bootstrap_servers,
                           const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout,
                           const Properties& extra = {});
+
+// The names of the topics that start with `prefix`, sorted (only those the client may describe: the
+// broker leaves out the others). UNAVAILABLE when no broker answers within `timeout`.
+absl::StatusOr<std::vector<std::string>> ListTopics(const std::string& bootstrap_servers,
+                                                    const std::string& prefix,
+                                                    std::chrono::milliseconds timeout,
+                                                    const Properties& extra = {});
 
 // One ACL that allows `operation` ("Read", "Write", "Describe", "Create", ...) on a topic, group or
 // transactional id, from any host.

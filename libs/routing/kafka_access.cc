@@ -38,9 +38,11 @@ constexpr Row kRows[] = {
     {"intake", Op::kRead, Res::kTopic, kStatusTopic},
     {"intake", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"intake", Op::kRead, Res::kGroup, "schakel.intake.view", kPrefix},
-    // Its audit chain (--audit-writer: "intake", or "intake-<n>" for more instances).
-    {"intake", Op::kWrite, Res::kTopic, kAuditTopic},
-    {"intake", Op::kRead, Res::kTopic, kAuditTopic},
+    // Its audit chain (--audit-writer: "intake", or "intake-<n>" for more instances), each in its
+    // own topic, which the writer reads for the chain's head and makes when it is missing.
+    {"intake", Op::kWrite, Res::kTopic, "schakel.audit.intake", kPrefix},
+    {"intake", Op::kRead, Res::kTopic, "schakel.audit.intake", kPrefix},
+    {"intake", Op::kCreate, Res::kTopic, "schakel.audit.intake", kPrefix},
     {"intake", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"intake", Op::kWrite, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
     {"intake", Op::kDescribe, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
@@ -83,9 +85,11 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kWrite, Res::kTopic, kInboxLoadTopic},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kDeadLetterTopic},
     {"inbox-{org}", Op::kRead, Res::kTopic, kErasuresTopic},
-    // Its audit chain "inbox-<org>" (the writer reads the topic for its chain's head).
-    {"inbox-{org}", Op::kWrite, Res::kTopic, kAuditTopic},
-    {"inbox-{org}", Op::kRead, Res::kTopic, kAuditTopic},
+    // Its audit chain "inbox-<org>", in its own topic (the writer reads it for the chain's head):
+    // not the other chains, which would tell it whom else its clients are served by.
+    {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.audit.inbox-{org}"},
+    {"inbox-{org}", Op::kRead, Res::kTopic, "schakel.audit.inbox-{org}"},
+    {"inbox-{org}", Op::kCreate, Res::kTopic, "schakel.audit.inbox-{org}"},
     {"inbox-{org}", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"inbox-{org}", Op::kWrite, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
     {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
@@ -105,8 +109,9 @@ constexpr Row kRows[] = {
     {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
     {"ops", Op::kWrite, Res::kTopic, kReassignTopic},
     // Its audit chain "ops" (the console's reassignments).
-    {"ops", Op::kWrite, Res::kTopic, kAuditTopic},
-    {"ops", Op::kRead, Res::kTopic, kAuditTopic},
+    {"ops", Op::kWrite, Res::kTopic, "schakel.audit.ops"},
+    {"ops", Op::kRead, Res::kTopic, "schakel.audit.ops"},
+    {"ops", Op::kCreate, Res::kTopic, "schakel.audit.ops"},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"ops", Op::kWrite, Res::kTransactionalId, "schakel-audit-ops"},
     {"ops", Op::kDescribe, Res::kTransactionalId, "schakel-audit-ops"},
@@ -120,7 +125,7 @@ constexpr Row kRows[] = {
     {"operator", Op::kRead, Res::kTopic, kDeadLetterTopic},
     {"operator", Op::kRead, Res::kTopic, kInboxLoadTopic},
     {"operator", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
-    {"operator", Op::kRead, Res::kTopic, kAuditTopic},
+    {"operator", Op::kRead, Res::kTopic, kAuditTopicPrefix, kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"operator", Op::kWrite, Res::kTopic, kReassignTopic},
@@ -130,9 +135,10 @@ constexpr Row kRows[] = {
     {"operator", Op::kWrite, Res::kTopic, kCancellationsTopic},
     {"operator", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"operator", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
-    // `audit verify|export` read the audit topic (above); `unroutable reassign` records in the
-    // chain "schakelctl".
-    {"operator", Op::kWrite, Res::kTopic, kAuditTopic},
+    // `audit verify|export` read every chain's topic (above); `unroutable reassign` records in
+    // the chain "schakelctl".
+    {"operator", Op::kWrite, Res::kTopic, "schakel.audit.schakelctl"},
+    {"operator", Op::kCreate, Res::kTopic, "schakel.audit.schakelctl"},
     {"operator", Op::kWrite, Res::kTransactionalId, "schakel-audit-schakelctl"},
     {"operator", Op::kDescribe, Res::kTransactionalId, "schakel-audit-schakelctl"},
 
@@ -142,8 +148,9 @@ constexpr Row kRows[] = {
     {"keys", Op::kRead, Res::kTopic, kKeyGrantsTopic},
     {"keys", Op::kRead, Res::kGroup, "schakel.keys.grants", kPrefix},
     {"keys", Op::kWrite, Res::kTopic, kErasuresTopic},
-    {"keys", Op::kWrite, Res::kTopic, kAuditTopic},
-    {"keys", Op::kRead, Res::kTopic, kAuditTopic},
+    {"keys", Op::kWrite, Res::kTopic, "schakel.audit.keys"},
+    {"keys", Op::kRead, Res::kTopic, "schakel.audit.keys"},
+    {"keys", Op::kCreate, Res::kTopic, "schakel.audit.keys"},
     {"keys", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"keys", Op::kWrite, Res::kTransactionalId, "schakel-audit-keys"},
     {"keys", Op::kDescribe, Res::kTransactionalId, "schakel-audit-keys"},

@@ -30,7 +30,7 @@ TEST(KafkaAccess, AnInboxReadsOnlyItsOwnTopicAndGroups) {
     EXPECT_EQ(rule.name.find("beta"), std::string::npos) << rule.name;
     if (rule.operation == AclOperation::kRead && rule.resource == AclResource::kTopic) {
       EXPECT_TRUE(rule.name == "schakel.inbox.alpha" || rule.name == "schakel.clients.erasures" ||
-                  rule.name == "schakel.audit")
+                  rule.name == "schakel.audit.inbox-alpha")
           << rule.name;
       EXPECT_FALSE(rule.prefixed);
     }
@@ -49,7 +49,11 @@ TEST(KafkaAccess, AnInboxReadsOnlyItsOwnTopicAndGroups) {
     if (rule.prefixed) {
       EXPECT_EQ(rule.resource, AclResource::kGroup) << rule.name;
     }
-    EXPECT_NE(rule.operation, AclOperation::kCreate);
+    if (rule.operation == AclOperation::kCreate) {
+      // Only its own audit chain's topic, which its writer makes when it is missing.
+      EXPECT_EQ(rule.name, "schakel.audit.inbox-alpha");
+      EXPECT_EQ(rule.resource, AclResource::kTopic);
+    }
   }
   const AclRule writes_status{"inbox-alpha", AclOperation::kWrite, AclResource::kTopic,
                               std::string(kStatusTopic), false};
@@ -85,58 +89,103 @@ bool Has(const std::vector<AclRule>& rules, const AclRule& rule) {
   return std::find(rules.begin(), rules.end(), rule) != rules.end();
 }
 
+// Whether `rules` let `principal` do `operation` on the topic `topic` (a literal rule naming it, or
+// a prefixed one it starts with).
+bool Allows(const std::vector<AclRule>& rules, const std::string& principal, AclOperation operation,
+            const std::string& topic) {
+  return std::any_of(rules.begin(), rules.end(), [&](const AclRule& r) {
+    return r.principal == principal && r.operation == operation &&
+           r.resource == AclResource::kTopic &&
+           (r.prefixed ? topic.rfind(r.name, 0) == 0 : topic == r.name);
+  });
+}
+
 TEST(KafkaAccess, EachAuditWriterMayKeepItsOwnChainOnly) {
-  const std::vector<AclRule> rules = KafkaAccessRules(TwoOrganisations());
-  // principal -> its chain's transactional id (intake: "intake", "intake-2", ...).
-  const std::vector<std::pair<std::string, AclRule>> writers = {
+  const Network network = TwoOrganisations();
+  const std::vector<AclRule> rules = KafkaAccessRules(network);
+  // principal -> its chain (intake: "intake", "intake-2", ...) and its chain's transactional id.
+  struct Writer {
+    std::string principal;
+    std::string chain;
+    AclRule transactional_id;
+  };
+  const std::vector<Writer> writers = {
       {"intake",
+       "intake",
+       {"intake", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-intake",
+        true}},
+      {"intake",
+       "intake-2",
        {"intake", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-intake",
         true}},
       {"inbox-alpha",
+       "inbox-alpha",
        {"inbox-alpha", AclOperation::kWrite, AclResource::kTransactionalId,
         "schakel-audit-inbox-alpha", false}},
       {"inbox-beta",
+       "inbox-beta",
        {"inbox-beta", AclOperation::kWrite, AclResource::kTransactionalId,
         "schakel-audit-inbox-beta", false}},
       {"ops",
+       "ops",
        {"ops", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-ops", false}},
       {"operator",
+       "schakelctl",
        {"operator", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-schakelctl",
         false}},
       {"keys",
+       "keys",
        {"keys", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-keys", false}},
   };
-  for (const auto& [principal, chain] : writers) {
-    SCOPED_TRACE(principal);
-    const std::string audit(kAuditTopic);
-    EXPECT_TRUE(Has(rules, {principal, AclOperation::kWrite, AclResource::kTopic, audit, false}));
-    // The writer reads the topic for its chain's head (assigned partitions, group schakel.restore).
-    EXPECT_TRUE(Has(rules, {principal, AclOperation::kRead, AclResource::kTopic, audit, false}));
-    EXPECT_TRUE(Has(rules, {principal, AclOperation::kDescribe, AclResource::kGroup,
+  std::vector<std::string> chains = AuditWriters(network);
+  chains.push_back("intake-2");
+  for (const Writer& w : writers) {
+    SCOPED_TRACE(w.principal + " " + w.chain);
+    const std::string own = AuditTopic(w.chain);
+    // It writes its chain's topic, reads it for the chain's head (assigned partitions, group
+    // schakel.restore) and makes it when it is missing.
+    EXPECT_TRUE(Allows(rules, w.principal, AclOperation::kWrite, own));
+    EXPECT_TRUE(Allows(rules, w.principal, AclOperation::kRead, own));
+    EXPECT_TRUE(Allows(rules, w.principal, AclOperation::kCreate, own));
+    EXPECT_TRUE(Has(rules, {w.principal, AclOperation::kDescribe, AclResource::kGroup,
                             "schakel.restore", false}));
-    EXPECT_TRUE(Has(rules, chain));
-    AclRule describe = chain;
+    EXPECT_TRUE(Has(rules, w.transactional_id));
+    AclRule describe = w.transactional_id;
     describe.operation = AclOperation::kDescribe;
     EXPECT_TRUE(Has(rules, describe));
+    // Another writer's chain: neither written, made nor read (only operators read every chain,
+    // to verify them).
+    for (const std::string& other : chains) {
+      const bool mine =
+          other == w.chain || (w.principal == "intake" && other.rfind("intake", 0) == 0);
+      if (mine) continue;
+      SCOPED_TRACE(other);
+      const std::string topic = AuditTopic(other);
+      EXPECT_FALSE(Allows(rules, w.principal, AclOperation::kWrite, topic));
+      EXPECT_FALSE(Allows(rules, w.principal, AclOperation::kCreate, topic));
+      EXPECT_EQ(Allows(rules, w.principal, AclOperation::kRead, topic), w.principal == "operator");
+    }
   }
   // Nothing more on the chains: no principal may take another's chain, and the router (which
-  // records nothing) has no right on the audit stream at all.
+  // records nothing) has no right on the audit topics but making them with the network's other
+  // topics.
   for (const AclRule& rule : rules) {
     if (rule.resource == AclResource::kTransactionalId &&
         rule.name.rfind("schakel-audit", 0) == 0) {
-      const auto own = std::find_if(writers.begin(), writers.end(), [&](const auto& w) {
-        return w.first == rule.principal && w.second.name == rule.name &&
-               w.second.prefixed == rule.prefixed;
+      const auto own = std::find_if(writers.begin(), writers.end(), [&](const Writer& w) {
+        return w.principal == rule.principal && w.transactional_id.name == rule.name &&
+               w.transactional_id.prefixed == rule.prefixed;
       });
       EXPECT_NE(own, writers.end()) << rule.principal << " " << rule.name;
     }
     if (rule.principal == "router") {
-      EXPECT_NE(rule.name, kAuditTopic);
       EXPECT_NE(rule.name.rfind("schakel-audit", 0), 0u) << rule.name;
     }
   }
-  // The router's prefixed rights do not reach the audit stream either.
-  EXPECT_FALSE(Has(rules, {"router", AclOperation::kWrite, AclResource::kTopic, "schakel.", true}));
+  for (const std::string& chain : chains) {
+    EXPECT_FALSE(Allows(rules, "router", AclOperation::kWrite, AuditTopic(chain))) << chain;
+    EXPECT_FALSE(Allows(rules, "router", AclOperation::kRead, AuditTopic(chain))) << chain;
+  }
 }
 
 TEST(KafkaAccess, EveryRuleOnce) {

@@ -425,9 +425,20 @@ std::vector<std::string> AllTopics(const Network& network) {
       std::string(kCancellationsTopic), std::string(kRouterStateTopic),
       std::string(kInboxLoadTopic),     std::string(kDeadLetterTopic),
       std::string(kReassignTopic),      std::string(kErasuresTopic),
-      std::string(kKeyGrantsTopic),     std::string(kAuditTopic)};
+      std::string(kKeyGrantsTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
+  for (const std::string& writer : AuditWriters(network)) topics.push_back(AuditTopic(writer));
   return topics;
+}
+
+std::string AuditTopic(std::string_view writer) {
+  return absl::StrCat(std::string(kAuditTopicPrefix), std::string(writer));
+}
+
+std::vector<std::string> AuditWriters(const Network& network) {
+  std::vector<std::string> writers = {"intake", "keys", "ops", "schakelctl"};
+  for (const Organisation& org : network.organisations) writers.push_back("inbox-" + org.id);
+  return writers;
 }
 
 std::chrono::system_clock::time_point Sla::Deadline(

@@ -146,11 +146,19 @@ inline constexpr std::string_view kErasuresTopic = "schakel.clients.erasures";
 // AssignmentStatusChanged, key: referral id). Only the router may write it: a copy of the status
 // topic, which inboxes and operators also write, so that nobody else can grant themselves a key.
 inline constexpr std::string_view kKeyGrantsTopic = "schakel.keys.grants";
-// The audit stream: one hash chain per writer (v1::AuditEntry, libs/audit). One partition, kept for
-// ever, never compacted.
-inline constexpr std::string_view kAuditTopic = "schakel.audit";
+// The audit stream: one hash chain per writer (v1::AuditEntry, libs/audit), each in a topic of its
+// own, schakel.audit.<writer>, which only that writer may write and read (and operators read, to
+// verify): so an inbox cannot learn from another chain whom else a client is served by. One
+// partition each, kept for ever, never compacted.
+inline constexpr std::string_view kAuditTopicPrefix = "schakel.audit.";
+std::string AuditTopic(std::string_view writer);
+// The audit chains a network has from the start: "intake", "keys", "ops", "schakelctl" and
+// "inbox-<org>" for each organisation. (More intake instances, "intake-<n>", create their own
+// topic when they start.)
+std::vector<std::string> AuditWriters(const Network& network);
 std::string InboxTopic(std::string_view organisation_id);
-// Every topic the network needs, in a stable order.
+// Every topic the network needs, in a stable order: the shared ones, the inboxes', the audit
+// chains'.
 std::vector<std::string> AllTopics(const Network& network);
 
 }  // namespace schakel::routing

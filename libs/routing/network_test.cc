@@ -44,15 +44,20 @@ TEST(NetworkTest, TheExampleNetworkLoads) {
   for (const Organisation& org : net->organisations) ids.push_back(org.id);
   EXPECT_THAT(ids,
               ElementsAre("gemeente", "leger-des-heils", "terwille", "overweeghuis", "ggd", "mjd"));
-  EXPECT_THAT(AllTopics(*net),
-              ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
-                          "schakel.referrals.unroutable", "schakel.assignments.forwarding",
-                          "schakel.assignments.cancellations", "schakel.router.state",
-                          "schakel.inbox.load", "schakel.deadletters",
-                          "schakel.operator.reassignments", "schakel.clients.erasures",
-                          "schakel.keys.grants", "schakel.audit", "schakel.inbox.gemeente",
-                          "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
-                          "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd"));
+  EXPECT_THAT(
+      AllTopics(*net),
+      ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
+                  "schakel.referrals.unroutable", "schakel.assignments.forwarding",
+                  "schakel.assignments.cancellations", "schakel.router.state", "schakel.inbox.load",
+                  "schakel.deadletters", "schakel.operator.reassignments",
+                  "schakel.clients.erasures", "schakel.keys.grants", "schakel.inbox.gemeente",
+                  "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
+                  "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd",
+                  "schakel.audit.intake", "schakel.audit.keys", "schakel.audit.ops",
+                  "schakel.audit.schakelctl", "schakel.audit.inbox-gemeente",
+                  "schakel.audit.inbox-leger-des-heils", "schakel.audit.inbox-terwille",
+                  "schakel.audit.inbox-overweeghuis", "schakel.audit.inbox-ggd",
+                  "schakel.audit.inbox-mjd"));
 }
 
 struct BadCase {

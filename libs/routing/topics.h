@@ -1,7 +1,8 @@
 // How each topic of a network is created: partitions and replication from the network file, and
 // compaction for the router's state, the inboxes' load and the erasures. Every topic but the audit
-// topic gets the same number of partitions: the router relies on it (all events of a referral land
-// in the same partition number). The audit topic has one partition and keeps everything.
+// chains' gets the same number of partitions: the router relies on it (all events of a referral
+// land in the same partition number). An audit chain's topic has one partition and keeps
+// everything.
 #pragma once
 
 #include <string>
@@ -12,6 +13,16 @@
 
 namespace schakel::routing {
 
+// An audit chain's topic (AuditTopic). One partition: the chain's order is the log's, and its
+// writer finds the head in one place. Kept for ever: verification needs every entry from the
+// chain's first. `replication_factor` -1: the broker's default (for a writer that makes its own).
+inline kafka::TopicSpec AuditTopicSpec(const std::string& topic, int replication_factor) {
+  return {topic,
+          1,
+          replication_factor,
+          {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"retention.bytes", "-1"}}};
+}
+
 inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
   std::vector<kafka::TopicSpec> specs;
   for (const std::string& topic : AllTopics(network)) {
@@ -19,13 +30,8 @@ inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
     if (topic == kRouterStateTopic || topic == kInboxLoadTopic || topic == kErasuresTopic) {
       spec.config = {{"cleanup.policy", "compact"}};
     }
-    if (topic == kAuditTopic) {
-      // One partition: the chains' order is the log's, and a writer finds its head in one place.
-      // Kept for ever: verification needs every entry from each chain's first.
-      spec.partitions = 1;
-      spec.config = {
-          {"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"retention.bytes", "-1"}};
-    }
+    if (topic.rfind(kAuditTopicPrefix, 0) == 0)
+      spec = AuditTopicSpec(topic, spec.replication_factor);
     specs.push_back(std::move(spec));
   }
   return specs;

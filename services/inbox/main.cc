@@ -154,6 +154,7 @@ int main(int argc, char** argv) {
   schakel::audit::ChainWriterOptions audit_options;
   audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
+  audit_options.topic_replication = network->topics.replication_factor;
   audit_options.writer = "inbox-" + org;
   schakel::audit::ChainWriter audit_writer(audit_options, audit_queue);
   audit_writer.Start();

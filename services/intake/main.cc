@@ -74,10 +74,12 @@ int main(int argc, char** argv) {
       "audit entries with; the verifier trusts its public key for this writer only. Without "
       "it the entries go unsigned and `schakelctl audit verify` reports them");
   std::string audit_writer = "intake";
-  app.add_option("--audit-writer", audit_writer,
-                 "This instance's audit chain in schakel.audit (instances sharing one take turns); "
-                 "starts with \"intake\", e.g. intake-1: the broker lets intake keep only those "
-                 "chains (transactional ids schakel-audit-intake*)")
+  app.add_option(
+         "--audit-writer", audit_writer,
+         "This instance's audit chain, in topic schakel.audit.<writer> (instances sharing one "
+         "take turns); "
+         "starts with \"intake\", e.g. intake-1: the broker lets intake keep only those "
+         "chains (transactional ids schakel-audit-intake*)")
       ->capture_default_str()
       ->check([](const std::string& writer) {
         return writer.rfind("intake", 0) == 0 ? std::string()
@@ -193,6 +195,7 @@ int main(int argc, char** argv) {
   schakel::audit::ChainWriterOptions audit_options;
   audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
+  audit_options.topic_replication = network->topics.replication_factor;
   audit_options.writer = audit_writer;
   schakel::audit::AuditLog audit_log(audit_options);
   audit_log.Start();

@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   }
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
   // The audit chain "keys": every key handed to an organisation and every erasure, committed to
-  // schakel.audit before the call is answered.
+  // its topic schakel.audit.keys before the call is answered.
   absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
       schakel::audit::LoadSigningKey(audit_signing_key, "keys");
   if (!audit_key.ok()) {

@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
   schakel::audit::ChainWriterOptions audit_options;
   audit_options.signing_key = *audit_key;
   audit_options.bootstrap_servers = kafka;
+  audit_options.topic_replication = network->topics.replication_factor;
   audit_options.writer = "ops";
   schakel::audit::AuditLog audit_log(audit_options);
   audit_log.Start();

@@ -1,9 +1,11 @@
 // The audit stream end to end, on a broker of its own (the test forges entries into the topic,
 // which must not reach other tests): the real intake, router and inboxes record a short scenario,
 // an operator's `schakelctl audit verify` finds every chain intact and lists who did what; a
-// restarted inbox continues its chain; an entry that one writer (the municipality's inbox, with its
-// own Kafka identity and signing key) links well into another's chain is found by its signature; a
-// forged entry in the topic, and a deleted or changed line in an export, are each found and named.
+// restarted inbox continues its chain; the broker refuses one writer (the municipality's inbox,
+// with its own Kafka identity) writing another's chain's topic, and an entry it links well into
+// that chain but can only put in its own topic is named; a forged entry in a chain's topic (by
+// someone with the broker's admin rights), and a deleted or changed line in an export, are each
+// found and named.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -238,20 +240,21 @@ TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
   EXPECT_THAT(output, HasSubstr("inbox-mjd seq 1 (line " + std::to_string(second + 1) +
                                 "): changed entry"));
 
-  // The municipality's inbox, compromised, appends a read of MJD's to MJD's chain: with its own
-  // Kafka identity (the broker lets every writer write the topic) and the only signing key it has,
-  // its own. The entry links well after the head, so only the signature gives it away.
+  // The municipality's inbox, compromised, appends a read of MJD's to MJD's chain, with its own
+  // Kafka identity and the only signing key it has, its own. The broker refuses it MJD's topic;
+  // the entry, well linked after MJD's head, can only go into the municipality's own topic, where
+  // verify names it and leaves MJD's chain intact.
   {
     v1::AuditEntry head;
-    const absl::Status read_head = kafka::ReadToEnd(
-        kafka_->bootstrap(), "schakel.audit", {0}, std::chrono::seconds(30),
-        [&](const kafka::Record& record, bool) {
-          v1::AuditEntry entry;
-          if (entry.ParseFromString(record.value) && entry.writer() == "inbox-mjd" &&
-              (head.writer().empty() || entry.sequence() > head.sequence())) {
-            head = entry;
-          }
-        });
+    const absl::Status read_head =
+        kafka::ReadToEnd(kafka_->bootstrap(), audit::AuditTopic("inbox-mjd"), {0},
+                         std::chrono::seconds(30), [&](const kafka::Record& record, bool) {
+                           v1::AuditEntry entry;
+                           if (entry.ParseFromString(record.value) &&
+                               (head.writer().empty() || entry.sequence() > head.sequence())) {
+                             head = entry;
+                           }
+                         });
     ASSERT_TRUE(read_head.ok()) << read_head;
     ASSERT_EQ(head.writer(), "inbox-mjd");
     ASSERT_EQ(Verify(&output), 0) << output;  // intact up to here
@@ -274,37 +277,39 @@ TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
                                  .delivery_timeout = std::chrono::seconds(15),
                                  .extra = *gemeente_kafka});
     ASSERT_TRUE(compromised.ok()) << compromised.status();
-    std::promise<absl::Status> acknowledged;
-    (*compromised)
-        ->Publish("schakel.audit", "inbox-mjd", appended.SerializeAsString(),
-                  [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
-    const absl::Status taken = acknowledged.get_future().get();
+    auto publish = [&](const std::string& topic) {
+      std::promise<absl::Status> acknowledged;
+      (*compromised)
+          ->Publish(topic, "inbox-mjd", appended.SerializeAsString(),
+                    [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
+      return acknowledged.get_future().get();
+    };
+    const absl::Status into_mjds = publish(audit::AuditTopic("inbox-mjd"));
+    EXPECT_FALSE(into_mjds.ok()) << "the broker let the municipality's inbox write MJD's chain";
+    EXPECT_THAT(std::string(into_mjds.message()), HasSubstr("uthoriz"));
+    const absl::Status into_own = publish(audit::AuditTopic("inbox-gemeente"));
     (*compromised)->Close(std::chrono::seconds(5));
-    ASSERT_TRUE(taken.ok()) << "the broker refused the municipality's inbox: " << taken;
+    ASSERT_TRUE(into_own.ok()) << "the broker refused the municipality's own topic: " << into_own;
 
     EXPECT_EQ(Verify(&output), 1) << output;
     EXPECT_THAT(output, HasSubstr("PROBLEM inbox-mjd seq " + std::to_string(appended.sequence()) +
-                                  " (offset "));
+                                  " (schakel.audit.inbox-gemeente offset "));
+    EXPECT_THAT(output, HasSubstr("): wrong topic: in schakel.audit.inbox-gemeente, not in its "
+                                  "writer's own schakel.audit.inbox-mjd"));
+    // MJD's chain is what is in MJD's topic: intact, every entry signed by MJD's key.
     EXPECT_THAT(output,
-                HasSubstr("): not the writer's key: signed with the key of inbox-gemeente (" +
-                          audit::Hex(gemeente_key->public_key()).substr(0, 16) +
-                          "…), not with one of inbox-mjd: inbox-gemeente wrote it into "
-                          "inbox-mjd's chain"));
-    // Well linked: the signature is the only problem, and every other entry is MJD's own.
-    EXPECT_THAT(output, HasSubstr(": 1 problems\n")) << output;
-    EXPECT_THAT(output, HasSubstr("inbox-mjd: " + std::to_string(appended.sequence() + 1) +
-                                  " entries checked (" + std::to_string(appended.sequence()) +
-                                  " signed by its key), head sequence " +
-                                  std::to_string(appended.sequence())));
+                HasSubstr("inbox-mjd: " + std::to_string(head.sequence() + 1) +
+                          " entries checked (" + std::to_string(head.sequence() + 1) +
+                          " signed by its key), head sequence " + std::to_string(head.sequence())));
   }
 
-  // A rogue producer copies MJD's read, names the municipality as the reader, recomputes the
-  // hash, and produces it into the topic: verify names it.
+  // A rogue producer with the broker's admin rights copies MJD's read, names the municipality as
+  // the reader, recomputes the hash, and produces it into MJD's topic: verify names it.
   v1::AuditEntry forged;
   std::int64_t original_offset = -1;
   const absl::Status read =
-      kafka::ReadToEnd(kafka_->bootstrap(), "schakel.audit", {0}, std::chrono::seconds(30),
-                       [&](const kafka::Record& record, bool) {
+      kafka::ReadToEnd(kafka_->bootstrap(), audit::AuditTopic("inbox-mjd"), {0},
+                       std::chrono::seconds(30), [&](const kafka::Record& record, bool) {
                          v1::AuditEntry entry;
                          if (entry.ParseFromString(record.value) && entry.writer() == "inbox-mjd" &&
                              entry.action() == audit::kAssignmentRead && original_offset < 0) {
@@ -324,7 +329,7 @@ TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
                                  .extra = {}});
     ASSERT_TRUE(rogue.ok()) << rogue.status();
     std::promise<absl::Status> acknowledged;
-    (*rogue)->Publish("schakel.audit", "inbox-mjd", forged.SerializeAsString(),
+    (*rogue)->Publish(audit::AuditTopic("inbox-mjd"), "inbox-mjd", forged.SerializeAsString(),
                       [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
     ASSERT_TRUE(acknowledged.get_future().get().ok());
     (*rogue)->Close(std::chrono::seconds(5));
@@ -334,7 +339,8 @@ TEST_F(AuditE2eTest, ReadsAndChangesAreChainedAndTamperingIsFound) {
   EXPECT_THAT(output, HasSubstr("BROKEN"));
   EXPECT_THAT(output, HasSubstr("inbox-mjd seq " + std::to_string(forged.sequence())));
   EXPECT_THAT(output, HasSubstr("inserted entry: sequence " + std::to_string(forged.sequence()) +
-                                " is there already (offset " + std::to_string(original_offset) +
+                                " is there already (schakel.audit.inbox-mjd offset " +
+                                std::to_string(original_offset) +
                                 "); this one differs: organisation gemeente"));
   // Its signature was MJD's, over the hash before the change.
   EXPECT_THAT(output, HasSubstr("): bad signature: its signature does not verify with the key it "

@@ -19,6 +19,7 @@
 #include <map>
 #include <set>
 
+#include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
@@ -126,10 +127,16 @@ class PrivacyE2eTest : public ::testing::Test {
     std::vector<std::pair<std::string, std::string>> all;
     std::vector<std::int32_t> every;
     for (int p = 0; p < net_->network().topics.partitions; ++p) every.push_back(p);
-    for (const std::string& topic : routing::AllTopics(net_->network())) {
-      // The audit topic has one partition (libs/routing/topics.h).
+    std::vector<std::string> topics = routing::AllTopics(net_->network());
+    // Every audit chain's topic, the network's own and any other writer's (intake-<n>).
+    absl::StatusOr<std::vector<std::string>> audit_topics = kafka::ListTopics(
+        net_->kafka(), std::string(routing::kAuditTopicPrefix), std::chrono::seconds(20));
+    EXPECT_TRUE(audit_topics.ok()) << audit_topics.status();
+    if (audit_topics.ok()) topics.insert(topics.end(), audit_topics->begin(), audit_topics->end());
+    for (const std::string& topic : topics) {
+      // An audit chain's topic has one partition (libs/routing/topics.h).
       const std::vector<std::int32_t> partitions =
-          topic == routing::kAuditTopic ? std::vector<std::int32_t>{0} : every;
+          topic.rfind(routing::kAuditTopicPrefix, 0) == 0 ? std::vector<std::int32_t>{0} : every;
       absl::Status read = kafka::ReadToEnd(
           net_->kafka(), topic, partitions, std::chrono::seconds(20),
           [&](const kafka::Record& r, bool) { all.emplace_back(topic, r.key + "|" + r.value); },
@@ -143,8 +150,8 @@ class PrivacyE2eTest : public ::testing::Test {
   std::vector<v1::AuditEntry> KeysEntriesAbout(const std::string& referral) {
     std::vector<v1::AuditEntry> entries;
     const absl::Status read =
-        kafka::ReadToEnd(net_->kafka(), std::string(routing::kAuditTopic), {0},
-                         std::chrono::seconds(60), [&](const kafka::Record& r, bool tombstone) {
+        kafka::ReadToEnd(net_->kafka(), routing::AuditTopic("keys"), {0}, std::chrono::seconds(60),
+                         [&](const kafka::Record& r, bool tombstone) {
                            v1::AuditEntry entry;
                            if (tombstone || r.key != "keys" || !entry.ParseFromString(r.value))
                              return;

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "libs/audit/entry.h"
+#include "libs/audit/writer.h"
 #include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
 #include "libs/routing/network.h"
@@ -247,7 +249,48 @@ TEST_F(KafkaAccessTest, EachAuditWriterOwnsOnlyItsOwnChain) {
   // lands on the shared topic that other tests verify).
   EXPECT_EQ(InitTransactions(TestKafkaConfig("router"), "schakel-audit-router"),
             RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(TestKafkaConfig("router"), std::string(routing::kAuditTopic)),
+  EXPECT_EQ(Produce(TestKafkaConfig("router"), routing::AuditTopic("inbox-" + a_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+// Each chain has a topic of its own: an inbox writes and reads its own chain (through the audit
+// writer the service runs, with the service's Kafka identity and audit key), but not another's,
+// which would tell it which other organisations serve a client it serves (key.granted).
+TEST_F(KafkaAccessTest, AnInboxKeepsItsOwnAuditTopicAndReadsNoOther) {
+  for (const std::string& org : {a_, b_}) {
+    SCOPED_TRACE(org);
+    const std::string writer = "inbox-" + org;
+    absl::StatusOr<kafka::Properties> identity = kafka::ReadClientConfigFile(ServiceIdentity(org));
+    ASSERT_TRUE(identity.ok()) << identity.status();
+    absl::StatusOr<std::shared_ptr<const audit::SigningKey>> key =
+        audit::LoadSigningKey((TestPki() / "audit" / (writer + ".key")).string(), writer);
+    ASSERT_TRUE(key.ok()) << key.status();
+    audit::ChainWriterOptions options;
+    options.bootstrap_servers = TestKafka();
+    options.writer = writer;
+    options.extra = *identity;
+    options.signing_key = *key;
+    audit::AuditLog log(options);
+    log.Start();
+    const absl::Status recorded = log.RecordAndWait(
+        audit::NewEntry(audit::OrganisationActor(org), audit::kAssignmentList, {}, "acl test"),
+        std::chrono::seconds(60));
+    ASSERT_TRUE(recorded.ok()) << recorded;
+    log.Stop();
+  }
+  // A's own chain: readable with A's identity (it has the entry just written)...
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", routing::AuditTopic("inbox-" + a_)),
+            RdKafka::ERR_NO_ERROR);
+  // ...B's, and the key service's, are not, though B's has an entry too; nor may A write B's.
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", routing::AuditTopic("inbox-" + b_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", routing::AuditTopic("keys")),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::AuditTopic("inbox-" + b_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  // A partner given A's own certificate gets no more.
+  EXPECT_EQ(Consume(PartnerIdentity(a_), Group(a_) + ".partner-audit",
+                    routing::AuditTopic("inbox-" + b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 

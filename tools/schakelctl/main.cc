@@ -361,8 +361,8 @@ int main(int argc, char** argv) {
   // audit verify / export
   auto* audit_cmd = app.add_subcommand(
       "audit",
-      "The audit stream (schakel.audit): who read personal data or changed a status, what, when "
-      "and why, as one hash chain per writer");
+      "The audit stream: who read personal data or changed a status, what, when and why, as one "
+      "hash chain per writer, each in its own topic schakel.audit.<writer>");
   audit_cmd->require_subcommand(1);
   std::string audit_file;
   auto* audit_verify_cmd = audit_cmd->add_subcommand(
@@ -373,7 +373,7 @@ int main(int argc, char** argv) {
       "only when every chain is intact");
   audit_verify_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
   audit_verify_cmd->add_option("--file", audit_file,
-                               "Check an export (schakelctl audit export) instead of the topic");
+                               "Check an export (schakelctl audit export) instead of the topics");
   std::string audit_keys;
   audit_verify_cmd->add_option(
       "--audit-keys", audit_keys,
@@ -381,8 +381,8 @@ int main(int argc, char** argv) {
       "several keys in one file for a renewed key); default: <pki>/audit");
   auto* audit_export_cmd = audit_cmd->add_subcommand(
       "export",
-      "Print every record of schakel.audit, in order, one JSON object (an AuditEntry) per line; "
-      "keep it, and check it later with audit verify --file");
+      "Print every record of every chain's topic (schakel.audit.*), each in order, one JSON object "
+      "(an AuditEntry) per line; keep it, and check it later with audit verify --file");
   audit_export_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
@@ -498,29 +498,41 @@ int main(int argc, char** argv) {
     google::protobuf::util::JsonPrintOptions json;
     json.preserve_proto_field_names = true;
     bool written = true;
-    // One partition (libs/routing/topics.h): the log's order is every chain's order.
-    absl::Status read = schakel::kafka::ReadToEnd(
-        kafka, std::string(schakel::routing::kAuditTopic), {0}, std::chrono::minutes(10),
-        [&](const schakel::kafka::Record& record, bool tombstone) {
-          const std::string position = "offset " + std::to_string(record.offset);
-          if (*audit_verify_cmd) {
-            if (tombstone) {
-              verifier.AddUndecodable(position, "a tombstone");
-            } else {
-              verifier.AddRecord(position, record.key, record.value);
+    // Every chain's topic: one partition each (libs/routing/topics.h), so the log's order is the
+    // chain's order.
+    absl::StatusOr<std::vector<std::string>> topics = schakel::kafka::ListTopics(
+        kafka, std::string(schakel::routing::kAuditTopicPrefix), std::chrono::seconds(30));
+    if (!topics.ok())
+      return Fail("Kafka at " + kafka + ": " + std::string(topics.status().message()));
+    if (topics->empty()) {
+      return Fail("Kafka at " + kafka + ": no audit topic (schakel.audit.*) to read");
+    }
+    absl::Status read;
+    for (const std::string& topic : *topics) {
+      read = schakel::kafka::ReadToEnd(
+          kafka, topic, {0}, std::chrono::minutes(10),
+          [&](const schakel::kafka::Record& record, bool tombstone) {
+            const std::string position = topic + " offset " + std::to_string(record.offset);
+            if (*audit_verify_cmd) {
+              if (tombstone) {
+                verifier.AddUndecodable(position, "a tombstone");
+              } else {
+                verifier.AddRecord(position, record.key, record.value, topic);
+              }
+              return;
             }
-            return;
-          }
-          schakel::v1::AuditEntry entry;
-          std::string text;
-          if (tombstone || !entry.ParseFromString(record.value) ||
-              !google::protobuf::util::MessageToJsonString(entry, &text, json).ok()) {
-            // Kept as a line that is no entry, so that verifying the export finds it too.
-            text = "{\"undecodable_record_at\": " + std::to_string(record.offset) + "}";
-          }
-          std::cout << text << "\n";
-          written = written && static_cast<bool>(std::cout);
-        });
+            schakel::v1::AuditEntry entry;
+            std::string text;
+            if (tombstone || !entry.ParseFromString(record.value) ||
+                !google::protobuf::util::MessageToJsonString(entry, &text, json).ok()) {
+              // Kept as a line that is no entry, so that verifying the export finds it too.
+              text = "{\"undecodable_record_at\": \"" + position + "\"}";
+            }
+            std::cout << text << "\n";
+            written = written && static_cast<bool>(std::cout);
+          });
+      if (!read.ok()) break;
+    }
     if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
     if (*audit_export_cmd) return written ? 0 : Fail("audit export: cannot write the output");
     return PrintAuditReport(verifier);
