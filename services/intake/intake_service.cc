@@ -258,10 +258,37 @@ IntakeService::IntakeService(const routing::Network& network,
       texts_(keys != nullptr ? std::make_unique<SealedTextOpener>(*keys) : nullptr),
       audit_(audit) {}
 
+IntakeService::~IntakeService() {
+  std::unique_lock lock(held_mu_);
+  if (held_ > 0) spdlog::info("intake: waiting for {} answers of the key service", held_);
+  held_cv_.wait(lock, [this] { return held_ == 0; });
+}
+
+std::shared_ptr<void> IntakeService::Hold() {
+  {
+    std::lock_guard lock(held_mu_);
+    ++held_;
+  }
+  class Token {
+   public:
+    explicit Token(IntakeService* service) : service_(service) {}
+    Token(const Token&) = delete;
+    Token& operator=(const Token&) = delete;
+    ~Token() {
+      std::lock_guard lock(service_->held_mu_);
+      if (--service_->held_ == 0) service_->held_cv_.notify_all();
+    }
+
+   private:
+    IntakeService* service_;
+  };
+  return std::make_shared<Token>(this);
+}
+
 void IntakeService::ShowReferrals(const std::string& caller,
                                   std::vector<v1::ReferralStatus> referrals,
                                   const std::string& call, Answer answer) {
-  auto recorded = [this, caller, call, answer](SealedTextOpener::Opened opened) {
+  auto recorded = [this, held = Hold(), caller, call, answer](SealedTextOpener::Opened opened) {
     if (opened.opened.empty() || audit_ == nullptr) {
       answer(grpc::Status::OK, std::move(opened.referrals));
       return;
@@ -497,8 +524,8 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
   // The reason is sealed with the key the referral's client data was sealed with (the owner's inbox
   // has it for the assignment) and published when the key arrives, on the key client's thread. The
   // reason goes along as a copy: the request may be gone by then (the call's deadline).
-  auto seal_and_send = [this, event = std::move(event), reason = request->reason(), reactor,
-                        response, assignment_id, caller,
+  auto seal_and_send = [this, held = Hold(), event = std::move(event), reason = request->reason(),
+                        reactor, response, assignment_id, caller,
                         answer](absl::StatusOr<v1::DataKey> key) mutable {
     const std::string& referral = event.meta().referral_id();
     absl::StatusOr<v1::Sealed> sealed =
@@ -731,8 +758,8 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
   const std::string pseudonym = event.client_pseudonym();
   keys_->ClientKey(
       pseudonym, referral_id, std::chrono::system_clock::now() + std::chrono::seconds(5),
-      [this, event = std::move(event), caller, need_count, linked = std::move(linked), reactor,
-       response, answer,
+      [this, held = Hold(), event = std::move(event), caller, need_count,
+       linked = std::move(linked), reactor, response, answer,
        referral = request->referral()](absl::StatusOr<v1::DataKey> client_key) mutable {
         absl::Status sealed =
             client_key.ok() ? SealPersonalData(referral, *client_key, event) : client_key.status();

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "libs/audit/writer.h"
@@ -36,6 +38,12 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                 kafka::Publisher& publisher, ReferralView* view = nullptr,
                 IntakeLimits* limits = nullptr, privacy::ClientKeySource* keys = nullptr,
                 audit::Recorder* audit = nullptr);
+  // Waits until every step it left waiting on the key service has called back: a call may have
+  // been answered (its deadline) or cancelled, and gRPC's shutdown done, while its key is still
+  // coming, and that callback uses the service. (Bounded: the key client answers by a deadline.)
+  ~IntakeService() override;
+  IntakeService(const IntakeService&) = delete;
+  IntakeService& operator=(const IntakeService&) = delete;
 
   // At most `max` SubmitReferral calls in flight (0: no bound); beyond it a call is refused at once
   // with RESOURCE_EXHAUSTED, so that memory stays bounded when referrals come faster than Kafka
@@ -83,6 +91,10 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                         grpc::ServerUnaryReactor* reactor, v1::SubmitReferralResponse* response,
                         std::shared_ptr<AnswerOnce> answer);
 
+  // A token each callback that uses the service holds until it is gone; the destructor waits for
+  // the last.
+  std::shared_ptr<void> Hold();
+
   const routing::Network& network_;
   const privacy::Pseudonymiser& pseudonymiser_;
   kafka::Publisher& publisher_;
@@ -93,6 +105,9 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   audit::Recorder* audit_;
   std::size_t max_in_flight_ = 0;
   std::atomic<std::size_t> in_flight_{0};
+  std::mutex held_mu_;
+  std::condition_variable held_cv_;
+  std::size_t held_ = 0;  // callbacks holding a token of Hold()
 };
 
 // Moves the referral's personal data into the event's sealed fields, sealed with `key`: the

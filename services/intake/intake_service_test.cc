@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -331,6 +332,28 @@ TEST_F(IntakeServiceTest, AKeyArrivingAfterTheCallWasAnsweredStillSealsTheReferr
   ASSERT_TRUE(client.ParseFromString(
       *privacy::Open(event.sealed_client(), keys_.key_.key(), privacy::ClientContext(id))));
   EXPECT_EQ(client.name(), "Marker Annabel");
+}
+
+// The same late key, but the service is being shut down: gRPC's shutdown does not wait for a call
+// that was answered, so the service itself waits for the key's callback, which uses it.
+TEST_F(IntakeServiceTest, TheServiceGoesOnlyAfterAKeyStillComingHasArrived) {
+  keys_.hold_ = true;
+  v1::SubmitReferralResponse response;
+  grpc::Status status = Submit(Seed(), &response, "mjd", std::chrono::milliseconds(1000));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ASSERT_EQ(keys_.asked().size(), 1u);
+  server_.server->Shutdown();  // returns: no call is open any more
+  std::atomic<bool> gone{false};
+  std::thread shutdown([&] {
+    service_.reset();
+    gone = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(gone.load()) << "the service went while a key it asked for was still coming";
+  keys_.Release();  // the callback runs on a service still there, and publishes the referral
+  shutdown.join();
+  EXPECT_TRUE(gone.load());
+  EXPECT_EQ(publisher_.published().size(), 1u);
 }
 
 TEST_F(IntakeServiceTest, WithoutTheClientsKeyNothingIsPublished) {
