@@ -19,6 +19,15 @@ void AddSecurityFlags(CLI::App& app, SecurityFlags& flags) {
                  "\"<organisation id> <sha-256 of the token>\" (default: none accepted)");
 }
 
+void AddAuditSigningKeyFlag(CLI::App& app, std::string& path) {
+  app.add_option(
+      "--audit-signing-key", path,
+      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this "
+      "service signs its audit entries with; the verifier trusts its public key for this "
+      "writer only. Without it the entries go unsigned and `schakelctl audit verify` "
+      "reports them");
+}
+
 absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& what) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(what, " ", path, " cannot be read"));

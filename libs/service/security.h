@@ -37,6 +37,10 @@ struct SecurityFlags {
 // requires the first three).
 void AddSecurityFlags(CLI::App& app, SecurityFlags& flags);
 
+// Adds --audit-signing-key: the Ed25519 private key (PEM) a service signs its audit chain's
+// entries with (audit::LoadSigningKey reads it). Optional: without it the entries go unsigned.
+void AddAuditSigningKeyFlag(CLI::App& app, std::string& path);
+
 struct ServerSecurity {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   std::shared_ptr<TlsAuthenticator> authenticator;

@@ -64,12 +64,7 @@ int main(int argc, char** argv) {
                  "(default: not served)");
   app.add_flag("--log-json", log_json, "Log one JSON object per line");
   std::string audit_signing_key;
-  app.add_option(
-      "--audit-signing-key", audit_signing_key,
-      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this service signs "
-      "its "
-      "audit entries with; the verifier trusts its public key for this writer only. Without "
-      "it the entries go unsigned and `schakelctl audit verify` reports them");
+  schakel::service::AddAuditSigningKeyFlag(app, audit_signing_key);
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

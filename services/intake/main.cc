@@ -67,12 +67,7 @@ int main(int argc, char** argv) {
          "(RESOURCE_EXHAUSTED) so that memory stays bounded under a flood (0: no bound)")
       ->capture_default_str();
   std::string audit_signing_key;
-  app.add_option(
-      "--audit-signing-key", audit_signing_key,
-      "The Ed25519 private key (PEM, from openssl genpkey -algorithm ed25519) this service signs "
-      "its "
-      "audit entries with; the verifier trusts its public key for this writer only. Without "
-      "it the entries go unsigned and `schakelctl audit verify` reports them");
+  schakel::service::AddAuditSigningKeyFlag(app, audit_signing_key);
   std::string audit_writer = "intake";
   app.add_option(
          "--audit-writer", audit_writer,

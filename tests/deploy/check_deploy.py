@@ -268,6 +268,9 @@ class Checker:
                 continue
             text = main.read_text() if main.exists() else ""
             options = option_statements(text)
+            # --audit-signing-key is added by AddAuditSigningKeyFlag (SECURITY_SOURCE), an optional flag with a value.
+            if "AddAuditSigningKeyFlag(" in text:
+                options.setdefault(AUDIT_KEY_FLAG, (True, False))
             for flag, takes_value in flags.items():
                 if flag not in options:
                     self.problem(main, f"no flag {flag} any more (update tests/deploy/check_deploy.py)")
@@ -296,6 +299,9 @@ class Checker:
             if any(flag in f for f in self.flags.values()) and f'"{flag}"' not in security_text:
                 self.problem(security, f"AddSecurityFlags adds no flag {flag} any more "
                                        "(update tests/deploy/check_deploy.py)")
+        if f'"{AUDIT_KEY_FLAG}"' not in security_text:
+            self.problem(security, f"AddAuditSigningKeyFlag adds no flag {AUDIT_KEY_FLAG} any more "
+                                   "(update tests/deploy/check_deploy.py)")
         sources = "".join(p.read_text() for d in METRIC_SOURCES for p in sorted((self.root / d).glob("*.cc")))
         for metric in METRICS:
             if EXPORTED_BY.get(metric) in self.not_in_checkout:
