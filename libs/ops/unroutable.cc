@@ -3,9 +3,11 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
+#include "libs/referral/validation.h"
 
 namespace schakel::ops {
 
@@ -79,6 +81,53 @@ const UnroutableNeed* UnroutableQueue::Find(const std::string& referral_id,
   return it == needs_.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// What in an operator's reason would identify a client: a BSN (nine digits, also written with dots,
+// spaces or dashes between them, that pass the 11-proef) or an e-mail address. Empty when nothing.
+// Not every name can be found this way; these can, and are typed by habit.
+std::string PersonalDataIn(const std::string& text) {
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  for (std::size_t i = 0; i < text.size();) {
+    if (!digit(text[i]) || (i > 0 && digit(text[i - 1]))) {
+      ++i;
+      continue;
+    }
+    // A run of digits with single separators between them.
+    std::string digits;
+    std::size_t j = i;
+    while (j < text.size()) {
+      if (digit(text[j])) {
+        digits += text[j++];
+      } else if ((text[j] == '.' || text[j] == ' ' || text[j] == '-') && j + 1 < text.size() &&
+                 digit(text[j + 1])) {
+        ++j;
+      } else {
+        break;
+      }
+    }
+    if (digits.size() == 9 && referral::IsValidBsn(digits)) return "a BSN";
+    i = j;
+  }
+  const auto local = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+           c == '+';
+  };
+  for (std::size_t at = text.find('@'); at != std::string::npos; at = text.find('@', at + 1)) {
+    const std::size_t space = text.find_first_of(" \t\r\n,;<>()", at);
+    const std::string domain =
+        text.substr(at + 1, space == std::string::npos ? space : space - at - 1);
+    const std::size_t dot = domain.find('.');
+    if (at > 0 && local(text[at - 1]) && dot != std::string::npos && dot > 0 &&
+        dot + 1 < domain.size()) {
+      return "an e-mail address";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 absl::Status UnroutableQueue::CheckReassign(const routing::Network& network,
                                             const std::string& referral_id,
                                             std::uint32_t need_index,
@@ -93,6 +142,14 @@ absl::Status UnroutableQueue::CheckReassign(const routing::Network& network,
   if (reason.size() > kMaxReasonBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("reason: at most ", kMaxReasonBytes, " bytes, got ", reason.size()));
+  }
+  if (const std::string found = PersonalDataIn(reason); !found.empty()) {
+    // It stays on schakel.operator.reassignments for every operator to read, and no erasure
+    // reaches it.
+    return absl::InvalidArgumentError(
+        absl::StrCat("reason: holds what looks like ", found,
+                     "; the reason is kept for every operator to read and cannot be erased, so say "
+                     "why without naming the client"));
   }
   const UnroutableNeed* need = Find(referral_id, need_index);
   if (need == nullptr) {

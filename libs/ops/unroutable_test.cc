@@ -178,6 +178,14 @@ INSTANTIATE_TEST_SUITE_P(
                     "reason: required (why this organisation, e.g. \"agreed by phone with MJD\")"},
         BadReassign{"LongReason", kReferral, 1, "beta", std::string(501, 'x'),
                     absl::StatusCode::kInvalidArgument, "reason: at most 500 bytes, got 501"},
+        BadReassign{"ABsnInTheReason", kReferral, 1, "beta", "agreed for BSN 1112.22.333",
+                    absl::StatusCode::kInvalidArgument,
+                    "reason: holds what looks like a BSN; the reason is kept for every operator to "
+                    "read and cannot be erased, so say why without naming the client"},
+        BadReassign{"AnEmailAddressInTheReason", kReferral, 1, "beta",
+                    "see the mail of j.de-vries@example.nl", absl::StatusCode::kInvalidArgument,
+                    "reason: holds what looks like an e-mail address; the reason is kept for every "
+                    "operator to read and cannot be erased, so say why without naming the client"},
         BadReassign{"UnknownNeed", kReferral, 0, "beta", "x", absl::StatusCode::kNotFound,
                     "no need 0 of referral " + kReferral + " in the unroutable queue"},
         BadReassign{"OutsideTheNetwork", kReferral, 1, "delta", "x",
@@ -187,6 +195,18 @@ INSTANTIATE_TEST_SUITE_P(
                     absl::StatusCode::kInvalidArgument,
                     "organisation: 'gamma' is not covered by the client's sharing permission"}),
     [](const ::testing::TestParamInfo<BadReassign>& param_info) { return param_info.param.name; });
+
+// What is not a BSN or an e-mail address passes: the network's phone numbers, dates, ticket
+// numbers that fail the 11-proef, an organisation's "@" handle.
+TEST(UnroutableQueueTest, AReasonWithNumbersThatNameNobodyIsTaken) {
+  UnroutableQueue queue;
+  queue.AddUnroutable(Unroutable(kUnroutable));
+  for (const std::string reason :
+       {"agreed by phone with MJD (050-3675000) on 12-03-2026", "ticket 123456789",
+        "ticket 1112223334", "asked @mjd in the team chat", "see 11122233"}) {
+    EXPECT_TRUE(queue.CheckReassign(Network(), kReferral, 1, "beta", reason).ok()) << reason;
+  }
+}
 
 TEST(DeadLetterRowTest, NamesTheRecordWithoutItsPayload) {
   v1::DeadLetter letter;
