@@ -91,8 +91,7 @@ class Load {
     // Reconnect quickly to a restarted intake (gRPC's default backoff grows to two minutes).
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    channel_ =
-        grpc::CreateCustomChannel(intake_address, schakel::testing::TestCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(intake_address, schakel::testing::TestCredentials(), args);
   }
   ~Load() { Wait(); }
 
@@ -257,10 +256,23 @@ struct Seen {
   std::map<std::string, std::string> offer_org;  // assignment id -> organisation
 };
 
-Seen ReadTopics(const std::string& kafka) {
+// Reads every inbox topic and the unroutable topic, each given at most 20 s and none past
+// `deadline`; `complete` when every one was read to its end.
+Seen ReadTopics(const std::string& kafka, Clock::time_point deadline, bool* complete,
+                std::string* incomplete) {
   Seen seen;
+  *complete = true;
+  auto read = [&](const std::string& topic) {
+    schakel::testing::TopicContent content = schakel::testing::ReadTopicUntil(
+        kafka, topic, std::min(deadline, Clock::now() + std::chrono::seconds(20)));
+    if (!content.complete) {
+      *complete = false;
+      *incomplete = topic + ": " + content.error;
+    }
+    return std::move(content.records);
+  };
   for (const std::string& org : kOrganisations) {
-    for (const kafka::Record& r : ReadWholeTopic(kafka, routing::InboxTopic(org))) {
+    for (const kafka::Record& r : read(routing::InboxTopic(org))) {
       v1::InboxEvent event;
       if (!event.ParseFromString(r.value) || !event.has_requested()) continue;
       const v1::AssignmentRequested& offer = event.requested();
@@ -268,7 +280,7 @@ Seen ReadTopics(const std::string& kafka) {
       seen.offer_org[offer.meta().assignment_id()] = org;
     }
   }
-  for (const kafka::Record& r : ReadWholeTopic(kafka, std::string(routing::kUnroutableTopic))) {
+  for (const kafka::Record& r : read(std::string(routing::kUnroutableTopic))) {
     v1::ReferralUnroutable event;
     if (!event.ParseFromString(r.value)) continue;
     ++seen.count[event.meta().referral_id() + "/" + std::to_string(event.need_index())];
@@ -319,15 +331,23 @@ Delivery Check(TestNetwork& net, const std::string& kafka,
                const std::map<std::string, int>& acknowledged) {
   Delivery d;
   Seen seen;
+  bool read_to_end = false;
+  std::string incomplete;
+  // The reads keep to the same two minutes: a round that cannot finish does not stretch them.
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(120);
   Eventually(
       [&] {
-        seen = ReadTopics(kafka);
-        return Count(seen, acknowledged, &d.expected) == d.expected;
+        seen = ReadTopics(kafka, give_up, &read_to_end, &incomplete);
+        const bool all_arrived = Count(seen, acknowledged, &d.expected) == d.expected;
+        return read_to_end && all_arrived;
       },
       std::chrono::seconds(120));
   auto problem = [&d](const std::string& p) {
     if (d.problems.size() < 10) d.problems.push_back(p);
   };
+  // Counted all the same (what was read), but lost and doubled may be wrong.
+  EXPECT_TRUE(read_to_end) << "the topics were not read to their end within 120 s: " << incomplete;
+  if (!read_to_end) problem("not read to the end: " + incomplete);
   for (const auto& [id, needs] : acknowledged) {
     for (int i = 0; i < needs; ++i) {
       const std::string key = id + "/" + std::to_string(i);
