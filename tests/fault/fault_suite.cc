@@ -57,7 +57,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using schakel::testing::Eventually;
 using schakel::testing::LocalKafka;
-using schakel::testing::ReadWholeTopic;
 using schakel::testing::TestNetwork;
 
 const std::string kNetworkFile =
@@ -747,16 +746,23 @@ TEST_F(FaultSuite, PoisonRecordsInTheInputTopics) {
   Did(std::to_string(rounds * topics.size()) + " poison records");
   Finish();
   int letters = 0;
-  EXPECT_TRUE(Eventually([&] {
-    letters = 0;
-    for (const kafka::Record& r :
-         ReadWholeTopic(kafka_->running_bootstrap(), std::string(routing::kDeadLetterTopic))) {
-      v1::DeadLetter letter;
-      if (letter.ParseFromString(r.value) && letter.key() == marker) ++letters;
-    }
-    return letters == expected_letters;
-  })) << letters
-      << " dead letters, expected " << expected_letters;
+  std::string incomplete;
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(90);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        schakel::testing::TopicContent content = schakel::testing::ReadTopicUntil(
+            kafka_->running_bootstrap(), std::string(routing::kDeadLetterTopic),
+            std::min(give_up, Clock::now() + std::chrono::seconds(20)));
+        incomplete = content.complete ? "" : " (not read to the end: " + content.error + ")";
+        letters = 0;
+        for (const kafka::Record& r : content.records) {
+          v1::DeadLetter letter;
+          if (letter.ParseFromString(r.value) && letter.key() == marker) ++letters;
+        }
+        return content.complete && letters == expected_letters;
+      },
+      std::chrono::seconds(90)))
+      << letters << " dead letters, expected " << expected_letters << incomplete;
 }
 
 }  // namespace
