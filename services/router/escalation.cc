@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/privacy/owner_proof.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "services/router/router.h"
@@ -115,6 +116,26 @@ void Escalation::Wait(const routing::Network& network, v1::RouterNeedState& need
   *need.mutable_accept_by() = ToTimestamp(AcceptBy(network, offer.urgency(), clock_()));
 }
 
+template <typename Event>
+absl::Status Escalation::CheckOwner(const std::string& token, const Event& event) {
+  if (token.empty()) {
+    // Offered before owner proofs: its owner has no token to prove with. Accepted as before.
+    spdlog::warn("router: {} of {} accepted without an owner proof: its offer has no token",
+                 event.GetDescriptor()->name(), event.meta().assignment_id());
+    return absl::OkStatus();
+  }
+  if (privacy::VerifyOwner(token, event)) return absl::OkStatus();
+  ++unproven_;
+  // Ids only: whoever wrote it may be another organisation trying to take the need.
+  spdlog::warn("router: {} of {} (referral {}) refused: no proof of its owner",
+               event.GetDescriptor()->name(), event.meta().assignment_id(),
+               event.meta().referral_id());
+  return absl::PermissionDeniedError(
+      event.owner_proof().empty()
+          ? "owner_proof: missing; the router acts only on what the assignment's owner proves"
+          : "owner_proof: not made with the token of the assignment's offer");
+}
+
 absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& policy,
                                                        const kafka::Record& record) {
   if (record.topic == routing::kStatusTopic) {
@@ -190,6 +211,20 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
                                                    forward.meta().assignment_id())) {
       return std::vector<Output>{};
     }
+    // The live offer: only its owner may hand it on (with the proof its token makes).
+    if (need != nullptr) {
+      if (absl::Status owner = CheckOwner(need->current().owner_token(), forward); !owner.ok()) {
+        return owner;
+      }
+    }
+  }
+  if (found == referrals_.end() ||
+      FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id())) == nullptr) {
+    // No offer of this need waits here (the referral is settled and forgotten, or never was
+    // routed): nobody can prove to own it, and there is nothing to hand on.
+    spdlog::warn("router: forward of {} (referral {}) ignored: no live offer of it",
+                 forward.meta().assignment_id(), referral_id);
+    return std::vector<Output>{};
   }
   // The personal data goes with the need as the router offered it, whatever the owner's proposal
   // carries: an inbox cannot put other data into the next organisation's offer.
@@ -229,6 +264,9 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
   earlier->set_assignment_id(forward.meta().assignment_id());
   earlier->set_organisation(forward.from_organisation());
   earlier->set_ended(absl::StrCat("forwarded to ", forward.to_organisation()));
+  if (need->current().meta().assignment_id() == forward.meta().assignment_id()) {
+    earlier->set_owner_token(need->current().owner_token());
+  }
   if (offers.empty()) {
     // The forward was refused: the need is in the unroutable queue, as the owner proposed it.
     KeepUnroutable(*need, checked.proposed(),
@@ -240,8 +278,8 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
   return ToOutputs(*std::move(events));
 }
 
-std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy,
-                                             const v1::AssignmentStatusChanged& status) {
+absl::StatusOr<std::vector<Output>> Escalation::HandleStatus(
+    const routing::Policy& policy, const v1::AssignmentStatusChanged& status) {
   std::vector<Output> out;
   auto found = referrals_.find(status.meta().referral_id());
   if (found == referrals_.end()) return out;  // nothing waits for this referral
@@ -258,10 +296,12 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy,
     // withdrawal arrived (the inbox then keeps it). That acceptance stands; the newer offer, still
     // waiting, is withdrawn.
     if (!accepted || need->settled()) return out;
-    const bool earlier =
-        std::any_of(need->earlier().begin(), need->earlier().end(),
-                    [&](const v1::EarlierOffer& e) { return e.assignment_id() == id; });
-    if (!earlier) return out;
+    const auto earlier =
+        std::find_if(need->earlier().begin(), need->earlier().end(),
+                     [&](const v1::EarlierOffer& e) { return e.assignment_id() == id; });
+    // An unroutable need's id (reassigned since) was never offered to anyone: nobody accepts it.
+    if (earlier == need->earlier().end() || earlier->organisation().empty()) return out;
+    if (absl::Status owner = CheckOwner(earlier->owner_token(), status); !owner.ok()) return owner;
     if (Waiting(*need)) {
       v1::Withdrawal withdrawal;
       *withdrawal.mutable_meta() = need->current().meta();
@@ -282,6 +322,7 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy,
     ended->set_assignment_id(need->current().meta().assignment_id());
     ended->set_organisation(need->current().organisation());
     ended->set_ended(absl::StrCat("withdrawn: ", status.organisation(), " accepted first"));
+    ended->set_owner_token(need->current().owner_token());
     need->set_settled(true);
     need->clear_accept_by();
     dirty_.insert(entry.state.referral_id());
@@ -289,6 +330,17 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy,
   }
 
   if (need->settled()) return out;
+  // What the router acts on below may only come from the offer's owner: anyone with a principal
+  // that writes the status topic could otherwise decline or forward another organisation's
+  // assignment and so take its need. The REQUESTED the router writes itself, and a withdrawal's
+  // CANCELLED by "network", it leaves alone, proven or not.
+  const bool acts = accepted || to == v1::ASSIGNMENT_STATUS_RECEIVED ||
+                    to == v1::ASSIGNMENT_STATUS_REJECTED ||
+                    (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() != "network");
+  if (!acts) return out;
+  if (absl::Status owner = CheckOwner(need->current().owner_token(), status); !owner.ok()) {
+    return owner;
+  }
   if (accepted) {
     need->set_status(to);
     need->set_settled(true);
@@ -323,6 +375,7 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
   earlier->set_assignment_id(current_id);
   earlier->set_organisation(current.organisation());
   earlier->set_ended(ended);
+  earlier->set_owner_token(current.owner_token());
 
   routing::RouteRequest request;
   request.open_assignments = load_;
@@ -360,7 +413,7 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
     next.set_organisation(decision.organisation);
     next.set_previous_assignment_id(current_id);
     std::vector<OutgoingEvent> events;
-    AddAssignment(next, &events, absl::StrCat(current.organisation(), ": ", ended));
+    AddAssignment(&next, &events, absl::StrCat(current.organisation(), ": ", ended));
     for (Output& o : ToOutputs(std::move(events))) out->push_back(std::move(o));
     Wait(policy.network(), need, next);
     spdlog::info("router: {} {} ({}); offered {} to {}", current_id, ended, current.organisation(),
@@ -469,7 +522,7 @@ std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
   next.set_organisation(target->id);
   next.set_previous_assignment_id(unroutable_id);
   std::vector<OutgoingEvent> events;
-  AddAssignment(next, &events, absl::StrCat("unroutable; reassigned by ", reassign.by()));
+  AddAssignment(&next, &events, absl::StrCat("unroutable; reassigned by ", reassign.by()));
   for (Output& o : ToOutputs(std::move(events))) out.push_back(std::move(o));
   v1::EarlierOffer* earlier = need->add_earlier();
   earlier->set_assignment_id(unroutable_id);

@@ -58,7 +58,10 @@ class Escalation {
 
   // One consumed record of any input topic (submitted, forwarding, cancellations, status,
   // reassignments): the
-  // events to publish. INVALID_ARGUMENT for a record that is not what its topic carries.
+  // events to publish. INVALID_ARGUMENT for a record that is not what its topic carries;
+  // PERMISSION_DENIED ("owner_proof: ...") for a status change or forward request the router would
+  // act on that its owner did not prove (the shared topics do not say who wrote a record): nothing
+  // changes, and the caller sends it to the dead letters.
   absl::StatusOr<std::vector<Output>> Handle(const routing::Policy& policy,
                                              const kafka::Record& record);
   // Escalates every waiting offer whose deadline has passed.
@@ -72,6 +75,9 @@ class Escalation {
   // Offers waiting for acceptance.
   std::size_t waiting() const;
   std::uint64_t escalated() const { return escalated_; }
+  // Status changes and forward requests refused for want of their owner's proof (see
+  // libs/privacy/owner_proof.h); Handle returned PERMISSION_DENIED for each.
+  std::uint64_t unproven() const { return unproven_; }
 
  private:
   struct Entry {
@@ -82,8 +88,13 @@ class Escalation {
   absl::StatusOr<std::vector<Output>> HandleForward(const routing::Policy& policy,
                                                     std::int32_t partition,
                                                     const v1::ForwardRequested& forward);
-  std::vector<Output> HandleStatus(const routing::Policy& policy,
-                                   const v1::AssignmentStatusChanged& status);
+  absl::StatusOr<std::vector<Output>> HandleStatus(const routing::Policy& policy,
+                                                   const v1::AssignmentStatusChanged& status);
+  // OK when `event` carries a proof made with `token` (the offer's owner_token), or when the offer
+  // has no token (made by a router older than owner proofs: accepted, with a warning); otherwise
+  // PERMISSION_DENIED, counted in unproven_.
+  template <typename Event>
+  absl::Status CheckOwner(const std::string& token, const Event& event);
   // An operator's reassignment of an unroutable need: the offer to the organisation, or (outside
   // the client's sharing permission, or not in the network) a ReferralUnroutable saying why not.
   std::vector<Output> HandleReassign(const routing::Policy& policy,
@@ -104,6 +115,7 @@ class Escalation {
   absl::flat_hash_map<std::string, Entry> referrals_;
   absl::flat_hash_set<std::string> dirty_;
   std::uint64_t escalated_ = 0;
+  std::uint64_t unproven_ = 0;
 };
 
 }  // namespace schakel::router

@@ -10,9 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "libs/privacy/owner_proof.h"
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
 #include "libs/routing/policy.h"
+#include "services/router/router.h"
 
 namespace schakel::router {
 
@@ -196,10 +198,54 @@ Message Parse(const Output& o) {
 
 class EscalationTest : public ::testing::Test {
  protected:
+  // The owner_token of the offer `assignment_id` as the router keeps it (the live offer or an
+  // earlier one); empty when the router made no such offer.
+  std::string TokenOf(const std::string& assignment_id) const {
+    const v1::RouterReferralState* state = escalation_.Find(kReferral);
+    if (state == nullptr) return {};
+    for (const v1::RouterNeedState& need : state->needs()) {
+      if (need.current().meta().assignment_id() == assignment_id) {
+        return need.current().owner_token();
+      }
+      for (const v1::EarlierOffer& e : need.earlier()) {
+        if (e.assignment_id() == assignment_id) return e.owner_token();
+      }
+    }
+    return {};
+  }
+  // A status change or forward request as its owner's inbox sends it: proven with the token the
+  // router gave the owner in the offer (when there is one).
+  template <typename Event>
+  Event Proven(Event event) const {
+    const std::string token = TokenOf(event.meta().assignment_id());
+    if (!token.empty()) event.set_owner_proof(*privacy::ProveOwner(token, event));
+    return event;
+  }
+  // Handles `event`; a status change or forward request without a proof goes in with its
+  // owner's proof (Proven). Refused() sends what others could forge.
   std::vector<Output> Handle(std::string_view topic, const google::protobuf::Message& event) {
-    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, Record(topic, event));
+    std::string value = event.SerializeAsString();
+    if (const auto* status = dynamic_cast<const v1::AssignmentStatusChanged*>(&event);
+        status != nullptr && status->owner_proof().empty()) {
+      value = Proven(*status).SerializeAsString();
+    } else if (const auto* forward = dynamic_cast<const v1::ForwardRequested*>(&event);
+               forward != nullptr && forward->owner_proof().empty()) {
+      value = Proven(*forward).SerializeAsString();
+    }
+    kafka::Record record = Record(topic, event);
+    record.value = value;
+    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, record);
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? *std::move(out) : std::vector<Output>{};
+  }
+  // What Handle answers for `event` as it is (no proof added).
+  absl::Status Refused(std::string_view topic, const google::protobuf::Message& event) {
+    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, Record(topic, event));
+    if (out.ok()) {
+      EXPECT_THAT(Topics(*out), IsEmpty());
+      return absl::OkStatus();
+    }
+    return out.status();
   }
   std::vector<Output> Submit(v1::Urgency urgency = v1::URGENCY_NORMAL,
                              const std::vector<std::string>& needs = {"housing"}) {
@@ -828,6 +874,160 @@ TEST_F(EscalationTest, AForwardOfANeedAcceptedElsewhereMeanwhileIsIgnored) {
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
   now_ += 10 * kNormalSla;
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+}
+
+// --- Owner proofs: only an assignment's owner changes what the router does with it ---
+
+// Delta holds the debt need; it forges alpha's decline or forward of the housing need to take it.
+class OwnerProofTest : public EscalationTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(Submit(v1::URGENCY_NORMAL, {"housing", "debt"}).size(), 4u);
+    escalation_.TakeStateChanges();
+    before_ = *escalation_.Find(kReferral);
+  }
+  // Nothing the forgery could have changed did change.
+  void ExpectUnchanged() {
+    EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+    const v1::RouterReferralState* state = escalation_.Find(kReferral);
+    ASSERT_NE(state, nullptr);
+    EXPECT_EQ(state->SerializeAsString(), before_.SerializeAsString());
+    EXPECT_EQ(escalation_.waiting(), 2u);
+    EXPECT_EQ(escalation_.escalated(), 0u);
+  }
+  v1::RouterReferralState before_;
+};
+
+TEST_F(OwnerProofTest, AForgedDeclineWithoutAProofChangesNothingAndOffersNothing) {
+  const absl::Status refused =
+      Refused(routing::kStatusTopic, Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.message(),
+            "owner_proof: missing; the router acts only on what the assignment's owner proves");
+  EXPECT_EQ(escalation_.unproven(), 1u);
+  ExpectUnchanged();
+}
+
+TEST_F(OwnerProofTest, AForgedForwardProvenWithTheForgersOwnTokenChangesNothing) {
+  // Delta proves with the token of its own offer (the debt need): not the housing offer's token.
+  const std::string own_token = TokenOf(kDebt);
+  ASSERT_EQ(own_token.size(), privacy::kOwnerTokenBytes);
+  v1::AssignmentStatusChanged declined =
+      Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "delta");
+  declined.set_owner_proof(*privacy::ProveOwner(own_token, declined));
+  v1::ForwardRequested forward = Forward(kA0, "alpha", "delta");
+  forward.set_owner_proof(*privacy::ProveOwner(own_token, forward));
+
+  for (const absl::Status& refused :
+       {Refused(routing::kStatusTopic, declined), Refused(routing::kForwardingTopic, forward)}) {
+    EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(refused.message(), "owner_proof: not made with the token of the assignment's offer");
+  }
+  // A random token, or a proof copied from the forger's own genuine change, fares no better.
+  v1::AssignmentStatusChanged random = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED);
+  random.set_owner_proof(*privacy::ProveOwner(privacy::NewOwnerToken(), random));
+  EXPECT_EQ(Refused(routing::kStatusTopic, random).code(), absl::StatusCode::kPermissionDenied);
+  v1::AssignmentStatusChanged copied = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED);
+  copied.set_owner_proof(
+      Proven(Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED)).owner_proof());
+  EXPECT_EQ(Refused(routing::kStatusTopic, copied).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(escalation_.unproven(), 4u);
+  ExpectUnchanged();
+  EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).forwarding());
+}
+
+TEST_F(OwnerProofTest, AForgedAcceptanceOrCancellationSettlesNothing) {
+  for (const v1::AssignmentStatusChanged& forged :
+       {Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED),
+        Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "delta"),
+        Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_RECEIVED)}) {
+    EXPECT_EQ(Refused(routing::kStatusTopic, forged).code(), absl::StatusCode::kPermissionDenied);
+  }
+  ExpectUnchanged();
+}
+
+TEST_F(OwnerProofTest, TheOwnersProvenDeclineIsActedOnAsBefore) {
+  std::vector<Output> out = StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED));
+  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kStatusTopic));
+  EXPECT_EQ(escalation_.unproven(), 0u);
+  EXPECT_EQ(escalation_.escalated(), 1u);
+}
+
+TEST_F(OwnerProofTest, AForgedAcceptanceOfAnEarlierOfferWithdrawsNothing) {
+  now_ = kStart + kNormalSla;
+  ASSERT_EQ(escalation_.Tick(policy_).size(), 5u);  // housing to beta, debt unroutable
+  escalation_.TakeStateChanges();
+  const std::string beta_token = TokenOf(kA01);
+  // Alpha's old offer, accepted "late" by someone else: refused; beta's offer stays.
+  EXPECT_EQ(
+      Refused(routing::kStatusTopic, Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)).code(),
+      absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).settled());
+  // Alpha itself still can: the router kept its token with the earlier offer.
+  EXPECT_THAT(Topics(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED))),
+              ElementsAre("schakel.inbox.beta"));
+  EXPECT_NE(beta_token, TokenOf(kA0));
+}
+
+TEST_F(OwnerProofTest, EveryOfferHasItsOwnTokenOnlyOnTheOwnersTopicAndInTheState) {
+  std::vector<std::string> tokens = {TokenOf(kA0), TokenOf(kDebt)};
+  // The forwarding owner cannot choose the next owner's token: the router makes a new one.
+  ASSERT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
+              IsEmpty());
+  v1::ForwardRequested forward = Forward(kA0, "alpha", "gamma");
+  forward.mutable_proposed()->set_owner_token(tokens[0]);
+  std::vector<Output> out = Handle(routing::kForwardingTopic, forward);
+  now_ += kNormalSla;
+  for (Output& o : escalation_.Tick(policy_)) out.push_back(std::move(o));  // gamma, delta time out
+  for (Output& o : Submit()) out.push_back(std::move(o));                   // redelivered: nothing
+  std::size_t offers = 0;
+  for (const Output& o : out) {
+    ASSERT_TRUE(o.value.has_value());
+    if (o.topic.rfind("schakel.inbox.", 0) == 0) {
+      const v1::InboxEvent event = Parse<v1::InboxEvent>(o);
+      if (!event.has_requested()) continue;
+      ++offers;
+      const std::string& token = event.requested().owner_token();
+      EXPECT_EQ(token.size(), privacy::kOwnerTokenBytes);
+      EXPECT_EQ(token, TokenOf(event.requested().meta().assignment_id()));
+      tokens.push_back(token);
+    }
+  }
+  EXPECT_EQ(offers, 2u);  // gamma (forwarded), then beta; nobody else serves debt
+  std::vector<std::string> unique = tokens;
+  std::sort(unique.begin(), unique.end());
+  EXPECT_EQ(std::unique(unique.begin(), unique.end()), unique.end());
+  // No token on any other topic: the status topic, the grants copy of it, withdrawals, unroutable.
+  for (const Output& o : out) {
+    std::vector<Output> copies = {o};
+    if (std::optional<Output> grant = KeyGrantFor(o)) copies.push_back(*grant);
+    for (const Output& c : copies) {
+      if (c.topic.rfind("schakel.inbox.", 0) == 0 || c.topic == kStateTopic) continue;
+      for (const std::string& token : tokens) {
+        EXPECT_EQ(c.value->find(token), std::string::npos) << "a token on " << c.topic;
+      }
+    }
+  }
+}
+
+TEST_F(OwnerProofTest, AnOfferWithoutATokenFromAnOlderRouterIsActedOnWithoutAProof) {
+  v1::RouterReferralState old = before_;
+  for (v1::RouterNeedState& need : *old.mutable_needs())
+    need.mutable_current()->clear_owner_token();
+  ASSERT_TRUE(escalation_.Restore(kPartition, kReferral, old.SerializeAsString()).ok());
+  absl::StatusOr<std::vector<Output>> out = escalation_.Handle(
+      policy_, Record(routing::kStatusTopic, Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(Topics(*out), ElementsAre("schakel.inbox.beta", kStatusTopic));
+  EXPECT_EQ(escalation_.unproven(), 0u);
+}
+
+TEST_F(EscalationTest, AForwardOfAnAssignmentTheRouterHasNoOfferOfIsIgnored) {
+  // The referral is not (or no longer) in the state: there is no owner to prove anything.
+  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")), IsEmpty());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
 }
 
 // --- Cancellation ---

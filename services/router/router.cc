@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/deadletter/dead_letters.h"
+#include "libs/privacy/owner_proof.h"
 #include "libs/referral/ids.h"
 
 namespace schakel::router {
@@ -64,13 +65,15 @@ std::optional<Output> KeyGrantFor(const Output& out) {
   return Output{std::string(routing::kKeyGrantsTopic), out.key, out.value};
 }
 
-void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events,
+void AddAssignment(v1::AssignmentRequested* assignment, std::vector<OutgoingEvent>* events,
                    std::string_view why) {
+  // Only the owner learns it: with it, it proves its status changes and forward requests.
+  assignment->set_owner_token(privacy::NewOwnerToken());
   v1::InboxEvent offer;
-  *offer.mutable_requested() = assignment;
-  events->push_back({routing::InboxTopic(assignment.organisation()),
-                     assignment.meta().assignment_id(), offer.SerializeAsString()});
-  events->push_back(RequestedStatus(assignment, why));
+  *offer.mutable_requested() = *assignment;
+  events->push_back({routing::InboxTopic(assignment->organisation()),
+                     assignment->meta().assignment_id(), offer.SerializeAsString()});
+  events->push_back(RequestedStatus(*assignment, why));
 }
 
 void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralUnroutable* out) {
@@ -140,7 +143,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
     assignment.set_need_index(index);
     *assignment.mutable_sharing() = submitted.sharing();
     if (decision.routable()) {
-      AddAssignment(assignment, &events);
+      AddAssignment(&assignment, &events);
       if (offers != nullptr) offers->push_back(std::move(assignment));
     } else {
       v1::ReferralUnroutable unroutable;
@@ -210,7 +213,7 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
   *assignment.mutable_meta() = Meta(forward.meta().referral_id(), new_id);
   assignment.set_organisation(target->id);
   assignment.set_previous_assignment_id(forward.meta().assignment_id());
-  AddAssignment(assignment, &events);
+  AddAssignment(&assignment, &events);
   if (offers != nullptr) offers->push_back(std::move(assignment));
   return events;
 }

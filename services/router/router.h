@@ -31,7 +31,10 @@ struct OutgoingEvent {
 // An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id)
 // and its first status event, REQUESTED, on the status topic (keyed by referral id). `why`, for an
 // assignment that continues another, says what became of that one ("not accepted in time").
-void AddAssignment(const v1::AssignmentRequested& assignment, std::vector<OutgoingEvent>* events,
+// Gives `assignment` a new owner_token first (whatever it carried: a forward's proposal comes from
+// the former owner), so the caller keeps the offer as it was sent. The token goes only into the
+// offer on the owner's topic: the REQUESTED status (and its copy on the grants topic) has none.
+void AddAssignment(v1::AssignmentRequested* assignment, std::vector<OutgoingEvent>* events,
                    std::string_view why = {});
 OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
 
