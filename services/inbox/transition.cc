@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
+#include "libs/privacy/owner_proof.h"
 #include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
@@ -124,6 +125,12 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
   event.set_need_code(next.need_code());
   event.set_referring_organisation(next.referring_organisation());
   event.set_forward_to(step.forward_to);
+  // The proof that this change is the owner's: the router acts on nothing else.
+  if (!step.owner_token.empty()) {
+    absl::StatusOr<std::string> proof = privacy::ProveOwner(step.owner_token, event);
+    if (!proof.ok()) return proof.status();
+    event.set_owner_proof(*std::move(proof));
+  }
 
   store::OutboxEvent outbox;
   outbox.topic = std::string(routing::kStatusTopic);
@@ -158,6 +165,11 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     proposed->set_need_index(NeedIndex(next.assignment_id()));
     proposed->set_previous_assignment_id(next.assignment_id());
     *proposed->mutable_sharing() = next.sharing();
+    if (!step.owner_token.empty()) {
+      absl::StatusOr<std::string> proof = privacy::ProveOwner(step.owner_token, forward);
+      if (!proof.ok()) return proof.status();
+      forward.set_owner_proof(*std::move(proof));
+    }
     change.events.push_back(
         {std::string(routing::kForwardingTopic), next.referral_id(), forward.SerializeAsString()});
   }

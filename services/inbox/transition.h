@@ -38,6 +38,10 @@ struct Step {
   // The client's data key of the assignment (store::InboxStore::GetKey), to seal what a person
   // typed (reason, outcome) in the events. Without it that text is kept in this inbox only.
   std::optional<store::DataKey> key;
+  // The owner token of the assignment's offer (store::InboxStore::GetOwnerToken): the status
+  // change and forward request go with a proof made with it (privacy::ProveOwner), so the router
+  // knows they are this organisation's. Empty (an offer from before owner tokens): no proof.
+  std::string owner_token;
 };
 
 // What `step` makes of `current`, or the lifecycle's refusal (FAILED_PRECONDITION naming both
@@ -52,6 +56,8 @@ struct Step {
 // step.key (AssignmentStatusChanged.sealed_reason / sealed_outcome; reason and outcome empty); with
 // no key it is not sent at all. The network's own reasons ("not accepted in time") travel in clear.
 // The assignment and its history keep the text: this database is the organisation's own.
+// Every AssignmentStatusChanged and ForwardRequested it makes carries owner_proof made with
+// step.owner_token (when there is one); INVALID_ARGUMENT for a token that is not 32 bytes.
 absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step);
 
 // Whether `from_organisation` may hand `assignment` to `target`: the target is another organisation
