@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/privacy/owner_proof.h"
 #include "services/inbox/test_util.h"
 
 namespace schakel::inbox {
@@ -529,6 +530,7 @@ void OwnerStep(TempStore& temp, v1::AssignmentStatus to, const std::string& reas
   step.transition.reason = reason;
   step.by = kOrg;
   step.at = At(300 + static_cast<std::int64_t>(current->version()));
+  step.owner_token = temp.store().GetOwnerToken("a-r-1-0").value_or("");
   absl::StatusOr<Assignment> changed =
       temp.store().Apply("a-r-1-0", current->version(),
                          [&step](const Assignment& now) { return MakeChange(now, step); });
@@ -1115,6 +1117,162 @@ TEST(IngestBatchTest, AReplayEndsWithTheBatchThatIsDurable) {
     EXPECT_EQ(temp.store().Get(id).value().status(), v1::ASSIGNMENT_STATUS_RECEIVED) << id;
   }
   EXPECT_EQ(temp.store().PendingOutbox(100).value().size(), 6u);
+}
+
+// --- Owner proofs: the router acts only on changes proven with the offer's token ---
+
+AssignmentRequested WithToken(AssignmentRequested event, const std::string& token) {
+  event.set_owner_token(token);
+  return event;
+}
+
+// Checks every status change (on the status topic and its echo) and forward request in the
+// outbox: each is proven with `token`, and no record holds the token itself. Returns how many
+// status changes and forward requests there are on the shared topics.
+std::size_t ExpectEveryChangeProven(TempStore& temp, const std::string& token) {
+  std::size_t proven = 0;
+  absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp.store().PendingOutbox(1000);
+  EXPECT_TRUE(pending.ok()) << pending.status();
+  for (const store::OutboxEntry& entry : pending.value_or(std::vector<store::OutboxEntry>{})) {
+    EXPECT_EQ(entry.event.value.find(token), std::string::npos)
+        << "the owner token on " << entry.event.topic;
+    if (entry.event.topic == "schakel.assignments.status") {
+      AssignmentStatusChanged change;
+      EXPECT_TRUE(change.ParseFromString(entry.event.value));
+      EXPECT_TRUE(privacy::VerifyOwner(token, change)) << change.ShortDebugString();
+      ++proven;
+    } else if (entry.event.topic == "schakel.assignments.forwarding") {
+      v1::ForwardRequested forward;
+      EXPECT_TRUE(forward.ParseFromString(entry.event.value));
+      EXPECT_TRUE(privacy::VerifyOwner(token, forward)) << forward.ShortDebugString();
+      ++proven;
+    } else {
+      v1::InboxEvent echo;
+      EXPECT_TRUE(echo.ParseFromString(entry.event.value));
+      if (echo.has_status_changed()) {
+        EXPECT_TRUE(privacy::VerifyOwner(token, echo.status_changed()));
+      }
+    }
+  }
+  return proven;
+}
+
+TEST(OwnerProofTest, TheReceivedChangeIsProvenAndTheTokenKept) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
+  const std::string token = privacy::NewOwnerToken();
+  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token))).value(),
+            IngestOutcome::kStored);
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 1u);
+  EXPECT_EQ(temp.store().GetOwnerToken("a-r-1-0").value_or(""), token);
+  // The owner's later steps are proven with it too (as InboxService makes them).
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
+}
+
+TEST(OwnerProofTest, AnAutomaticForwardAndItsRequestAreProven) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  const routing::Network network = RulesNetwork();
+  AssignmentIngest ingest(
+      kOrg, temp.store(), [] { return At(300); }, &network);
+  AssignmentRequested event = MakeEvent("r-1", 0, "legal", 100);
+  event.mutable_sharing()->add_organisations("advocaat");
+  const std::string token = privacy::NewOwnerToken();
+  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(event, token))).value(), IngestOutcome::kStored);
+  ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 3u);  // received, rejected, forward request
+}
+
+TEST(OwnerProofTest, AnAutomaticDeclineIsProven) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  const routing::Network network = RulesNetwork();
+  AssignmentIngest ingest(
+      kOrg, temp.store(), [] { return At(300); }, &network);
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
+            IngestOutcome::kStored);
+  const std::string token = privacy::NewOwnerToken();
+  const std::size_t before = temp.store().PendingOutbox(100).value().size();
+  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-2", 0, "debt", 101), token))).value(),
+            IngestOutcome::kStored);
+  ASSERT_EQ(temp.store().Get("a-r-2-0")->status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(100).value();
+  ASSERT_EQ(outbox.size(), before + 4);  // received and declined, each with its echo
+  for (std::size_t i = before; i < outbox.size(); i += 2) {
+    AssignmentStatusChanged change;
+    ASSERT_TRUE(change.ParseFromString(outbox[i].event.value));
+    EXPECT_EQ(change.meta().assignment_id(), "a-r-2-0");
+    EXPECT_TRUE(privacy::VerifyOwner(token, change));
+  }
+}
+
+TEST(OwnerProofTest, AWithdrawalsCancellationIsProven) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  const std::string token = privacy::NewOwnerToken();
+  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token))).value(),
+            IngestOutcome::kStored);
+  ASSERT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value(), IngestOutcome::kStored);
+  ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
+}
+
+TEST(OwnerProofTest, TheReferrersCancellationIsProven) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+  const std::string token = privacy::NewOwnerToken();
+  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token))).value(),
+            IngestOutcome::kStored);
+  ASSERT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value(), IngestOutcome::kStored);
+  ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
+}
+
+TEST(OwnerProofTest, TheTokenComesBackWhenTheInboxRebuildsFromItsTopic) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
+  const std::string token = privacy::NewOwnerToken();
+  // A new database replays the topic: the offer (offset 7) is its whole history.
+  ASSERT_TRUE(ingest.ReplayUntil({{2, 8}}).ok());
+  ASSERT_EQ(
+      ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token), 7)).value(),
+      IngestOutcome::kStored);
+  EXPECT_FALSE(ingest.replaying());
+  EXPECT_EQ(temp.store().GetOwnerToken("a-r-1-0").value_or(""), token);
+  // Received when the replay ended, and every change after it: proven with the offer's token.
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 1u);
+  OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
+}
+
+TEST(OwnerProofTest, AnOfferWithATokenOfTheWrongSizeIsRejected) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
+  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), "short"))).value(),
+            IngestOutcome::kRejected);
+  EXPECT_EQ(ingest.last_rejection(), "owner_token: not 32 bytes");
+  EXPECT_EQ(temp.store().Count().value_or(-1), 0);
+}
+
+TEST(OwnerProofTest, AnOfferWithoutATokenGoesOnWithoutProofs) {
+  // Offered by a router older than owner tokens: the router accepts its changes unproven.
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
+            IngestOutcome::kStored);
+  std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(10).value();
+  ASSERT_EQ(outbox.size(), 2u);
+  AssignmentStatusChanged change;
+  ASSERT_TRUE(change.ParseFromString(outbox[0].event.value));
+  EXPECT_EQ(change.to_status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(change.owner_proof(), "");
 }
 
 TEST(IngestOutcomeTest, Names) {
