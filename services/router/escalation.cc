@@ -125,7 +125,7 @@ absl::Status Escalation::CheckOwner(const std::string& token, const Event& event
     return absl::OkStatus();
   }
   if (privacy::VerifyOwner(token, event)) return absl::OkStatus();
-  ++unproven_;
+  unproven_.fetch_add(1, std::memory_order_relaxed);
   // Ids only: whoever wrote it may be another organisation trying to take the need.
   spdlog::warn("router: {} of {} (referral {}) refused: no proof of its owner",
                event.GetDescriptor()->name(), event.meta().assignment_id(),

@@ -13,6 +13,7 @@
 // its referrals from that topic first. So a deadline fires once, whichever instance owns it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -77,7 +78,8 @@ class Escalation {
   std::uint64_t escalated() const { return escalated_; }
   // Status changes and forward requests refused for want of their owner's proof (see
   // libs/privacy/owner_proof.h); Handle returned PERMISSION_DENIED for each.
-  std::uint64_t unproven() const { return unproven_; }
+  // Safe to read from another thread (the metrics' scrape).
+  std::uint64_t unproven() const { return unproven_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -115,7 +117,7 @@ class Escalation {
   absl::flat_hash_map<std::string, Entry> referrals_;
   absl::flat_hash_set<std::string> dirty_;
   std::uint64_t escalated_ = 0;
-  std::uint64_t unproven_ = 0;
+  std::atomic<std::uint64_t> unproven_{0};
 };
 
 }  // namespace schakel::router

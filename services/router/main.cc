@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -31,6 +32,28 @@
 #include "services/router/routing_service.h"
 
 namespace {
+
+// schakel_router_unproven_total: status changes and forward requests refused for want of their
+// owner's proof (Escalation::unproven; each one is in the dead letters too).
+class UnprovenCounter final : public prometheus::Collectable {
+ public:
+  explicit UnprovenCounter(const schakel::router::Escalation& escalation)
+      : escalation_(escalation) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family;
+    family.name = "schakel_router_unproven_total";
+    family.help =
+        "Status changes and forward requests refused: not proven by the assignment's owner";
+    family.type = prometheus::MetricType::Counter;
+    prometheus::ClientMetric metric;
+    metric.counter.value = static_cast<double>(escalation_.unproven());
+    family.metric.push_back(std::move(metric));
+    return {family};
+  }
+
+ private:
+  const schakel::router::Escalation& escalation_;
+};
 
 // The router's clock: the system clock, plus (for tests only) a number of seconds read from a file,
 // so that a test can move the router's time past a deadline without waiting for it.
@@ -188,6 +211,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // What a transaction made visible counts as produced (the state topic's tombstones too).
+  (*metrics)->AddCollectable(std::make_shared<UnprovenCounter>(escalation));
   router.OnCommitted([m = metrics->get()](const std::vector<schakel::router::Output>& out) {
     for (const schakel::router::Output& o : out) m->Produced(o.topic, true);
   });
@@ -267,8 +291,10 @@ int main(int argc, char** argv) {
   loop.join();
   (*consumer)->Close();
   load_view.Stop();
-  spdlog::info("router stopped: {} records routed, {} skipped, {} escalations, {} transactions",
-               router.routed(), router.rejected(), escalation.escalated(),
-               (*producer)->committed());
+  spdlog::info(
+      "router stopped: {} records routed, {} skipped ({} unproven), {} escalations, {} "
+      "transactions",
+      router.routed(), router.rejected(), escalation.unproven(), escalation.escalated(),
+      (*producer)->committed());
   return 0;
 }
