@@ -1157,7 +1157,7 @@ std::size_t ExpectEveryChangeProven(TempStore& temp, const std::string& token) {
   return proven;
 }
 
-TEST(OwnerProofTest, TheReceivedChangeIsProvenAndTheTokenKept) {
+TEST(InboxOwnerProofTest, TheReceivedChangeIsProvenAndTheTokenKept) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
@@ -1171,7 +1171,7 @@ TEST(OwnerProofTest, TheReceivedChangeIsProvenAndTheTokenKept) {
   EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
 }
 
-TEST(OwnerProofTest, AnAutomaticForwardAndItsRequestAreProven) {
+TEST(InboxOwnerProofTest, AnAutomaticForwardAndItsRequestAreProven) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   const routing::Network network = RulesNetwork();
@@ -1185,7 +1185,7 @@ TEST(OwnerProofTest, AnAutomaticForwardAndItsRequestAreProven) {
   EXPECT_EQ(ExpectEveryChangeProven(temp, token), 3u);  // received, rejected, forward request
 }
 
-TEST(OwnerProofTest, AnAutomaticDeclineIsProven) {
+TEST(InboxOwnerProofTest, AnAutomaticDeclineIsProven) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   const routing::Network network = RulesNetwork();
@@ -1208,7 +1208,7 @@ TEST(OwnerProofTest, AnAutomaticDeclineIsProven) {
   }
 }
 
-TEST(OwnerProofTest, AWithdrawalsCancellationIsProven) {
+TEST(InboxOwnerProofTest, AWithdrawalsCancellationIsProven) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
@@ -1220,7 +1220,7 @@ TEST(OwnerProofTest, AWithdrawalsCancellationIsProven) {
   EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
 }
 
-TEST(OwnerProofTest, TheReferrersCancellationIsProven) {
+TEST(InboxOwnerProofTest, TheReferrersCancellationIsProven) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
@@ -1232,7 +1232,7 @@ TEST(OwnerProofTest, TheReferrersCancellationIsProven) {
   EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
 }
 
-TEST(OwnerProofTest, TheTokenComesBackWhenTheInboxRebuildsFromItsTopic) {
+TEST(InboxOwnerProofTest, TheTokenComesBackWhenTheInboxRebuildsFromItsTopic) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
@@ -1250,7 +1250,7 @@ TEST(OwnerProofTest, TheTokenComesBackWhenTheInboxRebuildsFromItsTopic) {
   EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
 }
 
-TEST(OwnerProofTest, AnOfferWithATokenOfTheWrongSizeIsRejected) {
+TEST(InboxOwnerProofTest, AnOfferWithATokenOfTheWrongSizeIsRejected) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
@@ -1260,7 +1260,7 @@ TEST(OwnerProofTest, AnOfferWithATokenOfTheWrongSizeIsRejected) {
   EXPECT_EQ(temp.store().Count().value_or(-1), 0);
 }
 
-TEST(OwnerProofTest, AnOfferWithoutATokenGoesOnWithoutProofs) {
+TEST(InboxOwnerProofTest, AnOfferWithoutATokenGoesOnWithoutProofs) {
   // Offered by a router older than owner tokens: the router accepts its changes unproven.
   TempStore temp;
   ASSERT_TRUE(temp.ok());

@@ -29,6 +29,7 @@
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
 #include "schakel/v1/keys.grpc.pb.h"
+#include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
 #include "tests/support/test_network.h"
 
@@ -460,6 +461,138 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     EXPECT_FALSE(metrics.empty()) << service;
     EXPECT_EQ(MarkerIn(metrics), "") << "in the metrics of " << service;
   }
+}
+
+// Issue 5 ("each organisation sees only what is its own") against what the ACLs cannot stop:
+// Terwille may write the shared status and forwarding topics, and knows the referral's id from its
+// own offer. With its own Kafka identity it forges the Salvation Army's decline of the shelter need
+// and a forward of it to itself. The router refuses both (no owner proof: it sends them to the dead
+// letters); Terwille never gets the shelter need or its key, and the Salvation Army's assignment
+// stays as it was. The Salvation Army's own forward, proven, goes through.
+TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefused) {
+  v1::Referral referral = MarkedReferral();
+  referral.clear_needs();
+  for (const char* code : {"shelter", "exit-programme"}) {
+    v1::NeedRequest* need = referral.add_needs();
+    need->set_code(code);
+    need->set_details(std::string("MARKERFORGE details for ") + code);
+  }
+  v1::SubmitReferralResponse submitted;
+  grpc::Status status = net_->Submit(referral, "gemeente", &submitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(submitted.assignment_ids_size(), 2);
+  // Shelter goes to the Salvation Army (the network's preference), the exit programme to Terwille
+  // (first in the file of the two that take it).
+  const std::string shelter = submitted.assignment_ids(0);
+  const std::string exit_programme = submitted.assignment_ids(1);
+  std::optional<v1::Assignment> owned =
+      net_->WaitForStatus("leger-des-heils", shelter, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(owned);
+  ASSERT_TRUE(net_->WaitForStatus("terwille", exit_programme, v1::ASSIGNMENT_STATUS_RECEIVED));
+  const std::string next = shelter + ".1";  // referral::NextAssignmentId(shelter)
+
+  // Terwille forges, with its own certificate, as the Salvation Army's inbox would write them.
+  absl::StatusOr<kafka::Properties> as_terwille =
+      kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-terwille"));
+  ASSERT_TRUE(as_terwille.ok()) << as_terwille.status();
+  absl::StatusOr<std::unique_ptr<kafka::Producer>> forger = kafka::Producer::Create(
+      {.bootstrap_servers = net_->kafka(), .client_id = "forger", .extra = *as_terwille});
+  ASSERT_TRUE(forger.ok()) << forger.status();
+  v1::AssignmentStatusChanged declined;
+  declined.mutable_meta()->set_schema_version(1);
+  declined.mutable_meta()->set_event_id("e-forged-decline");
+  declined.mutable_meta()->set_referral_id(submitted.referral_id());
+  declined.mutable_meta()->set_assignment_id(shelter);
+  declined.set_organisation("leger-des-heils");
+  declined.set_from_status(v1::ASSIGNMENT_STATUS_RECEIVED);
+  declined.set_to_status(v1::ASSIGNMENT_STATUS_REJECTED);
+  declined.set_version(owned->version() + 1);
+  declined.set_by("leger-des-heils");
+  declined.set_need_code("shelter");
+  declined.set_referring_organisation("gemeente");
+  declined.set_forward_to("terwille");
+  declined.set_owner_proof(std::string(32, 'f'));  // a guess: it has no token to make one with
+  v1::ForwardRequested forward;
+  *forward.mutable_meta() = declined.meta();
+  forward.mutable_meta()->set_event_id("e-forged-forward");
+  forward.set_from_organisation("leger-des-heils");
+  forward.set_to_organisation("terwille");
+  v1::AssignmentRequested* proposed = forward.mutable_proposed();
+  proposed->set_organisation("terwille");
+  proposed->set_need_code("shelter");
+  proposed->set_region("groningen-stad");
+  proposed->add_languages("nl");
+  proposed->set_referring_organisation("gemeente");
+  proposed->set_need_index(0);
+  proposed->set_previous_assignment_id(shelter);
+  *proposed->mutable_sharing() = referral.sharing();
+  std::promise<absl::Status> on_status;
+  std::promise<absl::Status> on_forward;
+  (*forger)->Publish(routing::kStatusTopic, submitted.referral_id(), declined.SerializeAsString(),
+                     [&](absl::Status s) { on_status.set_value(s); });
+  (*forger)->Publish(routing::kForwardingTopic, submitted.referral_id(),
+                     forward.SerializeAsString(), [&](absl::Status s) { on_forward.set_value(s); });
+  ASSERT_TRUE(on_status.get_future().get().ok()) << "the broker refused Terwille the status topic";
+  ASSERT_TRUE(on_forward.get_future().get().ok()) << "the broker refused the forwarding topic";
+  (*forger)->Close(std::chrono::seconds(5));
+
+  // The router read both and refused both: they are in the dead letters, saying why. (Not fatal:
+  // what follows shows what a router that took them would have done.)
+  std::set<std::string> refused;
+  EXPECT_TRUE(Eventually([&] {
+    refused.clear();
+    for (const kafka::Record& r :
+         schakel::testing::ReadWholeTopic(net_->kafka(), std::string(routing::kDeadLetterTopic))) {
+      v1::DeadLetter letter;
+      if (!letter.ParseFromString(r.value) || letter.consumer() != "router") continue;
+      if (letter.value() == declined.SerializeAsString() ||
+          letter.value() == forward.SerializeAsString()) {
+        EXPECT_EQ(letter.reason(),
+                  "owner_proof: " + std::string(letter.topic() == routing::kStatusTopic
+                                                    ? "not made with the token of the "
+                                                      "assignment's offer"
+                                                    : "missing; the router acts only on what "
+                                                      "the assignment's owner proves"));
+        refused.insert(letter.topic());
+      }
+    }
+    return refused.size() == 2;
+  })) << "refused: "
+      << refused.size();
+
+  // Nothing came of them: no offer of the shelter need to Terwille, no key for it, and the
+  // Salvation Army's assignment is as it was.
+  v1::Assignment taken;
+  EXPECT_EQ(net_->Get("terwille", next, &taken).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::Assignment still;
+  ASSERT_TRUE(net_->Get("leger-des-heils", shelter, &still).ok());
+  EXPECT_EQ(still.status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(still.version(), owned->version());
+  for (const kafka::Record& r :
+       schakel::testing::ReadWholeTopic(net_->kafka(), routing::InboxTopic("terwille"))) {
+    v1::InboxEvent e;
+    if (e.ParseFromString(r.value) && e.has_requested()) {
+      EXPECT_NE(e.requested().meta().assignment_id(), next) << "the shelter need reached Terwille";
+    }
+  }
+
+  // The Salvation Army's own forward (proven by its inbox) is acted on: Terwille gets the need.
+  {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, "leger-des-heils");
+    v1::ForwardAssignmentRequest request;
+    request.set_assignment_id(shelter);
+    request.set_expected_version(still.version());
+    request.set_to_organisation("terwille");
+    request.set_reason("our rooms are full tonight");
+    v1::Assignment forwarded;
+    status = net_->Inbox("leger-des-heils")->Forward(&context, request, &forwarded);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  std::optional<v1::Assignment> offered =
+      net_->WaitForStatus("terwille", next, v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(offered) << "the owner's own forward did not reach Terwille";
+  EXPECT_EQ(offered->need_details(), "MARKERFORGE details for shelter");
 }
 
 }  // namespace
