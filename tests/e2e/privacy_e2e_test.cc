@@ -560,6 +560,9 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   })) << "refused: "
       << refused.size();
 
+  EXPECT_THAT(schakel::testing::ScrapeMetrics(net_->Find("router-1").metrics_address),
+              ::testing::HasSubstr("\nschakel_router_unproven_total 2\n"));
+
   // Nothing came of them: no offer of the shelter need to Terwille, no key for it, and the
   // Salvation Army's assignment is as it was.
   v1::Assignment taken;
@@ -568,12 +571,29 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   ASSERT_TRUE(net_->Get("leger-des-heils", shelter, &still).ok());
   EXPECT_EQ(still.status(), v1::ASSIGNMENT_STATUS_RECEIVED);
   EXPECT_EQ(still.version(), owned->version());
+  std::string key_id;  // the client's key, which Terwille holds for its own need
   for (const kafka::Record& r :
        schakel::testing::ReadWholeTopic(net_->kafka(), routing::InboxTopic("terwille"))) {
     v1::InboxEvent e;
     if (e.ParseFromString(r.value) && e.has_requested()) {
       EXPECT_NE(e.requested().meta().assignment_id(), next) << "the shelter need reached Terwille";
+      if (e.requested().meta().assignment_id() == exit_programme) {
+        key_id = e.requested().sealed_client().key_id();
+      }
     }
+  }
+  ASSERT_FALSE(key_id.empty());
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::AssignmentKeyRequest request;
+    request.set_assignment_id(next);
+    request.set_key_id(key_id);
+    v1::DataKey key;
+    EXPECT_EQ(v1::KeyService::NewStub(TestChannel(net_->keys_address(), "terwille"))
+                  ->AssignmentKey(&context, request, &key)
+                  .error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
   }
 
   // The Salvation Army's own forward (proven by its inbox) is acted on: Terwille gets the need.
