@@ -18,7 +18,8 @@ class RoutingServiceTest : public ::testing::Test {
     service_ = std::make_unique<RoutingService>([this] { return policy_; });
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
-        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(), {service_.get()});
+        service::StartServer("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::RoutingService::NewStub(grpc::CreateChannel(
