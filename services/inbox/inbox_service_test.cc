@@ -683,7 +683,9 @@ TEST_F(InboxServiceTest, WithoutTheClientsKeyWhatAPersonTypedStaysInTheInbox) {
   EXPECT_EQ(events.back().to_status(), v1::ASSIGNMENT_STATUS_REJECTED);
   EXPECT_EQ(events.back().reason(), "");
   EXPECT_FALSE(events.back().has_sealed_reason());
-  for (const store::OutboxEntry& entry : temp_.store().PendingOutbox(100).value()) {
+  absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp_.store().PendingOutbox(100);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  for (const store::OutboxEntry& entry : *pending) {
     EXPECT_EQ(entry.event.value.find("ziekenhuis"), std::string::npos) << entry.event.topic;
   }
 }
