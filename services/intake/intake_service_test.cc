@@ -14,6 +14,7 @@
 #include "libs/referral/ids.h"
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
+#include "tests/support/fake_recorder.h"
 
 namespace schakel::intake {
 namespace {
@@ -128,32 +129,7 @@ class FakeKeys final : public privacy::ClientKeySource {
   std::vector<Done> held_;
 };
 
-// The audit stream behind our own Recorder interface: keeps the entries, durable at once (or
-// failing, with `outcome_`).
-class FakeRecorder final : public audit::Recorder {
- public:
-  void Append(v1::AuditEntry entry, audit::Done done) override {
-    {
-      std::lock_guard lock(mu_);
-      if (outcome_.ok()) entries_.push_back(std::move(entry));
-    }
-    if (done) done(outcome_);
-  }
-  // The entries of one action.
-  std::vector<v1::AuditEntry> entries(const std::string& action) {
-    std::lock_guard lock(mu_);
-    std::vector<v1::AuditEntry> found;
-    for (const v1::AuditEntry& e : entries_) {
-      if (e.action() == action) found.push_back(e);
-    }
-    return found;
-  }
-  absl::Status outcome_;
-
- private:
-  std::mutex mu_;
-  std::vector<v1::AuditEntry> entries_;
-};
+using schakel::testing::FakeRecorder;
 
 constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 

@@ -11,6 +11,7 @@
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
 #include "schakel/v1/events.pb.h"
+#include "tests/support/fake_recorder.h"
 
 namespace schakel::keys {
 namespace {
@@ -42,27 +43,7 @@ class FakePublisher final : public kafka::Publisher {
   std::vector<Published> published_;
 };
 
-// The audit stream behind our own Recorder interface: keeps the entries, durable at once (or
-// failing, with `outcome_`).
-class FakeRecorder final : public audit::Recorder {
- public:
-  void Append(v1::AuditEntry entry, audit::Done done) override {
-    {
-      std::lock_guard lock(mu_);
-      if (outcome_.ok()) entries_.push_back(std::move(entry));
-    }
-    if (done) done(outcome_);
-  }
-  std::vector<v1::AuditEntry> entries() {
-    std::lock_guard lock(mu_);
-    return entries_;
-  }
-  absl::Status outcome_;
-
- private:
-  std::mutex mu_;
-  std::vector<v1::AuditEntry> entries_;
-};
+using schakel::testing::FakeRecorder;
 
 class KeyServiceTest : public ::testing::Test {
  protected:

@@ -76,16 +76,12 @@ std::string TestKafkaConfig(const std::string& principal) {
 
 std::shared_ptr<grpc::ChannelCredentials> TestCredentials(
     const std::string& client_certificate_of) {
+  const TlsClientFiles files = TestTlsClient(client_certificate_of);
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = ReadFile(TestPki() / "ca.pem");
-  if (!client_certificate_of.empty()) {
-    const std::string operator_prefix = "operator:";
-    const std::filesystem::path base =
-        client_certificate_of.rfind(operator_prefix, 0) == 0
-            ? TestPki() / "operators" / client_certificate_of.substr(operator_prefix.size())
-            : TestPki() / "organisations" / client_certificate_of;
-    options.pem_cert_chain = ReadFile(base.string() + ".pem");
-    options.pem_private_key = ReadFile(base.string() + ".key");
+  options.pem_root_certs = ReadFile(files.ca);
+  if (!files.cert.empty()) {
+    options.pem_cert_chain = ReadFile(files.cert);
+    options.pem_private_key = ReadFile(files.key);
   }
   return grpc::SslCredentials(options);
 }
