@@ -66,7 +66,7 @@ const std::vector<std::string>& Topics() {
   static const std::vector<std::string>* topics = [] {
     auto* t = new std::vector<std::string>{
         std::string(routing::kSubmittedTopic),     std::string(routing::kStatusTopic),
-        std::string(routing::kUnroutableTopic),    std::string(routing::kForwardingTopic),
+        std::string(routing::kUnroutableTopic),    routing::FromTopic(kSeedOwner),
         std::string(routing::kCancellationsTopic), std::string(routing::kReassignTopic),
         std::string(routing::kRouterStateTopic),   std::string(routing::kInboxLoadTopic),
         std::string(routing::kDeadLetterTopic)};

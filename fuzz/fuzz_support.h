@@ -40,6 +40,9 @@ struct StreamRecord {
 // The topics a record can claim to come from: every topic some consumer reads or writes, each
 // organisation's inbox topic, and one that nobody reads.
 const std::vector<std::string>& Topics();
+// The organisation whose own topic (schakel.from.<org>) is in Topics(): the one the seed referral's
+// first need goes to in the example network, so that the seeds' status changes are its own.
+inline constexpr char kSeedOwner[] = "mjd";
 const std::string& TopicOf(std::uint8_t topic_byte);
 // The index of `topic` in Topics() (aborts when it is not there).
 std::uint8_t TopicIndex(std::string_view topic);

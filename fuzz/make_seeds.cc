@@ -123,6 +123,19 @@ void EventSeeds(const fs::path& dir) {
   const v1::AssignmentRequested& first = offers.front();
   const std::string& id = first.meta().assignment_id();
   const std::string inbox_topic = routing::InboxTopic(first.organisation());
+  if (first.organisation() != kSeedOwner)
+    Fail("the seed referral's first need is not kSeedOwner's");
+  const std::string from_topic = routing::FromTopic(first.organisation());
+  // What the owner's inbox sends the router, on its own topic.
+  auto sent = [](const google::protobuf::Message& event) {
+    v1::OrganisationEvent wrapped;
+    if (const auto* s = dynamic_cast<const v1::AssignmentStatusChanged*>(&event)) {
+      *wrapped.mutable_status_changed() = *s;
+    } else {
+      *wrapped.mutable_forward_requested() = dynamic_cast<const v1::ForwardRequested&>(event);
+    }
+    return wrapped.SerializeAsString();
+  };
 
   auto status = [&](v1::AssignmentStatus from, v1::AssignmentStatus to, std::uint64_t version,
                     std::int64_t at) {
@@ -175,22 +188,22 @@ void EventSeeds(const fs::path& dir) {
 
   // 0: the router.
   Write(dir, "router-accepted",
-        EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
-                         Rec(routing::kStatusTopic, 0, key, received.SerializeAsString()),
-                         Rec(routing::kStatusTopic, 1, key, accepted.SerializeAsString())}));
+        EncodeStream(
+            0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+                Rec(from_topic, 0, key, sent(received)), Rec(from_topic, 1, key, sent(accepted))}));
   Write(dir, "router-declined",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
-                         Rec(routing::kStatusTopic, 0, key, declined.SerializeAsString())}));
-  Write(dir, "router-escalates",
-        EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
-                         Rec(routing::kStatusTopic, 15, key, received.SerializeAsString()),
-                         Rec(routing::kInboxLoadTopic, 15, "", ""),
-                         Rec(routing::kInboxLoadTopic, 15, "", ""),
-                         Rec(routing::kInboxLoadTopic, 15, "", ""),
-                         Rec(routing::kInboxLoadTopic, 15, "", "")}));
+                         Rec(from_topic, 0, key, sent(declined))}));
+  Write(
+      dir, "router-escalates",
+      EncodeStream(
+          0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+              Rec(from_topic, 15, key, sent(received)), Rec(routing::kInboxLoadTopic, 15, "", ""),
+              Rec(routing::kInboxLoadTopic, 15, "", ""), Rec(routing::kInboxLoadTopic, 15, "", ""),
+              Rec(routing::kInboxLoadTopic, 15, "", "")}));
   Write(dir, "router-forward-cancel-reassign",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
-                         Rec(routing::kForwardingTopic, 0, key, forward.SerializeAsString()),
+                         Rec(from_topic, 0, key, sent(forward)),
                          Rec(routing::kCancellationsTopic, 0, key, cancel.SerializeAsString()),
                          Rec(routing::kReassignTopic, 0, key, reassign.SerializeAsString())}));
   v1::RouterReferralState state;
@@ -203,7 +216,7 @@ void EventSeeds(const fs::path& dir) {
   *need->mutable_accept_by() = google::protobuf::util::TimeUtil::SecondsToTimestamp(kAt + 3600);
   Write(dir, "router-restore",
         EncodeStream(0, {Rec(routing::kRouterStateTopic, 0, key, state.SerializeAsString()),
-                         Rec(routing::kStatusTopic, 2, key, received.SerializeAsString())}));
+                         Rec(from_topic, 2, key, sent(received))}));
 
   // 1 and 3: the first offer's inbox (organisation index in the high bits), live and rebuilding.
   std::uint8_t org_index = 0;

@@ -31,6 +31,48 @@ struct AclBindingDeleter {
 };
 
 using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using Binding = std::unique_ptr<rd_kafka_AclBinding_t, AclBindingDeleter>;
+
+rd_kafka_ResourceType_t ResourceType(const std::string& resource) {
+  if (resource == "topic") return RD_KAFKA_RESOURCE_TOPIC;
+  if (resource == "group") return RD_KAFKA_RESOURCE_GROUP;
+  return RD_KAFKA_RESOURCE_UNKNOWN;
+}
+
+rd_kafka_AclOperation_t Operation(const std::string& operation) {
+  if (operation == "Read") return RD_KAFKA_ACL_OPERATION_READ;
+  if (operation == "Write") return RD_KAFKA_ACL_OPERATION_WRITE;
+  if (operation == "Describe") return RD_KAFKA_ACL_OPERATION_DESCRIBE;
+  if (operation == "Create") return RD_KAFKA_ACL_OPERATION_CREATE;
+  return RD_KAFKA_ACL_OPERATION_UNKNOWN;
+}
+
+std::string OperationName(rd_kafka_AclOperation_t operation) {
+  switch (operation) {
+    case RD_KAFKA_ACL_OPERATION_READ:
+      return "Read";
+    case RD_KAFKA_ACL_OPERATION_WRITE:
+      return "Write";
+    case RD_KAFKA_ACL_OPERATION_DESCRIBE:
+      return "Describe";
+    case RD_KAFKA_ACL_OPERATION_CREATE:
+      return "Create";
+    default:
+      return rd_kafka_AclOperation_name(operation);
+  }
+}
+
+// What an admin call's answer says went wrong, if anything.
+absl::Status AdminError(rd_kafka_event_t* event, const std::string& what) {
+  const rd_kafka_resp_err_t err = rd_kafka_event_error(event);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  const std::string message =
+      absl::StrCat("kafka admin: ", what, ": ", rd_kafka_event_error_string(event));
+  if (err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+    return absl::PermissionDeniedError(message);
+  }
+  return absl::UnavailableError(message);
+}
 
 absl::StatusOr<Handle> NewAdminHandle(const std::string& bootstrap_servers,
                                       const Properties& extra) {
@@ -63,17 +105,11 @@ absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<
   absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, {});
   if (!rk.ok()) return rk.status();
   char error[512];
-  std::vector<std::unique_ptr<rd_kafka_AclBinding_t, AclBindingDeleter>> owned;
+  std::vector<Binding> owned;
   std::vector<rd_kafka_AclBinding_t*> bindings;
   for (const AclBinding& acl : acls) {
-    rd_kafka_ResourceType_t type = RD_KAFKA_RESOURCE_UNKNOWN;
-    if (acl.resource == "topic") type = RD_KAFKA_RESOURCE_TOPIC;
-    if (acl.resource == "group") type = RD_KAFKA_RESOURCE_GROUP;
-    rd_kafka_AclOperation_t operation = RD_KAFKA_ACL_OPERATION_UNKNOWN;
-    if (acl.operation == "Read") operation = RD_KAFKA_ACL_OPERATION_READ;
-    if (acl.operation == "Write") operation = RD_KAFKA_ACL_OPERATION_WRITE;
-    if (acl.operation == "Describe") operation = RD_KAFKA_ACL_OPERATION_DESCRIBE;
-    if (acl.operation == "Create") operation = RD_KAFKA_ACL_OPERATION_CREATE;
+    const rd_kafka_ResourceType_t type = ResourceType(acl.resource);
+    const rd_kafka_AclOperation_t operation = Operation(acl.operation);
     if (type == RD_KAFKA_RESOURCE_UNKNOWN || operation == RD_KAFKA_ACL_OPERATION_UNKNOWN) {
       return absl::InvalidArgumentError(
           absl::StrCat("kafka acl: ", acl.operation, " on ", acl.resource, " is not supported"));
@@ -98,15 +134,7 @@ absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<
   std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
       rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
   if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
-  if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
-      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const std::string message =
-        absl::StrCat("kafka admin: create acls: ", rd_kafka_event_error_string(event.get()));
-    if (err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
-      return absl::PermissionDeniedError(message);
-    }
-    return absl::UnavailableError(message);
-  }
+  if (absl::Status s = AdminError(event.get(), "create acls"); !s.ok()) return s;
   std::size_t count = 0;
   const rd_kafka_acl_result_t** results =
       rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event.get()), &count);
@@ -120,6 +148,137 @@ absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<
       return absl::PermissionDeniedError(message);
     }
     return absl::InternalError(message);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DeleteTopics(const std::string& bootstrap_servers,
+                          const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
+                          const Properties& extra) {
+  if (topics.empty()) return absl::OkStatus();
+  absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, extra);
+  if (!rk.ok()) return rk.status();
+  struct DeleteTopicDeleter {
+    void operator()(rd_kafka_DeleteTopic_t* t) const { rd_kafka_DeleteTopic_destroy(t); }
+  };
+  std::vector<std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicDeleter>> owned;
+  std::vector<rd_kafka_DeleteTopic_t*> deletes;
+  for (const std::string& topic : topics) {
+    owned.emplace_back(rd_kafka_DeleteTopic_new(topic.c_str()));
+    deletes.push_back(owned.back().get());
+  }
+  char error[512];
+  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
+                                            sizeof error);
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
+  rd_kafka_DeleteTopics(rk->get(), deletes.data(), deletes.size(), options.get(), queue.get());
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
+      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
+  if (absl::Status s = AdminError(event.get(), "delete topics"); !s.ok()) return s;
+  std::size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event.get()), &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      continue;
+    }
+    const std::string message =
+        absl::StrCat("kafka admin: delete topic ", rd_kafka_topic_result_name(results[i]), ": ",
+                     rd_kafka_topic_result_error_string(results[i]));
+    if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+      return absl::PermissionDeniedError(message);
+    }
+    return absl::InternalError(message);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AclBinding>> DescribeAcls(const std::string& bootstrap_servers,
+                                                     const std::string& principal,
+                                                     std::chrono::milliseconds timeout) {
+  absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, {});
+  if (!rk.ok()) return rk.status();
+  char error[512];
+  Binding filter(rd_kafka_AclBindingFilter_new(
+      RD_KAFKA_RESOURCE_ANY, nullptr, RD_KAFKA_RESOURCE_PATTERN_ANY, principal.c_str(), nullptr,
+      RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, error, sizeof error));
+  if (!filter) return absl::InvalidArgumentError(absl::StrCat("kafka acl filter: ", error));
+  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBEACLS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
+                                            sizeof error);
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
+  rd_kafka_DescribeAcls(rk->get(), filter.get(), options.get(), queue.get());
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
+      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
+  if (absl::Status s = AdminError(event.get(), "describe acls"); !s.ok()) return s;
+  std::size_t count = 0;
+  const rd_kafka_AclBinding_t** found =
+      rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(event.get()), &count);
+  std::vector<AclBinding> acls;
+  for (std::size_t i = 0; i < count; ++i) {
+    const rd_kafka_ResourceType_t type = rd_kafka_AclBinding_restype(found[i]);
+    if ((type != RD_KAFKA_RESOURCE_TOPIC && type != RD_KAFKA_RESOURCE_GROUP) ||
+        rd_kafka_AclBinding_permission_type(found[i]) != RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW) {
+      continue;
+    }
+    acls.push_back(
+        {rd_kafka_AclBinding_principal(found[i]),
+         type == RD_KAFKA_RESOURCE_TOPIC ? "topic" : "group", rd_kafka_AclBinding_name(found[i]),
+         rd_kafka_AclBinding_resource_pattern_type(found[i]) == RD_KAFKA_RESOURCE_PATTERN_PREFIXED,
+         OperationName(rd_kafka_AclBinding_operation(found[i]))});
+  }
+  return acls;
+}
+
+absl::Status DeleteAcls(const std::string& bootstrap_servers, const std::vector<AclBinding>& acls,
+                        std::chrono::milliseconds timeout) {
+  if (acls.empty()) return absl::OkStatus();
+  absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, {});
+  if (!rk.ok()) return rk.status();
+  char error[512];
+  std::vector<Binding> owned;
+  std::vector<rd_kafka_AclBindingFilter_t*> filters;
+  for (const AclBinding& acl : acls) {
+    const rd_kafka_ResourceType_t type = ResourceType(acl.resource);
+    const rd_kafka_AclOperation_t operation = Operation(acl.operation);
+    if (type == RD_KAFKA_RESOURCE_UNKNOWN || operation == RD_KAFKA_ACL_OPERATION_UNKNOWN) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka acl: ", acl.operation, " on ", acl.resource, " is not supported"));
+    }
+    Binding filter(rd_kafka_AclBindingFilter_new(
+        type, acl.name.c_str(),
+        acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+        acl.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error,
+        sizeof error));
+    if (!filter) return absl::InvalidArgumentError(absl::StrCat("kafka acl filter: ", error));
+    filters.push_back(filter.get());
+    owned.push_back(std::move(filter));
+  }
+  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETEACLS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
+                                            sizeof error);
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
+  rd_kafka_DeleteAcls(rk->get(), filters.data(), filters.size(), options.get(), queue.get());
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
+      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
+  if (absl::Status s = AdminError(event.get(), "delete acls"); !s.ok()) return s;
+  std::size_t count = 0;
+  const rd_kafka_DeleteAcls_result_response_t** responses =
+      rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(event.get()), &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const rd_kafka_error_t* err = rd_kafka_DeleteAcls_result_response_error(responses[i]);
+    if (err == nullptr || rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    return absl::InternalError(absl::StrCat("kafka admin: delete acl ",
+                                            i < acls.size() ? acls[i].name : "", ": ",
+                                            rd_kafka_error_string(err)));
   }
   return absl::OkStatus();
 }

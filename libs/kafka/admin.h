@@ -25,6 +25,12 @@ absl::Status EnsureTopics(const std::string& bootstrap_servers,
                           const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout,
                           const Properties& extra = {});
 
+// Deletes the topics (those that do not exist are no error). UNAVAILABLE when no broker answers
+// within `timeout`; PERMISSION_DENIED when the broker refuses.
+absl::Status DeleteTopics(const std::string& bootstrap_servers,
+                          const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
+                          const Properties& extra = {});
+
 // The names of the topics that start with `prefix`, sorted (only those the client may describe: the
 // broker leaves out the others). UNAVAILABLE when no broker answers within `timeout`.
 absl::StatusOr<std::vector<std::string>> ListTopics(const std::string& bootstrap_servers,
@@ -47,6 +53,17 @@ struct AclBinding {
 // `timeout`; PERMISSION_DENIED when the broker refuses. Topics and groups only: librdkafka 2.0.2's
 // ACL API knows no transactional ids (INVALID_ARGUMENT; Kafka's own AclCommand makes those).
 absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<AclBinding>& acls,
+                        std::chrono::milliseconds timeout);
+
+// The topic and group ACLs that allow `principal` ("User:inbox-mjd") something, as the broker
+// has them. UNAVAILABLE when no broker answers within `timeout`; PERMISSION_DENIED when the
+// broker refuses (only the super user may describe every ACL).
+absl::StatusOr<std::vector<AclBinding>> DescribeAcls(const std::string& bootstrap_servers,
+                                                     const std::string& principal,
+                                                     std::chrono::milliseconds timeout);
+
+// Deletes exactly these ACLs (topics and groups). Errors as CreateAcls.
+absl::Status DeleteAcls(const std::string& bootstrap_servers, const std::vector<AclBinding>& acls,
                         std::chrono::milliseconds timeout);
 
 }  // namespace schakel::kafka

@@ -122,28 +122,31 @@ bool WorkStarted(AssignmentStatus s) {
   return s == v1::ASSIGNMENT_STATUS_IN_PROGRESS || s == v1::ASSIGNMENT_STATUS_ON_HOLD;
 }
 
-absl::Status CheckTransition(AssignmentStatus from, const Transition& t) {
-  if (t.to == v1::ASSIGNMENT_STATUS_UNSPECIFIED || !v1::AssignmentStatus_IsValid(t.to)) {
+absl::Status CheckStep(AssignmentStatus from, AssignmentStatus to, Actor actor) {
+  if (to == v1::ASSIGNMENT_STATUS_UNSPECIFIED || !v1::AssignmentStatus_IsValid(to)) {
     return absl::InvalidArgumentError("to: unknown status");
   }
-  if (from == t.to)
-    return absl::FailedPreconditionError(absl::StrCat("already ", StatusName(from)));
+  if (from == to) return absl::FailedPreconditionError(absl::StrCat("already ", StatusName(from)));
 
-  const unsigned allowed = AllowedActors(from, t.to);
+  const unsigned allowed = AllowedActors(from, to);
   if (allowed == 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot go from ", StatusName(from), " to ", StatusName(t.to)));
+        absl::StrCat("cannot go from ", StatusName(from), " to ", StatusName(to)));
   }
-  if ((allowed & Bit(t.actor)) == 0) {
-    if (t.actor == Actor::kReferrer && t.to == v1::ASSIGNMENT_STATUS_CANCELLED &&
-        WorkStarted(from)) {
+  if ((allowed & Bit(actor)) == 0) {
+    if (actor == Actor::kReferrer && to == v1::ASSIGNMENT_STATUS_CANCELLED && WorkStarted(from)) {
       return absl::FailedPreconditionError(
           "work has started: ask the owner organisation to cancel");
     }
     return absl::FailedPreconditionError(absl::StrCat("only ", WhoMay(allowed), " can go from ",
-                                                      StatusName(from), " to ", StatusName(t.to)));
+                                                      StatusName(from), " to ", StatusName(to)));
   }
 
+  return absl::OkStatus();
+}
+
+absl::Status CheckTransition(AssignmentStatus from, const Transition& t) {
+  if (absl::Status step = CheckStep(from, t.to, t.actor); !step.ok()) return step;
   if (NeedsReason(t.to) && IsBlank(t.reason)) {
     return absl::InvalidArgumentError(
         absl::StrCat("reason: is required to go to ", StatusName(t.to)));

@@ -47,6 +47,11 @@ inline constexpr std::size_t kMaxReasonChars = 500;
 // Status names are the readable ones of StatusName(). No message repeats the reason or outcome.
 absl::Status CheckTransition(v1::AssignmentStatus from, const Transition& t);
 
+// The same check without the texts: may `actor` move an assignment from `from` to `to`? (The router
+// checks an organisation's change this way: what people typed travels sealed, so it cannot see it.)
+// The errors are CheckTransition's first four.
+absl::Status CheckStep(v1::AssignmentStatus from, v1::AssignmentStatus to, Actor actor);
+
 // rejected, cancelled, completed, failed: nothing can follow.
 bool IsFinal(v1::AssignmentStatus s);
 

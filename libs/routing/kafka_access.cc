@@ -1,7 +1,11 @@
 #include "libs/routing/kafka_access.h"
 
+#include <map>
 #include <set>
 #include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace schakel::routing {
 namespace {
@@ -47,15 +51,16 @@ constexpr Row kRows[] = {
     {"intake", Op::kWrite, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
     {"intake", Op::kDescribe, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
 
-    // router: reads its inputs in group schakel.router and its state; follows the inboxes' load;
+    // router: reads its inputs in group schakel.router (every organisation's schakel.from.<org>,
+    // by pattern, also of organisations a changed network adds) and its state; follows the
+    // inboxes' load;
     // writes offers (and withdrawals) to every inbox topic - also of organisations a changed
     // network
     // file adds while it runs, hence the prefix -, status, unroutable, its state and dead letters,
     // in transactions (schakel-router-<instance>); creates the topics of a (changed) network.
     {"router", Op::kRead, Res::kTopic, kSubmittedTopic},
-    {"router", Op::kRead, Res::kTopic, kForwardingTopic},
+    {"router", Op::kRead, Res::kTopic, kFromTopicPrefix, kPrefix},
     {"router", Op::kRead, Res::kTopic, kCancellationsTopic},
-    {"router", Op::kRead, Res::kTopic, kStatusTopic},
     {"router", Op::kRead, Res::kTopic, kReassignTopic},
     {"router", Op::kRead, Res::kTopic, kRouterStateTopic},
     {"router", Op::kRead, Res::kTopic, kInboxLoadTopic},
@@ -75,13 +80,13 @@ constexpr Row kRows[] = {
     {"router", Op::kCreate, Res::kTopic, "schakel.", kPrefix},
 
     // inbox-<org>: its own topic in its own groups (schakel.inbox.<org>.<database id>); writes its
-    // status changes (to the status topic and back to its own topic), forwarding requests, its load
-    // report and dead letters. Nothing else: not another organisation's topic or group.
+    // status changes and forward requests to its own outgoing topic schakel.from.<org> (and the
+    // changes back to its own topic), its load report and dead letters. Nothing else: not another
+    // organisation's topic or group, and not the status topic, which only the router writes.
     {"inbox-{org}", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"inbox-{org}", Op::kRead, Res::kGroup, "schakel.inbox.{org}.", kPrefix},
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
-    {"inbox-{org}", Op::kWrite, Res::kTopic, kStatusTopic},
-    {"inbox-{org}", Op::kWrite, Res::kTopic, kForwardingTopic},
+    {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.from.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kInboxLoadTopic},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kDeadLetterTopic},
     {"inbox-{org}", Op::kRead, Res::kTopic, kErasuresTopic},
@@ -130,8 +135,6 @@ constexpr Row kRows[] = {
     {"operator", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"operator", Op::kWrite, Res::kTopic, kReassignTopic},
     {"operator", Op::kWrite, Res::kTopic, kSubmittedTopic},
-    {"operator", Op::kWrite, Res::kTopic, kStatusTopic},
-    {"operator", Op::kWrite, Res::kTopic, kForwardingTopic},
     {"operator", Op::kWrite, Res::kTopic, kCancellationsTopic},
     {"operator", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"operator", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
@@ -156,7 +159,75 @@ constexpr Row kRows[] = {
     {"keys", Op::kDescribe, Res::kTransactionalId, "schakel-audit-keys"},
 };
 
+// Why each principal has the rights it has: the last column of README's table.
+constexpr std::pair<std::string_view, std::string_view> kWhy[] = {
+    {"intake",
+     "takes referrals in and passes referrers' cancellations on; its view follows the submissions "
+     "and the router's facts for the referrer's closed loop"},
+    {"router",
+     "the one writer of offers and facts: it checks each organisation's change, which it reads "
+     "from that organisation's own topic, against the offer it made"},
+    {"inbox-<org>",
+     "one organisation (its inbox, or the partner itself): reads only its own offers and speaks "
+     "only on its own topics, so the topic names the author"},
+    {"ops", "the operators' console: reads the facts and queues; reassignments go through it"},
+    {"operator", "schakelctl: reads what operators look at"},
+    {"keys", "the key service: believes only the router's grants; announces erasures"},
+};
+
+std::string Shown(const AclRule& rule) {
+  return absl::StrCat("`", rule.name, rule.prefixed ? "*" : "", "`");
+}
+
 }  // namespace
+
+std::string KafkaAccessMarkdown() {
+  Network placeholder;
+  placeholder.organisations.emplace_back();
+  placeholder.organisations.back().id = "<org>";
+  struct Row {
+    std::vector<std::string> reads, writes, creates, groups, transactions;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Row> rows;
+  for (const AclRule& rule : KafkaAccessRules(placeholder)) {
+    if (!rows.contains(rule.principal)) order.push_back(rule.principal);
+    Row& row = rows[rule.principal];
+    switch (rule.resource) {
+      case AclResource::kTopic:
+        if (rule.operation == AclOperation::kRead) row.reads.push_back(Shown(rule));
+        if (rule.operation == AclOperation::kWrite) row.writes.push_back(Shown(rule));
+        if (rule.operation == AclOperation::kCreate) row.creates.push_back(Shown(rule));
+        if (rule.operation == AclOperation::kDescribe)
+          row.reads.push_back(Shown(rule) + " (describe)");
+        break;
+      case AclResource::kGroup:
+        row.groups.push_back(Shown(rule) +
+                             (rule.operation == AclOperation::kRead ? "" : " (describe)"));
+        break;
+      case AclResource::kTransactionalId:
+        if (rule.operation == AclOperation::kWrite) row.transactions.push_back(Shown(rule));
+        break;
+    }
+  }
+  std::string out =
+      "| principal | reads | writes | creates | groups | transactional ids | why |\n"
+      "|---|---|---|---|---|---|---|\n";
+  auto cell = [](const std::vector<std::string>& items) {
+    return items.empty() ? std::string("—") : absl::StrJoin(items, ", ");
+  };
+  for (const std::string& principal : order) {
+    const Row& row = rows[principal];
+    std::string why;
+    for (const auto& [who, text] : kWhy) {
+      if (who == principal) why = std::string(text);
+    }
+    absl::StrAppend(&out, "| `", principal, "` | ", cell(row.reads), " | ", cell(row.writes), " | ",
+                    cell(row.creates), " | ", cell(row.groups), " | ", cell(row.transactions),
+                    " | ", why, " |\n");
+  }
+  return out;
+}
 
 std::vector<AclRule> KafkaAccessRules(const Network& network) {
   std::vector<AclRule> rules;

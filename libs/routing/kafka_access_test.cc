@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 namespace schakel::routing {
 namespace {
@@ -55,9 +57,15 @@ TEST(KafkaAccess, AnInboxReadsOnlyItsOwnTopicAndGroups) {
       EXPECT_EQ(rule.resource, AclResource::kTopic);
     }
   }
-  const AclRule writes_status{"inbox-alpha", AclOperation::kWrite, AclResource::kTopic,
-                              std::string(kStatusTopic), false};
-  EXPECT_NE(std::find(alpha.begin(), alpha.end(), writes_status), alpha.end());
+  // It speaks to the router on its own outgoing topic only; the facts are the router's.
+  const AclRule writes_own{"inbox-alpha", AclOperation::kWrite, AclResource::kTopic,
+                           "schakel.from.alpha", false};
+  EXPECT_NE(std::find(alpha.begin(), alpha.end(), writes_own), alpha.end());
+  for (const AclRule& rule : alpha) {
+    if (rule.operation != AclOperation::kWrite) continue;
+    EXPECT_NE(rule.name, kStatusTopic);
+    EXPECT_NE(rule.name, "schakel.from.beta");
+  }
 }
 
 TEST(KafkaAccess, PrincipalsAreTheServicesOperatorAndOneInboxPerOrganisation) {
@@ -193,6 +201,22 @@ TEST(KafkaAccess, EveryRuleOnce) {
   for (std::size_t i = 0; i < rules.size(); ++i) {
     for (std::size_t j = i + 1; j < rules.size(); ++j) EXPECT_FALSE(rules[i] == rules[j]);
   }
+}
+
+// README's table of who may do what is this table, not a description of it that could drift.
+TEST(KafkaAccess, TheReadmesTableIsTheTableInCode) {
+  std::ifstream file(SCHAKEL_README);
+  ASSERT_TRUE(file) << SCHAKEL_README;
+  const std::string readme((std::istreambuf_iterator<char>(file)),
+                           std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- access table: schakelctl access show --markdown -->\n";
+  const std::string end = "<!-- end of the access table -->";
+  const std::size_t from = readme.find(begin);
+  ASSERT_NE(from, std::string::npos) << "README.md has no line " << begin;
+  const std::size_t to = readme.find(end, from);
+  ASSERT_NE(to, std::string::npos) << "README.md has no line " << end;
+  EXPECT_EQ(readme.substr(from + begin.size(), to - from - begin.size()), KafkaAccessMarkdown())
+      << "README.md's table differs from the ACLs: paste `schakelctl access show --markdown`";
 }
 
 }  // namespace

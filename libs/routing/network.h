@@ -127,9 +127,15 @@ absl::StatusOr<std::chrono::seconds> ParseDuration(std::string_view text);
 
 // Topic names, in one place.
 inline constexpr std::string_view kSubmittedTopic = "schakel.referrals.submitted";
+// The accepted facts about assignments (AssignmentStatusChanged): only the router writes it.
 inline constexpr std::string_view kStatusTopic = "schakel.assignments.status";
 inline constexpr std::string_view kUnroutableTopic = "schakel.referrals.unroutable";
-inline constexpr std::string_view kForwardingTopic = "schakel.assignments.forwarding";
+// Each organisation's own outgoing topic, schakel.from.<org> (v1::OrganisationEvent: its status
+// changes and forward requests). Only that organisation writes it: the topic names the author.
+inline constexpr std::string_view kFromTopicPrefix = "schakel.from.";
+std::string FromTopic(std::string_view organisation_id);
+// The organisation whose outgoing topic `topic` is; empty when it is not one.
+std::string_view FromTopicOrganisation(std::string_view topic);
 inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.cancellations";
 // The router's escalation state per referral (compacted: the latest state per key is kept).
 inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
@@ -157,6 +163,17 @@ std::string AuditTopic(std::string_view writer);
 // topic when they start.)
 std::vector<std::string> AuditWriters(const Network& network);
 std::string InboxTopic(std::string_view organisation_id);
+// A topic an earlier version used and this one does not (`schakelctl topics retire` deletes it,
+// once `drained_by` has read it to the end; nothing needs to be read first when that is empty).
+struct RetiredTopic {
+  std::string_view name;
+  std::string_view drained_by;  // the consumer group that had to read it
+  std::string_view instead;     // what took its place, for the operator
+};
+inline constexpr RetiredTopic kRetiredTopics[] = {
+    {"schakel.assignments.forwarding", "schakel.router",
+     "forward requests come on each organisation's own schakel.from.<org>"},
+};
 // Every topic the network needs, in a stable order: the shared ones, the inboxes', the audit
 // chains'.
 std::vector<std::string> AllTopics(const Network& network);

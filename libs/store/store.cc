@@ -23,7 +23,7 @@ namespace {
 
 // PRAGMA user_version of the schema this code writes. Raise it with every change and add the step
 // that migrates to it to kMigrations.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 constexpr int kBusyTimeoutMs = 5000;
 
 // kMigrations[v] takes a database from user_version v to v + 1. A new database runs them all.
@@ -96,6 +96,12 @@ CREATE TABLE assignment_tokens (
   token         BLOB NOT NULL
 );
 PRAGMA user_version = 5;
+)sql",
+    // 5 -> 6: owner tokens are gone (the router knows who sent a change from the organisation's own
+    // topic); the tokens, capabilities that are no use to anyone now, go with their table.
+    R"sql(
+DROP TABLE assignment_tokens;
+PRAGMA user_version = 6;
 )sql",
 };
 
@@ -476,10 +482,7 @@ absl::Status InboxStore::Prepare() {
        " ON CONFLICT (assignment_id) DO NOTHING",
        &put_key_},
       {"SELECT key_id, key FROM assignment_keys WHERE assignment_id = :id", &get_key_},
-      {"INSERT INTO assignment_tokens (assignment_id, token) VALUES (:id, :token)"
-       " ON CONFLICT (assignment_id) DO NOTHING",
-       &put_token_},
-      {"SELECT token FROM assignment_tokens WHERE assignment_id = :id", &get_token_},
+
   };
   for (const auto& [sql, stmt] : statements) {
     if (absl::Status s = prepare(sql, *stmt); !s.ok()) return s;
@@ -860,46 +863,6 @@ absl::StatusOr<std::optional<DataKey>> InboxStore::GetKeyLocked(const std::strin
   if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get key");
   return DataKey{.key_id = std::string(ColumnText(stmt, 0)),
                  .key = std::string(ColumnBlob(stmt, 1))};
-}
-
-absl::Status InboxStore::Batch::PutOwnerToken(const std::string& assignment_id,
-                                              const std::string& token) {
-  return store_.PutOwnerTokenLocked(assignment_id, token);
-}
-
-absl::StatusOr<std::string> InboxStore::Batch::GetOwnerToken(const std::string& assignment_id) {
-  return store_.GetOwnerTokenLocked(assignment_id);
-}
-
-absl::StatusOr<std::string> InboxStore::GetOwnerToken(const std::string& assignment_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return GetOwnerTokenLocked(assignment_id);
-}
-
-absl::Status InboxStore::PutOwnerTokenLocked(const std::string& assignment_id,
-                                             const std::string& token) {
-  sqlite3_stmt* stmt = put_token_.get();
-  ResetOnExit reset(stmt);
-  Binder bind(db_.get(), stmt);
-  bind.Text(":id", assignment_id);
-  bind.Blob(":token", token);
-  if (!bind.status().ok()) return WriteFailed(bind.status());
-  if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
-    return WriteFailed(SqliteError(db_.get(), rc, "insert owner token"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> InboxStore::GetOwnerTokenLocked(const std::string& assignment_id) {
-  sqlite3_stmt* stmt = get_token_.get();
-  ResetOnExit reset(stmt);
-  Binder bind(db_.get(), stmt);
-  bind.Text(":id", assignment_id);
-  if (!bind.status().ok()) return bind.status();
-  int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_DONE) return std::string();
-  if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "get owner token");
-  return std::string(ColumnBlob(stmt, 0));
 }
 
 absl::StatusOr<Page> InboxStore::Batch::List(const ListQuery& query) {

@@ -144,12 +144,6 @@ class InboxStore {
   // (EraseClient deletes them).
   absl::StatusOr<std::optional<DataKey>> GetKey(const std::string& assignment_id);
 
-  // The owner token of an assignment's offer (AssignmentRequested.owner_token, which the inbox
-  // proves its changes with: libs/privacy/owner_proof.h); Batch::PutOwnerToken stores it with the
-  // assignment, a second put keeps the first. Empty when the offer had none (an older router) or
-  // the assignment was stored before tokens were kept. Erasure keeps it: the work goes on.
-  absl::StatusOr<std::string> GetOwnerToken(const std::string& assignment_id);
-
   // The store's reads and writes inside one transaction (see InTransaction): each answers as the
   // store's own method of that name does, and sees what the batch wrote before it; nothing is
   // durable, or visible to anyone else, until the transaction commits.
@@ -170,8 +164,6 @@ class InboxStore {
     absl::StatusOr<schakel::v1::Assignment> Get(const std::string& assignment_id);
     absl::Status PutKey(const std::string& assignment_id, const DataKey& key);
     absl::StatusOr<std::optional<DataKey>> GetKey(const std::string& assignment_id);
-    absl::Status PutOwnerToken(const std::string& assignment_id, const std::string& token);
-    absl::StatusOr<std::string> GetOwnerToken(const std::string& assignment_id);
     absl::StatusOr<Page> List(const ListQuery& query);
     absl::StatusOr<std::int64_t> CountOpen();
 
@@ -273,8 +265,6 @@ class InboxStore {
   absl::StatusOr<schakel::v1::Assignment> GetLocked(const std::string& assignment_id);
   absl::Status PutKeyLocked(const std::string& assignment_id, const DataKey& key);
   absl::StatusOr<std::optional<DataKey>> GetKeyLocked(const std::string& assignment_id);
-  absl::Status PutOwnerTokenLocked(const std::string& assignment_id, const std::string& token);
-  absl::StatusOr<std::string> GetOwnerTokenLocked(const std::string& assignment_id);
   absl::StatusOr<Page> ListLocked(const ListQuery& query);
   absl::StatusOr<std::int64_t> CountLocked(sqlite3_stmt* stmt, const char* what);
   absl::StatusOr<std::int64_t> CountWith(sqlite3_stmt* stmt, const char* what);
@@ -309,8 +299,6 @@ class InboxStore {
   Stmt delete_audit_;
   Stmt put_key_;
   Stmt get_key_;
-  Stmt put_token_;
-  Stmt get_token_;
   Stmt list_[4];
 
   // Held while listeners run, so that once Unsubscribe returns its listener is not running.

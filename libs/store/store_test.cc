@@ -74,7 +74,7 @@ class StoreTest : public ::testing::Test {
   }
 
   static OutboxEvent Event(const std::string& key, const std::string& value) {
-    return OutboxEvent{"schakel.assignments.status", key, value};
+    return OutboxEvent{"schakel.from.mjd", key, value};
   }
 
   // A change to `status` one version up, with one event.
@@ -321,7 +321,7 @@ TEST_F(StoreTest, InsertWritesOneChangeAndItsEvents) {
   absl::StatusOr<std::vector<OutboxEntry>> outbox = store->PendingOutbox(10);
   ASSERT_TRUE(outbox.ok()) << outbox.status();
   ASSERT_THAT(*outbox, SizeIs(2));
-  EXPECT_EQ((*outbox)[0].event.topic, "schakel.assignments.status");
+  EXPECT_EQ((*outbox)[0].event.topic, "schakel.from.mjd");
   EXPECT_EQ((*outbox)[0].event.key, "a-1");
   EXPECT_EQ((*outbox)[0].event.value, "received");
   EXPECT_EQ((*outbox)[1].event.value, "second");
@@ -778,62 +778,38 @@ TEST_F(StoreTest, AnAssignmentsKeyIsKeptWithItAndGoesAtErasure) {
   EXPECT_EQ((*store->GetKey("a-2"))->key_id, "k-p-bert");
 }
 
-TEST_F(StoreTest, AnAssignmentsOwnerTokenIsKeptWithItAlsoAtErasure) {
-  std::unique_ptr<InboxStore> store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  Assignment mine = MakeAssignment("a-1", 100, "debt");
-  mine.set_client_pseudonym("p-anna");
-  const std::string token(32, '\x01');
-  ASSERT_TRUE(store
-                  ->InTransaction([&](InboxStore::Batch& batch) -> absl::Status {
-                    if (absl::StatusOr<bool> in = batch.Insert(mine, {}); !in.ok()) {
-                      return in.status();
-                    }
-                    if (absl::Status s = batch.PutOwnerToken("a-1", token); !s.ok()) return s;
-                    EXPECT_EQ(batch.GetOwnerToken("a-1").value_or(""), token);
-                    // A second put (a redelivered offer) keeps the first token.
-                    return batch.PutOwnerToken("a-1", std::string(32, 'x'));
-                  })
-                  .ok());
-  EXPECT_EQ(store->GetOwnerToken("a-1").value_or(""), token);
-  absl::StatusOr<std::string> none = store->GetOwnerToken("a-unknown");
-  ASSERT_TRUE(none.ok()) << none.status();
-  EXPECT_EQ(*none, "");
-  // The work goes on after an erasure: its changes are still proven.
-  ASSERT_TRUE(store->EraseClient("p-anna", [](Assignment& a) { a.clear_client_name(); }).ok());
-  EXPECT_EQ(store->GetOwnerToken("a-1").value_or(""), token);
-}
-
-TEST_F(StoreTest, MigratesAVersionFourDatabaseToKeepOwnerTokens) {
+TEST_F(StoreTest, MigratesAVersionFiveDatabaseAndDropsItsOwnerTokens) {
   {
     std::unique_ptr<InboxStore> store = OpenStore();
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->Insert(MakeAssignment("a-old", 100, "debt"), {}).value_or(false));
   }
-  // Version 4 is version 5 without the tokens' table.
-  ExecOnFile(path_, "DROP TABLE assignment_tokens; PRAGMA user_version = 4;");
+  // Version 5 is version 6 with the owner tokens' table.
+  ExecOnFile(path_,
+             "CREATE TABLE assignment_tokens (assignment_id TEXT PRIMARY KEY NOT NULL,"
+             " token BLOB NOT NULL);"
+             " INSERT INTO assignment_tokens VALUES ('a-old', x'0101');"
+             " PRAGMA user_version = 5;");
   {
     std::unique_ptr<InboxStore> store = OpenStore();
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(store->Count().value_or(-1), 1);
-    EXPECT_EQ(store->GetOwnerToken("a-old").value_or("?"), "");  // offered before tokens
-    ASSERT_TRUE(store
-                    ->InTransaction([](InboxStore::Batch& batch) {
-                      return batch.PutOwnerToken("a-old", std::string(32, 't'));
-                    })
-                    .ok());
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 5);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 6);
+  sqlite3_finalize(stmt);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'assignment_tokens'",
+                         -1, &stmt, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 0);
   sqlite3_finalize(stmt);
   ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
-  std::unique_ptr<InboxStore> store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->GetOwnerToken("a-old").value_or(""), std::string(32, 't'));
 }
 
 TEST_F(StoreTest, MigratesAVersionOneDatabaseInPlace) {
@@ -886,7 +862,7 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseInPlace) {
     sqlite3_stmt* stmt = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
     ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int(stmt, 0), 5);
+    EXPECT_EQ(sqlite3_column_int(stmt, 0), 6);
     sqlite3_finalize(stmt);
     ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
   }

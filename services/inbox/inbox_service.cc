@@ -322,13 +322,6 @@ grpc::ServerUnaryReactor* InboxService::Apply(grpc::CallbackServerContext* conte
     return Finish(context, key.status());
   }
   step.key = *std::move(key);
-  // Likewise the offer's owner token, which proves the change to the router.
-  absl::StatusOr<std::string> token = store_.GetOwnerToken(assignment_id);
-  if (!token.ok()) {
-    LogIfServerError(method, token.status());
-    return Finish(context, token.status());
-  }
-  step.owner_token = *std::move(token);
   absl::StatusOr<schakel::v1::Assignment> stored = store_.Apply(
       assignment_id, expected_version,
       [this, &step](const schakel::v1::Assignment& current) -> absl::StatusOr<store::Change> {

@@ -18,7 +18,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
-#include "libs/privacy/owner_proof.h"
 #include "libs/privacy/sealed.h"
 #include "libs/routing/network.h"
 #include "libs/service/identity.h"
@@ -35,6 +34,8 @@ using ::schakel::inbox::testing::At;
 using ::schakel::inbox::testing::kOrg;
 using ::schakel::inbox::testing::MakeEvent;
 using ::schakel::inbox::testing::MakeRecord;
+using ::schakel::inbox::testing::SentForward;
+using ::schakel::inbox::testing::SentStatus;
 using ::schakel::inbox::testing::TempStore;
 using ::schakel::v1::Assignment;
 using ::schakel::v1::AssignmentChange;
@@ -136,9 +137,6 @@ class InboxServiceTest : public ::testing::Test {
     event.set_region(region);
     event.mutable_sharing()->clear_organisations();
     for (const std::string& org : sharing) event.mutable_sharing()->add_organisations(org);
-    // Its owner token, as the router gives every offer: each change of it is proven with it.
-    event.set_owner_token(privacy::NewOwnerToken());
-    owner_tokens_[event.meta().assignment_id()] = event.owner_token();
     AssignmentIngest ingest(org_, temp_.store(), TestClock());
     absl::StatusOr<IngestOutcome> outcome = ingest.Ingest(MakeRecord(event));
     EXPECT_EQ(outcome.value_or(IngestOutcome::kRejected), IngestOutcome::kStored);
@@ -244,12 +242,13 @@ class InboxServiceTest : public ::testing::Test {
     absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp_.store().PendingOutbox(1000);
     EXPECT_TRUE(pending.ok()) << pending.status();
     if (!pending.ok()) return events;
-    // Each status event for schakel.assignments.status is followed by the same event on the
-    // organisation's own topic (its history, for rebuilds); a forward adds a ForwardRequested.
+    // Each status event for the router (on schakel.from.<org>) is followed by the same event on
+    // the organisation's own topic (its history, for rebuilds); a forward adds a ForwardRequested.
     std::size_t echoes = 0;
     for (const store::OutboxEntry& entry : *pending) {
-      if (entry.event.topic == "schakel.assignments.forwarding") continue;
-      if (entry.event.topic != "schakel.assignments.status") {
+      if (SentForward(entry.event).has_value()) continue;
+      std::optional<AssignmentStatusChanged> sent = SentStatus(entry.event);
+      if (!sent.has_value()) {
         v1::InboxEvent echo;
         EXPECT_TRUE(echo.ParseFromString(entry.event.value));
         EXPECT_TRUE(echo.has_status_changed());
@@ -262,42 +261,13 @@ class InboxServiceTest : public ::testing::Test {
         ++echoes;
         continue;
       }
-      AssignmentStatusChanged event;
-      EXPECT_TRUE(event.ParseFromString(entry.event.value));
+      EXPECT_EQ(entry.event.topic, "schakel.from." + sent->organisation());
       EXPECT_EQ(entry.event.key,
-                event.meta().referral_id());  // the router keeps state per referral
-      events.push_back(std::move(event));
+                sent->meta().referral_id());  // the router keeps state per referral
+      events.push_back(*std::move(sent));
     }
     EXPECT_EQ(echoes, events.size());
     return events;
-  }
-
-  // Every status change (and its echo) and forward request queued so far is proven with the
-  // owner token of its assignment's offer; no record carries a token itself.
-  void ExpectEveryChangeProven() {
-    absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp_.store().PendingOutbox(1000);
-    ASSERT_TRUE(pending.ok()) << pending.status();
-    for (const store::OutboxEntry& entry : *pending) {
-      for (const auto& [id, token] : owner_tokens_) {
-        EXPECT_EQ(entry.event.value.find(token), std::string::npos) << entry.event.topic;
-      }
-      if (entry.event.topic == "schakel.assignments.forwarding") {
-        v1::ForwardRequested forward;
-        ASSERT_TRUE(forward.ParseFromString(entry.event.value));
-        EXPECT_TRUE(privacy::VerifyOwner(owner_tokens_[forward.meta().assignment_id()], forward));
-        continue;
-      }
-      AssignmentStatusChanged change;
-      if (entry.event.topic == "schakel.assignments.status") {
-        ASSERT_TRUE(change.ParseFromString(entry.event.value));
-      } else {
-        v1::InboxEvent echo;
-        ASSERT_TRUE(echo.ParseFromString(entry.event.value));
-        change = echo.status_changed();
-      }
-      EXPECT_TRUE(privacy::VerifyOwner(owner_tokens_[change.meta().assignment_id()], change))
-          << change.ShortDebugString();
-    }
   }
 
   // Everything an action could have written.
@@ -329,7 +299,6 @@ class InboxServiceTest : public ::testing::Test {
 
   TempStore temp_;
   bool with_key_ = true;
-  std::map<std::string, std::string> owner_tokens_;  // assignment id -> its offer's owner token
   routing::Network network_;
   std::string org_;
   std::mutex clock_mu_;
@@ -649,13 +618,9 @@ TEST_P(ActionTest, StoresTheStepAndQueuesItsEvent) {
   want.set_need_code("debt");
   want.set_referring_organisation("gemeente");
   // What the person typed travels sealed with the client's key only (reason and outcome empty).
-  // And it is proven with the offer's owner token (only the owner has it).
-  EXPECT_TRUE(privacy::VerifyOwner(owner_tokens_.at("a-r-1-0"), event));
-  ExpectEveryChangeProven();
   AssignmentStatusChanged clear = event;
   clear.clear_sealed_reason();
   clear.clear_sealed_outcome();
-  clear.clear_owner_proof();
   EXPECT_TRUE(MessageDifferencer::Equals(clear, want)) << event.DebugString();
   EXPECT_EQ(event.has_sealed_reason(), !c.status_reason.empty());
   EXPECT_EQ(event.has_sealed_outcome(), !c.outcome.empty());
@@ -1047,9 +1012,9 @@ TEST_F(ForwardTest, ForwardsAsRejectedAndNamesTheTarget) {
   absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp_.store().PendingOutbox(1000);
   ASSERT_TRUE(pending.ok());
   for (const store::OutboxEntry& entry : *pending) {
-    if (entry.event.topic != "schakel.assignments.forwarding") continue;
-    v1::ForwardRequested forward;
-    ASSERT_TRUE(forward.ParseFromString(entry.event.value));
+    std::optional<v1::ForwardRequested> sent = SentForward(entry.event);
+    if (!sent.has_value()) continue;
+    const v1::ForwardRequested& forward = *sent;
     EXPECT_EQ(entry.event.key, a.referral_id());
     forwards.push_back(forward);
   }
@@ -1065,11 +1030,8 @@ TEST_F(ForwardTest, ForwardsAsRejectedAndNamesTheTarget) {
   EXPECT_EQ(forwards[0].proposed().need_details(), "");
   EXPECT_EQ(forwards[0].proposed().sharing().organisations_size(),
             a.sharing().organisations_size());
-  // The router acts on the forward and the REJECTED only with the owner's proof.
-  EXPECT_TRUE(privacy::VerifyOwner(owner_tokens_.at(a.assignment_id()), forwards[0]));
-  EXPECT_TRUE(privacy::VerifyOwner(owner_tokens_.at(a.assignment_id()), events[1]));
-  EXPECT_EQ(forwards[0].proposed().owner_token(), "");
-  ExpectEveryChangeProven();
+  // Both to the router on the organisation's own topic, the REJECTED first.
+  EXPECT_EQ(events[1].forward_to(), forwards[0].to_organisation());
 }
 
 TEST_F(ForwardTest, WithoutAReasonTheTargetIsTheReason) {

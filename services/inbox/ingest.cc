@@ -7,7 +7,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "libs/privacy/owner_proof.h"
 #include "libs/privacy/sealed.h"
 #include "libs/referral/lifecycle.h"
 #include "schakel/v1/events.pb.h"
@@ -126,10 +125,6 @@ absl::Status AssignmentIngest::ApplyRules(Batch& batch, const schakel::v1::Assig
   step.transition.actor = referral::Actor::kNetwork;
   step.by = kByNetwork;
   step.at = clock_();
-  // An automatic rule acts for the owner, so its change is proven like the owner's own.
-  absl::StatusOr<std::string> token = batch.GetOwnerToken(received.assignment_id());
-  if (!token.ok()) return token.status();
-  step.owner_token = *std::move(token);
   for (const routing::ForwardRule& rule : self->forward_rules) {
     if (rule.need != received.need_code()) continue;
     // The rule was checked against the network when it was loaded; the client's sharing permission
@@ -258,9 +253,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka:
   // The referrer's reason comes sealed with the client's key; the inbox opens it with its copy.
   absl::StatusOr<std::optional<store::DataKey>> key = batch.GetKey(id);
   if (!key.ok()) return key.status();
-  // The cancellation is the owner's answer to the request: proven with the offer's token.
-  absl::StatusOr<std::string> token = batch.GetOwnerToken(id);
-  if (!token.ok()) return token.status();
   std::string reason = cancel.reason();
   if (cancel.has_sealed_reason()) {
     absl::StatusOr<std::optional<std::string>> opened =
@@ -299,7 +291,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Cancel(Batch& batch, const kafka:
       step.by = cancel.referring_organisation();
       step.at = clock_();
       step.key = *key;
-      step.owner_token = *token;
       changed = batch.Apply(id, current->version(), [&step](const schakel::v1::Assignment& now) {
         return MakeChange(now, step);
       });
@@ -356,8 +347,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Withdraw(Batch& batch, const kafk
   if (withdrawal.reason().find_first_not_of(" \t\r\n") == std::string::npos) {
     return Rejected(record, "withdrawal without reason");
   }
-  absl::StatusOr<std::string> token = batch.GetOwnerToken(id);
-  if (!token.ok()) return token.status();
   for (int attempt = 0; attempt < 5; ++attempt) {
     absl::StatusOr<schakel::v1::Assignment> current = batch.Get(id);
     if (absl::IsNotFound(current.status())) {
@@ -376,7 +365,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Withdraw(Batch& batch, const kafk
     step.transition.reason = withdrawal.reason();
     step.by = std::string(kByNetwork);
     step.at = clock_();
-    step.owner_token = *token;
     absl::StatusOr<schakel::v1::Assignment> changed =
         batch.Apply(id, current->version(),
                     [&step](const schakel::v1::Assignment& now) { return MakeChange(now, step); });
@@ -476,16 +464,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
       AssignmentFromEvent(organisation_, record, prepared.parsed ? &prepared.event : nullptr);
   if (!assignment.ok()) return Rejected(record, std::string(assignment.status().message()));
   if (!prepared.unopenable.empty()) return Rejected(record, prepared.unopenable);
-  // The offer's owner token, kept with the assignment (and found again in a rebuild: the offer is
-  // on this topic): every change of it is proven with it.
-  const std::string& owner_token = prepared.event.requested().owner_token();
-  if (!owner_token.empty() && owner_token.size() != privacy::kOwnerTokenBytes) {
-    return Rejected(record, "owner_token: not 32 bytes");
-  }
-  auto keep_token = [&batch, &owner_token, &assignment]() -> absl::Status {
-    if (owner_token.empty()) return absl::OkStatus();
-    return batch.PutOwnerToken(assignment->assignment_id(), owner_token);
-  };
   assignment->set_need_details(prepared.personal.need_details());
   assignment->set_client_name(prepared.personal.client_name());
   assignment->set_client_contact(prepared.personal.client_contact());
@@ -501,9 +479,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
         return kept;
       }
     }
-    if (*inserted) {
-      if (absl::Status kept = keep_token(); !kept.ok()) return kept;
-    }
     return *inserted ? Stored() : Duplicate();
   }
   // Received the moment it is stored: the referrer learns that it arrived.
@@ -512,7 +487,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
   received.transition.actor = referral::Actor::kOwner;
   received.by = organisation_;
   received.at = clock_();
-  received.owner_token = owner_token;
   absl::StatusOr<store::Change> change = MakeChange(*assignment, received);
   if (!change.ok()) {
     // REQUESTED -> RECEIVED by the owner is always allowed; anything else is a broken invariant.
@@ -528,7 +502,6 @@ absl::StatusOr<IngestResult> AssignmentIngest::Offer(Batch& batch, const Prepare
     }
   }
   if (*inserted) {
-    if (absl::Status kept = keep_token(); !kept.ok()) return kept;
     if (absl::Status ruled = ApplyRules(batch, change->assignment); !ruled.ok()) return ruled;
     spdlog::debug("inbox {}: stored assignment {} from {}/{}@{}", organisation_,
                   assignment->assignment_id(), record.topic, record.partition, record.offset);
@@ -614,9 +587,6 @@ absl::Status AssignmentIngest::Receive(Batch& batch, const schakel::v1::Assignme
   received.transition.actor = referral::Actor::kOwner;
   received.by = organisation_;
   received.at = clock_();
-  absl::StatusOr<std::string> token = batch.GetOwnerToken(requested.assignment_id());
-  if (!token.ok()) return token.status();
-  received.owner_token = *std::move(token);
   absl::StatusOr<schakel::v1::Assignment> changed =
       batch.Apply(requested.assignment_id(), requested.version(),
                   [&received](const schakel::v1::Assignment& current) {

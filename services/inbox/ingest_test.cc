@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libs/privacy/owner_proof.h"
 #include "services/inbox/test_util.h"
 
 namespace schakel::inbox {
@@ -21,9 +20,12 @@ namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
 using ::schakel::inbox::testing::At;
+using ::schakel::inbox::testing::kFromTopic;
 using ::schakel::inbox::testing::kOrg;
 using ::schakel::inbox::testing::MakeEvent;
 using ::schakel::inbox::testing::MakeRecord;
+using ::schakel::inbox::testing::SentForward;
+using ::schakel::inbox::testing::SentStatus;
 using ::schakel::inbox::testing::TempStore;
 using ::schakel::v1::Assignment;
 using ::schakel::v1::AssignmentRequested;
@@ -197,11 +199,11 @@ TEST(AssignmentIngestTest, StoresItAsReceivedWithOneStatusEvent) {
   absl::StatusOr<std::vector<store::OutboxEntry>> outbox = temp.store().PendingOutbox(10);
   ASSERT_TRUE(outbox.ok());
   ASSERT_EQ(outbox->size(), 2u);
-  EXPECT_EQ((*outbox)[0].event.topic, "schakel.assignments.status");
+  EXPECT_EQ((*outbox)[0].event.topic, kFromTopic);
   EXPECT_EQ((*outbox)[1].event.topic, "schakel.inbox.mjd");
   EXPECT_EQ((*outbox)[0].event.key, "r-1");  // the router keeps its state per referral
-  AssignmentStatusChanged published;
-  ASSERT_TRUE(published.ParseFromString((*outbox)[0].event.value));
+  ASSERT_TRUE(SentStatus((*outbox)[0].event).has_value());
+  AssignmentStatusChanged published = *SentStatus((*outbox)[0].event);
   EXPECT_THAT(published.meta().event_id(), StartsWith("e-"));
   EXPECT_NE(published.meta().event_id(), event.meta().event_id());
 
@@ -342,9 +344,9 @@ TEST(AutomaticRulesTest, ForwardRuleHandsTheNeedOnLikeAPersonWould) {
   absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp.store().PendingOutbox(100);
   ASSERT_TRUE(pending.ok());
   for (const store::OutboxEntry& entry : *pending) {
-    if (entry.event.topic != "schakel.assignments.forwarding") continue;
-    v1::ForwardRequested forward;
-    ASSERT_TRUE(forward.ParseFromString(entry.event.value));
+    std::optional<v1::ForwardRequested> sent = SentForward(entry.event);
+    if (!sent.has_value()) continue;
+    const v1::ForwardRequested& forward = *sent;
     EXPECT_EQ(forward.to_organisation(), "advocaat");
     forward_requested = true;
   }
@@ -530,7 +532,6 @@ void OwnerStep(TempStore& temp, v1::AssignmentStatus to, const std::string& reas
   step.transition.reason = reason;
   step.by = kOrg;
   step.at = At(300 + static_cast<std::int64_t>(current->version()));
-  step.owner_token = temp.store().GetOwnerToken("a-r-1-0").value_or("");
   absl::StatusOr<Assignment> changed =
       temp.store().Apply("a-r-1-0", current->version(),
                          [&step](const Assignment& now) { return MakeChange(now, step); });
@@ -565,10 +566,10 @@ TEST(CancelRequestTest, BeforeWorkStartsTheReferrerCancelsThroughTheLifecycle) {
   // Published like every change: the status event and its echo on the own topic.
   std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(10).value();
   ASSERT_EQ(outbox.size(), 6u);
-  EXPECT_EQ(outbox[4].event.topic, "schakel.assignments.status");
+  EXPECT_EQ(outbox[4].event.topic, kFromTopic);
   EXPECT_EQ(outbox[5].event.topic, "schakel.inbox.mjd");
-  AssignmentStatusChanged published;
-  ASSERT_TRUE(published.ParseFromString(outbox[4].event.value));
+  ASSERT_TRUE(SentStatus(outbox[4].event).has_value());
+  AssignmentStatusChanged published = *SentStatus(outbox[4].event);
   EXPECT_EQ(published.to_status(), v1::ASSIGNMENT_STATUS_CANCELLED);
   EXPECT_EQ(published.by(), "gemeente");
   EXPECT_EQ(published.version(), 4u);
@@ -758,10 +759,10 @@ TEST_P(WaitingWithdrawalTest, IsCancelledByTheNetwork) {
   std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(10).value();
   ASSERT_EQ(outbox.size(), outbox_before + 2);
   const store::OutboxEvent& status = outbox[outbox_before].event;
-  EXPECT_EQ(status.topic, "schakel.assignments.status");
+  EXPECT_EQ(status.topic, kFromTopic);
   EXPECT_EQ(status.key, "r-1");
-  AssignmentStatusChanged published;
-  ASSERT_TRUE(published.ParseFromString(status.value));
+  ASSERT_TRUE(SentStatus(status).has_value());
+  AssignmentStatusChanged published = *SentStatus(status);
   EXPECT_EQ(published.meta().assignment_id(), "a-r-1-0");
   EXPECT_EQ(published.organisation(), "mjd");
   EXPECT_EQ(published.from_status(), before);
@@ -1119,59 +1120,44 @@ TEST(IngestBatchTest, AReplayEndsWithTheBatchThatIsDurable) {
   EXPECT_EQ(temp.store().PendingOutbox(100).value().size(), 6u);
 }
 
-// --- Owner proofs: the router acts only on changes proven with the offer's token ---
+// --- Every change goes to the router on the organisation's own topic, and nowhere else ---
 
-AssignmentRequested WithToken(AssignmentRequested event, const std::string& token) {
-  event.set_owner_token(token);
-  return event;
-}
-
-// Checks every status change (on the status topic and its echo) and forward request in the
-// outbox: each is proven with `token`, and no record holds the token itself. Returns how many
-// status changes and forward requests there are on the shared topics.
-std::size_t ExpectEveryChangeProven(TempStore& temp, const std::string& token) {
-  std::size_t proven = 0;
+// Checks every record in the outbox: a status change or forward request on schakel.from.mjd (the
+// only topic of the router's that this inbox may write), or its echo on schakel.inbox.mjd. Returns
+// how many went to the router.
+std::size_t ExpectEverythingOnItsOwnTopics(TempStore& temp) {
+  std::size_t sent = 0;
   absl::StatusOr<std::vector<store::OutboxEntry>> pending = temp.store().PendingOutbox(1000);
   EXPECT_TRUE(pending.ok()) << pending.status();
   for (const store::OutboxEntry& entry : pending.value_or(std::vector<store::OutboxEntry>{})) {
-    EXPECT_EQ(entry.event.value.find(token), std::string::npos)
-        << "the owner token on " << entry.event.topic;
-    if (entry.event.topic == "schakel.assignments.status") {
-      AssignmentStatusChanged change;
-      EXPECT_TRUE(change.ParseFromString(entry.event.value));
-      EXPECT_TRUE(privacy::VerifyOwner(token, change)) << change.ShortDebugString();
-      ++proven;
-    } else if (entry.event.topic == "schakel.assignments.forwarding") {
-      v1::ForwardRequested forward;
-      EXPECT_TRUE(forward.ParseFromString(entry.event.value));
-      EXPECT_TRUE(privacy::VerifyOwner(token, forward)) << forward.ShortDebugString();
-      ++proven;
-    } else {
-      v1::InboxEvent echo;
-      EXPECT_TRUE(echo.ParseFromString(entry.event.value));
-      if (echo.has_status_changed()) {
-        EXPECT_TRUE(privacy::VerifyOwner(token, echo.status_changed()));
+    if (entry.event.topic == kFromTopic) {
+      EXPECT_TRUE(SentStatus(entry.event).has_value() || SentForward(entry.event).has_value());
+      if (const std::optional<AssignmentStatusChanged> change = SentStatus(entry.event)) {
+        EXPECT_EQ(change->organisation(), kOrg);
       }
+      if (const std::optional<v1::ForwardRequested> forward = SentForward(entry.event)) {
+        EXPECT_EQ(forward->from_organisation(), kOrg);
+      }
+      ++sent;
+    } else {
+      EXPECT_EQ(entry.event.topic, testing::kTopic);
     }
   }
-  return proven;
+  return sent;
 }
 
-TEST(InboxOwnerProofTest, TheReceivedChangeIsProvenAndTheTokenKept) {
+TEST(InboxOwnTopicTest, ReceivedAndTheOwnersStepsGoToTheRouterOnItsOwnTopic) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
-  const std::string token = privacy::NewOwnerToken();
-  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token))).value(),
+  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
             IngestOutcome::kStored);
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 1u);
-  EXPECT_EQ(temp.store().GetOwnerToken("a-r-1-0").value_or(""), token);
-  // The owner's later steps are proven with it too (as InboxService makes them).
+  EXPECT_EQ(ExpectEverythingOnItsOwnTopics(temp), 1u);
   OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
+  EXPECT_EQ(ExpectEverythingOnItsOwnTopics(temp), 2u);
 }
 
-TEST(InboxOwnerProofTest, AnAutomaticForwardAndItsRequestAreProven) {
+TEST(InboxOwnTopicTest, AnAutomaticForwardAndItsRequestGoThere) {
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   const routing::Network network = RulesNetwork();
@@ -1179,100 +1165,44 @@ TEST(InboxOwnerProofTest, AnAutomaticForwardAndItsRequestAreProven) {
       kOrg, temp.store(), [] { return At(300); }, &network);
   AssignmentRequested event = MakeEvent("r-1", 0, "legal", 100);
   event.mutable_sharing()->add_organisations("advocaat");
-  const std::string token = privacy::NewOwnerToken();
-  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(event, token))).value(), IngestOutcome::kStored);
+  ASSERT_EQ(ingest.Ingest(MakeRecord(event)).value(), IngestOutcome::kStored);
   ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_REJECTED);
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 3u);  // received, rejected, forward request
+  EXPECT_EQ(ExpectEverythingOnItsOwnTopics(temp), 3u);  // received, rejected, forward request
 }
 
-TEST(InboxOwnerProofTest, AnAutomaticDeclineIsProven) {
-  TempStore temp;
-  ASSERT_TRUE(temp.ok());
-  const routing::Network network = RulesNetwork();
-  AssignmentIngest ingest(
-      kOrg, temp.store(), [] { return At(300); }, &network);
-  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
-            IngestOutcome::kStored);
-  const std::string token = privacy::NewOwnerToken();
-  const std::size_t before = temp.store().PendingOutbox(100).value().size();
-  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-2", 0, "debt", 101), token))).value(),
-            IngestOutcome::kStored);
-  ASSERT_EQ(temp.store().Get("a-r-2-0")->status(), v1::ASSIGNMENT_STATUS_REJECTED);
-  std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(100).value();
-  ASSERT_EQ(outbox.size(), before + 4);  // received and declined, each with its echo
-  for (std::size_t i = before; i < outbox.size(); i += 2) {
-    AssignmentStatusChanged change;
-    ASSERT_TRUE(change.ParseFromString(outbox[i].event.value));
-    EXPECT_EQ(change.meta().assignment_id(), "a-r-2-0");
-    EXPECT_TRUE(privacy::VerifyOwner(token, change));
+TEST(InboxOwnTopicTest, AWithdrawalsAndAReferrersCancellationGoThere) {
+  for (const bool withdrawn : {true, false}) {
+    SCOPED_TRACE(withdrawn ? "withdrawal" : "referrer's cancellation");
+    TempStore temp;
+    ASSERT_TRUE(temp.ok());
+    AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
+    ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
+              IngestOutcome::kStored);
+    ASSERT_EQ(
+        ingest.Ingest(withdrawn ? WithdrawalRecord(MakeWithdrawal()) : CancelRecord(MakeCancel()))
+            .value(),
+        IngestOutcome::kStored);
+    ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+    EXPECT_EQ(ExpectEverythingOnItsOwnTopics(temp), 2u);
   }
 }
 
-TEST(InboxOwnerProofTest, AWithdrawalsCancellationIsProven) {
-  TempStore temp;
-  ASSERT_TRUE(temp.ok());
-  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
-  const std::string token = privacy::NewOwnerToken();
-  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token))).value(),
-            IngestOutcome::kStored);
-  ASSERT_EQ(ingest.Ingest(WithdrawalRecord(MakeWithdrawal())).value(), IngestOutcome::kStored);
-  ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
-}
-
-TEST(InboxOwnerProofTest, TheReferrersCancellationIsProven) {
-  TempStore temp;
-  ASSERT_TRUE(temp.ok());
-  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(1000); });
-  const std::string token = privacy::NewOwnerToken();
-  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token))).value(),
-            IngestOutcome::kStored);
-  ASSERT_EQ(ingest.Ingest(CancelRecord(MakeCancel())).value(), IngestOutcome::kStored);
-  ASSERT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
-}
-
-TEST(InboxOwnerProofTest, TheTokenComesBackWhenTheInboxRebuildsFromItsTopic) {
-  TempStore temp;
-  ASSERT_TRUE(temp.ok());
-  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(999); });
-  const std::string token = privacy::NewOwnerToken();
-  // A new database replays the topic: the offer (offset 7) is its whole history.
-  ASSERT_TRUE(ingest.ReplayUntil({{2, 8}}).ok());
-  ASSERT_EQ(
-      ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), token), 7)).value(),
-      IngestOutcome::kStored);
-  EXPECT_FALSE(ingest.replaying());
-  EXPECT_EQ(temp.store().GetOwnerToken("a-r-1-0").value_or(""), token);
-  // Received when the replay ended, and every change after it: proven with the offer's token.
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 1u);
-  OwnerStep(temp, v1::ASSIGNMENT_STATUS_ACCEPTED);
-  EXPECT_EQ(ExpectEveryChangeProven(temp, token), 2u);
-}
-
-TEST(InboxOwnerProofTest, AnOfferWithATokenOfTheWrongSizeIsRejected) {
+TEST(InboxOwnTopicTest, AnOfferFromAnOlderRouterWithATokenIsStoredAsAnyOther) {
+  // Routers before the topic proved authorship gave each offer an owner_token (field 15, now
+  // reserved): an inbox reading such an offer from its topic stores it as any other.
+  AssignmentRequested event = MakeEvent("r-1", 0, "debt", 100);
+  std::string bytes = event.SerializeAsString();
+  bytes += std::string("\x7a\x20", 2) + std::string(32, '\x01');  // field 15, 32 bytes
+  kafka::Record record = MakeRecord(event);
+  v1::InboxEvent wrapped;
+  ASSERT_TRUE(wrapped.mutable_requested()->ParseFromString(bytes));
+  record.value = wrapped.SerializeAsString();
   TempStore temp;
   ASSERT_TRUE(temp.ok());
   AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
-  ASSERT_EQ(ingest.Ingest(MakeRecord(WithToken(MakeEvent("r-1", 0, "debt", 100), "short"))).value(),
-            IngestOutcome::kRejected);
-  EXPECT_EQ(ingest.last_rejection(), "owner_token: not 32 bytes");
-  EXPECT_EQ(temp.store().Count().value_or(-1), 0);
-}
-
-TEST(InboxOwnerProofTest, AnOfferWithoutATokenGoesOnWithoutProofs) {
-  // Offered by a router older than owner tokens: the router accepts its changes unproven.
-  TempStore temp;
-  ASSERT_TRUE(temp.ok());
-  AssignmentIngest ingest(kOrg, temp.store(), [] { return At(300); });
-  ASSERT_EQ(ingest.Ingest(MakeRecord(MakeEvent("r-1", 0, "debt", 100))).value(),
-            IngestOutcome::kStored);
-  std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(10).value();
-  ASSERT_EQ(outbox.size(), 2u);
-  AssignmentStatusChanged change;
-  ASSERT_TRUE(change.ParseFromString(outbox[0].event.value));
-  EXPECT_EQ(change.to_status(), v1::ASSIGNMENT_STATUS_RECEIVED);
-  EXPECT_EQ(change.owner_proof(), "");
+  ASSERT_EQ(ingest.Ingest(record).value(), IngestOutcome::kStored);
+  EXPECT_EQ(temp.store().Get("a-r-1-0")->status(), v1::ASSIGNMENT_STATUS_RECEIVED);
+  EXPECT_EQ(ExpectEverythingOnItsOwnTopics(temp), 1u);
 }
 
 TEST(IngestOutcomeTest, Names) {

@@ -1,6 +1,6 @@
 // inbox: one organisation's inbox. Consumes schakel.inbox.<org> into its own SQLite database,
-// serves it over gRPC, and relays every stored status change to schakel.assignments.status. Wiring
-// only; the logic lives in InboxService, AssignmentIngest, InboxConsumer and OutboxRelay.
+// serves it over gRPC, and relays every stored status change to the router (schakel.from.<org>).
+// Wiring only; the logic lives in InboxService, AssignmentIngest, InboxConsumer and OutboxRelay.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>

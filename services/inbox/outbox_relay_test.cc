@@ -95,7 +95,7 @@ class OutboxRelayTest : public ::testing::Test {
     a.set_version(1);
     std::vector<store::OutboxEvent> events;
     for (const std::string& value : values) {
-      events.push_back({"schakel.assignments.status", id, value});
+      events.push_back({"schakel.from.mjd", id, value});
     }
     ASSERT_EQ(temp_.store().Insert(a, std::move(events)).value_or(false), true);
   }
@@ -130,16 +130,16 @@ TEST_F(OutboxRelayTest, PublishesEachPendingEventOnceInOrderAndDeletesIt) {
   OutboxRelay relay(temp_.store(), publisher_, Fast());
   relay.Start();
   ASSERT_TRUE(Eventually([&] { return Pending().empty(); }));
-  EXPECT_THAT(publisher_.attempts(), ElementsAre("schakel.assignments.status|a-1|one",
-                                                 "schakel.assignments.status|a-2|two",
-                                                 "schakel.assignments.status|a-2|three"));
+  EXPECT_THAT(publisher_.attempts(),
+              ElementsAre("schakel.from.mjd|a-1|one", "schakel.from.mjd|a-2|two",
+                          "schakel.from.mjd|a-2|three"));
 
   // A change stored later is published too, once.
   Store("a-3", {"four"});
   ASSERT_TRUE(Eventually([&] { return Pending().empty(); }));
   relay.Stop();
   EXPECT_THAT(publisher_.attempts(), SizeIs(4));
-  EXPECT_EQ(publisher_.attempts().back(), "schakel.assignments.status|a-3|four");
+  EXPECT_EQ(publisher_.attempts().back(), "schakel.from.mjd|a-3|four");
   EXPECT_EQ(relay.counts().published, 4u);
   EXPECT_EQ(relay.counts().failed, 0u);
 }
@@ -159,10 +159,9 @@ TEST_F(OutboxRelayTest, KeepsAFailedEventAndRetriesIt) {
   relay.Stop();
 
   // The acknowledged ones once; the refused one again until acknowledged.
-  EXPECT_THAT(
-      publisher_.attempts(),
-      ElementsAre("schakel.assignments.status|a-1|one", "schakel.assignments.status|a-1|two",
-                  "schakel.assignments.status|a-1|three", "schakel.assignments.status|a-1|two"));
+  EXPECT_THAT(publisher_.attempts(),
+              ElementsAre("schakel.from.mjd|a-1|one", "schakel.from.mjd|a-1|two",
+                          "schakel.from.mjd|a-1|three", "schakel.from.mjd|a-1|two"));
   EXPECT_EQ(relay.counts().published, 3u);
   EXPECT_EQ(relay.counts().failed, 1u);
 }
@@ -252,8 +251,8 @@ TEST_F(OutboxRelayTest, WhatACrashLeftIsPublishedAtTheNextStart) {
   relay.Start();
   ASSERT_TRUE(Eventually([&] { return Pending().empty(); }));
   relay.Stop();
-  EXPECT_THAT(publisher_.attempts(), ElementsAre("schakel.assignments.status|a-1|one",
-                                                 "schakel.assignments.status|a-2|two"));
+  EXPECT_THAT(publisher_.attempts(),
+              ElementsAre("schakel.from.mjd|a-1|one", "schakel.from.mjd|a-2|two"));
 }
 
 TEST_F(OutboxRelayTest, TheFaultHookHoldsEverything) {
@@ -276,7 +275,7 @@ TEST_F(OutboxRelayTest, TheFaultHookHoldsEverything) {
   relay.Start();
   ASSERT_TRUE(Eventually([&] { return Pending().empty(); }));
   relay.Stop();
-  EXPECT_THAT(publisher_.attempts(), ElementsAre("schakel.assignments.status|a-1|one"));
+  EXPECT_THAT(publisher_.attempts(), ElementsAre("schakel.from.mjd|a-1|one"));
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ namespace {
 using ::schakel::inbox::testing::kOrg;
 using ::schakel::inbox::testing::MakeEvent;
 using ::schakel::inbox::testing::MakeRecord;
+using ::schakel::inbox::testing::SentStatus;
 using ::schakel::inbox::testing::TempStore;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -235,14 +236,14 @@ TEST(ErasureTest, PurgesTheClientsPersonalDataAndKeepsTheAssignments) {
             absl::StatusCode::kInvalidArgument);
 }
 
-// The status events an inbox has queued for schakel.assignments.status.
+// The status events an inbox has queued for the router (schakel.from.<org>).
 std::vector<v1::AssignmentStatusChanged> StatusEvents(TempStore& temp) {
   std::vector<v1::AssignmentStatusChanged> events;
   const std::vector<store::OutboxEntry> outbox = temp.store().PendingOutbox(1000).value();
   for (const store::OutboxEntry& entry : outbox) {
-    if (entry.event.topic != "schakel.assignments.status") continue;
-    events.emplace_back();
-    EXPECT_TRUE(events.back().ParseFromString(entry.event.value));
+    if (std::optional<v1::AssignmentStatusChanged> sent = SentStatus(entry.event)) {
+      events.push_back(*std::move(sent));
+    }
   }
   return events;
 }

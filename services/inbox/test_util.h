@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "libs/kafka/consumer.h"
@@ -20,6 +21,29 @@ namespace schakel::inbox::testing {
 
 inline constexpr char kOrg[] = "mjd";
 inline constexpr char kTopic[] = "schakel.inbox.mjd";
+// Where the inbox sends its changes and forward requests to the router.
+inline constexpr char kFromTopic[] = "schakel.from.mjd";
+
+// The status change an outbox event sends the router on the organisation's own topic; nullopt
+// for any other event.
+inline std::optional<v1::AssignmentStatusChanged> SentStatus(const store::OutboxEvent& event) {
+  v1::OrganisationEvent sent;
+  if (event.topic.rfind("schakel.from.", 0) != 0 || !sent.ParseFromString(event.value) ||
+      !sent.has_status_changed()) {
+    return std::nullopt;
+  }
+  return sent.status_changed();
+}
+
+// Likewise the forward request.
+inline std::optional<v1::ForwardRequested> SentForward(const store::OutboxEvent& event) {
+  v1::OrganisationEvent sent;
+  if (event.topic.rfind("schakel.from.", 0) != 0 || !sent.ParseFromString(event.value) ||
+      !sent.has_forward_requested()) {
+    return std::nullopt;
+  }
+  return sent.forward_requested();
+}
 
 class TempStore {
  public:

@@ -9,7 +9,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
-#include "libs/privacy/owner_proof.h"
 #include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
@@ -125,17 +124,15 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
   event.set_need_code(next.need_code());
   event.set_referring_organisation(next.referring_organisation());
   event.set_forward_to(step.forward_to);
-  // The proof that this change is the owner's: the router acts on nothing else.
-  if (!step.owner_token.empty()) {
-    absl::StatusOr<std::string> proof = privacy::ProveOwner(step.owner_token, event);
-    if (!proof.ok()) return proof.status();
-    event.set_owner_proof(*std::move(proof));
-  }
 
+  // To the router, on the organisation's own topic (only it may write there, so the router knows
+  // who sent it); the router publishes the change as a fact once it checked it.
   store::OutboxEvent outbox;
-  outbox.topic = std::string(routing::kStatusTopic);
+  outbox.topic = routing::FromTopic(next.organisation());
   outbox.key = next.referral_id();  // the router keeps its state per referral
-  if (!event.SerializeToString(&outbox.value)) {
+  schakel::v1::OrganisationEvent sent;
+  *sent.mutable_status_changed() = event;
+  if (!sent.SerializeToString(&outbox.value)) {
     return absl::InternalError("inbox: cannot serialize an AssignmentStatusChanged event");
   }
   change.events.push_back(std::move(outbox));
@@ -165,13 +162,10 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     proposed->set_need_index(NeedIndex(next.assignment_id()));
     proposed->set_previous_assignment_id(next.assignment_id());
     *proposed->mutable_sharing() = next.sharing();
-    if (!step.owner_token.empty()) {
-      absl::StatusOr<std::string> proof = privacy::ProveOwner(step.owner_token, forward);
-      if (!proof.ok()) return proof.status();
-      forward.set_owner_proof(*std::move(proof));
-    }
-    change.events.push_back(
-        {std::string(routing::kForwardingTopic), next.referral_id(), forward.SerializeAsString()});
+    schakel::v1::OrganisationEvent sent_forward;
+    *sent_forward.mutable_forward_requested() = forward;
+    change.events.push_back({routing::FromTopic(next.organisation()), next.referral_id(),
+                             sent_forward.SerializeAsString()});
   }
 
   // The audit entry, stored with the change: who (the owner, or the network's rules), which

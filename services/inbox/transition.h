@@ -1,7 +1,9 @@
 // One step in an assignment's lifecycle as the inbox stores it: checked against the lifecycle
 // (libs/referral/lifecycle.h), recorded in the assignment's history, and announced with one
-// AssignmentStatusChanged event for schakel.assignments.status. Ingest (requested -> received) and
-// every InboxService action go through here, so that each change leaves the same trail.
+// AssignmentStatusChanged event for the router, on the organisation's own topic schakel.from.<org>
+// (the router publishes it on schakel.assignments.status once it checked it). Ingest (requested ->
+// received) and every InboxService action go through here, so that each change leaves the same
+// trail.
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
@@ -38,10 +40,6 @@ struct Step {
   // The client's data key of the assignment (store::InboxStore::GetKey), to seal what a person
   // typed (reason, outcome) in the events. Without it that text is kept in this inbox only.
   std::optional<store::DataKey> key;
-  // The owner token of the assignment's offer (store::InboxStore::GetOwnerToken): the status
-  // change and forward request go with a proof made with it (privacy::ProveOwner), so the router
-  // knows they are this organisation's. Empty (an offer from before owner tokens): no proof.
-  std::string owner_token;
 };
 
 // What `step` makes of `current`, or the lifecycle's refusal (FAILED_PRECONDITION naming both
@@ -49,15 +47,14 @@ struct Step {
 // appended to its history, status_reason and outcome set (status_reason only for the statuses
 // that carry one, outcome only on completion), its version raised by one and updated_at = at. The
 // status event is keyed by referral id (the router keeps its state per referral).
-// Besides the status event for schakel.assignments.status, the change carries the same event
-// wrapped in an InboxEvent for the organisation's own topic (its history, replayed on rebuild) and,
-// when the step forwards, a ForwardRequested for the router.
+// Besides the status event for the router (in an OrganisationEvent on schakel.from.<org>), the
+// change carries the same event wrapped in an InboxEvent for the organisation's own topic (its
+// history, replayed on rebuild) and, when the step forwards, a ForwardRequested for the router
+// (on schakel.from.<org> too, after the status event: same key, so in that order).
 // What a person typed (the reason and outcome of a step not by kByNetwork) travels only sealed with
 // step.key (AssignmentStatusChanged.sealed_reason / sealed_outcome; reason and outcome empty); with
 // no key it is not sent at all. The network's own reasons ("not accepted in time") travel in clear.
 // The assignment and its history keep the text: this database is the organisation's own.
-// Every AssignmentStatusChanged and ForwardRequested it makes carries owner_proof made with
-// step.owner_token (when there is one); INVALID_ARGUMENT for a token that is not 32 bytes.
 absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step);
 
 // Whether `from_organisation` may hand `assignment` to `target`: the target is another organisation

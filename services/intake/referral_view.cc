@@ -271,7 +271,14 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
     return absl::InvalidArgumentError("event without referral id or referring organisation");
   }
   Entry& entry = referrals_[referral_id];
-  entry.referring_organisation = referring_organisation;
+  // Who referred it is what the submission says (intake alone writes that topic). A later fact
+  // naming another referrer changes nothing: the referral stays its referrer's.
+  if (entry.referring_organisation.empty() || topic == routing::kSubmittedTopic) {
+    entry.referring_organisation = referring_organisation;
+  } else if (entry.referring_organisation != referring_organisation) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("referring_organisation: not the referral's referrer (", topic, ")"));
+  }
   if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
     entry.client_pseudonym = submitted.client_pseudonym();
     by_client_.emplace(entry.client_pseudonym, referral_id);
@@ -287,7 +294,7 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
   entry.submitted_seconds = current.submitted_at().seconds();
   entry.submitted_nanos = current.submitted_at().nanos();
   dirty_.insert(referral_id);
-  changed->push_back({referring_organisation, std::move(current)});
+  changed->push_back({entry.referring_organisation, std::move(current)});
   return absl::OkStatus();
 }
 

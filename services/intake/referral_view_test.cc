@@ -144,6 +144,51 @@ TEST(ReferralViewTest, OnlyTheReferrerSeesItAndItSurvivesARestart) {
   std::remove(path.c_str());
 }
 
+// Attack 1 of issue 18: a status event naming another referrer would have made the referral (with
+// every need's organisation, status and history) that organisation's. Only the submission says
+// who referred it; a fact that disagrees is refused and changes nothing.
+TEST(ReferralViewTest, OnlyTheSubmissionSaysWhoReferredIt) {
+  const std::string path = testing::TempDir() + "/referral-view-referrer-test.db";
+  std::remove(path.c_str());
+  auto view = ReferralView::Open(path);
+  ASSERT_TRUE(view.ok()) << view.status();
+  ASSERT_TRUE(
+      (*view)->ApplyRecord("schakel.referrals.submitted", Submitted().SerializeAsString()).ok());
+  const absl::StatusOr<v1::ReferralStatus> before = (*view)->Get("terwille", kReferral);
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  v1::AssignmentStatusChanged forged =
+      Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED,
+             v1::ASSIGNMENT_STATUS_RECEIVED, 2, 1002);
+  forged.set_referring_organisation("mjd");
+  const absl::Status refused =
+      (*view)->ApplyRecord("schakel.assignments.status", forged.SerializeAsString());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.message(),
+            "referring_organisation: not the referral's referrer (schakel.assignments.status)");
+
+  EXPECT_EQ((*view)->Get("mjd", kReferral).status().code(), absl::StatusCode::kNotFound);
+  const absl::StatusOr<v1::ReferralStatus> after = (*view)->Get("terwille", kReferral);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->SerializeAsString(), before->SerializeAsString());
+
+  // A fact that arrives before the submission names the referrer for the moment; the submission,
+  // when it comes, has the last word.
+  v1::AssignmentStatusChanged early =
+      Status("a-2-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+             v1::ASSIGNMENT_STATUS_REQUESTED, 1, 1001);
+  early.mutable_meta()->set_referral_id("r-000000000000000000000002");
+  early.set_referring_organisation("ggd");
+  ASSERT_TRUE((*view)->ApplyRecord("schakel.assignments.status", early.SerializeAsString()).ok());
+  v1::ReferralSubmitted second = Submitted();
+  second.mutable_meta()->set_referral_id("r-000000000000000000000002");
+  ASSERT_TRUE((*view)->ApplyRecord("schakel.referrals.submitted", second.SerializeAsString()).ok());
+  EXPECT_EQ((*view)->Get("ggd", "r-000000000000000000000002").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE((*view)->Get("terwille", "r-000000000000000000000002").ok());
+  std::remove(path.c_str());
+}
+
 TEST(ReferralViewTest, ABatchIsStoredInOneGoAndEachRecordGetsItsOwnAnswer) {
   const std::string path = testing::TempDir() + "/referral-view-batch-test.db";
   std::remove(path.c_str());

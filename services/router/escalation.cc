@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "libs/privacy/owner_proof.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "services/router/router.h"
@@ -71,6 +70,22 @@ absl::Status Escalation::Restore(std::int32_t partition, const std::string& refe
     return absl::InvalidArgumentError(
         absl::StrCat("router state for ", referral_id, " cannot be read"));
   }
+  if (entry.state.assignments().empty()) {
+    // Written by a router older than tracking: it kept only needs still waiting (or unroutable).
+    // Their live offers are followed from the status the router saw; the version is unknown (0),
+    // so the owner's next change of it is taken whatever its number.
+    for (const v1::RouterNeedState& need : entry.state.needs()) {
+      if (need.unroutable() || need.current().organisation().empty()) continue;
+      v1::TrackedAssignment* tracked = entry.state.add_assignments();
+      tracked->set_assignment_id(need.current().meta().assignment_id());
+      tracked->set_organisation(need.current().organisation());
+      tracked->set_status(need.forwarding() ? v1::ASSIGNMENT_STATUS_REJECTED
+                          : need.status() == v1::ASSIGNMENT_STATUS_UNSPECIFIED
+                              ? v1::ASSIGNMENT_STATUS_REQUESTED
+                              : need.status());
+      tracked->set_version(0);
+    }
+  }
   referrals_[referral_id] = std::move(entry);
   return absl::OkStatus();
 }
@@ -116,41 +131,190 @@ void Escalation::Wait(const routing::Network& network, v1::RouterNeedState& need
   *need.mutable_accept_by() = ToTimestamp(AcceptBy(network, offer.urgency(), clock_()));
 }
 
-template <typename Event>
-absl::Status Escalation::CheckOwner(const std::string& token, const Event& event) {
-  if (token.empty()) {
-    // Offered before owner proofs: its owner has no token to prove with. Accepted as before.
-    spdlog::warn("router: {} of {} accepted without an owner proof: its offer has no token",
-                 event.GetDescriptor()->name(), event.meta().assignment_id());
-    return absl::OkStatus();
+v1::TrackedAssignment* Escalation::FindTracked(Entry& entry, const std::string& assignment_id) {
+  for (v1::TrackedAssignment& tracked : *entry.state.mutable_assignments()) {
+    if (tracked.assignment_id() == assignment_id) return &tracked;
   }
-  if (privacy::VerifyOwner(token, event)) return absl::OkStatus();
-  unproven_.fetch_add(1, std::memory_order_relaxed);
-  // Ids only: whoever wrote it may be another organisation trying to take the need.
-  spdlog::warn("router: {} of {} (referral {}) refused: no proof of its owner",
-               event.GetDescriptor()->name(), event.meta().assignment_id(),
-               event.meta().referral_id());
-  return absl::PermissionDeniedError(
-      event.owner_proof().empty()
-          ? "owner_proof: missing; the router acts only on what the assignment's owner proves"
-          : "owner_proof: not made with the token of the assignment's offer");
+  return nullptr;
+}
+
+void Escalation::Track(Entry& entry, const v1::AssignmentRequested& offer) {
+  v1::TrackedAssignment* tracked = FindTracked(entry, offer.meta().assignment_id());
+  if (tracked == nullptr) tracked = entry.state.add_assignments();
+  tracked->set_assignment_id(offer.meta().assignment_id());
+  tracked->set_organisation(offer.organisation());
+  tracked->set_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  tracked->set_version(1);  // the REQUESTED the router publishes with the offer
+  tracked->set_withdrawn(false);
+}
+
+void Escalation::MarkWithdrawn(Entry& entry, const std::string& assignment_id) {
+  if (v1::TrackedAssignment* tracked = FindTracked(entry, assignment_id)) {
+    tracked->set_withdrawn(true);
+  }
+}
+
+absl::StatusOr<v1::TrackedAssignment*> Escalation::OwnedBy(const std::string& sender,
+                                                           const v1::EventMeta& meta) {
+  if (meta.schema_version() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("meta.schema_version: ", meta.schema_version(), " is not supported"));
+  }
+  if (meta.referral_id().empty() || meta.assignment_id().empty()) {
+    return absl::InvalidArgumentError("meta: no referral or assignment id");
+  }
+  auto found = referrals_.find(meta.referral_id());
+  v1::TrackedAssignment* tracked =
+      found == referrals_.end() ? nullptr : FindTracked(found->second, meta.assignment_id());
+  if (tracked == nullptr) {
+    unauthorised_.fetch_add(1, std::memory_order_relaxed);
+    return absl::PermissionDeniedError(
+        absl::StrCat("assignment ", meta.assignment_id(), ": the router has no open offer of it"));
+  }
+  if (tracked->organisation() != sender) {
+    unauthorised_.fetch_add(1, std::memory_order_relaxed);
+    // Ids only: the sender may be another organisation trying to take the need.
+    spdlog::warn("router: a change of {} (referral {}) from {} refused: not its owner",
+                 meta.assignment_id(), meta.referral_id(), routing::FromTopic(sender));
+    return absl::PermissionDeniedError(absl::StrCat("assignment ", meta.assignment_id(),
+                                                    " is not offered to ", sender,
+                                                    ": only its owner changes it"));
+  }
+  return tracked;
+}
+
+absl::StatusOr<std::vector<Output>> Escalation::HandleOwnerStatus(
+    const routing::Policy& policy, const std::string& sender,
+    const v1::AssignmentStatusChanged& status) {
+  if (status.organisation() != sender) {
+    unauthorised_.fetch_add(1, std::memory_order_relaxed);
+    return absl::PermissionDeniedError(absl::StrCat("organisation: says '", status.organisation(),
+                                                    "' on ", routing::FromTopic(sender)));
+  }
+  absl::StatusOr<v1::TrackedAssignment*> owned = OwnedBy(sender, status.meta());
+  if (!owned.ok()) return owned.status();
+  v1::TrackedAssignment& tracked = **owned;
+  // Redelivered (an inbox's outbox publishes at least once): taken already.
+  if (status.version() <= tracked.version()) return std::vector<Output>{};
+  Entry& entry = referrals_.at(status.meta().referral_id());
+  const v1::RouterNeedState* need =
+      FindNeed(entry, referral::NeedIndexOf(status.meta().assignment_id()));
+  const std::string referrer = need == nullptr ? "" : need->current().referring_organisation();
+  // An unknown status: an offer made by a router older than tracking (see Restore).
+  if (tracked.status() != v1::ASSIGNMENT_STATUS_UNSPECIFIED &&
+      status.from_status() != tracked.status()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "from_status: ", referral::StatusName(status.from_status()), ", but ",
+        status.meta().assignment_id(), " is ", referral::StatusName(tracked.status())));
+  }
+  // Who made the change, as far as the owner's inbox may act for them: the owner itself, the
+  // referrer (a cancellation it asked for) or the network (an automatic rule, or the cancellation
+  // of an offer the router withdrew).
+  std::vector<referral::Actor> actors;
+  if (status.by() == "network") actors.push_back(referral::Actor::kNetwork);
+  if (status.by() == sender) actors.push_back(referral::Actor::kOwner);
+  if (!referrer.empty() && status.by() == referrer) actors.push_back(referral::Actor::kReferrer);
+  if (actors.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("by: '", status.by(), "' is not the owner, its referrer or the network"));
+  }
+  absl::Status step = absl::OkStatus();
+  for (referral::Actor actor : actors) {
+    step = referral::CheckStep(status.from_status(), status.to_status(), actor);
+    if (step.ok()) break;
+  }
+  if (!step.ok()) return step;
+  if (status.by() == "network" && status.to_status() == v1::ASSIGNMENT_STATUS_CANCELLED &&
+      !tracked.withdrawn()) {
+    return absl::FailedPreconditionError(
+        "by: only an offer the router withdrew is cancelled by the network");
+  }
+  if (!status.forward_to().empty() && status.to_status() != v1::ASSIGNMENT_STATUS_REJECTED) {
+    return absl::InvalidArgumentError("forward_to: only with to_status rejected");
+  }
+  tracked.set_status(status.to_status());
+  tracked.set_version(status.version());
+  dirty_.insert(entry.state.referral_id());
+
+  // The accepted fact, with what the router knows itself in place of what the inbox said.
+  v1::AssignmentStatusChanged fact = status;
+  fact.set_organisation(sender);
+  fact.set_referring_organisation(referrer);
+  if (need != nullptr) fact.set_need_code(need->need_code());
+  std::vector<Output> out;
+  out.push_back(
+      {std::string(routing::kStatusTopic), status.meta().referral_id(), fact.SerializeAsString()});
+  for (Output& o : HandleStatus(policy, entry, fact)) out.push_back(std::move(o));
+  return out;
+}
+
+absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Policy& policy,
+                                                              const std::string& sender,
+                                                              const v1::ForwardRequested& forward) {
+  if (forward.from_organisation() != sender) {
+    unauthorised_.fetch_add(1, std::memory_order_relaxed);
+    return absl::PermissionDeniedError(absl::StrCat("from_organisation: says '",
+                                                    forward.from_organisation(), "' on ",
+                                                    routing::FromTopic(sender)));
+  }
+  absl::StatusOr<v1::TrackedAssignment*> owned = OwnedBy(sender, forward.meta());
+  if (!owned.ok()) return owned.status();
+  const std::string& referral_id = forward.meta().referral_id();
+  Entry& entry = referrals_.at(referral_id);
+  v1::RouterNeedState* need =
+      FindNeed(entry, referral::NeedIndexOf(forward.meta().assignment_id()));
+  // Only the live offer of a need that is still open can be forwarded. Another offer is one this
+  // forward replaced already (redelivery), or one withdrawn meanwhile (its owner forwarded it
+  // before our withdrawal arrived): the need lives on elsewhere, and offering it again would
+  // make a second live offer, under an id that may be taken. A settled need was accepted
+  // elsewhere meanwhile, cancelled, or is in the unroutable queue.
+  if (need == nullptr || need->settled() ||
+      need->current().meta().assignment_id() != forward.meta().assignment_id()) {
+    return std::vector<Output>{};
+  }
+  // The next offer is the router's own offer of the need, to the organisation the owner chose:
+  // the referral as submitted (its sharing permission, region, languages, personal data), never
+  // what the owner proposed.
+  v1::ForwardRequested checked = forward;
+  *checked.mutable_proposed() = need->current();
+  checked.mutable_proposed()->set_organisation(forward.to_organisation());
+  std::vector<v1::AssignmentRequested> offers;
+  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteForward(policy, checked, &offers);
+  if (!events.ok()) return events.status();
+
+  v1::EarlierOffer* earlier = need->add_earlier();
+  earlier->set_assignment_id(forward.meta().assignment_id());
+  earlier->set_organisation(sender);
+  earlier->set_ended(absl::StrCat("forwarded to ", forward.to_organisation()));
+  if (offers.empty()) {
+    // The forward was refused: the need is in the unroutable queue, as the router offered it.
+    KeepUnroutable(*need, need->current(),
+                   referral::NextAssignmentId(forward.meta().assignment_id()));
+  } else {
+    Wait(policy.network(), *need, offers.front());
+    Track(entry, offers.front());
+  }
+  dirty_.insert(referral_id);
+  return ToOutputs(*std::move(events));
 }
 
 absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& policy,
                                                        const kafka::Record& record) {
-  if (record.topic == routing::kStatusTopic) {
-    v1::AssignmentStatusChanged status;
-    if (!status.ParseFromString(record.value)) {
-      return absl::InvalidArgumentError("not an AssignmentStatusChanged event");
+  // An organisation's own topic: the broker lets only that organisation write it, so the topic,
+  // not the record, says who sent it.
+  if (const std::string_view sender = routing::FromTopicOrganisation(record.topic);
+      !sender.empty()) {
+    v1::OrganisationEvent event;
+    if (!event.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not an OrganisationEvent");
     }
-    return HandleStatus(policy, status);
-  }
-  if (record.topic == routing::kForwardingTopic) {
-    v1::ForwardRequested forward;
-    if (!forward.ParseFromString(record.value)) {
-      return absl::InvalidArgumentError("not a ForwardRequested event");
+    if (event.has_status_changed()) {
+      return HandleOwnerStatus(policy, std::string(sender), event.status_changed());
     }
-    return HandleForward(policy, record.partition, forward);
+    if (event.has_forward_requested()) {
+      return HandleForward(policy, std::string(sender), event.forward_requested());
+    }
+    return absl::InvalidArgumentError("an OrganisationEvent without an event");
   }
   if (record.topic == routing::kSubmittedTopic) {
     v1::ReferralSubmitted submitted;
@@ -171,6 +335,7 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
       entry.state.set_referral_id(submitted.meta().referral_id());
       for (const v1::AssignmentRequested& offer : offers) {
         Wait(policy.network(), *entry.state.add_needs(), offer);
+        Track(entry, offer);
       }
       for (const v1::AssignmentRequested& need : unroutable) {
         KeepUnroutable(*entry.state.add_needs(), need, need.meta().assignment_id());
@@ -194,96 +359,9 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
   return absl::InvalidArgumentError(absl::StrCat("the router does not read ", record.topic));
 }
 
-absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Policy& policy,
-                                                              std::int32_t partition,
-                                                              const v1::ForwardRequested& forward) {
-  const std::string& referral_id = forward.meta().referral_id();
-  auto found = referrals_.find(referral_id);
-  if (found != referrals_.end()) {
-    const v1::RouterNeedState* need =
-        FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id()));
-    // Only the live offer of a need that is still open can be forwarded. Another offer is one this
-    // forward replaced already (redelivery), or one withdrawn meanwhile (its owner forwarded it
-    // before our withdrawal arrived): the need lives on elsewhere, and offering it again would
-    // make a second live offer, under an id that may be taken. A settled need was accepted
-    // elsewhere meanwhile, cancelled, or is in the unroutable queue.
-    if (need != nullptr && (need->settled() || need->current().meta().assignment_id() !=
-                                                   forward.meta().assignment_id())) {
-      return std::vector<Output>{};
-    }
-    // The live offer: only its owner may hand it on (with the proof its token makes).
-    if (need != nullptr) {
-      if (absl::Status owner = CheckOwner(need->current().owner_token(), forward); !owner.ok()) {
-        return owner;
-      }
-    }
-  }
-  if (found == referrals_.end() ||
-      FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id())) == nullptr) {
-    // No offer of this need waits here (the referral is settled and forgotten, or never was
-    // routed): nobody can prove to own it, and there is nothing to hand on.
-    spdlog::warn("router: forward of {} (referral {}) ignored: no live offer of it",
-                 forward.meta().assignment_id(), referral_id);
-    return std::vector<Output>{};
-  }
-  // The personal data goes with the need as the router offered it, whatever the owner's proposal
-  // carries: an inbox cannot put other data into the next organisation's offer.
-  v1::ForwardRequested checked = forward;
-  if (found != referrals_.end()) {
-    if (const v1::RouterNeedState* need =
-            FindNeed(found->second, referral::NeedIndexOf(forward.meta().assignment_id()));
-        need != nullptr && need->has_current()) {
-      v1::AssignmentRequested* proposed = checked.mutable_proposed();
-      proposed->clear_need_details();
-      proposed->clear_sealed_client();
-      proposed->clear_sealed_need_details();
-      if (need->current().has_sealed_client()) {
-        *proposed->mutable_sealed_client() = need->current().sealed_client();
-      }
-      if (need->current().has_sealed_need_details()) {
-        *proposed->mutable_sealed_need_details() = need->current().sealed_need_details();
-      }
-      proposed->set_need_details(need->current().need_details());
-    }
-  }
-  std::vector<v1::AssignmentRequested> offers;
-  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteForward(policy, checked, &offers);
-  if (!events.ok()) return events.status();
-
-  Entry& entry = referrals_[referral_id];
-  entry.partition = partition;
-  entry.state.set_referral_id(referral_id);
-  const std::uint32_t index = referral::NeedIndexOf(forward.meta().assignment_id());
-  v1::RouterNeedState* need = FindNeed(entry, index);
-  if (need == nullptr) {
-    need = entry.state.add_needs();
-    need->set_need_index(index);
-    need->set_need_code(forward.proposed().need_code());
-  }
-  v1::EarlierOffer* earlier = need->add_earlier();
-  earlier->set_assignment_id(forward.meta().assignment_id());
-  earlier->set_organisation(forward.from_organisation());
-  earlier->set_ended(absl::StrCat("forwarded to ", forward.to_organisation()));
-  if (need->current().meta().assignment_id() == forward.meta().assignment_id()) {
-    earlier->set_owner_token(need->current().owner_token());
-  }
-  if (offers.empty()) {
-    // The forward was refused: the need is in the unroutable queue, as the owner proposed it.
-    KeepUnroutable(*need, checked.proposed(),
-                   referral::NextAssignmentId(forward.meta().assignment_id()));
-  } else {
-    Wait(policy.network(), *need, offers.front());
-  }
-  dirty_.insert(referral_id);
-  return ToOutputs(*std::move(events));
-}
-
-absl::StatusOr<std::vector<Output>> Escalation::HandleStatus(
-    const routing::Policy& policy, const v1::AssignmentStatusChanged& status) {
+std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy, Entry& entry,
+                                             const v1::AssignmentStatusChanged& status) {
   std::vector<Output> out;
-  auto found = referrals_.find(status.meta().referral_id());
-  if (found == referrals_.end()) return out;  // nothing waits for this referral
-  Entry& entry = found->second;
   const std::string& id = status.meta().assignment_id();
   v1::RouterNeedState* need = FindNeed(entry, referral::NeedIndexOf(id));
   if (need == nullptr) return out;
@@ -301,7 +379,6 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleStatus(
                      [&](const v1::EarlierOffer& e) { return e.assignment_id() == id; });
     // An unroutable need's id (reassigned since) was never offered to anyone: nobody accepts it.
     if (earlier == need->earlier().end() || earlier->organisation().empty()) return out;
-    if (absl::Status owner = CheckOwner(earlier->owner_token(), status); !owner.ok()) return owner;
     if (Waiting(*need)) {
       v1::Withdrawal withdrawal;
       *withdrawal.mutable_meta() = need->current().meta();
@@ -313,6 +390,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleStatus(
       *wrapped.mutable_withdrawn() = withdrawal;
       out.push_back({routing::InboxTopic(need->current().organisation()),
                      need->current().meta().assignment_id(), wrapped.SerializeAsString()});
+      MarkWithdrawn(entry, need->current().meta().assignment_id());
     } else {
       // Not waiting and not settled: its owner forwarded it, and that forward is now moot.
       spdlog::warn("router: {} was accepted after {} was forwarded; the acceptance stands", id,
@@ -322,7 +400,6 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleStatus(
     ended->set_assignment_id(need->current().meta().assignment_id());
     ended->set_organisation(need->current().organisation());
     ended->set_ended(absl::StrCat("withdrawn: ", status.organisation(), " accepted first"));
-    ended->set_owner_token(need->current().owner_token());
     need->set_settled(true);
     need->clear_accept_by();
     dirty_.insert(entry.state.referral_id());
@@ -330,17 +407,8 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleStatus(
   }
 
   if (need->settled()) return out;
-  // What the router acts on below may only come from the offer's owner: anyone with a principal
-  // that writes the status topic could otherwise decline or forward another organisation's
-  // assignment and so take its need. The REQUESTED the router writes itself, and a withdrawal's
-  // CANCELLED by "network", it leaves alone, proven or not.
-  const bool acts = accepted || to == v1::ASSIGNMENT_STATUS_RECEIVED ||
-                    to == v1::ASSIGNMENT_STATUS_REJECTED ||
-                    (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() != "network");
-  if (!acts) return out;
-  if (absl::Status owner = CheckOwner(need->current().owner_token(), status); !owner.ok()) {
-    return owner;
-  }
+  // A withdrawal's CANCELLED by "network" is the owner's answer to what the router did already.
+  if (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() == "network") return out;
   if (accepted) {
     need->set_status(to);
     need->set_settled(true);
@@ -375,7 +443,6 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
   earlier->set_assignment_id(current_id);
   earlier->set_organisation(current.organisation());
   earlier->set_ended(ended);
-  earlier->set_owner_token(current.owner_token());
 
   routing::RouteRequest request;
   request.open_assignments = load_;
@@ -404,6 +471,7 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
     out->push_back(
         {routing::InboxTopic(current.organisation()), current_id, wrapped.SerializeAsString()});
   }
+  if (withdraw) MarkWithdrawn(entry, current_id);
 
   if (decision.routable()) {
     v1::AssignmentRequested next = current;
@@ -416,6 +484,7 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
     AddAssignment(&next, &events, absl::StrCat(current.organisation(), ": ", ended));
     for (Output& o : ToOutputs(std::move(events))) out->push_back(std::move(o));
     Wait(policy.network(), need, next);
+    Track(entry, next);
     spdlog::info("router: {} {} ({}); offered {} to {}", current_id, ended, current.organisation(),
                  next_id, decision.organisation);
   } else {
@@ -530,6 +599,7 @@ std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
   need->set_unroutable(false);
   need->clear_unroutable_id();
   Wait(policy.network(), *need, next);
+  Track(found->second, next);
   dirty_.insert(referral_id);
   spdlog::info("router: {} reassigned by {}: offered {} to {}", unroutable_id, reassign.by(),
                next.meta().assignment_id(), target->id);
@@ -555,10 +625,13 @@ std::vector<Output> Escalation::TakeStateChanges() {
     auto it = referrals_.find(id);
     if (it == referrals_.end()) continue;
     const v1::RouterReferralState& state = it->second.state;
-    // A need in the unroutable queue is remembered until an operator reassigns it.
+    // A need in the unroutable queue is remembered until an operator reassigns it, an offer
+    // until its lifecycle ends (the router accepts changes of it only while it knows its owner).
     const bool settled =
         std::all_of(state.needs().begin(), state.needs().end(),
-                    [](const v1::RouterNeedState& n) { return n.settled() && !n.unroutable(); });
+                    [](const v1::RouterNeedState& n) { return n.settled() && !n.unroutable(); }) &&
+        std::all_of(state.assignments().begin(), state.assignments().end(),
+                    [](const v1::TrackedAssignment& a) { return referral::IsFinal(a.status()); });
     if (settled) {
       out.push_back({std::string(routing::kRouterStateTopic), id, std::nullopt});
       referrals_.erase(it);

@@ -57,12 +57,16 @@ class Escalation {
   void Forget(std::int32_t partition);
   void ForgetAll();
 
-  // One consumed record of any input topic (submitted, forwarding, cancellations, status,
-  // reassignments): the
-  // events to publish. INVALID_ARGUMENT for a record that is not what its topic carries;
-  // PERMISSION_DENIED ("owner_proof: ...") for a status change or forward request the router would
-  // act on that its owner did not prove (the shared topics do not say who wrote a record): nothing
-  // changes, and the caller sends it to the dead letters.
+  // One consumed record of any input topic (submitted, cancellations, reassignments, and each
+  // organisation's own schakel.from.<org>): the events to publish. For an organisation's status
+  // change, the accepted fact on the status topic first, then what it causes. Errors (nothing
+  // changes, and the caller sends the record to the dead letters):
+  //  - INVALID_ARGUMENT for a record that is not what its topic carries;
+  //  - PERMISSION_DENIED for a status change or forward request of an assignment the router did
+  //    not offer to the organisation whose topic it came on, or whose fields name another
+  //    organisation than that topic's;
+  //  - FAILED_PRECONDITION for a step the lifecycle does not allow from where the assignment is.
+  // A change the router took already (version not above the last) is answered with nothing.
   absl::StatusOr<std::vector<Output>> Handle(const routing::Policy& policy,
                                              const kafka::Record& record);
   // Escalates every waiting offer whose deadline has passed.
@@ -76,10 +80,10 @@ class Escalation {
   // Offers waiting for acceptance.
   std::size_t waiting() const;
   std::uint64_t escalated() const { return escalated_; }
-  // Status changes and forward requests refused for want of their owner's proof (see
-  // libs/privacy/owner_proof.h); Handle returned PERMISSION_DENIED for each.
+  // Status changes and forward requests refused because their sender does not own the assignment
+  // (or the record names another organisation); Handle returned PERMISSION_DENIED for each.
   // Safe to read from another thread (the metrics' scrape).
-  std::uint64_t unproven() const { return unproven_.load(std::memory_order_relaxed); }
+  std::uint64_t unauthorised() const { return unauthorised_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -87,16 +91,26 @@ class Escalation {
     v1::RouterReferralState state;
   };
 
+  // A status change that came on `sender`'s own topic: checked, then the fact and its effects.
+  absl::StatusOr<std::vector<Output>> HandleOwnerStatus(const routing::Policy& policy,
+                                                        const std::string& sender,
+                                                        const v1::AssignmentStatusChanged& status);
+  // A forward request that came on `sender`'s own topic: the router's own offer of the need, to
+  // the organisation the owner chose (if the network and the client's permission allow it).
   absl::StatusOr<std::vector<Output>> HandleForward(const routing::Policy& policy,
-                                                    std::int32_t partition,
+                                                    const std::string& sender,
                                                     const v1::ForwardRequested& forward);
-  absl::StatusOr<std::vector<Output>> HandleStatus(const routing::Policy& policy,
-                                                   const v1::AssignmentStatusChanged& status);
-  // OK when `event` carries a proof made with `token` (the offer's owner_token), or when the offer
-  // has no token (made by a router older than owner proofs: accepted, with a warning); otherwise
-  // PERMISSION_DENIED, counted in unproven_.
-  template <typename Event>
-  absl::Status CheckOwner(const std::string& token, const Event& event);
+  // What a checked status change does to the escalation of its need.
+  std::vector<Output> HandleStatus(const routing::Policy& policy, Entry& entry,
+                                   const v1::AssignmentStatusChanged& status);
+  // The tracked offer `meta` names, when the router offered it to `sender`; PERMISSION_DENIED
+  // (counted) when it did not, or knows no such offer; INVALID_ARGUMENT for a bad meta.
+  absl::StatusOr<v1::TrackedAssignment*> OwnedBy(const std::string& sender,
+                                                 const v1::EventMeta& meta);
+  static v1::TrackedAssignment* FindTracked(Entry& entry, const std::string& assignment_id);
+  // Follows a new offer's lifecycle from REQUESTED (version 1).
+  static void Track(Entry& entry, const v1::AssignmentRequested& offer);
+  static void MarkWithdrawn(Entry& entry, const std::string& assignment_id);
   // An operator's reassignment of an unroutable need: the offer to the organisation, or (outside
   // the client's sharing permission, or not in the network) a ReferralUnroutable saying why not.
   std::vector<Output> HandleReassign(const routing::Policy& policy,
@@ -117,7 +131,7 @@ class Escalation {
   absl::flat_hash_map<std::string, Entry> referrals_;
   absl::flat_hash_set<std::string> dirty_;
   std::uint64_t escalated_ = 0;
-  std::atomic<std::uint64_t> unproven_{0};
+  std::atomic<std::uint64_t> unauthorised_{0};
 };
 
 }  // namespace schakel::router

@@ -10,7 +10,6 @@
 #include <string_view>
 #include <vector>
 
-#include "libs/privacy/owner_proof.h"
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
 #include "libs/routing/policy.h"
@@ -108,7 +107,7 @@ v1::AssignmentStatusChanged Status(const std::string& assignment_id,
   status.mutable_meta()->set_assignment_id(assignment_id);
   status.set_organisation(organisation);
   status.set_to_status(to);
-  status.set_version(3);
+  // version and from_status: as the owner's inbox would send them (EscalationTest::StatusChange).
   status.set_by(by.empty() ? organisation : by);
   if (to == v1::ASSIGNMENT_STATUS_REJECTED || to == v1::ASSIGNMENT_STATUS_CANCELLED) {
     status.set_reason("no room this week");
@@ -198,49 +197,68 @@ Message Parse(const Output& o) {
 
 class EscalationTest : public ::testing::Test {
  protected:
-  // The owner_token of the offer `assignment_id` as the router keeps it (the live offer or an
-  // earlier one); empty when the router made no such offer.
-  std::string TokenOf(const std::string& assignment_id) const {
+  // The offer `assignment_id` as the router follows it; nullptr when it made no such offer.
+  const v1::TrackedAssignment* Tracked(const std::string& assignment_id) const {
     const v1::RouterReferralState* state = escalation_.Find(kReferral);
-    if (state == nullptr) return {};
-    for (const v1::RouterNeedState& need : state->needs()) {
-      if (need.current().meta().assignment_id() == assignment_id) {
-        return need.current().owner_token();
-      }
-      for (const v1::EarlierOffer& e : need.earlier()) {
-        if (e.assignment_id() == assignment_id) return e.owner_token();
-      }
+    if (state == nullptr) return nullptr;
+    for (const v1::TrackedAssignment& tracked : state->assignments()) {
+      if (tracked.assignment_id() == assignment_id) return &tracked;
     }
-    return {};
+    return nullptr;
   }
-  // A status change or forward request as its owner's inbox sends it: proven with the token the
-  // router gave the owner in the offer (when there is one).
-  template <typename Event>
-  Event Proven(Event event) const {
-    const std::string token = TokenOf(event.meta().assignment_id());
-    if (!token.empty()) event.set_owner_proof(*privacy::ProveOwner(token, event));
-    return event;
+  // `event` as `sender`'s inbox sends it: on its own topic schakel.from.<sender>.
+  static kafka::Record FromOrganisation(const std::string& sender,
+                                        const google::protobuf::Message& event) {
+    v1::OrganisationEvent wrapped;
+    if (const auto* status = dynamic_cast<const v1::AssignmentStatusChanged*>(&event)) {
+      *wrapped.mutable_status_changed() = *status;
+    } else if (const auto* forward = dynamic_cast<const v1::ForwardRequested*>(&event)) {
+      *wrapped.mutable_forward_requested() = *forward;
+    } else {
+      ADD_FAILURE() << "not an event an organisation sends";
+    }
+    return Record(routing::FromTopic(sender), wrapped);
   }
-  // Handles `event`; a status change or forward request without a proof goes in with its
-  // owner's proof (Proven). Refused() sends what others could forge.
+  // Handles a record of one of the router's shared input topics.
   std::vector<Output> Handle(std::string_view topic, const google::protobuf::Message& event) {
-    std::string value = event.SerializeAsString();
-    if (const auto* status = dynamic_cast<const v1::AssignmentStatusChanged*>(&event);
-        status != nullptr && status->owner_proof().empty()) {
-      value = Proven(*status).SerializeAsString();
-    } else if (const auto* forward = dynamic_cast<const v1::ForwardRequested*>(&event);
-               forward != nullptr && forward->owner_proof().empty()) {
-      value = Proven(*forward).SerializeAsString();
-    }
-    kafka::Record record = Record(topic, event);
-    record.value = value;
-    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, record);
+    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, Record(topic, event));
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? *std::move(out) : std::vector<Output>{};
   }
-  // What Handle answers for `event` as it is (no proof added).
-  absl::Status Refused(std::string_view topic, const google::protobuf::Message& event) {
-    absl::StatusOr<std::vector<Output>> out = escalation_.Handle(policy_, Record(topic, event));
+  // An owner's status change, from its own topic, as its inbox makes it (when the test leaves them
+  // unset): the next version, from the status the router knows. The router publishes the fact
+  // first; returned is what follows from it.
+  std::vector<Output> StatusChange(v1::AssignmentStatusChanged status) {
+    if (status.version() == 0) {
+      const v1::TrackedAssignment* tracked = Tracked(status.meta().assignment_id());
+      EXPECT_NE(tracked, nullptr) << status.meta().assignment_id() << " is not tracked";
+      if (tracked != nullptr) {
+        status.set_version(tracked->version() + 1);
+        status.set_from_status(tracked->status());
+      }
+    }
+    absl::StatusOr<std::vector<Output>> out =
+        escalation_.Handle(policy_, FromOrganisation(status.organisation(), status));
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok() || out->empty()) return {};
+    const Output fact = out->front();
+    EXPECT_EQ(fact.topic, kStatusTopic);
+    EXPECT_EQ(Parse<v1::AssignmentStatusChanged>(fact).meta().assignment_id(),
+              status.meta().assignment_id());
+    out->erase(out->begin());
+    return *std::move(out);
+  }
+  // An owner's forward request, from its own topic.
+  std::vector<Output> SendForward(const v1::ForwardRequested& forward) {
+    absl::StatusOr<std::vector<Output>> out =
+        escalation_.Handle(policy_, FromOrganisation(forward.from_organisation(), forward));
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *std::move(out) : std::vector<Output>{};
+  }
+  // What Handle answers for `event` sent as it is on `sender`'s own topic; nothing may come of it.
+  absl::Status Refused(const std::string& sender, const google::protobuf::Message& event) {
+    absl::StatusOr<std::vector<Output>> out =
+        escalation_.Handle(policy_, FromOrganisation(sender, event));
     if (out.ok()) {
       EXPECT_THAT(Topics(*out), IsEmpty());
       return absl::OkStatus();
@@ -250,9 +268,6 @@ class EscalationTest : public ::testing::Test {
   std::vector<Output> Submit(v1::Urgency urgency = v1::URGENCY_NORMAL,
                              const std::vector<std::string>& needs = {"housing"}) {
     return Handle(routing::kSubmittedTopic, Submitted(urgency, needs));
-  }
-  std::vector<Output> StatusChange(const v1::AssignmentStatusChanged& status) {
-    return Handle(routing::kStatusTopic, status);
   }
   // The one state record the changes so far gave.
   Output TakeOneStateChange() {
@@ -475,8 +490,12 @@ TEST_F(EscalationTest, DeclinedOffersGoDownTheChainThenToUnroutable) {
   // The organisation's own reason stays in its inbox.
   EXPECT_EQ(after_alpha.needs(0).earlier(0).ended(), "declined");
 
-  // Redelivered: the chain has moved on already.
-  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)), IsEmpty());
+  // Redelivered (the same version): taken already, and the chain has moved on.
+  v1::AssignmentStatusChanged again = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED);
+  again.set_version(2);
+  again.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_THAT(StatusChange(again), IsEmpty());
+  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
 
   out = StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_REJECTED));
   EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
@@ -553,13 +572,23 @@ TEST_F(EscalationTest, TheStateGoesOnlyWhenEveryNeedIsSettled) {
   EXPECT_TRUE(accepted.needs(1).unroutable());
 
   // An operator hands debt to beta (who does not serve it: an agreement by phone); once beta
-  // accepts, every need is settled and none is in the queue: the state goes.
+  // accepts, every need is settled and none is in the queue. The state stays while an accepted
+  // offer's lifecycle goes on (the router takes its owner's changes only while it knows whose it
+  // is), and goes when the last one ends.
   ASSERT_EQ(Handle(routing::kReassignTopic, Reassign(kDebt + ".1", 1, "beta")).size(), 2u);
   EXPECT_TRUE(TakeOneStateChange().value.has_value());
   v1::AssignmentStatusChanged debt_accepted =
       Status(kDebt + ".2", "beta", v1::ASSIGNMENT_STATUS_ACCEPTED);
   debt_accepted.set_need_code("debt");
   EXPECT_THAT(StatusChange(debt_accepted), IsEmpty());
+  EXPECT_TRUE(TakeOneStateChange().value.has_value());
+  for (const auto& [id, owner] : {std::pair{kA0, "alpha"}, std::pair{kDebt + ".2", "beta"}}) {
+    EXPECT_THAT(StatusChange(Status(id, owner, v1::ASSIGNMENT_STATUS_IN_PROGRESS)), IsEmpty());
+    EXPECT_TRUE(TakeOneStateChange().value.has_value());
+  }
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_COMPLETED)), IsEmpty());
+  EXPECT_TRUE(TakeOneStateChange().value.has_value());
+  EXPECT_THAT(StatusChange(Status(kDebt + ".2", "beta", v1::ASSIGNMENT_STATUS_FAILED)), IsEmpty());
   EXPECT_FALSE(TakeOneStateChange().value.has_value());
   EXPECT_EQ(escalation_.Find(kReferral), nullptr);
 }
@@ -576,12 +605,16 @@ TEST_F(EscalationTest, AnAcceptedOfferIsSettled) {
   EXPECT_EQ(state->needs(0).status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
   EXPECT_EQ(escalation_.waiting(), 0u);
 
-  const Output tombstone = TakeOneStateChange();
-  EXPECT_FALSE(tombstone.value.has_value());
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  // Remembered while its work goes on, nothing to escalate; forgotten when it ends.
+  EXPECT_TRUE(TakeOneStateChange().value.has_value());
   now_ = kStart + 10 * kNormalSla;
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
   EXPECT_EQ(escalation_.escalated(), 0u);
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_IN_PROGRESS)), IsEmpty());
+  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_COMPLETED)), IsEmpty());
+  const Output tombstone = TakeOneStateChange();
+  EXPECT_FALSE(tombstone.value.has_value());
+  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
 }
 
 TEST_F(EscalationTest, ALateAcceptanceOfAWithdrawnOfferStandsAndTheCurrentOneIsWithdrawn) {
@@ -608,14 +641,16 @@ TEST_F(EscalationTest, ALateAcceptanceOfAWithdrawnOfferStandsAndTheCurrentOneIsW
   ASSERT_EQ(state->needs(0).earlier_size(), 2);
   EXPECT_EQ(state->needs(0).earlier(1).assignment_id(), kA01);
   EXPECT_EQ(state->needs(0).earlier(1).ended(), "withdrawn: alpha accepted first");
-  EXPECT_FALSE(TakeOneStateChange().value.has_value());
+  EXPECT_TRUE(TakeOneStateChange().value.has_value());  // alpha's work goes on
 
-  // Beta's deadline never fires, and the echo of its cancellation changes nothing.
+  // Beta's deadline never fires, and its answer to the withdrawal escalates nothing.
   now_ += 10 * kNormalSla;
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
   EXPECT_THAT(StatusChange(Status(kA01, "beta", v1::ASSIGNMENT_STATUS_CANCELLED, "network")),
               IsEmpty());
-  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(Tracked(kA01)->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
+  EXPECT_EQ(escalation_.escalated(), 1u);
+  EXPECT_EQ(escalation_.waiting(), 0u);
 }
 
 // --- Forwarding ---
@@ -634,7 +669,7 @@ TEST_F(EscalationTest, AForwardWaitsForItsRequestThenTheNewOfferHasADeadline) {
   now_ = kStart + 2 * kNormalSla;
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
 
-  std::vector<Output> out = Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma"));
+  std::vector<Output> out = SendForward(Forward(kA0, "alpha", "gamma"));
   EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
   EXPECT_THAT(Keys(out), ElementsAre(kA01, kReferral));
   const v1::InboxEvent offer = Parse<v1::InboxEvent>(out[0]);
@@ -651,7 +686,7 @@ TEST_F(EscalationTest, AForwardWaitsForItsRequestThenTheNewOfferHasADeadline) {
   EXPECT_EQ(need.earlier(0).ended(), "forwarded to gamma");
 
   // Redelivered: the offer is made already.
-  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")), IsEmpty());
+  EXPECT_THAT(SendForward(Forward(kA0, "alpha", "gamma")), IsEmpty());
 
   // Gamma does not accept in time: the next one is beta (alpha had it already).
   now_ += kNormalSla;
@@ -675,7 +710,7 @@ TEST_F(EscalationTest, AForwardedOfferCarriesThePersonalDataAsTheRouterOfferedIt
   v1::ForwardRequested forward = Forward(kA0, "alpha", "gamma");
   forward.mutable_proposed()->set_need_details("made up by alpha");
   forward.mutable_proposed()->mutable_sealed_client()->set_ciphertext("forged");
-  std::vector<Output> out = Handle(routing::kForwardingTopic, forward);
+  std::vector<Output> out = SendForward(forward);
   ASSERT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
   const v1::AssignmentRequested offer = Parse<v1::InboxEvent>(out[0]).requested();
   EXPECT_EQ(offer.need_details(), "");
@@ -685,7 +720,7 @@ TEST_F(EscalationTest, AForwardedOfferCarriesThePersonalDataAsTheRouterOfferedIt
 
 TEST_F(EscalationTest, AForwardThatArrivesBeforeItsStatusChangeMakesTheOfferOnce) {
   ASSERT_EQ(Submit().size(), 2u);
-  ASSERT_EQ(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")).size(), 2u);
+  ASSERT_EQ(SendForward(Forward(kA0, "alpha", "gamma")).size(), 2u);
   // The REJECTED that came with it is about an offer that has moved on.
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
               IsEmpty());
@@ -700,7 +735,7 @@ TEST_F(EscalationTest, ARefusedForwardSettlesTheNeedInTheUnroutableQueue) {
   ASSERT_EQ(Submit().size(), 2u);
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "delta")),
               IsEmpty());
-  std::vector<Output> out = Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "delta"));
+  std::vector<Output> out = SendForward(Forward(kA0, "alpha", "delta"));
   EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
   EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[0]).passed_over(0).reason(),
             "forward from 'alpha' refused: does not serve need 'housing'");
@@ -836,13 +871,16 @@ TEST_F(EscalationTest, AForwardOfAnOfferWithdrawnMeanwhileIsIgnored) {
   // lives on as a-0.2 at gamma: no second live offer, and no second a-0.1.
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "beta")),
               IsEmpty());
-  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "beta")), IsEmpty());
+  EXPECT_THAT(SendForward(Forward(kA0, "alpha", "beta")), IsEmpty());
   const v1::RouterReferralState* state = escalation_.Find(kReferral);
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(state->needs(0).current().meta().assignment_id(), kA02);
   EXPECT_EQ(state->needs(0).current().organisation(), "gamma");
   EXPECT_EQ(state->needs(0).earlier_size(), 2);
-  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  // Only alpha's own offer moved (to rejected): no new offer, nothing else in the state.
+  EXPECT_EQ(Tracked(kA0)->status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(Tracked(kA02)->status(), v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(state->assignments_size(), 3);
 }
 
 TEST_F(EscalationTest, AForwardOfANeedAcceptedElsewhereMeanwhileIsIgnored) {
@@ -866,7 +904,7 @@ TEST_F(EscalationTest, AForwardOfANeedAcceptedElsewhereMeanwhileIsIgnored) {
   EXPECT_FALSE(state.needs(1).settled());
 
   // Beta's request arrives in a later batch: the need goes nowhere else.
-  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA01, "beta", "gamma")), IsEmpty());
+  EXPECT_THAT(SendForward(Forward(kA01, "beta", "gamma")), IsEmpty());
   ASSERT_NE(escalation_.Find(kReferral), nullptr);
   EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).settled());
   EXPECT_EQ(escalation_.Find(kReferral)->needs(0).current().meta().assignment_id(), kA01);
@@ -876,10 +914,11 @@ TEST_F(EscalationTest, AForwardOfANeedAcceptedElsewhereMeanwhileIsIgnored) {
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
 }
 
-// --- Owner proofs: only an assignment's owner changes what the router does with it ---
+// --- Authorship: only an assignment's owner, from its own topic, changes it ---
 
-// Delta holds the debt need; it forges alpha's decline or forward of the housing need to take it.
-class OwnerProofTest : public EscalationTest {
+// Delta holds the debt need; from its own topic (the only one the broker lets it write) it forges
+// alpha's decline, forward or acceptance of the housing need to take it.
+class AuthorshipTest : public EscalationTest {
  protected:
   void SetUp() override {
     ASSERT_EQ(Submit(v1::URGENCY_NORMAL, {"housing", "debt"}).size(), 4u);
@@ -895,137 +934,201 @@ class OwnerProofTest : public EscalationTest {
     EXPECT_EQ(escalation_.waiting(), 2u);
     EXPECT_EQ(escalation_.escalated(), 0u);
   }
+  // A change of `id` as its real owner's inbox would make it (the next version).
+  v1::AssignmentStatusChanged AsOwnerWould(v1::AssignmentStatusChanged status) {
+    const v1::TrackedAssignment* tracked = Tracked(status.meta().assignment_id());
+    EXPECT_NE(tracked, nullptr);
+    if (tracked != nullptr) {
+      status.set_version(tracked->version() + 1);
+      status.set_from_status(tracked->status());
+    }
+    return status;
+  }
   v1::RouterReferralState before_;
 };
 
-TEST_F(OwnerProofTest, AForgedDeclineWithoutAProofChangesNothingAndOffersNothing) {
-  const absl::Status refused =
-      Refused(routing::kStatusTopic, Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED));
-  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(refused.message(),
-            "owner_proof: missing; the router acts only on what the assignment's owner proves");
-  EXPECT_EQ(escalation_.unproven(), 1u);
+TEST_F(AuthorshipTest, ADeclineOfAnotherOrganisationsAssignmentChangesNothingAndOffersNothing) {
+  // Delta says it is alpha: the topic says otherwise.
+  const absl::Status as_alpha = Refused(
+      "delta", AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "delta")));
+  EXPECT_EQ(as_alpha.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(as_alpha.message(), "organisation: says 'alpha' on schakel.from.delta");
+  // Delta says it is delta: the assignment is not delta's.
+  const absl::Status as_itself = Refused(
+      "delta", AsOwnerWould(Status(kA0, "delta", v1::ASSIGNMENT_STATUS_REJECTED, "", "delta")));
+  EXPECT_EQ(as_itself.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(as_itself.message(),
+            "assignment " + kA0 + " is not offered to delta: only its owner changes it");
+  EXPECT_EQ(escalation_.unauthorised(), 2u);
   ExpectUnchanged();
 }
 
-TEST_F(OwnerProofTest, AForgedForwardProvenWithTheForgersOwnTokenChangesNothing) {
-  // Delta proves with the token of its own offer (the debt need): not the housing offer's token.
-  const std::string own_token = TokenOf(kDebt);
-  ASSERT_EQ(own_token.size(), privacy::kOwnerTokenBytes);
-  v1::AssignmentStatusChanged declined =
-      Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "delta");
-  declined.set_owner_proof(*privacy::ProveOwner(own_token, declined));
-  v1::ForwardRequested forward = Forward(kA0, "alpha", "delta");
-  forward.set_owner_proof(*privacy::ProveOwner(own_token, forward));
-
-  for (const absl::Status& refused :
-       {Refused(routing::kStatusTopic, declined), Refused(routing::kForwardingTopic, forward)}) {
-    EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
-    EXPECT_EQ(refused.message(), "owner_proof: not made with the token of the assignment's offer");
+TEST_F(AuthorshipTest, AForwardOfAnotherOrganisationsAssignmentChangesNothing) {
+  for (const v1::ForwardRequested& forward :
+       {Forward(kA0, "alpha", "delta"), Forward(kA0, "delta", "delta")}) {
+    EXPECT_EQ(Refused("delta", forward).code(), absl::StatusCode::kPermissionDenied);
   }
-  // A random token, or a proof copied from the forger's own genuine change, fares no better.
-  v1::AssignmentStatusChanged random = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED);
-  random.set_owner_proof(*privacy::ProveOwner(privacy::NewOwnerToken(), random));
-  EXPECT_EQ(Refused(routing::kStatusTopic, random).code(), absl::StatusCode::kPermissionDenied);
-  v1::AssignmentStatusChanged copied = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED);
-  copied.set_owner_proof(
-      Proven(Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED)).owner_proof());
-  EXPECT_EQ(Refused(routing::kStatusTopic, copied).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(escalation_.unproven(), 4u);
+  EXPECT_EQ(escalation_.unauthorised(), 2u);
   ExpectUnchanged();
   EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).forwarding());
 }
 
-TEST_F(OwnerProofTest, AForgedAcceptanceOrCancellationSettlesNothing) {
+TEST_F(AuthorshipTest, AForgedAcceptanceReceiptOrCancellationSettlesNothing) {
   for (const v1::AssignmentStatusChanged& forged :
-       {Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED),
-        Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "delta"),
-        Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_RECEIVED)}) {
-    EXPECT_EQ(Refused(routing::kStatusTopic, forged).code(), absl::StatusCode::kPermissionDenied);
+       {Status(kA0, "delta", v1::ASSIGNMENT_STATUS_ACCEPTED),
+        Status(kA0, "delta", v1::ASSIGNMENT_STATUS_CANCELLED, "delta"),
+        Status(kA0, "delta", v1::ASSIGNMENT_STATUS_RECEIVED)}) {
+    EXPECT_EQ(Refused("delta", AsOwnerWould(forged)).code(), absl::StatusCode::kPermissionDenied);
   }
   ExpectUnchanged();
 }
 
-TEST_F(OwnerProofTest, TheOwnersProvenDeclineIsActedOnAsBefore) {
-  std::vector<Output> out = StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED));
-  EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kStatusTopic));
-  EXPECT_EQ(escalation_.unproven(), 0u);
+TEST_F(AuthorshipTest, AnAssignmentTheRouterNeverOfferedIsRefused) {
+  const std::string made_up = "a-000000000000000000000001-7";
+  v1::AssignmentStatusChanged status = Status(made_up, "delta", v1::ASSIGNMENT_STATUS_ACCEPTED);
+  status.set_version(2);
+  status.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  const absl::Status refused = Refused("delta", status);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.message(), "assignment " + made_up + ": the router has no open offer of it");
+  ExpectUnchanged();
+}
+
+TEST_F(AuthorshipTest, TheOwnersDeclineIsActedOnAndPublishedAsAFact) {
+  absl::StatusOr<std::vector<Output>> out = escalation_.Handle(
+      policy_, FromOrganisation(
+                   "alpha", AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED))));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(Topics(*out), ElementsAre(kStatusTopic, "schakel.inbox.beta", kStatusTopic));
+  // The fact names what the router knows, whatever the inbox said besides.
+  const v1::AssignmentStatusChanged fact = Parse<v1::AssignmentStatusChanged>(out->front());
+  EXPECT_EQ(fact.organisation(), "alpha");
+  EXPECT_EQ(fact.referring_organisation(), "delta");
+  EXPECT_EQ(fact.need_code(), "housing");
+  EXPECT_EQ(fact.to_status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  EXPECT_EQ(escalation_.unauthorised(), 0u);
   EXPECT_EQ(escalation_.escalated(), 1u);
 }
 
-TEST_F(OwnerProofTest, AForgedAcceptanceOfAnEarlierOfferWithdrawsNothing) {
+TEST_F(AuthorshipTest, AStepTheLifecycleDoesNotAllowIsRefused) {
+  // Completed straight from requested; and a change that does not start where the assignment is.
+  v1::AssignmentStatusChanged completed =
+      AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_COMPLETED));
+  const absl::Status skipped = Refused("alpha", completed);
+  EXPECT_EQ(skipped.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(skipped.message(), "cannot go from requested to completed");
+  v1::AssignmentStatusChanged started =
+      AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_IN_PROGRESS));
+  started.set_from_status(v1::ASSIGNMENT_STATUS_ACCEPTED);
+  const absl::Status elsewhere = Refused("alpha", started);
+  EXPECT_EQ(elsewhere.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(elsewhere.message(), "from_status: accepted, but " + kA0 + " is requested");
+  // The owner may not cancel "by network" an offer the router did not withdraw.
+  const absl::Status network = Refused(
+      "alpha", AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "network")));
+  EXPECT_EQ(network.code(), absl::StatusCode::kFailedPrecondition);
+  // Nor act as someone who is neither owner, referrer nor network.
+  EXPECT_EQ(
+      Refused("alpha", AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED, "gamma")))
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  ExpectUnchanged();
+}
+
+TEST_F(AuthorshipTest, ARedeliveredChangeIsTakenOnce) {
+  const v1::AssignmentStatusChanged accepted =
+      AsOwnerWould(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED));
+  ASSERT_TRUE(escalation_.Handle(policy_, FromOrganisation("alpha", accepted)).ok());
+  absl::StatusOr<std::vector<Output>> again =
+      escalation_.Handle(policy_, FromOrganisation("alpha", accepted));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_THAT(*again, IsEmpty());
+  EXPECT_EQ(Tracked(kA0)->status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
+  EXPECT_EQ(Tracked(kA0)->version(), 2u);
+}
+
+TEST_F(AuthorshipTest, AForgedAcceptanceOfAnEarlierOfferWithdrawsNothing) {
   now_ = kStart + kNormalSla;
   ASSERT_EQ(escalation_.Tick(policy_).size(), 5u);  // housing to beta, debt unroutable
   escalation_.TakeStateChanges();
-  const std::string beta_token = TokenOf(kA01);
-  // Alpha's old offer, accepted "late" by someone else: refused; beta's offer stays.
+  // Alpha's old offer, accepted "late" by delta: refused; beta's offer stays.
   EXPECT_EQ(
-      Refused(routing::kStatusTopic, Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)).code(),
+      Refused("delta", AsOwnerWould(Status(kA0, "delta", v1::ASSIGNMENT_STATUS_ACCEPTED))).code(),
       absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
   EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).settled());
-  // Alpha itself still can: the router kept its token with the earlier offer.
+  // Alpha itself still can: the router follows its withdrawn offer until alpha answers.
   EXPECT_THAT(Topics(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED))),
               ElementsAre("schakel.inbox.beta"));
-  EXPECT_NE(beta_token, TokenOf(kA0));
 }
 
-TEST_F(OwnerProofTest, EveryOfferHasItsOwnTokenOnlyOnTheOwnersTopicAndInTheState) {
-  std::vector<std::string> tokens = {TokenOf(kA0), TokenOf(kDebt)};
-  // The forwarding owner cannot choose the next owner's token: the router makes a new one.
+TEST_F(AuthorshipTest, TheForwardedOfferIsTheRoutersOwnNotTheProposal) {
   ASSERT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
               IsEmpty());
+  // Alpha proposes another sharing permission, region and client: the router takes only the
+  // target from it.
   v1::ForwardRequested forward = Forward(kA0, "alpha", "gamma");
-  forward.mutable_proposed()->set_owner_token(tokens[0]);
-  std::vector<Output> out = Handle(routing::kForwardingTopic, forward);
-  now_ += kNormalSla;
-  for (Output& o : escalation_.Tick(policy_)) out.push_back(std::move(o));  // gamma, delta time out
-  for (Output& o : Submit()) out.push_back(std::move(o));                   // redelivered: nothing
-  std::size_t offers = 0;
-  for (const Output& o : out) {
-    ASSERT_TRUE(o.value.has_value());
-    if (o.topic.rfind("schakel.inbox.", 0) == 0) {
-      const v1::InboxEvent event = Parse<v1::InboxEvent>(o);
-      if (!event.has_requested()) continue;
-      ++offers;
-      const std::string& token = event.requested().owner_token();
-      EXPECT_EQ(token.size(), privacy::kOwnerTokenBytes);
-      EXPECT_EQ(token, TokenOf(event.requested().meta().assignment_id()));
-      tokens.push_back(token);
-    }
-  }
-  EXPECT_EQ(offers, 2u);  // gamma (forwarded), then beta; nobody else serves debt
-  std::vector<std::string> unique = tokens;
-  std::sort(unique.begin(), unique.end());
-  EXPECT_EQ(std::unique(unique.begin(), unique.end()), unique.end());
-  // No token on any other topic: the status topic, the grants copy of it, withdrawals, unroutable.
-  for (const Output& o : out) {
-    std::vector<Output> copies = {o};
-    if (std::optional<Output> grant = KeyGrantFor(o)) copies.push_back(*grant);
-    for (const Output& c : copies) {
-      if (c.topic.rfind("schakel.inbox.", 0) == 0 || c.topic == kStateTopic) continue;
-      for (const std::string& token : tokens) {
-        EXPECT_EQ(c.value->find(token), std::string::npos) << "a token on " << c.topic;
-      }
-    }
-  }
+  v1::AssignmentRequested* proposed = forward.mutable_proposed();
+  proposed->mutable_sharing()->clear_organisations();
+  proposed->mutable_sharing()->add_organisations("gamma");
+  proposed->set_region("elders");
+  proposed->set_client_pseudonym("p-someone-else");
+  proposed->set_need_details("made up");
+  std::vector<Output> out = SendForward(forward);
+  ASSERT_THAT(Topics(out), ElementsAre("schakel.inbox.gamma", kStatusTopic));
+  const v1::AssignmentRequested offer = Parse<v1::InboxEvent>(out[0]).requested();
+  const v1::AssignmentRequested& original = before_.needs(0).current();
+  EXPECT_EQ(offer.organisation(), "gamma");
+  EXPECT_EQ(offer.region(), original.region());
+  EXPECT_EQ(offer.client_pseudonym(), original.client_pseudonym());
+  EXPECT_EQ(offer.need_details(), original.need_details());
+  EXPECT_EQ(offer.sharing().SerializeAsString(), original.sharing().SerializeAsString());
 }
 
-TEST_F(OwnerProofTest, AnOfferWithoutATokenFromAnOlderRouterIsActedOnWithoutAProof) {
+TEST_F(AuthorshipTest, AForwardOutsideTheClientsPermissionIsRefusedWhateverTheProposalSays) {
+  // The client allowed alpha, beta and delta only; alpha proposes gamma "with permission".
+  v1::RouterReferralState narrowed = before_;
+  for (v1::RouterNeedState& need : *narrowed.mutable_needs()) {
+    need.mutable_current()->mutable_sharing()->clear_organisations();
+    for (const char* org : {"alpha", "beta", "delta"}) {
+      need.mutable_current()->mutable_sharing()->add_organisations(org);
+    }
+  }
+  ASSERT_TRUE(escalation_.Restore(kPartition, kReferral, narrowed.SerializeAsString()).ok());
+  ASSERT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
+              IsEmpty());
+  v1::ForwardRequested forward = Forward(kA0, "alpha", "gamma");  // its proposal names gamma
+  std::vector<Output> out = SendForward(forward);
+  ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
+  const v1::ReferralUnroutable unroutable = Parse<v1::ReferralUnroutable>(out[0]);
+  ASSERT_EQ(unroutable.passed_over_size(), 1);
+  EXPECT_EQ(unroutable.passed_over(0).reason(),
+            "forward from 'alpha' refused: not covered by the client's sharing permission");
+}
+
+TEST_F(AuthorshipTest, AStateFromARouterBeforeTrackingFollowsItsWaitingOffers) {
   v1::RouterReferralState old = before_;
-  for (v1::RouterNeedState& need : *old.mutable_needs())
-    need.mutable_current()->clear_owner_token();
+  old.clear_assignments();
   ASSERT_TRUE(escalation_.Restore(kPartition, kReferral, old.SerializeAsString()).ok());
-  absl::StatusOr<std::vector<Output>> out = escalation_.Handle(
-      policy_, Record(routing::kStatusTopic, Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)));
+  ASSERT_NE(Tracked(kA0), nullptr);
+  EXPECT_EQ(Tracked(kA0)->organisation(), "alpha");
+  EXPECT_EQ(Tracked(kA0)->version(), 0u);
+  // Its owner's next change is taken, whatever version its inbox is at; another's is not.
+  v1::AssignmentStatusChanged received = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_RECEIVED);
+  received.set_version(4);
+  received.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(Refused("delta", Status(kA0, "delta", v1::ASSIGNMENT_STATUS_REJECTED)).code(),
+            absl::StatusCode::kPermissionDenied);
+  absl::StatusOr<std::vector<Output>> out =
+      escalation_.Handle(policy_, FromOrganisation("alpha", received));
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_THAT(Topics(*out), ElementsAre("schakel.inbox.beta", kStatusTopic));
-  EXPECT_EQ(escalation_.unproven(), 0u);
+  EXPECT_THAT(Topics(*out), ElementsAre(kStatusTopic));
 }
 
-TEST_F(EscalationTest, AForwardOfAnAssignmentTheRouterHasNoOfferOfIsIgnored) {
-  // The referral is not (or no longer) in the state: there is no owner to prove anything.
-  EXPECT_THAT(Handle(routing::kForwardingTopic, Forward(kA0, "alpha", "gamma")), IsEmpty());
+TEST_F(EscalationTest, AForwardOfAnAssignmentTheRouterHasNoOfferOfIsRefused) {
+  // The referral is not (or no longer) in the state: nobody owns the assignment.
+  EXPECT_EQ(Refused("alpha", Forward(kA0, "alpha", "gamma")).code(),
+            absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(escalation_.Find(kReferral), nullptr);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
 }
@@ -1046,11 +1149,15 @@ TEST_F(EscalationTest, TheReferrersCancellationSettles) {
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
 }
 
-TEST_F(EscalationTest, ACancellationByTheNetworkIsOurOwnEchoAndChangesNothing) {
+TEST_F(EscalationTest, ACancellationByTheNetworkIsOnlyTheAnswerToAWithdrawal) {
   ASSERT_EQ(Submit().size(), 2u);
   escalation_.TakeStateChanges();
-  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "network")),
-              IsEmpty());
+  // Not withdrawn: the owner cannot end its offer in the network's name (it declines instead).
+  v1::AssignmentStatusChanged early =
+      Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "network");
+  early.set_version(2);
+  early.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(Refused("alpha", early).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
   ASSERT_NE(escalation_.Find(kReferral), nullptr);
   EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).settled());
@@ -1059,11 +1166,12 @@ TEST_F(EscalationTest, ACancellationByTheNetworkIsOurOwnEchoAndChangesNothing) {
   now_ = kStart + kNormalSla;
   ASSERT_EQ(escalation_.Tick(policy_).size(), 3u);
   escalation_.TakeStateChanges();
-  // The echo of that withdrawal, for the offer that has moved on.
+  // The owner's answer to that withdrawal, for the offer that has moved on: a fact, nothing more.
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "network")),
               IsEmpty());
-  EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
+  EXPECT_EQ(Tracked(kA0)->status(), v1::ASSIGNMENT_STATUS_CANCELLED);
   EXPECT_EQ(escalation_.Find(kReferral)->needs(0).current().meta().assignment_id(), kA01);
+  EXPECT_EQ(escalation_.waiting(), 1u);
 }
 
 TEST_F(EscalationTest, ACancelRequestIsHandedToTheOwnersInbox) {
@@ -1156,15 +1264,20 @@ TEST_F(EscalationTest, AStateRecordThatCannotBeReadIsRefused) {
 
 // --- What does not concern us ---
 
-TEST_F(EscalationTest, AStatusChangeOfAnUnknownReferralChangesNothing) {
-  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED)), IsEmpty());
-  EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
+TEST_F(EscalationTest, AStatusChangeOfAnUnknownReferralIsRefusedAndChangesNothing) {
+  v1::AssignmentStatusChanged status = Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED);
+  status.set_version(2);
+  status.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(Refused("alpha", status).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
   EXPECT_EQ(escalation_.Find(kReferral), nullptr);
   // Nor one of another need of a referral it knows.
   ASSERT_EQ(Submit().size(), 2u);
   escalation_.TakeStateChanges();
-  EXPECT_THAT(StatusChange(Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED)), IsEmpty());
+  v1::AssignmentStatusChanged debt = Status(kDebt, "delta", v1::ASSIGNMENT_STATUS_REJECTED);
+  debt.set_version(2);
+  debt.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+  EXPECT_EQ(Refused("delta", debt).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
 }
 
@@ -1186,14 +1299,14 @@ TEST_P(GarbageTest, IsRefusedAndChangesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(EveryInput, GarbageTest,
                          ::testing::Values(std::string(routing::kSubmittedTopic),
-                                           std::string(routing::kStatusTopic),
-                                           std::string(routing::kForwardingTopic),
+                                           std::string("schakel.from.alpha"),
                                            std::string(routing::kCancellationsTopic),
                                            std::string(routing::kReassignTopic),
                                            std::string("schakel.inbox.alpha")),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            std::string name;
-                           for (char c : param_info.param.substr(param_info.param.rfind('.') + 1)) {
+                           // "schakel.from.alpha" -> "fromalpha"
+                           for (char c : param_info.param.substr(param_info.param.find('.') + 1)) {
                              if (std::isalnum(static_cast<unsigned char>(c))) name += c;
                            }
                            return name;

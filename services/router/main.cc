@@ -33,20 +33,20 @@
 
 namespace {
 
-// schakel_router_unproven_total: status changes and forward requests refused for want of their
-// owner's proof (Escalation::unproven; each one is in the dead letters too).
-class UnprovenCounter final : public prometheus::Collectable {
+// schakel_router_unauthorised_total: status changes and forward requests refused because their
+// sender does not own the assignment (Escalation::unauthorised; each one is in the dead letters).
+class UnauthorisedCounter final : public prometheus::Collectable {
  public:
-  explicit UnprovenCounter(const schakel::router::Escalation& escalation)
+  explicit UnauthorisedCounter(const schakel::router::Escalation& escalation)
       : escalation_(escalation) {}
   std::vector<prometheus::MetricFamily> Collect() const override {
     prometheus::MetricFamily family;
-    family.name = "schakel_router_unproven_total";
+    family.name = "schakel_router_unauthorised_total";
     family.help =
-        "Status changes and forward requests refused: not proven by the assignment's owner";
+        "Status changes and forward requests refused: their sender does not own the assignment";
     family.type = prometheus::MetricType::Counter;
     prometheus::ClientMetric metric;
-    metric.counter.value = static_cast<double>(escalation_.unproven());
+    metric.counter.value = static_cast<double>(escalation_.unauthorised());
     family.metric.push_back(std::move(metric));
     return {family};
   }
@@ -199,11 +199,14 @@ int main(int argc, char** argv) {
   schakel::router::Escalation escalation(MakeClock(clock_offset_file));
   schakel::router::Router router(policy, **producer, escalation, kafka,
                                  std::chrono::milliseconds(tick_ms), load);
-  const std::vector<std::string> inputs = {std::string(schakel::routing::kSubmittedTopic),
-                                           std::string(schakel::routing::kForwardingTopic),
-                                           std::string(schakel::routing::kCancellationsTopic),
-                                           std::string(schakel::routing::kStatusTopic),
-                                           std::string(schakel::routing::kReassignTopic)};
+  const std::vector<std::string> shared_inputs = {
+      std::string(schakel::routing::kSubmittedTopic),
+      std::string(schakel::routing::kCancellationsTopic),
+      std::string(schakel::routing::kReassignTopic)};
+  // Every organisation's own topic, also of organisations a changed network file adds later: a
+  // pattern, which the consumer matches again at each metadata refresh (every 10 s here).
+  std::vector<std::string> inputs = shared_inputs;
+  inputs.push_back("^schakel\\.from\\..+");  // routing::kFromTopicPrefix as a pattern
   absl::StatusOr<std::unique_ptr<schakel::metrics::Metrics>> metrics =
       schakel::metrics::Metrics::Start(metrics_listen);
   if (!metrics.ok()) {
@@ -211,7 +214,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // What a transaction made visible counts as produced (the state topic's tombstones too).
-  (*metrics)->AddCollectable(std::make_shared<UnprovenCounter>(escalation));
+  (*metrics)->AddCollectable(std::make_shared<UnauthorisedCounter>(escalation));
   router.OnCommitted([m = metrics->get()](const std::vector<schakel::router::Output>& out) {
     for (const schakel::router::Output& o : out) m->Produced(o.topic, true);
   });
@@ -222,7 +225,8 @@ int main(int argc, char** argv) {
            .topics = inputs,
            .client_id = "schakel-router-" + instance,
            // Range: partition N of every topic goes to the same member.
-           .extra = {{"partition.assignment.strategy", "range"}},
+           .extra = {{"partition.assignment.strategy", "range"},
+                     {"topic.metadata.refresh.interval.ms", "10000"}},
            .on_rebalance = router.Listener(),
            .on_record = [m = metrics->get()](const auto& r) { m->Consumed(r.topic); },
            .on_lag = [m = metrics->get()](const auto& lags) { m->SetConsumerLag(lags); }});
@@ -230,7 +234,10 @@ int main(int argc, char** argv) {
     std::cerr << "router: " << consumer.status().message() << "\n";
     return 2;
   }
-  std::vector<std::string> copartitioned = inputs;
+  std::vector<std::string> copartitioned = shared_inputs;
+  for (const schakel::routing::Organisation& org : policy()->network().organisations) {
+    copartitioned.push_back(schakel::routing::FromTopic(org.id));
+  }
   copartitioned.push_back(std::string(schakel::routing::kRouterStateTopic));
   if (absl::Status s = CheckCopartitioned(**consumer, copartitioned); !s.ok()) {
     std::cerr << "router: Kafka at " << kafka << ": " << s.message() << "\n";
@@ -292,9 +299,9 @@ int main(int argc, char** argv) {
   (*consumer)->Close();
   load_view.Stop();
   spdlog::info(
-      "router stopped: {} records routed, {} skipped ({} unproven), {} escalations, {} "
+      "router stopped: {} records routed, {} skipped ({} unauthorised), {} escalations, {} "
       "transactions",
-      router.routed(), router.rejected(), escalation.unproven(), escalation.escalated(),
+      router.routed(), router.rejected(), escalation.unauthorised(), escalation.escalated(),
       (*producer)->committed());
   return 0;
 }

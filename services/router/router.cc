@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/deadletter/dead_letters.h"
-#include "libs/privacy/owner_proof.h"
 #include "libs/referral/ids.h"
 
 namespace schakel::router {
@@ -67,8 +66,6 @@ std::optional<Output> KeyGrantFor(const Output& out) {
 
 void AddAssignment(v1::AssignmentRequested* assignment, std::vector<OutgoingEvent>* events,
                    std::string_view why) {
-  // Only the owner learns it: with it, it proves its status changes and forward requests.
-  assignment->set_owner_token(privacy::NewOwnerToken());
   v1::InboxEvent offer;
   *offer.mutable_requested() = *assignment;
   events->push_back({routing::InboxTopic(assignment->organisation()),
@@ -243,13 +240,6 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& po
       return absl::InvalidArgumentError("not a CancelRequested event");
     }
     return RouteCancel(policy.network(), cancel);
-  }
-  if (record.topic == routing::kForwardingTopic) {
-    v1::ForwardRequested forward;
-    if (!forward.ParseFromString(record.value)) {
-      return absl::InvalidArgumentError("not a ForwardRequested event");
-    }
-    return RouteForward(policy, forward);
   }
   v1::ReferralSubmitted submitted;
   if (!submitted.ParseFromString(record.value)) {

@@ -31,9 +31,6 @@ struct OutgoingEvent {
 // An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id)
 // and its first status event, REQUESTED, on the status topic (keyed by referral id). `why`, for an
 // assignment that continues another, says what became of that one ("not accepted in time").
-// Gives `assignment` a new owner_token first (whatever it carried: a forward's proposal comes from
-// the former owner), so the caller keeps the offer as it was sent. The token goes only into the
-// offer on the owner's topic: the REQUESTED status (and its copy on the grants topic) has none.
 void AddAssignment(v1::AssignmentRequested* assignment, std::vector<OutgoingEvent>* events,
                    std::string_view why = {});
 OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
@@ -68,7 +65,8 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
 // assignment on the target's topic (id NextAssignmentId(forwarded), pointing back to it) with its
 // REQUESTED status; or, when the network does not allow the target (it does not serve the need or
 // cover the region, or the client's sharing permission does not cover it), a ReferralUnroutable
-// with that reason, so nothing is lost.
+// with that reason, so nothing is lost. `forward.proposed()` must be the router's own offer of the
+// need (Escalation puts it there): its sharing permission is what the target is checked against.
 absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
     const routing::Policy& policy, const v1::ForwardRequested& forward,
     std::vector<v1::AssignmentRequested>* offers = nullptr);
@@ -80,16 +78,17 @@ absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
 absl::StatusOr<std::vector<OutgoingEvent>> RouteCancel(const routing::Network& network,
                                                        const v1::CancelRequested& cancel);
 
-// The events for one consumed record, by its topic: a forward request, a cancel request, or else a
-// submitted referral. INVALID_ARGUMENT for a record that is not what its topic carries or that the
+// The events for one consumed record, by its topic: a cancel request, or else a submitted
+// referral. INVALID_ARGUMENT for a record that is not what its topic carries or that the
 // matching Route* function refuses (the loop logs and skips it).
 absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& policy,
                                                        const kafka::Record& record);
 
-// The consume-route-publish loop: reads the submitted, forwarding, cancellations and status topics
-// in one consumer group (range assignment: partition N of every topic to the same member), and
-// publishes what Escalation decides, the changed escalation state and the consumed positions in one
-// Kafka transaction per batch. A crash at any moment leaves either the whole batch or none of it.
+// The consume-route-publish loop: reads the submitted, cancellations and reassignments topics and
+// every organisation's own topic (schakel.from.<org>) in one consumer group (range assignment:
+// partition N of every topic to the same member), and publishes what Escalation decides, the
+// changed escalation state and the consumed positions in one Kafka transaction per batch. A crash
+// at any moment leaves either the whole batch or none of it.
 class Router {
  public:
   using PolicySource = std::function<std::shared_ptr<const routing::Policy>()>;

@@ -146,10 +146,10 @@ LABEL_VALUES = {
                   "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
                   "UNAUTHENTICATED"},
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
-              "schakel.assignments.forwarding", "schakel.assignments.cancellations", "schakel.router.state",
+              "schakel.assignments.cancellations", "schakel.router.state",
               "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments",
               "schakel.clients.erasures", "schakel.keys.grants"},
-    # and schakel.inbox.<org>
+    # and schakel.inbox.<org>, schakel.from.<org>
     "job": {"intake", "router", "inbox", "ops", "keys"},
 }
 # The scrape jobs whose metrics carry their own `organisation` label: honor_labels, or Prometheus renames it.
@@ -749,7 +749,7 @@ class Checker:
         if op == "=~" and not all(re.fullmatch(r"[\w.\-]+", v) for v in values):
             return  # a real regular expression: not checked
         for v in values:
-            if v not in LABEL_VALUES[label] and not (label == "topic" and v.startswith("schakel.inbox.")):
+            if v not in LABEL_VALUES[label] and not (label == "topic" and v.startswith(("schakel.inbox.", "schakel.from."))):
                 self.problem(where, f"{label} is never {v!r} "
                                     f"(it is one of {', '.join(sorted(LABEL_VALUES[label]))})")
 

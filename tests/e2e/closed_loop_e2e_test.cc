@@ -361,14 +361,16 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
   // must be events.)
   std::vector<std::string> forwards;
   for (const kafka::Record& r :
-       ReadWholeTopic(net_->kafka(), std::string(routing::kForwardingTopic))) {
-    v1::ForwardRequested request;
-    if (!request.ParseFromString(r.value)) {
+       ReadWholeTopic(net_->kafka(), routing::FromTopic("leger-des-heils"))) {
+    v1::OrganisationEvent sent;
+    if (!sent.ParseFromString(r.value)) {
       ASSERT_NE(r.key, submitted.referral_id()) << "offset " << r.offset << ": not an event";
       continue;
     }
-    if (request.meta().assignment_id() != id) continue;
-    forwards.push_back(request.to_organisation());
+    if (!sent.has_forward_requested() || sent.forward_requested().meta().assignment_id() != id) {
+      continue;
+    }
+    forwards.push_back(sent.forward_requested().to_organisation());
   }
   EXPECT_EQ(forwards, std::vector<std::string>{"terwille"});
   std::vector<std::string> changes;

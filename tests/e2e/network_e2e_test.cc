@@ -51,7 +51,8 @@ class NetworkE2eTest : public ::testing::Test {
 
   // Every assignment in an organisation's inbox.
   static std::vector<v1::Assignment> Inbox(const std::string& org) {
-    auto stub = v1::InboxService::NewStub(schakel::testing::TestChannel(Find("inbox-" + org).address));
+    auto stub =
+        v1::InboxService::NewStub(schakel::testing::TestChannel(Find("inbox-" + org).address));
     std::vector<v1::Assignment> all;
     v1::ListAssignmentsRequest request;
     request.set_page_size(500);
@@ -214,8 +215,7 @@ TEST_F(NetworkE2eTest, MetricsAfterTheSeedScenarioCountWhatHappened) {
   EXPECT_TRUE(schakel::testing::Eventually(
       [&] {
         relayed = schakel::testing::ScrapeMetrics(Find("inbox-mjd").metrics_address);
-        return Sample(relayed,
-                      "schakel_kafka_produced_total{topic=\"schakel.assignments.status\"}") >= 1;
+        return Sample(relayed, "schakel_kafka_produced_total{topic=\"schakel.from.mjd\"}") >= 1;
       },
       std::chrono::seconds(20)))
       << relayed;
@@ -281,8 +281,7 @@ TEST_F(NetworkE2eTest, RefusedReferralsAppearNowhere) {
 // Calls one lifecycle action on an organisation's inbox, as that organisation.
 v1::Assignment Act(const std::string& address, const std::string& org, const std::string& action,
                    const v1::Assignment& current, const std::string& text = "") {
-  auto stub =
-      v1::InboxService::NewStub(schakel::testing::TestChannel(address));
+  auto stub = v1::InboxService::NewStub(schakel::testing::TestChannel(address));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   schakel::testing::PrepareCall(context, org);
@@ -334,8 +333,7 @@ TEST_F(NetworkE2eTest, SeedScenarioThroughToTheEndIsSeenByTheReferrer) {
   }
 
   // The referrer sees every step, in order, and the referral as done.
-  auto intake = v1::IntakeService::NewStub(
-      schakel::testing::TestChannel(Find("intake").address));
+  auto intake = v1::IntakeService::NewStub(schakel::testing::TestChannel(Find("intake").address));
   v1::ReferralStatus status;
   for (int attempt = 0; attempt < 120 && !status.done(); ++attempt) {
     grpc::ClientContext context;

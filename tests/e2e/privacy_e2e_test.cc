@@ -304,9 +304,9 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   EXPECT_EQ(key_for("mjd", owners.at("income").second, &key).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
 
-  // The GGD's inbox may write the status topic: an offer of MJD's assignment to the GGD forged
-  // there grants nothing (the key service takes grants from the router's own topic, which the
-  // broker lets no inbox write).
+  // The GGD's inbox may write neither the status topic nor the grants topic (only the router
+  // writes them): an offer of MJD's assignment to the GGD forged there is refused and grants
+  // nothing.
   {
     absl::StatusOr<kafka::Properties> as_ggd =
         kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-ggd"));
@@ -329,7 +329,7 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
                        [&](absl::Status s) { on_status.set_value(s); });
     (*forger)->Publish(routing::kKeyGrantsTopic, referral, forged.SerializeAsString(),
                        [&](absl::Status s) { on_grants.set_value(s); });
-    EXPECT_TRUE(on_status.get_future().get().ok()) << "the inbox could not write its status topic";
+    EXPECT_FALSE(on_status.get_future().get().ok()) << "the broker let the GGD write the facts";
     const absl::Status to_grants = on_grants.get_future().get();
     EXPECT_FALSE(to_grants.ok()) << "the broker let the GGD's inbox write the grants topic";
     (*forger)->Close(std::chrono::seconds(5));
@@ -463,12 +463,13 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   }
 }
 
-// Issue 5 ("each organisation sees only what is its own") against what the ACLs cannot stop:
-// Terwille may write the shared status and forwarding topics, and knows the referral's id from its
-// own offer. With its own Kafka identity it forges the Salvation Army's decline of the shelter need
-// and a forward of it to itself. The router refuses both (no owner proof: it sends them to the dead
-// letters); Terwille never gets the shelter need or its key, and the Salvation Army's assignment
-// stays as it was. The Salvation Army's own forward, proven, goes through.
+// Issue 18 ("authorship the broker proves"): Terwille knows the referral's id from its own offer
+// and holds its own certificate and Kafka identity. It cannot write the facts (the status topic)
+// or the Salvation Army's own topic: the broker refuses both. On its own topic it sends the
+// Salvation Army's decline of the shelter need and a forward of it to itself: the router knows
+// the author from the topic and dead-letters both. Terwille never gets the shelter need or its
+// key, the Salvation Army's assignment and the referrer's view stay as they were, and the
+// Salvation Army's own forward goes through.
 TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefused) {
   v1::Referral referral = MarkedReferral();
   referral.clear_needs();
@@ -490,13 +491,25 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   ASSERT_TRUE(owned);
   ASSERT_TRUE(net_->WaitForStatus("terwille", exit_programme, v1::ASSIGNMENT_STATUS_RECEIVED));
   const std::string next = shelter + ".1";  // referral::NextAssignmentId(shelter)
+  const auto referral_as = [&](const std::string& org, v1::ReferralStatus* out) {
+    grpc::ClientContext context;
+    schakel::testing::PrepareCall(context, org);
+    v1::GetReferralRequest request;
+    request.set_referral_id(submitted.referral_id());
+    return net_->Intake()->GetReferral(&context, request, out);
+  };
+  v1::ReferralStatus view_before;
+  ASSERT_TRUE(referral_as("gemeente", &view_before).ok());
 
   // Terwille forges, with its own certificate, as the Salvation Army's inbox would write them.
   absl::StatusOr<kafka::Properties> as_terwille =
       kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-terwille"));
   ASSERT_TRUE(as_terwille.ok()) << as_terwille.status();
-  absl::StatusOr<std::unique_ptr<kafka::Producer>> forger = kafka::Producer::Create(
-      {.bootstrap_servers = net_->kafka(), .client_id = "forger", .extra = *as_terwille});
+  absl::StatusOr<std::unique_ptr<kafka::Producer>> forger =
+      kafka::Producer::Create({.bootstrap_servers = net_->kafka(),
+                               .client_id = "forger",
+                               .delivery_timeout = std::chrono::seconds(15),
+                               .extra = *as_terwille});
   ASSERT_TRUE(forger.ok()) << forger.status();
   v1::AssignmentStatusChanged declined;
   declined.mutable_meta()->set_schema_version(1);
@@ -509,59 +522,71 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   declined.set_version(owned->version() + 1);
   declined.set_by("leger-des-heils");
   declined.set_need_code("shelter");
-  declined.set_referring_organisation("gemeente");
+  // Attack 1 of the issue too: a fact naming Terwille as the referrer would take the referral
+  // over in intake's view.
+  declined.set_referring_organisation("terwille");
   declined.set_forward_to("terwille");
-  declined.set_owner_proof(std::string(32, 'f'));  // a guess: it has no token to make one with
   v1::ForwardRequested forward;
   *forward.mutable_meta() = declined.meta();
   forward.mutable_meta()->set_event_id("e-forged-forward");
-  forward.set_from_organisation("leger-des-heils");
+  forward.set_from_organisation("terwille");
   forward.set_to_organisation("terwille");
   v1::AssignmentRequested* proposed = forward.mutable_proposed();
   proposed->set_organisation("terwille");
   proposed->set_need_code("shelter");
-  proposed->set_region("groningen-stad");
-  proposed->add_languages("nl");
-  proposed->set_referring_organisation("gemeente");
-  proposed->set_need_index(0);
-  proposed->set_previous_assignment_id(shelter);
   *proposed->mutable_sharing() = referral.sharing();
-  std::promise<absl::Status> on_status;
-  std::promise<absl::Status> on_forward;
-  (*forger)->Publish(routing::kStatusTopic, submitted.referral_id(), declined.SerializeAsString(),
-                     [&](absl::Status s) { on_status.set_value(s); });
-  (*forger)->Publish(routing::kForwardingTopic, submitted.referral_id(),
-                     forward.SerializeAsString(), [&](absl::Status s) { on_forward.set_value(s); });
-  ASSERT_TRUE(on_status.get_future().get().ok()) << "the broker refused Terwille the status topic";
-  ASSERT_TRUE(on_forward.get_future().get().ok()) << "the broker refused the forwarding topic";
+  v1::OrganisationEvent sent_decline;
+  *sent_decline.mutable_status_changed() = declined;
+  v1::OrganisationEvent sent_forward;
+  *sent_forward.mutable_forward_requested() = forward;
+  const auto publish = [&](const std::string& topic, const std::string& value) {
+    std::promise<absl::Status> done;
+    (*forger)->Publish(topic, submitted.referral_id(), value,
+                       [&](absl::Status s) { done.set_value(s); });
+    return done.get_future().get();
+  };
+  // The facts and the Salvation Army's own topic: refused by the broker.
+  EXPECT_FALSE(publish(std::string(routing::kStatusTopic), declined.SerializeAsString()).ok())
+      << "the broker let Terwille write the status topic";
+  EXPECT_FALSE(
+      publish(routing::FromTopic("leger-des-heils"), sent_decline.SerializeAsString()).ok())
+      << "the broker let Terwille write the Salvation Army's own topic";
+  // Its own topic: the broker takes them; the router refuses them.
+  ASSERT_TRUE(publish(routing::FromTopic("terwille"), sent_decline.SerializeAsString()).ok());
+  ASSERT_TRUE(publish(routing::FromTopic("terwille"), sent_forward.SerializeAsString()).ok());
   (*forger)->Close(std::chrono::seconds(5));
 
   // The router read both and refused both: they are in the dead letters, saying why. (Not fatal:
   // what follows shows what a router that took them would have done.)
-  std::set<std::string> refused;
+  std::map<std::string, std::string> refused;  // value -> reason
   EXPECT_TRUE(Eventually([&] {
     refused.clear();
     for (const kafka::Record& r :
          schakel::testing::ReadWholeTopic(net_->kafka(), std::string(routing::kDeadLetterTopic))) {
       v1::DeadLetter letter;
       if (!letter.ParseFromString(r.value) || letter.consumer() != "router") continue;
-      if (letter.value() == declined.SerializeAsString() ||
-          letter.value() == forward.SerializeAsString()) {
-        EXPECT_EQ(letter.reason(),
-                  "owner_proof: " + std::string(letter.topic() == routing::kStatusTopic
-                                                    ? "not made with the token of the "
-                                                      "assignment's offer"
-                                                    : "missing; the router acts only on what "
-                                                      "the assignment's owner proves"));
-        refused.insert(letter.topic());
+      if (letter.value() == sent_decline.SerializeAsString() ||
+          letter.value() == sent_forward.SerializeAsString()) {
+        refused[letter.value()] = letter.reason();
       }
     }
     return refused.size() == 2;
   })) << "refused: "
       << refused.size();
+  EXPECT_EQ(refused[sent_decline.SerializeAsString()],
+            "organisation: says 'leger-des-heils' on schakel.from.terwille");
+  EXPECT_EQ(refused[sent_forward.SerializeAsString()],
+            "assignment " + shelter + " is not offered to terwille: only its owner changes it");
 
   EXPECT_THAT(schakel::testing::ScrapeMetrics(net_->Find("router-1").metrics_address),
-              ::testing::HasSubstr("\nschakel_router_unproven_total 2\n"));
+              ::testing::HasSubstr("\nschakel_router_unauthorised_total 2\n"));
+
+  // The referral is still the municipality's, as it was; Terwille cannot read it.
+  v1::ReferralStatus view_after;
+  ASSERT_TRUE(referral_as("gemeente", &view_after).ok());
+  EXPECT_EQ(view_after.SerializeAsString(), view_before.SerializeAsString());
+  v1::ReferralStatus taken_over;
+  EXPECT_EQ(referral_as("terwille", &taken_over).error_code(), grpc::StatusCode::NOT_FOUND);
 
   // Nothing came of them: no offer of the shelter need to Terwille, no key for it, and the
   // Salvation Army's assignment is as it was.
@@ -596,7 +621,7 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
               grpc::StatusCode::PERMISSION_DENIED);
   }
 
-  // The Salvation Army's own forward (proven by its inbox) is acted on: Terwille gets the need.
+  // The Salvation Army's own forward, from its own topic, is acted on: Terwille gets the need.
   {
     grpc::ClientContext context;
     schakel::testing::PrepareCall(context, "leger-des-heils");

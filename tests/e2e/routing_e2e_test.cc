@@ -382,8 +382,7 @@ TEST_F(RoutingE2eTest, AnOrganisationAtCapacityIsPassedOver) {
   // Any running router (an earlier test may have killed the first).
   schakel::testing::Service* running = &net_->Find("router-e2e-1");
   if (!running->process->running()) running = &net_->Find("router-e2e-2");
-  auto router = v1::RoutingService::NewStub(
-      schakel::testing::TestChannel(running->address));
+  auto router = v1::RoutingService::NewStub(schakel::testing::TestChannel(running->address));
   v1::ExplainRouteResponse explained;
   ASSERT_TRUE(Eventually([&] {
     grpc::ClientContext context;
@@ -464,7 +463,7 @@ TEST_F(RoutingE2eTest, PoisonRecordsGoToTheDeadLettersAndEveryoneKeepsGoing) {
   const std::string marker = "poison-" + std::to_string(::getpid());
   for (const std::string& topic :
        {std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
-        routing::InboxTopic("alpha")}) {
+        routing::FromTopic("alpha"), routing::InboxTopic("alpha")}) {
     std::promise<absl::Status> acknowledged;
     (*producer)->Publish(topic, marker, poison,
                          [&acknowledged](absl::Status s) { acknowledged.set_value(s); });
@@ -497,7 +496,7 @@ TEST_F(RoutingE2eTest, PoisonRecordsGoToTheDeadLettersAndEveryoneKeepsGoing) {
       << " dead letters";
   EXPECT_EQ(who, (std::multiset<std::string>{
                      "router <- schakel.referrals.submitted",
-                     "router <- schakel.assignments.status",
+                     "router <- schakel.from.alpha",
                      "intake-view <- schakel.referrals.submitted",
                      "intake-view <- schakel.assignments.status",
                      "inbox-alpha <- schakel.inbox.alpha",

@@ -141,7 +141,10 @@ class KafkaAccessTest : public ::testing::Test {
       return RdKafka::ERR__FAIL;
     }
     std::string value = "acl-test";
-    if (topic == routing::kStatusTopic) {
+    const bool from_organisation = !routing::FromTopicOrganisation(topic).empty();
+    if (from_organisation || topic == routing::kStatusTopic) {
+      // A well-formed change (of an assignment nobody offered), as an organisation's inbox sends
+      // it (or, on the status topic, as the old inboxes did).
       v1::AssignmentStatusChanged event;
       event.mutable_meta()->set_schema_version(1);
       event.mutable_meta()->set_event_id("e-acl-test-" + std::to_string(::getpid()));
@@ -150,7 +153,9 @@ class KafkaAccessTest : public ::testing::Test {
       event.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
       event.set_to_status(v1::ASSIGNMENT_STATUS_RECEIVED);
       event.set_version(2);
-      value = event.SerializeAsString();
+      v1::OrganisationEvent sent;
+      *sent.mutable_status_changed() = event;
+      value = from_organisation ? sent.SerializeAsString() : event.SerializeAsString();
     }
     const RdKafka::ErrorCode queued =
         producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
@@ -205,8 +210,7 @@ std::filesystem::path KafkaAccessTest::dir_;
 TEST_F(KafkaAccessTest, OwnTopicAndGroupWork) {
   EXPECT_EQ(Produce(ServiceIdentity(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
   EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
-  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
-            RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::FromTopic(a_)), RdKafka::ERR_NO_ERROR);
 }
 
 TEST_F(KafkaAccessTest, ReadingAnotherOrganisationsTopicIsRefused) {
@@ -225,6 +229,16 @@ TEST_F(KafkaAccessTest, WritingWhatItMayNotWriteIsRefused) {
   EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kSubmittedTopic)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   EXPECT_EQ(Produce(ServiceIdentity(a_), Inbox(b_)), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  // Another organisation's own outgoing topic, where A would speak in B's name, and the facts
+  // only the router writes.
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::FromTopic(b_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(PartnerIdentity(a_), routing::FromTopic(b_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(TestKafkaConfig("operator"), std::string(routing::kStatusTopic)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
 TEST_F(KafkaAccessTest, APartnersOwnCertificateHasTheSameRights) {
@@ -292,6 +306,91 @@ TEST_F(KafkaAccessTest, AnInboxKeepsItsOwnAuditTopicAndReadsNoOther) {
   EXPECT_EQ(Consume(PartnerIdentity(a_), Group(a_) + ".partner-audit",
                     routing::AuditTopic("inbox-" + b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+// Upgrading from the version where every inbox wrote the shared status and forwarding topics: the
+// old rights stay on a running broker (ACLs only add up) until `access apply --exact` removes
+// them, and the old forwarding topic goes only once the router has read it to the end.
+TEST_F(KafkaAccessTest, AnUpgradeRemovesTheOldRightsAndRetiresTheDrainedOldTopic) {
+  const std::string schakelctl = kBinary + "/tools/schakelctl/schakelctl";
+  const std::string forwarding = "schakel.assignments.forwarding";
+  // The network as the old version left it: A may write the facts and the forwarding topic, and a
+  // forward request of A's waits there for the router.
+  ASSERT_TRUE(kafka::EnsureTopics(TestKafka(), {{forwarding, 3, 1}}, std::chrono::seconds(15),
+                                  *kafka::ReadClientConfigFile(TestKafkaConfig("admin")))
+                  .ok());
+  const std::string principal = "User:inbox-" + a_;
+  ASSERT_TRUE(
+      kafka::CreateAcls(TestKafka(),
+                        {{principal, "topic", std::string(routing::kStatusTopic), false, "Write"},
+                         {principal, "topic", forwarding, false, "Write"}},
+                        std::chrono::seconds(15))
+          .ok());
+  ASSERT_EQ(Produce(ServiceIdentity(a_), forwarding), RdKafka::ERR_NO_ERROR);
+  ASSERT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+            RdKafka::ERR_NO_ERROR);
+
+  // Not drained yet: the topic stays, and the operator is told why.
+  std::string output;
+  const std::vector<std::string> retire = {
+      schakelctl,    "--kafka-config", TestKafkaConfig("admin"),
+      "topics",      "retire",         "--network",
+      network_file_, "--kafka",        TestKafka()};
+  EXPECT_EQ(RunCommand(retire, &output), 1) << output;
+  EXPECT_NE(output.find(forwarding + ": kept: schakel.router has "), std::string::npos) << output;
+  absl::StatusOr<std::vector<std::string>> topics =
+      kafka::ListTopics(TestKafka(), forwarding, std::chrono::seconds(15),
+                        *kafka::ReadClientConfigFile(TestKafkaConfig("admin")));
+  ASSERT_TRUE(topics.ok()) << topics.status();
+  EXPECT_EQ(*topics, std::vector<std::string>{forwarding});
+
+  // The old router reads it to the end (its group commits the end of every partition)...
+  {
+    std::unique_ptr<RdKafka::Conf> conf = ConfAs(TestKafkaConfig("admin"));
+    std::string error;
+    conf->set("group.id", "schakel.router", error);
+    conf->set("enable.auto.commit", "false", error);
+    std::unique_ptr<RdKafka::KafkaConsumer> router(
+        RdKafka::KafkaConsumer::create(conf.get(), error));
+    ASSERT_TRUE(router) << error;
+    std::vector<RdKafka::TopicPartition*> ends;
+    for (int p = 0; p < 3; ++p) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      ASSERT_EQ(router->query_watermark_offsets(forwarding, p, &low, &high, 10000),
+                RdKafka::ERR_NO_ERROR);
+      ends.push_back(RdKafka::TopicPartition::create(forwarding, p, high));
+    }
+    EXPECT_EQ(router->commitSync(ends), RdKafka::ERR_NO_ERROR);
+    RdKafka::TopicPartition::destroy(ends);
+    router->close();
+  }
+  // ...and then it goes.
+  EXPECT_EQ(RunCommand(retire, &output), 0) << output;
+  EXPECT_NE(output.find(forwarding + ": deleted"), std::string::npos) << output;
+  EXPECT_TRUE(schakel::testing::Eventually(
+      [&] {
+        topics = kafka::ListTopics(TestKafka(), forwarding, std::chrono::seconds(15),
+                                   *kafka::ReadClientConfigFile(TestKafkaConfig("admin")));
+        return topics.ok() && topics->empty();
+      },
+      std::chrono::seconds(30)));
+
+  // The old rights go with `access apply --exact`; A's own topic stays A's.
+  ASSERT_EQ(RunCommand({schakelctl, "--kafka-config", TestKafkaConfig("admin"), "access", "apply",
+                        "--exact", "--network", network_file_, "--kafka", TestKafka(),
+                        "--kafka-jars", std::string(SCHAKEL_SOURCE_DIR) + "/.cache/kafka/libs",
+                        "--java-config", (TestPki() / "kafka" / "admin.java.properties").string()},
+                       &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("removing " + principal + "\tWrite\ttopic\t" +
+                        std::string(routing::kStatusTopic)),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::FromTopic(a_)), RdKafka::ERR_NO_ERROR);
 }
 
 TEST_F(KafkaAccessTest, WithoutACertificateNothingConnects) {

@@ -206,6 +206,12 @@ int main(int argc, char** argv) {
   auto* create_cmd = topics_cmd->add_subcommand("create", "Create every topic the network needs");
   create_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
   create_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  auto* retire_cmd = topics_cmd->add_subcommand(
+      "retire",
+      "Delete the topics an earlier version used, each once the consumer that read it has read it "
+      "to the end (as the Kafka super user: --kafka-config)");
+  retire_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  retire_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
 
   // access show|apply
   auto* access_cmd = app.add_subcommand("access", "Who may do what on Kafka (ACLs)");
@@ -213,11 +219,19 @@ int main(int argc, char** argv) {
   auto* access_show_cmd =
       access_cmd->add_subcommand("show", "Print the ACLs the network needs, one per line");
   access_show_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
+  bool access_markdown = false;
+  access_show_cmd->add_flag("--markdown", access_markdown,
+                            "Print README's table instead: one row per principal, as <org>");
   auto* access_apply_cmd = access_cmd->add_subcommand(
       "apply", "Create the ACLs the network needs (as the Kafka super user: --kafka-config)");
   access_apply_cmd->add_option("--network", network_file, "The network file")
       ->capture_default_str();
   access_apply_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  bool access_exact = false;
+  access_apply_cmd->add_flag(
+      "--exact", access_exact,
+      "Also remove the topic and group ACLs of the table's principals that the table no longer "
+      "has (after an upgrade; not on a broker that several networks share)");
   // librdkafka 2.0.2 cannot make ACLs on transactional ids (the router's): Kafka's own AclCommand
   // does.
   std::string kafka_jars;
@@ -400,6 +414,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (*access_show_cmd && access_markdown) {
+    std::cout << schakel::routing::KafkaAccessMarkdown();
+    return 0;
+  }
   if (*access_show_cmd || *access_apply_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
     if (!net.ok()) return Fail(std::string(net.status().message()));
@@ -422,6 +440,33 @@ int main(int argc, char** argv) {
     }
     absl::Status created = schakel::kafka::CreateAcls(kafka, direct, std::chrono::seconds(15));
     if (!created.ok()) return Fail("Kafka at " + kafka + ": " + std::string(created.message()));
+    std::size_t removed = 0;
+    if (access_exact) {
+      // ACLs only add up: a right an older table gave (an inbox writing the status topic) stays
+      // until it is removed.
+      const auto wanted = [&direct](const schakel::kafka::AclBinding& acl) {
+        return std::any_of(direct.begin(), direct.end(), [&acl](const auto& w) {
+          return w.principal == acl.principal && w.resource == acl.resource && w.name == acl.name &&
+                 w.prefixed == acl.prefixed && w.operation == acl.operation;
+        });
+      };
+      std::vector<schakel::kafka::AclBinding> stale;
+      for (const std::string& principal : schakel::routing::KafkaPrincipals(*net)) {
+        absl::StatusOr<std::vector<schakel::kafka::AclBinding>> present =
+            schakel::kafka::DescribeAcls(kafka, "User:" + principal, std::chrono::seconds(15));
+        if (!present.ok())
+          return Fail("Kafka at " + kafka + ": " + std::string(present.status().message()));
+        for (schakel::kafka::AclBinding& acl : *present) {
+          if (wanted(acl)) continue;
+          std::cout << "removing " << acl.principal << "\t" << acl.operation << "\t" << acl.resource
+                    << "\t" << acl.name << (acl.prefixed ? "*" : "") << "\n";
+          stale.push_back(std::move(acl));
+        }
+      }
+      absl::Status deleted = schakel::kafka::DeleteAcls(kafka, stale, std::chrono::seconds(15));
+      if (!deleted.ok()) return Fail("Kafka at " + kafka + ": " + std::string(deleted.message()));
+      removed = stale.size();
+    }
     // One AclCommand (a JVM start, seconds) per resource, with all its operations.
     std::map<std::tuple<std::string, std::string, bool>, std::vector<std::string>> operations;
     for (const schakel::kafka::AclBinding& acl : transactional) {
@@ -463,7 +508,9 @@ int main(int argc, char** argv) {
       if (Run(command_line) != 0) return Fail("Kafka's AclCommand failed for " + principal);
     }
     std::cout << direct.size() + transactional.size() << " ACLs present on " << kafka << " for "
-              << schakel::routing::KafkaPrincipals(*net).size() << " principals\n";
+              << schakel::routing::KafkaPrincipals(*net).size() << " principals";
+    if (access_exact) std::cout << "; " << removed << " no longer in the table removed";
+    std::cout << "\n";
     return 0;
   }
 
@@ -620,6 +667,50 @@ int main(int argc, char** argv) {
     std::cout << specs.size() << " topics present on " << kafka << " (" << net->topics.partitions
               << " partitions, replication factor " << net->topics.replication_factor << ")\n";
     return 0;
+  }
+
+  if (*retire_cmd) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    absl::StatusOr<std::vector<std::string>> present =
+        schakel::kafka::ListTopics(kafka, "schakel.", std::chrono::seconds(15));
+    if (!present.ok())
+      return Fail("Kafka at " + kafka + ": " + std::string(present.status().message()));
+    int not_yet = 0;
+    for (const schakel::routing::RetiredTopic& retired : schakel::routing::kRetiredTopics) {
+      const std::string topic(retired.name);
+      if (std::find(present->begin(), present->end(), topic) == present->end()) continue;
+      if (!retired.drained_by.empty()) {
+        // Drained: the group has read every record (its committed offset is past each one).
+        std::vector<std::int32_t> partitions;
+        for (int p = 0; p < net->topics.partitions; ++p) partitions.push_back(p);
+        absl::StatusOr<std::map<std::int32_t, std::int64_t>> committed =
+            schakel::kafka::CommittedOffsets(kafka, std::string(retired.drained_by), topic,
+                                             partitions, std::chrono::seconds(15));
+        if (!committed.ok())
+          return Fail("Kafka at " + kafka + ": " + std::string(committed.status().message()));
+        absl::StatusOr<std::vector<schakel::kafka::Record>> records =
+            ReadTopic(kafka, topic, net->topics.partitions);
+        if (!records.ok())
+          return Fail("Kafka at " + kafka + ": " + std::string(records.status().message()));
+        std::size_t unread = 0;
+        for (const schakel::kafka::Record& r : *records) {
+          const auto at = committed->find(r.partition);
+          if (at == committed->end() || r.offset >= at->second) ++unread;
+        }
+        if (unread > 0) {
+          std::cout << topic << ": kept: " << retired.drained_by << " has " << unread
+                    << " of its records still to read (stop what writes it, let "
+                    << retired.drained_by << " run, then retire again)\n";
+          ++not_yet;
+          continue;
+        }
+      }
+      absl::Status deleted = schakel::kafka::DeleteTopics(kafka, {topic}, std::chrono::seconds(15));
+      if (!deleted.ok()) return Fail("Kafka at " + kafka + ": " + std::string(deleted.message()));
+      std::cout << topic << ": deleted (" << retired.instead << ")\n";
+    }
+    return not_yet == 0 ? 0 : 1;
   }
 
   if (*submit_cmd) {
