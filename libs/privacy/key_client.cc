@@ -58,10 +58,12 @@ void CallForKey(Request request, std::chrono::system_clock::time_point deadline,
 }  // namespace
 
 void KeyClient::ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                          const v1::SharingPermission* sharing,
                           std::chrono::system_clock::time_point deadline, Done done) {
   v1::ClientKeyRequest request;
   request.set_client_pseudonym(client_pseudonym);
   request.set_referral_id(referral_id);
+  if (sharing != nullptr) *request.mutable_sharing() = *sharing;
   CallForKey(std::move(request), deadline, std::move(done), [this](auto&&... args) {
     stub_->async()->ClientKey(std::forward<decltype(args)>(args)...);
   });

@@ -21,10 +21,13 @@ class ClientKeySource {
  public:
   using Done = std::function<void(absl::StatusOr<v1::DataKey>)>;
   virtual ~ClientKeySource() = default;
-  // The client's current key (made on first use) for sealing `referral_id`'s personal data. Calls
-  // `done` exactly once, on any thread; UNAVAILABLE when the key service does not answer by
-  // `deadline`.
+  // The client's current key (made on first use) for sealing `referral_id`'s personal data. With
+  // `sharing`, the referral's sharing permission: the key service records it and hands the key to
+  // no organisation outside it. Required for a new referral; nullptr only when asking again for a
+  // referral the key service already has (INVALID_ARGUMENT otherwise). Calls `done` exactly once,
+  // on any thread; UNAVAILABLE when the key service does not answer by `deadline`.
   virtual void ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                         const v1::SharingPermission* sharing,
                          std::chrono::system_clock::time_point deadline, Done done) = 0;
   // The key `key_id` of the client of `referral_id` (to open, for the referring organisation, what
   // the owners wrote sealed about its assignments). Calls `done` exactly once, on any thread:
@@ -63,6 +66,7 @@ class KeyClient final : public ClientKeySource, public AssignmentKeySource {
       : stub_(v1::KeyService::NewStub(channel)), timeout_(timeout) {}
 
   void ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                 const v1::SharingPermission* sharing,
                  std::chrono::system_clock::time_point deadline, Done done) override;
   void ReferralKey(const std::string& referral_id, const std::string& key_id,
                    std::chrono::system_clock::time_point deadline, Done done) override;

@@ -576,8 +576,10 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
     keys_->ReferralKey(referral_id, client_key->key_id, key_deadline, std::move(seal_and_send));
   } else {
     // A referral sealed before every referral named its key: the client's current key, which the
-    // owner's inbox gets for the assignment too (it is the same client's).
-    keys_->ClientKey(client_key->client_pseudonym, referral_id, key_deadline,
+    // owner's inbox gets for the assignment too (it is the same client's). The key service has had
+    // the referral since it was sealed: its sharing permission, if recorded, stands (the view does
+    // not keep it to send again).
+    keys_->ClientKey(client_key->client_pseudonym, referral_id, /*sharing=*/nullptr, key_deadline,
                      std::move(seal_and_send));
   }
   return reactor;
@@ -754,10 +756,13 @@ grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerCont
   }
   // The client's key comes from the key service; the referral is sealed and published when it
   // arrives (on the key client's thread), so no gRPC thread waits. The referral goes along as a
-  // copy: by then the call may have been answered (its deadline), and its request is gone.
+  // copy: by then the call may have been answered (its deadline), and its request is gone. The
+  // key service records the client's sharing permission with the key: it hands the key to no
+  // organisation outside it, whatever the router offers.
   const std::string pseudonym = event.client_pseudonym();
   keys_->ClientKey(
-      pseudonym, referral_id, std::chrono::system_clock::now() + std::chrono::seconds(5),
+      pseudonym, referral_id, &request->referral().sharing(),
+      std::chrono::system_clock::now() + std::chrono::seconds(5),
       [this, held = Hold(), event = std::move(event), caller, need_count,
        linked = std::move(linked), reactor, response, answer,
        referral = request->referral()](absl::StatusOr<v1::DataKey> client_key) mutable {

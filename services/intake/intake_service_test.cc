@@ -1,5 +1,6 @@
 #include "services/intake/intake_service.h"
 
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "libs/privacy/sealed.h"
@@ -69,10 +71,12 @@ class FakePublisher final : public kafka::Publisher {
 class FakeKeys final : public privacy::ClientKeySource {
  public:
   void ClientKey(const std::string& client_pseudonym, const std::string& referral_id,
+                 const v1::SharingPermission* sharing,
                  std::chrono::system_clock::time_point /*deadline*/, Done done) override {
     {
       std::lock_guard lock(mu_);
       asked_.push_back(client_pseudonym + " " + referral_id);
+      sharing_.push_back(sharing == nullptr ? std::nullopt : std::optional(*sharing));
     }
     if (!available_) return done(absl::UnavailableError("key service: connection refused"));
     if (hold_) {
@@ -112,6 +116,11 @@ class FakeKeys final : public privacy::ClientKeySource {
     std::lock_guard lock(mu_);
     return asked_;
   }
+  // The sharing permission each ClientKey call carried (nullopt: none), in the order of asked().
+  std::vector<std::optional<v1::SharingPermission>> sharing() {
+    std::lock_guard lock(mu_);
+    return sharing_;
+  }
   v1::DataKey key_ = [] {
     v1::DataKey k;
     k.set_key_id("k-test");
@@ -125,6 +134,7 @@ class FakeKeys final : public privacy::ClientKeySource {
  private:
   std::mutex mu_;
   std::vector<std::string> asked_;
+  std::vector<std::optional<v1::SharingPermission>> sharing_;
   std::vector<std::string> referral_asked_;
   std::vector<Done> held_;
 };
@@ -220,6 +230,13 @@ TEST_F(IntakeServiceTest, PublishesOnePseudonymisedEventAndAnswersWithIds) {
   // every offer names the client's key.
   EXPECT_EQ(keys_.asked(), std::vector<std::string>{pseudonymiser_.ForBsn("111222333") + " " +
                                                     response.referral_id()});
+  // The key service is told the client's sharing permission with the key (its second line against
+  // an offer outside it), as the referral gave it.
+  ASSERT_EQ(keys_.sharing().size(), 1u);
+  ASSERT_TRUE(keys_.sharing()[0].has_value()) << "ClientKey without the sharing permission";
+  EXPECT_EQ(keys_.sharing()[0]->basis(), v1::SHARING_BASIS_CONSENT);
+  EXPECT_THAT(keys_.sharing()[0]->organisations(),
+              ::testing::ElementsAre("gemeente", "leger-des-heils", "mjd"));
   EXPECT_EQ(event.sealed_client().key_id(), "k-test");
   absl::StatusOr<std::string> opened = privacy::Open(
       event.sealed_client(), keys_.key_.key(), privacy::ClientContext(response.referral_id()));

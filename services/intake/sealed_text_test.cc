@@ -17,8 +17,8 @@ constexpr char kAssignment[] = "a-00000000000000000000000a-0";
 // asks.
 class CountingKeys final : public privacy::ClientKeySource {
  public:
-  void ClientKey(const std::string&, const std::string&, std::chrono::system_clock::time_point,
-                 Done done) override {
+  void ClientKey(const std::string&, const std::string&, const v1::SharingPermission*,
+                 std::chrono::system_clock::time_point, Done done) override {
     done(absl::UnimplementedError("not asked here"));
   }
   void ReferralKey(const std::string& /*referral_id*/, const std::string& key_id,

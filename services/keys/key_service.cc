@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/referral/ids.h"
+#include "libs/referral/validation.h"
 #include "libs/service/identity.h"
 #include "libs/service/status.h"
 #include "schakel/v1/events.pb.h"
@@ -21,8 +22,49 @@ using google::protobuf::util::TimeUtil;
 
 constexpr std::size_t kMaxReasonChars = 500;
 const char kNotYours[] = "no key for this assignment for the calling organisation";
-// Why a key is handed to an organisation (the audit entry's reason).
+// Why a key is handed to an organisation (the audit entry's reason), and the same for a referral
+// whose sharing permission the key service does not know (recorded before it learnt them).
 const char kGrantReason[] = "open offered assignment";
+const char kGrantReasonSharingUnknown[] =
+    "open offered assignment (no sharing permission recorded: the offer alone decided)";
+
+// An organisation id as the network file allows them: [a-z0-9][a-z0-9-]{0,62}.
+bool IsOrganisationId(const std::string& id) {
+  if (id.empty() || id.size() > 63 || id[0] == '-') return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// The organisations of a ClientKeyRequest's sharing permission, when it is well formed (empty when
+// it is not given); INVALID_ARGUMENT naming the field otherwise. The organisations are not looked
+// up in the network: intake did that, and the key service only keeps them.
+absl::StatusOr<Sharing> RequestedSharing(const v1::ClientKeyRequest& request) {
+  if (!request.has_sharing()) return Sharing();
+  const v1::SharingPermission& sharing = request.sharing();
+  if (sharing.basis() == v1::SHARING_BASIS_UNSPECIFIED ||
+      !v1::SharingBasis_IsValid(sharing.basis())) {
+    return absl::InvalidArgumentError(
+        "sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
+  }
+  if (sharing.organisations().empty()) {
+    return absl::InvalidArgumentError("sharing.organisations: must name at least one organisation");
+  }
+  if (static_cast<std::size_t>(sharing.organisations_size()) > referral::kMaxSharingOrganisations) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sharing.organisations: at most ", referral::kMaxSharingOrganisations, " organisations"));
+  }
+  std::vector<std::string> organisations;
+  for (int i = 0; i < sharing.organisations_size(); ++i) {
+    if (!IsOrganisationId(sharing.organisations(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sharing.organisations[", i, "]: not an organisation id"));
+    }
+    organisations.push_back(sharing.organisations(i));
+  }
+  return Sharing(std::move(organisations));
+}
 
 // The organisation the caller acts for: an organisation, or its inbox ("inbox-<org>" service).
 std::string ActingOrganisation(const service::Caller& caller) {
@@ -131,12 +173,20 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
   }
   switch (*access) {
     case KeyStore::Access::kGranted: {
+      if (!key.sharing_known) {
+        ++sharing_unknown_;
+        spdlog::warn(
+            "key of {} handed to {} on the offer alone: referral {} has no sharing permission "
+            "recorded here (recorded before the key service kept them)",
+            w.assignment_id, w.organisation, key.referral_id);
+      }
       // Handed out only once the hand-out is recorded (who, which assignment of which client, why):
       // an organisation never holds a key the audit stream does not know it got.
       // (Taken before `key` moves into the hand-out.)
       const audit::Ids ids{.referral_id = key.referral_id,
                            .assignment_ids = {w.assignment_id},
                            .client_pseudonym = key.client_pseudonym};
+      const char* reason = key.sharing_known ? kGrantReason : kGrantReasonSharingUnknown;
       auto hand_out = [reactor = w.reactor, response = w.response, assignment_id = w.assignment_id,
                        organisation = w.organisation,
                        key = std::move(key)](const absl::Status& recorded) mutable {
@@ -157,10 +207,21 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
         hand_out(absl::OkStatus());
         return true;
       }
-      audit_->Record(audit::OrganisationActor(w.organisation), audit::kKeyGranted, ids,
-                     kGrantReason, std::move(hand_out));
+      audit_->Record(audit::OrganisationActor(w.organisation), audit::kKeyGranted, ids, reason,
+                     std::move(hand_out));
       return true;
     }
+    case KeyStore::Access::kOutsideSharing:
+      // Refused like an assignment that was never offered, and only when the wait is over: neither
+      // the answer nor its timing tells the caller that the assignment exists.
+      if (!last_chance) return false;
+      ++refused_outside_sharing_;
+      spdlog::warn(
+          "key of {} refused to {}: offered to it by the router, but outside the sharing "
+          "permission of referral {}",
+          w.assignment_id, w.organisation, key.referral_id);
+      w.reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, kNotYours));
+      return true;
     case KeyStore::Access::kErased:
       w.reactor->Finish(grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
@@ -213,11 +274,15 @@ grpc::ServerUnaryReactor* KeyService::ClientKey(grpc::CallbackServerContext* con
                                  "client_pseudonym: a pseudonym (p-...) is required"));
   } else if (request->referral_id().empty()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral_id: is required"));
+  } else if (absl::StatusOr<Sharing> sharing = RequestedSharing(*request); !sharing.ok()) {
+    reactor->Finish(service::ToGrpc(sharing.status()));
   } else {
     {
       std::lock_guard lock(key_mu_);
       key_calls_.push_back(
-          {reactor, response, {request->client_pseudonym(), request->referral_id()}});
+          {reactor,
+           response,
+           {request->client_pseudonym(), request->referral_id(), *std::move(sharing)}});
     }
     key_wake_.notify_one();
   }
@@ -240,6 +305,9 @@ void KeyService::KeyWriterLoop() {
       if (keys[i].ok()) {
         calls[i].response->set_key_id(keys[i]->key_id);
         calls[i].response->set_key(std::move(keys[i]->key));
+      } else if (keys[i].status().code() == absl::StatusCode::kInvalidArgument) {
+        spdlog::warn("client key for {} refused: {}", calls[i].request.referral_id,
+                     std::string(keys[i].status().message()));
       } else {
         spdlog::error("client key for {}: {}", calls[i].request.referral_id,
                       std::string(keys[i].status().message()));
@@ -296,6 +364,7 @@ grpc::ServerUnaryReactor* KeyService::ReferralKey(grpc::CallbackServerContext* c
           absl::StrCat("erased: the client of ", request->referral_id(), " has been erased")));
       break;
     case KeyStore::Access::kNotGranted:
+    case KeyStore::Access::kOutsideSharing:
     case KeyStore::Access::kUnknownKey:
       reactor->Finish(
           grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no such key for this referral"));

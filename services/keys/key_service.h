@@ -1,13 +1,18 @@
 // KeyService (proto/schakel/v1/keys.proto): hands out clients' data keys to whoever may have them
 // and destroys them on erasure. Intake gets a client's key to seal; an organisation gets the key of
 // an assignment the router offered it (the grant comes from the router's grants topic:
-// GrantFollower), waiting a moment for that offer to arrive; an operator erases a client. Each
+// GrantFollower), waiting a moment for that offer to arrive, and only when the client's sharing
+// permission (which intake gave with ClientKey) names the organisation: the router's offer alone is
+// not enough, so a router that offers outside the permission (a bug, a forged forward it took)
+// opens nothing. An operator erases a client. Each
 // hand-out of an assignment's key and each erasure is recorded in the audit chain "keys"
 // (libs/audit) before the call is answered.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -56,6 +61,14 @@ class KeyService final : public v1::KeyService::CallbackService {
   // New grants are stored (GrantFollower): the calls waiting for a grant are checked again now.
   void GrantsArrived();
 
+  // AssignmentKey calls refused because the assignment was offered to the caller outside the
+  // client's recorded sharing permission (schakel_keys_refused_outside_sharing_total): each one
+  // means the router offered what it must not have.
+  std::uint64_t refused_outside_sharing() const { return refused_outside_sharing_.load(); }
+  // Keys handed out for a referral with no sharing permission recorded (from before the key service
+  // recorded them), on the offer alone (schakel_keys_sharing_unknown_total).
+  std::uint64_t handed_out_sharing_unknown() const { return sharing_unknown_.load(); }
+
  private:
   // An AssignmentKey call waiting for its grant.
   struct Waiting {
@@ -96,6 +109,8 @@ class KeyService final : public v1::KeyService::CallbackService {
   std::vector<KeyCall> key_calls_;
   bool key_writer_stopping_ = false;
   std::thread key_writer_;
+  std::atomic<std::uint64_t> refused_outside_sharing_{0};
+  std::atomic<std::uint64_t> sharing_unknown_{0};
 };
 
 }  // namespace schakel::keys

@@ -5,7 +5,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "libs/service/server.h"
@@ -48,7 +50,7 @@ using schakel::testing::FakeRecorder;
 class KeyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = *KeyStore::Open(":memory:", std::string(32, 'm'));
+    store_ = *KeyStore::Open(db_path_, std::string(32, 'm'));
     service_ = std::make_unique<KeyService>(*store_, publisher_, options_, &recorder_);
     service::UseAuthenticator(std::make_shared<service::HeaderAuthenticatorForTests>());
     absl::StatusOr<service::RunningServer> server =
@@ -74,13 +76,28 @@ class KeyServiceTest : public ::testing::Test {
                                             : service::kTestOperatorHeader,
                         id);
   }
+  // A sharing permission on the ground of consent, for `organisations`.
+  static v1::SharingPermission Consent(const std::vector<std::string>& organisations) {
+    v1::SharingPermission sharing;
+    sharing.set_basis(v1::SHARING_BASIS_CONSENT);
+    for (const std::string& org : organisations) sharing.add_organisations(org);
+    return sharing;
+  }
+  // As intake asks: with the referral's sharing permission (unless a test says otherwise, the GGD
+  // and MJD).
   grpc::Status ClientKey(const std::string& as, const std::string& pseudonym,
                          const std::string& referral, v1::DataKey* key) {
+    return ClientKey(as, pseudonym, referral, Consent({"ggd", "mjd"}), key);
+  }
+  grpc::Status ClientKey(const std::string& as, const std::string& pseudonym,
+                         const std::string& referral,
+                         const std::optional<v1::SharingPermission>& sharing, v1::DataKey* key) {
     grpc::ClientContext context;
     As(context, as);
     v1::ClientKeyRequest request;
     request.set_client_pseudonym(pseudonym);
     request.set_referral_id(referral);
+    if (sharing) *request.mutable_sharing() = *sharing;
     return stub_->ClientKey(&context, request, key);
   }
   grpc::Status AssignmentKey(const std::string& as, const std::string& assignment,
@@ -111,6 +128,7 @@ class KeyServiceTest : public ::testing::Test {
     return stub_->EraseClient(&context, request, response);
   }
 
+  std::string db_path_ = ":memory:";
   KeyServiceOptions options_{.grant_wait = std::chrono::milliseconds(1500),
                              .recheck_every = std::chrono::milliseconds(20)};
   FakePublisher publisher_;
@@ -138,6 +156,141 @@ TEST_F(KeyServiceTest, OnlyIntakeGetsAClientsKey) {
   EXPECT_EQ(*store_->CountKeys(), 0);
   ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", &key).ok());
   EXPECT_EQ(key.key().size(), 32u);
+}
+
+TEST_F(KeyServiceTest, ANewReferralsKeyNeedsAWellFormedSharingPermission) {
+  v1::DataKey key;
+  const auto refused = [&](const std::optional<v1::SharingPermission>& sharing) {
+    return ClientKey("service:intake", "p-anna", "r-1", sharing, &key);
+  };
+  grpc::Status status = refused(std::nullopt);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "sharing: is required for a referral the key service has not recorded");
+  v1::SharingPermission no_basis = Consent({"mjd"});
+  no_basis.clear_basis();
+  status = refused(no_basis);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
+  v1::SharingPermission odd_basis = Consent({"mjd"});
+  odd_basis.set_basis(static_cast<v1::SharingBasis>(77));
+  EXPECT_EQ(refused(odd_basis).error_message(),
+            "sharing.basis: must be CONSENT, LEGAL_OBLIGATION or VITAL_INTEREST");
+  EXPECT_EQ(refused(Consent({})).error_message(),
+            "sharing.organisations: must name at least one organisation");
+  for (const char* bad : {"", "MJD", "mjd ggd", "-mjd", "mjd\n"}) {
+    status = refused(Consent({"ggd", bad}));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_EQ(status.error_message(), "sharing.organisations[1]: not an organisation id") << bad;
+  }
+  EXPECT_EQ(refused(Consent({std::string(64, 'a')})).error_message(),
+            "sharing.organisations[0]: not an organisation id");
+  EXPECT_EQ(refused(Consent(std::vector<std::string>(51, "mjd"))).error_message(),
+            "sharing.organisations: at most 50 organisations");
+  EXPECT_EQ(*store_->CountKeys(), 0) << "a refused request makes no key";
+
+  ASSERT_TRUE(
+      ClientKey("service:intake", "p-anna", "r-1", Consent({"mjd", "gemeente"}), &key).ok());
+  EXPECT_EQ(*store_->SharingOf("r-1"), (std::vector<std::string>{"gemeente", "mjd"}));
+  // Intake asking again for a referral the key service has (an old one, whose permission it no
+  // longer holds): answered, and what was recorded stands.
+  v1::DataKey again;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", std::nullopt, &again).ok());
+  EXPECT_EQ(again.key_id(), key.key_id());
+  EXPECT_EQ(*store_->SharingOf("r-1"), (std::vector<std::string>{"gemeente", "mjd"}));
+}
+
+// The second line: the router offered the assignment to the GGD (a bug, or a forged
+// forward it took), but the client's sharing permission, which intake gave the key service, names
+// only MJD. The GGD is refused as if nothing had been offered to it: the same answer, after the
+// same wait, and nothing is recorded as handed out.
+TEST_F(KeyServiceTest, AnOfferOutsideTheClientsSharingPermissionOpensNothing) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", Consent({"mjd"}), &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.0", "r-1", "mjd"}, {"r-1.1", "r-1", "ggd"}}).ok());
+
+  v1::DataKey got;
+  auto start = std::chrono::steady_clock::now();
+  const grpc::Status outside = AssignmentKey("service:inbox-ggd", "r-1.1", key.key_id(), &got);
+  const auto outside_took = std::chrono::steady_clock::now() - start;
+  start = std::chrono::steady_clock::now();
+  const grpc::Status never_offered = AssignmentKey("org:ggd", "r-7.0", key.key_id(), &got);
+  const auto never_took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(outside.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(outside.error_message(), never_offered.error_message());
+  EXPECT_EQ(never_offered.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Both only once the wait for an offer is over (not a speed figure: a refusal at once would
+  // tell the caller that the assignment exists).
+  EXPECT_GE(outside_took, options_.grant_wait);
+  EXPECT_GE(never_took, options_.grant_wait);
+  EXPECT_EQ(got.key(), "");
+  EXPECT_EQ(got.key_id(), "");
+  EXPECT_TRUE(recorder_.entries().empty()) << "nothing recorded as handed out";
+  EXPECT_EQ(service_->refused_outside_sharing(), 1u) << "counted, the never-offered one not";
+
+  // MJD, inside the permission, gets it, recorded as usual.
+  ASSERT_TRUE(AssignmentKey("org:mjd", "r-1.0", key.key_id(), &got).ok());
+  EXPECT_EQ(got.key(), key.key());
+  ASSERT_EQ(recorder_.entries().size(), 1u);
+  EXPECT_EQ(recorder_.entries()[0].actor().id(), "mjd");
+  EXPECT_EQ(recorder_.entries()[0].reason(), "open offered assignment");
+  EXPECT_EQ(service_->handed_out_sharing_unknown(), 0u);
+
+  // After an erasure the GGD learns nothing either: no "erased", just the same refusal.
+  v1::EraseClientResponse erased;
+  ASSERT_TRUE(Erase("operator:op", "r-1", "client asked", &erased).ok());
+  const grpc::Status after = AssignmentKey("org:ggd", "r-1.1", key.key_id(), &got);
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(after.error_message(), never_offered.error_message());
+  EXPECT_EQ(service_->refused_outside_sharing(), 2u);
+}
+
+// A store on disk, shared with the test: referrals recorded before the key service kept sharing
+// permissions can be made by deleting theirs.
+class KeyServiceOnDiskTest : public KeyServiceTest {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("key_service_test_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_path_ = (dir_ / "keys.db").string();
+    KeyServiceTest::SetUp();
+  }
+  void TearDown() override {
+    KeyServiceTest::TearDown();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // Forgets `referral_id`'s sharing permission, as if recorded by an earlier key service.
+  void ForgetSharing(const std::string& referral_id) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path_.c_str(), &raw), SQLITE_OK);
+    const std::string sql =
+        "DELETE FROM referral_sharing WHERE referral_id = '" + referral_id + "'";
+    EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  std::filesystem::path dir_;
+};
+
+// A referral from before: the offer alone decides, as it did; the hand-out is logged, counted and
+// recorded as one that was not checked against a sharing permission.
+TEST_F(KeyServiceOnDiskTest, AnOldReferralWithoutARecordedPermissionFallsBackToTheOffer) {
+  v1::DataKey key;
+  ASSERT_TRUE(ClientKey("service:intake", "p-anna", "r-1", Consent({"mjd"}), &key).ok());
+  ASSERT_TRUE(store_->AddGrants({{"r-1.1", "r-1", "ggd"}}).ok());
+  ForgetSharing("r-1");
+  v1::DataKey got;
+  const grpc::Status status = AssignmentKey("org:ggd", "r-1.1", key.key_id(), &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.key(), key.key());
+  EXPECT_EQ(service_->handed_out_sharing_unknown(), 1u);
+  EXPECT_EQ(service_->refused_outside_sharing(), 0u);
+  ASSERT_EQ(recorder_.entries().size(), 1u);
+  EXPECT_EQ(recorder_.entries()[0].reason(),
+            "open offered assignment (no sharing permission recorded: the offer alone decided)");
 }
 
 TEST_F(KeyServiceTest, AnOrganisationGetsTheKeyOfWhatWasOfferedToItOnceTheOfferArrives) {

@@ -22,6 +22,16 @@ CREATE TABLE IF NOT EXISTS referrals (
   client_pseudonym TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS referrals_by_client ON referrals (client_pseudonym);
+-- The organisations each referral's sharing permission names (ClientKey, from intake; not from
+-- the router): AssignmentKey hands a key to no organisation outside them. A referral without rows
+-- here was recorded before this table was (a store made earlier gets it, empty, at its next start):
+-- its sharing permission is unknown. A permission naming nobody is refused, so "no rows" never
+-- means "nobody".
+CREATE TABLE IF NOT EXISTS referral_sharing (
+  referral_id  TEXT NOT NULL,
+  organisation TEXT NOT NULL,
+  PRIMARY KEY (referral_id, organisation)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS grants (
   assignment_id TEXT PRIMARY KEY NOT NULL,
   referral_id   TEXT NOT NULL,
@@ -202,8 +212,9 @@ absl::StatusOr<std::string> KeyStore::Unwrap(const std::string& key_id,
 }
 
 absl::StatusOr<DataKey> KeyStore::ClientKey(const std::string& client_pseudonym,
-                                            const std::string& referral_id) {
-  return std::move(ClientKeys({{client_pseudonym, referral_id}}).front());
+                                            const std::string& referral_id,
+                                            const Sharing& sharing) {
+  return std::move(ClientKeys({{client_pseudonym, referral_id, sharing}}).front());
 }
 
 std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyRequest>& requests) {
@@ -225,7 +236,31 @@ std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyR
     absl::StatusOr<Stmt> referral = Prepare(
         db, "INSERT OR REPLACE INTO referrals (referral_id, client_pseudonym) VALUES (?, ?)");
     if (!referral.ok()) return referral.status();
+    absl::StatusOr<Stmt> known = Prepare(db, "SELECT 1 FROM referrals WHERE referral_id = ?");
+    if (!known.ok()) return known.status();
+    absl::StatusOr<Stmt> forget = Prepare(db, "DELETE FROM referral_sharing WHERE referral_id = ?");
+    if (!forget.ok()) return forget.status();
+    absl::StatusOr<Stmt> share = Prepare(
+        db, "INSERT OR IGNORE INTO referral_sharing (referral_id, organisation) VALUES (?, ?)");
+    if (!share.ok()) return share.status();
     for (const KeyRequest& request : requests) {
+      // A new referral comes with its sharing permission: none is ever recorded without one (only
+      // referrals from before they were recorded have none).
+      if (!request.sharing) {
+        sqlite3_reset(known->get());
+        Bind(known->get(), 1, request.referral_id);
+        const int rc = sqlite3_step(known->get());
+        if (rc == SQLITE_DONE) {
+          results.push_back(absl::InvalidArgumentError(
+              "sharing: is required for a referral the key service has not recorded"));
+          continue;
+        }
+        if (rc != SQLITE_ROW) return SqlError(db, "find referral");
+      } else if (request.sharing->empty()) {
+        results.push_back(absl::InvalidArgumentError(
+            "sharing.organisations: must name at least one organisation"));
+        continue;
+      }
       DataKey result;
       result.client_pseudonym = request.client_pseudonym;
       result.referral_id = request.referral_id;
@@ -262,6 +297,17 @@ std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyR
       Bind(referral->get(), 1, request.referral_id);
       Bind(referral->get(), 2, request.client_pseudonym);
       if (absl::Status s = Step(db, referral->get(), "insert referral"); !s.ok()) return s;
+      if (request.sharing) {
+        sqlite3_reset(forget->get());
+        Bind(forget->get(), 1, request.referral_id);
+        if (absl::Status s = Step(db, forget->get(), "replace sharing"); !s.ok()) return s;
+        for (const std::string& organisation : *request.sharing) {
+          sqlite3_reset(share->get());
+          Bind(share->get(), 1, request.referral_id);
+          Bind(share->get(), 2, organisation);
+          if (absl::Status s = Step(db, share->get(), "insert sharing"); !s.ok()) return s;
+        }
+      }
       results.push_back(std::move(result));
     }
     return absl::OkStatus();
@@ -308,11 +354,16 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
   } else if (rc != SQLITE_ROW) {
     return SqlError(db, "find key id");
   }
-  // The assignment's client, when it was offered to this organisation.
-  absl::StatusOr<Stmt> client = Prepare(db,
-                                        "SELECT r.client_pseudonym, g.referral_id FROM grants g "
-                                        "JOIN referrals r ON r.referral_id = g.referral_id "
-                                        "WHERE g.assignment_id = ? AND g.organisation = ?");
+  // The assignment's client, when it was offered to this organisation; whether the referral's
+  // sharing permission is known, and whether it names the organisation.
+  absl::StatusOr<Stmt> client =
+      Prepare(db,
+              "SELECT r.client_pseudonym, g.referral_id, "
+              "EXISTS (SELECT 1 FROM referral_sharing s WHERE s.referral_id = g.referral_id), "
+              "EXISTS (SELECT 1 FROM referral_sharing s WHERE s.referral_id = g.referral_id "
+              "AND s.organisation = g.organisation) "
+              "FROM grants g JOIN referrals r ON r.referral_id = g.referral_id "
+              "WHERE g.assignment_id = ? AND g.organisation = ?");
   if (!client.ok()) return client.status();
   Bind(client->get(), 1, assignment_id);
   Bind(client->get(), 2, organisation);
@@ -321,6 +372,15 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
   if (rc != SQLITE_ROW) return SqlError(db, "find grant");
   const std::string pseudonym = Column(client->get(), 0);
   const std::string referral_id = Column(client->get(), 1);
+  const bool sharing_known = sqlite3_column_int(client->get(), 2) != 0;
+  const bool shared_with = sqlite3_column_int(client->get(), 3) != 0;
+  // Offered outside the client's permission (a router's bug, or an offer it was tricked into):
+  // decided before anything about the key or an erasure is looked at, so the answer tells the
+  // organisation nothing about the client.
+  if (sharing_known && !shared_with) {
+    key->referral_id = referral_id;
+    return Access::kOutsideSharing;
+  }
 
   absl::StatusOr<Stmt> find =
       Prepare(db, "SELECT wrapped FROM keys WHERE key_id = ? AND client_pseudonym = ?");
@@ -335,6 +395,7 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     key->key = *std::move(opened);
     key->client_pseudonym = pseudonym;
     key->referral_id = referral_id;
+    key->sharing_known = sharing_known;
     return Access::kGranted;
   }
   if (rc != SQLITE_DONE) return SqlError(db, "find key");
@@ -447,6 +508,23 @@ absl::StatusOr<std::int64_t> KeyStore::CountKeys() {
   if (!count.ok()) return count.status();
   if (sqlite3_step(count->get()) != SQLITE_ROW) return SqlError(db_.get(), "count keys");
   return sqlite3_column_int64(count->get(), 0);
+}
+
+absl::StatusOr<Sharing> KeyStore::SharingOf(const std::string& referral_id) {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Stmt> list = Prepare(
+      db_.get(),
+      "SELECT organisation FROM referral_sharing WHERE referral_id = ? ORDER BY organisation");
+  if (!list.ok()) return list.status();
+  Bind(list->get(), 1, referral_id);
+  std::vector<std::string> organisations;
+  int rc;
+  while ((rc = sqlite3_step(list->get())) == SQLITE_ROW) {
+    organisations.push_back(Column(list->get(), 0));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list sharing");
+  if (organisations.empty()) return Sharing();
+  return Sharing(std::move(organisations));
 }
 
 }  // namespace schakel::keys

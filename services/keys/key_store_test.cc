@@ -17,19 +17,22 @@ using ::testing::IsEmpty;
 
 const std::string kMaster(32, 'm');
 
+// What the tests' referrals allow, unless a test says otherwise.
+const Sharing kShared = std::vector<std::string>{"ggd", "mjd"};
+
 std::unique_ptr<KeyStore> Memory() { return *KeyStore::Open(":memory:", kMaster); }
 
 TEST(KeyStore, OneKeyPerClientMadeOnFirstUse) {
   auto store = Memory();
-  absl::StatusOr<DataKey> first = store->ClientKey("p-anna", "r-1");
+  absl::StatusOr<DataKey> first = store->ClientKey("p-anna", "r-1", kShared);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->key.size(), 32u);
   EXPECT_EQ(first->key_id.rfind("k-", 0), 0u);
-  absl::StatusOr<DataKey> again = store->ClientKey("p-anna", "r-2");
+  absl::StatusOr<DataKey> again = store->ClientKey("p-anna", "r-2", kShared);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->key_id, first->key_id);
   EXPECT_EQ(again->key, first->key);
-  absl::StatusOr<DataKey> other = store->ClientKey("p-bram", "r-3");
+  absl::StatusOr<DataKey> other = store->ClientKey("p-bram", "r-3", kShared);
   EXPECT_NE(other->key_id, first->key_id);
   EXPECT_NE(other->key, first->key);
   EXPECT_EQ(*store->CountKeys(), 2);
@@ -39,10 +42,12 @@ TEST(KeyStore, OneKeyPerClientMadeOnFirstUse) {
 
 TEST(KeyStore, ManyRequestsInOneTransactionAreEachAnsweredAsAloneWouldBe) {
   auto store = Memory();
-  const DataKey anna = *store->ClientKey("p-anna", "r-1");
+  const DataKey anna = *store->ClientKey("p-anna", "r-1", kShared);
   // Anna again, a new client twice in the same group, and one more.
-  std::vector<absl::StatusOr<DataKey>> keys = store->ClientKeys(
-      {{"p-anna", "r-2"}, {"p-bram", "r-3"}, {"p-bram", "r-4"}, {"p-cas", "r-5"}});
+  std::vector<absl::StatusOr<DataKey>> keys = store->ClientKeys({{"p-anna", "r-2", kShared},
+                                                                 {"p-bram", "r-3", kShared},
+                                                                 {"p-bram", "r-4", kShared},
+                                                                 {"p-cas", "r-5", kShared}});
   ASSERT_EQ(keys.size(), 4u);
   for (const auto& k : keys) ASSERT_TRUE(k.ok()) << k.status();
   EXPECT_EQ(keys[0]->key_id, anna.key_id);
@@ -60,8 +65,8 @@ TEST(KeyStore, ManyRequestsInOneTransactionAreEachAnsweredAsAloneWouldBe) {
 
 TEST(KeyStore, HandsAKeyOnlyToTheOrganisationOfferedTheAssignment) {
   auto store = Memory();
-  const DataKey anna = *store->ClientKey("p-anna", "r-1");
-  const DataKey bram = *store->ClientKey("p-bram", "r-2");
+  const DataKey anna = *store->ClientKey("p-anna", "r-1", kShared);
+  const DataKey bram = *store->ClientKey("p-bram", "r-2", kShared);
   ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}, {"r-2.0", "r-2", "ggd"}}).ok());
   ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());  // seen again: nothing changes
 
@@ -80,10 +85,76 @@ TEST(KeyStore, HandsAKeyOnlyToTheOrganisationOfferedTheAssignment) {
             KeyStore::Access::kUnknownKey);
 }
 
+TEST(KeyStore, ANewReferralComesWithItsSharingPermission) {
+  auto store = Memory();
+  absl::StatusOr<DataKey> none = store->ClientKey("p-anna", "r-1", std::nullopt);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(none.status().message(),
+            "sharing: is required for a referral the key service has not recorded");
+  absl::StatusOr<DataKey> nobody = store->ClientKey("p-anna", "r-1", std::vector<std::string>{});
+  EXPECT_EQ(nobody.status().message(),
+            "sharing.organisations: must name at least one organisation");
+  EXPECT_EQ(*store->CountKeys(), 0) << "a refused request makes no key";
+  EXPECT_EQ(store->ClientOf("r-1").status().code(), absl::StatusCode::kNotFound);
+
+  const DataKey anna = *store->ClientKey("p-anna", "r-1", std::vector<std::string>{"mjd", "ggd"});
+  EXPECT_EQ(*store->SharingOf("r-1"), (std::vector<std::string>{"ggd", "mjd"}));
+  // Asked again for a referral it has (intake's cancellation of an old referral): what was
+  // recorded stands; given again, it replaces what was recorded.
+  EXPECT_EQ(store->ClientKey("p-anna", "r-1", std::nullopt)->key_id, anna.key_id);
+  EXPECT_EQ(*store->SharingOf("r-1"), (std::vector<std::string>{"ggd", "mjd"}));
+  ASSERT_TRUE(store->ClientKey("p-anna", "r-1", std::vector<std::string>{"mjd"}).ok());
+  EXPECT_EQ(*store->SharingOf("r-1"), std::vector<std::string>{"mjd"});
+  EXPECT_EQ(*store->SharingOf("r-9"), std::nullopt);
+
+  // In a group, the request without one fails alone.
+  std::vector<absl::StatusOr<DataKey>> keys = store->ClientKeys({{"p-bram", "r-2", kShared},
+                                                                 {"p-cas", "r-3", std::nullopt},
+                                                                 {"p-anna", "r-1", std::nullopt}});
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_TRUE(keys[0].ok()) << keys[0].status();
+  EXPECT_EQ(keys[1].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(keys[2]->key_id, anna.key_id);
+  EXPECT_EQ(store->ClientOf("r-3").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*store->CountKeys(), 2);
+}
+
+// The second line behind the router: an offer outside the client's sharing permission (a router's
+// bug, a forged forward it took) opens nothing.
+TEST(KeyStore, AnOfferOutsideTheSharingPermissionOpensNothing) {
+  auto store = Memory();
+  const DataKey anna = *store->ClientKey("p-anna", "r-1", std::vector<std::string>{"mjd"});
+  ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}, {"r-1.1", "r-1", "ggd"}}).ok());
+
+  DataKey got;
+  EXPECT_EQ(*store->AssignmentKey("r-1.1", anna.key_id, "ggd", &got),
+            KeyStore::Access::kOutsideSharing);
+  EXPECT_EQ(got.key, "");
+  EXPECT_EQ(got.key_id, "");
+  EXPECT_EQ(got.client_pseudonym, "");
+  EXPECT_EQ(got.referral_id, "r-1") << "for the log line";
+  DataKey mjd;
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", anna.key_id, "mjd", &mjd), KeyStore::Access::kGranted);
+  EXPECT_EQ(mjd.key, anna.key);
+  EXPECT_TRUE(mjd.sharing_known);
+  // The permission is the referral's: another referral of the same client that names the GGD
+  // gives it the client's key for that referral's assignment only.
+  ASSERT_TRUE(store->ClientKey("p-anna", "r-2", std::vector<std::string>{"ggd"}).ok());
+  ASSERT_TRUE(store->AddGrants({{"r-2.0", "r-2", "ggd"}}).ok());
+  EXPECT_EQ(*store->AssignmentKey("r-2.0", anna.key_id, "ggd", &got), KeyStore::Access::kGranted);
+  EXPECT_EQ(*store->AssignmentKey("r-1.1", anna.key_id, "ggd", &got),
+            KeyStore::Access::kOutsideSharing);
+  // Once the client is erased, still nothing about the client for the GGD: not even "erased".
+  ASSERT_TRUE(store->EraseClient("p-anna", 1000).ok());
+  EXPECT_EQ(*store->AssignmentKey("r-1.1", anna.key_id, "ggd", &got),
+            KeyStore::Access::kOutsideSharing);
+  EXPECT_EQ(*store->AssignmentKey("r-1.0", anna.key_id, "mjd", &got), KeyStore::Access::kErased);
+}
+
 TEST(KeyStore, ErasureDestroysTheKeysAndANewReferralGetsANewOne) {
   auto store = Memory();
-  const DataKey anna = *store->ClientKey("p-anna", "r-1");
-  (void)store->ClientKey("p-bram", "r-2");
+  const DataKey anna = *store->ClientKey("p-anna", "r-1", kShared);
+  (void)store->ClientKey("p-bram", "r-2", kShared);
   ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}}).ok());
   absl::StatusOr<Erasure> erased = store->EraseClient("p-anna", 1000);
   ASSERT_TRUE(erased.ok()) << erased.status();
@@ -96,7 +167,7 @@ TEST(KeyStore, ErasureDestroysTheKeysAndANewReferralGetsANewOne) {
             KeyStore::Access::kNotGranted);
   EXPECT_THAT(store->EraseClient("p-anna", 1001)->key_ids, IsEmpty());
 
-  const DataKey later = *store->ClientKey("p-anna", "r-5");
+  const DataKey later = *store->ClientKey("p-anna", "r-5", kShared);
   EXPECT_NE(later.key_id, anna.key_id);
   EXPECT_NE(later.key, anna.key);
 }
@@ -115,7 +186,7 @@ TEST(KeyStore, KeysAreWrappedOnDiskAndGoneFromTheFileAfterErasure) {
   std::string key_id, key;
   {
     auto store = *KeyStore::Open(db, kMaster);
-    const DataKey k = *store->ClientKey("p-anna", "r-1");
+    const DataKey k = *store->ClientKey("p-anna", "r-1", kShared);
     key_id = k.key_id;
     key = k.key;
   }
@@ -159,7 +230,7 @@ TEST(KeyStore, KeysAreWrappedOnDiskAndGoneFromTheFileAfterErasure) {
   ASSERT_GT(wrapped.size(), 40u);
   {
     auto store = *KeyStore::Open(db, kMaster);
-    EXPECT_EQ(store->ClientKey("p-anna", "r-2")->key, key);
+    EXPECT_EQ(store->ClientKey("p-anna", "r-2", kShared)->key, key);
     bytes = FileBytes(db) + FileBytes(db + "-wal");
     EXPECT_NE(bytes.find(wrapped), std::string::npos);
     ASSERT_TRUE(store->EraseClient("p-anna", 1).ok());
@@ -169,6 +240,58 @@ TEST(KeyStore, KeysAreWrappedOnDiskAndGoneFromTheFileAfterErasure) {
   }
   auto store = *KeyStore::Open(db, kMaster);
   EXPECT_EQ(*store->CountKeys(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+// The sharing permissions are on disk: a restart keeps refusing. A store made before they were
+// recorded gets their table at its next start; its referrals have none, and for them the offer
+// alone decides (as it did), with `sharing_known` false for the key service to warn about.
+TEST(KeyStore, SharingPermissionsSurviveARestartAndOldReferralsHaveNone) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("key_store_sharing_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "keys.db").string();
+  std::string key_id;
+  {
+    auto store = *KeyStore::Open(db, kMaster);
+    key_id = store->ClientKey("p-anna", "r-1", std::vector<std::string>{"mjd"})->key_id;
+    ASSERT_TRUE(store->ClientKey("p-bram", "r-2", kShared).ok());
+    ASSERT_TRUE(store->AddGrants({{"r-1.0", "r-1", "mjd"}, {"r-1.1", "r-1", "ggd"}}).ok());
+  }
+  {
+    auto store = *KeyStore::Open(db, kMaster);
+    EXPECT_EQ(*store->SharingOf("r-1"), std::vector<std::string>{"mjd"});
+    DataKey got;
+    EXPECT_EQ(*store->AssignmentKey("r-1.1", key_id, "ggd", &got),
+              KeyStore::Access::kOutsideSharing);
+    EXPECT_EQ(got.key, "");
+    EXPECT_EQ(*store->AssignmentKey("r-1.0", key_id, "mjd", &got), KeyStore::Access::kGranted);
+  }
+  // The store as an earlier key service left it: no sharing table.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE referral_sharing", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  {
+    auto store = *KeyStore::Open(db, kMaster);
+    EXPECT_EQ(*store->SharingOf("r-1"), std::nullopt);
+    DataKey got;
+    EXPECT_EQ(*store->AssignmentKey("r-1.1", key_id, "ggd", &got), KeyStore::Access::kGranted);
+    EXPECT_FALSE(got.sharing_known);
+    EXPECT_EQ(*store->AssignmentKey("r-1.2", key_id, "ggd", &got), KeyStore::Access::kNotGranted)
+        << "without an offer, still nothing";
+    // Intake asking again for the old referral's key (no permission to send) is answered.
+    EXPECT_EQ(store->ClientKey("p-anna", "r-1", std::nullopt)->key_id, key_id);
+    // A new referral gets its permission recorded as usual.
+    ASSERT_TRUE(store->ClientKey("p-anna", "r-3", std::vector<std::string>{"mjd"}).ok());
+    ASSERT_TRUE(store->AddGrants({{"r-3.0", "r-3", "ggd"}}).ok());
+    EXPECT_EQ(*store->AssignmentKey("r-3.0", key_id, "ggd", &got),
+              KeyStore::Access::kOutsideSharing);
+  }
   std::filesystem::remove_all(dir);
 }
 

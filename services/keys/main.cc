@@ -23,6 +23,42 @@
 #include "services/keys/key_service.h"
 #include "services/keys/key_store.h"
 
+namespace {
+
+// schakel_keys_refused_outside_sharing_total: keys refused because the router offered the
+// assignment outside the client's sharing permission (should stay 0: each one is a router's bug or
+// a forgery it took); schakel_keys_sharing_unknown_total: keys handed out on the offer alone, for
+// referrals recorded before the key service kept sharing permissions.
+class SharingCounters final : public prometheus::Collectable {
+ public:
+  explicit SharingCounters(const schakel::keys::KeyService& service) : service_(service) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    return {Counter("schakel_keys_refused_outside_sharing_total",
+                    "Assignment keys refused: offered by the router outside the client's sharing "
+                    "permission",
+                    service_.refused_outside_sharing()),
+            Counter("schakel_keys_sharing_unknown_total",
+                    "Assignment keys handed out on the offer alone: no sharing permission recorded "
+                    "for the referral",
+                    service_.handed_out_sharing_unknown())};
+  }
+
+ private:
+  static prometheus::MetricFamily Counter(std::string name, std::string help, std::uint64_t value) {
+    prometheus::MetricFamily family;
+    family.name = std::move(name);
+    family.help = std::move(help);
+    family.type = prometheus::MetricType::Counter;
+    prometheus::ClientMetric metric;
+    metric.counter.value = static_cast<double>(value);
+    family.metric.push_back(std::move(metric));
+    return family;
+  }
+  const schakel::keys::KeyService& service_;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   schakel::service::BlockShutdownSignals();
   CLI::App app{
@@ -132,6 +168,7 @@ int main(int argc, char** argv) {
   audit_log.Start();
   auto service = std::make_unique<schakel::keys::KeyService>(
       **store, publisher, schakel::keys::KeyServiceOptions{}, &audit_log);
+  (*metrics)->AddCollectable(std::make_shared<SharingCounters>(*service));
   // Grants wake the calls waiting for them as soon as they are stored.
   schakel::keys::GrantFollower grants(**consumer, **store,
                                       [&service] { service->GrantsArrived(); });

@@ -1,8 +1,9 @@
 // Personal data end to end, with the real key service, intake, router, inboxes and ops on the
 // broker tests/run started: a referral with a marker name, BSN, contact and need details travels
-// sealed (no topic holds any of them in clear), each organisation opens only its own need, nothing
-// of it reaches a log line, a metric or another database; an operator's erasure destroys the
-// client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes
+// sealed (no topic holds any of them in clear), each organisation opens only its own need (an offer
+// outside the client's sharing permission, even on the router's own grants topic, opens nothing),
+// nothing of it reaches a log line, a metric or another database; an operator's erasure destroys
+// the client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes
 // on), and what is still on Kafka can no longer be opened. The key service's audit chain holds
 // every key it handed to an organisation and the erasure (by the operator), and `schakelctl audit
 // verify` finds every chain intact.
@@ -335,6 +336,46 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     (*forger)->Close(std::chrono::seconds(5));
     EXPECT_EQ(key_for("ggd", owners.at("debt").second, &key).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
+  }
+
+  // Even the router's own offer does not open what the client's sharing permission does not allow:
+  // a forward of MJD's debt need to the GGD (not named by the client: its next assignment, offered
+  // on the grants topic), written with the router's identity as a router with a bug would, still
+  // gets the GGD no key, because the key service checks the permission intake gave it, not what
+  // the router says.
+  {
+    const std::string forwarded = owners.at("debt").second + ".1";
+    absl::StatusOr<kafka::Properties> as_router =
+        kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("router"));
+    ASSERT_TRUE(as_router.ok()) << as_router.status();
+    absl::StatusOr<std::unique_ptr<kafka::Producer>> buggy = kafka::Producer::Create(
+        {.bootstrap_servers = net_->kafka(), .client_id = "buggy-router", .extra = *as_router});
+    ASSERT_TRUE(buggy.ok()) << buggy.status();
+    v1::AssignmentStatusChanged offer_outside;
+    offer_outside.mutable_meta()->set_schema_version(1);
+    offer_outside.mutable_meta()->set_event_id("e-outside-sharing");
+    offer_outside.mutable_meta()->set_referral_id(referral);
+    offer_outside.mutable_meta()->set_assignment_id(forwarded);
+    offer_outside.set_organisation("ggd");
+    offer_outside.set_to_status(v1::ASSIGNMENT_STATUS_REQUESTED);
+    offer_outside.set_version(1);
+    offer_outside.set_by("network");
+    std::promise<absl::Status> delivered;
+    (*buggy)->Publish(routing::kKeyGrantsTopic, referral, offer_outside.SerializeAsString(),
+                      [&](absl::Status s) { delivered.set_value(s); });
+    const absl::Status written = delivered.get_future().get();
+    (*buggy)->Close(std::chrono::seconds(5));
+    ASSERT_TRUE(written.ok()) << "the router's identity could not write the grants topic: "
+                              << written;
+    // Refused either way; counted once the key service has the offer (it waits up to 5 s for it,
+    // so one ask is normally enough).
+    bool counted = false;
+    for (int ask = 0; ask < 3 && !counted; ++ask) {
+      EXPECT_EQ(key_for("ggd", forwarded, &key).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+      counted = schakel::testing::ScrapeMetrics(net_->Find("keys").metrics_address)
+                    .find("\nschakel_keys_refused_outside_sharing_total 1\n") != std::string::npos;
+    }
+    EXPECT_TRUE(counted) << "the key service never counted the refusal outside the permission";
   }
 
   // The municipality starts work on its need before the erasure.

@@ -41,8 +41,8 @@ class FixedKey final : public privacy::ClientKeySource {
     key_.set_key_id("k-fixed");
     key_.set_key(privacy::NewDataKey());
   }
-  void ClientKey(const std::string&, const std::string&, std::chrono::system_clock::time_point,
-                 Done done) override {
+  void ClientKey(const std::string&, const std::string&, const v1::SharingPermission*,
+                 std::chrono::system_clock::time_point, Done done) override {
     done(key_);
   }
   void ReferralKey(const std::string&, const std::string& key_id,
