@@ -207,6 +207,14 @@ TEST_F(RedriveE2eTest, AGenuineDeadLetterIsRedrivenOnceWithTheOriginalBytesAndAu
   EXPECT_EQ(audited[0].actor().id(), "console:operator");
   EXPECT_EQ(audited[0].subject().organisation(), "terwille");
 
+  // The list says so.
+  ASSERT_EQ(
+      Schakelctl({"dlq", "list", "--network", kNetworkFile, "--kafka", net_->kafka()}, &output), 0)
+      << output;
+  EXPECT_NE(output.find(place), std::string::npos) << output;
+  EXPECT_NE(output.find(" by console:operator\n"), std::string::npos) << output;
+  EXPECT_NE(output.find("    re-driven "), std::string::npos) << output;
+
   // Once: a second redrive is refused, naming the first, and publishes nothing...
   EXPECT_EQ(Redrive(place, &output), 1) << output;
   EXPECT_NE(output.find(place + " was re-driven at "), std::string::npos) << output;

@@ -718,6 +718,26 @@ int main(int argc, char** argv) {
           });
       if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
     }
+    // Which were re-driven, and by whom: ops records each redrive in its chain, which operators
+    // read (a chain not there yet is no error: nothing was re-driven).
+    std::map<std::string, std::string> redriven;  // dead letter's place -> "<at> by <operator>"
+    const std::string redrive_prefix = "redrive ";
+    const absl::Status chain = schakel::kafka::ReadToEnd(
+        kafka, schakel::routing::AuditTopic("ops"), {0}, std::chrono::seconds(15),
+        [&](const schakel::kafka::Record& record, bool tombstone) {
+          schakel::v1::AuditEntry entry;
+          if (tombstone || !entry.ParseFromString(record.value) ||
+              entry.action() != schakel::audit::kDeadLetterRedriven ||
+              entry.reason().rfind(redrive_prefix, 0) != 0) {
+            return;
+          }
+          redriven.emplace(entry.reason().substr(redrive_prefix.size()),
+                           Time(entry.at()) + " by " + entry.actor().id());
+        });
+    if (!chain.ok()) {
+      std::fprintf(stderr, "schakelctl: which dead letters were re-driven is not known: %s\n",
+                   std::string(chain.message()).c_str());
+    }
     if (*dlq_list_cmd) {
       std::printf("%-52s %-44s %-16s %-20s %s\n", "DEAD LETTER", "RECORD", "CONSUMER", "AT",
                   "REASON");
@@ -727,11 +747,17 @@ int main(int argc, char** argv) {
         std::printf("%-52s %-44s %-16s %-20s %s\n", l.place.c_str(), record.c_str(),
                     l.letter.consumer().c_str(), Time(l.letter.at()).c_str(),
                     l.letter.reason().c_str());
+        if (auto it = redriven.find(l.place); it != redriven.end()) {
+          std::printf("    re-driven %s\n", it->second.c_str());
+        }
       }
-      std::printf("(%zu dead letters)\n", letters.size());
+      std::printf("(%zu dead letters, %zu re-driven)\n", letters.size(), redriven.size());
       return 0;
     }
-    for (const Letter& l : letters) redrive_keys.push_back(l.place);
+    // --all: those not re-driven yet (ops refuses the others anyway).
+    for (const Letter& l : letters) {
+      if (!redriven.contains(l.place)) redrive_keys.push_back(l.place);
+    }
   }
 
   // What operators do goes through the ops service's API, as the operator the certificate names
