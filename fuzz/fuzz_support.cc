@@ -69,7 +69,7 @@ const std::vector<std::string>& Topics() {
         std::string(routing::kUnroutableTopic),    routing::FromTopic(kSeedOwner),
         std::string(routing::kCancellationsTopic), std::string(routing::kReassignTopic),
         std::string(routing::kRouterStateTopic),   std::string(routing::kInboxLoadTopic),
-        std::string(routing::kDeadLetterTopic)};
+        routing::DeadLetterTopic("router")};
     for (const routing::Organisation& org : ExampleNetwork().organisations) {
       t->push_back(routing::InboxTopic(org.id));
     }

@@ -42,6 +42,8 @@ inline constexpr char kReferralSubmitted[] = "referral.submitted";
 // reasons and outcomes) about the referral's assignments, to answer it.
 inline constexpr char kReferralRead[] = "referral.read";
 inline constexpr char kUnroutableReassigned[] = "unroutable.reassigned";
+// An operator re-drove a dead letter (ops); why: "redrive <dead letter topic/partition/offset>".
+inline constexpr char kDeadLetterRedriven[] = "deadletter.redriven";
 // The key service: an assignment's key handed to the organisation it was offered to, and a client
 // erased (every key destroyed).
 inline constexpr char kKeyGranted[] = "key.granted";

@@ -37,12 +37,11 @@ bool DeadLetters::Send(const kafka::Record& record, std::string_view reason,
   while (true) {
     auto acknowledged = std::make_shared<std::promise<absl::Status>>();
     std::future<absl::Status> outcome = acknowledged->get_future();
-    publisher_.Publish(routing::kDeadLetterTopic, key, value,
+    publisher_.Publish(topic_, key, value,
                        [acknowledged](absl::Status s) { acknowledged->set_value(std::move(s)); });
     const absl::Status status = outcome.get();
     if (status.ok()) {
-      spdlog::warn("{}: {} sent to {}: {}", consumer_, key, routing::kDeadLetterTopic,
-                   std::string(reason));
+      spdlog::warn("{}: {} sent to {}: {}", consumer_, key, topic_, std::string(reason));
       return true;
     }
     spdlog::error("{}: cannot send dead letter {}: {}; retrying", consumer_, key,

@@ -1,5 +1,9 @@
-// Dead letters: a record a consumer cannot use goes to schakel.deadletters with the reason, so that
-// the consumer can go on without losing it. Operators list and re-drive them with `schakelctl dlq`.
+// Dead letters: a record a consumer cannot use goes to its own dead-letter topic,
+// schakel.deadletters.<principal> (routing::DeadLetterTopic), with the reason, so that the consumer
+// can go on without losing it. Only that principal may write its topic, so the topic proves who set
+// the record aside. Operators list them with `schakelctl dlq list` and re-drive them through ops
+// (`schakelctl dlq redrive`, the console), which republishes the original record, re-read from its
+// topic, never the copy in the dead letter.
 #pragma once
 
 #include <chrono>
@@ -9,6 +13,7 @@
 
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
+#include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::deadletter {
@@ -22,8 +27,14 @@ v1::DeadLetter Make(const kafka::Record& record, std::string_view reason,
 
 class DeadLetters {
  public:
-  DeadLetters(kafka::Publisher& publisher, std::string consumer)
-      : publisher_(publisher), consumer_(std::move(consumer)) {}
+  // `consumer` names the consumer in each dead letter (e.g. "intake-view"); `principal` is the
+  // Kafka principal it runs as, whose dead-letter topic it writes (e.g. "intake").
+  DeadLetters(kafka::Publisher& publisher, std::string consumer, std::string_view principal)
+      : publisher_(publisher),
+        consumer_(std::move(consumer)),
+        topic_(routing::DeadLetterTopic(principal)) {}
+
+  const std::string& topic() const { return topic_; }
 
   // Publishes the dead letter and waits until Kafka acknowledged it, retrying (with a growing
   // pause) while it cannot; false only when `stopping` says to give up first (the record must then
@@ -34,6 +45,7 @@ class DeadLetters {
  private:
   kafka::Publisher& publisher_;
   std::string consumer_;
+  std::string topic_;
 };
 
 }  // namespace schakel::deadletter

@@ -35,10 +35,10 @@ kafka::Record Poison() {
 
 TEST(DeadLettersTest, KeepsTheRecordWhereItCameFromAndWhy) {
   ScriptedPublisher publisher;
-  DeadLetters letters(publisher, "inbox-mjd");
+  DeadLetters letters(publisher, "inbox-mjd", "inbox-mjd");
   ASSERT_TRUE(letters.Send(Poison(), "value is not an InboxEvent", nullptr));
   ASSERT_EQ(publisher.published.size(), 1u);
-  EXPECT_EQ(publisher.published[0].topic, "schakel.deadletters");
+  EXPECT_EQ(publisher.published[0].topic, "schakel.deadletters.inbox-mjd");
   EXPECT_EQ(publisher.published[0].key, "schakel.inbox.mjd/2/41");
   v1::DeadLetter letter;
   ASSERT_TRUE(letter.ParseFromString(publisher.published[0].value));
@@ -52,10 +52,22 @@ TEST(DeadLettersTest, KeepsTheRecordWhereItCameFromAndWhy) {
   EXPECT_GT(letter.at().seconds(), 0);
 }
 
+TEST(DeadLettersTest, EachPrincipalWritesItsOwnTopicAndNamesItsConsumer) {
+  ScriptedPublisher publisher;
+  DeadLetters letters(publisher, "intake-view", "intake");
+  EXPECT_EQ(letters.topic(), "schakel.deadletters.intake");
+  ASSERT_TRUE(letters.Send(Poison(), "bad", nullptr));
+  ASSERT_EQ(publisher.published.size(), 1u);
+  EXPECT_EQ(publisher.published[0].topic, "schakel.deadletters.intake");
+  v1::DeadLetter letter;
+  ASSERT_TRUE(letter.ParseFromString(publisher.published[0].value));
+  EXPECT_EQ(letter.consumer(), "intake-view");
+}
+
 TEST(DeadLettersTest, RetriesUntilKafkaAcknowledges) {
   ScriptedPublisher publisher;
   publisher.outcomes = {absl::UnavailableError("broker down"), absl::UnavailableError("still")};
-  DeadLetters letters(publisher, "router");
+  DeadLetters letters(publisher, "router", "router");
   EXPECT_TRUE(letters.Send(Poison(), "bad", [] { return false; }));
   EXPECT_EQ(publisher.published.size(), 3u);
 }
@@ -63,7 +75,7 @@ TEST(DeadLettersTest, RetriesUntilKafkaAcknowledges) {
 TEST(DeadLettersTest, GivesUpOnlyWhenStopping) {
   ScriptedPublisher publisher;
   publisher.outcomes = {absl::UnavailableError("broker down"), absl::UnavailableError("still")};
-  DeadLetters letters(publisher, "router");
+  DeadLetters letters(publisher, "router", "router");
   EXPECT_FALSE(letters.Send(Poison(), "bad", [] { return true; }));
   EXPECT_EQ(publisher.published.size(), 1u);
 }

@@ -262,4 +262,85 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
   return result;
 }
 
+absl::StatusOr<Record> ReadAt(const std::string& bootstrap_servers, const std::string& topic,
+                              std::int32_t partition, std::int64_t offset,
+                              std::chrono::milliseconds timeout, const Properties& extra) {
+  const std::string where = absl::StrCat(topic, "/", partition, "/", offset);
+  if (partition < 0 || offset < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": no such place"));
+  }
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  Properties props = WithClientConfig({
+      {"bootstrap.servers", bootstrap_servers},
+      {"client.id", "schakel-read-at"},
+      // Required by the high-level consumer; never joined or committed (the partition is assigned).
+      {"group.id", "schakel.restore"},
+      {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "true"},
+      {"isolation.level", "read_committed"},
+      // A missing offset must not silently become another one.
+      {"auto.offset.reset", "error"},
+  });
+  for (const auto& [key, value] : extra) props[key] = value;
+  if (absl::Status s = SetAll(conf.get(), props, "kafka read"); !s.ok()) return s;
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) return absl::InternalError(absl::StrCat("kafka read: ", error));
+  std::vector<RdKafka::TopicPartition*> assignment = {
+      RdKafka::TopicPartition::create(topic, partition, offset)};
+  RdKafka::ErrorCode err = consumer->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("kafka read: assign: ", RdKafka::err2str(err)));
+  }
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  absl::StatusOr<Record> result =
+      absl::UnavailableError(absl::StrCat("kafka read: ", where, " not read in time"));
+  bool done = false;
+  while (!done && std::chrono::steady_clock::now() < give_up) {
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
+    switch (message->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        done = true;
+        if (message->offset() != offset) {
+          result = absl::NotFoundError(
+              absl::StrCat("no record at ", where, " (deleted, or a transaction marker)"));
+          break;
+        }
+        Record record;
+        record.topic = message->topic_name();
+        record.partition = message->partition();
+        record.offset = message->offset();
+        if (message->key() != nullptr) record.key = *message->key();
+        if (message->payload() != nullptr) {
+          record.value.assign(static_cast<const char*>(message->payload()), message->len());
+        }
+        result = std::move(record);
+        break;
+      }
+      case RdKafka::ERR__PARTITION_EOF:
+        // At the end before reaching it: the offset is past the last (stable) record.
+        done = true;
+        result = absl::NotFoundError(absl::StrCat("no record at ", where, " (past the end)"));
+        break;
+      case RdKafka::ERR__TIMED_OUT:
+        break;
+      case RdKafka::ERR__AUTO_OFFSET_RESET:
+      case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
+        done = true;
+        result = absl::NotFoundError(
+            absl::StrCat("no record at ", where, " (out of range: ", message->errstr(), ")"));
+        break;
+      default:
+        done = true;
+        result =
+            absl::UnavailableError(absl::StrCat("kafka read: ", where, ": ", message->errstr()));
+        break;
+    }
+  }
+  consumer->close();
+  return result;
+}
+
 }  // namespace schakel::kafka

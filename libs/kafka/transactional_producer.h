@@ -93,4 +93,12 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
                        const std::function<void(const Record&, bool tombstone)>& fn,
                        const Properties& extra = {});
 
+// The record at `offset` of `partition` of `topic` (read committed). NOT_FOUND when there is none
+// there: past the partition's end, deleted by retention or compaction, a transaction marker, or
+// aborted; UNAVAILABLE when it cannot be read within `timeout` (also when the topic is not there or
+// not readable: the broker's error is in the message).
+absl::StatusOr<Record> ReadAt(const std::string& bootstrap_servers, const std::string& topic,
+                              std::int32_t partition, std::int64_t offset,
+                              std::chrono::milliseconds timeout, const Properties& extra = {});
+
 }  // namespace schakel::kafka

@@ -5,9 +5,9 @@
 //
 // What every service records here: each gRPC call by method and status code with its duration
 // (through the server interceptor), each event produced (or failed) and consumed per topic (dead
-// letters are those produced to schakel.deadletters), its consumer's lag per partition, and whether
-// Kafka answers. A service adds its own figures with AddCollectable (computed when scraped, e.g. an
-// inbox's assignments by need and status).
+// letters are those produced to schakel.deadletters.<principal>), its consumer's lag per partition,
+// and whether Kafka answers. A service adds its own figures with AddCollectable (computed when
+// scraped, e.g. an inbox's assignments by need and status).
 #pragma once
 
 #include <grpcpp/support/server_interceptor.h>

@@ -83,6 +83,10 @@ struct DeadLetterRow {
   std::string consumer;
   std::string reason;
   google::protobuf::Timestamp at;
+  // Where the dead letter itself is (its consumer's dead-letter topic): what a redrive names.
+  std::string letter_topic{};
+  std::int32_t letter_partition = 0;
+  std::int64_t letter_offset = 0;
 };
 DeadLetterRow DeadLetterRowOf(const v1::DeadLetter& letter);
 

@@ -37,7 +37,7 @@ constexpr Row kRows[] = {
     // the referrals, their status and the unroutable needs, in its own group(s); dead letters.
     {"intake", Op::kWrite, Res::kTopic, kSubmittedTopic},
     {"intake", Op::kWrite, Res::kTopic, kCancellationsTopic},
-    {"intake", Op::kWrite, Res::kTopic, kDeadLetterTopic},
+    {"intake", Op::kWrite, Res::kTopic, "schakel.deadletters.intake"},
     {"intake", Op::kRead, Res::kTopic, kSubmittedTopic},
     {"intake", Op::kRead, Res::kTopic, kStatusTopic},
     {"intake", Op::kRead, Res::kTopic, kUnroutableTopic},
@@ -74,7 +74,7 @@ constexpr Row kRows[] = {
     {"router", Op::kWrite, Res::kTopic, kKeyGrantsTopic},
     {"router", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"router", Op::kWrite, Res::kTopic, kRouterStateTopic},
-    {"router", Op::kWrite, Res::kTopic, kDeadLetterTopic},
+    {"router", Op::kWrite, Res::kTopic, "schakel.deadletters.router"},
     {"router", Op::kWrite, Res::kTransactionalId, "schakel-router-", kPrefix},
     {"router", Op::kDescribe, Res::kTransactionalId, "schakel-router-", kPrefix},
     {"router", Op::kCreate, Res::kTopic, "schakel.", kPrefix},
@@ -88,7 +88,7 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.from.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kInboxLoadTopic},
-    {"inbox-{org}", Op::kWrite, Res::kTopic, kDeadLetterTopic},
+    {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.deadletters.inbox-{org}"},
     {"inbox-{org}", Op::kRead, Res::kTopic, kErasuresTopic},
     // Its audit chain "inbox-<org>", in its own topic (the writer reads it for the chain's head):
     // not the other chains, which would tell it whom else its clients are served by.
@@ -99,21 +99,37 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kWrite, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
     {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
 
-    // ops: follows status, unroutable, reassignments, dead letters, the load reports and every
-    // inbox
-    // topic (without a group); asks the inboxes' groups what they committed (lag); publishes
-    // operators'
-    // reassignments.
+    // ops: follows status, unroutable, reassignments, every consumer's dead letters, the load
+    // reports and every inbox topic (without a group); asks the inboxes' groups what they committed
+    // (lag); publishes operators' reassignments.
     {"ops", Op::kRead, Res::kTopic, kStatusTopic},
     {"ops", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"ops", Op::kRead, Res::kTopic, kReassignTopic},
-    {"ops", Op::kRead, Res::kTopic, kDeadLetterTopic},
+    {"ops", Op::kRead, Res::kTopic, kDeadLetterTopicPrefix, kPrefix},
     {"ops", Op::kRead, Res::kTopic, kInboxLoadTopic},
     {"ops", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
     {"ops", Op::kWrite, Res::kTopic, kReassignTopic},
-    // Its audit chain "ops" (the console's reassignments).
+    // Redrive (an operator's, through ops' API, audited): ops re-reads the original record a dead
+    // letter names on the consumer's input topic and publishes exactly those bytes there again. So
+    // it reads and writes the consumers' inputs - ops is a trusted service, and it republishes only
+    // what it read at the named offset itself, never what a dead letter says. Not the grants topic:
+    // only the router writes that one (the key service's dead letters are not re-driven).
+    {"ops", Op::kRead, Res::kTopic, kSubmittedTopic},
+    {"ops", Op::kRead, Res::kTopic, kCancellationsTopic},
+    {"ops", Op::kRead, Res::kTopic, kForwardingTopic},
+    {"ops", Op::kRead, Res::kTopic, kErasuresTopic},
+    {"ops", Op::kRead, Res::kTopic, "schakel.from.{org}"},
+    {"ops", Op::kWrite, Res::kTopic, kSubmittedTopic},
+    {"ops", Op::kWrite, Res::kTopic, kCancellationsTopic},
+    {"ops", Op::kWrite, Res::kTopic, kForwardingTopic},
+    {"ops", Op::kWrite, Res::kTopic, kStatusTopic},
+    {"ops", Op::kWrite, Res::kTopic, kUnroutableTopic},
+    {"ops", Op::kWrite, Res::kTopic, kErasuresTopic},
+    {"ops", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
+    {"ops", Op::kWrite, Res::kTopic, "schakel.from.{org}"},
+    // Its audit chain "ops": operators' reassignments and redrives (console and schakelctl).
     {"ops", Op::kWrite, Res::kTopic, "schakel.audit.ops"},
     {"ops", Op::kRead, Res::kTopic, "schakel.audit.ops"},
     {"ops", Op::kCreate, Res::kTopic, "schakel.audit.ops"},
@@ -121,36 +137,27 @@ constexpr Row kRows[] = {
     {"ops", Op::kWrite, Res::kTransactionalId, "schakel-audit-ops"},
     {"ops", Op::kDescribe, Res::kTransactionalId, "schakel-audit-ops"},
 
-    // operator (schakelctl): reads what `referral`, `queues`, `unroutable` and `dlq list` show;
-    // `unroutable reassign` publishes a reassignment; `dlq redrive` publishes a dead letter again
-    // to
-    // the topic it came from (a consumer's input). Creating topics and ACLs is the admin's.
+    // operator (schakelctl): reads what `referral`, `queues`, `unroutable`, `dlq list` and `audit
+    // verify|export` show, and nothing else. Operators write no topic: a reassignment or a redrive
+    // goes through ops' API, with the operator's certificate as the actor, recorded in ops' audit
+    // chain. Creating topics and ACLs is the admin's.
     {"operator", Op::kRead, Res::kTopic, kStatusTopic},
     {"operator", Op::kRead, Res::kTopic, kUnroutableTopic},
-    {"operator", Op::kRead, Res::kTopic, kDeadLetterTopic},
+    {"operator", Op::kRead, Res::kTopic, kReassignTopic},
+    {"operator", Op::kRead, Res::kTopic, kDeadLetterTopicPrefix, kPrefix},
     {"operator", Op::kRead, Res::kTopic, kInboxLoadTopic},
     {"operator", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"operator", Op::kRead, Res::kTopic, kAuditTopicPrefix, kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.restore"},
-    {"operator", Op::kWrite, Res::kTopic, kReassignTopic},
-    {"operator", Op::kWrite, Res::kTopic, kSubmittedTopic},
-    {"operator", Op::kWrite, Res::kTopic, kCancellationsTopic},
-    {"operator", Op::kWrite, Res::kTopic, kUnroutableTopic},
-    {"operator", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
-    // `audit verify|export` read every chain's topic (above); `unroutable reassign` records in
-    // the chain "schakelctl".
-    {"operator", Op::kWrite, Res::kTopic, "schakel.audit.schakelctl"},
-    {"operator", Op::kCreate, Res::kTopic, "schakel.audit.schakelctl"},
-    {"operator", Op::kWrite, Res::kTransactionalId, "schakel-audit-schakelctl"},
-    {"operator", Op::kDescribe, Res::kTransactionalId, "schakel-audit-schakelctl"},
 
     // keys (the key service): follows the router's offers on the grants topic, which nobody but the
     // router writes (its group, schakel.keys.grants by default); publishes erasures; records key
-    // hand-outs and erasures in its audit chain "keys".
+    // hand-outs and erasures in its audit chain "keys"; its own dead-letter topic.
     {"keys", Op::kRead, Res::kTopic, kKeyGrantsTopic},
     {"keys", Op::kRead, Res::kGroup, "schakel.keys.grants", kPrefix},
     {"keys", Op::kWrite, Res::kTopic, kErasuresTopic},
+    {"keys", Op::kWrite, Res::kTopic, "schakel.deadletters.keys"},
     {"keys", Op::kWrite, Res::kTopic, "schakel.audit.keys"},
     {"keys", Op::kRead, Res::kTopic, "schakel.audit.keys"},
     {"keys", Op::kCreate, Res::kTopic, "schakel.audit.keys"},

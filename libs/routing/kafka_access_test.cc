@@ -137,10 +137,6 @@ TEST(KafkaAccess, EachAuditWriterMayKeepItsOwnChainOnly) {
       {"ops",
        "ops",
        {"ops", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-ops", false}},
-      {"operator",
-       "schakelctl",
-       {"operator", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-schakelctl",
-        false}},
       {"keys",
        "keys",
        {"keys", AclOperation::kWrite, AclResource::kTransactionalId, "schakel-audit-keys", false}},
@@ -193,6 +189,45 @@ TEST(KafkaAccess, EachAuditWriterMayKeepItsOwnChainOnly) {
   for (const std::string& chain : chains) {
     EXPECT_FALSE(Allows(rules, "router", AclOperation::kWrite, AuditTopic(chain))) << chain;
     EXPECT_FALSE(Allows(rules, "router", AclOperation::kRead, AuditTopic(chain))) << chain;
+  }
+}
+
+// Operators' Kafka rights are read-only: what they do goes through ops' API (audited there with
+// their name), never straight onto a topic.
+TEST(KafkaAccess, OperatorsWriteNothing) {
+  const std::vector<AclRule> rules = Of(KafkaAccessRules(TwoOrganisations()), "operator");
+  ASSERT_FALSE(rules.empty());
+  for (const AclRule& rule : rules) {
+    EXPECT_TRUE(rule.operation == AclOperation::kRead || rule.operation == AclOperation::kDescribe)
+        << Name(rule.operation) << " " << rule.name;
+    EXPECT_NE(rule.resource, AclResource::kTransactionalId) << rule.name;
+  }
+  EXPECT_TRUE(Allows(rules, "operator", AclOperation::kRead, "schakel.deadletters.inbox-alpha"));
+  EXPECT_TRUE(Allows(rules, "operator", AclOperation::kRead, "schakel.deadletters.router"));
+}
+
+// A dead letter's topic says who set it aside: each consumer writes its own and no other; ops and
+// operators read them all.
+TEST(KafkaAccess, EachConsumerWritesOnlyItsOwnDeadLetters) {
+  const Network network = TwoOrganisations();
+  const std::vector<AclRule> rules = KafkaAccessRules(network);
+  const std::vector<std::string> principals = DeadLetterPrincipals(network);
+  EXPECT_EQ(principals,
+            (std::vector<std::string>{"router", "intake", "keys", "inbox-alpha", "inbox-beta"}));
+  for (const std::string& writer : KafkaPrincipals(network)) {
+    for (const std::string& owner : principals) {
+      SCOPED_TRACE(writer + " on " + owner + "'s");
+      const std::string topic = DeadLetterTopic(owner);
+      EXPECT_EQ(Allows(rules, writer, AclOperation::kWrite, topic), writer == owner);
+      const bool router_makes_topics = writer == "router";
+      EXPECT_EQ(Allows(rules, writer, AclOperation::kCreate, topic), router_makes_topics);
+      EXPECT_EQ(Allows(rules, writer, AclOperation::kRead, topic),
+                writer == "ops" || writer == "operator");
+    }
+  }
+  // The old shared topic is nobody's.
+  for (const std::string& writer : KafkaPrincipals(network)) {
+    EXPECT_FALSE(Allows(rules, writer, AclOperation::kWrite, "schakel.deadletters")) << writer;
   }
 }
 

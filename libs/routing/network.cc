@@ -427,15 +427,35 @@ std::string_view FromTopicOrganisation(std::string_view topic) {
   return topic.substr(kFromTopicPrefix.size());
 }
 
+std::string DeadLetterTopic(std::string_view principal) {
+  return absl::StrCat(std::string(kDeadLetterTopicPrefix), std::string(principal));
+}
+
+std::vector<std::string> DeadLetterPrincipals(const Network& network) {
+  std::vector<std::string> principals = {"router", "intake", "keys"};
+  for (const Organisation& org : network.organisations) principals.push_back("inbox-" + org.id);
+  return principals;
+}
+
+std::string DeadLetterPrincipalOf(const Network& network, std::string_view topic) {
+  for (const std::string& principal : DeadLetterPrincipals(network)) {
+    if (topic == DeadLetterTopic(principal)) return principal;
+  }
+  return "";
+}
+
 std::vector<std::string> AllTopics(const Network& network) {
   std::vector<std::string> topics = {
-      std::string(kSubmittedTopic),   std::string(kStatusTopic),
-      std::string(kUnroutableTopic),  std::string(kCancellationsTopic),
-      std::string(kRouterStateTopic), std::string(kInboxLoadTopic),
-      std::string(kDeadLetterTopic),  std::string(kReassignTopic),
-      std::string(kErasuresTopic),    std::string(kKeyGrantsTopic)};
+      std::string(kSubmittedTopic),     std::string(kStatusTopic),
+      std::string(kUnroutableTopic),    std::string(kCancellationsTopic),
+      std::string(kRouterStateTopic),   std::string(kInboxLoadTopic),
+      std::string(kReassignTopic),      std::string(kErasuresTopic),
+      std::string(kKeyGrantsTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   for (const Organisation& org : network.organisations) topics.push_back(FromTopic(org.id));
+  for (const std::string& principal : DeadLetterPrincipals(network)) {
+    topics.push_back(DeadLetterTopic(principal));
+  }
   for (const std::string& writer : AuditWriters(network)) topics.push_back(AuditTopic(writer));
   return topics;
 }
@@ -445,7 +465,7 @@ std::string AuditTopic(std::string_view writer) {
 }
 
 std::vector<std::string> AuditWriters(const Network& network) {
-  std::vector<std::string> writers = {"intake", "keys", "ops", "schakelctl"};
+  std::vector<std::string> writers = {"intake", "keys", "ops"};
   for (const Organisation& org : network.organisations) writers.push_back("inbox-" + org.id);
   return writers;
 }

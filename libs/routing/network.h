@@ -141,8 +141,16 @@ inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.can
 inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
 // Each inbox's number of open assignments (compacted), for capacity.
 inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
-// Records a consumer could not use, with the reason (see v1::DeadLetter).
-inline constexpr std::string_view kDeadLetterTopic = "schakel.deadletters";
+// Records a consumer could not use, with the reason (see v1::DeadLetter): one topic per Kafka
+// principal that consumes, schakel.deadletters.<principal>, which only that principal writes. So a
+// dead letter's topic proves which consumer set it aside (the broker authenticated the writer), and
+// a redrive (through ops) can check that the record it names is an input of that consumer.
+inline constexpr std::string_view kDeadLetterTopicPrefix = "schakel.deadletters.";
+std::string DeadLetterTopic(std::string_view principal);
+// The principals that dead-letter: "router", "intake", "keys" and "inbox-<org>" per organisation.
+std::vector<std::string> DeadLetterPrincipals(const Network& network);
+// The principal whose dead-letter topic `topic` is; empty when it is none of `network`'s.
+std::string DeadLetterPrincipalOf(const Network& network, std::string_view topic);
 // Operators' reassignments of unroutable needs (ReassignRequested; the router reads it).
 inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignments";
 // Clients erased by an operator (ClientErased, key: pseudonym; compacted, so that an inbox started
@@ -158,8 +166,9 @@ inline constexpr std::string_view kKeyGrantsTopic = "schakel.keys.grants";
 // partition each, kept for ever, never compacted.
 inline constexpr std::string_view kAuditTopicPrefix = "schakel.audit.";
 std::string AuditTopic(std::string_view writer);
-// The audit chains a network has from the start: "intake", "keys", "ops", "schakelctl" and
-// "inbox-<org>" for each organisation. (More intake instances, "intake-<n>", create their own
+// The audit chains a network has from the start: "intake", "keys", "ops" and "inbox-<org>" for
+// each organisation. (Operators write no chain: what they do goes through ops, whose chain "ops"
+// records it with the operator's name.) (More intake instances, "intake-<n>", create their own
 // topic when they start.)
 std::vector<std::string> AuditWriters(const Network& network);
 std::string InboxTopic(std::string_view organisation_id);
@@ -174,8 +183,8 @@ inline constexpr RetiredTopic kRetiredTopics[] = {
     {"schakel.assignments.forwarding", "schakel.router",
      "forward requests come on each organisation's own schakel.from.<org>"},
 };
-// Every topic the network needs, in a stable order: the shared ones, the inboxes', the audit
-// chains'.
+// Every topic the network needs, in a stable order: the shared ones, the inboxes', the
+// organisations' own, the consumers' dead letters, the audit chains'.
 std::vector<std::string> AllTopics(const Network& network);
 
 }  // namespace schakel::routing

@@ -137,7 +137,8 @@ TEST(InboxConsumerTest, ARejectedRecordBecomesADeadLetterBeforeItIsMarkedDone) {
     state->queue.push_back(std::optional<kafka::Record>(r));
   }
   RecordingPublisher publisher;
-  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg));
+  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg),
+                                       "inbox-" + std::string(kOrg));
   InboxConsumerOptions options;
   options.poll_timeout = std::chrono::milliseconds(10);
   options.dead_letters = &dead_letters;
@@ -149,8 +150,8 @@ TEST(InboxConsumerTest, ARejectedRecordBecomesADeadLetterBeforeItIsMarkedDone) {
   EXPECT_THAT(state->done, ElementsAre(12, 13));  // the consumer went on
   std::lock_guard<std::mutex> lock(publisher.mu);
   ASSERT_EQ(publisher.keys.size(), 1u);
-  EXPECT_EQ(publisher.keys[0],
-            "schakel.deadletters " + bad.topic + "/" + std::to_string(bad.partition) + "/12");
+  EXPECT_EQ(publisher.keys[0], "schakel.deadletters.inbox-" + std::string(kOrg) + " " + bad.topic +
+                                   "/" + std::to_string(bad.partition) + "/12");
   v1::DeadLetter letter;
   ASSERT_TRUE(letter.ParseFromString(publisher.values[0]));
   EXPECT_EQ(letter.value(), "garbage");
@@ -175,7 +176,8 @@ TEST(InboxConsumerTest, WhatArrivedTogetherIsStoredInOneTransactionThenMarkedDon
   std::atomic<int> commits{0};
   store::InboxStore::Subscription subscription = temp.store().OnCommit([&] { ++commits; });
   RecordingPublisher publisher;
-  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg));
+  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg),
+                                       "inbox-" + std::string(kOrg));
   InboxConsumerOptions options;
   options.poll_timeout = std::chrono::milliseconds(10);
   options.dead_letters = &dead_letters;

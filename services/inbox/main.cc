@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
     consumer_failed = true;
     kill(getpid(), SIGTERM);
   };
-  schakel::deadletter::DeadLetters dead_letters(publisher, "inbox-" + org);
+  schakel::deadletter::DeadLetters dead_letters(publisher, "inbox-" + org, "inbox-" + org);
   loop_options.dead_letters = &dead_letters;
   schakel::inbox::InboxConsumer consumer(
       std::make_unique<schakel::inbox::KafkaRecordSource>(*std::move(kafka_consumer)), ingest,

@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   schakel::metrics::CountingPublisher publisher(**producer, **metrics);
-  schakel::deadletter::DeadLetters dead_letters(publisher, "intake-view");
+  schakel::deadletter::DeadLetters dead_letters(publisher, "intake-view", "intake");
   schakel::intake::ViewConsumer view_consumer(**consumer, **view, &dead_letters);
   view_consumer.Start();
 

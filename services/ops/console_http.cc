@@ -295,6 +295,34 @@ absl::StatusOr<ReassignRequest> ParseReassignRequest(const std::string& body) {
   return request;
 }
 
+absl::StatusOr<RedriveRequest> ParseRedriveRequest(const std::string& body) {
+  const nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::InvalidArgumentError("body: not a JSON object");
+  }
+  RedriveRequest request;
+  if (!json.contains("dead_letter_topic")) {
+    return absl::InvalidArgumentError("dead_letter_topic: required");
+  }
+  if (!json["dead_letter_topic"].is_string()) {
+    return absl::InvalidArgumentError("dead_letter_topic: must be a string");
+  }
+  request.dead_letter_topic = json["dead_letter_topic"].get<std::string>();
+  if (!json.contains("partition")) return absl::InvalidArgumentError("partition: required");
+  if (!json["partition"].is_number_unsigned() ||
+      json["partition"].get<std::uint64_t>() > 1'000'000) {
+    return absl::InvalidArgumentError("partition: must be a whole number from 0");
+  }
+  request.partition = json["partition"].get<std::int32_t>();
+  if (!json.contains("offset")) return absl::InvalidArgumentError("offset: required");
+  if (!json["offset"].is_number_unsigned() ||
+      json["offset"].get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+    return absl::InvalidArgumentError("offset: must be a whole number from 0");
+  }
+  request.offset = json["offset"].get<std::int64_t>();
+  return request;
+}
+
 int HttpStatusOf(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kOk:
@@ -330,8 +358,9 @@ HttpResponseOut ConsoleServer::Handle(const HttpRequestIn& request,
     return Error(404, absl::StrCat("no ", request.path, " here"));
   }
   if (request.method != "POST") return Error(405, "only GET and POST");
-  if (request.path != "/api/reassign")
+  if (request.path != "/api/reassign" && (request.path != "/api/redrive" || !redrive_)) {
     return Error(404, absl::StrCat("no ", request.path, " here"));
+  }
   // Only the console's own page may ask. The browser presents the operator's certificate to
   // whichever page makes it connect here, so another site open in the same browser could
   // otherwise post here: a JSON body forces a CORS preflight (which this server never grants),
@@ -350,7 +379,18 @@ HttpResponseOut ConsoleServer::Handle(const HttpRequestIn& request,
   const std::string* fetch_site = header("sec-fetch-site");
   if ((origin != nullptr && (host == nullptr || *origin != absl::StrCat("https://", *host))) ||
       (fetch_site != nullptr && *fetch_site != "same-origin")) {
-    return Error(403, "only the console's own page may reassign");
+    return Error(403, absl::StrCat("only the console's own page may ",
+                                   request.path == "/api/redrive" ? "redrive" : "reassign"));
+  }
+  if (request.path == "/api/redrive") {
+    absl::StatusOr<RedriveRequest> parsed = ParseRedriveRequest(request.body);
+    if (!parsed.ok()) return Error(400, std::string(parsed.status().message()));
+    parsed->by = absl::StrCat("console:", operator_name);
+    absl::StatusOr<nlohmann::json> done = redrive_(*parsed);
+    if (!done.ok()) {
+      return Error(HttpStatusOf(done.status()), std::string(done.status().message()));
+    }
+    return Json(200, {{"redriven", *done}});
   }
   absl::StatusOr<ReassignRequest> parsed = ParseReassignRequest(request.body);
   if (parsed.ok()) parsed->by = absl::StrCat("console:", operator_name);
@@ -440,7 +480,8 @@ void ConsoleServer::AcceptLoop() {
 absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const std::string& listen,
                                                                     const ConsoleTls& tls,
                                                                     Overview overview,
-                                                                    Reassign reassign) {
+                                                                    Reassign reassign,
+                                                                    Redrive redrive) {
   if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
     return absl::InvalidArgumentError(
         "console: TLS is required: --tls-cert, --tls-key and --tls-ca");
@@ -455,6 +496,7 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const std::s
   std::unique_ptr<ConsoleServer> self(new ConsoleServer());
   self->overview_ = std::move(overview);
   self->reassign_ = std::move(reassign);
+  self->redrive_ = std::move(redrive);
   absl::StatusOr<SSL_CTX*> ctx = NewTlsContext(tls);
   if (!ctx.ok()) return ctx.status();
   self->ctx_ = {*ctx, SSL_CTX_free};

@@ -1,5 +1,8 @@
 // The operators' console over HTTPS: the static page compiled into the binary
-// (services/ops/console/), GET /api/overview (JSON) and POST /api/reassign.
+// (services/ops/console/), GET /api/overview (JSON), POST /api/reassign and POST /api/redrive. It
+// is also the operators' API: `schakelctl unroutable reassign` and `schakelctl dlq redrive` call it
+// with the operator's certificate, as the page does, so every operator action is ops', recorded in
+// its audit chain with the operator's name (operators may write no Kafka topic themselves).
 //
 // Only operators get in, known as the gRPC services know them: by a TLS client certificate signed
 // by the network's authority whose common name is "<name>.operator.schakel" (mTLS; the server
@@ -22,6 +25,12 @@
 // input), 403 (another site's page: an Origin or Sec-Fetch-Site that is not the console's own), 404
 // (no such need in the queue), 409 (reassigned already, or one on its way), 413 (body too large),
 // 415 (not JSON), 503 (Kafka did not acknowledge).
+//
+// POST /api/redrive takes {"dead_letter_topic": "schakel.deadletters.inbox-mjd", "partition": 0,
+// "offset": 12} (where the dead letter itself is) and answers 200 {"redriven": {...}} once the
+// original record is published again and the redrive is in the audit chain, or {"error": "…"} with
+// 400 (bad input), 404 (no dead letter there, or its original is gone), 409 (refused: re-driven
+// already, a record its consumer does not read, or a copy that differs from the original), 503.
 #pragma once
 
 #include <atomic>
@@ -56,6 +65,16 @@ struct ReassignRequest {
 // wrong type.
 absl::StatusOr<ReassignRequest> ParseReassignRequest(const std::string& body);
 
+// An operator's redrive of the dead letter at dead_letter_topic/partition/offset.
+struct RedriveRequest {
+  std::string dead_letter_topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  // Who asks: "console:<operator name>", from the client certificate, never from the body.
+  std::string by{};
+};
+absl::StatusOr<RedriveRequest> ParseRedriveRequest(const std::string& body);
+
 // The HTTP status for a status of the reassign path.
 int HttpStatusOf(const absl::Status& status);
 
@@ -85,6 +104,8 @@ class ConsoleServer {
  public:
   using Overview = std::function<nlohmann::json()>;
   using Reassign = std::function<absl::Status(const ReassignRequest&)>;
+  // The answer's "redriven" object.
+  using Redrive = std::function<absl::StatusOr<nlohmann::json>(const RedriveRequest&)>;
 
   static constexpr std::size_t kMaxBodyBytes = 16 * 1024;
   static constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
@@ -94,7 +115,8 @@ class ConsoleServer {
   // file that is missing or unusable; UNAVAILABLE when it cannot listen there.
   static absl::StatusOr<std::unique_ptr<ConsoleServer>> Start(const std::string& listen,
                                                               const ConsoleTls& tls,
-                                                              Overview overview, Reassign reassign);
+                                                              Overview overview, Reassign reassign,
+                                                              Redrive redrive = nullptr);
   ~ConsoleServer();
 
   // host:port it listens on.
@@ -111,6 +133,7 @@ class ConsoleServer {
 
   Overview overview_;
   Reassign reassign_;
+  Redrive redrive_;
   std::string host_;
   int port_ = 0;
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx_{nullptr, nullptr};

@@ -87,6 +87,11 @@ class ConsoleServerTest : public ::testing::Test {
         [this](const ReassignRequest& r) {
           asked_.push_back(r);
           return answer_;
+        },
+        [this](const RedriveRequest& r) -> absl::StatusOr<nlohmann::json> {
+          redrives_.push_back(r);
+          if (!answer_.ok()) return answer_;
+          return nlohmann::json{{"dead_letter", "done"}};
         });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -112,6 +117,7 @@ class ConsoleServerTest : public ::testing::Test {
   std::string address_;
   std::unique_ptr<ConsoleServer> server_;
   std::vector<ReassignRequest> asked_;
+  std::vector<RedriveRequest> redrives_;
   absl::Status answer_;
 };
 
@@ -206,6 +212,39 @@ TEST_F(ConsoleServerTest, AReassignmentIsHandedOnWithTheOperatorWhoMadeIt) {
   EXPECT_EQ(asked_[0].organisation, "mjd");
   EXPECT_EQ(asked_[0].reason, "by phone");
   EXPECT_EQ(asked_[0].by, "console:anna");
+}
+
+// The operators' API for redrives (schakelctl dlq redrive, as the page would): only operators, the
+// actor from the certificate, the redriver's refusal as the status with its reason.
+TEST_F(ConsoleServerTest, ARedriveIsHandedOnWithTheOperatorWhoAskedForIt) {
+  const std::string body =
+      R"({"dead_letter_topic": "schakel.deadletters.inbox-mjd", "partition": 1, "offset": 12,)"
+      R"( "by": "console:mallory"})";
+  auto redrive = [&](const std::string& holder) {
+    return HttpsRequest(address_, Pki::Get().Client(holder), "POST", "/api/redrive", body);
+  };
+  EXPECT_EQ(redrive("").status, 401);
+  EXPECT_EQ(redrive("mjd").status, 403);
+  EXPECT_EQ(redrive("ops").status, 403);
+  EXPECT_TRUE(redrives_.empty());
+  const HttpResponse r = redrive("anna");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"redriven":{"dead_letter":"done"}})");
+  ASSERT_EQ(redrives_.size(), 1u);
+  EXPECT_EQ(redrives_[0].dead_letter_topic, "schakel.deadletters.inbox-mjd");
+  EXPECT_EQ(redrives_[0].partition, 1);
+  EXPECT_EQ(redrives_[0].offset, 12);
+  EXPECT_EQ(redrives_[0].by, "console:anna");
+
+  answer_ = absl::FailedPreconditionError("refused: planted");
+  const HttpResponse refused = redrive("anna");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_EQ(refused.body, R"({"error":"refused: planted"})");
+  const HttpResponse bad = HttpsRequest(address_, Pki::Get().Client("anna"), "POST", "/api/redrive",
+                                        R"({"partition": 1, "offset": 12})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body, R"({"error":"dead_letter_topic: required"})");
+  EXPECT_EQ(redrives_.size(), 2u);
 }
 
 TEST_F(ConsoleServerTest, TheCheckersAnswerBecomesTheHttpStatus) {

@@ -1,7 +1,9 @@
 // The ops service: follows the network's events on Kafka and shows operators what waits where — the
 // console (a web page over HTTPS, for operators' client certificates only), Prometheus gauges per
-// organisation and need — and takes their reassignments of unroutable needs. It owns no state: a
-// restart reads the topics again.
+// organisation and need — and does what operators ask through its API (the page and schakelctl):
+// reassignments of unroutable needs and redrives of dead letters, each recorded in its audit chain
+// with the operator's name. It owns no state: a restart reads the topics (and its chain) again.
+#include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "libs/audit/entry.h"
 #include "libs/audit/writer.h"
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/follower.h"
 #include "libs/kafka/probe.h"
 #include "libs/kafka/producer.h"
+#include "libs/kafka/transactional_producer.h"
 #include "libs/metrics/metrics.h"
 #include "libs/routing/network.h"
 #include "libs/service/health.h"
@@ -30,6 +34,7 @@
 #include "libs/service/shutdown.h"
 #include "services/ops/console_http.h"
 #include "services/ops/ops_view.h"
+#include "services/ops/redrive.h"
 
 namespace {
 
@@ -144,7 +149,7 @@ int main(int argc, char** argv) {
   (*metrics)->AddCollectable(std::make_shared<schakel::ops::OpsGauges>(view));
   (*metrics)->SetKafkaReachableSource([&probe] { return (*probe)->Reachable(); });
 
-  // The audit chain "ops": every reassignment made through the console.
+  // The audit chain "ops": every reassignment and redrive operators make through ops.
   absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
       schakel::audit::LoadSigningKey(audit_signing_key, "ops");
   if (!audit_key.ok()) {
@@ -198,6 +203,69 @@ int main(int argc, char** argv) {
     }
     return absl::OkStatus();
   };
+  // An operator's redrive of a dead letter (services/ops/redrive.h), with the real Kafka and the
+  // audit chain "ops" behind it.
+  auto iso_now = [] {
+    return google::protobuf::util::TimeUtil::ToString(
+               google::protobuf::util::TimeUtil::GetCurrentTime())
+               .substr(0, 19) +
+           "Z";
+  };
+  schakel::ops::Redriver::Io redrive_io{
+      .read =
+          [&](const schakel::deadletter::Place& at) {
+            return schakel::kafka::ReadAt(kafka, at.topic, at.partition, at.offset,
+                                          std::chrono::seconds(15));
+          },
+      .publish = [&](const std::string& topic, const std::string& key,
+                     const std::string& value) -> absl::Status {
+        auto acknowledged = std::make_shared<std::promise<absl::Status>>();
+        std::future<absl::Status> outcome = acknowledged->get_future();
+        (*producer)->Publish(topic, key, value, [acknowledged](absl::Status s) {
+          acknowledged->set_value(std::move(s));
+        });
+        if (outcome.wait_for(std::chrono::seconds(15)) != std::future_status::ready) {
+          return absl::UnavailableError("not acknowledged in time");
+        }
+        return outcome.get();
+      },
+      // Earlier redrives are in the chain "ops" (one partition; read to its end each time: a
+      // redrive is rare, and the chain is the record that survives a restart).
+      .find = [&](const std::string& dead_letter)
+          -> absl::StatusOr<std::optional<schakel::ops::PastRedrive>> {
+        std::optional<schakel::ops::PastRedrive> past;
+        const std::string reason = schakel::ops::RedriveReason(dead_letter);
+        absl::Status read = schakel::kafka::ReadToEnd(
+            kafka, schakel::routing::AuditTopic("ops"), {0}, std::chrono::seconds(30),
+            [&](const schakel::kafka::Record& record, bool tombstone) {
+              schakel::v1::AuditEntry entry;
+              if (tombstone || !entry.ParseFromString(record.value)) return;
+              if (entry.action() == schakel::audit::kDeadLetterRedriven &&
+                  entry.reason() == reason && !past) {
+                past = schakel::ops::PastRedrive{
+                    google::protobuf::util::TimeUtil::ToString(entry.at()).substr(0, 19) + "Z",
+                    entry.actor().id()};
+              }
+            });
+        if (!read.ok()) return read;
+        return past;
+      },
+      .record = [&](const std::string& dead_letter, const schakel::v1::DeadLetter&,
+                    const std::string& by) -> absl::Status {
+        // Ids only: the dead letter's place (why), and the organisation whose inbox set it aside.
+        schakel::v1::AuditSubject subject;
+        const std::string principal = schakel::routing::DeadLetterPrincipalOf(
+            *network, dead_letter.substr(0, dead_letter.find('/')));
+        if (principal.rfind("inbox-", 0) == 0) subject.set_organisation(principal.substr(6));
+        return audit_log.RecordAndWait(
+            schakel::audit::NewEntry(schakel::audit::OperatorActor(by),
+                                     schakel::audit::kDeadLetterRedriven, subject,
+                                     schakel::ops::RedriveReason(dead_letter)),
+            std::chrono::seconds(15));
+      },
+      .now = iso_now};
+  schakel::ops::Redriver redriver(*network, std::move(redrive_io));
+  auto redrive = [&](const schakel::ops::RedriveRequest& r) { return redriver.Redrive(r); };
   auto overview = [&] {
     return view.Overview(std::chrono::system_clock::now(), (*probe)->Reachable(), kafka);
   };
@@ -206,7 +274,7 @@ int main(int argc, char** argv) {
                                          {.cert = security_flags.tls.cert,
                                           .key = security_flags.tls.key,
                                           .ca = security_flags.tls.ca},
-                                         overview, reassign);
+                                         overview, reassign, redrive);
   if (!console.ok()) {
     std::cerr << "ops: " << console.status().message() << "\n";
     return 2;

@@ -33,10 +33,12 @@ prometheus::ClientMetric Gauge(std::map<std::string, std::string> labels, double
 std::vector<std::string> OpsView::Topics() const {
   std::vector<std::string> topics = {
       std::string(routing::kStatusTopic), std::string(routing::kUnroutableTopic),
-      std::string(routing::kReassignTopic), std::string(routing::kDeadLetterTopic),
-      std::string(routing::kInboxLoadTopic)};
+      std::string(routing::kReassignTopic), std::string(routing::kInboxLoadTopic)};
   for (const routing::Organisation& org : network_.organisations) {
     topics.push_back(routing::InboxTopic(org.id));
+  }
+  for (const std::string& principal : routing::DeadLetterPrincipals(network_)) {
+    topics.push_back(routing::DeadLetterTopic(principal));
   }
   return topics;
 }
@@ -57,10 +59,16 @@ void OpsView::Apply(const kafka::Record& record) {
     v1::ReassignRequested reassign;
     readable = reassign.ParseFromString(record.value);
     if (readable) unroutable_.AddReassign(reassign);
-  } else if (record.topic == routing::kDeadLetterTopic) {
+  } else if (record.topic.starts_with(routing::kDeadLetterTopicPrefix)) {
     v1::DeadLetter letter;
     readable = !record.value.empty() && letter.ParseFromString(record.value);
-    if (readable) dead_letters_.push_back(DeadLetterRowOf(letter));
+    if (readable) {
+      DeadLetterRow row = DeadLetterRowOf(letter);
+      row.letter_topic = record.topic;
+      row.letter_partition = record.partition;
+      row.letter_offset = record.offset;
+      dead_letters_.push_back(std::move(row));
+    }
   } else if (record.topic == routing::kInboxLoadTopic) {
     v1::InboxLoad load;
     readable = load.ParseFromString(record.value);
@@ -150,6 +158,10 @@ nlohmann::json OpsView::Overview(std::chrono::system_clock::time_point now, bool
                        {"partition", l.partition},
                        {"offset", l.offset},
                        {"consumer", l.consumer},
+                       {"dead_letter",
+                        {{"topic", l.letter_topic},
+                         {"partition", l.letter_partition},
+                         {"offset", l.letter_offset}}},
                        {"reason", l.reason},
                        {"at", Iso(l.at)}});
   }
@@ -182,8 +194,9 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
   std::lock_guard lock(mu_);
   prometheus::MetricFamily assignments{
       .name = "schakel_assignments",
-      .help = "Open assignments per organisation and need, by state (waiting includes overdue; "
-              "overdue: waiting past the network's SLA for its urgency)",
+      .help =
+          "Open assignments per organisation and need, by state (waiting includes overdue; "
+          "overdue: waiting past the network's SLA for its urgency)",
       .type = prometheus::MetricType::Gauge,
       .metric = {}};
   for (const QueueCell& cell : queues_.Cells(network_, now)) {
@@ -210,8 +223,9 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
         Gauge({{"need", key.first}, {"referring_organisation", key.second}}, count));
   }
   prometheus::MetricFamily dead{.name = "schakel_dead_letters",
-                                .help = "Records set aside on schakel.deadletters, per topic and "
-                                        "the consumer that could not use them",
+                                .help =
+                                    "Records set aside on schakel.deadletters.*, per topic and "
+                                    "the consumer that could not use them",
                                 .type = prometheus::MetricType::Gauge,
                                 .metric = {}};
   std::map<std::pair<std::string, std::string>, int> letters;

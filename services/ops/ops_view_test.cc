@@ -99,7 +99,7 @@ class OpsViewTest : public ::testing::Test {
     letter.set_consumer("inbox-beta");
     letter.set_reason("undecodable InboxEvent");
     letter.set_value("MARKER-PAYLOAD");
-    view_.Apply(Record("schakel.deadletters", letter, 0, 0));
+    view_.Apply(Record("schakel.deadletters.inbox-beta", letter, 2, 5));
   }
 
   OpsView view_{Network()};
@@ -130,6 +130,9 @@ TEST_F(OpsViewTest, TheOverviewShowsQueuesUnroutableAndDeadLetters) {
             "does not serve need 'income' (2 organisations)");
   ASSERT_EQ(o["dead_letters"].size(), 1u);
   EXPECT_EQ(o["dead_letters"][0]["key"], "schakel.inbox.beta/1/9");
+  EXPECT_EQ(o["dead_letters"][0]["dead_letter"],
+            (nlohmann::json{
+                {"topic", "schakel.deadletters.inbox-beta"}, {"partition", 2}, {"offset", 5}}));
   EXPECT_THAT(o.dump(), Not(HasSubstr("MARKER")));
 }
 
@@ -143,11 +146,16 @@ TEST_F(OpsViewTest, TheGaugesSplitPerOrganisationAndNeed) {
       text += "} " + std::to_string(static_cast<int>(m.gauge.value)) + "\n";
     }
   }
-  EXPECT_THAT(text, HasSubstr("schakel_assignments{need=housing,organisation=alpha,state=waiting,} 2"));
-  EXPECT_THAT(text, HasSubstr("schakel_assignments{need=housing,organisation=alpha,state=overdue,} 1"));
-  EXPECT_THAT(text, HasSubstr("schakel_assignments{need=debt,organisation=alpha,state=accepted,} 1"));
-  EXPECT_THAT(text, HasSubstr("schakel_unroutable_needs{need=income,referring_organisation=beta,} 1"));
-  EXPECT_THAT(text, HasSubstr("schakel_dead_letters{consumer=inbox-beta,topic=schakel.inbox.beta,} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("schakel_assignments{need=housing,organisation=alpha,state=waiting,} 2"));
+  EXPECT_THAT(text,
+              HasSubstr("schakel_assignments{need=housing,organisation=alpha,state=overdue,} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("schakel_assignments{need=debt,organisation=alpha,state=accepted,} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("schakel_unroutable_needs{need=income,referring_organisation=beta,} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("schakel_dead_letters{consumer=inbox-beta,topic=schakel.inbox.beta,} 1"));
   EXPECT_THAT(text, HasSubstr("schakel_inbox_lag{organisation=alpha,} 0"));
   EXPECT_THAT(text, Not(HasSubstr("MARKER")));
 }
@@ -187,8 +195,10 @@ TEST(OpsViewTopicsTest, FollowsEveryInboxTopicAndTheOperatorsTopics) {
   EXPECT_THAT(view.Topics(),
               ::testing::UnorderedElementsAre(
                   "schakel.assignments.status", "schakel.referrals.unroutable",
-                  "schakel.operator.reassignments", "schakel.deadletters", "schakel.inbox.load",
-                  "schakel.inbox.alpha", "schakel.inbox.beta"));
+                  "schakel.operator.reassignments", "schakel.inbox.load", "schakel.inbox.alpha",
+                  "schakel.inbox.beta", "schakel.deadletters.router", "schakel.deadletters.intake",
+                  "schakel.deadletters.keys", "schakel.deadletters.inbox-alpha",
+                  "schakel.deadletters.inbox-beta"));
 }
 
 }  // namespace

@@ -386,7 +386,7 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
         // this batch's transaction, so it is neither lost nor blocking.
         spdlog::error("router: dead letter {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
                       (*record)->offset, std::string(handled.status().message()));
-        out.push_back({std::string(routing::kDeadLetterTopic), deadletter::Key(**record),
+        out.push_back({routing::DeadLetterTopic("router"), deadletter::Key(**record),
                        deadletter::Make(**record, std::string(handled.status().message()), "router")
                            .SerializeAsString()});
         rejected_.fetch_add(1);

@@ -122,7 +122,7 @@ METRICS = {
     # itself: its job needs honor_labels). waiting includes overdue (waiting past the network's SLA).
     "schakel_assignments": {"organisation", "need", "state"},
     "schakel_unroutable_needs": {"need", "referring_organisation"},  # not yet reassigned; absent when none
-    "schakel_dead_letters": {"topic", "consumer"},  # every record on schakel.deadletters, re-driven or not
+    "schakel_dead_letters": {"topic", "consumer"},  # every record on schakel.deadletters.*, re-driven or not
     "schakel_inbox_lag": {"organisation"},  # records on schakel.inbox.<org> its inbox has not consumed
 }
 # Metrics only one service exports (the others: every service). Where that service's source is not in the
@@ -147,9 +147,10 @@ LABEL_VALUES = {
                   "UNAUTHENTICATED"},
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.cancellations", "schakel.router.state",
-              "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments",
-              "schakel.clients.erasures", "schakel.keys.grants"},
-    # and schakel.inbox.<org>, schakel.from.<org>
+              "schakel.inbox.load", "schakel.operator.reassignments",
+              "schakel.clients.erasures", "schakel.keys.grants", "schakel.deadletters.router",
+              "schakel.deadletters.intake", "schakel.deadletters.keys"},
+    # and schakel.inbox.<org>, schakel.from.<org>, schakel.deadletters.inbox-<org>
     "job": {"intake", "router", "inbox", "ops", "keys"},
 }
 # The scrape jobs whose metrics carry their own `organisation` label: honor_labels, or Prometheus renames it.
@@ -749,7 +750,9 @@ class Checker:
         if op == "=~" and not all(re.fullmatch(r"[\w.\-]+", v) for v in values):
             return  # a real regular expression: not checked
         for v in values:
-            if v not in LABEL_VALUES[label] and not (label == "topic" and v.startswith(("schakel.inbox.", "schakel.from."))):
+            if v not in LABEL_VALUES[label] and not (
+                    label == "topic"
+                    and v.startswith(("schakel.inbox.", "schakel.from.", "schakel.deadletters.inbox-"))):
                 self.problem(where, f"{label} is never {v!r} "
                                     f"(it is one of {', '.join(sorted(LABEL_VALUES[label]))})")
 

@@ -11,7 +11,7 @@
 //   - the router acting on it: the need arrives in the chosen organisation's inbox, and the
 //     decision is on the referral's timeline (schakelctl referral) and in the audit stream with
 //     the operator who made it.
-// Also: schakelctl refuses a reassignment outside the client's sharing permission.
+// Also: ops refuses schakelctl's reassignment outside the client's sharing permission.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -207,11 +207,12 @@ TEST_F(ConsoleE2eTest, AnOperatorSeesTheQueuesAndReassignsWhatNobodyCouldTake) {
             std::string::npos)
       << queues;
 
-  // Outside the client's sharing permission, schakelctl refuses (and sends nothing).
+  // Outside the client's sharing permission, ops refuses schakelctl's request (and sends nothing).
+  // schakelctl asks ops with the operator's certificate: it writes no Kafka topic itself.
   std::string refused;
-  EXPECT_EQ(RunCommand({kSchakelctl, "unroutable", "reassign", legal.referral_id(), "0", "mjd",
-                        "--reason", "MJD is the legal desk", "--by", "ops-anna", "--network",
-                        kNetworkFile, "--kafka", kafka_->bootstrap()},
+  EXPECT_EQ(RunCommand({kSchakelctl, "--pki", schakel::testing::TestPki().string(), "unroutable",
+                        "reassign", legal.referral_id(), "0", "mjd", "--reason",
+                        "MJD is the legal desk", "--ops", console},
                        &refused),
             1);
   EXPECT_NE(refused.find("unroutable reassign: organisation: 'mjd' is not covered by the "

@@ -603,7 +603,7 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   EXPECT_TRUE(Eventually([&] {
     refused.clear();
     for (const kafka::Record& r :
-         schakel::testing::ReadWholeTopic(net_->kafka(), std::string(routing::kDeadLetterTopic))) {
+         schakel::testing::ReadWholeTopic(net_->kafka(), routing::DeadLetterTopic("router"))) {
       v1::DeadLetter letter;
       if (!letter.ParseFromString(r.value) || letter.consumer() != "router") continue;
       if (letter.value() == sent_decline.SerializeAsString() ||

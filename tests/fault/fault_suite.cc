@@ -751,16 +751,20 @@ TEST_F(FaultSuite, PoisonRecordsInTheInputTopics) {
   const Clock::time_point give_up = Clock::now() + std::chrono::seconds(90);
   EXPECT_TRUE(Eventually(
       [&] {
-        schakel::testing::TopicContent content = schakel::testing::ReadTopicUntil(
-            kafka_->running_bootstrap(), std::string(routing::kDeadLetterTopic),
-            std::min(give_up, Clock::now() + std::chrono::seconds(20)));
-        incomplete = content.complete ? "" : " (not read to the end: " + content.error + ")";
+        // Each reader's own dead-letter topic.
         letters = 0;
-        for (const kafka::Record& r : content.records) {
-          v1::DeadLetter letter;
-          if (letter.ParseFromString(r.value) && letter.key() == marker) ++letters;
+        incomplete.clear();
+        for (const std::string& principal : {"router", "intake", "inbox-north"}) {
+          schakel::testing::TopicContent content = schakel::testing::ReadTopicUntil(
+              kafka_->running_bootstrap(), routing::DeadLetterTopic(principal),
+              std::min(give_up, Clock::now() + std::chrono::seconds(20)));
+          if (!content.complete) incomplete += " (not read to the end: " + content.error + ")";
+          for (const kafka::Record& r : content.records) {
+            v1::DeadLetter letter;
+            if (letter.ParseFromString(r.value) && letter.key() == marker) ++letters;
+          }
         }
-        return content.complete && letters == expected_letters;
+        return incomplete.empty() && letters == expected_letters;
       },
       std::chrono::seconds(90)))
       << letters << " dead letters, expected " << expected_letters << incomplete;

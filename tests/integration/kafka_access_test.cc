@@ -18,6 +18,7 @@
 #include "libs/audit/writer.h"
 #include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
+#include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "tests/support/kafka_test_env.h"
@@ -239,6 +240,50 @@ TEST_F(KafkaAccessTest, WritingWhatItMayNotWriteIsRefused) {
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   EXPECT_EQ(Produce(TestKafkaConfig("operator"), std::string(routing::kStatusTopic)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+// A dead letter's topic proves which consumer set it aside: an organisation writes its own
+// dead-letter topic and no other (not the router's, which would make ops re-drive what it names
+// as the router's input, nor another organisation's).
+TEST_F(KafkaAccessTest, EachConsumerWritesOnlyItsOwnDeadLetterTopic) {
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::DeadLetterTopic("inbox-" + a_)),
+            RdKafka::ERR_NO_ERROR);
+  for (const std::string& identity : {ServiceIdentity(a_), PartnerIdentity(a_)}) {
+    SCOPED_TRACE(identity);
+    EXPECT_EQ(Produce(identity, routing::DeadLetterTopic("router")),
+              RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+    EXPECT_EQ(Produce(identity, routing::DeadLetterTopic("intake")),
+              RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+    EXPECT_EQ(Produce(identity, routing::DeadLetterTopic("inbox-" + b_)),
+              RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  }
+  // Nor does the router write an inbox's.
+  EXPECT_EQ(Produce(TestKafkaConfig("router"), routing::DeadLetterTopic("inbox-" + a_)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+// Operators' Kafka rights are read-only: reassignments and redrives go through ops' API.
+TEST_F(KafkaAccessTest, TheOperatorWritesNoTopic) {
+  const std::string op = TestKafkaConfig("operator");
+  for (const std::string& topic :
+       {Inbox(a_), std::string(routing::kSubmittedTopic), std::string(routing::kReassignTopic),
+        std::string(routing::kStatusTopic), std::string(routing::kForwardingTopic),
+        std::string(routing::kCancellationsTopic), std::string(routing::kUnroutableTopic),
+        routing::DeadLetterTopic("router"), routing::AuditTopic("ops")}) {
+    SCOPED_TRACE(topic);
+    EXPECT_EQ(Produce(op, topic), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  }
+  // What it reads, it still reads: every consumer's dead letters (B's has a record now).
+  ASSERT_EQ(Produce(ServiceIdentity(b_), routing::DeadLetterTopic("inbox-" + b_)),
+            RdKafka::ERR_NO_ERROR);
+  absl::StatusOr<kafka::Properties> identity = kafka::ReadClientConfigFile(op);
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  int letters = 0;
+  const absl::Status read = kafka::ReadToEnd(
+      TestKafka(), routing::DeadLetterTopic("inbox-" + b_), {0, 1, 2}, std::chrono::seconds(30),
+      [&](const kafka::Record&, bool) { ++letters; }, *identity);
+  EXPECT_TRUE(read.ok()) << read;
+  EXPECT_GE(letters, 1);
 }
 
 TEST_F(KafkaAccessTest, APartnersOwnCertificateHasTheSameRights) {

@@ -23,11 +23,13 @@
 #include <future>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "libs/audit/entry.h"
 #include "libs/audit/verify.h"
 #include "libs/audit/writer.h"
@@ -47,6 +49,7 @@
 #include "schakel/v1/intake.grpc.pb.h"
 #include "schakel/v1/keys.grpc.pb.h"
 #include "schakel/v1/routing.grpc.pb.h"
+#include "tools/schakelctl/ops_client.h"
 
 namespace {
 
@@ -298,11 +301,15 @@ int main(int argc, char** argv) {
       ->required();
 
   // dlq list / redrive
+  std::string ops_address = "127.0.0.1:8080";
   auto* dlq_cmd = app.add_subcommand(
-      "dlq", "Dead letters: records a consumer could not use (schakel.deadletters)");
+      "dlq",
+      "Dead letters: records a consumer could not use, on its own schakel.deadletters.<principal>");
   dlq_cmd->require_subcommand(1);
   auto* dlq_list_cmd = dlq_cmd->add_subcommand(
-      "list", "List the dead letters: where each record came from, who gave up on it, and why");
+      "list",
+      "List every consumer's dead letters: where each is, the record it names, who gave up on it, "
+      "and why (never the payload)");
   dlq_list_cmd->add_option("--network", network_file, "The network file (for the partitions)")
       ->capture_default_str();
   dlq_list_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
@@ -310,13 +317,22 @@ int main(int argc, char** argv) {
   bool redrive_all = false;
   auto* dlq_redrive_cmd = dlq_cmd->add_subcommand(
       "redrive",
-      "Publish dead letters again to the topic they came from (after the cause is fixed); the "
-      "consumers apply a record once, so a record re-driven twice does no harm");
-  dlq_redrive_cmd->add_option("keys", redrive_keys, "Dead letters by KEY as `dlq list` shows it");
-  dlq_redrive_cmd->add_flag("--all", redrive_all, "Every dead letter");
-  dlq_redrive_cmd->add_option("--network", network_file, "The network file (for the partitions)")
+      "Have the ops service publish the original record of dead letters again to the topic it came "
+      "from (after the cause is fixed). Ops re-reads the original at its place, refuses a dead "
+      "letter that names what its consumer does not read or whose copy differs from the original, "
+      "re-drives each dead letter once, and records it in its audit chain with your name (from "
+      "your operator certificate)");
+  dlq_redrive_cmd->add_option("dead-letters", redrive_keys,
+                              "Dead letters by where they are, DEAD-LETTER-TOPIC/PARTITION/OFFSET, "
+                              "as `dlq list` shows them");
+  dlq_redrive_cmd->add_flag("--all", redrive_all,
+                            "Every dead letter not re-driven yet (read with your Kafka identity)");
+  dlq_redrive_cmd->add_option("--ops", ops_address, "The ops service's console/API address")
       ->capture_default_str();
-  dlq_redrive_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
+  dlq_redrive_cmd->add_option("--network", network_file, "The network file (for --all)")
+      ->capture_default_str();
+  dlq_redrive_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers (for --all)")
+      ->capture_default_str();
 
   // unroutable, referral: what operators read straight from the topics (no personal data)
   auto* unroutable_cmd = app.add_subcommand(
@@ -330,13 +346,12 @@ int main(int argc, char** argv) {
   std::uint32_t reassign_need = 0;
   std::string reassign_to;
   std::string reassign_reason;
-  std::string reassign_by;
-  if (const char* user = std::getenv("USER"); user != nullptr) reassign_by = user;
   auto* reassign_cmd = unroutable_cmd->add_subcommand(
       "reassign",
-      "Hand an unroutable need to an organisation that agreed to take it (e.g. by phone). The "
-      "router offers it there, within the client's sharing permission; the decision (who, why, "
-      "when) stays on schakel.operator.reassignments");
+      "Hand an unroutable need to an organisation that agreed to take it (e.g. by phone), through "
+      "the ops service, as the operator your certificate names. The router offers it there, within "
+      "the client's sharing permission; the decision (who, why, when) stays on "
+      "schakel.operator.reassignments and in ops' audit chain");
   reassign_cmd->add_option("referral", reassign_referral, "The referral id (r-…)")->required();
   reassign_cmd
       ->add_option("need", reassign_need, "The need's index in the referral (#N in the list)")
@@ -344,15 +359,8 @@ int main(int argc, char** argv) {
   reassign_cmd->add_option("organisation", reassign_to, "The organisation's id")->required();
   reassign_cmd->add_option("--reason", reassign_reason, "Why this organisation (required)")
       ->required();
-  reassign_cmd->add_option("--by", reassign_by, "Who decides (default: $USER)")
+  reassign_cmd->add_option("--ops", ops_address, "The ops service's console/API address")
       ->capture_default_str();
-  reassign_cmd->add_option("--network", network_file, "The network file")->capture_default_str();
-  reassign_cmd->add_option("--kafka", kafka, "Kafka bootstrap servers")->capture_default_str();
-  std::string audit_signing_key;
-  reassign_cmd->add_option(
-      "--audit-signing-key", audit_signing_key,
-      "The Ed25519 private key of the audit chain \"schakelctl\" (PEM); default: "
-      "<pki>/audit/schakelctl.key when it exists");
   std::string referral_id;
   auto* referral_cmd = app.add_subcommand(
       "referral",
@@ -769,6 +777,163 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*dlq_list_cmd || (*dlq_redrive_cmd && redrive_all)) {
+    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
+    if (!net.ok()) return Fail(std::string(net.status().message()));
+    if (*dlq_redrive_cmd && !redrive_keys.empty()) {
+      return Fail("dlq redrive: name dead letters, or --all, not both");
+    }
+    std::vector<std::int32_t> partitions;
+    for (int p = 0; p < net->topics.partitions; ++p) partitions.push_back(p);
+    // Every consumer's own dead-letter topic there is (a consumer of another network file too).
+    absl::StatusOr<std::vector<std::string>> topics = schakel::kafka::ListTopics(
+        kafka, std::string(schakel::routing::kDeadLetterTopicPrefix), std::chrono::seconds(15));
+    if (!topics.ok()) {
+      return Fail("Kafka at " + kafka + ": " + std::string(topics.status().message()));
+    }
+    struct Letter {
+      std::string place;  // of the dead letter itself
+      schakel::v1::DeadLetter letter;
+    };
+    std::vector<Letter> letters;
+    for (const std::string& topic : *topics) {
+      absl::Status read = schakel::kafka::ReadToEnd(
+          kafka, topic, partitions, std::chrono::seconds(15),
+          [&](const schakel::kafka::Record& record, bool tombstone) {
+            schakel::v1::DeadLetter letter;
+            if (!tombstone && letter.ParseFromString(record.value)) {
+              letters.push_back({topic + "/" + std::to_string(record.partition) + "/" +
+                                     std::to_string(record.offset),
+                                 std::move(letter)});
+            }
+          });
+      if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
+    }
+    // Which were re-driven, and by whom: ops records each redrive in its chain, which operators
+    // read (a chain not there yet is no error: nothing was re-driven).
+    std::map<std::string, std::string> redriven;  // dead letter's place -> "<at> by <operator>"
+    const std::string redrive_prefix = "redrive ";
+    const absl::Status chain = schakel::kafka::ReadToEnd(
+        kafka, schakel::routing::AuditTopic("ops"), {0}, std::chrono::seconds(15),
+        [&](const schakel::kafka::Record& record, bool tombstone) {
+          schakel::v1::AuditEntry entry;
+          if (tombstone || !entry.ParseFromString(record.value) ||
+              entry.action() != schakel::audit::kDeadLetterRedriven ||
+              entry.reason().rfind(redrive_prefix, 0) != 0) {
+            return;
+          }
+          redriven.emplace(entry.reason().substr(redrive_prefix.size()),
+                           Time(entry.at()) + " by " + entry.actor().id());
+        });
+    if (!chain.ok()) {
+      std::fprintf(stderr, "schakelctl: which dead letters were re-driven is not known: %s\n",
+                   std::string(chain.message()).c_str());
+    }
+    if (*dlq_list_cmd) {
+      std::printf("%-52s %-44s %-16s %-20s %s\n", "DEAD LETTER", "RECORD", "CONSUMER", "AT",
+                  "REASON");
+      for (const Letter& l : letters) {
+        const std::string record = l.letter.topic() + "/" + std::to_string(l.letter.partition()) +
+                                   "/" + std::to_string(l.letter.offset());
+        std::printf("%-52s %-44s %-16s %-20s %s\n", l.place.c_str(), record.c_str(),
+                    l.letter.consumer().c_str(), Time(l.letter.at()).c_str(),
+                    l.letter.reason().c_str());
+        if (auto it = redriven.find(l.place); it != redriven.end()) {
+          std::printf("    re-driven %s\n", it->second.c_str());
+        }
+      }
+      std::printf("(%zu dead letters, %zu re-driven)\n", letters.size(), redriven.size());
+      return 0;
+    }
+    // --all: those not re-driven yet (ops refuses the others anyway).
+    for (const Letter& l : letters) {
+      if (!redriven.contains(l.place)) redrive_keys.push_back(l.place);
+    }
+  }
+
+  // What operators do goes through the ops service's API, as the operator the certificate names
+  // (operators may write no Kafka topic).
+  auto ops_call = [&](const std::string& path,
+                      const nlohmann::json& body) -> absl::StatusOr<schakel::ctl::OpsAnswer> {
+    schakel::ctl::OpsTls files{tls_override.ca, tls_override.cert, tls_override.key};
+    if (files.ca.empty()) files.ca = pki + "/ca.pem";
+    if (files.cert.empty()) {
+      files.cert = pki + "/operators/operator.pem";
+      files.key = pki + "/operators/operator.key";
+    }
+    return schakel::ctl::PostJson(ops_address, files, path, body.dump(), kDeadline);
+  };
+  auto error_of = [](const schakel::ctl::OpsAnswer& answer) {
+    const nlohmann::json json = nlohmann::json::parse(answer.body, nullptr, false);
+    if (json.is_object() && json.contains("error") && json["error"].is_string()) {
+      return json["error"].get<std::string>();
+    }
+    return "HTTP " + std::to_string(answer.status);
+  };
+
+  if (*reassign_cmd) {
+    absl::StatusOr<schakel::ctl::OpsAnswer> answer =
+        ops_call("/api/reassign", {{"referral_id", reassign_referral},
+                                   {"need_index", reassign_need},
+                                   {"organisation", reassign_to},
+                                   {"reason", reassign_reason}});
+    if (!answer.ok()) return Fail("unroutable reassign: " + std::string(answer.status().message()));
+    if (answer->status != 202) return Fail("unroutable reassign: " + error_of(*answer));
+    std::printf(
+        "reassignment of %s need #%u to %s sent; the router offers it there (see schakelctl "
+        "referral %s)\n",
+        reassign_referral.c_str(), reassign_need, reassign_to.c_str(), reassign_referral.c_str());
+    return 0;
+  }
+
+  if (*dlq_redrive_cmd) {
+    if (redrive_keys.empty()) {
+      return redrive_all ? (std::printf("(0 re-driven)\n"), 0)
+                         : Fail(
+                               "dlq redrive: name dead letters (DEAD-LETTER-TOPIC/PARTITION/"
+                               "OFFSET, as dlq list shows them), or --all");
+    }
+    int sent = 0;
+    int refused = 0;
+    int earlier = 0;
+    for (const std::string& place : redrive_keys) {
+      // DEAD-LETTER-TOPIC/PARTITION/OFFSET (a topic name holds no '/').
+      const std::size_t last = place.rfind('/');
+      const std::size_t middle = last == std::string::npos ? last : place.rfind('/', last - 1);
+      std::int32_t partition = 0;
+      std::int64_t offset = 0;
+      if (middle == std::string::npos || middle == 0 ||
+          !absl::SimpleAtoi(place.substr(middle + 1, last - middle - 1), &partition) ||
+          !absl::SimpleAtoi(place.substr(last + 1), &offset) || partition < 0 || offset < 0) {
+        return Fail("dlq redrive: " + place +
+                    ": not DEAD-LETTER-TOPIC/PARTITION/OFFSET (see schakelctl dlq list)");
+      }
+      absl::StatusOr<schakel::ctl::OpsAnswer> answer =
+          ops_call("/api/redrive", {{"dead_letter_topic", place.substr(0, middle)},
+                                    {"partition", partition},
+                                    {"offset", offset}});
+      if (!answer.ok()) return Fail("dlq redrive: " + std::string(answer.status().message()));
+      if (answer->status == 200) {
+        ++sent;
+        std::printf("re-driven %s\n", place.c_str());
+        continue;
+      }
+      const std::string why = error_of(*answer);
+      // --all names every dead letter: those re-driven before are no failure.
+      if (redrive_all && answer->status == 409 &&
+          why.find(" was re-driven at ") != std::string::npos) {
+        ++earlier;
+        continue;
+      }
+      ++refused;
+      std::fprintf(stderr, "schakelctl: dlq redrive: %s\n", why.c_str());
+    }
+    std::printf("(%d re-driven%s%s)\n", sent,
+                refused > 0 ? (", " + std::to_string(refused) + " refused").c_str() : "",
+                earlier > 0 ? (", " + std::to_string(earlier) + " re-driven before").c_str() : "");
+    return refused == 0 ? 0 : 1;
+  }
+
   if (*unroutable_cmd || *referral_cmd) {
     absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
     if (!net.ok()) return Fail(std::string(net.status().message()));
@@ -806,74 +971,6 @@ int main(int argc, char** argv) {
             queue.AddOffer(event.requested());
           }
         }
-      }
-      if (*reassign_cmd) {
-        if (absl::Status ok = queue.CheckReassign(*net, reassign_referral, reassign_need,
-                                                  reassign_to, reassign_reason);
-            !ok.ok()) {
-          return Fail("unroutable reassign: " + std::string(ok.message()));
-        }
-        // The audit entry's key first: nothing is sent that could not be recorded.
-        if (audit_signing_key.empty() && std::ifstream(pki + "/audit/schakelctl.key").good()) {
-          audit_signing_key = pki + "/audit/schakelctl.key";
-        }
-        absl::StatusOr<std::shared_ptr<const schakel::audit::SigningKey>> audit_key =
-            schakel::audit::LoadSigningKey(audit_signing_key, "schakelctl");
-        if (!audit_key.ok()) {
-          return Fail("unroutable reassign: " + std::string(audit_key.status().message()));
-        }
-        const schakel::v1::ReassignRequested event =
-            queue.MakeReassign(*queue.Find(reassign_referral, reassign_need), reassign_to,
-                               reassign_reason, "schakelctl:" + reassign_by);
-        absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
-            schakel::kafka::Producer::Create({.bootstrap_servers = kafka,
-                                              .client_id = "schakelctl",
-                                              .delivery_timeout = std::chrono::seconds(15),
-                                              .extra = {}});
-        if (!producer.ok())
-          return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
-        std::promise<absl::Status> acknowledged;
-        std::future<absl::Status> outcome = acknowledged.get_future();
-        (*producer)->Publish(
-            schakel::routing::kReassignTopic, event.meta().referral_id(), event.SerializeAsString(),
-            [&acknowledged](absl::Status s) { acknowledged.set_value(std::move(s)); });
-        const absl::Status status = outcome.get();
-        (*producer)->Close(std::chrono::seconds(5));
-        if (!status.ok()) {
-          return Fail("unroutable reassign: Kafka at " + kafka +
-                      " did not take it: " + std::string(status.message()));
-        }
-        // The audit chain "schakelctl": the decision, by whom, ids only (the reason's words stay
-        // on the reassignment topic).
-        {
-          schakel::audit::ChainWriterOptions audit_options;
-          audit_options.bootstrap_servers = kafka;
-          audit_options.writer = "schakelctl";
-          audit_options.signing_key = *audit_key;
-          schakel::audit::AuditLog audit_log(audit_options);
-          audit_log.Start();
-          schakel::v1::AuditSubject subject;
-          subject.set_referral_id(event.meta().referral_id());
-          subject.add_assignment_ids(event.meta().assignment_id());
-          subject.set_organisation(reassign_to);
-          const absl::Status audited = audit_log.RecordAndWait(
-              schakel::audit::NewEntry(schakel::audit::OperatorActor("schakelctl:" + reassign_by),
-                                       schakel::audit::kUnroutableReassigned, subject,
-                                       "schakelctl unroutable reassign"),
-              std::chrono::seconds(30));
-          audit_log.Stop();
-          if (!audited.ok()) {
-            return Fail("unroutable reassign: sent, but its audit entry was not recorded: " +
-                        std::string(audited.message()));
-          }
-        }
-        std::printf(
-            "reassignment of %s (need %s #%u) to %s sent; the router offers it there "
-            "(see schakelctl referral %s)\n",
-            event.meta().assignment_id().c_str(),
-            queue.Find(reassign_referral, reassign_need)->need_code.c_str(), reassign_need,
-            reassign_to.c_str(), reassign_referral.c_str());
-        return 0;
       }
       int count = 0;
       for (const schakel::ops::UnroutableNeed& u : queue.Needs()) {
@@ -943,77 +1040,6 @@ int main(int argc, char** argv) {
     for (const Line& line : lines)
       std::printf("%s  %s\n", Time(line.at).c_str(), line.text.c_str());
     return 0;
-  }
-
-  if (*dlq_list_cmd || *dlq_redrive_cmd) {
-    absl::StatusOr<schakel::routing::Network> net = schakel::routing::LoadNetworkFile(network_file);
-    if (!net.ok()) return Fail(std::string(net.status().message()));
-    if (*dlq_redrive_cmd && redrive_keys.empty() && !redrive_all) {
-      return Fail("dlq redrive: name dead letters by KEY, or --all");
-    }
-    std::vector<std::int32_t> partitions;
-    for (int p = 0; p < net->topics.partitions; ++p) partitions.push_back(p);
-    std::vector<schakel::v1::DeadLetter> letters;
-    absl::Status read = schakel::kafka::ReadToEnd(
-        kafka, std::string(schakel::routing::kDeadLetterTopic), partitions,
-        std::chrono::seconds(15), [&](const schakel::kafka::Record& record, bool tombstone) {
-          schakel::v1::DeadLetter letter;
-          if (!tombstone && letter.ParseFromString(record.value)) letters.push_back(letter);
-        });
-    if (!read.ok()) return Fail("Kafka at " + kafka + ": " + std::string(read.message()));
-    auto key_of = [](const schakel::v1::DeadLetter& l) {
-      return l.topic() + "/" + std::to_string(l.partition()) + "/" + std::to_string(l.offset());
-    };
-    if (*dlq_list_cmd) {
-      std::printf("%-52s %-16s %-20s %s\n", "KEY", "CONSUMER", "AT", "REASON");
-      for (const schakel::v1::DeadLetter& l : letters) {
-        std::string at = google::protobuf::util::TimeUtil::ToString(l.at());
-        at = at.substr(0, 19);
-        std::printf("%-52s %-16s %-20s %s\n", key_of(l).c_str(), l.consumer().c_str(), at.c_str(),
-                    l.reason().c_str());
-      }
-      std::printf("(%zu dead letters)\n", letters.size());
-      return 0;
-    }
-    absl::StatusOr<std::unique_ptr<schakel::kafka::Producer>> producer =
-        schakel::kafka::Producer::Create({.bootstrap_servers = kafka,
-                                          .client_id = "schakelctl",
-                                          .delivery_timeout = std::chrono::seconds(15),
-                                          .extra = {}});
-    if (!producer.ok())
-      return Fail("Kafka at " + kafka + ": " + std::string(producer.status().message()));
-    int failed = 0;
-    int sent = 0;
-    for (const std::string& wanted : redrive_keys) {
-      const bool known = std::any_of(letters.begin(), letters.end(),
-                                     [&](const auto& l) { return key_of(l) == wanted; });
-      if (!known)
-        return Fail("dlq redrive: no dead letter " + wanted + " (see schakelctl dlq list)");
-    }
-    std::set<std::string> done;  // a record dead-lettered twice is re-driven once
-    for (const schakel::v1::DeadLetter& l : letters) {
-      const std::string key = key_of(l);
-      const bool chosen = redrive_all || std::find(redrive_keys.begin(), redrive_keys.end(), key) !=
-                                             redrive_keys.end();
-      if (!chosen || !done.insert(key).second) continue;
-      std::promise<absl::Status> acknowledged;
-      std::future<absl::Status> outcome = acknowledged.get_future();
-      (*producer)->Publish(l.topic(), l.key(), l.value(), [&acknowledged](absl::Status s) {
-        acknowledged.set_value(std::move(s));
-      });
-      const absl::Status status = outcome.get();
-      if (status.ok()) {
-        ++sent;
-        std::printf("re-driven %s\n", key.c_str());
-      } else {
-        ++failed;
-        std::fprintf(stderr, "schakelctl: %s not re-driven: %s\n", key.c_str(),
-                     std::string(status.message()).c_str());
-      }
-    }
-    (*producer)->Close(std::chrono::seconds(5));
-    std::printf("(%d re-driven)\n", sent);
-    return failed == 0 ? 0 : 1;
   }
 
   if (*list_cmd) {

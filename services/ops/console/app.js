@@ -463,8 +463,10 @@ function createDeadLetterRow() {
 
 function updateDeadLetterRow(row, letter) {
   setText(row.querySelector('[data-test="key"]'), letter.key || '');
+  const place = deadLetterPlace(letter);
   row.querySelector('[data-test="key"]').title =
-    letter.topic ? `topic ${letter.topic}, partition ${letter.partition}, offset ${letter.offset}` : '';
+    (letter.topic ? `topic ${letter.topic}, partition ${letter.partition}, offset ${letter.offset}` : '') +
+    (place ? `; the dead letter: ${place} (schakelctl dlq redrive ${place})` : '');
   setText(row.querySelector('[data-test="consumer"]'), letter.consumer || '—');
   const at = row.querySelector('[data-test="at"]');
   setText(at, formatAt(letter.at));
@@ -472,8 +474,16 @@ function updateDeadLetterRow(row, letter) {
   setText(row.querySelector('[data-test="reason"]'), letter.reason || '—');
 }
 
+// Where the dead letter itself is (its consumer's own dead-letter topic): what a redrive names. One
+// record may be set aside more than once (re-driven, still refused), so this, not its key, tells rows apart.
+function deadLetterPlace(letter) {
+  const at = letter.dead_letter;
+  return at && at.topic ? `${at.topic}/${at.partition}/${at.offset}` : '';
+}
+
 function renderDeadLetters(letters) {
-  reconcileRows(byId('deadletter-rows'), letters, (letter) => `dl-${letter.key}`, createDeadLetterRow,
+  reconcileRows(byId('deadletter-rows'), letters, (letter) => `dl-${deadLetterPlace(letter) || letter.key}`,
+    createDeadLetterRow,
     updateDeadLetterRow, 'No dead letters.', 4);
   setText(byId('deadletter-count'), letters.length ? String(letters.length) : '');
   setClass(byId('deadletter-count'), 'attention', letters.length > 0);
