@@ -19,11 +19,10 @@ std::vector<std::string> InputsOf(const routing::Network& network, std::string_v
   if (principal == "router") {
     std::vector<std::string> inputs = {
         std::string(routing::kSubmittedTopic), std::string(routing::kCancellationsTopic),
-        std::string(routing::kReassignTopic), std::string(routing::kStatusTopic),
-        std::string(routing::kForwardingTopic)};
+        std::string(routing::kReassignTopic)};
     // Each organisation's own outgoing topic (its requests; only it writes it).
     for (const routing::Organisation& org : network.organisations) {
-      inputs.push_back("schakel.from." + org.id);
+      inputs.push_back(routing::FromTopic(org.id));
     }
     return inputs;
   }

@@ -39,8 +39,7 @@ TEST(RedriveTest, EachConsumerReadsItsOwnInputs) {
   EXPECT_THAT(InputsOf(network, "router"),
               ::testing::ElementsAre(
                   "schakel.referrals.submitted", "schakel.assignments.cancellations",
-                  "schakel.operator.reassignments", "schakel.assignments.status",
-                  "schakel.assignments.forwarding", "schakel.from.terwille", "schakel.from.mjd"));
+                  "schakel.operator.reassignments", "schakel.from.terwille", "schakel.from.mjd"));
   EXPECT_THAT(InputsOf(network, "keys"), ::testing::ElementsAre("schakel.keys.grants"));
   EXPECT_TRUE(InputsOf(network, "inbox-elsewhere").empty());
   EXPECT_TRUE(InputsOf(network, "operator").empty());

@@ -118,12 +118,10 @@ constexpr Row kRows[] = {
     // only the router writes that one (the key service's dead letters are not re-driven).
     {"ops", Op::kRead, Res::kTopic, kSubmittedTopic},
     {"ops", Op::kRead, Res::kTopic, kCancellationsTopic},
-    {"ops", Op::kRead, Res::kTopic, kForwardingTopic},
     {"ops", Op::kRead, Res::kTopic, kErasuresTopic},
     {"ops", Op::kRead, Res::kTopic, "schakel.from.{org}"},
     {"ops", Op::kWrite, Res::kTopic, kSubmittedTopic},
     {"ops", Op::kWrite, Res::kTopic, kCancellationsTopic},
-    {"ops", Op::kWrite, Res::kTopic, kForwardingTopic},
     {"ops", Op::kWrite, Res::kTopic, kStatusTopic},
     {"ops", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"ops", Op::kWrite, Res::kTopic, kErasuresTopic},
