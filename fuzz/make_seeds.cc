@@ -173,7 +173,8 @@ void EventSeeds(const fs::path& dir) {
     routed_records.push_back(Rec(e.topic, 0, e.key, e.value));
   }
 
-  // 0: the router.
+  // 0: the router. Records on a load topic (which it does not read) only move its clock on.
+  const std::string load_topic = routing::LoadTopic(ExampleNetwork().organisations.front().id);
   Write(dir, "router-accepted",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(routing::kStatusTopic, 0, key, received.SerializeAsString()),
@@ -184,10 +185,8 @@ void EventSeeds(const fs::path& dir) {
   Write(dir, "router-escalates",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(routing::kStatusTopic, 15, key, received.SerializeAsString()),
-                         Rec(routing::kInboxLoadTopic, 15, "", ""),
-                         Rec(routing::kInboxLoadTopic, 15, "", ""),
-                         Rec(routing::kInboxLoadTopic, 15, "", ""),
-                         Rec(routing::kInboxLoadTopic, 15, "", "")}));
+                         Rec(load_topic, 15, "", ""), Rec(load_topic, 15, "", ""),
+                         Rec(load_topic, 15, "", ""), Rec(load_topic, 15, "", "")}));
   Write(dir, "router-forward-cancel-reassign",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(routing::kForwardingTopic, 0, key, forward.SerializeAsString()),

@@ -47,18 +47,19 @@ constexpr Row kRows[] = {
     {"intake", Op::kWrite, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
     {"intake", Op::kDescribe, Res::kTransactionalId, "schakel-audit-intake", kPrefix},
 
-    // router: reads its inputs in group schakel.router and its state; follows the inboxes' load;
-    // writes offers (and withdrawals) to every inbox topic - also of organisations a changed
-    // network
-    // file adds while it runs, hence the prefix -, status, unroutable, its state and dead letters,
-    // in transactions (schakel-router-<instance>); creates the topics of a (changed) network.
+    // router: reads its inputs in group schakel.router and its state; follows each
+    // organisation's load topic; writes offers (and withdrawals) to every inbox topic - also of
+    // organisations a changed network file adds while it runs, hence the prefix -, status,
+    // unroutable, its state and dead letters, in transactions (schakel-router-<instance>); creates
+    // the topics of a (changed) network. (A new organisation's load is read once the admin has
+    // applied the changed network's ACLs, as its inbox may write it only then.)
     {"router", Op::kRead, Res::kTopic, kSubmittedTopic},
     {"router", Op::kRead, Res::kTopic, kForwardingTopic},
     {"router", Op::kRead, Res::kTopic, kCancellationsTopic},
     {"router", Op::kRead, Res::kTopic, kStatusTopic},
     {"router", Op::kRead, Res::kTopic, kReassignTopic},
     {"router", Op::kRead, Res::kTopic, kRouterStateTopic},
-    {"router", Op::kRead, Res::kTopic, kInboxLoadTopic},
+    {"router", Op::kRead, Res::kTopic, "schakel.load.{org}"},
     {"router", Op::kRead, Res::kGroup, "schakel.router"},
     // (librdkafka asks for the coordinator of a reader's group.id even when it only assigns
     // partitions and never commits: the load follower's and the state restore's.)
@@ -76,13 +77,14 @@ constexpr Row kRows[] = {
 
     // inbox-<org>: its own topic in its own groups (schakel.inbox.<org>.<database id>); writes its
     // status changes (to the status topic and back to its own topic), forwarding requests, its load
-    // report and dead letters. Nothing else: not another organisation's topic or group.
+    // reports (to its own load topic: whose load a report is, its readers learn from the topic) and
+    // dead letters. Nothing else: not another organisation's topic, load topic or group.
     {"inbox-{org}", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"inbox-{org}", Op::kRead, Res::kGroup, "schakel.inbox.{org}.", kPrefix},
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kStatusTopic},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kForwardingTopic},
-    {"inbox-{org}", Op::kWrite, Res::kTopic, kInboxLoadTopic},
+    {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.load.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, kDeadLetterTopic},
     {"inbox-{org}", Op::kRead, Res::kTopic, kErasuresTopic},
     // Its audit chain "inbox-<org>", in its own topic (the writer reads it for the chain's head):
@@ -94,16 +96,14 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kWrite, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
     {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
 
-    // ops: follows status, unroutable, reassignments, dead letters, the load reports and every
-    // inbox
-    // topic (without a group); asks the inboxes' groups what they committed (lag); publishes
-    // operators'
-    // reassignments.
+    // ops: follows status, unroutable, reassignments, dead letters, every load topic and every
+    // inbox topic (without a group); asks the inboxes' groups what they committed (lag); publishes
+    // operators' reassignments.
     {"ops", Op::kRead, Res::kTopic, kStatusTopic},
     {"ops", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"ops", Op::kRead, Res::kTopic, kReassignTopic},
     {"ops", Op::kRead, Res::kTopic, kDeadLetterTopic},
-    {"ops", Op::kRead, Res::kTopic, kInboxLoadTopic},
+    {"ops", Op::kRead, Res::kTopic, "schakel.load.{org}"},
     {"ops", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
@@ -118,12 +118,11 @@ constexpr Row kRows[] = {
 
     // operator (schakelctl): reads what `referral`, `queues`, `unroutable` and `dlq list` show;
     // `unroutable reassign` publishes a reassignment; `dlq redrive` publishes a dead letter again
-    // to
-    // the topic it came from (a consumer's input). Creating topics and ACLs is the admin's.
+    // to the topic it came from (a consumer's input). Creating topics and ACLs is the admin's.
     {"operator", Op::kRead, Res::kTopic, kStatusTopic},
     {"operator", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"operator", Op::kRead, Res::kTopic, kDeadLetterTopic},
-    {"operator", Op::kRead, Res::kTopic, kInboxLoadTopic},
+    {"operator", Op::kRead, Res::kTopic, "schakel.load.{org}"},
     {"operator", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"operator", Op::kRead, Res::kTopic, kAuditTopicPrefix, kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},

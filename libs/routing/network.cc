@@ -418,15 +418,19 @@ std::string InboxTopic(std::string_view organisation_id) {
   return absl::StrCat("schakel.inbox.", std::string(organisation_id));
 }
 
+std::string LoadTopic(std::string_view organisation_id) {
+  return absl::StrCat(std::string(kLoadTopicPrefix), std::string(organisation_id));
+}
+
 std::vector<std::string> AllTopics(const Network& network) {
   std::vector<std::string> topics = {
       std::string(kSubmittedTopic),     std::string(kStatusTopic),
       std::string(kUnroutableTopic),    std::string(kForwardingTopic),
       std::string(kCancellationsTopic), std::string(kRouterStateTopic),
-      std::string(kInboxLoadTopic),     std::string(kDeadLetterTopic),
-      std::string(kReassignTopic),      std::string(kErasuresTopic),
-      std::string(kKeyGrantsTopic)};
+      std::string(kDeadLetterTopic),    std::string(kReassignTopic),
+      std::string(kErasuresTopic),      std::string(kKeyGrantsTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
+  for (const Organisation& org : network.organisations) topics.push_back(LoadTopic(org.id));
   for (const std::string& writer : AuditWriters(network)) topics.push_back(AuditTopic(writer));
   return topics;
 }

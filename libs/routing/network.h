@@ -133,8 +133,6 @@ inline constexpr std::string_view kForwardingTopic = "schakel.assignments.forwar
 inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.cancellations";
 // The router's escalation state per referral (compacted: the latest state per key is kept).
 inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
-// Each inbox's number of open assignments (compacted), for capacity.
-inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
 // Records a consumer could not use, with the reason (see v1::DeadLetter).
 inline constexpr std::string_view kDeadLetterTopic = "schakel.deadletters";
 // Operators' reassignments of unroutable needs (ReassignRequested; the router reads it).
@@ -157,8 +155,14 @@ std::string AuditTopic(std::string_view writer);
 // topic when they start.)
 std::vector<std::string> AuditWriters(const Network& network);
 std::string InboxTopic(std::string_view organisation_id);
-// Every topic the network needs, in a stable order: the shared ones, the inboxes', the audit
-// chains'.
+// An organisation's load reports (v1::InboxLoad, key: organisation id; compacted), for capacity:
+// schakel.load.<id>, which only that organisation (inbox-<id>) may write. A reader learns whose
+// load a report is from the topic, never from the report's own fields (Kafka proves who connected,
+// not who wrote a record).
+inline constexpr std::string_view kLoadTopicPrefix = "schakel.load.";
+std::string LoadTopic(std::string_view organisation_id);
+// Every topic the network needs, in a stable order: the shared ones, the inboxes', the load
+// reports', the audit chains'.
 std::vector<std::string> AllTopics(const Network& network);
 
 }  // namespace schakel::routing

@@ -1,8 +1,10 @@
 #include "services/ops/ops_view.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 
 namespace schakel::ops {
 namespace {
@@ -33,9 +35,9 @@ prometheus::ClientMetric Gauge(std::map<std::string, std::string> labels, double
 std::vector<std::string> OpsView::Topics() const {
   std::vector<std::string> topics = {
       std::string(routing::kStatusTopic), std::string(routing::kUnroutableTopic),
-      std::string(routing::kReassignTopic), std::string(routing::kDeadLetterTopic),
-      std::string(routing::kInboxLoadTopic)};
+      std::string(routing::kReassignTopic), std::string(routing::kDeadLetterTopic)};
   for (const routing::Organisation& org : network_.organisations) {
+    topics.push_back(routing::LoadTopic(org.id));
     topics.push_back(routing::InboxTopic(org.id));
   }
   return topics;
@@ -61,10 +63,16 @@ void OpsView::Apply(const kafka::Record& record) {
     v1::DeadLetter letter;
     readable = !record.value.empty() && letter.ParseFromString(record.value);
     if (readable) dead_letters_.push_back(DeadLetterRowOf(letter));
-  } else if (record.topic == routing::kInboxLoadTopic) {
+  } else if (record.topic.rfind(routing::kLoadTopicPrefix, 0) == 0) {
     v1::InboxLoad load;
     readable = load.ParseFromString(record.value);
-    if (readable && !load.consumer_group().empty()) {
+    // Whose report it is, the topic says (only that organisation writes it): one claiming another
+    // organisation is not believed, or it could point the other's lag at a group of its choosing.
+    if (readable && record.topic != routing::LoadTopic(load.organisation())) {
+      ++forged_;
+      spdlog::warn("ops: load report on {} ignored: it claims organisation \"{}\"", record.topic,
+                   absl::CHexEscape(load.organisation().substr(0, 64)));
+    } else if (readable && !load.consumer_group().empty()) {
       groups_[load.organisation()] = load.consumer_group();
     }
   } else {
@@ -182,8 +190,9 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
   std::lock_guard lock(mu_);
   prometheus::MetricFamily assignments{
       .name = "schakel_assignments",
-      .help = "Open assignments per organisation and need, by state (waiting includes overdue; "
-              "overdue: waiting past the network's SLA for its urgency)",
+      .help =
+          "Open assignments per organisation and need, by state (waiting includes overdue; "
+          "overdue: waiting past the network's SLA for its urgency)",
       .type = prometheus::MetricType::Gauge,
       .metric = {}};
   for (const QueueCell& cell : queues_.Cells(network_, now)) {
@@ -210,8 +219,9 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
         Gauge({{"need", key.first}, {"referring_organisation", key.second}}, count));
   }
   prometheus::MetricFamily dead{.name = "schakel_dead_letters",
-                                .help = "Records set aside on schakel.deadletters, per topic and "
-                                        "the consumer that could not use them",
+                                .help =
+                                    "Records set aside on schakel.deadletters, per topic and "
+                                    "the consumer that could not use them",
                                 .type = prometheus::MetricType::Gauge,
                                 .metric = {}};
   std::map<std::pair<std::string, std::string>, int> letters;
@@ -233,6 +243,11 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
 std::uint64_t OpsView::records() const {
   std::lock_guard lock(mu_);
   return records_;
+}
+
+std::uint64_t OpsView::forged() const {
+  std::lock_guard lock(mu_);
+  return forged_;
 }
 
 std::uint64_t OpsView::unreadable() const {

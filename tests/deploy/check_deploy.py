@@ -147,9 +147,9 @@ LABEL_VALUES = {
                   "UNAUTHENTICATED"},
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.forwarding", "schakel.assignments.cancellations", "schakel.router.state",
-              "schakel.inbox.load", "schakel.deadletters", "schakel.operator.reassignments",
+              "schakel.deadletters", "schakel.operator.reassignments",
               "schakel.clients.erasures", "schakel.keys.grants"},
-    # and schakel.inbox.<org>
+    # and schakel.inbox.<org>, schakel.load.<org>
     "job": {"intake", "router", "inbox", "ops", "keys"},
 }
 # The scrape jobs whose metrics carry their own `organisation` label: honor_labels, or Prometheus renames it.
@@ -749,7 +749,8 @@ class Checker:
         if op == "=~" and not all(re.fullmatch(r"[\w.\-]+", v) for v in values):
             return  # a real regular expression: not checked
         for v in values:
-            if v not in LABEL_VALUES[label] and not (label == "topic" and v.startswith("schakel.inbox.")):
+            per_org = label == "topic" and v.startswith(("schakel.inbox.", "schakel.load."))
+            if v not in LABEL_VALUES[label] and not per_org:
                 self.problem(where, f"{label} is never {v!r} "
                                     f"(it is one of {', '.join(sorted(LABEL_VALUES[label]))})")
 
