@@ -27,20 +27,21 @@ LoadView::~LoadView() { Stop(); }
 absl::Status LoadView::Start(const std::string& bootstrap_servers, Organisations organisations,
                              std::chrono::milliseconds recheck) {
   organisations_ = std::move(organisations);
-  followed_ = LoadTopics(organisations_());
+  // Each topic is added on its own (below): one organisation's topic that cannot be read yet must
+  // not keep the router from routing for all of them.
   absl::StatusOr<std::unique_ptr<kafka::Follower>> follower =
-      kafka::Follower::Create(bootstrap_servers, followed_, kTopicTimeout);
+      kafka::Follower::Create(bootstrap_servers, std::vector<std::string>{}, kTopicTimeout);
   if (!follower.ok()) return follower.status();
   follower_ = *std::move(follower);
-  thread_ = std::thread([this, recheck] {
-    auto next_check = std::chrono::steady_clock::now() + recheck;
+  // A topic it cannot follow yet is tried again less often (each try logs a warning).
+  const auto retry = std::max<std::chrono::milliseconds>(recheck, std::chrono::seconds(30));
+  const bool all = FollowNewOrganisations(kTopicTimeout);
+  thread_ = std::thread([this, recheck, retry, all] {
+    auto next_check = std::chrono::steady_clock::now() + (all ? recheck : retry);
     while (!stop_.load()) {
       if (std::chrono::steady_clock::now() >= next_check) {
-        // A topic it cannot follow yet is tried again less often (each try logs a warning).
         next_check = std::chrono::steady_clock::now() +
-                     (FollowNewOrganisations()
-                          ? recheck
-                          : std::max<std::chrono::milliseconds>(recheck, std::chrono::seconds(30)));
+                     (FollowNewOrganisations(std::chrono::seconds(5)) ? recheck : retry);
       }
       std::optional<kafka::Record> record = follower_->Poll(std::chrono::milliseconds(200));
       if (!record) continue;
@@ -55,21 +56,22 @@ absl::Status LoadView::Start(const std::string& bootstrap_servers, Organisations
   return absl::OkStatus();
 }
 
-bool LoadView::FollowNewOrganisations() {
+bool LoadView::FollowNewOrganisations(std::chrono::milliseconds timeout) {
   bool all = true;
   for (const std::string& topic : LoadTopics(organisations_())) {
     if (std::find(followed_.begin(), followed_.end(), topic) != followed_.end()) continue;
-    // The router made the topic before it took the network that names it; it is readable once the
-    // admin applied the changed network's ACLs: until then it is tried again. (Organisations that
-    // left the network are still followed: harmless, the policy asks no more.)
-    if (absl::Status s = follower_->Add({topic}, std::chrono::seconds(5)); !s.ok()) {
+    // The topics of an organisation are made with the network (schakelctl topics create, or the
+    // router when it takes a changed network file), and readable once the admin applied the
+    // network's ACLs: until then it is tried again, and the organisation counts as 0 open.
+    // (Organisations that left the network are still followed: harmless, the policy asks no more.)
+    if (absl::Status s = follower_->Add({topic}, timeout); !s.ok()) {
       spdlog::warn("router: cannot follow {} yet (trying again): {}", topic,
                    std::string(s.message()));
       all = false;
       continue;
     }
     followed_.push_back(topic);
-    spdlog::info("router: following {} (an organisation new in the network)", topic);
+    spdlog::debug("router: following {}", topic);
   }
   return all;
 }

@@ -37,8 +37,10 @@ class LoadView {
   LoadView() = default;
   ~LoadView();
   // Follows the load topics of `organisations()` on a thread of its own, and those of
-  // organisations that appear later (looked for every `recheck`). UNAVAILABLE when the first
-  // topics cannot be followed (missing, or not readable with this identity).
+  // organisations that appear later (looked for every `recheck`). A topic that cannot be followed
+  // (not made yet, or not readable with this identity: ACLs not applied) is logged and tried again
+  // every 30 s; its organisation counts as 0 open meanwhile. An error only when the Kafka client
+  // cannot be made.
   absl::Status Start(const std::string& bootstrap_servers, Organisations organisations,
                      std::chrono::milliseconds recheck = std::chrono::seconds(2));
   void Stop();
@@ -55,8 +57,8 @@ class LoadView {
 
  private:
   // Follows the load topics of organisations not followed yet; false (and logged) when one of them
-  // could not be followed.
-  bool FollowNewOrganisations();
+  // could not be followed within `timeout`.
+  bool FollowNewOrganisations(std::chrono::milliseconds timeout);
 
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, int> open_;

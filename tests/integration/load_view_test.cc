@@ -1,7 +1,8 @@
 // The router's LoadView on the real broker: it follows each organisation's own load topic, also the
-// topic of an organisation that joins the network while it runs, and ignores a report on one
-// organisation's topic that claims another (issue 18). The test's clients are the super user
-// (tests/run): which principal may write which load topic is kafka_access_test's part.
+// topic of an organisation that joins the network while it runs or whose topic appears later, and
+// ignores a report on one organisation's topic that claims another (issue 18). The test's clients
+// are the super user (tests/run): which principal may write which load topic is kafka_access_test's
+// part.
 #include "services/router/load_view.h"
 
 #include <gtest/gtest.h>
@@ -103,6 +104,29 @@ TEST_F(LoadViewKafkaTest, FollowsEachOrganisationsOwnTopicAlsoOfOneThatJoinsLate
   Report(routing::LoadTopic(a_), a_, a_, 5);
   EXPECT_TRUE(Eventually([&] { return view.Snapshot()(a_) == 5; }, std::chrono::seconds(30)));
   EXPECT_EQ(view.forged(), 1u);
+  view.Stop();
+}
+
+// An organisation whose load topic is not there yet (or not readable yet: its ACLs not applied)
+// does not keep the router from starting; its topic is followed once it is there.
+TEST_F(LoadViewKafkaTest, AnOrganisationWhoseTopicIsNotThereYetIsFollowedOnceItIs) {
+  const std::string c = "lvc" + std::to_string(::getpid());
+  organisations_ = {a_, c};
+  router::LoadView view;
+  ASSERT_TRUE(
+      view.Start(
+              TestKafka(), [this] { return Organisations(); }, std::chrono::milliseconds(200))
+          .ok());
+  Report(routing::LoadTopic(a_), a_, a_, 3);
+  ASSERT_TRUE(Eventually([&] { return view.Snapshot()(a_) == 3; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(kafka::EnsureTopics(TestKafka(),
+                                  {{routing::LoadTopic(c), 3, 1, {{"cleanup.policy", "compact"}}}},
+                                  std::chrono::seconds(30))
+                  .ok());
+  Report(routing::LoadTopic(c), c, c, 9);
+  // Tried again every 30 s.
+  EXPECT_TRUE(Eventually([&] { return view.Snapshot()(c) == 9; }, std::chrono::seconds(60)));
+  EXPECT_EQ(view.Snapshot()(a_), 3);
   view.Stop();
 }
 
