@@ -68,7 +68,10 @@ const std::vector<std::string>& Topics() {
         std::string(routing::kSubmittedTopic),     std::string(routing::kStatusTopic),
         std::string(routing::kUnroutableTopic),    routing::FromTopic(kSeedOwner),
         std::string(routing::kCancellationsTopic), std::string(routing::kReassignTopic),
-        std::string(routing::kRouterStateTopic),   std::string(routing::kInboxLoadTopic),
+        std::string(routing::kRouterStateTopic),   
+        // A topic the router's Escalation never reads (index 7, as the shared load topic had:
+        // the stored corpus keeps its meaning): the first organisation's load topic.
+        routing::LoadTopic(ExampleNetwork().organisations.front().id),
         routing::DeadLetterTopic("router")};
     for (const routing::Organisation& org : ExampleNetwork().organisations) {
       t->push_back(routing::InboxTopic(org.id));

@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "libs/kafka/client_config.h"
 
@@ -38,13 +40,25 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!self->consumer_) return absl::InternalError(absl::StrCat("kafka follower: ", error));
 
+  if (absl::Status added = self->Add(topics, timeout); !added.ok()) return added;
+  return self;
+}
+
+absl::Status Follower::Add(const std::vector<std::string>& topics,
+                           std::chrono::milliseconds timeout) {
+  std::vector<std::string> added;
   std::vector<RdKafka::TopicPartition*> partitions;
+  std::string error;
   for (const std::string& topic : topics) {
+    if (std::find(topics_.begin(), topics_.end(), topic) != topics_.end() ||
+        std::find(added.begin(), added.end(), topic) != added.end()) {
+      continue;
+    }
     std::unique_ptr<RdKafka::Topic> handle(
-        RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, error));
+        RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
     RdKafka::Metadata* raw = nullptr;
     if (RdKafka::ErrorCode err =
-            self->consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
+            consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
         err != RdKafka::ERR_NO_ERROR) {
       RdKafka::TopicPartition::destroy(partitions);
       return absl::UnavailableError(
@@ -62,13 +76,17 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
             RdKafka::TopicPartition::create(topic, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
       }
     }
+    added.push_back(topic);
   }
-  const RdKafka::ErrorCode err = self->consumer_->assign(partitions);
+  if (partitions.empty()) return absl::OkStatus();
+  // Added to what is followed, without moving the partitions already followed.
+  std::unique_ptr<RdKafka::Error> failed(consumer_->incremental_assign(partitions));
   RdKafka::TopicPartition::destroy(partitions);
-  if (err != RdKafka::ERR_NO_ERROR) {
-    return absl::InternalError(absl::StrCat("kafka follower: assign: ", RdKafka::err2str(err)));
+  if (failed) {
+    return absl::InternalError(absl::StrCat("kafka follower: assign: ", failed->str()));
   }
-  return self;
+  topics_.insert(topics_.end(), added.begin(), added.end());
+  return absl::OkStatus();
 }
 
 Follower::~Follower() {

@@ -30,12 +30,17 @@ class Follower {
                                                           std::chrono::milliseconds timeout,
                                                           const Properties& extra = {});
   ~Follower();
+  // Follows `topics` too, from their beginning (those already followed are left as they are);
+  // UNAVAILABLE, and nothing added, when a topic's partitions cannot be learnt within `timeout`
+  // (e.g. it does not exist, or this identity may not read it).
+  absl::Status Add(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
   // The next record, or nullopt when none arrived within `timeout`.
   std::optional<Record> Poll(std::chrono::milliseconds timeout);
 
  private:
   Follower() = default;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::vector<std::string> topics_;  // followed
 };
 
 }  // namespace schakel::kafka

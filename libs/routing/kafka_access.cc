@@ -53,17 +53,17 @@ constexpr Row kRows[] = {
 
     // router: reads its inputs in group schakel.router (every organisation's schakel.from.<org>,
     // by pattern, also of organisations a changed network adds) and its state; follows the
-    // inboxes' load;
-    // writes offers (and withdrawals) to every inbox topic - also of organisations a changed
-    // network
-    // file adds while it runs, hence the prefix -, status, unroutable, its state and dead letters,
-    // in transactions (schakel-router-<instance>); creates the topics of a (changed) network.
+    // organisations' load topics; writes offers (and withdrawals) to every inbox topic - also of
+    // organisations a changed network file adds while it runs, hence the prefix -, status,
+    // unroutable, its state and dead letters, in transactions (schakel-router-<instance>); creates
+    // the topics of a (changed) network. (A new organisation's load is read once the admin has
+    // applied the changed network's ACLs, as its inbox may write it only then.)
     {"router", Op::kRead, Res::kTopic, kSubmittedTopic},
     {"router", Op::kRead, Res::kTopic, kFromTopicPrefix, kPrefix},
     {"router", Op::kRead, Res::kTopic, kCancellationsTopic},
     {"router", Op::kRead, Res::kTopic, kReassignTopic},
     {"router", Op::kRead, Res::kTopic, kRouterStateTopic},
-    {"router", Op::kRead, Res::kTopic, kInboxLoadTopic},
+    {"router", Op::kRead, Res::kTopic, "schakel.load.{org}"},
     {"router", Op::kRead, Res::kGroup, "schakel.router"},
     // (librdkafka asks for the coordinator of a reader's group.id even when it only assigns
     // partitions and never commits: the load follower's and the state restore's.)
@@ -81,13 +81,14 @@ constexpr Row kRows[] = {
 
     // inbox-<org>: its own topic in its own groups (schakel.inbox.<org>.<database id>); writes its
     // status changes and forward requests to its own outgoing topic schakel.from.<org> (and the
-    // changes back to its own topic), its load report and dead letters. Nothing else: not another
-    // organisation's topic or group, and not the status topic, which only the router writes.
+    // changes back to its own topic), its load reports (to its own load topic) and dead letters.
+    // Nothing else: not another organisation's topic, load topic or group, and not the status
+    // topic, which only the router writes.
     {"inbox-{org}", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"inbox-{org}", Op::kRead, Res::kGroup, "schakel.inbox.{org}.", kPrefix},
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.from.{org}"},
-    {"inbox-{org}", Op::kWrite, Res::kTopic, kInboxLoadTopic},
+    {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.load.{org}"},
     {"inbox-{org}", Op::kWrite, Res::kTopic, "schakel.deadletters.inbox-{org}"},
     {"inbox-{org}", Op::kRead, Res::kTopic, kErasuresTopic},
     // Its audit chain "inbox-<org>", in its own topic (the writer reads it for the chain's head):
@@ -99,14 +100,14 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kWrite, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
     {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
 
-    // ops: follows status, unroutable, reassignments, every consumer's dead letters, the load
-    // reports and every inbox topic (without a group); asks the inboxes' groups what they committed
+    // ops: follows status, unroutable, reassignments, every consumer's dead letters, each
+    // organisation's load topic and every inbox topic (without a group); asks the inboxes' groups what they committed
     // (lag); publishes operators' reassignments.
     {"ops", Op::kRead, Res::kTopic, kStatusTopic},
     {"ops", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"ops", Op::kRead, Res::kTopic, kReassignTopic},
     {"ops", Op::kRead, Res::kTopic, kDeadLetterTopicPrefix, kPrefix},
-    {"ops", Op::kRead, Res::kTopic, kInboxLoadTopic},
+    {"ops", Op::kRead, Res::kTopic, "schakel.load.{org}"},
     {"ops", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
@@ -143,7 +144,7 @@ constexpr Row kRows[] = {
     {"operator", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"operator", Op::kRead, Res::kTopic, kReassignTopic},
     {"operator", Op::kRead, Res::kTopic, kDeadLetterTopicPrefix, kPrefix},
-    {"operator", Op::kRead, Res::kTopic, kInboxLoadTopic},
+    {"operator", Op::kRead, Res::kTopic, "schakel.load.{org}"},
     {"operator", Op::kRead, Res::kTopic, "schakel.inbox.{org}"},
     {"operator", Op::kRead, Res::kTopic, kAuditTopicPrefix, kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},

@@ -231,6 +231,37 @@ TEST(KafkaAccess, EachConsumerWritesOnlyItsOwnDeadLetters) {
   }
 }
 
+// Issue 18: Kafka proves who connected, not who wrote a record. Each organisation's load reports
+// are on a topic only it writes, so that a reader takes the author from the topic: inbox-alpha
+// writes schakel.load.alpha and no other load topic, nobody else writes any load topic (no prefix
+// rule reaches one either), and the router, ops and operators read every organisation's.
+TEST(KafkaAccess, EachOrganisationAloneWritesItsOwnLoadTopic) {
+  const Network network = TwoOrganisations();
+  const std::vector<AclRule> rules = KafkaAccessRules(network);
+  for (const Organisation& org : network.organisations) {
+    SCOPED_TRACE(org.id);
+    const std::string topic = LoadTopic(org.id);
+    EXPECT_EQ(topic, "schakel.load." + org.id);
+    std::vector<std::string> writers;
+    for (const AclRule& rule : rules) {
+      if (rule.operation == AclOperation::kWrite && rule.resource == AclResource::kTopic &&
+          (rule.prefixed ? topic.rfind(rule.name, 0) == 0 : topic == rule.name)) {
+        writers.push_back(rule.principal);
+      }
+    }
+    EXPECT_EQ(writers, std::vector<std::string>{"inbox-" + org.id});
+    for (const char* reader : {"router", "ops", "operator"}) {
+      EXPECT_TRUE(Allows(rules, reader, AclOperation::kRead, topic)) << reader;
+    }
+    // An inbox reads no load topic, its own included: it has no use for them.
+    EXPECT_FALSE(Allows(rules, "inbox-alpha", AclOperation::kRead, topic));
+  }
+  EXPECT_FALSE(Allows(rules, "inbox-alpha", AclOperation::kWrite, LoadTopic("beta")));
+  EXPECT_FALSE(Allows(rules, "inbox-beta", AclOperation::kWrite, LoadTopic("alpha")));
+  // The shared topic of before is gone: nobody may write or read it.
+  for (const AclRule& rule : rules) EXPECT_NE(rule.name, "schakel.inbox.load") << rule.principal;
+}
+
 TEST(KafkaAccess, EveryRuleOnce) {
   const std::vector<AclRule> rules = KafkaAccessRules(TwoOrganisations());
   for (std::size_t i = 0; i < rules.size(); ++i) {

@@ -444,15 +444,19 @@ std::string DeadLetterPrincipalOf(const Network& network, std::string_view topic
   return "";
 }
 
+std::string LoadTopic(std::string_view organisation_id) {
+  return absl::StrCat(std::string(kLoadTopicPrefix), std::string(organisation_id));
+}
+
 std::vector<std::string> AllTopics(const Network& network) {
   std::vector<std::string> topics = {
       std::string(kSubmittedTopic),     std::string(kStatusTopic),
       std::string(kUnroutableTopic),    std::string(kCancellationsTopic),
-      std::string(kRouterStateTopic),   std::string(kInboxLoadTopic),
-      std::string(kReassignTopic),      std::string(kErasuresTopic),
-      std::string(kKeyGrantsTopic)};
+      std::string(kRouterStateTopic),   std::string(kReassignTopic),
+      std::string(kErasuresTopic),      std::string(kKeyGrantsTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   for (const Organisation& org : network.organisations) topics.push_back(FromTopic(org.id));
+  for (const Organisation& org : network.organisations) topics.push_back(LoadTopic(org.id));
   for (const std::string& principal : DeadLetterPrincipals(network)) {
     topics.push_back(DeadLetterTopic(principal));
   }

@@ -139,8 +139,6 @@ std::string_view FromTopicOrganisation(std::string_view topic);
 inline constexpr std::string_view kCancellationsTopic = "schakel.assignments.cancellations";
 // The router's escalation state per referral (compacted: the latest state per key is kept).
 inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
-// Each inbox's number of open assignments (compacted), for capacity.
-inline constexpr std::string_view kInboxLoadTopic = "schakel.inbox.load";
 // Records a consumer could not use, with the reason (see v1::DeadLetter): one topic per Kafka
 // principal that consumes, schakel.deadletters.<principal>, which only that principal writes. So a
 // dead letter's topic proves which consumer set it aside (the broker authenticated the writer), and
@@ -182,9 +180,16 @@ struct RetiredTopic {
 inline constexpr RetiredTopic kRetiredTopics[] = {
     {"schakel.assignments.forwarding", "schakel.router",
      "forward requests come on each organisation's own schakel.from.<org>"},
+    {"schakel.inbox.load", "", "each organisation reports its load on its own schakel.load.<org>"},
 };
+// An organisation's load reports (v1::InboxLoad, key: organisation id; compacted), for capacity:
+// schakel.load.<id>, which only that organisation (inbox-<id>) may write. A reader learns whose
+// load a report is from the topic, never from the report's own fields (Kafka proves who connected,
+// not who wrote a record).
+inline constexpr std::string_view kLoadTopicPrefix = "schakel.load.";
+std::string LoadTopic(std::string_view organisation_id);
 // Every topic the network needs, in a stable order: the shared ones, the inboxes', the
-// organisations' own, the consumers' dead letters, the audit chains'.
+// organisations' own, their load reports', the consumers' dead letters, the audit chains'.
 std::vector<std::string> AllTopics(const Network& network);
 
 }  // namespace schakel::routing

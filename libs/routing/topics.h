@@ -1,7 +1,7 @@
 // How each topic of a network is created: partitions and replication from the network file, and
-// compaction for the router's state, the inboxes' load and the erasures. Every topic but the audit
-// chains' gets the same number of partitions: the router relies on it (all events of a referral
-// land in the same partition number). An audit chain's topic has one partition and keeps
+// compaction for the router's state, each organisation's load topic and the erasures. Every topic
+// but the audit chains' gets the same number of partitions: the router relies on it (all events of
+// a referral land in the same partition number). An audit chain's topic has one partition and keeps
 // everything.
 #pragma once
 
@@ -27,7 +27,8 @@ inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
   std::vector<kafka::TopicSpec> specs;
   for (const std::string& topic : AllTopics(network)) {
     kafka::TopicSpec spec{topic, network.topics.partitions, network.topics.replication_factor};
-    if (topic == kRouterStateTopic || topic == kInboxLoadTopic || topic == kErasuresTopic) {
+    if (topic == kRouterStateTopic || topic == kErasuresTopic ||
+        topic.rfind(kLoadTopicPrefix, 0) == 0) {
       spec.config = {{"cleanup.policy", "compact"}};
     }
     if (topic.rfind(kAuditTopicPrefix, 0) == 0)

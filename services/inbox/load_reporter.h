@@ -1,8 +1,9 @@
 // Tells the router how loaded this organisation is: the number of open assignments (see
-// store::InboxStore::CountOpen), published as an InboxLoad on the compacted topic
-// schakel.inbox.load (key: organisation id) whenever it changes, and at least every `refresh` so
-// that a report lost with a broker outage is repaired. The router uses it for the network's
-// `capacity` rule.
+// store::InboxStore::CountOpen), published as an InboxLoad on the organisation's own compacted
+// topic schakel.load.<org> (key: organisation id; only this organisation may write it, so its
+// readers know whose load it is) whenever it changes, and at least every `refresh` so that a
+// report lost with a broker outage is repaired. The router uses it for the network's `capacity`
+// rule.
 #pragma once
 
 #include <atomic>

@@ -329,6 +329,7 @@ int main(int argc, char** argv) {
   follow.join();
   audit_log.Stop();
   (*producer)->Close(std::chrono::seconds(5));
-  spdlog::info("ops stopped: {} records read, {} unreadable", view.records(), view.unreadable());
+  spdlog::info("ops stopped: {} records read, {} unreadable, {} forged load reports ignored",
+               view.records(), view.unreadable(), view.forged());
   return 0;
 }

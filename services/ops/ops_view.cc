@@ -1,8 +1,10 @@
 #include "services/ops/ops_view.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 
 namespace schakel::ops {
 namespace {
@@ -33,8 +35,9 @@ prometheus::ClientMetric Gauge(std::map<std::string, std::string> labels, double
 std::vector<std::string> OpsView::Topics() const {
   std::vector<std::string> topics = {
       std::string(routing::kStatusTopic), std::string(routing::kUnroutableTopic),
-      std::string(routing::kReassignTopic), std::string(routing::kInboxLoadTopic)};
+      std::string(routing::kReassignTopic)};
   for (const routing::Organisation& org : network_.organisations) {
+    topics.push_back(routing::LoadTopic(org.id));
     topics.push_back(routing::InboxTopic(org.id));
   }
   for (const std::string& principal : routing::DeadLetterPrincipals(network_)) {
@@ -69,10 +72,16 @@ void OpsView::Apply(const kafka::Record& record) {
       row.letter_offset = record.offset;
       dead_letters_.push_back(std::move(row));
     }
-  } else if (record.topic == routing::kInboxLoadTopic) {
+  } else if (record.topic.rfind(routing::kLoadTopicPrefix, 0) == 0) {
     v1::InboxLoad load;
     readable = load.ParseFromString(record.value);
-    if (readable && !load.consumer_group().empty()) {
+    // Whose report it is, the topic says (only that organisation writes it): one claiming another
+    // organisation is not believed, or it could point the other's lag at a group of its choosing.
+    if (readable && record.topic != routing::LoadTopic(load.organisation())) {
+      ++forged_;
+      spdlog::warn("ops: load report on {} ignored: it claims organisation \"{}\"", record.topic,
+                   absl::CHexEscape(load.organisation().substr(0, 64)));
+    } else if (readable && !load.consumer_group().empty()) {
       groups_[load.organisation()] = load.consumer_group();
     }
   } else {
@@ -247,6 +256,11 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
 std::uint64_t OpsView::records() const {
   std::lock_guard lock(mu_);
   return records_;
+}
+
+std::uint64_t OpsView::forged() const {
+  std::lock_guard lock(mu_);
+  return forged_;
 }
 
 std::uint64_t OpsView::unreadable() const {

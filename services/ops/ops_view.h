@@ -1,7 +1,7 @@
 // What the ops service knows: the network's events folded into the operators' figures — queues per
-// organisation (libs/ops QueueFigures), how far each inbox is behind its topic, the unroutable queue
-// and the dead letters — as the console's JSON and as Prometheus gauges. Thread-safe: the follower
-// thread applies records, the lag poller sets committed offsets, HTTP and scrapes read.
+// organisation (libs/ops QueueFigures), how far each inbox is behind its topic, the unroutable
+// queue and the dead letters — as the console's JSON and as Prometheus gauges. Thread-safe: the
+// follower thread applies records, the lag poller sets committed offsets, HTTP and scrapes read.
 //
 // No personal data passes through here: offers are read for their ids, need codes, urgency and
 // times only, and nothing else is kept.
@@ -64,6 +64,8 @@ class OpsView {
 
   std::uint64_t records() const;
   std::uint64_t unreadable() const;
+  // Load reports skipped because they claim an organisation other than their topic's.
+  std::uint64_t forged() const;
 
  private:
   std::map<std::string, std::int64_t> LagLocked() const;
@@ -73,11 +75,12 @@ class OpsView {
   QueueFigures queues_;
   UnroutableQueue unroutable_;
   std::vector<DeadLetterRow> dead_letters_;
-  std::map<std::string, std::string> groups_;                                 // org → group
-  std::map<std::string, TopicLag> topic_records_;                             // org → offsets
-  std::map<std::string, std::map<std::int32_t, std::int64_t>> committed_;     // org → committed
+  std::map<std::string, std::string> groups_;                              // org → group
+  std::map<std::string, TopicLag> topic_records_;                          // org → offsets
+  std::map<std::string, std::map<std::int32_t, std::int64_t>> committed_;  // org → committed
   std::uint64_t records_ = 0;
   std::uint64_t unreadable_ = 0;
+  std::uint64_t forged_ = 0;
 };
 
 // OpsView's gauges for a metrics::Metrics registry.

@@ -62,7 +62,7 @@ class OpsViewTest : public ::testing::Test {
     load.set_organisation("alpha");
     load.set_open(2);
     load.set_consumer_group("schakel.inbox.alpha.db-1");
-    view_.Apply(Record("schakel.inbox.load", load, 0, 0));
+    view_.Apply(Record("schakel.load.alpha", load, 0, 0));
     // alpha: an urgent housing offer 5 h old (overdue), one 1 h old, then a debt one accepted.
     view_.Apply(Record("schakel.inbox.alpha",
                        Offer("a-1-0", "alpha", "housing", kNow - std::chrono::hours(5)), 0, 0));
@@ -180,6 +180,25 @@ TEST_F(OpsViewTest, AReassignmentIsCheckedThenOnItsWay) {
   EXPECT_EQ(view_.Overview(kNow, true, "")["unroutable"][0]["reassigned_to"], "alpha");
 }
 
+// Only beta writes schakel.load.beta: a report there that claims alpha (pointing alpha's lag at a
+// group beta chose) is not believed, and alpha's figures stay what alpha's own report made them.
+TEST_F(OpsViewTest, ALoadReportClaimingAnotherOrganisationIsIgnored) {
+  view_.SetCommitted("alpha", {{0, 1}, {1, 1}});
+  ASSERT_EQ(view_.ConsumerGroups().at("alpha"), "schakel.inbox.alpha.db-1");
+  ASSERT_EQ(view_.Overview(kNow, true, "")["organisations"][0]["lag"], 1);
+  v1::InboxLoad forged;
+  forged.set_organisation("alpha");
+  forged.set_open(1 << 30);
+  forged.set_consumer_group("schakel.inbox.beta.chosen-by-beta");
+  kafka::Record record = Record("schakel.load.beta", forged, 0, 1);
+  record.key = "alpha";
+  view_.Apply(record);
+  EXPECT_EQ(view_.forged(), 1u);
+  EXPECT_EQ(view_.ConsumerGroups(),
+            (std::map<std::string, std::string>{{"alpha", "schakel.inbox.alpha.db-1"}}));
+  EXPECT_EQ(view_.Overview(kNow, true, "")["organisations"][0]["lag"], 1);
+}
+
 TEST_F(OpsViewTest, UnreadableRecordsAreCountedAndSkipped) {
   kafka::Record garbage;
   garbage.topic = "schakel.referrals.unroutable";
@@ -195,7 +214,8 @@ TEST(OpsViewTopicsTest, FollowsEveryInboxTopicAndTheOperatorsTopics) {
   EXPECT_THAT(view.Topics(),
               ::testing::UnorderedElementsAre(
                   "schakel.assignments.status", "schakel.referrals.unroutable",
-                  "schakel.operator.reassignments", "schakel.inbox.load", "schakel.inbox.alpha",
+                  "schakel.operator.reassignments", "schakel.load.alpha", "schakel.load.beta",
+                  "schakel.inbox.alpha",
                   "schakel.inbox.beta", "schakel.deadletters.router", "schakel.deadletters.intake",
                   "schakel.deadletters.keys", "schakel.deadletters.inbox-alpha",
                   "schakel.deadletters.inbox-beta"));

@@ -10,7 +10,9 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
@@ -53,6 +55,28 @@ class UnauthorisedCounter final : public prometheus::Collectable {
 
  private:
   const schakel::router::Escalation& escalation_;
+};
+
+// schakel_router_forged_load_reports_total: load reports ignored because they claim an
+// organisation other than the one whose topic they are on (LoadView::forged).
+class ForgedLoadCounter final : public prometheus::Collectable {
+ public:
+  explicit ForgedLoadCounter(const schakel::router::LoadView& view) : view_(view) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family;
+    family.name = "schakel_router_forged_load_reports_total";
+    family.help =
+        "Load reports ignored: they claim an organisation other than the one whose topic they are "
+        "on";
+    family.type = prometheus::MetricType::Counter;
+    prometheus::ClientMetric metric;
+    metric.counter.value = static_cast<double>(view_.forged());
+    family.metric.push_back(std::move(metric));
+    return {family};
+  }
+
+ private:
+  const schakel::router::LoadView& view_;
 };
 
 // The router's clock: the system clock, plus (for tests only) a number of seconds read from a file,
@@ -190,7 +214,15 @@ int main(int argc, char** argv) {
   }
 
   schakel::router::LoadView load_view;
-  if (absl::Status s = load_view.Start(kafka); !s.ok()) {
+  // Every organisation's load topic, those of organisations a changed network file adds too.
+  auto organisations = [w = watch->get()] {
+    std::vector<std::string> ids;
+    for (const schakel::routing::Organisation& org : w->Current()->network().organisations) {
+      ids.push_back(org.id);
+    }
+    return ids;
+  };
+  if (absl::Status s = load_view.Start(kafka, organisations); !s.ok()) {
     std::cerr << "router: Kafka at " << kafka << ": " << s.message() << "\n";
     return 2;
   }
@@ -215,6 +247,7 @@ int main(int argc, char** argv) {
   }
   // What a transaction made visible counts as produced (the state topic's tombstones too).
   (*metrics)->AddCollectable(std::make_shared<UnauthorisedCounter>(escalation));
+  (*metrics)->AddCollectable(std::make_shared<ForgedLoadCounter>(load_view));
   router.OnCommitted([m = metrics->get()](const std::vector<schakel::router::Output>& out) {
     for (const schakel::router::Output& o : out) m->Produced(o.topic, true);
   });

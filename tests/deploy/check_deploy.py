@@ -147,10 +147,10 @@ LABEL_VALUES = {
                   "UNAUTHENTICATED"},
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.cancellations", "schakel.router.state",
-              "schakel.inbox.load", "schakel.operator.reassignments",
+              "schakel.operator.reassignments",
               "schakel.clients.erasures", "schakel.keys.grants", "schakel.deadletters.router",
               "schakel.deadletters.intake", "schakel.deadletters.keys"},
-    # and schakel.inbox.<org>, schakel.from.<org>, schakel.deadletters.inbox-<org>
+    # and schakel.inbox.<org>, schakel.from.<org>, schakel.load.<org>, schakel.deadletters.inbox-<org>
     "job": {"intake", "router", "inbox", "ops", "keys"},
 }
 # The scrape jobs whose metrics carry their own `organisation` label: honor_labels, or Prometheus renames it.
@@ -752,7 +752,7 @@ class Checker:
         for v in values:
             if v not in LABEL_VALUES[label] and not (
                     label == "topic"
-                    and v.startswith(("schakel.inbox.", "schakel.from.", "schakel.deadletters.inbox-"))):
+                    and v.startswith(("schakel.inbox.", "schakel.from.", "schakel.load.", "schakel.deadletters.inbox-"))):
                 self.problem(where, f"{label} is never {v!r} "
                                     f"(it is one of {', '.join(sorted(LABEL_VALUES[label]))})")
 

@@ -19,6 +19,7 @@
 #include <iterator>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "libs/kafka/admin.h"
 #include "libs/kafka/client_config.h"
@@ -679,6 +680,94 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
       net_->WaitForStatus("terwille", next, v1::ASSIGNMENT_STATUS_RECEIVED);
   ASSERT_TRUE(offered) << "the owner's own forward did not reach Terwille";
   EXPECT_EQ(offered->need_details(), "MARKERFORGE details for shelter");
+}
+
+// Issue 18 ("authorship the broker proves"): the broker lets Terwille write its own load topic only
+// (tests/integration/kafka_access_test.cc), but what it writes there it chooses. It reports there,
+// keyed and worded as MJD's inbox would, that MJD has 2^30 open assignments (MJD's capacity is 40):
+// a router that believed it would offer MJD nothing more. The router takes the author from the
+// topic, ignores the report (counted, and a warning naming the topic and the claimed id only) and
+// goes on offering debt needs to MJD.
+TEST_F(PrivacyE2eTest, AForgedLoadReportOnTheForgersOwnTopicDoesNotChangeRouting) {
+  const std::string run = std::to_string(::getpid());
+  auto debt = [&](const std::string& client_code) {
+    v1::Referral r;
+    r.mutable_client()->set_client_code(client_code);
+    v1::NeedRequest* need = r.add_needs();
+    need->set_code("debt");
+    need->set_details("MARKERDEBT load test");
+    r.set_urgency(v1::URGENCY_NORMAL);
+    r.set_region("groningen-stad");
+    r.add_languages("nl");
+    r.mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
+    for (const char* org : {"gemeente", "mjd", "terwille"})
+      r.mutable_sharing()->add_organisations(org);
+    return r;
+  };
+  // Before: the debt need goes to MJD (the only organisation that takes debt).
+  v1::SubmitReferralResponse before;
+  grpc::Status status = net_->Submit(debt("LOAD-BEFORE-" + run), "gemeente", &before);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(before.assignment_ids_size(), 1);
+  ASSERT_TRUE(net_->WaitForStatus("mjd", before.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED));
+
+  // Terwille, with its own Kafka identity, on its own load topic.
+  absl::StatusOr<kafka::Properties> as_terwille =
+      kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-terwille"));
+  ASSERT_TRUE(as_terwille.ok()) << as_terwille.status();
+  absl::StatusOr<std::unique_ptr<kafka::Producer>> forger = kafka::Producer::Create(
+      {.bootstrap_servers = net_->kafka(), .client_id = "forger", .extra = *as_terwille});
+  ASSERT_TRUE(forger.ok()) << forger.status();
+  v1::InboxLoad forged;
+  forged.set_organisation("mjd");
+  forged.set_open(1 << 30);
+  forged.set_consumer_group("schakel.inbox.mjd.forged");
+  auto forge = [&] {
+    std::promise<absl::Status> delivered;
+    (*forger)->Publish(routing::LoadTopic("terwille"), "mjd", forged.SerializeAsString(),
+                       [&](absl::Status s) { delivered.set_value(s); });
+    return delivered.get_future().get();
+  };
+  ASSERT_TRUE(forge().ok()) << "the broker refused Terwille its own topic";
+
+  // The router read it and did not believe it.
+  schakel::testing::Service& router = net_->Find("router-1");
+  auto forged_count = [&] {
+    const std::string metrics = schakel::testing::ScrapeMetrics(router.metrics_address);
+    const std::string name = "\nschakel_router_forged_load_reports_total ";
+    const std::size_t at = metrics.find(name);
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + name.size()));
+  };
+  // (Not fatal: what follows shows what a router that believed it would have done.)
+  EXPECT_TRUE(Eventually([&] { return forged_count() >= 1; }))
+      << "the router never counted the forged report: " << forged_count();
+  const std::string log = router.process->ReadLog();
+  EXPECT_NE(log.find("load report on schakel.load.terwille ignored"), std::string::npos);
+  EXPECT_EQ(MarkerIn(log), "");
+  // Once more just before the referral, so that it is the latest word on MJD's load when the need
+  // is routed (MJD's inbox reports its own count again at least every minute, which a router that
+  // believed the forgery would take too: a real attacker repeats it).
+  ASSERT_TRUE(forge().ok());
+  (*forger)->Close(std::chrono::seconds(5));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the router reads it within ~200 ms
+
+  // After: a new client's debt need still goes to MJD, not to the unroutable queue.
+  v1::SubmitReferralResponse after;
+  status = net_->Submit(debt("LOAD-AFTER-" + run), "gemeente", &after);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(after.assignment_ids_size(), 1);
+  std::optional<v1::Assignment> offered =
+      net_->WaitForStatus("mjd", after.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED);
+  ASSERT_TRUE(offered) << "MJD was not offered the debt need after the forged load report";
+  EXPECT_EQ(offered->need_code(), "debt");
+  for (const kafka::Record& r :
+       schakel::testing::ReadWholeTopic(net_->kafka(), std::string(routing::kUnroutableTopic))) {
+    v1::ReferralUnroutable unroutable;
+    if (unroutable.ParseFromString(r.value)) {
+      EXPECT_NE(unroutable.meta().referral_id(), after.referral_id()) << "debt went unroutable";
+    }
+  }
+  EXPECT_GE(forged_count(), 2);
 }
 
 }  // namespace

@@ -371,7 +371,7 @@ TEST_F(RoutingE2eTest, TwoRoutersShareTheLoadAndOneTakesOverWhenTheOtherDies) {
 }
 
 // Capacity: delta takes one shelter client at a time. Its inbox reports its open assignments on
-// schakel.inbox.load; the router follows them, so the second client goes to epsilon.
+// its own schakel.load.delta; the router follows them, so the second client goes to epsilon.
 TEST_F(RoutingE2eTest, AnOrganisationAtCapacityIsPassedOver) {
   v1::SubmitReferralResponse first;
   ASSERT_TRUE(net_->Submit(Housing("RT-CAP-1", "stad", {"shelter"}), "gamma", &first).ok());

@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -119,28 +120,11 @@ class KafkaAccessTest : public ::testing::Test {
     return result;
   }
 
-  // The delivery result of one record to `topic`.
-  // Produces one record. The broker is shared with the other tests, whose consumers read every
-  // record of the shared topics: on the status topic it is a well-formed event of a made-up
-  // referral (a status change nobody waits for), elsewhere a marker.
+  // The delivery result of one record to `topic`. The broker is shared with the other tests, whose
+  // consumers read every record of the shared topics: on the status topic and an organisation's own
+  // topic it is a well-formed event of a made-up referral (a status change nobody waits for),
+  // elsewhere a marker.
   static RdKafka::ErrorCode Produce(const std::string& identity, const std::string& topic) {
-    struct Report : RdKafka::DeliveryReportCb {
-      RdKafka::ErrorCode err = RdKafka::ERR__TIMED_OUT;
-      bool done = false;
-      void dr_cb(RdKafka::Message& m) override {
-        err = m.err();
-        done = true;
-      }
-    } report;
-    std::unique_ptr<RdKafka::Conf> conf = ConfAs(identity);
-    std::string error;
-    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&report), error);
-    conf->set("message.timeout.ms", "20000", error);
-    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
-    if (!producer) {
-      ADD_FAILURE() << error;
-      return RdKafka::ERR__FAIL;
-    }
     std::string value = "acl-test";
     const bool from_organisation = !routing::FromTopicOrganisation(topic).empty();
     if (from_organisation || topic == routing::kStatusTopic) {
@@ -158,9 +142,33 @@ class KafkaAccessTest : public ::testing::Test {
       *sent.mutable_status_changed() = event;
       value = from_organisation ? sent.SerializeAsString() : event.SerializeAsString();
     }
+    return Produce(identity, topic, "", value);
+  }
+
+  // The delivery result of one record (`key` empty: none).
+  static RdKafka::ErrorCode Produce(const std::string& identity, const std::string& topic,
+                                    const std::string& key, const std::string& value) {
+    struct Report : RdKafka::DeliveryReportCb {
+      RdKafka::ErrorCode err = RdKafka::ERR__TIMED_OUT;
+      bool done = false;
+      void dr_cb(RdKafka::Message& m) override {
+        err = m.err();
+        done = true;
+      }
+    } report;
+    std::unique_ptr<RdKafka::Conf> conf = ConfAs(identity);
+    std::string error;
+    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&report), error);
+    conf->set("message.timeout.ms", "20000", error);
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
+    if (!producer) {
+      ADD_FAILURE() << error;
+      return RdKafka::ERR__FAIL;
+    }
     const RdKafka::ErrorCode queued =
         producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                          value.data(), value.size(), nullptr, 0, 0, nullptr);
+                          const_cast<char*>(value.data()), value.size(),
+                          key.empty() ? nullptr : key.data(), key.size(), 0, nullptr);
     if (queued != RdKafka::ERR_NO_ERROR) return queued;
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!report.done && std::chrono::steady_clock::now() < give_up) producer->poll(100);
@@ -283,6 +291,54 @@ TEST_F(KafkaAccessTest, TheOperatorWritesNoTopic) {
       [&](const kafka::Record&, bool) { ++letters; }, *identity);
   EXPECT_TRUE(read.ok()) << read;
   EXPECT_GE(letters, 1);
+}
+
+// Issue 18: the broker proves who connected, not who wrote a record, so each organisation's load
+// reports are on a topic of its own that nobody else may write: the topic tells the router whose
+// report it is. A (with its inbox's identity or its own certificate) cannot put a report on B's
+// load topic, and B's topic holds B's own report only, before and after.
+TEST_F(KafkaAccessTest, OnlyAnOrganisationWritesItsOwnLoadTopic) {
+  auto report = [](const std::string& organisation, std::int64_t open) {
+    v1::InboxLoad load;
+    load.set_organisation(organisation);
+    load.set_open(open);
+    return load.SerializeAsString();
+  };
+  // What B's load topic holds: "<key>:<organisation>:<open>" per record.
+  auto on_b_topic = [] {
+    std::vector<std::string> seen;
+    for (const kafka::Record& r : testing::ReadWholeTopic(TestKafka(), routing::LoadTopic(b_))) {
+      v1::InboxLoad load;
+      seen.push_back(load.ParseFromString(r.value)
+                         ? r.key + ":" + load.organisation() + ":" + std::to_string(load.open())
+                         : r.key + ":unreadable");
+    }
+    return seen;
+  };
+  ASSERT_EQ(Produce(ServiceIdentity(b_), routing::LoadTopic(b_), b_, report(b_, 2)),
+            RdKafka::ERR_NO_ERROR);
+  const std::vector<std::string> before = on_b_topic();
+  ASSERT_EQ(before, std::vector<std::string>{b_ + ":" + b_ + ":2"});
+
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::LoadTopic(b_), b_, report(b_, 1 << 30)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  EXPECT_EQ(Produce(PartnerIdentity(a_), routing::LoadTopic(b_), b_, report(b_, 1 << 30)),
+            RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+  // Nor may the services that read it (or the operators) write it.
+  for (const char* reader : {"router", "ops", "operator"}) {
+    EXPECT_EQ(Produce(TestKafkaConfig(reader), routing::LoadTopic(b_), b_, report(b_, 1 << 30)),
+              RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED)
+        << reader;
+  }
+  EXPECT_EQ(on_b_topic(), before);
+  // A's own load topic is A's to write (what it claims there, the readers check: load_view_test).
+  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::LoadTopic(a_), a_, report(a_, 1)),
+            RdKafka::ERR_NO_ERROR);
+  // The shared load topic of before is not created any more.
+  absl::StatusOr<std::vector<std::string>> shared =
+      kafka::ListTopics(TestKafka(), "schakel.inbox.load", std::chrono::seconds(20));
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_EQ(std::count(shared->begin(), shared->end(), "schakel.inbox.load"), 0);
 }
 
 TEST_F(KafkaAccessTest, APartnersOwnCertificateHasTheSameRights) {

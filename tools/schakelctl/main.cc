@@ -622,17 +622,21 @@ int main(int argc, char** argv) {
       if (change.ParseFromString(r.value)) figures.AddStatus(change);
     }
     // Lag: the records on each inbox topic at or after its inbox group's committed offset (the
-    // inboxes name their group in their load reports).
-    absl::StatusOr<std::vector<schakel::kafka::Record>> loads =
-        ReadTopic(kafka, schakel::routing::kInboxLoadTopic, net->topics.partitions);
-    if (!loads.ok()) {
-      return Fail("Kafka at " + kafka + ": " + std::string(loads.status().message()));
-    }
+    // inboxes name their group in their load reports, each on its organisation's own load topic:
+    // a report there that claims another organisation is not believed).
     std::map<std::string, std::string> groups;
-    for (const schakel::kafka::Record& r : *loads) {
-      schakel::v1::InboxLoad load;
-      if (load.ParseFromString(r.value) && !load.consumer_group().empty()) {
-        groups[load.organisation()] = load.consumer_group();
+    for (const schakel::routing::Organisation& org : net->organisations) {
+      absl::StatusOr<std::vector<schakel::kafka::Record>> loads =
+          ReadTopic(kafka, schakel::routing::LoadTopic(org.id), net->topics.partitions);
+      if (!loads.ok()) {
+        return Fail("Kafka at " + kafka + ": " + std::string(loads.status().message()));
+      }
+      for (const schakel::kafka::Record& r : *loads) {
+        schakel::v1::InboxLoad load;
+        if (load.ParseFromString(r.value) && load.organisation() == org.id &&
+            !load.consumer_group().empty()) {
+          groups[org.id] = load.consumer_group();
+        }
       }
     }
     std::vector<std::int32_t> partitions;
