@@ -65,10 +65,10 @@ void Fail(std::string_view what) {
 const std::vector<std::string>& Topics() {
   static const std::vector<std::string>* topics = [] {
     auto* t = new std::vector<std::string>{
-        std::string(routing::kSubmittedTopic),     std::string(routing::kStatusTopic),
-        std::string(routing::kUnroutableTopic),    routing::FromTopic(kSeedOwner),
+        std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
+        std::string(routing::kUnroutableTopic), routing::FromTopic(kSeedOwner),
         std::string(routing::kCancellationsTopic), std::string(routing::kReassignTopic),
-        std::string(routing::kRouterStateTopic),   
+        std::string(routing::kRouterStateTopic),
         // A topic the router's Escalation never reads (index 7, as the shared load topic had:
         // the stored corpus keeps its meaning): the first organisation's load topic.
         routing::LoadTopic(ExampleNetwork().organisations.front().id),

@@ -195,13 +195,11 @@ void EventSeeds(const fs::path& dir) {
   Write(dir, "router-declined",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(from_topic, 0, key, sent(declined))}));
-  Write(
-      dir, "router-escalates",
-      EncodeStream(
-          0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
-              Rec(from_topic, 15, key, sent(received)), Rec(load_topic, 15, "", ""),
-              Rec(load_topic, 15, "", ""), Rec(load_topic, 15, "", ""),
-              Rec(load_topic, 15, "", "")}));
+  Write(dir, "router-escalates",
+        EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+                         Rec(from_topic, 15, key, sent(received)), Rec(load_topic, 15, "", ""),
+                         Rec(load_topic, 15, "", ""), Rec(load_topic, 15, "", ""),
+                         Rec(load_topic, 15, "", "")}));
   Write(dir, "router-forward-cancel-reassign",
         EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(from_topic, 0, key, sent(forward)),

@@ -17,9 +17,9 @@ Place OriginalOf(const v1::DeadLetter& letter) {
 
 std::vector<std::string> InputsOf(const routing::Network& network, std::string_view principal) {
   if (principal == "router") {
-    std::vector<std::string> inputs = {
-        std::string(routing::kSubmittedTopic), std::string(routing::kCancellationsTopic),
-        std::string(routing::kReassignTopic)};
+    std::vector<std::string> inputs = {std::string(routing::kSubmittedTopic),
+                                       std::string(routing::kCancellationsTopic),
+                                       std::string(routing::kReassignTopic)};
     // Each organisation's own outgoing topic (its requests; only it writes it).
     for (const routing::Organisation& org : network.organisations) {
       inputs.push_back(routing::FromTopic(org.id));

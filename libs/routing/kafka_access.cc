@@ -101,7 +101,8 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
 
     // ops: follows status, unroutable, reassignments, every consumer's dead letters, each
-    // organisation's load topic and every inbox topic (without a group); asks the inboxes' groups what they committed
+    // organisation's load topic and every inbox topic (without a group); asks the inboxes' groups
+    // what they committed
     // (lag); publishes operators' reassignments.
     {"ops", Op::kRead, Res::kTopic, kStatusTopic},
     {"ops", Op::kRead, Res::kTopic, kUnroutableTopic},
@@ -176,8 +177,13 @@ constexpr std::pair<std::string_view, std::string_view> kWhy[] = {
     {"inbox-<org>",
      "one organisation (its inbox, or the partner itself): reads only its own offers and speaks "
      "only on its own topics, so the topic names the author"},
-    {"ops", "the operators' console: reads the facts and queues; reassignments go through it"},
-    {"operator", "schakelctl: reads what operators look at"},
+    {"ops",
+     "the operators' console and API: reads the facts and queues; publishes operators' "
+     "reassignments, and re-drives a dead letter by re-reading the original it names and "
+     "publishing exactly that, once (never the grants)"},
+    {"operator",
+     "schakelctl: reads what operators look at and writes nothing: every action goes through "
+     "ops' API with the operator's certificate"},
     {"keys", "the key service: believes only the router's grants; announces erasures"},
 };
 

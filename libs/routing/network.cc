@@ -450,10 +450,10 @@ std::string LoadTopic(std::string_view organisation_id) {
 
 std::vector<std::string> AllTopics(const Network& network) {
   std::vector<std::string> topics = {
-      std::string(kSubmittedTopic),     std::string(kStatusTopic),
-      std::string(kUnroutableTopic),    std::string(kCancellationsTopic),
-      std::string(kRouterStateTopic),   std::string(kReassignTopic),
-      std::string(kErasuresTopic),      std::string(kKeyGrantsTopic)};
+      std::string(kSubmittedTopic),   std::string(kStatusTopic),
+      std::string(kUnroutableTopic),  std::string(kCancellationsTopic),
+      std::string(kRouterStateTopic), std::string(kReassignTopic),
+      std::string(kErasuresTopic),    std::string(kKeyGrantsTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   for (const Organisation& org : network.organisations) topics.push_back(FromTopic(org.id));
   for (const Organisation& org : network.organisations) topics.push_back(LoadTopic(org.id));

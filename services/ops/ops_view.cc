@@ -33,9 +33,9 @@ prometheus::ClientMetric Gauge(std::map<std::string, std::string> labels, double
 }  // namespace
 
 std::vector<std::string> OpsView::Topics() const {
-  std::vector<std::string> topics = {
-      std::string(routing::kStatusTopic), std::string(routing::kUnroutableTopic),
-      std::string(routing::kReassignTopic)};
+  std::vector<std::string> topics = {std::string(routing::kStatusTopic),
+                                     std::string(routing::kUnroutableTopic),
+                                     std::string(routing::kReassignTopic)};
   for (const routing::Organisation& org : network_.organisations) {
     topics.push_back(routing::LoadTopic(org.id));
     topics.push_back(routing::InboxTopic(org.id));

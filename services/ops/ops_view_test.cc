@@ -215,10 +215,9 @@ TEST(OpsViewTopicsTest, FollowsEveryInboxTopicAndTheOperatorsTopics) {
               ::testing::UnorderedElementsAre(
                   "schakel.assignments.status", "schakel.referrals.unroutable",
                   "schakel.operator.reassignments", "schakel.load.alpha", "schakel.load.beta",
-                  "schakel.inbox.alpha",
-                  "schakel.inbox.beta", "schakel.deadletters.router", "schakel.deadletters.intake",
-                  "schakel.deadletters.keys", "schakel.deadletters.inbox-alpha",
-                  "schakel.deadletters.inbox-beta"));
+                  "schakel.inbox.alpha", "schakel.inbox.beta", "schakel.deadletters.router",
+                  "schakel.deadletters.intake", "schakel.deadletters.keys",
+                  "schakel.deadletters.inbox-alpha", "schakel.deadletters.inbox-beta"));
 }
 
 }  // namespace

@@ -275,8 +275,9 @@ TEST_F(KafkaAccessTest, TheOperatorWritesNoTopic) {
   const std::string op = TestKafkaConfig("operator");
   for (const std::string& topic :
        {Inbox(a_), std::string(routing::kSubmittedTopic), std::string(routing::kReassignTopic),
-        std::string(routing::kStatusTopic), std::string(routing::kCancellationsTopic), std::string(routing::kUnroutableTopic),
-        routing::DeadLetterTopic("router"), routing::AuditTopic("ops")}) {
+        std::string(routing::kStatusTopic), std::string(routing::kCancellationsTopic),
+        std::string(routing::kUnroutableTopic), routing::DeadLetterTopic("router"),
+        routing::AuditTopic("ops")}) {
     SCOPED_TRACE(topic);
     EXPECT_EQ(Produce(op, topic), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   }
