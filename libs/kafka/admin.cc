@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -74,6 +75,49 @@ absl::Status AdminError(rd_kafka_event_t* event, const std::string& what) {
   return absl::UnavailableError(message);
 }
 
+using Event = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+
+// Sends one admin request (`send` queues it, with the options and the queue it is given) and waits
+// for the answer: UNAVAILABLE when none comes within `timeout` (plus a second), the request's own
+// error (AdminError, `what`), or the answering event.
+absl::StatusOr<Event> AdminCall(
+    rd_kafka_t* rk, rd_kafka_admin_op_t op, std::chrono::milliseconds timeout,
+    const std::string& what,
+    const std::function<void(rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& send) {
+  char error[512];
+  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
+      rd_kafka_AdminOptions_new(rk, op));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
+                                            sizeof error);
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk));
+  send(options.get(), queue.get());
+  Event event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
+  if (absl::Status s = AdminError(event.get(), what); !s.ok()) return s;
+  return event;
+}
+
+// The librdkafka binding (or, with `filter`, the filter that matches exactly it) for `acl`.
+absl::StatusOr<Binding> NewBinding(const AclBinding& acl, bool filter) {
+  const rd_kafka_ResourceType_t type = ResourceType(acl.resource);
+  const rd_kafka_AclOperation_t operation = Operation(acl.operation);
+  if (type == RD_KAFKA_RESOURCE_UNKNOWN || operation == RD_KAFKA_ACL_OPERATION_UNKNOWN) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kafka acl: ", acl.operation, " on ", acl.resource, " is not supported"));
+  }
+  char error[512];
+  const auto make = filter ? rd_kafka_AclBindingFilter_new : rd_kafka_AclBinding_new;
+  Binding binding(
+      make(type, acl.name.c_str(),
+           acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+           acl.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error,
+           sizeof error));
+  if (!binding) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka acl for ", acl.principal, ": ", error));
+  }
+  return binding;
+}
+
 absl::StatusOr<Handle> NewAdminHandle(const std::string& bootstrap_servers,
                                       const Properties& extra) {
   char error[512];
@@ -104,40 +148,23 @@ absl::Status CreateAcls(const std::string& bootstrap_servers, const std::vector<
   if (acls.empty()) return absl::OkStatus();
   absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, {});
   if (!rk.ok()) return rk.status();
-  char error[512];
   std::vector<Binding> owned;
   std::vector<rd_kafka_AclBinding_t*> bindings;
   for (const AclBinding& acl : acls) {
-    const rd_kafka_ResourceType_t type = ResourceType(acl.resource);
-    const rd_kafka_AclOperation_t operation = Operation(acl.operation);
-    if (type == RD_KAFKA_RESOURCE_UNKNOWN || operation == RD_KAFKA_ACL_OPERATION_UNKNOWN) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("kafka acl: ", acl.operation, " on ", acl.resource, " is not supported"));
-    }
-    rd_kafka_AclBinding_t* binding = rd_kafka_AclBinding_new(
-        type, acl.name.c_str(),
-        acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
-        acl.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error,
-        sizeof error);
-    if (binding == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("kafka acl for ", acl.principal, ": ", error));
-    }
-    owned.emplace_back(binding);
-    bindings.push_back(binding);
+    absl::StatusOr<Binding> binding = NewBinding(acl, /*filter=*/false);
+    if (!binding.ok()) return binding.status();
+    bindings.push_back(binding->get());
+    owned.push_back(*std::move(binding));
   }
-  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATEACLS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
-                                            sizeof error);
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
-  rd_kafka_CreateAcls(rk->get(), bindings.data(), bindings.size(), options.get(), queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
-      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
-  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
-  if (absl::Status s = AdminError(event.get(), "create acls"); !s.ok()) return s;
+  absl::StatusOr<Event> event =
+      AdminCall(rk->get(), RD_KAFKA_ADMIN_OP_CREATEACLS, timeout, "create acls",
+                [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                  rd_kafka_CreateAcls(rk->get(), bindings.data(), bindings.size(), options, queue);
+                });
+  if (!event.ok()) return event.status();
   std::size_t count = 0;
   const rd_kafka_acl_result_t** results =
-      rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event.get()), &count);
+      rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event->get()), &count);
   for (std::size_t i = 0; i < count; ++i) {
     const rd_kafka_error_t* err = rd_kafka_acl_result_error(results[i]);
     if (err == nullptr || rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
@@ -167,20 +194,15 @@ absl::Status DeleteTopics(const std::string& bootstrap_servers,
     owned.emplace_back(rd_kafka_DeleteTopic_new(topic.c_str()));
     deletes.push_back(owned.back().get());
   }
-  char error[512];
-  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
-                                            sizeof error);
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
-  rd_kafka_DeleteTopics(rk->get(), deletes.data(), deletes.size(), options.get(), queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
-      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
-  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
-  if (absl::Status s = AdminError(event.get(), "delete topics"); !s.ok()) return s;
+  absl::StatusOr<Event> event =
+      AdminCall(rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout, "delete topics",
+                [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                  rd_kafka_DeleteTopics(rk->get(), deletes.data(), deletes.size(), options, queue);
+                });
+  if (!event.ok()) return event.status();
   std::size_t count = 0;
   const rd_kafka_topic_result_t** results =
-      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event.get()), &count);
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event->get()), &count);
   for (std::size_t i = 0; i < count; ++i) {
     const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
@@ -207,19 +229,15 @@ absl::StatusOr<std::vector<AclBinding>> DescribeAcls(const std::string& bootstra
       RD_KAFKA_RESOURCE_ANY, nullptr, RD_KAFKA_RESOURCE_PATTERN_ANY, principal.c_str(), nullptr,
       RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, error, sizeof error));
   if (!filter) return absl::InvalidArgumentError(absl::StrCat("kafka acl filter: ", error));
-  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBEACLS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
-                                            sizeof error);
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
-  rd_kafka_DescribeAcls(rk->get(), filter.get(), options.get(), queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
-      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
-  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
-  if (absl::Status s = AdminError(event.get(), "describe acls"); !s.ok()) return s;
+  absl::StatusOr<Event> event =
+      AdminCall(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBEACLS, timeout, "describe acls",
+                [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                  rd_kafka_DescribeAcls(rk->get(), filter.get(), options, queue);
+                });
+  if (!event.ok()) return event.status();
   std::size_t count = 0;
   const rd_kafka_AclBinding_t** found =
-      rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(event.get()), &count);
+      rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(event->get()), &count);
   std::vector<AclBinding> acls;
   for (std::size_t i = 0; i < count; ++i) {
     const rd_kafka_ResourceType_t type = rd_kafka_AclBinding_restype(found[i]);
@@ -241,38 +259,23 @@ absl::Status DeleteAcls(const std::string& bootstrap_servers, const std::vector<
   if (acls.empty()) return absl::OkStatus();
   absl::StatusOr<Handle> rk = NewAdminHandle(bootstrap_servers, {});
   if (!rk.ok()) return rk.status();
-  char error[512];
   std::vector<Binding> owned;
   std::vector<rd_kafka_AclBindingFilter_t*> filters;
   for (const AclBinding& acl : acls) {
-    const rd_kafka_ResourceType_t type = ResourceType(acl.resource);
-    const rd_kafka_AclOperation_t operation = Operation(acl.operation);
-    if (type == RD_KAFKA_RESOURCE_UNKNOWN || operation == RD_KAFKA_ACL_OPERATION_UNKNOWN) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("kafka acl: ", acl.operation, " on ", acl.resource, " is not supported"));
-    }
-    Binding filter(rd_kafka_AclBindingFilter_new(
-        type, acl.name.c_str(),
-        acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
-        acl.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error,
-        sizeof error));
-    if (!filter) return absl::InvalidArgumentError(absl::StrCat("kafka acl filter: ", error));
-    filters.push_back(filter.get());
-    owned.push_back(std::move(filter));
+    absl::StatusOr<Binding> filter = NewBinding(acl, /*filter=*/true);
+    if (!filter.ok()) return filter.status();
+    filters.push_back(filter->get());
+    owned.push_back(*std::move(filter));
   }
-  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETEACLS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()), error,
-                                            sizeof error);
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
-  rd_kafka_DeleteAcls(rk->get(), filters.data(), filters.size(), options.get(), queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
-      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
-  if (!event) return absl::UnavailableError("kafka admin: no answer from the broker in time");
-  if (absl::Status s = AdminError(event.get(), "delete acls"); !s.ok()) return s;
+  absl::StatusOr<Event> event =
+      AdminCall(rk->get(), RD_KAFKA_ADMIN_OP_DELETEACLS, timeout, "delete acls",
+                [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                  rd_kafka_DeleteAcls(rk->get(), filters.data(), filters.size(), options, queue);
+                });
+  if (!event.ok()) return event.status();
   std::size_t count = 0;
   const rd_kafka_DeleteAcls_result_response_t** responses =
-      rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(event.get()), &count);
+      rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(event->get()), &count);
   for (std::size_t i = 0; i < count; ++i) {
     const rd_kafka_error_t* err = rd_kafka_DeleteAcls_result_response_error(responses[i]);
     if (err == nullptr || rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;

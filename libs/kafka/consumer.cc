@@ -168,16 +168,23 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   return self;
 }
 
+Record RecordOf(const RdKafka::Message& message) {
+  Record record;
+  record.topic = message.topic_name();
+  record.partition = message.partition();
+  record.offset = message.offset();
+  if (message.key() != nullptr) record.key = *message.key();
+  if (message.payload() != nullptr) {
+    record.value.assign(static_cast<const char*>(message.payload()), message.len());
+  }
+  return record;
+}
+
 absl::StatusOr<std::optional<Record>> Consumer::Poll(std::chrono::milliseconds timeout) {
   std::unique_ptr<RdKafka::Message> message(consumer_->consume(static_cast<int>(timeout.count())));
   switch (message->err()) {
     case RdKafka::ERR_NO_ERROR: {
-      Record record;
-      record.topic = message->topic_name();
-      record.partition = message->partition();
-      record.offset = message->offset();
-      if (message->key() != nullptr) record.key = *message->key();
-      record.value.assign(static_cast<const char*>(message->payload()), message->len());
+      Record record = RecordOf(*message);
       if (on_record_) on_record_(record);
       return std::optional<Record>(std::move(record));
     }

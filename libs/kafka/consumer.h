@@ -17,7 +17,8 @@
 
 namespace RdKafka {
 class KafkaConsumer;
-}
+class Message;
+}  // namespace RdKafka
 
 namespace schakel::kafka {
 
@@ -40,6 +41,9 @@ struct Record {
   std::string key;
   std::string value;
 };
+
+// The record a consumed message carries (a tombstone's value empty).
+Record RecordOf(const RdKafka::Message& message);
 
 // How far a consumer group is behind on one partition: the partition's end (its last stable
 // offset, as consumers read committed) minus the group's committed offset.

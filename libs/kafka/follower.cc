@@ -102,15 +102,7 @@ std::optional<Record> Follower::Poll(std::chrono::milliseconds timeout) {
     }
     return std::nullopt;
   }
-  Record record;
-  record.topic = message->topic_name();
-  record.partition = message->partition();
-  record.offset = message->offset();
-  if (message->key() != nullptr) record.key = *message->key();
-  if (message->payload() != nullptr) {
-    record.value.assign(static_cast<const char*>(message->payload()), message->len());
-  }
-  return record;
+  return RecordOf(*message);
 }
 
 }  // namespace schakel::kafka

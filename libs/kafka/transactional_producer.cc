@@ -227,16 +227,7 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
     std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
     switch (message->err()) {
       case RdKafka::ERR_NO_ERROR: {
-        Record record;
-        record.topic = message->topic_name();
-        record.partition = message->partition();
-        record.offset = message->offset();
-        if (message->key() != nullptr) record.key = *message->key();
-        const bool tombstone = message->payload() == nullptr;
-        if (!tombstone) {
-          record.value.assign(static_cast<const char*>(message->payload()), message->len());
-        }
-        fn(record, tombstone);
+        fn(RecordOf(*message), message->payload() == nullptr);
         break;
       }
       case RdKafka::ERR__PARTITION_EOF: {
@@ -308,15 +299,7 @@ absl::StatusOr<Record> ReadAt(const std::string& bootstrap_servers, const std::s
               absl::StrCat("no record at ", where, " (deleted, or a transaction marker)"));
           break;
         }
-        Record record;
-        record.topic = message->topic_name();
-        record.partition = message->partition();
-        record.offset = message->offset();
-        if (message->key() != nullptr) record.key = *message->key();
-        if (message->payload() != nullptr) {
-          record.value.assign(static_cast<const char*>(message->payload()), message->len());
-        }
-        result = std::move(record);
+        result = RecordOf(*message);
         break;
       }
       case RdKafka::ERR__PARTITION_EOF:
