@@ -57,11 +57,12 @@ absl::Status CheckOrigin(const routing::Network& network, std::string_view dead_
                      principal, ", whose dead-letter topic it is on (", principal, " reads ",
                      absl::StrJoin(inputs, ", "), "); nothing was published"));
   }
-  if (letter.topic() == routing::kKeyGrantsTopic) {
+  if (letter.topic() == routing::kKeyGrantsTopic || letter.topic() == routing::kStatusTopic) {
+    // The facts and the grants: only the router writes them, so that what they say is the
+    // router's word; a copy by anyone else, ops included, would not be.
     return absl::FailedPreconditionError(
         absl::StrCat("refused: ", letter.topic(),
-                     " is written by the router only; its records are not re-driven (the router "
-                     "offers again)"));
+                     " is written by the router only; its records are not re-driven"));
   }
   if (letter.partition() < 0 || letter.offset() < 0) {
     return absl::FailedPreconditionError(

@@ -54,8 +54,22 @@ TEST(RedriveTest, ADeadLetterOfAnInputOfItsConsumerMayBeRedriven) {
       CheckOrigin(network, "schakel.deadletters.router", Letter("schakel.from.mjd", "router"))
           .ok());
   EXPECT_TRUE(CheckOrigin(network, "schakel.deadletters.intake",
-                          Letter("schakel.assignments.status", "intake-view"))
+                          Letter("schakel.referrals.submitted", "intake-view"))
                   .ok());
+}
+
+// The facts and the grants are the router's word: nobody else, ops included, writes a copy.
+TEST(RedriveTest, TheRoutersOwnTopicsAreNotRedriven) {
+  const routing::Network network = TwoOrganisations();
+  const absl::Status facts = CheckOrigin(network, "schakel.deadletters.intake",
+                                         Letter("schakel.assignments.status", "intake-view"));
+  EXPECT_EQ(facts.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(facts.message(),
+            "refused: schakel.assignments.status is written by the router only; its records are "
+            "not re-driven");
+  EXPECT_EQ(CheckOrigin(network, "schakel.deadletters.keys", Letter("schakel.keys.grants", "keys"))
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 // Terwille may write only its own dead-letter topic, but what it writes there could name anything:

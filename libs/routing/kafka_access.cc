@@ -117,14 +117,14 @@ constexpr Row kRows[] = {
     // letter names on the consumer's input topic and publishes exactly those bytes there again. So
     // it reads and writes the consumers' inputs - ops is a trusted service, and it republishes only
     // what it read at the named offset itself, never what a dead letter says. Not the grants topic:
-    // only the router writes that one (the key service's dead letters are not re-driven).
+    // only the router writes that one (the key service's dead letters are not re-driven), nor the
+    // facts on the status topic, for the same reason.
     {"ops", Op::kRead, Res::kTopic, kSubmittedTopic},
     {"ops", Op::kRead, Res::kTopic, kCancellationsTopic},
     {"ops", Op::kRead, Res::kTopic, kErasuresTopic},
     {"ops", Op::kRead, Res::kTopic, "schakel.from.{org}"},
     {"ops", Op::kWrite, Res::kTopic, kSubmittedTopic},
     {"ops", Op::kWrite, Res::kTopic, kCancellationsTopic},
-    {"ops", Op::kWrite, Res::kTopic, kStatusTopic},
     {"ops", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"ops", Op::kWrite, Res::kTopic, kErasuresTopic},
     {"ops", Op::kWrite, Res::kTopic, "schakel.inbox.{org}"},
@@ -180,7 +180,7 @@ constexpr std::pair<std::string_view, std::string_view> kWhy[] = {
     {"ops",
      "the operators' console and API: reads the facts and queues; publishes operators' "
      "reassignments, and re-drives a dead letter by re-reading the original it names and "
-     "publishing exactly that, once (never the grants)"},
+     "publishing exactly that, once (never the router's facts or grants)"},
     {"operator",
      "schakelctl: reads what operators look at and writes nothing: every action goes through "
      "ops' API with the operator's certificate"},
