@@ -91,7 +91,12 @@ void OpsView::Apply(const kafka::Record& record) {
       topic_records_[org.id].Seen(record.partition, record.offset);
       v1::InboxEvent event;
       readable = event.ParseFromString(record.value);
-      if (readable && event.has_requested()) {
+      // An offer for another organisation on this one's topic is not the router's (the topic has
+      // two writers: the router's offers, and the organisation's own echoes): not counted.
+      if (readable && event.has_requested() && event.requested().organisation() != org.id) {
+        ++forged_;
+        spdlog::warn("ops: an offer on {} for another organisation ignored", record.topic);
+      } else if (readable && event.has_requested()) {
         queues_.AddOffer(event.requested());
         unroutable_.AddOffer(event.requested());
       }

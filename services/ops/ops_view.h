@@ -64,7 +64,8 @@ class OpsView {
 
   std::uint64_t records() const;
   std::uint64_t unreadable() const;
-  // Load reports skipped because they claim an organisation other than their topic's.
+  // Load reports skipped because they claim an organisation other than their topic's, and offers
+  // on an organisation's inbox topic for another organisation.
   std::uint64_t forged() const;
 
  private:

@@ -199,6 +199,16 @@ TEST_F(OpsViewTest, ALoadReportClaimingAnotherOrganisationIsIgnored) {
   EXPECT_EQ(view_.Overview(kNow, true, "")["organisations"][0]["lag"], 1);
 }
 
+// An organisation may write its own inbox topic (its changes' echoes), not the router's offers to
+// others: an "offer" for beta on alpha's topic does not show as beta's work.
+TEST_F(OpsViewTest, AnOfferOnAnotherOrganisationsTopicIsIgnored) {
+  const nlohmann::json before = view_.Overview(kNow, true, "")["organisations"];
+  view_.Apply(Record("schakel.inbox.alpha",
+                     Offer("a-9-0", "beta", "housing", kNow - std::chrono::hours(9)), 0, 1));
+  EXPECT_EQ(view_.forged(), 1u);
+  EXPECT_EQ(view_.Overview(kNow, true, "")["organisations"], before);
+}
+
 TEST_F(OpsViewTest, UnreadableRecordsAreCountedAndSkipped) {
   kafka::Record garbage;
   garbage.topic = "schakel.referrals.unroutable";
