@@ -1,7 +1,7 @@
 // The lifecycle of an assignment (after HL7 FHIR Task as used for closed-loop referrals): which
 // status change each party may make, and what it must say when it does. A pure function of the
 // current status and the requested change; no I/O, so every service and the router share one rule
-// book. See "Lifecycle of an assignment" in ARCHITECTURE.md.
+// book. See "The lifecycle of an assignment" in docs/architecture.md.
 #pragma once
 
 #include <cstddef>

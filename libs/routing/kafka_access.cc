@@ -166,7 +166,7 @@ constexpr Row kRows[] = {
     {"keys", Op::kDescribe, Res::kTransactionalId, "schakel-audit-keys"},
 };
 
-// Why each principal has the rights it has: the last column of README's table.
+// Why each principal has the rights it has: the last column of docs/architecture.md's table.
 constexpr std::pair<std::string_view, std::string_view> kWhy[] = {
     {"intake",
      "takes referrals in and passes referrers' cancellations on; its view follows the submissions "

@@ -30,10 +30,10 @@ std::vector<AclRule> KafkaAccessRules(const Network& network);
 // The principals the rules name, each once.
 std::vector<std::string> KafkaPrincipals(const Network& network);
 
-// The table README.md shows under "Kafka access": one row per principal (organisations as <org>)
-// with what it reads, writes and creates, its groups and transactional ids, and why. Made from the
-// rules above, so it cannot say otherwise; kafka_access_test.cc keeps README's copy equal to it and
-// `schakelctl access show --markdown` prints it.
+// The table docs/architecture.md shows under "Kafka access": one row per principal (organisations
+// as <org>) with what it reads, writes and creates, its groups and transactional ids, and why. Made
+// from the rules above, so it cannot say otherwise; kafka_access_test.cc keeps the document's copy
+// equal to it and `schakelctl access show --markdown` prints it.
 std::string KafkaAccessMarkdown();
 
 std::string_view Name(AclOperation operation);

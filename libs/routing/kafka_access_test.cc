@@ -269,20 +269,21 @@ TEST(KafkaAccess, EveryRuleOnce) {
   }
 }
 
-// README's table of who may do what is this table, not a description of it that could drift.
-TEST(KafkaAccess, TheReadmesTableIsTheTableInCode) {
-  std::ifstream file(SCHAKEL_README);
-  ASSERT_TRUE(file) << SCHAKEL_README;
-  const std::string readme((std::istreambuf_iterator<char>(file)),
-                           std::istreambuf_iterator<char>());
+// docs/architecture.md's table of who may do what is this table, not a description of it that could
+// drift.
+TEST(KafkaAccess, TheDocumentedTableIsTheTableInCode) {
+  std::ifstream file(SCHAKEL_ACCESS_TABLE_DOC);
+  ASSERT_TRUE(file) << SCHAKEL_ACCESS_TABLE_DOC;
+  const std::string doc((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   const std::string begin = "<!-- access table: schakelctl access show --markdown -->\n";
   const std::string end = "<!-- end of the access table -->";
-  const std::size_t from = readme.find(begin);
-  ASSERT_NE(from, std::string::npos) << "README.md has no line " << begin;
-  const std::size_t to = readme.find(end, from);
-  ASSERT_NE(to, std::string::npos) << "README.md has no line " << end;
-  EXPECT_EQ(readme.substr(from + begin.size(), to - from - begin.size()), KafkaAccessMarkdown())
-      << "README.md's table differs from the ACLs: paste `schakelctl access show --markdown`";
+  const std::size_t from = doc.find(begin);
+  ASSERT_NE(from, std::string::npos) << SCHAKEL_ACCESS_TABLE_DOC << " has no line " << begin;
+  const std::size_t to = doc.find(end, from);
+  ASSERT_NE(to, std::string::npos) << SCHAKEL_ACCESS_TABLE_DOC << " has no line " << end;
+  EXPECT_EQ(doc.substr(from + begin.size(), to - from - begin.size()), KafkaAccessMarkdown())
+      << SCHAKEL_ACCESS_TABLE_DOC
+      << "'s table differs from the ACLs: paste `schakelctl access show --markdown`";
 }
 
 }  // namespace

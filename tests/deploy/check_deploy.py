@@ -84,10 +84,10 @@ PERSISTENT_FILE_FLAGS = {"intake": "--db", "inbox": "--db", "keys": "--db"}
 # and key, readable by the service's group only, and so never from the data volume, nor its backups.
 KEY_SECRETS = {("intake", "--pseudonym-key"): ("schakel-pseudonym-key", "pseudonym.key"),
                ("keys", "--master-key"): ("schakel-keys-master-key", "master.key")}
-# The audit stream: each service that writes it signs its own chain with its own Ed25519 key (README "Audit"). In
-# Kubernetes every such workload passes --audit-signing-key (without it its entries go unsigned and `schakelctl
-# audit verify` fails), from the Secret schakel-audit-<workload> (intake: one key per pod, <pod>.key), readable by
-# the service's group only.
+# The audit stream: each service that writes it signs its own chain with its own Ed25519 key
+# (docs/security-and-privacy.md, "Audit"). In Kubernetes every such workload passes --audit-signing-key (without
+# it its entries go unsigned and `schakelctl audit verify` fails), from the Secret schakel-audit-<workload>
+# (intake: one key per pod, <pod>.key), readable by the service's group only.
 AUDIT_WRITERS = {"intake", "inbox", "ops", "keys"}
 AUDIT_KEY_FLAG = "--audit-signing-key"
 AUDIT_KEY_SECRET = "schakel-audit-{name}"
