@@ -56,9 +56,11 @@ class Help:
         self.positionals = 0   # how many; -1: one of them takes any number
         section = None
         for line in text.splitlines():
-            heading = re.fullmatch(r"(Options|Subcommands|Positionals):", line.strip())
-            if heading and not line.startswith(" "):
-                section = heading.group(1)
+            # "Options:", "Subcommands:", "Positionals:", or an option group's own heading ("TLS:").
+            heading = re.fullmatch(r"(\S[^:]*):", line)
+            if heading:
+                name = heading.group(1)
+                section = name if name in ("Subcommands", "Positionals") else "Options"
                 continue
             if not re.match(r"  \S", line):
                 continue  # a description's continuation, or no section's line
