@@ -207,24 +207,50 @@ class RefusedStream final : public grpc::ServerWriteReactor<v1::ReferralStatus> 
   void OnDone() override { delete this; }
 };
 
-// The caller's organisation, or the status that refuses the call.
-grpc::Status Caller(const routing::Network& network, const grpc::CallbackServerContext& context,
-                    std::string* organisation) {
+// The caller's organisation: UNAUTHENTICATED without an identity, PERMISSION_DENIED for one that
+// is no organisation of the network.
+absl::StatusOr<std::string> CallerOf(const routing::Network& network,
+                                     const grpc::CallbackServerContext& context) {
   const service::Caller caller = service::Identify(context);
   if (caller.kind == service::Caller::Kind::kNobody) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "no client certificate or bearer token of an organisation of the network");
+    return absl::UnauthenticatedError(
+        "no client certificate or bearer token of an organisation of the network");
   }
   if (caller.kind != service::Caller::Kind::kOrganisation) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "only organisations of the network refer clients and see their referrals");
+    return absl::PermissionDeniedError(
+        "only organisations of the network refer clients and see their referrals");
   }
-  *organisation = caller.id;
-  if (network.FindOrganisation(*organisation) == nullptr) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "the calling organisation is not part of this network");
+  if (network.FindOrganisation(caller.id) == nullptr) {
+    return absl::PermissionDeniedError("the calling organisation is not part of this network");
   }
-  return grpc::Status::OK;
+  return caller.id;
+}
+
+// An idempotency key: empty (none), or at most 128 characters of A-Z a-z 0-9 . _ : -.
+absl::Status CheckIdempotencyKey(const std::string& key) {
+  const bool valid = key.size() <= 128 && std::all_of(key.begin(), key.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                              c == ':' || c == '-';
+                     });
+  if (valid) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "idempotency_key: at most 128 characters of A-Z a-z 0-9 . _ : -");
+}
+
+// The answer the first call of `referral_id` got (or would have got), from the view.
+void FillRetryResponse(const std::string& referral_id, const ReferralView::Submitted& earlier,
+                       v1::SubmitReferralResponse& response) {
+  response.set_referral_id(referral_id);
+  *response.mutable_accepted_at() = earlier.status.submitted_at();
+  for (const v1::NeedStatus& need : earlier.status.needs()) {
+    response.add_assignment_ids(referral::AssignmentId(referral_id, need.need_index()));
+    if (!need.linked_to().empty()) {
+      v1::LinkedNeed* linked = response.add_linked();
+      linked->set_need_index(need.need_index());
+      linked->set_need_code(need.need_code());
+      linked->set_assignment_id(need.linked_to());
+    }
+  }
 }
 
 bool Blank(const std::string& text) {
@@ -367,22 +393,22 @@ grpc::ServerUnaryReactor* IntakeService::GetReferral(grpc::CallbackServerContext
                                                      const v1::GetReferralRequest* request,
                                                      v1::ReferralStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::string caller;
-  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
-    reactor->Finish(who);
+  absl::StatusOr<std::string> caller = CallerOf(network_, *context);
+  if (!caller.ok()) {
+    reactor->Finish(service::ToGrpc(caller.status()));
   } else if (view_ == nullptr) {
     reactor->Finish(NoView());
   } else if (request->referral_id().empty()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral_id: is required"));
   } else {
-    absl::StatusOr<v1::ReferralStatus> found = view_->Get(caller, request->referral_id());
+    absl::StatusOr<v1::ReferralStatus> found = view_->Get(*caller, request->referral_id());
     if (!found.ok()) {
       reactor->Finish(service::ToGrpc(found.status()));
       return reactor;
     }
     std::vector<v1::ReferralStatus> referrals;
     referrals.push_back(*std::move(found));
-    ShowReferrals(caller, std::move(referrals), "GetReferral",
+    ShowReferrals(*caller, std::move(referrals), "GetReferral",
                   [reactor, response](const grpc::Status& shown,
                                       std::vector<v1::ReferralStatus> shown_referrals) {
                     if (shown.ok()) *response = std::move(shown_referrals.front());
@@ -396,9 +422,9 @@ grpc::ServerUnaryReactor* IntakeService::ListReferrals(grpc::CallbackServerConte
                                                        const v1::ListReferralsRequest* request,
                                                        v1::ListReferralsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::string caller;
-  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
-    reactor->Finish(who);
+  absl::StatusOr<std::string> caller = CallerOf(network_, *context);
+  if (!caller.ok()) {
+    reactor->Finish(service::ToGrpc(caller.status()));
   } else if (view_ == nullptr) {
     reactor->Finish(NoView());
   } else if (request->page_size() < 0 || request->page_size() > 500) {
@@ -406,7 +432,7 @@ grpc::ServerUnaryReactor* IntakeService::ListReferrals(grpc::CallbackServerConte
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size: must be between 0 and 500"));
   } else {
     absl::StatusOr<v1::ListReferralsResponse> page = view_->List(
-        caller, request->page_size() == 0 ? 50 : request->page_size(), request->page_token());
+        *caller, request->page_size() == 0 ? 50 : request->page_size(), request->page_token());
     if (!page.ok()) {
       reactor->Finish(service::ToGrpc(page.status()));
       return reactor;
@@ -415,7 +441,7 @@ grpc::ServerUnaryReactor* IntakeService::ListReferrals(grpc::CallbackServerConte
         std::make_move_iterator(page->mutable_referrals()->begin()),
         std::make_move_iterator(page->mutable_referrals()->end()));
     response->set_next_page_token(page->next_page_token());
-    ShowReferrals(caller, std::move(referrals), "ListReferrals",
+    ShowReferrals(*caller, std::move(referrals), "ListReferrals",
                   [reactor, response](const grpc::Status& shown,
                                       std::vector<v1::ReferralStatus> shown_referrals) {
                     if (shown.ok()) {
@@ -433,12 +459,13 @@ grpc::ServerUnaryReactor* IntakeService::ListReferrals(grpc::CallbackServerConte
 
 grpc::ServerWriteReactor<v1::ReferralStatus>* IntakeService::WatchReferrals(
     grpc::CallbackServerContext* context, const v1::WatchReferralsRequest* /*request*/) {
-  std::string caller;
-  grpc::Status who = Caller(network_, *context, &caller);
+  absl::StatusOr<std::string> caller = CallerOf(network_, *context);
+  grpc::Status who = service::ToGrpc(caller.status());
   if (who.ok() && view_ == nullptr) who = NoView();
   if (!who.ok()) return new RefusedStream(who);
   return new ReferralWatcher(
-      *view_, caller, [this, caller](std::vector<v1::ReferralStatus> referrals, Answer answer) {
+      *view_, *caller,
+      [this, caller = *caller](std::vector<v1::ReferralStatus> referrals, Answer answer) {
         ShowReferrals(caller, std::move(referrals), "WatchReferrals", std::move(answer));
       });
 }
@@ -451,11 +478,12 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
     reactor->Finish(grpc::Status(code, message));
     return reactor;
   };
-  std::string caller;
-  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
-    reactor->Finish(who);
+  absl::StatusOr<std::string> who = CallerOf(network_, *context);
+  if (!who.ok()) {
+    reactor->Finish(service::ToGrpc(who.status()));
     return reactor;
   }
+  const std::string caller = *std::move(who);
   if (view_ == nullptr) {
     reactor->Finish(NoView());
     return reactor;
@@ -609,241 +637,266 @@ v1::ReferralSubmitted IntakeService::BuildEvent(const v1::Referral& referral,
   return event;
 }
 
+// A referral between its checks and its answer: what the steps after the key service's answer
+// need. By then the call may have been answered (its deadline) and its request be gone, so it
+// holds copies.
+struct IntakeService::Submission {
+  std::string caller;
+  int need_count = 0;
+  v1::ReferralSubmitted event;  // sealed when the client's key arrives
+  std::vector<v1::LinkedNeed> linked;
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  v1::SubmitReferralResponse* response = nullptr;
+  std::shared_ptr<AnswerOnce> answer;
+};
+
+// Who calls; whether intake takes the call; which referral it is; a retry is answered again; else
+// the event is built, sealed with the client's key, published with its audit entry, and answered.
+// Each refusal is an absl::Status, told to the caller as it is.
 grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerContext* context,
                                                         const v1::SubmitReferralRequest* request,
                                                         v1::SubmitReferralResponse* response) {
   grpc::ServerUnaryReactor* reactor = new CountedReactor(in_flight_);
-  std::string caller;
-  if (grpc::Status who = Caller(network_, *context, &caller); !who.ok()) {
-    reactor->Finish(who);
+  const auto refuse = [reactor](const absl::Status& status) {
+    reactor->Finish(service::ToGrpc(status));
+    return reactor;
+  };
+  absl::StatusOr<std::string> caller = CallerOf(network_, *context);
+  if (!caller.ok()) return refuse(caller.status());
+  if (absl::Status admitted = Admit(*caller, *request, *context); !admitted.ok()) {
+    return refuse(admitted);
+  }
+  const SubmissionId id = IdentifySubmission(*caller, *request);
+  absl::StatusOr<std::optional<ReferralView::Submitted>> earlier =
+      EarlierSubmission(*caller, request->idempotency_key(), id);
+  if (!earlier.ok()) return refuse(earlier.status());
+  if (*earlier) {
+    AnswerRetry(*caller, id.referral_id, **earlier, reactor, response);
     return reactor;
   }
-  // Before any work (validation, Kafka): a refused call costs next to nothing and changes nothing.
+  if (keys_ == nullptr) {
+    return refuse(absl::FailedPreconditionError(
+        "this intake has no key service: every referral is sealed with its client's key"));
+  }
+  SealAndPublish(NewSubmission(*caller, *request, id, context, reactor, response),
+                 request->referral());
+  return reactor;
+}
+
+std::shared_ptr<IntakeService::Submission> IntakeService::NewSubmission(
+    const std::string& caller, const v1::SubmitReferralRequest& request, const SubmissionId& id,
+    grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+    v1::SubmitReferralResponse* response) {
+  auto submission = std::make_shared<Submission>();
+  submission->caller = caller;
+  submission->need_count = request.referral().needs_size();
+  submission->event = BuildEvent(request.referral(), caller, id.referral_id);
+  submission->event.set_request_digest(id.digest);
+  submission->linked = LinkOpenNeeds(request.referral(), submission->event);
+  submission->reactor = reactor;
+  submission->response = response;
+  submission->answer = std::make_shared<AnswerOnce>(
+      context, reactor,
+      absl::StrCat("Kafka did not confirm referral ", id.referral_id,
+                   " before the call's deadline; it may still arrive: retry with the same "
+                   "idempotency_key"));
+  return submission;
+}
+
+absl::Status IntakeService::Admit(const std::string& caller,
+                                  const v1::SubmitReferralRequest& request,
+                                  grpc::CallbackServerContext& context) {
   // More calls than intake can answer soon (Kafka slow or away, a flood of referrals): each one
   // waiting holds memory, so beyond the bound the caller hears at once to come back later.
   if (max_in_flight_ > 0 && in_flight_.load() > max_in_flight_) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
+    return absl::ResourceExhaustedError(
         absl::StrCat("intake is busy: ", max_in_flight_,
                      " referrals are being submitted already (max_in_flight); the referral was not "
-                     "submitted, try again shortly")));
-    return reactor;
+                     "submitted, try again shortly"));
   }
   if (std::optional<IntakeLimits::Refusal> refused =
           limits_ != nullptr ? limits_->Take(caller) : std::nullopt) {
     const std::string retry_ms = std::to_string(refused->retry_after.count());
-    context->AddTrailingMetadata("retry-after-ms", retry_ms);
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
+    context.AddTrailingMetadata("retry-after-ms", retry_ms);
+    return absl::ResourceExhaustedError(
         absl::StrCat("intake_limit of organisation ", caller, " (", refused->limit.per_second,
                      " referrals per second, bursts of ", refused->limit.burst,
                      ") reached: the referral was not submitted; try again in ", retry_ms,
-                     " ms (trailing metadata retry-after-ms)")));
-    return reactor;
+                     " ms (trailing metadata retry-after-ms)"));
   }
-  if (!request->has_referral()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "referral: is required"));
-    return reactor;
-  }
-  if (absl::Status valid = referral::ValidateReferral(request->referral(), network_); !valid.ok()) {
-    reactor->Finish(service::ToGrpc(valid));
-    return reactor;
+  if (!request.has_referral()) return absl::InvalidArgumentError("referral: is required");
+  if (absl::Status valid = referral::ValidateReferral(request.referral(), network_); !valid.ok()) {
+    return valid;
   }
   if (!publisher_.Reachable()) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                     "Kafka is unreachable; the referral was not submitted, try again"));
-    return reactor;
+    return absl::UnavailableError(
+        "Kafka is unreachable; the referral was not submitted, try again");
   }
+  return CheckIdempotencyKey(request.idempotency_key());
+}
 
-  // An idempotency key makes the referral id: the same key from the same organisation is the same
-  // referral, in every intake instance and after restarts (they share the keyed hash).
-  const std::string& key = request->idempotency_key();
-  if (!key.empty()) {
-    const bool valid_key = key.size() <= 128 && std::all_of(key.begin(), key.end(), [](char c) {
-                             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                                    c == '_' || c == ':' || c == '-';
-                           });
-    if (!valid_key) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                       "idempotency_key: at most 128 characters of A-Z a-z 0-9 . _ : -"));
-      return reactor;
-    }
-  }
+IntakeService::SubmissionId IntakeService::IdentifySubmission(
+    const std::string& caller, const v1::SubmitReferralRequest& request) const {
   std::string canonical;
   {
     google::protobuf::io::StringOutputStream out(&canonical);
     google::protobuf::io::CodedOutputStream coded(&out);
     coded.SetSerializationDeterministic(true);
-    request->referral().SerializeToCodedStream(&coded);
+    request.referral().SerializeToCodedStream(&coded);
   }
-  const std::string digest = pseudonymiser_.Digest("referral-request", canonical);
-  const std::string referral_id =
-      key.empty() ? referral::NewReferralId()
-                  : "r-" + pseudonymiser_.Digest("idempotency:" + caller, key).substr(2, 24);
-  if (!key.empty() && view_ != nullptr) {
-    if (std::optional<ReferralView::Submitted> earlier = view_->FindSubmitted(caller, referral_id);
-        earlier && !earlier->request_digest.empty()) {
-      if (earlier->request_digest != digest) {
-        reactor->Finish(grpc::Status(
-            grpc::StatusCode::ALREADY_EXISTS,
-            "idempotency_key: already used for a different referral (" + referral_id + ")"));
-        return reactor;
-      }
-      // A retry: the answer the first call got (or would have got), nothing published again.
-      response->set_referral_id(referral_id);
-      *response->mutable_accepted_at() = earlier->status.submitted_at();
-      for (const v1::NeedStatus& need : earlier->status.needs()) {
-        response->add_assignment_ids(referral::AssignmentId(referral_id, need.need_index()));
-        if (!need.linked_to().empty()) {
-          v1::LinkedNeed* linked = response->add_linked();
-          linked->set_need_index(need.need_index());
-          linked->set_need_code(need.need_code());
-          linked->set_assignment_id(need.linked_to());
-        }
-      }
-      spdlog::info("referral {} from {}: a retry, answered again", referral_id, caller);
-      if (audit_ == nullptr) {
-        reactor->Finish(grpc::Status::OK);
-        return reactor;
-      }
-      // Recorded again: the first call's entry may be the reason for this retry.
-      audit_->Record(audit::OrganisationActor(caller), audit::kReferralSubmitted,
-                     SubmittedSubject(referral_id, "", earlier->status.needs_size()),
-                     "SubmitReferral (a retry)", [reactor](absl::Status audited) {
-                       reactor->Finish(audited.ok()
-                                           ? grpc::Status::OK
-                                           : grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                                          "the referral's audit entry was not "
-                                                          "recorded: retry"));
-                     });
-      return reactor;
-    }
+  const std::string& key = request.idempotency_key();
+  SubmissionId id;
+  id.digest = pseudonymiser_.Digest("referral-request", canonical);
+  id.referral_id = key.empty()
+                       ? referral::NewReferralId()
+                       : "r-" + pseudonymiser_.Digest("idempotency:" + caller, key).substr(2, 24);
+  return id;
+}
+
+absl::StatusOr<std::optional<ReferralView::Submitted>> IntakeService::EarlierSubmission(
+    const std::string& caller, const std::string& idempotency_key, const SubmissionId& id) {
+  std::optional<ReferralView::Submitted> earlier;
+  if (!idempotency_key.empty() && view_ != nullptr) {
+    earlier = view_->FindSubmitted(caller, id.referral_id);
   }
-  v1::ReferralSubmitted event = BuildEvent(request->referral(), caller, referral_id);
-  event.set_request_digest(digest);
-  // A need already open for this client (any referrer) is linked, not offered a second time. The
-  // view follows Kafka, so two referrals submitted within a moment of each other may both pass.
+  if (!earlier || earlier->request_digest.empty()) return std::nullopt;
+  if (earlier->request_digest != id.digest) {
+    return absl::AlreadyExistsError("idempotency_key: already used for a different referral (" +
+                                    id.referral_id + ")");
+  }
+  return earlier;
+}
+
+void IntakeService::AnswerRetry(const std::string& caller, const std::string& referral_id,
+                                const ReferralView::Submitted& earlier,
+                                grpc::ServerUnaryReactor* reactor,
+                                v1::SubmitReferralResponse* response) {
+  FillRetryResponse(referral_id, earlier, *response);
+  spdlog::info("referral {} from {}: a retry, answered again", referral_id, caller);
+  if (audit_ == nullptr) {
+    reactor->Finish(grpc::Status::OK);
+    return;
+  }
+  // Recorded again: the first call's entry may be the reason for this retry.
+  audit_->Record(audit::OrganisationActor(caller), audit::kReferralSubmitted,
+                 SubmittedSubject(referral_id, "", earlier.status.needs_size()),
+                 "SubmitReferral (a retry)", [reactor](absl::Status audited) {
+                   reactor->Finish(audited.ok() ? grpc::Status::OK
+                                                : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                               "the referral's audit entry was not "
+                                                               "recorded: retry"));
+                 });
+}
+
+std::vector<v1::LinkedNeed> IntakeService::LinkOpenNeeds(const v1::Referral& referral,
+                                                         v1::ReferralSubmitted& event) {
   std::vector<v1::LinkedNeed> linked;
-  if (view_ != nullptr) {
-    const auto& sharing = request->referral().sharing().organisations();
-    for (int i = 0; i < event.needs_size(); ++i) {
-      std::optional<v1::LinkedNeed> open =
-          view_->FindOpen(event.client_pseudonym(), event.needs(i).code());
-      if (!open) continue;
-      open->set_need_index(static_cast<std::uint32_t>(i));
-      // Where the client is helped is told only to a referrer the client allows to share with it.
-      if (std::find(sharing.begin(), sharing.end(), open->organisation()) == sharing.end()) {
-        open->clear_organisation();
-      }
-      *event.add_linked() = *open;
-      linked.push_back(*std::move(open));
+  if (view_ == nullptr) return linked;
+  const auto& sharing = referral.sharing().organisations();
+  for (int i = 0; i < event.needs_size(); ++i) {
+    std::optional<v1::LinkedNeed> open =
+        view_->FindOpen(event.client_pseudonym(), event.needs(i).code());
+    if (!open) continue;
+    open->set_need_index(static_cast<std::uint32_t>(i));
+    // Where the client is helped is told only to a referrer the client allows to share with it.
+    if (std::find(sharing.begin(), sharing.end(), open->organisation()) == sharing.end()) {
+      open->clear_organisation();
     }
+    *event.add_linked() = *open;
+    linked.push_back(*std::move(open));
   }
-  const int need_count = request->referral().needs_size();
-  auto answer = std::make_shared<AnswerOnce>(
-      context, reactor,
-      absl::StrCat("Kafka did not confirm referral ", referral_id,
-                   " before the call's deadline; it may still arrive: retry with the same "
-                   "idempotency_key"));
-  if (keys_ == nullptr) {
-    answer->Claim();
-    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "this intake has no key service: every referral is sealed with "
-                                 "its client's key"));
-    return reactor;
-  }
-  // The client's key comes from the key service; the referral is sealed and published when it
-  // arrives (on the key client's thread), so no gRPC thread waits. The referral goes along as a
-  // copy: by then the call may have been answered (its deadline), and its request is gone. The
-  // key service records the client's sharing permission with the key: it hands the key to no
-  // organisation outside it, whatever the router offers.
-  const std::string pseudonym = event.client_pseudonym();
+  return linked;
+}
+
+void IntakeService::SealAndPublish(std::shared_ptr<Submission> submission,
+                                   const v1::Referral& referral) {
+  const std::string pseudonym = submission->event.client_pseudonym();
+  const std::string referral_id = submission->event.meta().referral_id();
   keys_->ClientKey(
-      pseudonym, referral_id, &request->referral().sharing(),
+      pseudonym, referral_id, &referral.sharing(),
       std::chrono::system_clock::now() + std::chrono::seconds(5),
-      [this, held = Hold(), event = std::move(event), caller, need_count,
-       linked = std::move(linked), reactor, response, answer,
-       referral = request->referral()](absl::StatusOr<v1::DataKey> client_key) mutable {
-        absl::Status sealed =
-            client_key.ok() ? SealPersonalData(referral, *client_key, event) : client_key.status();
+      [this, held = Hold(), submission,
+       referral_copy = referral](absl::StatusOr<v1::DataKey> client_key) {
+        Submission& s = *submission;
+        absl::Status sealed = client_key.ok()
+                                  ? SealPersonalData(referral_copy, *client_key, s.event)
+                                  : client_key.status();
         if (!sealed.ok()) {
-          if (!answer->Claim()) return;
-          spdlog::warn("referral {} from {} not submitted: {}", event.meta().referral_id(), caller,
-                       std::string(sealed.message()));
-          reactor->Finish(grpc::Status(
+          if (!s.answer->Claim()) return;
+          spdlog::warn("referral {} from {} not submitted: {}", s.event.meta().referral_id(),
+                       s.caller, std::string(sealed.message()));
+          s.reactor->Finish(grpc::Status(
               grpc::StatusCode::UNAVAILABLE,
               absl::StrCat("the client's key could not be had, the referral was not submitted; "
                            "try again (",
                            std::string(sealed.message()), ")")));
           return;
         }
-        PublishSubmitted(event, caller, need_count, std::move(linked), reactor, response, answer);
+        PublishSubmitted(submission);
       });
-  return reactor;
 }
 
-void IntakeService::PublishSubmitted(const v1::ReferralSubmitted& event, const std::string& caller,
-                                     int need_count, std::vector<v1::LinkedNeed> linked,
-                                     grpc::ServerUnaryReactor* reactor,
-                                     v1::SubmitReferralResponse* response,
-                                     std::shared_ptr<AnswerOnce> answer) {
-  const std::string& referral_id = event.meta().referral_id();
+void IntakeService::PublishSubmitted(std::shared_ptr<const Submission> submission) {
+  const Submission& s = *submission;
+  const std::string& referral_id = s.event.meta().referral_id();
   std::string bytes;
-  if (!event.SerializeToString(&bytes)) {
-    if (answer->Claim()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the referral"));
+  if (!s.event.SerializeToString(&bytes)) {
+    if (s.answer->Claim()) {
+      s.reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the referral"));
     }
     return;
   }
   // The referral and its audit entry go to Kafka side by side; the answer waits for both.
-  auto both =
-      std::make_shared<Both>([reactor, response, referral_id, caller, need_count,
-                              linked = std::move(linked), accepted_at = event.meta().occurred_at(),
-                              answer](const absl::Status& delivered, const absl::Status& audited) {
-        if (!answer->Claim()) {
-          spdlog::info("referral {} from {}: Kafka answered after the caller's deadline ({})",
-                       referral_id, caller, delivered.ok() ? "stored" : "not stored");
-          return;
-        }
-        if (!delivered.ok()) {
-          spdlog::warn("referral {} from {} not submitted: {}", referral_id, caller,
-                       std::string(delivered.message()));
-          reactor->Finish(grpc::Status(
-              grpc::StatusCode::UNAVAILABLE,
-              absl::StrCat("the referral was not submitted: ", std::string(delivered.message()))));
-          return;
-        }
-        if (!audited.ok()) {
-          spdlog::warn("referral {} from {}: stored, but its audit entry was not: {}", referral_id,
-                       caller, std::string(audited.message()));
-          reactor->Finish(grpc::Status(
-              grpc::StatusCode::UNAVAILABLE,
-              "the referral's audit entry was not recorded: retry with the same idempotency_key"));
-          return;
-        }
-        response->set_referral_id(referral_id);
-        *response->mutable_accepted_at() = accepted_at;
-        for (int i = 0; i < need_count; ++i) {
-          response->add_assignment_ids(
-              referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
-        }
-        for (const v1::LinkedNeed& l : linked) *response->add_linked() = l;
-        spdlog::info("referral {} from {} submitted with {} needs ({} linked to open ones)",
-                     referral_id, caller, need_count, linked.size());
-        reactor->Finish(grpc::Status::OK);
+  auto both = std::make_shared<Both>(
+      [submission](const absl::Status& delivered, const absl::Status& audited) {
+        AnswerSubmitted(*submission, delivered, audited);
       });
   publisher_.Publish(routing::kSubmittedTopic, referral_id, bytes,
                      [both](absl::Status delivered) { both->First(std::move(delivered)); });
   if (audit_ != nullptr) {
-    audit_->Record(audit::OrganisationActor(caller), audit::kReferralSubmitted,
-                   SubmittedSubject(referral_id, event.client_pseudonym(), need_count),
+    audit_->Record(audit::OrganisationActor(s.caller), audit::kReferralSubmitted,
+                   SubmittedSubject(referral_id, s.event.client_pseudonym(), s.need_count),
                    "SubmitReferral",
                    [both](absl::Status audited) { both->Second(std::move(audited)); });
   } else {
     both->Second(absl::OkStatus());
   }
+}
+
+void IntakeService::AnswerSubmitted(const Submission& s, const absl::Status& delivered,
+                                    const absl::Status& audited) {
+  const std::string& referral_id = s.event.meta().referral_id();
+  if (!s.answer->Claim()) {
+    spdlog::info("referral {} from {}: Kafka answered after the caller's deadline ({})",
+                 referral_id, s.caller, delivered.ok() ? "stored" : "not stored");
+    return;
+  }
+  if (!delivered.ok()) {
+    spdlog::warn("referral {} from {} not submitted: {}", referral_id, s.caller,
+                 std::string(delivered.message()));
+    s.reactor->Finish(grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("the referral was not submitted: ", std::string(delivered.message()))));
+    return;
+  }
+  if (!audited.ok()) {
+    spdlog::warn("referral {} from {}: stored, but its audit entry was not: {}", referral_id,
+                 s.caller, std::string(audited.message()));
+    s.reactor->Finish(grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        "the referral's audit entry was not recorded: retry with the same idempotency_key"));
+    return;
+  }
+  s.response->set_referral_id(referral_id);
+  *s.response->mutable_accepted_at() = s.event.meta().occurred_at();
+  for (int i = 0; i < s.need_count; ++i) {
+    s.response->add_assignment_ids(
+        referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
+  }
+  for (const v1::LinkedNeed& l : s.linked) *s.response->add_linked() = l;
+  spdlog::info("referral {} from {} submitted with {} needs ({} linked to open ones)", referral_id,
+               s.caller, s.need_count, s.linked.size());
+  s.reactor->Finish(grpc::Status::OK);
 }
 
 }  // namespace schakel::intake

@@ -9,6 +9,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "libs/audit/writer.h"
@@ -23,8 +25,6 @@
 #include "services/intake/sealed_text.h"
 
 namespace schakel::intake {
-
-class AnswerOnce;  // intake_service.cc
 
 class IntakeService final : public v1::IntakeService::CallbackService {
  public:
@@ -85,11 +85,56 @@ class IntakeService final : public v1::IntakeService::CallbackService {
                                    const std::string& referral_id) const;
 
  private:
-  // Publishes the (sealed) event and finishes the call from the delivery report.
-  void PublishSubmitted(const v1::ReferralSubmitted& event, const std::string& caller,
-                        int need_count, std::vector<v1::LinkedNeed> linked,
-                        grpc::ServerUnaryReactor* reactor, v1::SubmitReferralResponse* response,
-                        std::shared_ptr<AnswerOnce> answer);
+  struct Submission;  // intake_service.cc
+  // Which referral a SubmitReferral request is.
+  struct SubmissionId {
+    std::string referral_id;
+    std::string digest;  // of the request: tells a retry from another referral under the same key
+  };
+
+  // SubmitReferral's steps, in order. Whether intake takes the call now and the referral is one it
+  // can take, before any work: a refused call costs next to nothing and changes nothing
+  // (RESOURCE_EXHAUSTED beyond max_in_flight or the caller's intake_limit, with trailing metadata
+  // retry-after-ms for the latter; INVALID_ARGUMENT for a missing or invalid referral or
+  // idempotency key; UNAVAILABLE when Kafka is unreachable).
+  absl::Status Admit(const std::string& caller, const v1::SubmitReferralRequest& request,
+                     grpc::CallbackServerContext& context);
+  // An idempotency key makes the referral id: the same key from the same organisation is the same
+  // referral, in every intake instance and after restarts (they share the keyed hash). Without
+  // one, every request is a new referral.
+  SubmissionId IdentifySubmission(const std::string& caller,
+                                  const v1::SubmitReferralRequest& request) const;
+  // With an idempotency key: the earlier submission this call is a retry of (nullopt when there is
+  // none), ALREADY_EXISTS when the key was used for a different referral.
+  absl::StatusOr<std::optional<ReferralView::Submitted>> EarlierSubmission(
+      const std::string& caller, const std::string& idempotency_key, const SubmissionId& id);
+  // Answers a retry as the first call was answered (or would have been), publishing nothing.
+  void AnswerRetry(const std::string& caller, const std::string& referral_id,
+                   const ReferralView::Submitted& earlier, grpc::ServerUnaryReactor* reactor,
+                   v1::SubmitReferralResponse* response);
+  // The event of a new referral and what its answer needs, answered UNAVAILABLE a moment before
+  // the call's deadline when Kafka keeps it waiting.
+  std::shared_ptr<Submission> NewSubmission(const std::string& caller,
+                                            const v1::SubmitReferralRequest& request,
+                                            const SubmissionId& id,
+                                            grpc::CallbackServerContext* context,
+                                            grpc::ServerUnaryReactor* reactor,
+                                            v1::SubmitReferralResponse* response);
+  // A need already open for this client (any referrer) is linked in `event`, not offered a second
+  // time; the links, for the answer. The view follows Kafka, so two referrals submitted within a
+  // moment of each other may both pass.
+  std::vector<v1::LinkedNeed> LinkOpenNeeds(const v1::Referral& referral,
+                                            v1::ReferralSubmitted& event);
+  // Asks the key service for the client's key, and seals `referral`'s personal data into the
+  // event and publishes it when the key arrives (on the key client's thread), so that no gRPC
+  // thread waits. The key service records the client's sharing permission with the key: it hands
+  // the key to no organisation outside it, whatever the router offers.
+  void SealAndPublish(std::shared_ptr<Submission> submission, const v1::Referral& referral);
+  // Publishes the (sealed) event and records the submission in the audit chain, side by side.
+  void PublishSubmitted(std::shared_ptr<const Submission> submission);
+  // Answers the call once both the event and its audit entry are in Kafka (or one failed).
+  static void AnswerSubmitted(const Submission& submission, const absl::Status& delivered,
+                              const absl::Status& audited);
 
   // A token each callback that uses the service holds until it is gone; the destructor waits for
   // the last.

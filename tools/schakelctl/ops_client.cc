@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 
@@ -122,6 +123,14 @@ absl::StatusOr<OpsAnswer> PostJson(const std::string& address, const OpsTls& tls
         absl::StrCat("no answer from the ops service at ", address, " in time"));
   }
   return OpsAnswer{std::atoi(response.substr(9, 3).c_str()), response.substr(end + 4)};
+}
+
+std::string ErrorOf(const OpsAnswer& answer) {
+  const nlohmann::json json = nlohmann::json::parse(answer.body, nullptr, false);
+  if (json.is_object() && json.contains("error") && json["error"].is_string()) {
+    return json["error"].get<std::string>();
+  }
+  return "HTTP " + std::to_string(answer.status);
 }
 
 }  // namespace schakel::ctl

@@ -29,4 +29,7 @@ absl::StatusOr<OpsAnswer> PostJson(const std::string& address, const OpsTls& tls
                                    const std::string& path, const std::string& json,
                                    std::chrono::seconds timeout);
 
+// Why ops refused: the "error" of its JSON answer, else "HTTP <status>".
+std::string ErrorOf(const OpsAnswer& answer);
+
 }  // namespace schakel::ctl
