@@ -231,6 +231,14 @@ class Process {
       });
     }
   }
+  // Registers how to stop something else that takes requests from outside (e.g. an HTTP server):
+  // with the gRPC server and /metrics, before every component.
+  void OnStopInput(std::function<void()> stop) {
+    lifecycle_.OnStopInput([stop = std::move(stop)] {
+      stop();
+      return absl::OkStatus();
+    });
+  }
   // A thread running `body` until `stop` makes it return; an error from `body` is Fatal (with
   // `what` before it). On the way down: `stop`, then the thread is joined.
   void Thread(std::string what, std::function<absl::Status()> body, std::function<void()> stop);
