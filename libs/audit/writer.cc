@@ -31,6 +31,20 @@ absl::StatusOr<std::shared_ptr<const SigningKey>> LoadSigningKey(const std::stri
   return std::make_shared<const SigningKey>(*std::move(key));
 }
 
+absl::StatusOr<ChainWriterOptions> ServiceChain(const std::string& bootstrap_servers,
+                                                const std::string& writer,
+                                                const std::string& signing_key_path,
+                                                int topic_replication) {
+  absl::StatusOr<std::shared_ptr<const SigningKey>> key = LoadSigningKey(signing_key_path, writer);
+  if (!key.ok()) return key.status();
+  ChainWriterOptions options;
+  options.bootstrap_servers = bootstrap_servers;
+  options.writer = writer;
+  options.topic_replication = topic_replication;
+  options.signing_key = *std::move(key);
+  return options;
+}
+
 ChainWriter::ChainWriter(ChainWriterOptions options, Queue& queue)
     : options_(std::move(options)), queue_(queue), topic_(routing::AuditTopic(options_.writer)) {
   options_.batch_size = std::max(options_.batch_size, 1);

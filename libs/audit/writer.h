@@ -124,6 +124,14 @@ struct ChainWriterOptions {
 absl::StatusOr<std::shared_ptr<const SigningKey>> LoadSigningKey(const std::string& path,
                                                                  const std::string& writer);
 
+// A service's own chain `writer` on Kafka at `bootstrap_servers`, signed with the key of its
+// --audit-signing-key flag (`signing_key_path`, as LoadSigningKey), its topic made with
+// `topic_replication` when missing; the rest as ChainWriterOptions' defaults.
+absl::StatusOr<ChainWriterOptions> ServiceChain(const std::string& bootstrap_servers,
+                                                const std::string& writer,
+                                                const std::string& signing_key_path,
+                                                int topic_replication = -1);
+
 class ChainWriter {
  public:
   // `queue` must outlive the writer.

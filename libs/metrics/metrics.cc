@@ -272,6 +272,36 @@ void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> collectabl
   collectables_.push_back(std::move(collectable));
 }
 
+void Metrics::AddCounter(std::string name, std::string help, std::function<double()> value) {
+  class Counter final : public prometheus::Collectable {
+   public:
+    Counter(std::string name, std::string help, std::function<double()> value)
+        : name_(std::move(name)), help_(std::move(help)), value_(std::move(value)) {}
+    std::vector<prometheus::MetricFamily> Collect() const override {
+      prometheus::MetricFamily family;
+      family.name = name_;
+      family.help = help_;
+      family.type = prometheus::MetricType::Counter;
+      prometheus::ClientMetric metric;
+      metric.counter.value = value_();
+      family.metric.push_back(std::move(metric));
+      return {std::move(family)};
+    }
+
+   private:
+    const std::string name_;
+    const std::string help_;
+    const std::function<double()> value_;
+  };
+  AddCollectable(std::make_shared<Counter>(std::move(name), std::move(help), std::move(value)));
+}
+
+kafka::ConsumerOptions Metrics::Counting(kafka::ConsumerOptions options) {
+  options.on_record = [this](const kafka::Record& r) { Consumed(r.topic); };
+  options.on_lag = [this](const std::vector<kafka::PartitionLag>& lags) { SetConsumerLag(lags); };
+  return options;
+}
+
 void CountingPublisher::Publish(std::string_view topic, std::string_view key,
                                 std::string_view value, Done done) {
   inner_.Publish(topic, key, value,

@@ -68,6 +68,12 @@ class Metrics {
 
   // Figures computed when scraped. Kept alive here.
   void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
+  // One counter computed when scraped: `value` asked at each scrape (e.g. a component's own count).
+  void AddCounter(std::string name, std::string help, std::function<double()> value);
+
+  // `options` with on_record and on_lag feeding these metrics (schakel_kafka_consumed_total and
+  // the consumer's lag).
+  kafka::ConsumerOptions Counting(kafka::ConsumerOptions options);
 
  private:
   Metrics();

@@ -127,6 +127,8 @@ std::string JsonEscape(std::string_view text) {
 }
 
 bool SetupLogging(std::string_view service_name, bool json, std::string_view level) {
+  // Again under the same name (a test, a process that logs before and after its flags): replaced.
+  spdlog::drop(std::string(service_name));
   auto logger = spdlog::stderr_color_mt(std::string(service_name));
   spdlog::set_default_logger(logger);
   if (json) {

@@ -16,30 +16,9 @@
 
 #include "absl/status/statusor.h"
 #include "libs/service/identity.h"
-
-namespace CLI {
-class App;
-}
+#include "libs/service/security_flags.h"
 
 namespace schakel::service {
-
-struct TlsFiles {
-  std::string cert;
-  std::string key;
-  std::string ca;
-};
-
-struct SecurityFlags {
-  TlsFiles tls;
-  std::string tokens;
-};
-// Adds --tls-cert, --tls-key, --tls-ca and --tokens to a service's command line (LoadServerSecurity
-// requires the first three).
-void AddSecurityFlags(CLI::App& app, SecurityFlags& flags);
-
-// Adds --audit-signing-key: the Ed25519 private key (PEM) a service signs its audit chain's
-// entries with (audit::LoadSigningKey reads it). Optional: without it the entries go unsigned.
-void AddAuditSigningKeyFlag(CLI::App& app, std::string& path);
 
 struct ServerSecurity {
   std::shared_ptr<grpc::ServerCredentials> credentials;

@@ -1,10 +1,21 @@
 #include "services/intake/intake_limits.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
 namespace schakel::intake {
+
+void LogIntakeLimits(const routing::Network& network) {
+  for (const routing::Organisation& org : network.organisations) {
+    if (org.intake_limit.has_value()) {
+      spdlog::info("intake limit of {}: {} referrals per second, bursts of {}", org.id,
+                   org.intake_limit->per_second, org.intake_limit->burst);
+    }
+  }
+}
 
 IntakeLimits::IntakeLimits(const routing::Network& network, Clock clock)
     : clock_(std::move(clock)) {

@@ -26,6 +26,9 @@
 
 namespace schakel::intake {
 
+// Logs the intake_limit of each of `network`'s organisations that has one (at start).
+void LogIntakeLimits(const routing::Network& network);
+
 class IntakeLimits {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;

@@ -94,8 +94,12 @@ AUDIT_KEY_SECRET = "schakel-audit-{name}"
 AUDIT_SECRET_NAME = re.compile(r"schakel-audit-[\w-]+")  # made with kubectl (deploy/README.md), like TLS's
 # TLS: a service whose main.cc calls AddSecurityFlags accepts these too (they are added in SECURITY_SOURCE, not
 # in main.cc); one that calls LoadServerSecurity requires TLS_REQUIRED (it exits 2 at start without them).
+# A main.cc that runs in the process shell (service::Process, PROCESS_SOURCE) has the shell's flags: the TLS flags
+# (required), those PROCESS_SOURCE adds itself, --network as its ProcessOptions say (NetworkFlag::kOptional or
+# kRequired) and --audit-signing-key when they say .audit_signing_key = true.
 SECURITY_FLAGS = {"--tls-cert": True, "--tls-key": True, "--tls-ca": True, "--tokens": True}
 SECURITY_SOURCE = "libs/service/security.cc"
+PROCESS_SOURCE = "libs/service/process.cc"
 TLS_REQUIRED = {"--tls-cert", "--tls-key", "--tls-ca"}
 # In Kubernetes the file of each TLS flag comes from this Secret and key ({name}: the workload's name). The
 # Secrets are made with kubectl (deploy/README.md), never kept in deploy/k8s, not even as an example.
@@ -272,6 +276,9 @@ class Checker:
             # --audit-signing-key is added by AddAuditSigningKeyFlag (SECURITY_SOURCE), an optional flag with a value.
             if "AddAuditSigningKeyFlag(" in text:
                 options.setdefault(AUDIT_KEY_FLAG, (True, False))
+            if "service::Process process(" in text:
+                options.update(self.shell_options(text))
+                text += " AddSecurityFlags( LoadServerSecurity("  # the shell's
             for flag, takes_value in flags.items():
                 if flag not in options:
                     self.problem(main, f"no flag {flag} any more (update tests/deploy/check_deploy.py)")
@@ -309,6 +316,20 @@ class Checker:
                 continue
             if f'"{metric}"' not in sources:
                 self.problem(", ".join(METRIC_SOURCES), f"no metric {metric} any more")
+
+    def shell_options(self, main_text):
+        """The flags the process shell gives the service whose main.cc is `main_text`, as option_statements."""
+        process = self.root / PROCESS_SOURCE
+        shell = option_statements(process.read_text()) if process.exists() else {}
+        if not shell:
+            self.problem(PROCESS_SOURCE, "no flags found (update tests/deploy/check_deploy.py)")
+        network = re.search(r"NetworkFlag::k(Optional|Required)", main_text)
+        options = {flag: (value, False) for flag, (value, _) in shell.items() if flag != "--network"}
+        if network and "--network" in shell:
+            options["--network"] = (shell["--network"][0], network.group(1) == "Required")
+        if re.search(r"\.audit_signing_key\s*=\s*true", main_text):
+            options[AUDIT_KEY_FLAG] = (True, False)
+        return options
 
     # ---- parsing -------------------------------------------------------------------------------------------
 
