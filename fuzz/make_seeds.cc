@@ -17,7 +17,7 @@
 #include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.pb.h"
-#include "services/router/router.h"
+#include "services/router/events.h"
 
 namespace schakel::fuzz {
 namespace {
@@ -117,7 +117,7 @@ void EventSeeds(const fs::path& dir) {
   submitted.set_request_digest("d-0011223344556677");
 
   std::vector<v1::AssignmentRequested> offers;
-  absl::StatusOr<std::vector<router::OutgoingEvent>> routed =
+  absl::StatusOr<std::vector<router::Output>> routed =
       router::RouteReferral(policy, submitted, &offers);
   if (!routed.ok() || offers.empty()) Fail("the seed referral does not route");
   const v1::AssignmentRequested& first = offers.front();
@@ -182,8 +182,8 @@ void EventSeeds(const fs::path& dir) {
   const std::string submitted_bytes = submitted.SerializeAsString();
   const std::string key(kReferralId);
   std::vector<StreamRecord> routed_records;
-  for (const router::OutgoingEvent& e : *routed) {
-    routed_records.push_back(Rec(e.topic, 0, e.key, e.value));
+  for (const router::Output& e : *routed) {
+    routed_records.push_back(Rec(e.topic, 0, e.key, *e.value));
   }
 
   // 0: the router. Records on a load topic (which it does not read) only move its clock on.

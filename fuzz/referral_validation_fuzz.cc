@@ -20,7 +20,7 @@
 #include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.pb.h"
-#include "services/router/router.h"
+#include "services/router/events.h"
 
 namespace schakel::fuzz {
 namespace {
@@ -140,7 +140,7 @@ void CheckAccepted(const v1::Referral& r, const routing::Policy& policy) {
   *submitted.mutable_sharing() = r.sharing();
   std::vector<v1::AssignmentRequested> offers;
   std::vector<v1::AssignmentRequested> unroutable;
-  absl::StatusOr<std::vector<router::OutgoingEvent>> routed =
+  absl::StatusOr<std::vector<router::Output>> routed =
       router::RouteReferral(policy, submitted, &offers, nullptr, &unroutable);
   if (!routed.ok()) {
     Fail(absl::StrCat("the router refused an accepted referral: ", routed.status().ToString()));
@@ -148,11 +148,11 @@ void CheckAccepted(const v1::Referral& r, const routing::Policy& policy) {
   if (offers.size() + unroutable.size() != static_cast<std::size_t>(r.needs_size())) {
     Fail("the router did not decide every need of an accepted referral");
   }
-  for (const router::OutgoingEvent& e : *routed) {
+  for (const router::Output& e : *routed) {
     const bool parses =
-        e.topic == routing::kUnroutableTopic ? v1::ReferralUnroutable().ParseFromString(e.value)
-        : e.topic == routing::kStatusTopic ? v1::AssignmentStatusChanged().ParseFromString(e.value)
-                                           : v1::InboxEvent().ParseFromString(e.value);
+        e.topic == routing::kUnroutableTopic ? v1::ReferralUnroutable().ParseFromString(*e.value)
+        : e.topic == routing::kStatusTopic ? v1::AssignmentStatusChanged().ParseFromString(*e.value)
+                                           : v1::InboxEvent().ParseFromString(*e.value);
     if (!parses)
       Fail("the router wrote an event for an accepted referral its readers cannot parse");
   }

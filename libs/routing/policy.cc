@@ -35,7 +35,36 @@ bool Contains(const std::vector<std::uint32_t>& sorted, std::uint32_t value) {
   return std::binary_search(sorted.begin(), sorted.end(), value);
 }
 
+// The reasons Decide and CheckHandover share, so that an operator reads the same words for the same
+// rule wherever it was applied.
+std::string NotServed(const std::string& need_code) {
+  return absl::StrCat("does not serve need '", need_code, "'");
+}
+std::string NotCovered(const std::string& region) {
+  return absl::StrCat("does not cover region '", region, "'");
+}
+constexpr char kNotPermitted[] = "not covered by the client's sharing permission";
+
 }  // namespace
+
+HandoverCheck CheckHandover(const Network& network, const Handover& handover) {
+  const Organisation* target = network.FindOrganisation(handover.target);
+  if (target == nullptr) return {Refusal::kNotInNetwork, "is not part of the network"};
+  if (!handover.by_operator) {
+    if (handover.target == handover.from) {
+      return {Refusal::kSameOrganisation, "already had this assignment"};
+    }
+    if (!target->Serves(handover.need_code)) {
+      return {Refusal::kNeed, NotServed(handover.need_code)};
+    }
+    if (!target->Covers(handover.region)) return {Refusal::kRegion, NotCovered(handover.region)};
+  }
+  const std::vector<std::string>& allowed = handover.sharing_organisations;
+  if (std::find(allowed.begin(), allowed.end(), target->id) == allowed.end()) {
+    return {Refusal::kSharing, kNotPermitted};
+  }
+  return {};
+}
 
 Policy::Policy(Network network) : network_(std::move(network)) {
   const std::uint32_t org_count = static_cast<std::uint32_t>(network_.organisations.size());
@@ -285,9 +314,9 @@ class Policy::Decision {
                      int load) const {
     switch (failure) {
       case Failure::kNeed:
-        return absl::StrCat("does not serve need '", need_code, "'");
+        return NotServed(need_code);
       case Failure::kRegion:
-        return absl::StrCat("does not cover region '", request_.region, "'");
+        return NotCovered(request_.region);
       case Failure::kLanguage:
         return "speaks none of the client's languages";
       case Failure::kCapacity:
@@ -296,7 +325,7 @@ class Policy::Decision {
       case Failure::kExcluded:
         return "already tried for this need";
       case Failure::kSharing:
-        return "not covered by the client's sharing permission";
+        return kNotPermitted;
       case Failure::kNone:
         break;
     }

@@ -72,6 +72,40 @@ struct NeedDecision {
   bool routable() const { return !organisation.empty(); }
 };
 
+// The forward-target rule: whether `target` may take a need that is handed to it by a person's
+// choice rather than by Decide. The owner of an assignment forwards it (the inbox checks the target
+// before it asks, the router again before it makes the offer: an inbox's word is not enough to
+// reach another organisation), or an operator reassigns a need from the unroutable queue.
+//
+// Checked in this order (the first rule the target fails is the refusal):
+//   1. is an organisation of the network;
+//   2. is not the organisation that hands the need on (a forward only);
+//   3. serves the need and 4. covers the client's region (a forward only: an operator reassigns a
+//      need that the network's rules left unroutable, on an agreement made outside them);
+//   5. is named in the client's sharing permission. Never outside it, whoever chooses.
+struct Handover {
+  std::string target;
+  // The organisation that holds the need and hands it on; empty for an operator's reassignment.
+  std::string from = {};
+  std::string need_code = {};
+  std::string region = {};
+  std::vector<std::string> sharing_organisations = {};  // the client's sharing permission
+  bool by_operator = false;  // an operator's reassignment: rules 2 to 4 do not apply
+};
+
+enum class Refusal { kNone, kNotInNetwork, kSameOrganisation, kNeed, kRegion, kSharing };
+
+struct HandoverCheck {
+  Refusal refusal = Refusal::kNone;
+  // Why not, in the words of the policy's own reasons ("does not serve need 'debt'"); empty when
+  // allowed. No personal data: only codes and ids.
+  std::string reason = {};
+
+  bool ok() const { return refusal == Refusal::kNone; }
+};
+
+HandoverCheck CheckHandover(const Network& network, const Handover& handover);
+
 class Policy {
  public:
   explicit Policy(Network network);

@@ -811,5 +811,88 @@ TEST(PolicyTest, AgreesWithAPlainScanOfEveryOrganisation) {
   EXPECT_LT(routed, compared * 9 / 10);
 }
 
+// The forward-target rule, for an owner's forward and an operator's reassignment of a shelter need
+// that leger-des-heils had.
+struct HandoverCase {
+  std::string name;
+  Handover handover;
+  Refusal refusal;
+  std::string reason;
+};
+void PrintTo(const HandoverCase& c, std::ostream* os) { *os << c.name; }
+
+Handover Shelter(std::string target, std::string region = "groningen-stad") {
+  return {.target = std::move(target),
+          .from = "leger-des-heils",
+          .need_code = "shelter",
+          .region = std::move(region),
+          .sharing_organisations = {"leger-des-heils", "terwille", "gemeente"}};
+}
+
+Handover Reassign(std::string target) {
+  Handover handover = Shelter(std::move(target));
+  handover.from.clear();
+  handover.by_operator = true;
+  return handover;
+}
+
+class HandoverTest : public ::testing::TestWithParam<HandoverCase> {};
+
+TEST_P(HandoverTest, AppliesTheFirstRuleTheTargetFails) {
+  const HandoverCheck check = CheckHandover(Example(), GetParam().handover);
+  EXPECT_EQ(check.refusal, GetParam().refusal);
+  EXPECT_EQ(check.reason, GetParam().reason);
+  EXPECT_EQ(check.ok(), GetParam().refusal == Refusal::kNone);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, HandoverTest,
+    ::testing::Values(
+        HandoverCase{"ForwardAllowed", Shelter("terwille"), Refusal::kNone, ""},
+        HandoverCase{"ForwardOutsideTheNetwork", Shelter("cjib"), Refusal::kNotInNetwork,
+                     "is not part of the network"},
+        HandoverCase{"ForwardToItself", Shelter("leger-des-heils"), Refusal::kSameOrganisation,
+                     "already had this assignment"},
+        HandoverCase{"ForwardToOneThatDoesNotServeTheNeed", Shelter("gemeente"), Refusal::kNeed,
+                     "does not serve need 'shelter'"},
+        // Outside the permission too, but the region is the first rule it fails.
+        HandoverCase{"ForwardOutsideTheRegion", Shelter("overweeghuis", "groningen-ommeland"),
+                     Refusal::kRegion, "does not cover region 'groningen-ommeland'"},
+        HandoverCase{"ForwardOutsideThePermission", Shelter("overweeghuis"), Refusal::kSharing,
+                     "not covered by the client's sharing permission"},
+        // An operator's choice stands over the network's needs and regions, not over the client's
+        // permission.
+        HandoverCase{"ReassignToOneThatDoesNotServeTheNeed", Reassign("gemeente"), Refusal::kNone,
+                     ""},
+        HandoverCase{"ReassignOutsideTheNetwork", Reassign("cjib"), Refusal::kNotInNetwork,
+                     "is not part of the network"},
+        HandoverCase{"ReassignOutsideThePermission", Reassign("overweeghuis"), Refusal::kSharing,
+                     "not covered by the client's sharing permission"}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+// The rule and Decide speak of the same rules in the same words.
+TEST(HandoverRuleTest, SaysWhatDecideSaysForTheSameRule) {
+  Policy policy(Example());
+  const NeedDecision decision = policy
+                                    .Decide({.region = "groningen-ommeland",
+                                             .need_codes = {"shelter"},
+                                             .sharing_organisations = {"gemeente"},
+                                             .explain = true})
+                                    .front();
+  for (const PassedOver& passed : decision.passed_over) {
+    const HandoverCheck check =
+        CheckHandover(policy.network(), {.target = passed.organisation,
+                                         .from = "nobody",
+                                         .need_code = "shelter",
+                                         .region = "groningen-ommeland",
+                                         .sharing_organisations = {"gemeente"}});
+    SCOPED_TRACE(passed.organisation);
+    ASSERT_TRUE(check.refusal == Refusal::kNeed || check.refusal == Refusal::kRegion ||
+                check.refusal == Refusal::kSharing);
+    EXPECT_EQ(check.reason, passed.reason);
+  }
+  EXPECT_EQ(decision.passed_over.size(), policy.network().organisations.size());
+}
+
 }  // namespace
 }  // namespace schakel::routing

@@ -2,7 +2,6 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -13,6 +12,7 @@
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
+#include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::inbox {
@@ -35,23 +35,19 @@ absl::Status CheckForwardTarget(const routing::Network& network,
                                 const std::string& from_organisation,
                                 const schakel::v1::Assignment& assignment,
                                 const std::string& target) {
-  auto refuse = [&target](const std::string& why) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot forward to '", target, "': ", why));
-  };
-  const routing::Organisation* organisation = network.FindOrganisation(target);
-  if (organisation == nullptr) return refuse("not an organisation in the network");
-  if (target == from_organisation) return refuse("that is this organisation");
-  if (!organisation->Serves(assignment.need_code())) {
-    return refuse(absl::StrCat("does not serve need '", assignment.need_code(), "'"));
-  }
-  if (!organisation->Covers(assignment.region())) {
-    return refuse(absl::StrCat("does not cover region '", assignment.region(), "'"));
-  }
-  const auto& allowed = assignment.sharing().organisations();
-  if (std::find(allowed.begin(), allowed.end(), target) == allowed.end()) {
-    return refuse("not covered by the client's sharing permission");
-  }
-  return absl::OkStatus();
+  const routing::HandoverCheck check = routing::CheckHandover(
+      network, {.target = target,
+                .from = from_organisation,
+                .need_code = assignment.need_code(),
+                .region = assignment.region(),
+                .sharing_organisations = {assignment.sharing().organisations().begin(),
+                                          assignment.sharing().organisations().end()}});
+  if (check.ok()) return absl::OkStatus();
+  // The policy's words, except where the inbox speaks of itself to its own organisation.
+  std::string why = check.reason;
+  if (check.refusal == routing::Refusal::kNotInNetwork) why = "not an organisation in the network";
+  if (check.refusal == routing::Refusal::kSameOrganisation) why = "that is this organisation";
+  return absl::FailedPreconditionError(absl::StrCat("cannot forward to '", target, "': ", why));
 }
 
 std::uint32_t NeedIndex(std::string_view assignment_id) {

@@ -57,9 +57,9 @@ struct Step {
 // The assignment and its history keep the text: this database is the organisation's own.
 absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current, const Step& step);
 
-// Whether `from_organisation` may hand `assignment` to `target`: the target is another organisation
-// of the network that serves the need, covers the region and is covered by the client's sharing
-// permission. FAILED_PRECONDITION "cannot forward to '<target>': <why>" otherwise.
+// Whether `from_organisation` may hand `assignment` to `target`: the forward-target rule
+// (routing::CheckHandover; the router applies it again). FAILED_PRECONDITION "cannot forward to
+// '<target>': <why>" otherwise.
 absl::Status CheckForwardTarget(const routing::Network& network,
                                 const std::string& from_organisation,
                                 const schakel::v1::Assignment& assignment,

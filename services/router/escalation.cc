@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
-#include "services/router/router.h"
 
 namespace schakel::router {
 namespace {
@@ -34,15 +33,6 @@ std::chrono::system_clock::time_point FromTimestamp(const google::protobuf::Time
   const std::int64_t ns = std::clamp<std::int64_t>(t.nanos(), 0, 999'999'999);
   return Clock::time_point(duration_cast<Clock::duration>(seconds(s)) +
                            duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
-}
-
-std::vector<Output> ToOutputs(std::vector<OutgoingEvent> events) {
-  std::vector<Output> out;
-  out.reserve(events.size());
-  for (OutgoingEvent& e : events) {
-    out.push_back({std::move(e.topic), std::move(e.key), std::move(e.value)});
-  }
-  return out;
 }
 
 bool Waiting(const v1::RouterNeedState& need) {
@@ -241,9 +231,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleOwnerStatus(
   fact.set_organisation(sender);
   fact.set_referring_organisation(referrer);
   if (need != nullptr) fact.set_need_code(need->need_code());
-  std::vector<Output> out;
-  out.push_back(
-      {std::string(routing::kStatusTopic), status.meta().referral_id(), fact.SerializeAsString()});
+  std::vector<Output> out = {Fact(fact)};
   for (Output& o : HandleStatus(policy, entry, fact)) out.push_back(std::move(o));
   return out;
 }
@@ -279,8 +267,8 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
   *checked.mutable_proposed() = need->current();
   checked.mutable_proposed()->set_organisation(forward.to_organisation());
   std::vector<v1::AssignmentRequested> offers;
-  absl::StatusOr<std::vector<OutgoingEvent>> events = RouteForward(policy, checked, &offers);
-  if (!events.ok()) return events.status();
+  absl::StatusOr<std::vector<Output>> out = RouteForward(policy, checked, &offers);
+  if (!out.ok()) return out.status();
 
   v1::EarlierOffer* earlier = need->add_earlier();
   earlier->set_assignment_id(forward.meta().assignment_id());
@@ -295,7 +283,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
     Track(entry, offers.front());
   }
   dirty_.insert(referral_id);
-  return ToOutputs(*std::move(events));
+  return out;
 }
 
 absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& policy,
@@ -326,9 +314,9 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
     }
     std::vector<v1::AssignmentRequested> offers;
     std::vector<v1::AssignmentRequested> unroutable;
-    absl::StatusOr<std::vector<OutgoingEvent>> events =
+    absl::StatusOr<std::vector<Output>> out =
         RouteReferral(policy, submitted, &offers, load_, &unroutable);
-    if (!events.ok()) return events.status();
+    if (!out.ok()) return out.status();
     if (!offers.empty() || !unroutable.empty()) {
       Entry& entry = referrals_[submitted.meta().referral_id()];
       entry.partition = record.partition;
@@ -342,7 +330,7 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
       }
       dirty_.insert(submitted.meta().referral_id());
     }
-    return ToOutputs(*std::move(events));
+    return out;
   }
   if (record.topic == routing::kReassignTopic) {
     v1::ReassignRequested reassign;
@@ -352,9 +340,11 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
     return HandleReassign(policy, reassign);
   }
   if (record.topic == routing::kCancellationsTopic) {
-    absl::StatusOr<std::vector<OutgoingEvent>> events = RouteRecord(policy, record);
-    if (!events.ok()) return events.status();
-    return ToOutputs(*std::move(events));
+    v1::CancelRequested cancel;
+    if (!cancel.ParseFromString(record.value)) {
+      return absl::InvalidArgumentError("not a CancelRequested event");
+    }
+    return RouteCancel(policy.network(), cancel);
   }
   return absl::InvalidArgumentError(absl::StrCat("the router does not read ", record.topic));
 }
@@ -380,16 +370,9 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy, Entr
     // An unroutable need's id (reassigned since) was never offered to anyone: nobody accepts it.
     if (earlier == need->earlier().end() || earlier->organisation().empty()) return out;
     if (Waiting(*need)) {
-      v1::Withdrawal withdrawal;
-      *withdrawal.mutable_meta() = need->current().meta();
-      withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
-      *withdrawal.mutable_meta()->mutable_occurred_at() = ToTimestamp(clock_());
-      withdrawal.set_organisation(need->current().organisation());
-      withdrawal.set_reason(absl::StrCat("accepted by ", status.organisation(), " first"));
-      v1::InboxEvent wrapped;
-      *wrapped.mutable_withdrawn() = withdrawal;
-      out.push_back({routing::InboxTopic(need->current().organisation()),
-                     need->current().meta().assignment_id(), wrapped.SerializeAsString()});
+      out.push_back(Withdrawal(need->current(),
+                               absl::StrCat("accepted by ", status.organisation(), " first"),
+                               /*next_assignment_id=*/"", ToTimestamp(clock_())));
       MarkWithdrawn(entry, need->current().meta().assignment_id());
     } else {
       // Not waiting and not settled: its owner forwarded it, and that forward is now moot.
@@ -437,7 +420,7 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
   const v1::AssignmentRequested current = need.current();
   const std::string& current_id = current.meta().assignment_id();
   const std::string next_id = referral::NextAssignmentId(current_id);
-  const auto now = clock_();
+  const google::protobuf::Timestamp now = ToTimestamp(clock_());
   ++escalated_;
   v1::EarlierOffer* earlier = need.add_earlier();
   earlier->set_assignment_id(current_id);
@@ -458,51 +441,27 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
 
   // An organisation taken out of the network (its topic may be gone) gets no withdrawal.
   if (withdraw && policy.network().FindOrganisation(current.organisation()) != nullptr) {
-    v1::Withdrawal withdrawal;
-    *withdrawal.mutable_meta() = current.meta();
-    withdrawal.mutable_meta()->set_event_id(referral::NewEventId());
-    *withdrawal.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
-    withdrawal.set_organisation(current.organisation());
-    withdrawal.set_reason(ended);
-    // Only when an offer continues the need; an unroutable need has none.
-    if (decision.routable()) withdrawal.set_next_assignment_id(next_id);
-    v1::InboxEvent wrapped;
-    *wrapped.mutable_withdrawn() = withdrawal;
-    out->push_back(
-        {routing::InboxTopic(current.organisation()), current_id, wrapped.SerializeAsString()});
+    // The next id only when an offer continues the need; an unroutable need has none.
+    out->push_back(Withdrawal(current, ended, decision.routable() ? next_id : "", now));
   }
   if (withdraw) MarkWithdrawn(entry, current_id);
 
   if (decision.routable()) {
     v1::AssignmentRequested next = current;
-    next.mutable_meta()->set_event_id(referral::NewEventId());
-    next.mutable_meta()->set_assignment_id(next_id);
-    *next.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
+    *next.mutable_meta() = NewMeta(current.meta().referral_id(), next_id, now);
     next.set_organisation(decision.organisation);
     next.set_previous_assignment_id(current_id);
-    std::vector<OutgoingEvent> events;
-    AddAssignment(&next, &events, absl::StrCat(current.organisation(), ": ", ended));
-    for (Output& o : ToOutputs(std::move(events))) out->push_back(std::move(o));
+    AddOffer(next, out, absl::StrCat(current.organisation(), ": ", ended));
     Wait(policy.network(), need, next);
     Track(entry, next);
     spdlog::info("router: {} {} ({}); offered {} to {}", current_id, ended, current.organisation(),
                  next_id, decision.organisation);
   } else {
-    v1::ReferralUnroutable unroutable;
-    *unroutable.mutable_meta() = current.meta();
-    unroutable.mutable_meta()->set_event_id(referral::NewEventId());
-    unroutable.mutable_meta()->set_assignment_id(next_id);
-    *unroutable.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
-    unroutable.set_need_code(current.need_code());
-    unroutable.set_need_index(current.need_index());
-    unroutable.set_region(current.region());
-    unroutable.set_urgency(current.urgency());
-    unroutable.set_referring_organisation(current.referring_organisation());
     // The chain first (oldest offer first), then everybody else's reason.
+    std::vector<routing::PassedOver> chain;
     for (const v1::EarlierOffer& e : need.earlier()) {
-      v1::PassedOver* p = unroutable.add_passed_over();
-      p->set_organisation(e.organisation());
-      p->set_reason(absl::StrCat("offered (", e.assignment_id(), "): ", e.ended()));
+      chain.push_back(
+          {e.organisation(), absl::StrCat("offered (", e.assignment_id(), "): ", e.ended())});
     }
     std::vector<routing::PassedOver> others;
     for (const routing::PassedOver& p : decision.passed_over) {
@@ -511,10 +470,8 @@ void Escalation::Escalate(const routing::Policy& policy, Entry& entry, v1::Route
           [&](const v1::EarlierOffer& e) { return e.organisation() == p.organisation; });
       if (!tried) others.push_back(p);
     }
-    AddPassedOver(others, &unroutable);
-    *unroutable.mutable_sharing() = current.sharing();
-    out->push_back({std::string(routing::kUnroutableTopic), current.meta().referral_id(),
-                    unroutable.SerializeAsString()});
+    out->push_back(
+        Unroutable(NewMeta(current.meta().referral_id(), next_id, now), current, chain, others));
     KeepUnroutable(need, current, next_id);
     spdlog::info("router: {} {} ({}); nobody else can take need {}: unroutable", current_id, ended,
                  current.organisation(), current.need_index());
@@ -551,58 +508,41 @@ std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
     return out;
   }
   const v1::AssignmentRequested& as_offered = need->current();
-  const routing::Organisation* target =
-      policy.network().FindOrganisation(reassign.to_organisation());
-  std::string refusal;
-  if (target == nullptr) {
-    refusal = "is not part of the network";
-  } else if (std::find(as_offered.sharing().organisations().begin(),
-                       as_offered.sharing().organisations().end(),
-                       target->id) == as_offered.sharing().organisations().end()) {
-    refusal = "not covered by the client's sharing permission";
-  }
-  const auto now = clock_();
-  if (!refusal.empty()) {
+  // An operator's choice, checked by the forward-target rule as one: only membership of the
+  // network and the client's sharing permission hold.
+  const routing::HandoverCheck check = routing::CheckHandover(
+      policy.network(), {.target = reassign.to_organisation(),
+                         .sharing_organisations = {as_offered.sharing().organisations().begin(),
+                                                   as_offered.sharing().organisations().end()},
+                         .by_operator = true});
+  const google::protobuf::Timestamp now = ToTimestamp(clock_());
+  if (!check.ok()) {
     // The need stays in the queue; a new word about it says why the operator's choice failed.
-    v1::ReferralUnroutable unroutable;
-    *unroutable.mutable_meta() = as_offered.meta();
-    unroutable.mutable_meta()->set_event_id(referral::NewEventId());
-    unroutable.mutable_meta()->set_assignment_id(unroutable_id);
-    *unroutable.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
-    unroutable.set_need_code(as_offered.need_code());
-    unroutable.set_need_index(as_offered.need_index());
-    unroutable.set_region(as_offered.region());
-    unroutable.set_urgency(as_offered.urgency());
-    unroutable.set_referring_organisation(as_offered.referring_organisation());
-    *unroutable.mutable_sharing() = as_offered.sharing();
-    v1::PassedOver* passed = unroutable.add_passed_over();
-    passed->set_organisation(reassign.to_organisation());
-    passed->set_reason(absl::StrCat("reassign by ", reassign.by(), " refused: ", refusal));
     out.push_back(
-        {std::string(routing::kUnroutableTopic), referral_id, unroutable.SerializeAsString()});
+        Unroutable(NewMeta(referral_id, unroutable_id, now), as_offered,
+                   {{reassign.to_organisation(),
+                     absl::StrCat("reassign by ", reassign.by(), " refused: ", check.reason)}},
+                   /*others=*/{}));
     spdlog::warn("router: reassign of {} to {} refused: {}", unroutable_id,
-                 reassign.to_organisation(), refusal);
+                 reassign.to_organisation(), check.reason);
     return out;
   }
+  const std::string& target = reassign.to_organisation();
   v1::AssignmentRequested next = as_offered;
-  next.mutable_meta()->set_event_id(referral::NewEventId());
-  next.mutable_meta()->set_assignment_id(referral::NextAssignmentId(unroutable_id));
-  *next.mutable_meta()->mutable_occurred_at() = ToTimestamp(now);
-  next.set_organisation(target->id);
+  *next.mutable_meta() = NewMeta(referral_id, referral::NextAssignmentId(unroutable_id), now);
+  next.set_organisation(target);
   next.set_previous_assignment_id(unroutable_id);
-  std::vector<OutgoingEvent> events;
-  AddAssignment(&next, &events, absl::StrCat("unroutable; reassigned by ", reassign.by()));
-  for (Output& o : ToOutputs(std::move(events))) out.push_back(std::move(o));
+  AddOffer(next, &out, absl::StrCat("unroutable; reassigned by ", reassign.by()));
   v1::EarlierOffer* earlier = need->add_earlier();
   earlier->set_assignment_id(unroutable_id);
-  earlier->set_ended(absl::StrCat("unroutable; reassigned to ", target->id, " by ", reassign.by()));
+  earlier->set_ended(absl::StrCat("unroutable; reassigned to ", target, " by ", reassign.by()));
   need->set_unroutable(false);
   need->clear_unroutable_id();
   Wait(policy.network(), *need, next);
   Track(found->second, next);
   dirty_.insert(referral_id);
   spdlog::info("router: {} reassigned by {}: offered {} to {}", unroutable_id, reassign.by(),
-               next.meta().assignment_id(), target->id);
+               next.meta().assignment_id(), target);
   return out;
 }
 
@@ -632,12 +572,8 @@ std::vector<Output> Escalation::TakeStateChanges() {
                     [](const v1::RouterNeedState& n) { return n.settled() && !n.unroutable(); }) &&
         std::all_of(state.assignments().begin(), state.assignments().end(),
                     [](const v1::TrackedAssignment& a) { return referral::IsFinal(a.status()); });
-    if (settled) {
-      out.push_back({std::string(routing::kRouterStateTopic), id, std::nullopt});
-      referrals_.erase(it);
-    } else {
-      out.push_back({std::string(routing::kRouterStateTopic), id, state.SerializeAsString()});
-    }
+    out.push_back(StateRecord(id, settled ? nullptr : &state));
+    if (settled) referrals_.erase(it);
   }
   dirty_.clear();
   return out;

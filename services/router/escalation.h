@@ -7,6 +7,11 @@
 // A need in the unroutable queue is remembered (as it would be offered) until an operator
 // reassigns it to an organisation (ReassignRequested), which makes it an offer like any other.
 //
+// The router's only state machine: every offer it made is tracked here through its lifecycle
+// (RouterReferralState.assignments, each owner's change checked with referral::CheckStep), and so
+// is every need's escalation. Handle takes one consumed record and returns everything it causes;
+// the records themselves are built by events.h, and Router (router.h) only publishes them.
+//
 // Pure apart from the clock, so unit tests move time. The router keeps this state per referral on
 // the compacted topic schakel.router.state, written in the same Kafka transaction as the events it
 // caused and the consumed offsets; an instance that takes over a partition restores the state of
@@ -27,17 +32,11 @@
 #include "libs/kafka/consumer.h"
 #include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
+#include "services/router/events.h"
 
 namespace schakel::router {
 
 using Clock = std::function<std::chrono::system_clock::time_point()>;
-
-// One record to publish in the router's transaction; no value: a tombstone.
-struct Output {
-  std::string topic;
-  std::string key;
-  std::optional<std::string> value;
-};
 
 // When an offer made at `offered_at` must be accepted by, under the network's SLA.
 std::chrono::system_clock::time_point AcceptBy(const routing::Network& network, v1::Urgency urgency,

@@ -13,7 +13,7 @@
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
 #include "libs/routing/policy.h"
-#include "services/router/router.h"
+#include "services/router/events.h"
 
 namespace schakel::router {
 

@@ -1,5 +1,5 @@
-// The router's work, apart from Kafka: RouteReferral turns one ReferralSubmitted into the events to
-// publish (pure, unit-tested), and Router runs the consume-route-publish loop around it.
+// The router's I/O: Router consumes the input topics, hands each record to Escalation (the pure
+// core: escalation.h, building its records with events.h) and publishes what comes back.
 //
 // Delivery: exactly once. Each batch's events, the escalation state it changed and the consumed
 // positions are committed in one Kafka transaction; readers read committed records only.
@@ -19,70 +19,9 @@
 #include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
 #include "services/router/escalation.h"
+#include "services/router/events.h"
 
 namespace schakel::router {
-
-struct OutgoingEvent {
-  std::string topic;
-  std::string key;
-  std::string value;
-};
-
-// An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id)
-// and its first status event, REQUESTED, on the status topic (keyed by referral id). `why`, for an
-// assignment that continues another, says what became of that one ("not accepted in time").
-void AddAssignment(v1::AssignmentRequested* assignment, std::vector<OutgoingEvent>* events,
-                   std::string_view why = {});
-OutgoingEvent RequestedStatus(const v1::AssignmentRequested& assignment, std::string_view why = {});
-
-// The key service learns whom each assignment was offered to from a topic only the router writes
-// (routing::kKeyGrantsTopic): every offer's REQUESTED status goes there too, in the same
-// transaction. The copy for `out` when it is such a status event; nullopt for everything else.
-std::optional<Output> KeyGrantFor(const Output& out);
-
-// The reasons for an unroutable need, as the operators get them: one entry per organisation, except
-// that a reason shared by more than kGroupReasonsAbove organisations (in a large network most "do
-// not serve need X") becomes one entry with an empty organisation and the count, e.g. "does not
-// serve need 'debt' (4,980 organisations)", so that the event stays small. ExplainRoute still names
-// everyone.
-inline constexpr std::size_t kGroupReasonsAbove = 10;
-void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralUnroutable* out);
-
-// The events for one submitted referral: an AssignmentRequested on schakel.inbox.<org> per routable
-// need, a ReferralUnroutable on schakel.referrals.unroutable per need nobody can take.
-// INVALID_ARGUMENT when the event is not one we can route (unknown schema version, missing ids).
-// `offers`, when given, receives each assignment offered (needs without one went to unroutable);
-// `open` gives each organisation's open assignments (capacity and load; none when empty).
-// `unroutable_needs`, when given, receives each need that went to unroutable as it would be offered
-// (organisation empty), so that an operator can reassign it later.
-absl::StatusOr<std::vector<OutgoingEvent>> RouteReferral(
-    const routing::Policy& policy, const v1::ReferralSubmitted& submitted,
-    std::vector<v1::AssignmentRequested>* offers = nullptr,
-    const routing::OpenAssignments& open = nullptr,
-    std::vector<v1::AssignmentRequested>* unroutable_needs = nullptr);
-
-// The events for an owner's request to hand an assignment to another organisation: the new
-// assignment on the target's topic (id NextAssignmentId(forwarded), pointing back to it) with its
-// REQUESTED status; or, when the network does not allow the target (it does not serve the need or
-// cover the region, or the client's sharing permission does not cover it), a ReferralUnroutable
-// with that reason, so nothing is lost. `forward.proposed()` must be the router's own offer of the
-// need (Escalation puts it there): its sharing permission is what the target is checked against.
-absl::StatusOr<std::vector<OutgoingEvent>> RouteForward(
-    const routing::Policy& policy, const v1::ForwardRequested& forward,
-    std::vector<v1::AssignmentRequested>* offers = nullptr);
-
-// A referrer's request to cancel an assignment, handed to the owner's inbox: the CancelRequested in
-// an InboxEvent on schakel.inbox.<organisation>, keyed by assignment id (the inbox decides).
-// INVALID_ARGUMENT for an unknown schema version, missing ids or an organisation outside the
-// network.
-absl::StatusOr<std::vector<OutgoingEvent>> RouteCancel(const routing::Network& network,
-                                                       const v1::CancelRequested& cancel);
-
-// The events for one consumed record, by its topic: a cancel request, or else a submitted
-// referral. INVALID_ARGUMENT for a record that is not what its topic carries or that the
-// matching Route* function refuses (the loop logs and skips it).
-absl::StatusOr<std::vector<OutgoingEvent>> RouteRecord(const routing::Policy& policy,
-                                                       const kafka::Record& record);
 
 // The consume-route-publish loop: reads the submitted, cancellations and reassignments topics and
 // every organisation's own topic (schakel.from.<org>) in one consumer group (range assignment:
