@@ -24,7 +24,6 @@
 #include "libs/service/security.h"
 #include "libs/service/server.h"
 #include "libs/service/shutdown.h"
-#include "libs/store/store.h"
 #include "services/inbox/assignment_gauges.h"
 #include "services/inbox/audit_queue.h"
 #include "services/inbox/erasure_consumer.h"
@@ -33,6 +32,7 @@
 #include "services/inbox/ingest.h"
 #include "services/inbox/load_reporter.h"
 #include "services/inbox/outbox_relay.h"
+#include "services/inbox/store/inbox_store.h"
 
 int main(int argc, char** argv) {
   // Before any thread starts, so that every thread inherits the mask.
@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
   schakel::service::LimitMallocArenas();
   schakel::service::SetupLogging("inbox-" + org, log_json, log_level);
 
-  absl::StatusOr<std::unique_ptr<schakel::store::InboxStore>> store =
-      schakel::store::InboxStore::Open(db_path);
+  absl::StatusOr<std::unique_ptr<schakel::inbox::store::InboxStore>> store =
+      schakel::inbox::store::InboxStore::Open(db_path);
   if (!store.ok()) {
     spdlog::critical("inbox {}: {}", org, std::string(store.status().message()));
     return 1;
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   audit_options.writer = "inbox-" + org;
   schakel::audit::ChainWriter audit_writer(audit_options, audit_queue);
   audit_writer.Start();
-  schakel::store::InboxStore::Subscription audit_wake =
+  schakel::inbox::store::InboxStore::Subscription audit_wake =
       (*store)->OnCommit([&audit_writer] { audit_writer.Notify(); });
 
   schakel::inbox::InboxServiceOptions service_options;
