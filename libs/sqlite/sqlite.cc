@@ -260,35 +260,33 @@ absl::Status Database::Checkpoint() {
 
 absl::Status Database::Migrate(std::span<const char* const> migrations, const char* then) {
   const int latest = static_cast<int>(migrations.size());
-  absl::StatusOr<Transaction> transaction = Transaction::Begin(*this);
-  if (!transaction.ok()) return transaction.status();
   int version = 0;
-  {
-    absl::StatusOr<Statement> read = Prepare("PRAGMA user_version", "schema version");
-    if (!read.ok()) return read.status();
-    absl::StatusOr<bool> row = read->Step();
-    if (!row.ok()) return row.status();
-    version = static_cast<int>(read->Int64(0));
-  }
-  if (version > latest) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options_.name, ": ", path_, ": schema version ", version,
-                     " is newer than this program's (", latest, ")"));
-  }
-  if (version < 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options_.name, ": ", path_, ": schema version ", version, " is not valid"));
-  }
-  for (int from = version; from < latest; ++from) {
-    if (absl::Status s = Exec(migrations[from], absl::StrCat("migrate schema to ", from + 1));
-        !s.ok()) {
-      return s;
+  absl::Status migrated = InTransaction(*this, [&](Transaction&) -> absl::Status {
+    {
+      absl::StatusOr<Statement> read = Prepare("PRAGMA user_version", "schema version");
+      if (!read.ok()) return read.status();
+      absl::StatusOr<bool> row = read->Step();
+      if (!row.ok()) return row.status();
+      version = static_cast<int>(read->Int64(0));
     }
-  }
-  if (then != nullptr) {
-    if (absl::Status s = Exec(then, "schema"); !s.ok()) return s;
-  }
-  if (absl::Status s = transaction->Commit(); !s.ok()) return s;
+    if (version > latest) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(options_.name, ": ", path_, ": schema version ", version,
+                       " is newer than this program's (", latest, ")"));
+    }
+    if (version < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(options_.name, ": ", path_, ": schema version ", version, " is not valid"));
+    }
+    for (int from = version; from < latest; ++from) {
+      if (absl::Status s = Exec(migrations[from], absl::StrCat("migrate schema to ", from + 1));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return then != nullptr ? Exec(then, "schema") : absl::OkStatus();
+  });
+  if (!migrated.ok()) return migrated;
   if (version > 0 && version < latest) {
     spdlog::info("{}: migrated the schema from version {} to {}", options_.name, version, latest);
   }
@@ -325,6 +323,14 @@ absl::Status Transaction::Commit() {
   absl::Status s = db_->commit_.Run();
   committed_ = s.ok();
   return s;
+}
+
+absl::Status InTransaction(Database& db, const std::function<absl::Status(Transaction& tx)>& work) {
+  absl::StatusOr<Transaction> tx = Transaction::Begin(db);
+  if (!tx.ok()) return tx.status();
+  // Not committed: the transaction rolls back everything written in it.
+  if (absl::Status worked = work(*tx); !worked.ok()) return worked;
+  return tx->Commit();
 }
 
 }  // namespace schakel::sqlite

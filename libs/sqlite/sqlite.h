@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -191,5 +192,10 @@ class Transaction {
   bool committed_ = false;
   bool failed_ = false;
 };
+
+// Runs `work` in one write transaction and commits what it wrote when it returns OK. When `work`
+// fails, or a write inside it failed (Transaction::Run) even if `work` went on, everything it wrote
+// is rolled back and that error returned.
+absl::Status InTransaction(Database& db, const std::function<absl::Status(Transaction& tx)>& work);
 
 }  // namespace schakel::sqlite

@@ -55,11 +55,8 @@ absl::StatusOr<std::unique_ptr<InboxStore>> InboxStore::Open(const std::string& 
 absl::Status InboxStore::Write(
     const std::function<absl::Status(sqlite::Transaction& tx, Tables& tables)>& work) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
-  // Not committed: the transaction rolls back everything written in it.
-  if (absl::Status worked = work(*tx, tables_); !worked.ok()) return worked;
-  return tx->Commit();
+  Tables& tables = tables_;
+  return sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) { return work(tx, tables); });
 }
 
 absl::Status InboxStore::InTransaction(const std::function<absl::Status(Batch& batch)>& work) {
