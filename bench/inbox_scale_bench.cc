@@ -1,6 +1,6 @@
 // How an inbox answers when it holds a million assignments: fills an inbox database directly
-// through its library (store::InboxStore::Insert, the same call the inbox's ingest makes), then
-// serves it with the real InboxService on a loopback port in this process and times
+// through its library (inbox::store::InboxStore::Insert, the same call the inbox's ingest makes),
+// then serves it with the real InboxService on a loopback port in this process and times
 // ListAssignments through a gRPC client, one call at a time, for filters and paging as partners
 // use them.
 //
@@ -28,9 +28,9 @@
 #include "libs/service/identity.h"
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
-#include "libs/store/store.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "services/inbox/inbox_service.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::bench {
 namespace {
@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
     std::cerr << "inbox_scale_bench: no organisation " << org << " with needs in the network\n";
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<store::InboxStore>> store = store::InboxStore::Open(db_path);
+  absl::StatusOr<std::unique_ptr<inbox::store::InboxStore>> store =
+      inbox::store::InboxStore::Open(db_path);
   if (!store.ok()) {
     std::cerr << "inbox_scale_bench: " << store.status().message() << "\n";
     return 1;

@@ -23,9 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_support.h"
 #include "libs/routing/policy.h"
-#include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
 #include "services/inbox/ingest.h"
+#include "services/inbox/store/inbox_store.h"
 #include "services/intake/referral_view.h"
 #include "services/router/escalation.h"
 
@@ -103,7 +103,8 @@ void FuzzRouter(const std::vector<StreamRecord>& records) {
 void FuzzInbox(std::uint8_t consumer, const std::vector<StreamRecord>& records) {
   const routing::Network& network = ExampleNetwork();
   const std::string& org = network.organisations[(consumer >> 2) % network.organisations.size()].id;
-  absl::StatusOr<std::unique_ptr<store::InboxStore>> store = store::InboxStore::Open(":memory:");
+  absl::StatusOr<std::unique_ptr<inbox::store::InboxStore>> store =
+      inbox::store::InboxStore::Open(":memory:");
   if (!store.ok()) Fail("in-memory store: " + store.status().ToString());
   std::int64_t now = kStart;
   inbox::AssignmentIngest ingest(

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "libs/store/store.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "libs/audit/writer.h"
-#include "libs/store/store.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox {
 

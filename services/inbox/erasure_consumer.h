@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
-#include "libs/store/store.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox {
 

@@ -18,8 +18,8 @@
 #include "absl/status/status.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
-#include "libs/store/store.h"
 #include "schakel/v1/inbox.grpc.pb.h"
+#include "services/inbox/store/inbox_store.h"
 #include "services/inbox/transition.h"
 
 namespace schakel::inbox {

@@ -26,9 +26,9 @@
 #include "libs/kafka/consumer.h"
 #include "libs/privacy/key_client.h"
 #include "libs/routing/network.h"
-#include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.pb.h"
+#include "services/inbox/store/inbox_store.h"
 #include "services/inbox/transition.h"
 
 namespace schakel::inbox {

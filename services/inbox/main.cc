@@ -17,7 +17,7 @@
 #include "libs/privacy/key_client.h"
 #include "libs/routing/network.h"
 #include "libs/service/process.h"
-#include "libs/store/store.h"
+#include "services/inbox/store/inbox_store.h"
 #include "services/inbox/assignment_gauges.h"
 #include "services/inbox/audit_queue.h"
 #include "services/inbox/erasure_consumer.h"
@@ -62,8 +62,8 @@ int Main(int argc, char** argv) {
         absl::NotFoundError("organisation '" + org + "' is not in " + process.network_file()));
   }
   const std::string topic = routing::InboxTopic(org);
-  std::unique_ptr<store::InboxStore> store =
-      process.Must(store::InboxStore::Open(db_path.empty() ? me + ".db" : db_path));
+  std::unique_ptr<inbox::store::InboxStore> store =
+      process.Must(inbox::store::InboxStore::Open(db_path.empty() ? me + ".db" : db_path));
   // One producer for the process; the relay publishes what the store queued, including what an
   // earlier run stored but could not publish. What it could not deliver stays in the outbox.
   std::unique_ptr<kafka::Producer> producer = process.Must(kafka::Producer::Create(
@@ -87,7 +87,7 @@ int Main(int argc, char** argv) {
                                        network.topics.replication_factor)),
       audit_queue);
   process.Start(audit_writer);
-  store::InboxStore::Subscription audit_wake =
+  inbox::store::InboxStore::Subscription audit_wake =
       store->OnCommit([&audit_writer] { audit_writer.Notify(); });
   process.OnStop([&] { audit_wake.Reset(); });
   inbox::OutboxRelay relay(*store, publisher);

@@ -22,7 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/kafka/publisher.h"
-#include "libs/store/store.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox {
 

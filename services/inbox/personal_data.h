@@ -10,9 +10,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/privacy/key_client.h"
-#include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.pb.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox {
 

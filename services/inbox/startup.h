@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
-#include "libs/store/store.h"
+#include "services/inbox/store/inbox_store.h"
 #include "services/inbox/ingest.h"
 
 namespace schakel::inbox {

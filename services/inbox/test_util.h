@@ -14,8 +14,8 @@
 #include <string>
 
 #include "libs/kafka/consumer.h"
-#include "libs/store/store.h"
 #include "schakel/v1/events.pb.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox::testing {
 

@@ -16,8 +16,8 @@
 #include "absl/status/statusor.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
-#include "libs/store/store.h"
 #include "schakel/v1/inbox.pb.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel::inbox {
 

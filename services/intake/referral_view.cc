@@ -1,7 +1,6 @@
 #include "services/intake/referral_view.h"
 
 #include <google/protobuf/util/time_util.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 
@@ -41,11 +40,6 @@ bool Before(const v1::ReferralEvent& a, const v1::ReferralEvent& b) {
     return referral::ChainStepOf(a.assignment_id()) < referral::ChainStepOf(b.assignment_id());
   }
   return a.version() < b.version();
-}
-
-absl::Status SqliteStatus(sqlite3* db, std::string_view what) {
-  return absl::UnavailableError(
-      absl::StrCat("referral view: ", std::string(what), ": ", sqlite3_errmsg(db)));
 }
 
 }  // namespace
@@ -140,58 +134,58 @@ bool ApplyUnroutable(const v1::ReferralUnroutable& event, v1::ReferralStatus* re
 }
 
 absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
-    absl::Status status = absl::UnavailableError(absl::StrCat(
-        "referral view: cannot open ", path, ": ", db ? sqlite3_errmsg(db) : "out of memory"));
-    sqlite3_close(db);
-    return status;
-  }
-  std::unique_ptr<ReferralView> view(new ReferralView(db));
-  const char* schema =
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-      "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
-      " referring_organisation TEXT NOT NULL, body BLOB NOT NULL,"
-      " client_pseudonym TEXT NOT NULL DEFAULT '', request_digest TEXT NOT NULL DEFAULT '',"
-      " client_key_id TEXT NOT NULL DEFAULT '');";
-  if (sqlite3_exec(db, schema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return SqliteStatus(db, "schema");
+  // Only intake opens the file, so there is no other connection's lock to wait for; every failure
+  // is UNAVAILABLE: the view's consumer waits and tries again.
+  absl::StatusOr<sqlite::Database> db =
+      sqlite::Database::Open(path, {.name = "referral view",
+                                    .errors = sqlite::Errors::kAllUnavailable,
+                                    .require_wal = false,
+                                    .busy_timeout_ms = 0});
+  if (!db.ok()) return db.status();
+  if (absl::Status s = db->Exec(
+          "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
+          " referring_organisation TEXT NOT NULL, body BLOB NOT NULL,"
+          " client_pseudonym TEXT NOT NULL DEFAULT '', request_digest TEXT NOT NULL DEFAULT '',"
+          " client_key_id TEXT NOT NULL DEFAULT '');",
+          "schema");
+      !s.ok()) {
+    return s;
   }
   // Files made before duplicate linking have no pseudonym column yet (the error when it exists is
   // expected and ignored).
-  sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN client_pseudonym TEXT NOT NULL DEFAULT ''",
-               nullptr, nullptr, nullptr);
-  sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN request_digest TEXT NOT NULL DEFAULT ''",
-               nullptr, nullptr, nullptr);
-  sqlite3_exec(db, "ALTER TABLE referrals ADD COLUMN client_key_id TEXT NOT NULL DEFAULT ''",
-               nullptr, nullptr, nullptr);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT referral_id, referring_organisation, body, client_pseudonym,"
-                         " request_digest, client_key_id FROM referrals",
-                         -1, &stmt, nullptr) != SQLITE_OK) {
-    return SqliteStatus(db, "load");
+  for (const char* column : {"client_pseudonym", "request_digest", "client_key_id"}) {
+    (void)db->Exec(
+        absl::StrCat("ALTER TABLE referrals ADD COLUMN ", column, " TEXT NOT NULL DEFAULT ''")
+            .c_str(),
+        "schema");
   }
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
+  absl::StatusOr<sqlite::Statement> load = db->Prepare(
+      "SELECT referral_id, referring_organisation, body, client_pseudonym,"
+      " request_digest, client_key_id FROM referrals",
+      "load");
+  if (!load.ok()) return load.status();
+  std::unique_ptr<ReferralView> view(new ReferralView(*std::move(db)));
+  absl::MutexLock lock(&view->mu_);
+  absl::StatusOr<bool> row;
+  while ((row = load->Step()).ok() && *row) {
     Entry entry;
-    entry.referring_organisation = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
-    entry.body.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 2)),
-                      static_cast<std::size_t>(sqlite3_column_bytes(stmt, 2)));
+    entry.referring_organisation = load->Text(1);
+    entry.body = load->Blob(2);
     const v1::ReferralStatus status = entry.Status();
     entry.submitted_seconds = status.submitted_at().seconds();
     entry.submitted_nanos = status.submitted_at().nanos();
-    entry.client_pseudonym = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
-    entry.request_digest = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
-    entry.client_key_id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 5));
-    const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    entry.client_pseudonym = load->Text(3);
+    entry.request_digest = load->Text(4);
+    entry.client_key_id = load->Text(5);
+    const std::string id = load->Text(0);
     if (!entry.client_pseudonym.empty()) view->by_client_.emplace(entry.client_pseudonym, id);
     view->referrals_[id] = std::move(entry);
   }
-  sqlite3_finalize(stmt);
+  if (!row.ok()) return row.status();
   return view;
 }
 
-ReferralView::~ReferralView() { sqlite3_close(db_); }
+ReferralView::~ReferralView() = default;
 
 v1::ReferralStatus ReferralView::Entry::Status() const {
   v1::ReferralStatus status;
@@ -201,46 +195,26 @@ v1::ReferralStatus ReferralView::Entry::Status() const {
 }
 
 absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entry>>& entries) {
-  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return SqliteStatus(db_, "save");
-  }
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(
-          db_,
-          "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
-          " request_digest, client_key_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id)"
-          " DO UPDATE SET referring_organisation = excluded.referring_organisation,"
-          " body = excluded.body, client_pseudonym = excluded.client_pseudonym,"
-          " request_digest = excluded.request_digest, client_key_id = excluded.client_key_id",
-          -1, &stmt, nullptr) != SQLITE_OK) {
-    absl::Status status = SqliteStatus(db_, "save");
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return status;
-  }
-  int rc = SQLITE_DONE;
-  for (const auto& [id, entry] : entries) {
-    const std::string& body = entry.body;
-    sqlite3_reset(stmt);
-    sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 2, entry.referring_organisation.data(),
-                      static_cast<int>(entry.referring_organisation.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_blob(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 4, entry.client_pseudonym.data(),
-                      static_cast<int>(entry.client_pseudonym.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 5, entry.request_digest.data(),
-                      static_cast<int>(entry.request_digest.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 6, entry.client_key_id.data(),
-                      static_cast<int>(entry.client_key_id.size()), SQLITE_TRANSIENT);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) break;
-  }
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE || sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    absl::Status status = SqliteStatus(db_, "save");
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return status;
-  }
-  return absl::OkStatus();
+  return sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) -> absl::Status {
+    absl::StatusOr<sqlite::Statement> save = tx.db().Prepare(
+        "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
+        " request_digest, client_key_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id)"
+        " DO UPDATE SET referring_organisation = excluded.referring_organisation,"
+        " body = excluded.body, client_pseudonym = excluded.client_pseudonym,"
+        " request_digest = excluded.request_digest, client_key_id = excluded.client_key_id",
+        "save");
+    if (!save.ok()) return save.status();
+    for (const auto& [id, entry] : entries) {
+      save->BindText(1, id)
+          .BindText(2, entry.referring_organisation)
+          .BindBlob(3, entry.body)
+          .BindText(4, entry.client_pseudonym)
+          .BindText(5, entry.request_digest)
+          .BindText(6, entry.client_key_id);
+      if (absl::Status s = tx.Run(*save); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status ReferralView::FoldLocked(const std::string& topic, const std::string& value,
@@ -308,11 +282,11 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
 
 absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
                                         std::vector<absl::Status>* results) {
-  std::lock_guard apply_lock(apply_mu_);
+  absl::MutexLock apply_lock(&apply_mu_);
   std::vector<Changed> changed;
   std::vector<std::pair<std::string, Entry>> to_save;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const RecordRef& record : records) {
       results->push_back(FoldLocked(record.topic, record.value, &changed));
     }
@@ -322,12 +296,12 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
   if (!to_save.empty()) {
     // Only appliers change entries, and they hold apply_mu_: the copies stay current.
     if (absl::Status saved = SaveAll(to_save); !saved.ok()) return saved;
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     dirty_.clear();
   }
   std::vector<Listener> listeners;
   {
-    std::lock_guard lock(listeners_mu_);
+    absl::MutexLock lock(&listeners_mu_);
     for (const auto& [handle, listener] : listeners_) listeners.push_back(listener);
   }
   for (const Changed& c : changed) {
@@ -338,7 +312,7 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
 
 absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referring_organisation,
                                                      const std::string& referral_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const auto it = referrals_.find(referral_id);
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return absl::NotFoundError("referral not found");
@@ -348,7 +322,7 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
 
 std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
     const std::string& referring_organisation, const std::string& referral_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const auto it = referrals_.find(referral_id);
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return std::nullopt;
@@ -358,7 +332,7 @@ std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
 
 std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_pseudonym,
                                                      const std::string& need_code) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto [begin, end] = by_client_.equal_range(client_pseudonym);
   for (auto it = begin; it != end; ++it) {
     const auto found = referrals_.find(it->second);
@@ -381,7 +355,7 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
 
 std::optional<ReferralView::ClientKeyRef> ReferralView::ClientKeyOf(
     const std::string& referral_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const auto it = referrals_.find(referral_id);
   if (it == referrals_.end()) return std::nullopt;
   return ClientKeyRef{it->second.client_key_id, it->second.client_pseudonym};
@@ -392,7 +366,7 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
   const absl::Status not_found = absl::NotFoundError("assignment not found");
   const std::string referral_id = ReferralIdOf(assignment_id);
   if (referral_id.empty()) return not_found;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const auto it = referrals_.find(referral_id);
   if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
     return not_found;
@@ -408,7 +382,7 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
 
 absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
     const std::string& referring_organisation, int page_size, const std::string& page_token) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   struct Mine {
     const std::string* id;
     const Entry* entry;
@@ -445,13 +419,13 @@ absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
 }
 
 int ReferralView::Subscribe(Listener listener) {
-  std::lock_guard lock(listeners_mu_);
+  absl::MutexLock lock(&listeners_mu_);
   listeners_[next_listener_] = std::move(listener);
   return next_listener_++;
 }
 
 void ReferralView::Unsubscribe(int handle) {
-  std::lock_guard lock(listeners_mu_);
+  absl::MutexLock lock(&listeners_mu_);
   listeners_.erase(handle);
 }
 

@@ -13,17 +13,17 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/sqlite/sqlite.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.pb.h"
-
-struct sqlite3;
 
 namespace schakel::intake {
 
@@ -118,25 +118,28 @@ class ReferralView {
     std::string referring_organisation;
     v1::ReferralStatus status;
   };
-  explicit ReferralView(sqlite3* db) : db_(db) {}
+  explicit ReferralView(sqlite::Database db) : db_(std::move(db)) {}
   // With mu_ held: folds one record into the referrals in memory and marks the referral dirty;
   // `changed` gets the referral as it is afterwards when it changed.
   absl::Status FoldLocked(const std::string& topic, const std::string& value,
-                          std::vector<Changed>* changed);
+                          std::vector<Changed>* changed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With apply_mu_ held (not mu_): one transaction storing these entries.
-  absl::Status SaveAll(const std::vector<std::pair<std::string, Entry>>& entries);
+  absl::Status SaveAll(const std::vector<std::pair<std::string, Entry>>& entries)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
 
   // Serialises appliers (the view's consumer thread, tests) and guards db_.
-  std::mutex apply_mu_;
+  absl::Mutex apply_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // Guards the referrals in memory; held only for memory work, never while SQLite writes.
-  std::mutex mu_;
-  sqlite3* db_;
-  std::map<std::string, Entry> referrals_;
-  std::multimap<std::string, std::string> by_client_;  // pseudonym -> referral id
-  std::set<std::string> dirty_;                        // changed in memory, not yet stored
-  std::mutex listeners_mu_;
-  std::map<int, Listener> listeners_;
-  int next_listener_ = 1;
+  absl::Mutex mu_;
+  sqlite::Database db_ ABSL_GUARDED_BY(apply_mu_);
+  std::map<std::string, Entry> referrals_ ABSL_GUARDED_BY(mu_);
+  // pseudonym -> referral id
+  std::multimap<std::string, std::string> by_client_ ABSL_GUARDED_BY(mu_);
+  // Changed in memory, not yet stored.
+  std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex listeners_mu_;
+  std::map<int, Listener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;
 };
 
 }  // namespace schakel::intake

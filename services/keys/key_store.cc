@@ -2,8 +2,12 @@
 
 #include <sodium.h>
 
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "libs/privacy/sealed.h"
 
 namespace schakel::keys {
@@ -50,30 +54,15 @@ CREATE TABLE IF NOT EXISTS erased_keys (
 );
 )sql";
 
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-absl::Status SqlError(sqlite3* db, const std::string& what) {
-  return absl::UnavailableError(absl::StrCat("key store: ", what, ": ", sqlite3_errmsg(db)));
-}
-
-absl::StatusOr<Stmt> Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) return SqlError(db, sql);
-  return Stmt(raw);
-}
-
-void Bind(sqlite3_stmt* s, int i, const std::string& text) {
-  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-
-std::string Column(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
-  return p == nullptr ? std::string()
-                      : std::string(static_cast<const char*>(p),
-                                    static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+// Prepares `sql` with `texts` bound to its parameters in order.
+absl::StatusOr<sqlite::Statement> Query(sqlite::Database& db, const char* sql,
+                                        std::string_view what,
+                                        std::initializer_list<std::string_view> texts) {
+  absl::StatusOr<sqlite::Statement> statement = db.Prepare(sql, what);
+  if (!statement.ok()) return statement;
+  int index = 1;
+  for (std::string_view text : texts) statement->BindText(index++, text);
+  return statement;
 }
 
 std::string WrapContext(const std::string& key_id, const std::string& pseudonym) {
@@ -91,31 +80,6 @@ std::string NewKeyId() {
   return absl::StrCat("k-", hex);
 }
 
-// Runs `body` in one transaction; rolls back when it fails.
-template <typename F>
-absl::Status InTransaction(sqlite3* db, F body) {
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return SqlError(db, "begin");
-  }
-  absl::Status done = body();
-  if (!done.ok()) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return done;
-  }
-  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    absl::Status failed = SqlError(db, "commit");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return failed;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Step(sqlite3* db, sqlite3_stmt* s, const char* what) {
-  const int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(db, what);
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path,
@@ -123,82 +87,59 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path
   if (master_key.size() != privacy::kDataKeyBytes) {
     return absl::InvalidArgumentError("the master key has 32 bytes");
   }
-  sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<sqlite3, DbCloser> db(raw);
-  if (rc != SQLITE_OK) {
-    return absl::UnavailableError(absl::StrCat(path, ": cannot open the key store"));
-  }
-  sqlite3_busy_timeout(db.get(), 5000);
-  std::unique_ptr<KeyStore> store(new KeyStore(std::move(db), master_key));
   // secure_delete: a destroyed key's bytes are overwritten in the file, not left in a free page.
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA secure_delete = ON"}) {
-    if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
-  }
-  if (absl::Status s = store->Exec(kSchema); !s.ok()) return s;
+  // Every failure is UNAVAILABLE, as the key service tells its callers.
+  absl::StatusOr<sqlite::Database> db =
+      sqlite::Database::Open(path, {.name = "key store",
+                                    .errors = sqlite::Errors::kAllUnavailable,
+                                    .require_wal = false,
+                                    .secure_delete = true});
+  if (!db.ok()) return db.status();
+  if (absl::Status s = db->Exec(kSchema, "schema"); !s.ok()) return s;
+  std::unique_ptr<KeyStore> store(new KeyStore(*std::move(db), master_key));
+  absl::MutexLock lock(&store->mu_);
   if (absl::Status s = store->CheckMasterKey(); !s.ok()) return s;
   return store;
 }
 
 absl::Status KeyStore::CheckMasterKey() {
-  sqlite3* db = db_.get();
   const auto wrong = absl::FailedPreconditionError(
       "the master key is not the one this key store was made with: nothing in it would open "
       "(restore the right --master-key file)");
-  absl::StatusOr<Stmt> find = Prepare(db, "SELECT sealed FROM master_check WHERE id = 1");
+  absl::StatusOr<sqlite::Statement> find =
+      db_.Prepare("SELECT sealed FROM master_check WHERE id = 1", "master key check");
   if (!find.ok()) return find.status();
-  const int rc = sqlite3_step(find->get());
-  if (rc == SQLITE_ROW) {
+  absl::StatusOr<bool> row = find->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
     v1::Sealed sealed;
-    if (!sealed.ParseFromString(Column(find->get(), 0))) {
+    if (!sealed.ParseFromString(find->Blob(0))) {
       return absl::DataLossError("key store: the master key check is damaged");
     }
     absl::StatusOr<std::string> opened = privacy::Open(sealed, master_key_, kCheckContext);
     if (!opened.ok() || *opened != kCheckText) return wrong;
     return absl::OkStatus();
   }
-  if (rc != SQLITE_DONE) return SqlError(db, "master key check");
   // A store from before the check: the master key must open a key it holds, if it holds one.
-  absl::StatusOr<Stmt> any =
-      Prepare(db, "SELECT key_id, client_pseudonym, wrapped FROM keys LIMIT 1");
+  absl::StatusOr<sqlite::Statement> any =
+      db_.Prepare("SELECT key_id, client_pseudonym, wrapped FROM keys LIMIT 1", "master key check");
   if (!any.ok()) return any.status();
-  if (const int r = sqlite3_step(any->get()); r == SQLITE_ROW) {
-    if (!Unwrap(Column(any->get(), 0), Column(any->get(), 1), Column(any->get(), 2)).ok()) {
-      return wrong;
-    }
-  } else if (r != SQLITE_DONE) {
-    return SqlError(db, "master key check");
-  }
+  if (row = any->Step(); !row.ok()) return row.status();
+  if (*row && !Unwrap(any->Blob(0), any->Blob(1), any->Blob(2)).ok()) return wrong;
   absl::StatusOr<v1::Sealed> sealed =
       privacy::Seal("master", master_key_, kCheckContext, kCheckText);
   if (!sealed.ok()) return sealed.status();
-  absl::StatusOr<Stmt> insert = Prepare(db, "INSERT INTO master_check (id, sealed) VALUES (1, ?)");
+  absl::StatusOr<sqlite::Statement> insert = db_.Prepare(
+      "INSERT INTO master_check (id, sealed) VALUES (1, ?)", "store the master key check");
   if (!insert.ok()) return insert.status();
-  const std::string bytes = sealed->SerializeAsString();
-  sqlite3_bind_blob(insert->get(), 1, bytes.data(), static_cast<int>(bytes.size()),
-                    SQLITE_TRANSIENT);
-  return Step(db, insert->get(), "store the master key check");
+  return insert->BindBlob(1, sealed->SerializeAsString()).Run();
 }
 
 KeyStore::~KeyStore() { sodium_memzero(master_key_.data(), master_key_.size()); }
 
-absl::Status KeyStore::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    absl::Status failed =
-        absl::UnavailableError(absl::StrCat("key store: ", error == nullptr ? "error" : error));
-    sqlite3_free(error);
-    return failed;
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> KeyStore::Unwrap(const std::string& key_id,
                                              const std::string& pseudonym,
-                                             const std::string& wrapped) {
+                                             const std::string& wrapped) const {
   v1::Sealed sealed;
   if (!sealed.ParseFromString(wrapped)) {
     return absl::DataLossError(absl::StrCat("key ", key_id, " is damaged in the key store"));
@@ -218,44 +159,46 @@ absl::StatusOr<DataKey> KeyStore::ClientKey(const std::string& client_pseudonym,
 }
 
 std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyRequest>& requests) {
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
+  absl::MutexLock lock(&mu_);
   std::vector<absl::StatusOr<DataKey>> results;
-  absl::Status done = InTransaction(db, [&]() -> absl::Status {
-    results.clear();
-    absl::StatusOr<Stmt> find = Prepare(
-        db,
-        "SELECT key_id, wrapped FROM keys WHERE client_pseudonym = ? ORDER BY created_at DESC, "
-        "rowid DESC LIMIT 1");
+  absl::Status done = sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) -> absl::Status {
+    sqlite::Database& db = tx.db();
+    absl::StatusOr<sqlite::Statement> find = db.Prepare(
+        "SELECT key_id, wrapped FROM keys WHERE client_pseudonym = ? ORDER BY "
+        "created_at DESC, rowid DESC LIMIT 1",
+        "find key");
     if (!find.ok()) return find.status();
-    absl::StatusOr<Stmt> insert =
-        Prepare(db,
-                "INSERT INTO keys (key_id, client_pseudonym, wrapped, created_at) VALUES (?, ?, ?, "
-                "strftime('%s','now'))");
+    absl::StatusOr<sqlite::Statement> insert = db.Prepare(
+        "INSERT INTO keys (key_id, client_pseudonym, wrapped, created_at) VALUES (?, "
+        "?, ?, strftime('%s','now'))",
+        "insert key");
     if (!insert.ok()) return insert.status();
-    absl::StatusOr<Stmt> referral = Prepare(
-        db, "INSERT OR REPLACE INTO referrals (referral_id, client_pseudonym) VALUES (?, ?)");
+    absl::StatusOr<sqlite::Statement> referral =
+        db.Prepare("INSERT OR REPLACE INTO referrals (referral_id, client_pseudonym) VALUES (?, ?)",
+                   "insert referral");
     if (!referral.ok()) return referral.status();
-    absl::StatusOr<Stmt> known = Prepare(db, "SELECT 1 FROM referrals WHERE referral_id = ?");
+    absl::StatusOr<sqlite::Statement> known =
+        db.Prepare("SELECT 1 FROM referrals WHERE referral_id = ?", "find referral");
     if (!known.ok()) return known.status();
-    absl::StatusOr<Stmt> forget = Prepare(db, "DELETE FROM referral_sharing WHERE referral_id = ?");
+    absl::StatusOr<sqlite::Statement> forget =
+        db.Prepare("DELETE FROM referral_sharing WHERE referral_id = ?", "replace sharing");
     if (!forget.ok()) return forget.status();
-    absl::StatusOr<Stmt> share = Prepare(
-        db, "INSERT OR IGNORE INTO referral_sharing (referral_id, organisation) VALUES (?, ?)");
+    absl::StatusOr<sqlite::Statement> share = db.Prepare(
+        "INSERT OR IGNORE INTO referral_sharing (referral_id, organisation) VALUES (?, ?)",
+        "insert sharing");
     if (!share.ok()) return share.status();
     for (const KeyRequest& request : requests) {
       // A new referral comes with its sharing permission: none is ever recorded without one (only
       // referrals from before they were recorded have none).
       if (!request.sharing) {
-        sqlite3_reset(known->get());
-        Bind(known->get(), 1, request.referral_id);
-        const int rc = sqlite3_step(known->get());
-        if (rc == SQLITE_DONE) {
+        sqlite::ScopedReset reset(*known);
+        absl::StatusOr<bool> recorded = known->BindText(1, request.referral_id).Step();
+        if (!recorded.ok()) return recorded.status();
+        if (!*recorded) {
           results.push_back(absl::InvalidArgumentError(
               "sharing: is required for a referral the key service has not recorded"));
           continue;
         }
-        if (rc != SQLITE_ROW) return SqlError(db, "find referral");
       } else if (request.sharing->empty()) {
         results.push_back(absl::InvalidArgumentError(
             "sharing.organisations: must name at least one organisation"));
@@ -264,20 +207,18 @@ std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyR
       DataKey result;
       result.client_pseudonym = request.client_pseudonym;
       result.referral_id = request.referral_id;
-      sqlite3_reset(find->get());
-      Bind(find->get(), 1, request.client_pseudonym);
-      const int rc = sqlite3_step(find->get());
-      if (rc == SQLITE_ROW) {
-        result.key_id = Column(find->get(), 0);
+      sqlite::ScopedReset reset(*find);
+      absl::StatusOr<bool> found = find->BindText(1, request.client_pseudonym).Step();
+      if (!found.ok()) return found.status();
+      if (*found) {
+        result.key_id = find->Text(0);
         absl::StatusOr<std::string> key =
-            Unwrap(result.key_id, request.client_pseudonym, Column(find->get(), 1));
+            Unwrap(result.key_id, request.client_pseudonym, find->Blob(1));
         if (!key.ok()) {
           results.push_back(key.status());  // this client's key only; the others go on
           continue;
         }
         result.key = *std::move(key);
-      } else if (rc != SQLITE_DONE) {
-        return SqlError(db, "find key");
       } else {
         result.key_id = NewKeyId();
         result.key = privacy::NewDataKey();
@@ -285,27 +226,18 @@ std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyR
             privacy::Seal("master", master_key_,
                           WrapContext(result.key_id, request.client_pseudonym), result.key);
         if (!wrapped.ok()) return wrapped.status();
-        sqlite3_reset(insert->get());
-        Bind(insert->get(), 1, result.key_id);
-        Bind(insert->get(), 2, request.client_pseudonym);
-        const std::string bytes = wrapped->SerializeAsString();
-        sqlite3_bind_blob(insert->get(), 3, bytes.data(), static_cast<int>(bytes.size()),
-                          SQLITE_TRANSIENT);
-        if (absl::Status s = Step(db, insert->get(), "insert key"); !s.ok()) return s;
+        insert->BindText(1, result.key_id).BindText(2, request.client_pseudonym);
+        if (absl::Status s = tx.Run(insert->BindBlob(3, wrapped->SerializeAsString())); !s.ok()) {
+          return s;
+        }
       }
-      sqlite3_reset(referral->get());
-      Bind(referral->get(), 1, request.referral_id);
-      Bind(referral->get(), 2, request.client_pseudonym);
-      if (absl::Status s = Step(db, referral->get(), "insert referral"); !s.ok()) return s;
+      referral->BindText(1, request.referral_id).BindText(2, request.client_pseudonym);
+      if (absl::Status s = tx.Run(*referral); !s.ok()) return s;
       if (request.sharing) {
-        sqlite3_reset(forget->get());
-        Bind(forget->get(), 1, request.referral_id);
-        if (absl::Status s = Step(db, forget->get(), "replace sharing"); !s.ok()) return s;
+        if (absl::Status s = tx.Run(forget->BindText(1, request.referral_id)); !s.ok()) return s;
         for (const std::string& organisation : *request.sharing) {
-          sqlite3_reset(share->get());
-          Bind(share->get(), 1, request.referral_id);
-          Bind(share->get(), 2, organisation);
-          if (absl::Status s = Step(db, share->get(), "insert sharing"); !s.ok()) return s;
+          share->BindText(1, request.referral_id).BindText(2, organisation);
+          if (absl::Status s = tx.Run(*share); !s.ok()) return s;
         }
       }
       results.push_back(std::move(result));
@@ -320,19 +252,15 @@ std::vector<absl::StatusOr<DataKey>> KeyStore::ClientKeys(const std::vector<KeyR
 
 absl::Status KeyStore::AddGrants(const std::vector<Grant>& grants) {
   if (grants.empty()) return absl::OkStatus();
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
-  return InTransaction(db, [&]() -> absl::Status {
-    absl::StatusOr<Stmt> insert = Prepare(
-        db,
-        "INSERT OR IGNORE INTO grants (assignment_id, referral_id, organisation) VALUES (?, ?, ?)");
+  absl::MutexLock lock(&mu_);
+  return sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) -> absl::Status {
+    absl::StatusOr<sqlite::Statement> insert = tx.db().Prepare(
+        "INSERT OR IGNORE INTO grants (assignment_id, referral_id, organisation) VALUES (?, ?, ?)",
+        "insert grant");
     if (!insert.ok()) return insert.status();
     for (const Grant& g : grants) {
-      sqlite3_reset(insert->get());
-      Bind(insert->get(), 1, g.assignment_id);
-      Bind(insert->get(), 2, g.referral_id);
-      Bind(insert->get(), 3, g.organisation);
-      if (absl::Status s = Step(db, insert->get(), "insert grant"); !s.ok()) return s;
+      insert->BindText(1, g.assignment_id).BindText(2, g.referral_id).BindText(3, g.organisation);
+      if (absl::Status s = tx.Run(*insert); !s.ok()) return s;
     }
     return absl::OkStatus();
   });
@@ -342,38 +270,33 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
                                                          const std::string& key_id,
                                                          const std::string& organisation,
                                                          DataKey* key) {
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
-  absl::StatusOr<Stmt> known = Prepare(
-      db,
-      "SELECT 1 FROM keys WHERE key_id = ?1 UNION ALL SELECT 1 FROM erased_keys WHERE key_id = ?1");
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<sqlite::Statement> known = Query(
+      db_,
+      "SELECT 1 FROM keys WHERE key_id = ?1 UNION ALL SELECT 1 FROM erased_keys WHERE key_id = ?1",
+      "find key id", {key_id});
   if (!known.ok()) return known.status();
-  Bind(known->get(), 1, key_id);
-  if (const int rc = sqlite3_step(known->get()); rc == SQLITE_DONE) {
-    return Access::kUnknownKey;
-  } else if (rc != SQLITE_ROW) {
-    return SqlError(db, "find key id");
-  }
+  absl::StatusOr<bool> row = known->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Access::kUnknownKey;
   // The assignment's client, when it was offered to this organisation; whether the referral's
   // sharing permission is known, and whether it names the organisation.
-  absl::StatusOr<Stmt> client =
-      Prepare(db,
-              "SELECT r.client_pseudonym, g.referral_id, "
-              "EXISTS (SELECT 1 FROM referral_sharing s WHERE s.referral_id = g.referral_id), "
-              "EXISTS (SELECT 1 FROM referral_sharing s WHERE s.referral_id = g.referral_id "
-              "AND s.organisation = g.organisation) "
-              "FROM grants g JOIN referrals r ON r.referral_id = g.referral_id "
-              "WHERE g.assignment_id = ? AND g.organisation = ?");
+  absl::StatusOr<sqlite::Statement> client =
+      Query(db_,
+            "SELECT r.client_pseudonym, g.referral_id, "
+            "EXISTS (SELECT 1 FROM referral_sharing s WHERE s.referral_id = g.referral_id), "
+            "EXISTS (SELECT 1 FROM referral_sharing s WHERE s.referral_id = g.referral_id "
+            "AND s.organisation = g.organisation) "
+            "FROM grants g JOIN referrals r ON r.referral_id = g.referral_id "
+            "WHERE g.assignment_id = ? AND g.organisation = ?",
+            "find grant", {assignment_id, organisation});
   if (!client.ok()) return client.status();
-  Bind(client->get(), 1, assignment_id);
-  Bind(client->get(), 2, organisation);
-  int rc = sqlite3_step(client->get());
-  if (rc == SQLITE_DONE) return Access::kNotGranted;
-  if (rc != SQLITE_ROW) return SqlError(db, "find grant");
-  const std::string pseudonym = Column(client->get(), 0);
-  const std::string referral_id = Column(client->get(), 1);
-  const bool sharing_known = sqlite3_column_int(client->get(), 2) != 0;
-  const bool shared_with = sqlite3_column_int(client->get(), 3) != 0;
+  if (row = client->Step(); !row.ok()) return row.status();
+  if (!*row) return Access::kNotGranted;
+  const std::string pseudonym = client->Blob(0);
+  const std::string referral_id = client->Blob(1);
+  const bool sharing_known = client->Int64(2) != 0;
+  const bool shared_with = client->Int64(3) != 0;
   // Offered outside the client's permission (a router's bug, or an offer it was tricked into):
   // decided before anything about the key or an erasure is looked at, so the answer tells the
   // organisation nothing about the client.
@@ -382,14 +305,13 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     return Access::kOutsideSharing;
   }
 
-  absl::StatusOr<Stmt> find =
-      Prepare(db, "SELECT wrapped FROM keys WHERE key_id = ? AND client_pseudonym = ?");
+  absl::StatusOr<sqlite::Statement> find =
+      Query(db_, "SELECT wrapped FROM keys WHERE key_id = ? AND client_pseudonym = ?", "find key",
+            {key_id, pseudonym});
   if (!find.ok()) return find.status();
-  Bind(find->get(), 1, key_id);
-  Bind(find->get(), 2, pseudonym);
-  rc = sqlite3_step(find->get());
-  if (rc == SQLITE_ROW) {
-    absl::StatusOr<std::string> opened = Unwrap(key_id, pseudonym, Column(find->get(), 0));
+  if (row = find->Step(); !row.ok()) return row.status();
+  if (*row) {
+    absl::StatusOr<std::string> opened = Unwrap(key_id, pseudonym, find->Blob(0));
     if (!opened.ok()) return opened.status();
     key->key_id = key_id;
     key->key = *std::move(opened);
@@ -398,36 +320,33 @@ absl::StatusOr<KeyStore::Access> KeyStore::AssignmentKey(const std::string& assi
     key->sharing_known = sharing_known;
     return Access::kGranted;
   }
-  if (rc != SQLITE_DONE) return SqlError(db, "find key");
-  absl::StatusOr<Stmt> erased =
-      Prepare(db, "SELECT 1 FROM erased_keys WHERE key_id = ? AND client_pseudonym = ?");
+  absl::StatusOr<sqlite::Statement> erased =
+      Query(db_, "SELECT 1 FROM erased_keys WHERE key_id = ? AND client_pseudonym = ?",
+            "find erased key", {key_id, pseudonym});
   if (!erased.ok()) return erased.status();
-  Bind(erased->get(), 1, key_id);
-  Bind(erased->get(), 2, pseudonym);
-  rc = sqlite3_step(erased->get());
-  if (rc == SQLITE_ROW) return Access::kErased;
-  if (rc != SQLITE_DONE) return SqlError(db, "find erased key");
+  if (row = erased->Step(); !row.ok()) return row.status();
+  if (*row) return Access::kErased;
   // A key id that is not this client's: the same answer as no grant.
   return Access::kNotGranted;
 }
 
 absl::StatusOr<KeyStore::Access> KeyStore::ReferralKey(const std::string& referral_id,
                                                        const std::string& key_id, DataKey* key) {
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
+  absl::MutexLock lock(&mu_);
   // The key, when it is the key of the referral's client (one join: no answer tells whether the
   // referral or the key exists on its own).
-  absl::StatusOr<Stmt> find = Prepare(db,
-                                      "SELECT k.client_pseudonym, k.wrapped FROM referrals r "
-                                      "JOIN keys k ON k.client_pseudonym = r.client_pseudonym "
-                                      "WHERE r.referral_id = ? AND k.key_id = ?");
+  absl::StatusOr<sqlite::Statement> find = Query(db_,
+                                                 "SELECT k.client_pseudonym, k.wrapped FROM "
+                                                 "referrals r JOIN keys k ON k.client_pseudonym = "
+                                                 "r.client_pseudonym WHERE r.referral_id = ? AND "
+                                                 "k.key_id = ?",
+                                                 "find referral key", {referral_id, key_id});
   if (!find.ok()) return find.status();
-  Bind(find->get(), 1, referral_id);
-  Bind(find->get(), 2, key_id);
-  int rc = sqlite3_step(find->get());
-  if (rc == SQLITE_ROW) {
-    const std::string pseudonym = Column(find->get(), 0);
-    absl::StatusOr<std::string> opened = Unwrap(key_id, pseudonym, Column(find->get(), 1));
+  absl::StatusOr<bool> row = find->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    const std::string pseudonym = find->Blob(0);
+    absl::StatusOr<std::string> opened = Unwrap(key_id, pseudonym, find->Blob(1));
     if (!opened.ok()) return opened.status();
     key->key_id = key_id;
     key->key = *std::move(opened);
@@ -435,94 +354,82 @@ absl::StatusOr<KeyStore::Access> KeyStore::ReferralKey(const std::string& referr
     key->referral_id = referral_id;
     return Access::kGranted;
   }
-  if (rc != SQLITE_DONE) return SqlError(db, "find referral key");
-  absl::StatusOr<Stmt> erased = Prepare(db,
-                                        "SELECT 1 FROM referrals r JOIN erased_keys e "
-                                        "ON e.client_pseudonym = r.client_pseudonym "
-                                        "WHERE r.referral_id = ? AND e.key_id = ?");
+  absl::StatusOr<sqlite::Statement> erased =
+      Query(db_,
+            "SELECT 1 FROM referrals r JOIN erased_keys e "
+            "ON e.client_pseudonym = r.client_pseudonym "
+            "WHERE r.referral_id = ? AND e.key_id = ?",
+            "find erased referral key", {referral_id, key_id});
   if (!erased.ok()) return erased.status();
-  Bind(erased->get(), 1, referral_id);
-  Bind(erased->get(), 2, key_id);
-  rc = sqlite3_step(erased->get());
-  if (rc == SQLITE_ROW) return Access::kErased;
-  if (rc != SQLITE_DONE) return SqlError(db, "find erased referral key");
+  if (row = erased->Step(); !row.ok()) return row.status();
+  if (*row) return Access::kErased;
   return Access::kNotGranted;
 }
 
 absl::StatusOr<std::string> KeyStore::ClientOf(const std::string& referral_id) {
-  std::lock_guard lock(mu_);
-  absl::StatusOr<Stmt> find =
-      Prepare(db_.get(), "SELECT client_pseudonym FROM referrals WHERE referral_id = ?");
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<sqlite::Statement> find =
+      Query(db_, "SELECT client_pseudonym FROM referrals WHERE referral_id = ?", "find referral",
+            {referral_id});
   if (!find.ok()) return find.status();
-  Bind(find->get(), 1, referral_id);
-  const int rc = sqlite3_step(find->get());
-  if (rc == SQLITE_ROW) return Column(find->get(), 0);
-  if (rc != SQLITE_DONE) return SqlError(db_.get(), "find referral");
+  absl::StatusOr<bool> row = find->Step();
+  if (!row.ok()) return row.status();
+  if (*row) return find->Blob(0);
   return absl::NotFoundError(absl::StrCat("referral ", referral_id, " is not known here"));
 }
 
 absl::StatusOr<Erasure> KeyStore::EraseClient(const std::string& client_pseudonym,
                                               std::int64_t erased_at_unix) {
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
+  absl::MutexLock lock(&mu_);
   Erasure erasure;
   erasure.client_pseudonym = client_pseudonym;
-  absl::Status done = InTransaction(db, [&]() -> absl::Status {
-    absl::StatusOr<Stmt> list = Prepare(db, "SELECT key_id FROM keys WHERE client_pseudonym = ?");
+  absl::Status done = sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) -> absl::Status {
+    sqlite::Database& db = tx.db();
+    absl::StatusOr<sqlite::Statement> list = Query(
+        db, "SELECT key_id FROM keys WHERE client_pseudonym = ?", "list keys", {client_pseudonym});
     if (!list.ok()) return list.status();
-    Bind(list->get(), 1, client_pseudonym);
-    int rc;
-    while ((rc = sqlite3_step(list->get())) == SQLITE_ROW) {
-      erasure.key_ids.push_back(Column(list->get(), 0));
-    }
-    if (rc != SQLITE_DONE) return SqlError(db, "list keys");
-    absl::StatusOr<Stmt> record = Prepare(
-        db,
-        "INSERT OR IGNORE INTO erased_keys (key_id, client_pseudonym, erased_at) VALUES (?, ?, ?)");
+    absl::StatusOr<bool> row;
+    while ((row = list->Step()).ok() && *row) erasure.key_ids.push_back(list->Blob(0));
+    if (!row.ok()) return row.status();
+    absl::StatusOr<sqlite::Statement> record = db.Prepare(
+        "INSERT OR IGNORE INTO erased_keys (key_id, client_pseudonym, erased_at) VALUES (?, ?, ?)",
+        "record erasure");
     if (!record.ok()) return record.status();
     for (const std::string& id : erasure.key_ids) {
-      sqlite3_reset(record->get());
-      Bind(record->get(), 1, id);
-      Bind(record->get(), 2, client_pseudonym);
-      sqlite3_bind_int64(record->get(), 3, erased_at_unix);
-      if (absl::Status s = Step(db, record->get(), "record erasure"); !s.ok()) return s;
+      record->BindText(1, id).BindText(2, client_pseudonym).BindInt64(3, erased_at_unix);
+      if (absl::Status s = tx.Run(*record); !s.ok()) return s;
     }
-    absl::StatusOr<Stmt> destroy = Prepare(db, "DELETE FROM keys WHERE client_pseudonym = ?");
+    absl::StatusOr<sqlite::Statement> destroy = Query(
+        db, "DELETE FROM keys WHERE client_pseudonym = ?", "destroy keys", {client_pseudonym});
     if (!destroy.ok()) return destroy.status();
-    Bind(destroy->get(), 1, client_pseudonym);
-    return Step(db, destroy->get(), "destroy keys");
+    return tx.Run(*destroy);
   });
   if (!done.ok()) return done;
   // The WAL still holds the deleted pages' old contents until a checkpoint writes them back
   // (zeroed): checkpoint and truncate it now.
-  if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) !=
-      SQLITE_OK) {
-    return SqlError(db, "checkpoint after erasure");
-  }
+  if (absl::Status s = db_.Checkpoint(); !s.ok()) return s;
   return erasure;
 }
 
 absl::StatusOr<std::int64_t> KeyStore::CountKeys() {
-  std::lock_guard lock(mu_);
-  absl::StatusOr<Stmt> count = Prepare(db_.get(), "SELECT count(*) FROM keys");
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<sqlite::Statement> count = db_.Prepare("SELECT count(*) FROM keys", "count keys");
   if (!count.ok()) return count.status();
-  if (sqlite3_step(count->get()) != SQLITE_ROW) return SqlError(db_.get(), "count keys");
-  return sqlite3_column_int64(count->get(), 0);
+  absl::StatusOr<bool> row = count->Step();
+  if (!row.ok()) return row.status();
+  return count->Int64(0);
 }
 
 absl::StatusOr<Sharing> KeyStore::SharingOf(const std::string& referral_id) {
-  std::lock_guard lock(mu_);
-  absl::StatusOr<Stmt> list = Prepare(
-      db_.get(),
-      "SELECT organisation FROM referral_sharing WHERE referral_id = ? ORDER BY organisation");
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<sqlite::Statement> list = Query(
+      db_, "SELECT organisation FROM referral_sharing WHERE referral_id = ? ORDER BY organisation",
+      "list sharing", {referral_id});
   if (!list.ok()) return list.status();
-  Bind(list->get(), 1, referral_id);
   std::vector<std::string> organisations;
-  int rc;
-  while ((rc = sqlite3_step(list->get())) == SQLITE_ROW) {
-    organisations.push_back(Column(list->get(), 0));
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_.get(), "list sharing");
+  absl::StatusOr<bool> row;
+  while ((row = list->Step()).ok() && *row) organisations.push_back(list->Blob(0));
+  if (!row.ok()) return row.status();
   if (organisations.empty()) return Sharing();
   return Sharing(std::move(organisations));
 }

@@ -6,16 +6,16 @@
 // bytes are overwritten in the file, not just unlinked.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/sqlite/sqlite.h"
 
 namespace schakel::keys {
 
@@ -103,21 +103,17 @@ class KeyStore {
   absl::StatusOr<Sharing> SharingOf(const std::string& referral_id);
 
  private:
-  struct DbCloser {
-    void operator()(sqlite3* db) const { sqlite3_close(db); }
-  };
-  KeyStore(std::unique_ptr<sqlite3, DbCloser> db, std::string master_key)
+  KeyStore(sqlite::Database db, std::string master_key)
       : db_(std::move(db)), master_key_(std::move(master_key)) {}
-  absl::Status Exec(const char* sql);
   // FAILED_PRECONDITION when the master key is not the store's (see master_check); a new store
   // records its check.
-  absl::Status CheckMasterKey();
+  absl::Status CheckMasterKey() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::string> Unwrap(const std::string& key_id, const std::string& pseudonym,
-                                     const std::string& wrapped);
+                                     const std::string& wrapped) const;
 
-  std::mutex mu_;
-  std::unique_ptr<sqlite3, DbCloser> db_;
-  std::string master_key_;
+  absl::Mutex mu_;
+  sqlite::Database db_ ABSL_GUARDED_BY(mu_);
+  std::string master_key_;  // set once; zeroed when the store goes
 };
 
 }  // namespace schakel::keys
