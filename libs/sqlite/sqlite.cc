@@ -124,6 +124,7 @@ absl::Status Statement::Run() {
 }
 
 void Statement::Reset() {
+  if (stmt_ == nullptr) return;
   // sqlite3_reset returns the last step's error again, which its caller has had already.
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

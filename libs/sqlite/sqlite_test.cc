@@ -43,6 +43,14 @@ class SqliteTest : public ::testing::Test {
     return row.ok() && *row ? statement->Text(0) : "";
   }
 
+  // A table of unique ids, and its kept insert (?1: the id).
+  static Statement IdTable(Database& db) {
+    EXPECT_TRUE(db.Exec("CREATE TABLE t (id TEXT PRIMARY KEY)", "create").ok());
+    absl::StatusOr<Statement> insert = db.Keep("INSERT INTO t VALUES (?1)", "insert");
+    EXPECT_TRUE(insert.ok()) << insert.status();
+    return insert.ok() ? *std::move(insert) : Statement();
+  }
+
   std::filesystem::path dir_;
   std::string path_;
 };
@@ -135,14 +143,12 @@ TEST_F(SqliteTest, AKeptStatementIsReusedAfterEachScopedUse) {
 
 TEST_F(SqliteTest, ATransactionCommitsWhatItWrote) {
   Database db = OpenOrDie();
-  ASSERT_TRUE(db.Exec("CREATE TABLE t (id TEXT PRIMARY KEY)", "create").ok());
-  absl::StatusOr<Statement> insert = db.Keep("INSERT INTO t VALUES (?1)", "insert");
-  ASSERT_TRUE(insert.ok()) << insert.status();
+  Statement insert = IdTable(db);
   {
     absl::StatusOr<Transaction> tx = Transaction::Begin(db);
     ASSERT_TRUE(tx.ok()) << tx.status();
-    ASSERT_TRUE(tx->Run(insert->BindText(1, "a")).ok());
-    ASSERT_TRUE(tx->Run(insert->BindText(1, "b")).ok());
+    ASSERT_TRUE(tx->Run(insert.BindText(1, "a")).ok());
+    ASSERT_TRUE(tx->Run(insert.BindText(1, "b")).ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
   EXPECT_EQ(One(db, "SELECT count(*) FROM t"), "2");
@@ -150,7 +156,7 @@ TEST_F(SqliteTest, ATransactionCommitsWhatItWrote) {
 
 TEST_F(SqliteTest, ATransactionThatIsNotCommittedRollsBack) {
   Database db = OpenOrDie();
-  ASSERT_TRUE(db.Exec("CREATE TABLE t (id TEXT PRIMARY KEY)", "create").ok());
+  IdTable(db);
   {
     absl::StatusOr<Transaction> tx = Transaction::Begin(db);
     ASSERT_TRUE(tx.ok()) << tx.status();
@@ -165,20 +171,38 @@ TEST_F(SqliteTest, ATransactionThatIsNotCommittedRollsBack) {
 
 TEST_F(SqliteTest, AFailedWriteMakesTheCommitRefuseEvenWhenItsErrorWasIgnored) {
   Database db = OpenOrDie();
-  ASSERT_TRUE(db.Exec("CREATE TABLE t (id TEXT PRIMARY KEY)", "create").ok());
-  absl::StatusOr<Statement> insert = db.Keep("INSERT INTO t VALUES (?1)", "insert");
-  ASSERT_TRUE(insert.ok()) << insert.status();
+  Statement insert = IdTable(db);
   {
     absl::StatusOr<Transaction> tx = Transaction::Begin(db);
     ASSERT_TRUE(tx.ok()) << tx.status();
-    ASSERT_TRUE(tx->Run(insert->BindText(1, "a")).ok());
-    EXPECT_FALSE(tx->Run(insert->BindText(1, "a")).ok());  // the key is taken
+    ASSERT_TRUE(tx->Run(insert.BindText(1, "a")).ok());
+    EXPECT_FALSE(tx->Run(insert.BindText(1, "a")).ok());  // the key is taken
     absl::Status committed = tx->Commit();
     EXPECT_EQ(committed.code(), absl::StatusCode::kInternal);
     EXPECT_EQ(committed.message(),
               "test store: a write in the transaction failed and its error was not returned");
   }
   EXPECT_EQ(One(db, "SELECT count(*) FROM t"), "0");
+}
+
+TEST_F(SqliteTest, InTransactionCommitsWhenTheWorkSucceedsAndRollsBackWhenItFails) {
+  Database db = OpenOrDie();
+  Statement insert = IdTable(db);
+  EXPECT_TRUE(
+      InTransaction(db, [&](Transaction& tx) { return tx.Run(insert.BindText(1, "kept")); }).ok());
+  absl::Status failed = InTransaction(db, [&](Transaction& tx) {
+    EXPECT_TRUE(tx.Run(insert.BindText(1, "dropped")).ok());
+    return absl::UnavailableError("given up");
+  });
+  EXPECT_EQ(failed, absl::UnavailableError("given up"));
+  // A write that failed fails the whole transaction, even when the work lets it go.
+  failed = InTransaction(db, [&](Transaction& tx) {
+    EXPECT_TRUE(tx.Run(insert.BindText(1, "dropped")).ok());
+    EXPECT_FALSE(tx.Run(insert.BindText(1, "kept")).ok());
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(One(db, "SELECT group_concat(id) FROM t"), "kept");
 }
 
 TEST_F(SqliteTest, ErrorsSayWhereAndCarryNoBoundValue) {

@@ -55,8 +55,9 @@ absl::StatusOr<std::unique_ptr<InboxStore>> InboxStore::Open(const std::string& 
 absl::Status InboxStore::Write(
     const std::function<absl::Status(sqlite::Transaction& tx, Tables& tables)>& work) {
   absl::MutexLock lock(&mu_);
-  Tables& tables = tables_;
-  return sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) { return work(tx, tables); });
+  // The work runs under this lock, but a lambda cannot say so to the thread-safety analysis.
+  Tables* tables = &tables_;
+  return sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) { return work(tx, *tables); });
 }
 
 absl::Status InboxStore::InTransaction(const std::function<absl::Status(Batch& batch)>& work) {
