@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_support.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "services/inbox/ingest.h"
 #include "services/inbox/store/inbox_store.h"
@@ -48,11 +49,11 @@ void CheckOutput(const router::Output& out) {
   if (!out.value) return;  // a tombstone
   const std::string& topic = out.topic;
   bool parses = false;
-  if (topic == routing::kStatusTopic) {
+  if (topic == topology::kStatusTopic) {
     parses = v1::AssignmentStatusChanged().ParseFromString(*out.value);
-  } else if (topic == routing::kUnroutableTopic) {
+  } else if (topic == topology::kUnroutableTopic) {
     parses = v1::ReferralUnroutable().ParseFromString(*out.value);
-  } else if (topic == routing::kRouterStateTopic) {
+  } else if (topic == topology::kRouterStateTopic) {
     parses = v1::RouterReferralState().ParseFromString(*out.value);
   } else if (topic.rfind("schakel.inbox.", 0) == 0) {
     parses = v1::InboxEvent().ParseFromString(*out.value);
@@ -69,7 +70,7 @@ void FuzzRouter(const std::vector<StreamRecord>& records) {
   for (const StreamRecord& r : records) {
     now += 3600 * (r.topic_byte >> 4);
     const kafka::Record record = ToRecord(r, offset++);
-    if (record.topic == routing::kRouterStateTopic) {
+    if (record.topic == topology::kRouterStateTopic) {
       // Restoring: an empty value stands for a tombstone here.
       std::optional<std::string> value;
       if (!record.value.empty()) value = record.value;
@@ -125,7 +126,7 @@ void FuzzInbox(std::uint8_t consumer, const std::vector<StreamRecord>& records) 
   for (const StreamRecord& r : records) {
     now += 3600 * (r.topic_byte >> 4);
     kafka::Record record = ToRecord(r, offset++);
-    record.topic = routing::InboxTopic(org);  // an inbox reads its own topic only
+    record.topic = topology::InboxTopic(org);  // an inbox reads its own topic only
     absl::StatusOr<inbox::IngestOutcome> outcome = ingest.Ingest(record);
     if (!outcome.ok())
       Fail("an inbox failed on a record (it would retry it for ever): " +

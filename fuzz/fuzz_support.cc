@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "absl/status/statusor.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::fuzz {
 
@@ -65,16 +66,16 @@ void Fail(std::string_view what) {
 const std::vector<std::string>& Topics() {
   static const std::vector<std::string>* topics = [] {
     auto* t = new std::vector<std::string>{
-        std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
-        std::string(routing::kUnroutableTopic), routing::FromTopic(kSeedOwner),
-        std::string(routing::kCancellationsTopic), std::string(routing::kReassignTopic),
-        std::string(routing::kRouterStateTopic),
+        std::string(topology::kSubmittedTopic), std::string(topology::kStatusTopic),
+        std::string(topology::kUnroutableTopic), topology::FromTopic(kSeedOwner),
+        std::string(topology::kCancellationsTopic), std::string(topology::kReassignTopic),
+        std::string(topology::kRouterStateTopic),
         // A topic the router's Escalation never reads (index 7, as the shared load topic had:
         // the stored corpus keeps its meaning): the first organisation's load topic.
-        routing::LoadTopic(ExampleNetwork().organisations.front().id),
-        routing::DeadLetterTopic("router")};
+        topology::LoadTopic(ExampleNetwork().organisations.front().id),
+        topology::DeadLetterTopic("router")};
     for (const routing::Organisation& org : ExampleNetwork().organisations) {
-      t->push_back(routing::InboxTopic(org.id));
+      t->push_back(topology::InboxTopic(org.id));
     }
     t->push_back("schakel.nobody.reads.this");
     return t;

@@ -15,6 +15,7 @@
 
 #include "fuzz/fuzz_support.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.pb.h"
 #include "services/router/events.h"
@@ -122,10 +123,10 @@ void EventSeeds(const fs::path& dir) {
   if (!routed.ok() || offers.empty()) Fail("the seed referral does not route");
   const v1::AssignmentRequested& first = offers.front();
   const std::string& id = first.meta().assignment_id();
-  const std::string inbox_topic = routing::InboxTopic(first.organisation());
+  const std::string inbox_topic = topology::InboxTopic(first.organisation());
   if (first.organisation() != kSeedOwner)
     Fail("the seed referral's first need is not kSeedOwner's");
-  const std::string from_topic = routing::FromTopic(first.organisation());
+  const std::string from_topic = topology::FromTopic(first.organisation());
   // What the owner's inbox sends the router, on its own topic.
   auto sent = [](const google::protobuf::Message& event) {
     v1::OrganisationEvent wrapped;
@@ -187,24 +188,24 @@ void EventSeeds(const fs::path& dir) {
   }
 
   // 0: the router. Records on a load topic (which it does not read) only move its clock on.
-  const std::string load_topic = routing::LoadTopic(ExampleNetwork().organisations.front().id);
+  const std::string load_topic = topology::LoadTopic(ExampleNetwork().organisations.front().id);
   Write(dir, "router-accepted",
         EncodeStream(
-            0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+            0, {Rec(topology::kSubmittedTopic, 0, key, submitted_bytes),
                 Rec(from_topic, 0, key, sent(received)), Rec(from_topic, 1, key, sent(accepted))}));
   Write(dir, "router-declined",
-        EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+        EncodeStream(0, {Rec(topology::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(from_topic, 0, key, sent(declined))}));
   Write(dir, "router-escalates",
-        EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+        EncodeStream(0, {Rec(topology::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(from_topic, 15, key, sent(received)), Rec(load_topic, 15, "", ""),
                          Rec(load_topic, 15, "", ""), Rec(load_topic, 15, "", ""),
                          Rec(load_topic, 15, "", "")}));
   Write(dir, "router-forward-cancel-reassign",
-        EncodeStream(0, {Rec(routing::kSubmittedTopic, 0, key, submitted_bytes),
+        EncodeStream(0, {Rec(topology::kSubmittedTopic, 0, key, submitted_bytes),
                          Rec(from_topic, 0, key, sent(forward)),
-                         Rec(routing::kCancellationsTopic, 0, key, cancel.SerializeAsString()),
-                         Rec(routing::kReassignTopic, 0, key, reassign.SerializeAsString())}));
+                         Rec(topology::kCancellationsTopic, 0, key, cancel.SerializeAsString()),
+                         Rec(topology::kReassignTopic, 0, key, reassign.SerializeAsString())}));
   v1::RouterReferralState state;
   state.set_referral_id(kReferralId);
   v1::RouterNeedState* need = state.add_needs();
@@ -214,7 +215,7 @@ void EventSeeds(const fs::path& dir) {
   need->set_status(v1::ASSIGNMENT_STATUS_REQUESTED);
   *need->mutable_accept_by() = google::protobuf::util::TimeUtil::SecondsToTimestamp(kAt + 3600);
   Write(dir, "router-restore",
-        EncodeStream(0, {Rec(routing::kRouterStateTopic, 0, key, state.SerializeAsString()),
+        EncodeStream(0, {Rec(topology::kRouterStateTopic, 0, key, state.SerializeAsString()),
                          Rec(from_topic, 2, key, sent(received))}));
 
   // 1 and 3: the first offer's inbox (organisation index in the high bits), live and rebuilding.
@@ -247,10 +248,10 @@ void EventSeeds(const fs::path& dir) {
         EncodeStream(static_cast<std::uint8_t>(3 | org_index << 2), inbox_replay));
 
   // 2: intake's view of the referral: submitted, routed (the unroutable needs), answered.
-  std::vector<StreamRecord> view{Rec(routing::kSubmittedTopic, 0, key, submitted_bytes)};
+  std::vector<StreamRecord> view{Rec(topology::kSubmittedTopic, 0, key, submitted_bytes)};
   for (const StreamRecord& r : routed_records) view.push_back(r);
-  view.push_back(Rec(routing::kStatusTopic, 0, key, received.SerializeAsString()));
-  view.push_back(Rec(routing::kStatusTopic, 0, key, accepted.SerializeAsString()));
+  view.push_back(Rec(topology::kStatusTopic, 0, key, received.SerializeAsString()));
+  view.push_back(Rec(topology::kStatusTopic, 0, key, accepted.SerializeAsString()));
   Write(dir, "view-story", EncodeStream(2, view));
 }
 

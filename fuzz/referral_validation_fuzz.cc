@@ -18,6 +18,7 @@
 #include "fuzz/lenient_referral.pb.h"
 #include "libs/referral/validation.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.pb.h"
 #include "services/router/events.h"
@@ -149,10 +150,11 @@ void CheckAccepted(const v1::Referral& r, const routing::Policy& policy) {
     Fail("the router did not decide every need of an accepted referral");
   }
   for (const router::Output& e : *routed) {
-    const bool parses =
-        e.topic == routing::kUnroutableTopic ? v1::ReferralUnroutable().ParseFromString(*e.value)
-        : e.topic == routing::kStatusTopic ? v1::AssignmentStatusChanged().ParseFromString(*e.value)
-                                           : v1::InboxEvent().ParseFromString(*e.value);
+    const bool parses = e.topic == topology::kUnroutableTopic
+                            ? v1::ReferralUnroutable().ParseFromString(*e.value)
+                        : e.topic == topology::kStatusTopic
+                            ? v1::AssignmentStatusChanged().ParseFromString(*e.value)
+                            : v1::InboxEvent().ParseFromString(*e.value);
     if (!parses)
       Fail("the router wrote an event for an accepted referral its readers cannot parse");
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/audit.pb.h"
 
 namespace schakel::service {
@@ -31,8 +32,8 @@ namespace schakel::audit {
 inline constexpr std::uint32_t kSchemaVersion = 1;
 inline constexpr std::size_t kHashSize = 32;
 // Topic and action names, in one place.
-using routing::AuditTopic;
-using routing::kAuditTopicPrefix;
+using topology::AuditTopic;
+using topology::kAuditTopicPrefix;
 inline constexpr char kAssignmentRead[] = "assignment.read";
 inline constexpr char kAssignmentList[] = "assignment.list";
 inline constexpr char kAssignmentWatch[] = "assignment.watch";

@@ -11,7 +11,7 @@
 #include "libs/kafka/admin.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 
 namespace schakel::audit {
 
@@ -46,7 +46,7 @@ absl::StatusOr<ChainWriterOptions> ServiceChain(const std::string& bootstrap_ser
 }
 
 ChainWriter::ChainWriter(ChainWriterOptions options, Queue& queue)
-    : options_(std::move(options)), queue_(queue), topic_(routing::AuditTopic(options_.writer)) {
+    : options_(std::move(options)), queue_(queue), topic_(topology::AuditTopic(options_.writer)) {
   options_.batch_size = std::max(options_.batch_size, 1);
 }
 
@@ -187,7 +187,7 @@ absl::StatusOr<int> ChainWriter::PublishOnce() {
     // Made once, by whichever writer starts first (the router makes the network's own chains'
     // topics too). Not fatal: where an administrator makes the topics, the read below tells.
     absl::Status made = kafka::EnsureTopics(
-        options_.bootstrap_servers, {routing::AuditTopicSpec(topic_, options_.topic_replication)},
+        options_.bootstrap_servers, {topology::AuditTopicSpec(topic_, options_.topic_replication)},
         options_.kafka_timeout, options_.extra);
     if (made.code() == absl::StatusCode::kUnavailable) return made;  // again after the back-off
     if (!made.ok()) {

@@ -40,6 +40,7 @@
 #include "libs/audit/entry.h"
 #include "libs/audit/signing.h"
 #include "libs/kafka/producer.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::kafka {
 class TransactionalProducer;
@@ -93,7 +94,7 @@ class Queue {
 struct ChainWriterOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   // The chain's name and the records' key, e.g. "inbox-mjd"; its topic is
-  // routing::AuditTopic(writer).
+  // topology::AuditTopic(writer).
   std::string writer;
   // The replication factor the writer makes its topic with when it is missing (-1: the broker's
   // default). The router makes the topics of the network's own chains with the network's.

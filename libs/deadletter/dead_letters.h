@@ -1,7 +1,8 @@
 // Dead letters: a record a consumer cannot use goes to its own dead-letter topic,
-// schakel.deadletters.<principal> (routing::DeadLetterTopic), with the reason, so that the consumer
-// can go on without losing it. Only that principal may write its topic, so the topic proves who set
-// the record aside. Operators list them with `schakelctl dlq list` and re-drive them through ops
+// schakel.deadletters.<principal> (topology::DeadLetterTopic), with the reason, so that the
+// consumer can go on without losing it. Only that principal may write its topic, so the topic
+// proves who set the record aside. Operators list them with `schakelctl dlq list` and re-drive them
+// through ops
 // (`schakelctl dlq redrive`, the console), which republishes the original record, re-read from its
 // topic, never the copy in the dead letter.
 #pragma once
@@ -14,6 +15,7 @@
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::deadletter {
@@ -32,7 +34,7 @@ class DeadLetters {
   DeadLetters(kafka::Publisher& publisher, std::string consumer, std::string_view principal)
       : publisher_(publisher),
         consumer_(std::move(consumer)),
-        topic_(routing::DeadLetterTopic(principal)) {}
+        topic_(topology::DeadLetterTopic(principal)) {}
 
   const std::string& topic() const { return topic_; }
 

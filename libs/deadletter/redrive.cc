@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::deadletter {
 
@@ -17,23 +18,23 @@ Place OriginalOf(const v1::DeadLetter& letter) {
 
 std::vector<std::string> InputsOf(const routing::Network& network, std::string_view principal) {
   if (principal == "router") {
-    std::vector<std::string> inputs = {std::string(routing::kSubmittedTopic),
-                                       std::string(routing::kCancellationsTopic),
-                                       std::string(routing::kReassignTopic)};
+    std::vector<std::string> inputs = {std::string(topology::kSubmittedTopic),
+                                       std::string(topology::kCancellationsTopic),
+                                       std::string(topology::kReassignTopic)};
     // Each organisation's own outgoing topic (its requests; only it writes it).
     for (const routing::Organisation& org : network.organisations) {
-      inputs.push_back(routing::FromTopic(org.id));
+      inputs.push_back(topology::FromTopic(org.id));
     }
     return inputs;
   }
   if (principal == "intake") {
-    return {std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
-            std::string(routing::kUnroutableTopic)};
+    return {std::string(topology::kSubmittedTopic), std::string(topology::kStatusTopic),
+            std::string(topology::kUnroutableTopic)};
   }
-  if (principal == "keys") return {std::string(routing::kKeyGrantsTopic)};
+  if (principal == "keys") return {std::string(topology::kKeyGrantsTopic)};
   for (const routing::Organisation& org : network.organisations) {
     if (principal == "inbox-" + org.id) {
-      return {routing::InboxTopic(org.id), std::string(routing::kErasuresTopic)};
+      return {topology::InboxTopic(org.id), std::string(topology::kErasuresTopic)};
     }
   }
   return {};
@@ -41,12 +42,12 @@ std::vector<std::string> InputsOf(const routing::Network& network, std::string_v
 
 absl::Status CheckOrigin(const routing::Network& network, std::string_view dead_letter_topic,
                          const v1::DeadLetter& letter) {
-  const std::string principal = routing::DeadLetterPrincipalOf(network, dead_letter_topic);
+  const std::string principal = topology::DeadLetterPrincipalOf(network, dead_letter_topic);
   if (principal.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("dead_letter_topic: '", std::string(dead_letter_topic),
                      "' is no consumer's dead-letter topic of this network (",
-                     std::string(routing::kDeadLetterTopicPrefix), "<principal>)"));
+                     std::string(topology::kDeadLetterTopicPrefix), "<principal>)"));
   }
   const std::vector<std::string> inputs = InputsOf(network, principal);
   const Place original = OriginalOf(letter);
@@ -57,7 +58,7 @@ absl::Status CheckOrigin(const routing::Network& network, std::string_view dead_
                      principal, ", whose dead-letter topic it is on (", principal, " reads ",
                      absl::StrJoin(inputs, ", "), "); nothing was published"));
   }
-  if (letter.topic() == routing::kKeyGrantsTopic || letter.topic() == routing::kStatusTopic) {
+  if (letter.topic() == topology::kKeyGrantsTopic || letter.topic() == topology::kStatusTopic) {
     // The facts and the grants: only the router writes them, so that what they say is the
     // router's word; a copy by anyone else, ops included, would not be.
     return absl::FailedPreconditionError(

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::inbox {
@@ -67,7 +68,7 @@ bool LoadReporter::ReportOnce() {
   *load.mutable_reported_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
   in_flight_.store(true);
   const std::int64_t count = *open;
-  publisher_.Publish(routing::LoadTopic(organisation_), organisation_, load.SerializeAsString(),
+  publisher_.Publish(topology::LoadTopic(organisation_), organisation_, load.SerializeAsString(),
                      [this, count](absl::Status delivered) {
                        if (delivered.ok()) {
                          reported_.store(count);

@@ -17,7 +17,7 @@
 #include "libs/privacy/key_client.h"
 #include "libs/routing/network.h"
 #include "libs/service/process.h"
-#include "services/inbox/store/inbox_store.h"
+#include "libs/topology/topics.h"
 #include "services/inbox/assignment_gauges.h"
 #include "services/inbox/audit_queue.h"
 #include "services/inbox/erasure_consumer.h"
@@ -27,6 +27,7 @@
 #include "services/inbox/load_reporter.h"
 #include "services/inbox/outbox_relay.h"
 #include "services/inbox/startup.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel {
 
@@ -61,7 +62,7 @@ int Main(int argc, char** argv) {
     process.Fail(
         absl::NotFoundError("organisation '" + org + "' is not in " + process.network_file()));
   }
-  const std::string topic = routing::InboxTopic(org);
+  const std::string topic = topology::InboxTopic(org);
   std::unique_ptr<inbox::store::InboxStore> store =
       process.Must(inbox::store::InboxStore::Open(db_path.empty() ? me + ".db" : db_path));
   // One producer for the process; the relay publishes what the store queued, including what an

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::inbox {
 
@@ -12,7 +13,7 @@ absl::StatusOr<kafka::ConsumerOptions> TopicConsumerOptions(const std::string& o
                                                             const std::string& bootstrap_servers) {
   absl::StatusOr<std::string> instance = store.InstanceId();
   if (!instance.ok()) return instance.status();
-  const std::string topic = routing::InboxTopic(organisation);
+  const std::string topic = topology::InboxTopic(organisation);
   return kafka::ConsumerOptions{.bootstrap_servers = bootstrap_servers,
                                 .group_id = topic + "." + *instance,
                                 .topics = {topic},
@@ -23,7 +24,7 @@ absl::StatusOr<kafka::ConsumerOptions> TopicConsumerOptions(const std::string& o
 kafka::ConsumerOptions ErasureConsumerOptions(const kafka::ConsumerOptions& inbox) {
   kafka::ConsumerOptions erasures = inbox;
   erasures.group_id = inbox.group_id + ".erasures";
-  erasures.topics = {std::string(routing::kErasuresTopic)};
+  erasures.topics = {std::string(topology::kErasuresTopic)};
   erasures.on_lag = nullptr;
   return erasures;
 }

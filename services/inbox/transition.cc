@@ -13,6 +13,7 @@
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::inbox {
@@ -124,7 +125,7 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
   // To the router, on the organisation's own topic (only it may write there, so the router knows
   // who sent it); the router publishes the change as a fact once it checked it.
   store::OutboxEvent outbox;
-  outbox.topic = routing::FromTopic(next.organisation());
+  outbox.topic = topology::FromTopic(next.organisation());
   outbox.key = next.referral_id();  // the router keeps its state per referral
   schakel::v1::OrganisationEvent sent;
   *sent.mutable_status_changed() = event;
@@ -137,7 +138,7 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
   schakel::v1::InboxEvent echo;
   *echo.mutable_status_changed() = event;
   change.events.push_back(
-      {routing::InboxTopic(next.organisation()), next.assignment_id(), echo.SerializeAsString()});
+      {topology::InboxTopic(next.organisation()), next.assignment_id(), echo.SerializeAsString()});
 
   // Forwarding: the router offers the assignment to the target (it checks the target again).
   if (!step.forward_to.empty()) {
@@ -160,7 +161,7 @@ absl::StatusOr<store::Change> MakeChange(const schakel::v1::Assignment& current,
     *proposed->mutable_sharing() = next.sharing();
     schakel::v1::OrganisationEvent sent_forward;
     *sent_forward.mutable_forward_requested() = forward;
-    change.events.push_back({routing::FromTopic(next.organisation()), next.referral_id(),
+    change.events.push_back({topology::FromTopic(next.organisation()), next.referral_id(),
                              sent_forward.SerializeAsString()});
   }
 

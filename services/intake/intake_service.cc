@@ -24,6 +24,7 @@
 #include "libs/referral/validation.h"
 #include "libs/service/identity.h"
 #include "libs/service/status.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::intake {
 
@@ -583,7 +584,7 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
       return;
     }
     publisher_.Publish(
-        routing::kCancellationsTopic, referral, bytes,
+        topology::kCancellationsTopic, referral, bytes,
         [reactor, response, assignment_id, caller, answer](absl::Status delivered) {
           if (!answer->Claim()) return;
           if (!delivered.ok()) {
@@ -851,7 +852,7 @@ void IntakeService::PublishSubmitted(std::shared_ptr<const Submission> submissio
       [submission](const absl::Status& delivered, const absl::Status& audited) {
         AnswerSubmitted(*submission, delivered, audited);
       });
-  publisher_.Publish(routing::kSubmittedTopic, referral_id, bytes,
+  publisher_.Publish(topology::kSubmittedTopic, referral_id, bytes,
                      [both](absl::Status delivered) { both->First(std::move(delivered)); });
   if (audit_ != nullptr) {
     audit_->Record(audit::OrganisationActor(s.caller), audit::kReferralSubmitted,

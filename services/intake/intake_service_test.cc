@@ -16,6 +16,7 @@
 #include "libs/referral/ids.h"
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
+#include "libs/topology/topics.h"
 #include "tests/support/fake_recorder.h"
 
 namespace schakel::intake {
@@ -574,7 +575,7 @@ class CancelAssignmentTest : public IntakeServiceTest {
         *privacy::Seal(keys_.key_.key_id(), keys_.key_.key(), privacy::ClientContext(kReferral),
                        v1::ClientDetails().SerializeAsString());
     for (const char* code : {"debt", "income", "housing"}) submitted.add_needs()->set_code(code);
-    Feed(std::string(routing::kSubmittedTopic), submitted.SerializeAsString());
+    Feed(std::string(topology::kSubmittedTopic), submitted.SerializeAsString());
     Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
     Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_RECEIVED, 2);
     Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_ACCEPTED, 3);
@@ -614,11 +615,11 @@ class CancelAssignmentTest : public IntakeServiceTest {
           key.key_id(), key.key(), privacy::StatusOutcomeContext(kReferral, assignment, version),
           sealed_outcome);
     }
-    Feed(std::string(routing::kStatusTopic), e.SerializeAsString());
+    Feed(std::string(topology::kStatusTopic), e.SerializeAsString());
   }
   void Status(const std::string& assignment, const std::string& need, const std::string& org,
               v1::AssignmentStatus to, std::uint64_t version) {
-    Feed(std::string(routing::kStatusTopic),
+    Feed(std::string(topology::kStatusTopic),
          Change(assignment, need, org, to, version).SerializeAsString());
   }
   v1::AssignmentStatusChanged Change(const std::string& assignment, const std::string& need,
@@ -679,7 +680,7 @@ TEST_F(CancelAssignmentTest, WatchReferralsStreamsOnlyTheCallersChanges) {
   other.mutable_meta()->mutable_occurred_at()->set_seconds(2000);
   other.set_referring_organisation("ggd");
   other.add_needs()->set_code("health");
-  Feed(std::string(routing::kSubmittedTopic), other.SerializeAsString());
+  Feed(std::string(topology::kSubmittedTopic), other.SerializeAsString());
   // mjd's own referral changes.
   Status(kDebt, "debt", "gemeente", v1::ASSIGNMENT_STATUS_IN_PROGRESS, 4);
 
@@ -981,7 +982,7 @@ TEST_F(CancelAssignmentTest, ANeedAlreadyOpenForTheClientIsLinkedNotOfferedAgain
   earlier.set_referring_organisation("terwille");
   earlier.set_client_pseudonym(pseudonymiser_.ForBsn("111222333"));
   for (const char* code : {"debt", "housing"}) earlier.add_needs()->set_code(code);
-  Feed(std::string(routing::kSubmittedTopic), earlier.SerializeAsString());
+  Feed(std::string(topology::kSubmittedTopic), earlier.SerializeAsString());
   auto status = [&](const std::string& assignment, const std::string& need, const std::string& org,
                     v1::AssignmentStatus to, std::uint64_t version) {
     v1::AssignmentStatusChanged e;
@@ -994,7 +995,7 @@ TEST_F(CancelAssignmentTest, ANeedAlreadyOpenForTheClientIsLinkedNotOfferedAgain
     e.set_to_status(to);
     e.set_version(version);
     e.set_referring_organisation("terwille");
-    Feed(std::string(routing::kStatusTopic), e.SerializeAsString());
+    Feed(std::string(topology::kStatusTopic), e.SerializeAsString());
   };
   status("a-0000000000000000000000bb-0", "debt", "ggd", v1::ASSIGNMENT_STATUS_REQUESTED, 1);
   status("a-0000000000000000000000bb-0", "debt", "ggd", v1::ASSIGNMENT_STATUS_ACCEPTED, 2);
@@ -1044,7 +1045,7 @@ class IdempotencyTest : public CancelAssignmentTest {
   }
   // What intake's view learns from Kafka: the published submission.
   void FeedPublished(std::size_t index) {
-    Feed(std::string(routing::kSubmittedTopic), publisher_.published()[index].value);
+    Feed(std::string(topology::kSubmittedTopic), publisher_.published()[index].value);
   }
 };
 

@@ -15,6 +15,7 @@
 #include "libs/privacy/pseudonym.h"
 #include "libs/routing/network.h"
 #include "libs/service/process.h"
+#include "libs/topology/topics.h"
 #include "services/intake/intake_limits.h"
 #include "services/intake/intake_service.h"
 #include "services/intake/referral_view.h"
@@ -91,8 +92,8 @@ int Main(int argc, char** argv) {
       process.Must(kafka::Consumer::Create(process.metrics().Counting(
           {.bootstrap_servers = process.kafka(),
            .group_id = view_group,
-           .topics = {std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
-                      std::string(routing::kUnroutableTopic)},
+           .topics = {std::string(topology::kSubmittedTopic), std::string(topology::kStatusTopic),
+                      std::string(topology::kUnroutableTopic)},
            .client_id = "schakel-intake",
            .extra = {}})));
   process.OnStop([&] { consumer->Close(); });

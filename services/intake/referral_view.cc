@@ -9,6 +9,7 @@
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::intake {
 namespace {
@@ -225,15 +226,15 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
   v1::ReferralSubmitted submitted;
   v1::AssignmentStatusChanged status;
   v1::ReferralUnroutable unroutable;
-  if (topic == routing::kSubmittedTopic && submitted.ParseFromString(value)) {
+  if (topic == topology::kSubmittedTopic && submitted.ParseFromString(value)) {
     referral_id = submitted.meta().referral_id();
     referring_organisation = submitted.referring_organisation();
     apply = [&](v1::ReferralStatus* r) { return ApplySubmitted(submitted, r); };
-  } else if (topic == routing::kStatusTopic && status.ParseFromString(value)) {
+  } else if (topic == topology::kStatusTopic && status.ParseFromString(value)) {
     referral_id = status.meta().referral_id();
     referring_organisation = status.referring_organisation();
     apply = [&](v1::ReferralStatus* r) { return ApplyStatus(status, r); };
-  } else if (topic == routing::kUnroutableTopic && unroutable.ParseFromString(value)) {
+  } else if (topic == topology::kUnroutableTopic && unroutable.ParseFromString(value)) {
     referral_id = unroutable.meta().referral_id();
     referring_organisation = unroutable.referring_organisation();
     apply = [&](v1::ReferralStatus* r) { return ApplyUnroutable(unroutable, r); };
@@ -247,7 +248,7 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
   Entry& entry = referrals_[referral_id];
   // Who referred it is what the submission says (intake alone writes that topic). A later fact
   // naming another referrer changes nothing: the referral stays its referrer's.
-  if (entry.referring_organisation.empty() || topic == routing::kSubmittedTopic) {
+  if (entry.referring_organisation.empty() || topic == topology::kSubmittedTopic) {
     entry.referring_organisation = referring_organisation;
   } else if (entry.referring_organisation != referring_organisation) {
     return absl::InvalidArgumentError(

@@ -1,5 +1,5 @@
 // Learns which organisation each assignment was offered to: a thread that consumes the grants topic
-// (routing::kKeyGrantsTopic, written by the router alone: one REQUESTED status change for each
+// (topology::kKeyGrantsTopic, written by the router alone: one REQUESTED status change for each
 // offer, in the same transaction as the offer itself) and stores a grant for each, marking records
 // done only once the grants are durable.
 #pragma once
@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "libs/kafka/consumer.h"
+#include "libs/topology/topics.h"
 #include "services/keys/key_store.h"
 
 namespace schakel::keys {

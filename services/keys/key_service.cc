@@ -13,6 +13,7 @@
 #include "libs/referral/validation.h"
 #include "libs/service/identity.h"
 #include "libs/service/status.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::keys {
@@ -465,7 +466,7 @@ grpc::ServerUnaryReactor* KeyService::EraseClient(grpc::CallbackServerContext* c
   const std::string referral_id = request->referral_id();
   // The announcement and the audit entry go out side by side; the answer waits for both.
   auto outcome = std::make_shared<ErasureOutcome>(reactor, referral_id);
-  publisher_.Publish(routing::kErasuresTopic, *client, event.SerializeAsString(),
+  publisher_.Publish(topology::kErasuresTopic, *client, event.SerializeAsString(),
                      [outcome](absl::Status delivered) { outcome->Announced(delivered); });
   if (audit_ == nullptr) {
     outcome->Recorded(absl::OkStatus());

@@ -11,8 +11,8 @@
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
 #include "libs/privacy/sealed.h"
-#include "libs/routing/topics.h"
 #include "libs/service/process.h"
+#include "libs/topology/topic_specs.h"
 #include "services/keys/grant_follower.h"
 #include "services/keys/key_service.h"
 #include "services/keys/key_store.h"
@@ -52,7 +52,7 @@ int Main(int argc, char** argv) {
   std::unique_ptr<kafka::Consumer> consumer = process.Must(kafka::Consumer::Create(
       process.metrics().Counting({.bootstrap_servers = process.kafka(),
                                   .group_id = group,
-                                  .topics = {std::string(routing::kKeyGrantsTopic)},
+                                  .topics = {std::string(topology::kKeyGrantsTopic)},
                                   .client_id = "schakel-keys",
                                   .extra = {}})));
   process.OnStop([&] { consumer->Close(); });

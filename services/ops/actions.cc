@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
 #include "libs/kafka/transactional_producer.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 
 namespace schakel::ops {
 namespace {
@@ -43,8 +43,8 @@ ConsoleServer::Reassign KafkaReassign(OpsView& view, kafka::Publisher& publisher
         view.PrepareReassign(r.referral_id, r.need_index, r.organisation, r.reason, r.by);
     if (!event.ok()) return event.status();
     const std::optional<absl::Status> acknowledged =
-        PublishAndWait(publisher, std::string(routing::kReassignTopic), event->meta().referral_id(),
-                       event->SerializeAsString());
+        PublishAndWait(publisher, std::string(topology::kReassignTopic),
+                       event->meta().referral_id(), event->SerializeAsString());
     if (!acknowledged) {
       return absl::UnavailableError("Kafka did not acknowledge the reassignment in time");
     }
@@ -93,7 +93,7 @@ Redriver::Io KafkaRedriveIo(const std::string& bootstrap_servers, const routing:
         std::optional<PastRedrive> past;
         const std::string reason = RedriveReason(dead_letter);
         absl::Status read = kafka::ReadToEnd(
-            bootstrap_servers, routing::AuditTopic("ops"), {0}, std::chrono::seconds(30),
+            bootstrap_servers, topology::AuditTopic("ops"), {0}, std::chrono::seconds(30),
             [&](const kafka::Record& record, bool tombstone) {
               v1::AuditEntry entry;
               if (tombstone || !entry.ParseFromString(record.value)) return;
@@ -110,7 +110,7 @@ Redriver::Io KafkaRedriveIo(const std::string& bootstrap_servers, const routing:
         // Ids only: the dead letter's place (why), and the organisation whose inbox set it aside.
         v1::AuditSubject subject;
         const std::string principal =
-            routing::DeadLetterPrincipalOf(network, dead_letter.substr(0, dead_letter.find('/')));
+            topology::DeadLetterPrincipalOf(network, dead_letter.substr(0, dead_letter.find('/')));
         if (principal.rfind("inbox-", 0) == 0) subject.set_organisation(principal.substr(6));
         return audit_log.RecordAndWait(
             audit::NewEntry(audit::OperatorActor(by), audit::kDeadLetterRedriven, subject,

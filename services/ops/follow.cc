@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "libs/kafka/consumer.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::ops {
 
@@ -14,7 +15,7 @@ void PollCommitted(const std::string& kafka, const routing::Network& network, Op
   for (int p = 0; p < network.topics.partitions; ++p) partitions.push_back(p);
   for (const auto& [org, group] : view.ConsumerGroups()) {
     absl::StatusOr<std::map<std::int32_t, std::int64_t>> committed = kafka::CommittedOffsets(
-        kafka, group, routing::InboxTopic(org), partitions, std::chrono::seconds(5));
+        kafka, group, topology::InboxTopic(org), partitions, std::chrono::seconds(5));
     if (committed.ok()) {
       view.SetCommitted(org, *std::move(committed));
     } else {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::ops {
 namespace {
@@ -33,15 +34,15 @@ prometheus::ClientMetric Gauge(std::map<std::string, std::string> labels, double
 }  // namespace
 
 std::vector<std::string> OpsView::Topics() const {
-  std::vector<std::string> topics = {std::string(routing::kStatusTopic),
-                                     std::string(routing::kUnroutableTopic),
-                                     std::string(routing::kReassignTopic)};
+  std::vector<std::string> topics = {std::string(topology::kStatusTopic),
+                                     std::string(topology::kUnroutableTopic),
+                                     std::string(topology::kReassignTopic)};
   for (const routing::Organisation& org : network_.organisations) {
-    topics.push_back(routing::LoadTopic(org.id));
-    topics.push_back(routing::InboxTopic(org.id));
+    topics.push_back(topology::LoadTopic(org.id));
+    topics.push_back(topology::InboxTopic(org.id));
   }
-  for (const std::string& principal : routing::DeadLetterPrincipals(network_)) {
-    topics.push_back(routing::DeadLetterTopic(principal));
+  for (const std::string& principal : topology::DeadLetterPrincipals(network_)) {
+    topics.push_back(topology::DeadLetterTopic(principal));
   }
   return topics;
 }
@@ -50,19 +51,19 @@ void OpsView::Apply(const kafka::Record& record) {
   std::lock_guard lock(mu_);
   ++records_;
   bool readable = true;
-  if (record.topic == routing::kStatusTopic) {
+  if (record.topic == topology::kStatusTopic) {
     v1::AssignmentStatusChanged change;
     readable = change.ParseFromString(record.value);
     if (readable) queues_.AddStatus(change);
-  } else if (record.topic == routing::kUnroutableTopic) {
+  } else if (record.topic == topology::kUnroutableTopic) {
     v1::ReferralUnroutable unroutable;
     readable = unroutable.ParseFromString(record.value);
     if (readable) unroutable_.AddUnroutable(unroutable);
-  } else if (record.topic == routing::kReassignTopic) {
+  } else if (record.topic == topology::kReassignTopic) {
     v1::ReassignRequested reassign;
     readable = reassign.ParseFromString(record.value);
     if (readable) unroutable_.AddReassign(reassign);
-  } else if (record.topic.starts_with(routing::kDeadLetterTopicPrefix)) {
+  } else if (record.topic.starts_with(topology::kDeadLetterTopicPrefix)) {
     v1::DeadLetter letter;
     readable = !record.value.empty() && letter.ParseFromString(record.value);
     if (readable) {
@@ -72,12 +73,12 @@ void OpsView::Apply(const kafka::Record& record) {
       row.letter_offset = record.offset;
       dead_letters_.push_back(std::move(row));
     }
-  } else if (record.topic.rfind(routing::kLoadTopicPrefix, 0) == 0) {
+  } else if (record.topic.rfind(topology::kLoadTopicPrefix, 0) == 0) {
     v1::InboxLoad load;
     readable = load.ParseFromString(record.value);
     // Whose report it is, the topic says (only that organisation writes it): one claiming another
     // organisation is not believed, or it could point the other's lag at a group of its choosing.
-    if (readable && record.topic != routing::LoadTopic(load.organisation())) {
+    if (readable && record.topic != topology::LoadTopic(load.organisation())) {
       ++forged_;
       spdlog::warn("ops: load report on {} ignored: it claims organisation \"{}\"", record.topic,
                    absl::CHexEscape(load.organisation().substr(0, 64)));
@@ -87,7 +88,7 @@ void OpsView::Apply(const kafka::Record& record) {
   } else {
     // An inbox topic: everything on it is for its inbox to consume (the lag), offers count.
     for (const routing::Organisation& org : network_.organisations) {
-      if (record.topic != routing::InboxTopic(org.id)) continue;
+      if (record.topic != topology::InboxTopic(org.id)) continue;
       topic_records_[org.id].Seen(record.partition, record.offset);
       v1::InboxEvent event;
       readable = event.ParseFromString(record.value);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::ops {
 
@@ -14,11 +15,11 @@ absl::StatusOr<nlohmann::json> Redriver::Redrive(const RedriveRequest& request) 
   std::lock_guard lock(mu_);
   const deadletter::Place at{request.dead_letter_topic, request.partition, request.offset};
   const std::string name = deadletter::Name(at);
-  const std::string principal = routing::DeadLetterPrincipalOf(network_, at.topic);
+  const std::string principal = topology::DeadLetterPrincipalOf(network_, at.topic);
   if (principal.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "dead_letter_topic: '", at.topic, "' is no consumer's dead-letter topic of this network (",
-        std::string(routing::kDeadLetterTopicPrefix), "<principal>)"));
+        std::string(topology::kDeadLetterTopicPrefix), "<principal>)"));
   }
   // Once: this process's own redrives, then the audit chain (an earlier process's).
   std::optional<PastRedrive> past;

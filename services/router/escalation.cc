@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::router {
 namespace {
@@ -165,7 +166,7 @@ absl::StatusOr<v1::TrackedAssignment*> Escalation::OwnedBy(const std::string& se
     unauthorised_.fetch_add(1, std::memory_order_relaxed);
     // Ids only: the sender may be another organisation trying to take the need.
     spdlog::warn("router: a change of {} (referral {}) from {} refused: not its owner",
-                 meta.assignment_id(), meta.referral_id(), routing::FromTopic(sender));
+                 meta.assignment_id(), meta.referral_id(), topology::FromTopic(sender));
     return absl::PermissionDeniedError(absl::StrCat("assignment ", meta.assignment_id(),
                                                     " is not offered to ", sender,
                                                     ": only its owner changes it"));
@@ -179,7 +180,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleOwnerStatus(
   if (status.organisation() != sender) {
     unauthorised_.fetch_add(1, std::memory_order_relaxed);
     return absl::PermissionDeniedError(absl::StrCat("organisation: says '", status.organisation(),
-                                                    "' on ", routing::FromTopic(sender)));
+                                                    "' on ", topology::FromTopic(sender)));
   }
   absl::StatusOr<v1::TrackedAssignment*> owned = OwnedBy(sender, status.meta());
   if (!owned.ok()) return owned.status();
@@ -243,7 +244,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
     unauthorised_.fetch_add(1, std::memory_order_relaxed);
     return absl::PermissionDeniedError(absl::StrCat("from_organisation: says '",
                                                     forward.from_organisation(), "' on ",
-                                                    routing::FromTopic(sender)));
+                                                    topology::FromTopic(sender)));
   }
   absl::StatusOr<v1::TrackedAssignment*> owned = OwnedBy(sender, forward.meta());
   if (!owned.ok()) return owned.status();
@@ -290,7 +291,7 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
                                                        const kafka::Record& record) {
   // An organisation's own topic: the broker lets only that organisation write it, so the topic,
   // not the record, says who sent it.
-  if (const std::string_view sender = routing::FromTopicOrganisation(record.topic);
+  if (const std::string_view sender = topology::FromTopicOrganisation(record.topic);
       !sender.empty()) {
     v1::OrganisationEvent event;
     if (!event.ParseFromString(record.value)) {
@@ -304,7 +305,7 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
     }
     return absl::InvalidArgumentError("an OrganisationEvent without an event");
   }
-  if (record.topic == routing::kSubmittedTopic) {
+  if (record.topic == topology::kSubmittedTopic) {
     v1::ReferralSubmitted submitted;
     if (!submitted.ParseFromString(record.value)) {
       return absl::InvalidArgumentError("not a ReferralSubmitted event");
@@ -332,14 +333,14 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
     }
     return out;
   }
-  if (record.topic == routing::kReassignTopic) {
+  if (record.topic == topology::kReassignTopic) {
     v1::ReassignRequested reassign;
     if (!reassign.ParseFromString(record.value)) {
       return absl::InvalidArgumentError("not a ReassignRequested event");
     }
     return HandleReassign(policy, reassign);
   }
-  if (record.topic == routing::kCancellationsTopic) {
+  if (record.topic == topology::kCancellationsTopic) {
     v1::CancelRequested cancel;
     if (!cancel.ParseFromString(record.value)) {
       return absl::InvalidArgumentError("not a CancelRequested event");

@@ -13,6 +13,7 @@
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 #include "services/router/events.h"
 
 namespace schakel::router {
@@ -59,9 +60,9 @@ const std::string kA02 = "a-000000000000000000000001-0.2";
 const std::string kA03 = "a-000000000000000000000001-0.3";
 const std::string kA04 = "a-000000000000000000000001-0.4";
 const std::string kDebt = "a-000000000000000000000001-1";
-const std::string kStatusTopic(routing::kStatusTopic);
-const std::string kStateTopic(routing::kRouterStateTopic);
-const std::string kUnroutableTopic(routing::kUnroutableTopic);
+const std::string kStatusTopic(topology::kStatusTopic);
+const std::string kStateTopic(topology::kRouterStateTopic);
+const std::string kUnroutableTopic(topology::kUnroutableTopic);
 
 routing::Policy TestPolicy() {
   absl::StatusOr<routing::Network> net = routing::ParseNetwork(kNetwork, "escalation.yaml");
@@ -217,7 +218,7 @@ class EscalationTest : public ::testing::Test {
     } else {
       ADD_FAILURE() << "not an event an organisation sends";
     }
-    return Record(routing::FromTopic(sender), wrapped);
+    return Record(topology::FromTopic(sender), wrapped);
   }
   // Handles a record of one of the router's shared input topics.
   std::vector<Output> Handle(std::string_view topic, const google::protobuf::Message& event) {
@@ -267,7 +268,7 @@ class EscalationTest : public ::testing::Test {
   }
   std::vector<Output> Submit(v1::Urgency urgency = v1::URGENCY_NORMAL,
                              const std::vector<std::string>& needs = {"housing"}) {
-    return Handle(routing::kSubmittedTopic, Submitted(urgency, needs));
+    return Handle(topology::kSubmittedTopic, Submitted(urgency, needs));
   }
   // The one state record the changes so far gave.
   Output TakeOneStateChange() {
@@ -356,7 +357,7 @@ TEST_F(EscalationTest, ANeedNobodyCanTakeIsRememberedForAnOperator) {
   v1::ReferralSubmitted s = Submitted(v1::URGENCY_NORMAL);
   s.mutable_sharing()->clear_organisations();
   s.mutable_sharing()->add_organisations("delta");
-  std::vector<Output> out = Handle(routing::kSubmittedTopic, s);
+  std::vector<Output> out = Handle(topology::kSubmittedTopic, s);
   EXPECT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
   EXPECT_THAT(Parse<v1::ReferralUnroutable>(out[0]).sharing().organisations(),
               ElementsAre("delta"));
@@ -370,7 +371,7 @@ TEST_F(EscalationTest, ANeedNobodyCanTakeIsRememberedForAnOperator) {
   EXPECT_FALSE(state.needs(0).has_accept_by());
   EXPECT_EQ(escalation_.waiting(), 0u);
   // A redelivered submission does not put it in the queue twice.
-  EXPECT_THAT(Handle(routing::kSubmittedTopic, s), IsEmpty());
+  EXPECT_THAT(Handle(topology::kSubmittedTopic, s), IsEmpty());
 }
 
 // --- Deadlines ---
@@ -575,7 +576,7 @@ TEST_F(EscalationTest, TheStateGoesOnlyWhenEveryNeedIsSettled) {
   // accepts, every need is settled and none is in the queue. The state stays while an accepted
   // offer's lifecycle goes on (the router takes its owner's changes only while it knows whose it
   // is), and goes when the last one ends.
-  ASSERT_EQ(Handle(routing::kReassignTopic, Reassign(kDebt + ".1", 1, "beta")).size(), 2u);
+  ASSERT_EQ(Handle(topology::kReassignTopic, Reassign(kDebt + ".1", 1, "beta")).size(), 2u);
   EXPECT_TRUE(TakeOneStateChange().value.has_value());
   v1::AssignmentStatusChanged debt_accepted =
       Status(kDebt + ".2", "beta", v1::ASSIGNMENT_STATUS_ACCEPTED);
@@ -703,7 +704,7 @@ TEST_F(EscalationTest, AForwardedOfferCarriesThePersonalDataAsTheRouterOfferedIt
   submitted.mutable_sealed_client()->set_ciphertext("sealed client");
   submitted.add_sealed_need_details()->set_key_id("k-1");
   submitted.mutable_sealed_need_details(0)->set_ciphertext("sealed housing");
-  ASSERT_EQ(Handle(routing::kSubmittedTopic, submitted).size(), 2u);
+  ASSERT_EQ(Handle(topology::kSubmittedTopic, submitted).size(), 2u);
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
               IsEmpty());
   // The owner's proposal carries other data (an inbox cannot put words in the next offer).
@@ -763,7 +764,7 @@ class ReassignTest : public EscalationTest {
 
 TEST_F(ReassignTest, OffersTheNeedToTheOrganisationTheOperatorChose) {
   now_ = kStart + hours(1);
-  std::vector<Output> out = Handle(routing::kReassignTopic, Reassign(kA03, 0, "beta"));
+  std::vector<Output> out = Handle(topology::kReassignTopic, Reassign(kA03, 0, "beta"));
   ASSERT_THAT(Topics(out), ElementsAre("schakel.inbox.beta", kStatusTopic));
   EXPECT_THAT(Keys(out), ElementsAre(kA04, kReferral));
   const v1::AssignmentRequested offer = Parse<v1::InboxEvent>(out[0]).requested();
@@ -792,8 +793,8 @@ TEST_F(ReassignTest, OffersTheNeedToTheOrganisationTheOperatorChose) {
   EXPECT_EQ(escalation_.waiting(), 1u);
 
   // Redelivered, or clicked twice: one offer.
-  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA03, 0, "beta")), IsEmpty());
-  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA03, 0, "gamma")), IsEmpty());
+  EXPECT_THAT(Handle(topology::kReassignTopic, Reassign(kA03, 0, "beta")), IsEmpty());
+  EXPECT_THAT(Handle(topology::kReassignTopic, Reassign(kA03, 0, "gamma")), IsEmpty());
 
   // From here on it is an offer like any other: not accepted in time, nobody is left (every
   // organisation that serves housing was tried), so it is unroutable again, under a new id.
@@ -816,7 +817,7 @@ TEST_F(ReassignTest, OutsideTheSharingPermissionTheNeedStaysInTheQueueWithTheRea
   }
   ASSERT_TRUE(escalation_.Restore(kPartition, kReferral, restricted.SerializeAsString()).ok());
 
-  std::vector<Output> out = Handle(routing::kReassignTopic, reassign);
+  std::vector<Output> out = Handle(topology::kReassignTopic, reassign);
   ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
   const v1::ReferralUnroutable again = Parse<v1::ReferralUnroutable>(out[0]);
   EXPECT_EQ(again.meta().assignment_id(), kA03);
@@ -830,20 +831,20 @@ TEST_F(ReassignTest, OutsideTheSharingPermissionTheNeedStaysInTheQueueWithTheRea
   EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).unroutable());
 
   // An organisation outside the network: the same.
-  out = Handle(routing::kReassignTopic, Reassign(kA03, 0, "nobody"));
+  out = Handle(topology::kReassignTopic, Reassign(kA03, 0, "nobody"));
   ASSERT_THAT(Topics(out), ElementsAre(kUnroutableTopic));
   EXPECT_EQ(Parse<v1::ReferralUnroutable>(out[0]).passed_over(0).reason(),
             "reassign by schakelctl:ops-anna refused: is not part of the network");
   // Then a good choice still works.
-  EXPECT_EQ(Handle(routing::kReassignTopic, Reassign(kA03, 0, "gamma")).size(), 2u);
+  EXPECT_EQ(Handle(topology::kReassignTopic, Reassign(kA03, 0, "gamma")).size(), 2u);
 }
 
 TEST_F(ReassignTest, AnOldUnroutableIdOrAnUnknownReferralChangesNothing) {
-  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA02, 0, "beta")), IsEmpty());
-  EXPECT_THAT(Handle(routing::kReassignTopic, Reassign(kA03, 7, "beta")), IsEmpty());
+  EXPECT_THAT(Handle(topology::kReassignTopic, Reassign(kA02, 0, "beta")), IsEmpty());
+  EXPECT_THAT(Handle(topology::kReassignTopic, Reassign(kA03, 7, "beta")), IsEmpty());
   v1::ReassignRequested elsewhere = Reassign(kA03, 0, "beta");
   elsewhere.mutable_meta()->set_referral_id("r-000000000000000000000099");
-  EXPECT_THAT(Handle(routing::kReassignTopic, elsewhere), IsEmpty());
+  EXPECT_THAT(Handle(topology::kReassignTopic, elsewhere), IsEmpty());
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
   EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).unroutable());
 }
@@ -854,7 +855,7 @@ TEST_F(ReassignTest, SurvivesARestoreOnAnotherInstance) {
   Escalation other([this] { return now_; });
   ASSERT_TRUE(other.Restore(kPartition, kReferral, state->SerializeAsString()).ok());
   absl::StatusOr<std::vector<Output>> out =
-      other.Handle(policy_, Record(routing::kReassignTopic, Reassign(kA03, 0, "alpha")));
+      other.Handle(policy_, Record(topology::kReassignTopic, Reassign(kA03, 0, "alpha")));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_THAT(Topics(*out), ElementsAre("schakel.inbox.alpha", kStatusTopic));
 }
@@ -1182,7 +1183,7 @@ TEST_F(EscalationTest, ACancelRequestIsHandedToTheOwnersInbox) {
   cancel.set_organisation("alpha");
   cancel.set_referring_organisation("delta");
   cancel.set_reason("client moved away");
-  std::vector<Output> out = Handle(routing::kCancellationsTopic, cancel);
+  std::vector<Output> out = Handle(topology::kCancellationsTopic, cancel);
   EXPECT_THAT(Topics(out), ElementsAre("schakel.inbox.alpha"));
   EXPECT_THAT(Keys(out), ElementsAre(kA0));
   EXPECT_TRUE(Parse<v1::InboxEvent>(out[0]).has_cancel_requested());
@@ -1298,10 +1299,10 @@ TEST_P(GarbageTest, IsRefusedAndChangesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryInput, GarbageTest,
-                         ::testing::Values(std::string(routing::kSubmittedTopic),
+                         ::testing::Values(std::string(topology::kSubmittedTopic),
                                            std::string("schakel.from.alpha"),
-                                           std::string(routing::kCancellationsTopic),
-                                           std::string(routing::kReassignTopic),
+                                           std::string(topology::kCancellationsTopic),
+                                           std::string(topology::kReassignTopic),
                                            std::string("schakel.inbox.alpha")),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            std::string name;
@@ -1315,7 +1316,7 @@ INSTANTIATE_TEST_SUITE_P(EveryInput, GarbageTest,
 TEST_F(EscalationTest, ASubmissionItCannotRouteIsRefused) {
   v1::ReferralSubmitted s = Submitted(v1::URGENCY_NORMAL);
   s.mutable_meta()->set_schema_version(2);
-  EXPECT_EQ(escalation_.Handle(policy_, Record(routing::kSubmittedTopic, s)).status().code(),
+  EXPECT_EQ(escalation_.Handle(policy_, Record(topology::kSubmittedTopic, s)).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(escalation_.Find(kReferral), nullptr);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::router {
 namespace {
@@ -36,7 +37,7 @@ Output RequestedStatus(const v1::AssignmentRequested& offer, std::string_view wh
     if (!why.empty()) absl::StrAppend(&reason, " (", std::string(why), ")");
     status.set_reason(reason);
   }
-  return {std::string(routing::kStatusTopic), offer.meta().referral_id(),
+  return {std::string(topology::kStatusTopic), offer.meta().referral_id(),
           status.SerializeAsString()};
 }
 
@@ -57,19 +58,19 @@ void AddOffer(const v1::AssignmentRequested& offer, std::vector<Output>* out,
               std::string_view why) {
   v1::InboxEvent wrapped;
   *wrapped.mutable_requested() = offer;
-  out->push_back({routing::InboxTopic(offer.organisation()), offer.meta().assignment_id(),
+  out->push_back({topology::InboxTopic(offer.organisation()), offer.meta().assignment_id(),
                   wrapped.SerializeAsString()});
   out->push_back(RequestedStatus(offer, why));
 }
 
 std::optional<Output> KeyGrantFor(const Output& out) {
-  if (out.topic != routing::kStatusTopic || !out.value) return std::nullopt;
+  if (out.topic != topology::kStatusTopic || !out.value) return std::nullopt;
   v1::AssignmentStatusChanged status;
   if (!status.ParseFromString(*out.value) ||
       status.to_status() != v1::ASSIGNMENT_STATUS_REQUESTED || status.by() != kNetworkActor) {
     return std::nullopt;
   }
-  return Output{std::string(routing::kKeyGrantsTopic), out.key, out.value};
+  return Output{std::string(topology::kKeyGrantsTopic), out.key, out.value};
 }
 
 Output Withdrawal(const v1::AssignmentRequested& offer, const std::string& reason,
@@ -82,7 +83,7 @@ Output Withdrawal(const v1::AssignmentRequested& offer, const std::string& reaso
   withdrawal.set_next_assignment_id(next_assignment_id);
   v1::InboxEvent wrapped;
   *wrapped.mutable_withdrawn() = withdrawal;
-  return {routing::InboxTopic(offer.organisation()), offer.meta().assignment_id(),
+  return {topology::InboxTopic(offer.organisation()), offer.meta().assignment_id(),
           wrapped.SerializeAsString()};
 }
 
@@ -103,7 +104,7 @@ Output Unroutable(const v1::EventMeta& meta, const v1::AssignmentRequested& need
     entry->set_reason(p.reason);
   }
   AddPassedOver(others, &unroutable);
-  return {std::string(routing::kUnroutableTopic), meta.referral_id(),
+  return {std::string(topology::kUnroutableTopic), meta.referral_id(),
           unroutable.SerializeAsString()};
 }
 
@@ -125,12 +126,13 @@ void AddPassedOver(const std::vector<routing::PassedOver>& passed, v1::ReferralU
 }
 
 Output Fact(const v1::AssignmentStatusChanged& fact) {
-  return {std::string(routing::kStatusTopic), fact.meta().referral_id(), fact.SerializeAsString()};
+  return {std::string(topology::kStatusTopic), fact.meta().referral_id(), fact.SerializeAsString()};
 }
 
 Output StateRecord(const std::string& referral_id, const v1::RouterReferralState* state) {
-  if (state == nullptr) return {std::string(routing::kRouterStateTopic), referral_id, std::nullopt};
-  return {std::string(routing::kRouterStateTopic), referral_id, state->SerializeAsString()};
+  if (state == nullptr)
+    return {std::string(topology::kRouterStateTopic), referral_id, std::nullopt};
+  return {std::string(topology::kRouterStateTopic), referral_id, state->SerializeAsString()};
 }
 
 absl::StatusOr<std::vector<Output>> RouteReferral(
@@ -247,7 +249,7 @@ absl::StatusOr<std::vector<Output>> RouteCancel(const routing::Network& network,
   }
   v1::InboxEvent wrapped;
   *wrapped.mutable_cancel_requested() = cancel;
-  return std::vector<Output>{{routing::InboxTopic(cancel.organisation()),
+  return std::vector<Output>{{topology::InboxTopic(cancel.organisation()),
                               cancel.meta().assignment_id(), wrapped.SerializeAsString()}};
 }
 

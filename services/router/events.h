@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::router {
@@ -42,7 +43,7 @@ void AddOffer(const v1::AssignmentRequested& offer, std::vector<Output>* out,
               std::string_view why = {});
 
 // The key service learns whom each assignment was offered to from a topic only the router writes
-// (routing::kKeyGrantsTopic): every offer's REQUESTED status goes there too, in the same
+// (topology::kKeyGrantsTopic): every offer's REQUESTED status goes there too, in the same
 // transaction. The copy for `out` when it is such a status event; nullopt for everything else.
 std::optional<Output> KeyGrantFor(const Output& out);
 

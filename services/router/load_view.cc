@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::router {
@@ -16,7 +17,7 @@ constexpr std::chrono::seconds kTopicTimeout(30);
 
 std::vector<std::string> LoadTopics(const std::vector<std::string>& organisations) {
   std::vector<std::string> topics;
-  for (const std::string& org : organisations) topics.push_back(routing::LoadTopic(org));
+  for (const std::string& org : organisations) topics.push_back(topology::LoadTopic(org));
   return topics;
 }
 
@@ -92,7 +93,7 @@ absl::Status LoadView::Apply(const kafka::Record& record) {
   }
   // Only the organisation itself may write its load topic (libs/routing/kafka_access.cc): the
   // topic is the author. What the report says of itself is believed only when it agrees.
-  if (record.topic != routing::LoadTopic(load.organisation())) {
+  if (record.topic != topology::LoadTopic(load.organisation())) {
     forged_.fetch_add(1);
     spdlog::warn(
         "router: load report on {} ignored: it claims organisation \"{}\", whose load is only on "

@@ -1,5 +1,5 @@
 // What the router knows of each organisation's load: the latest InboxLoad report of every inbox,
-// followed on each organisation's own compacted topic schakel.load.<org> (routing::LoadTopic),
+// followed on each organisation's own compacted topic schakel.load.<org> (topology::LoadTopic),
 // which only that organisation may write. The policy uses it for capacity ("fewer open assignments
 // than its capacity") and to rank equally preferred organisations by load. A report lags its inbox
 // by about a second; an organisation that never reported counts as 0 open.
@@ -25,6 +25,7 @@
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/follower.h"
 #include "libs/routing/policy.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::router {
 

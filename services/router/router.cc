@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/deadletter/dead_letters.h"
+#include "libs/topology/topics.h"
 
 namespace schakel::router {
 namespace {
@@ -43,7 +44,7 @@ absl::Status Router::Reset(kafka::Consumer& consumer) {
   std::size_t records = 0;
   std::size_t skipped = 0;
   absl::Status read =
-      kafka::ReadToEnd(bootstrap_servers_, std::string(routing::kRouterStateTopic), assigned_,
+      kafka::ReadToEnd(bootstrap_servers_, std::string(topology::kRouterStateTopic), assigned_,
                        std::chrono::seconds(30), [&](const kafka::Record& record, bool tombstone) {
                          ++records;
                          absl::Status s = escalation_.Restore(
@@ -155,7 +156,7 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
         // this batch's transaction, so it is neither lost nor blocking.
         spdlog::error("router: dead letter {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
                       (*record)->offset, std::string(handled.status().message()));
-        out.push_back({routing::DeadLetterTopic("router"), deadletter::Key(**record),
+        out.push_back({topology::DeadLetterTopic("router"), deadletter::Key(**record),
                        deadletter::Make(**record, std::string(handled.status().message()), "router")
                            .SerializeAsString()});
         rejected_.fetch_add(1);

@@ -6,15 +6,15 @@
 #include <map>
 
 #include "libs/kafka/admin.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 
 namespace schakel::router {
 namespace {
 
 const std::vector<std::string>& SharedInputs() {
-  static const std::vector<std::string> inputs = {std::string(routing::kSubmittedTopic),
-                                                  std::string(routing::kCancellationsTopic),
-                                                  std::string(routing::kReassignTopic)};
+  static const std::vector<std::string> inputs = {std::string(topology::kSubmittedTopic),
+                                                  std::string(topology::kCancellationsTopic),
+                                                  std::string(topology::kReassignTopic)};
   return inputs;
 }
 
@@ -43,16 +43,16 @@ Clock MakeClock(const std::string& offset_file) {
 
 std::vector<std::string> InputTopics() {
   std::vector<std::string> inputs = SharedInputs();
-  inputs.push_back("^schakel\\.from\\..+");  // routing::kFromTopicPrefix as a pattern
+  inputs.push_back("^schakel\\.from\\..+");  // topology::kFromTopicPrefix as a pattern
   return inputs;
 }
 
 absl::Status CheckCopartitioned(kafka::Consumer& consumer, const routing::Network& network) {
   std::vector<std::string> topics = SharedInputs();
   for (const routing::Organisation& org : network.organisations) {
-    topics.push_back(routing::FromTopic(org.id));
+    topics.push_back(topology::FromTopic(org.id));
   }
-  topics.push_back(std::string(routing::kRouterStateTopic));
+  topics.push_back(std::string(topology::kRouterStateTopic));
   std::size_t expected = 0;
   for (const std::string& topic : topics) {
     absl::StatusOr<std::map<std::int32_t, std::int64_t>> ends =
@@ -71,7 +71,7 @@ absl::Status CheckCopartitioned(kafka::Consumer& consumer, const routing::Networ
 
 NetworkWatch::Prepare CreateTopicsOn(const std::string& kafka) {
   return [kafka](const routing::Network& changed) {
-    return kafka::EnsureTopics(kafka, routing::TopicSpecs(changed), std::chrono::seconds(15));
+    return kafka::EnsureTopics(kafka, topology::TopicSpecs(changed), std::chrono::seconds(15));
   };
 }
 

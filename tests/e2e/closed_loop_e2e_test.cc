@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
@@ -194,7 +195,7 @@ class ClosedLoopE2eTest : public ::testing::Test {
                                std::uint64_t version) {
     int count = 0;
     for (const kafka::Record& r :
-         ReadWholeTopic(net_->kafka(), std::string(routing::kStatusTopic))) {
+         ReadWholeTopic(net_->kafka(), std::string(topology::kStatusTopic))) {
       v1::AssignmentStatusChanged event;
       if (!event.ParseFromString(r.value)) {
         EXPECT_NE(r.key, referral_id) << "offset " << r.offset << ": not an event";
@@ -361,7 +362,7 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
   // must be events.)
   std::vector<std::string> forwards;
   for (const kafka::Record& r :
-       ReadWholeTopic(net_->kafka(), routing::FromTopic("leger-des-heils"))) {
+       ReadWholeTopic(net_->kafka(), topology::FromTopic("leger-des-heils"))) {
     v1::OrganisationEvent sent;
     if (!sent.ParseFromString(r.value)) {
       ASSERT_NE(r.key, submitted.referral_id()) << "offset " << r.offset << ": not an event";
@@ -374,7 +375,8 @@ TEST_F(ClosedLoopE2eTest, ForwardOutsideTheSharingPermissionIsRefusedAndChangesN
   }
   EXPECT_EQ(forwards, std::vector<std::string>{"terwille"});
   std::vector<std::string> changes;
-  for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), std::string(routing::kStatusTopic))) {
+  for (const kafka::Record& r :
+       ReadWholeTopic(net_->kafka(), std::string(topology::kStatusTopic))) {
     v1::AssignmentStatusChanged event;
     if (!event.ParseFromString(r.value)) {
       ASSERT_NE(r.key, submitted.referral_id()) << "offset " << r.offset << ": not an event";
@@ -408,7 +410,7 @@ TEST_F(ClosedLoopE2eTest, InboxRebuildsTheSameStateFromItsTopic) {
   ASSERT_EQ(started.version(), 4u);
 
   // The inbox's own topic holds the request and every step (relayed asynchronously).
-  const std::string topic = routing::InboxTopic(org);
+  const std::string topic = topology::InboxTopic(org);
   std::vector<std::string> own_topic;
   ASSERT_TRUE(Eventually([&] {
     own_topic.clear();
@@ -512,7 +514,7 @@ TEST_F(ClosedLoopE2eTest, EventStoredButNotPublishedBeforeAKillIsPublishedOnceAf
   EXPECT_EQ(stored.status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
   EXPECT_EQ(stored.version(), 3u);
   ASSERT_TRUE(Eventually([&] { return CountStatusEvents(submitted.referral_id(), id, 3) > 0; }))
-      << "the ACCEPTED event never reached " << routing::kStatusTopic << ":\n"
+      << "the ACCEPTED event never reached " << topology::kStatusTopic << ":\n"
       << inbox.process->ReadLog();
   const std::optional<v1::ReferralStatus> view =
       WaitForReferral("terwille", submitted.referral_id(), [](const v1::ReferralStatus& r) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
@@ -102,7 +103,7 @@ TEST(IntakeLimitE2eTest, ABurstBeyondTheLimitIsRefusedForThatOrganisationOnly) {
   // Exactly the accepted referrals were published: the refused calls changed nothing.
   std::set<std::string> published;
   for (const kafka::Record& r :
-       ReadWholeTopic(net.kafka(), std::string(routing::kSubmittedTopic))) {
+       ReadWholeTopic(net.kafka(), std::string(topology::kSubmittedTopic))) {
     v1::ReferralSubmitted event;
     if (!event.ParseFromString(r.value)) continue;
     if (event.referring_organisation() == "limited" ||

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
@@ -139,7 +140,7 @@ TEST_F(NetworkE2eTest, SeedScenarioReachesExactlyTheResponsibleInboxes) {
   }
   // No client code anywhere in Kafka.
   EXPECT_FALSE(
-      schakel::testing::AnyRecordContains(*kafka_, routing::AllTopics(*network_), "TW-DEMO-0001"));
+      schakel::testing::AnyRecordContains(*kafka_, topology::AllTopics(*network_), "TW-DEMO-0001"));
 }
 
 // The value of one sample in Prometheus text ("name{labels} value"), or -1 when it is not there.
@@ -272,7 +273,8 @@ TEST_F(NetworkE2eTest, RefusedReferralsAppearNowhere) {
   ASSERT_TRUE(Submit(base, "mjd", &response).ok());
   const auto found = WaitForReferral(response.referral_id(), 1);
   EXPECT_EQ(found, (std::map<std::string, std::vector<std::string>>{{"ggd", {"health"}}}));
-  EXPECT_FALSE(schakel::testing::AnyRecordContains(*kafka_, routing::AllTopics(*network_), marker));
+  EXPECT_FALSE(
+      schakel::testing::AnyRecordContains(*kafka_, topology::AllTopics(*network_), marker));
   for (const routing::Organisation& org : network_->organisations) {
     for (const v1::Assignment& a : Inbox(org.id)) EXPECT_NE(a.need_details(), marker) << org.id;
   }

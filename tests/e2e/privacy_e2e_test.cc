@@ -26,6 +26,7 @@
 #include "libs/kafka/producer.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/audit.pb.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
@@ -130,16 +131,16 @@ class PrivacyE2eTest : public ::testing::Test {
     std::vector<std::pair<std::string, std::string>> all;
     std::vector<std::int32_t> every;
     for (int p = 0; p < net_->network().topics.partitions; ++p) every.push_back(p);
-    std::vector<std::string> topics = routing::AllTopics(net_->network());
+    std::vector<std::string> topics = topology::AllTopics(net_->network());
     // Every audit chain's topic, the network's own and any other writer's (intake-<n>).
     absl::StatusOr<std::vector<std::string>> audit_topics = kafka::ListTopics(
-        net_->kafka(), std::string(routing::kAuditTopicPrefix), std::chrono::seconds(20));
+        net_->kafka(), std::string(topology::kAuditTopicPrefix), std::chrono::seconds(20));
     EXPECT_TRUE(audit_topics.ok()) << audit_topics.status();
     if (audit_topics.ok()) topics.insert(topics.end(), audit_topics->begin(), audit_topics->end());
     for (const std::string& topic : topics) {
       // An audit chain's topic has one partition (libs/routing/topics.h).
       const std::vector<std::int32_t> partitions =
-          topic.rfind(routing::kAuditTopicPrefix, 0) == 0 ? std::vector<std::int32_t>{0} : every;
+          topic.rfind(topology::kAuditTopicPrefix, 0) == 0 ? std::vector<std::int32_t>{0} : every;
       absl::Status read = kafka::ReadToEnd(
           net_->kafka(), topic, partitions, std::chrono::seconds(20),
           [&](const kafka::Record& r, bool) { all.emplace_back(topic, r.key + "|" + r.value); },
@@ -153,7 +154,7 @@ class PrivacyE2eTest : public ::testing::Test {
   std::vector<v1::AuditEntry> KeysEntriesAbout(const std::string& referral) {
     std::vector<v1::AuditEntry> entries;
     const absl::Status read =
-        kafka::ReadToEnd(net_->kafka(), routing::AuditTopic("keys"), {0}, std::chrono::seconds(60),
+        kafka::ReadToEnd(net_->kafka(), topology::AuditTopic("keys"), {0}, std::chrono::seconds(60),
                          [&](const kafka::Record& r, bool tombstone) {
                            v1::AuditEntry entry;
                            if (tombstone || r.key != "keys" || !entry.ParseFromString(r.value))
@@ -271,7 +272,7 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     EXPECT_EQ(MarkerIn(bytes), "") << "in clear on " << topic;
     EXPECT_EQ(bytes.find("MARKERCANCEL"), std::string::npos)
         << "MARKERCANCEL in clear on " << topic;
-    cancellation_seen = cancellation_seen || topic == routing::kCancellationsTopic;
+    cancellation_seen = cancellation_seen || topic == topology::kCancellationsTopic;
   }
   EXPECT_TRUE(cancellation_seen) << "the cancellation never reached its topic";
 
@@ -327,9 +328,9 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     forged.set_by("network");
     std::promise<absl::Status> on_status;
     std::promise<absl::Status> on_grants;
-    (*forger)->Publish(routing::kStatusTopic, referral, forged.SerializeAsString(),
+    (*forger)->Publish(topology::kStatusTopic, referral, forged.SerializeAsString(),
                        [&](absl::Status s) { on_status.set_value(s); });
-    (*forger)->Publish(routing::kKeyGrantsTopic, referral, forged.SerializeAsString(),
+    (*forger)->Publish(topology::kKeyGrantsTopic, referral, forged.SerializeAsString(),
                        [&](absl::Status s) { on_grants.set_value(s); });
     EXPECT_FALSE(on_status.get_future().get().ok()) << "the broker let the GGD write the facts";
     const absl::Status to_grants = on_grants.get_future().get();
@@ -362,7 +363,7 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     offer_outside.set_version(1);
     offer_outside.set_by("network");
     std::promise<absl::Status> delivered;
-    (*buggy)->Publish(routing::kKeyGrantsTopic, referral, offer_outside.SerializeAsString(),
+    (*buggy)->Publish(topology::kKeyGrantsTopic, referral, offer_outside.SerializeAsString(),
                       [&](absl::Status s) { delivered.set_value(s); });
     const absl::Status written = delivered.get_future().get();
     (*buggy)->Close(std::chrono::seconds(5));
@@ -596,14 +597,14 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
     return done.get_future().get();
   };
   // The facts and the Salvation Army's own topic: refused by the broker.
-  EXPECT_FALSE(publish(std::string(routing::kStatusTopic), declined.SerializeAsString()).ok())
+  EXPECT_FALSE(publish(std::string(topology::kStatusTopic), declined.SerializeAsString()).ok())
       << "the broker let Terwille write the status topic";
   EXPECT_FALSE(
-      publish(routing::FromTopic("leger-des-heils"), sent_decline.SerializeAsString()).ok())
+      publish(topology::FromTopic("leger-des-heils"), sent_decline.SerializeAsString()).ok())
       << "the broker let Terwille write the Salvation Army's own topic";
   // Its own topic: the broker takes them; the router refuses them.
-  ASSERT_TRUE(publish(routing::FromTopic("terwille"), sent_decline.SerializeAsString()).ok());
-  ASSERT_TRUE(publish(routing::FromTopic("terwille"), sent_forward.SerializeAsString()).ok());
+  ASSERT_TRUE(publish(topology::FromTopic("terwille"), sent_decline.SerializeAsString()).ok());
+  ASSERT_TRUE(publish(topology::FromTopic("terwille"), sent_forward.SerializeAsString()).ok());
   (*forger)->Close(std::chrono::seconds(5));
 
   // The router read both and refused both: they are in the dead letters, saying why. (Not fatal:
@@ -612,7 +613,7 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   EXPECT_TRUE(Eventually([&] {
     refused.clear();
     for (const kafka::Record& r :
-         schakel::testing::ReadWholeTopic(net_->kafka(), routing::DeadLetterTopic("router"))) {
+         schakel::testing::ReadWholeTopic(net_->kafka(), topology::DeadLetterTopic("router"))) {
       v1::DeadLetter letter;
       if (!letter.ParseFromString(r.value) || letter.consumer() != "router") continue;
       if (letter.value() == sent_decline.SerializeAsString() ||
@@ -648,7 +649,7 @@ TEST_F(PrivacyE2eTest, AForgedDeclineAndForwardOfAnotherOrganisationsNeedAreRefu
   EXPECT_EQ(still.version(), owned->version());
   std::string key_id;  // the client's key, which Terwille holds for its own need
   for (const kafka::Record& r :
-       schakel::testing::ReadWholeTopic(net_->kafka(), routing::InboxTopic("terwille"))) {
+       schakel::testing::ReadWholeTopic(net_->kafka(), topology::InboxTopic("terwille"))) {
     v1::InboxEvent e;
     if (e.ParseFromString(r.value) && e.has_requested()) {
       EXPECT_NE(e.requested().meta().assignment_id(), next) << "the shelter need reached Terwille";
@@ -732,7 +733,7 @@ TEST_F(PrivacyE2eTest, AForgedLoadReportOnTheForgersOwnTopicDoesNotChangeRouting
   forged.set_consumer_group("schakel.inbox.mjd.forged");
   auto forge = [&] {
     std::promise<absl::Status> delivered;
-    (*forger)->Publish(routing::LoadTopic("terwille"), "mjd", forged.SerializeAsString(),
+    (*forger)->Publish(topology::LoadTopic("terwille"), "mjd", forged.SerializeAsString(),
                        [&](absl::Status s) { delivered.set_value(s); });
     return delivered.get_future().get();
   };
@@ -769,7 +770,7 @@ TEST_F(PrivacyE2eTest, AForgedLoadReportOnTheForgersOwnTopicDoesNotChangeRouting
   ASSERT_TRUE(offered) << "MJD was not offered the debt need after the forged load report";
   EXPECT_EQ(offered->need_code(), "debt");
   for (const kafka::Record& r :
-       schakel::testing::ReadWholeTopic(net_->kafka(), std::string(routing::kUnroutableTopic))) {
+       schakel::testing::ReadWholeTopic(net_->kafka(), std::string(topology::kUnroutableTopic))) {
     v1::ReferralUnroutable unroutable;
     if (unroutable.ParseFromString(r.value)) {
       EXPECT_NE(unroutable.meta().referral_id(), after.referral_id()) << "debt went unroutable";

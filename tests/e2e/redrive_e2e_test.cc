@@ -18,6 +18,7 @@
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/producer.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/audit.pb.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
@@ -117,7 +118,7 @@ class RedriveE2eTest : public ::testing::Test {
   // The ops chain's redrive entries for the dead letter at `place`.
   static std::vector<v1::AuditEntry> Redrives(const std::string& place) {
     std::vector<v1::AuditEntry> out;
-    for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), routing::AuditTopic("ops"))) {
+    for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), topology::AuditTopic("ops"))) {
       v1::AuditEntry entry;
       if (entry.ParseFromString(r.value) && entry.action() == "deadletter.redriven" &&
           entry.reason() == "redrive " + place) {
@@ -151,7 +152,7 @@ TestNetwork* RedriveE2eTest::net_ = nullptr;
 TEST_F(RedriveE2eTest, AGenuineDeadLetterIsRedrivenOnceWithTheOriginalBytesAndAudited) {
   const std::string key = "poison-genuine";
   const std::string poison = std::string("\xff\xfe not an InboxEvent", 20);
-  const std::string terwille = routing::InboxTopic("terwille");
+  const std::string terwille = topology::InboxTopic("terwille");
   ASSERT_TRUE(Publish("admin", terwille, key, poison).ok());
 
   // Terwille's inbox set it aside on its own dead-letter topic.
@@ -160,7 +161,7 @@ TEST_F(RedriveE2eTest, AGenuineDeadLetterIsRedrivenOnceWithTheOriginalBytesAndAu
       [&] {
         letters.clear();
         for (kafka::Record& r :
-             ReadWholeTopic(net_->kafka(), routing::DeadLetterTopic("inbox-terwille"))) {
+             ReadWholeTopic(net_->kafka(), topology::DeadLetterTopic("inbox-terwille"))) {
           v1::DeadLetter letter;
           if (letter.ParseFromString(r.value) && letter.key() == key) letters.push_back(r);
         }
@@ -191,7 +192,7 @@ TEST_F(RedriveE2eTest, AGenuineDeadLetterIsRedrivenOnceWithTheOriginalBytesAndAu
       [&] {
         int count = 0;
         for (const kafka::Record& r :
-             ReadWholeTopic(net_->kafka(), routing::DeadLetterTopic("inbox-terwille"))) {
+             ReadWholeTopic(net_->kafka(), topology::DeadLetterTopic("inbox-terwille"))) {
           v1::DeadLetter letter;
           if (letter.ParseFromString(r.value) && letter.key() == key) ++count;
         }
@@ -236,9 +237,9 @@ TEST_F(RedriveE2eTest, AGenuineDeadLetterIsRedrivenOnceWithTheOriginalBytesAndAu
 }
 
 TEST_F(RedriveE2eTest, DeadLettersTerwillePlantsAreRefusedAndChangeNothing) {
-  const std::string mjd = routing::InboxTopic("mjd");
-  const std::string terwille = routing::InboxTopic("terwille");
-  const std::string terwille_letters = routing::DeadLetterTopic("inbox-terwille");
+  const std::string mjd = topology::InboxTopic("mjd");
+  const std::string terwille = topology::InboxTopic("terwille");
+  const std::string terwille_letters = topology::DeadLetterTopic("inbox-terwille");
   // A record on Terwille's own topic, which the planted letter will claim is something else.
   const std::string key = "genuine-record";
   ASSERT_TRUE(Publish("admin", terwille, key, "what really is there").ok());
@@ -254,10 +255,10 @@ TEST_F(RedriveE2eTest, DeadLettersTerwillePlantsAreRefusedAndChangeNothing) {
   offer.set_value("an offer of a need to MJD, made up by Terwille");
   offer.set_consumer("inbox-mjd");
   offer.set_reason("please redrive");
-  EXPECT_FALSE(Publish("inbox-terwille", routing::DeadLetterTopic("router"), "planted",
+  EXPECT_FALSE(Publish("inbox-terwille", topology::DeadLetterTopic("router"), "planted",
                        offer.SerializeAsString())
                    .ok());
-  EXPECT_FALSE(Publish("inbox-terwille", routing::DeadLetterTopic("inbox-mjd"), "planted",
+  EXPECT_FALSE(Publish("inbox-terwille", topology::DeadLetterTopic("inbox-mjd"), "planted",
                        offer.SerializeAsString())
                    .ok());
   // ...only its own, where it plants one naming MJD's topic and one with a forged copy.

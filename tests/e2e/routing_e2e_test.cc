@@ -25,6 +25,7 @@
 
 #include "libs/kafka/producer.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/routing.grpc.pb.h"
 #include "tests/support/kafka_test_env.h"
@@ -67,7 +68,7 @@ struct Tally {
 Tally Read(const TestNetwork& net, const std::set<std::string>& referral_ids) {
   Tally tally;
   for (const routing::Organisation& org : net.network().organisations) {
-    for (const kafka::Record& r : ReadWholeTopic(net.kafka(), routing::InboxTopic(org.id))) {
+    for (const kafka::Record& r : ReadWholeTopic(net.kafka(), topology::InboxTopic(org.id))) {
       v1::InboxEvent event;
       if (!event.ParseFromString(r.value) || !event.has_requested()) continue;
       const v1::AssignmentRequested& offer = event.requested();
@@ -77,7 +78,7 @@ Tally Read(const TestNetwork& net, const std::set<std::string>& referral_ids) {
     }
   }
   for (const kafka::Record& r :
-       ReadWholeTopic(net.kafka(), std::string(routing::kUnroutableTopic))) {
+       ReadWholeTopic(net.kafka(), std::string(topology::kUnroutableTopic))) {
     v1::ReferralUnroutable event;
     if (!event.ParseFromString(r.value) || !referral_ids.contains(event.meta().referral_id())) {
       continue;
@@ -247,7 +248,7 @@ TEST_F(RoutingE2eTest, OffersNotAcceptedInTimeOrDeclinedMoveOnUntilNobodyIsLeft)
   ASSERT_TRUE(Eventually([&] {
     unroutable.clear();
     for (const kafka::Record& r :
-         ReadWholeTopic(net_->kafka(), std::string(routing::kUnroutableTopic))) {
+         ReadWholeTopic(net_->kafka(), std::string(topology::kUnroutableTopic))) {
       v1::ReferralUnroutable event;
       if (event.ParseFromString(r.value) && event.meta().referral_id() == submitted.referral_id()) {
         unroutable.push_back(event);
@@ -319,7 +320,7 @@ TEST_F(RoutingE2eTest, OffersNotAcceptedInTimeOrDeclinedMoveOnUntilNobodyIsLeft)
             (std::vector<std::string>{first + "@alpha", second + "@beta", third + "@gamma"}));
   int withdrawals = 0;
   for (const char* org : {"alpha", "beta", "gamma"}) {
-    for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), routing::InboxTopic(org))) {
+    for (const kafka::Record& r : ReadWholeTopic(net_->kafka(), topology::InboxTopic(org))) {
       v1::InboxEvent event;
       if (event.ParseFromString(r.value) && event.has_withdrawn() &&
           event.withdrawn().meta().referral_id() == submitted.referral_id()) {
@@ -464,8 +465,8 @@ TEST_F(RoutingE2eTest, PoisonRecordsGoToTheDeadLettersAndEveryoneKeepsGoing) {
   const std::string poison = "\xff\xff\xff not an event";
   const std::string marker = "poison-" + std::to_string(::getpid());
   for (const std::string& topic :
-       {std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
-        routing::FromTopic("alpha"), routing::InboxTopic("alpha")}) {
+       {std::string(topology::kSubmittedTopic), std::string(topology::kStatusTopic),
+        topology::FromTopic("alpha"), topology::InboxTopic("alpha")}) {
     std::promise<absl::Status> acknowledged;
     (*producer)->Publish(topic, marker, poison,
                          [&acknowledged](absl::Status s) { acknowledged.set_value(s); });
@@ -483,9 +484,9 @@ TEST_F(RoutingE2eTest, PoisonRecordsGoToTheDeadLettersAndEveryoneKeepsGoing) {
   std::multiset<std::string> who;
   ASSERT_TRUE(Eventually([&] {
     who.clear();
-    for (const std::string& principal : routing::DeadLetterPrincipals(net_->network())) {
+    for (const std::string& principal : topology::DeadLetterPrincipals(net_->network())) {
       for (const kafka::Record& r :
-           ReadWholeTopic(net_->kafka(), routing::DeadLetterTopic(principal))) {
+           ReadWholeTopic(net_->kafka(), topology::DeadLetterTopic(principal))) {
         v1::DeadLetter letter;
         if (!letter.ParseFromString(r.value) || letter.key() != marker) continue;
         EXPECT_EQ(letter.value(), poison);
@@ -554,7 +555,7 @@ TEST_F(RoutingE2eTest, ARetryWithTheSameIdempotencyKeyIsTheSameReferralAcrossAnI
       net_->WaitForStatus("alpha", first.assignment_ids(0), v1::ASSIGNMENT_STATUS_RECEIVED));
   std::vector<std::string> submissions;
   for (const kafka::Record& r :
-       ReadWholeTopic(net_->kafka(), std::string(routing::kSubmittedTopic))) {
+       ReadWholeTopic(net_->kafka(), std::string(topology::kSubmittedTopic))) {
     if (r.key == first.referral_id()) submissions.push_back(r.key);
   }
   EXPECT_EQ(submissions.size(), 1u) << "the retry published nothing";

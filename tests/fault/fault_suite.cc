@@ -43,6 +43,7 @@
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/inbox.grpc.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
@@ -271,7 +272,7 @@ Seen ReadTopics(const std::string& kafka, Clock::time_point deadline, bool* comp
     return std::move(content.records);
   };
   for (const std::string& org : kOrganisations) {
-    for (const kafka::Record& r : read(routing::InboxTopic(org))) {
+    for (const kafka::Record& r : read(topology::InboxTopic(org))) {
       v1::InboxEvent event;
       if (!event.ParseFromString(r.value) || !event.has_requested()) continue;
       const v1::AssignmentRequested& offer = event.requested();
@@ -279,7 +280,7 @@ Seen ReadTopics(const std::string& kafka, Clock::time_point deadline, bool* comp
       seen.offer_org[offer.meta().assignment_id()] = org;
     }
   }
-  for (const kafka::Record& r : read(std::string(routing::kUnroutableTopic))) {
+  for (const kafka::Record& r : read(std::string(topology::kUnroutableTopic))) {
     v1::ReferralUnroutable event;
     if (!event.ParseFromString(r.value)) continue;
     ++seen.count[event.meta().referral_id() + "/" + std::to_string(event.need_index())];
@@ -669,7 +670,7 @@ TEST_F(FaultSuite, BrokerPausedLongerThanTheTimeouts) {
 TEST_F(FaultSuite, ClusterLosesItsLeaderThenABrokerForGood) {
   ASSERT_NO_FATAL_FAILURE(Begin("cluster-3-brokers", 3));
   At(0.25);
-  std::optional<int> leader = kafka_->BusiestLeader(std::string(routing::kSubmittedTopic));
+  std::optional<int> leader = kafka_->BusiestLeader(std::string(topology::kSubmittedTopic));
   ASSERT_TRUE(leader.has_value());
   ASSERT_TRUE(kafka_->Signal(*leader, SIGKILL).ok());
   Did("SIGKILL leader broker " + std::to_string(*leader));
@@ -678,7 +679,7 @@ TEST_F(FaultSuite, ClusterLosesItsLeaderThenABrokerForGood) {
   ASSERT_TRUE(restarted.ok()) << restarted;
   Healed();
   At(0.6);
-  leader = kafka_->BusiestLeader(std::string(routing::kSubmittedTopic));
+  leader = kafka_->BusiestLeader(std::string(topology::kSubmittedTopic));
   ASSERT_TRUE(leader.has_value());
   ASSERT_TRUE(kafka_->Signal(*leader, SIGKILL).ok());
   Did("SIGKILL broker " + std::to_string(*leader) + " for good");
@@ -726,8 +727,8 @@ TEST_F(FaultSuite, PoisonRecordsInTheInputTopics) {
   ASSERT_TRUE(producer.ok()) << producer.status();
   const std::string marker = "poison-fault";
   const std::vector<std::string> topics = {
-      std::string(routing::kSubmittedTopic), std::string(routing::kStatusTopic),
-      routing::FromTopic("north"), routing::InboxTopic("north")};
+      std::string(topology::kSubmittedTopic), std::string(topology::kStatusTopic),
+      topology::FromTopic("north"), topology::InboxTopic("north")};
   // Readers of each topic: the router and intake's view read submitted; intake's view the router's
   // facts on status; the router an organisation's own topic; the inbox its own topic.
   const std::vector<int> readers = {2, 1, 1, 1};
@@ -756,7 +757,7 @@ TEST_F(FaultSuite, PoisonRecordsInTheInputTopics) {
         incomplete.clear();
         for (const std::string& principal : {"router", "intake", "inbox-north"}) {
           schakel::testing::TopicContent content = schakel::testing::ReadTopicUntil(
-              kafka_->running_bootstrap(), routing::DeadLetterTopic(principal),
+              kafka_->running_bootstrap(), topology::DeadLetterTopic(principal),
               std::min(give_up, Clock::now() + std::chrono::seconds(20)));
           if (!content.complete) incomplete += " (not read to the end: " + content.error + ")";
           for (const kafka::Record& r : content.records) {

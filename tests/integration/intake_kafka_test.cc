@@ -10,9 +10,9 @@
 #include "libs/kafka/admin.h"
 #include "libs/kafka/producer.h"
 #include "libs/privacy/sealed.h"
-#include "libs/routing/topics.h"
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
+#include "libs/topology/topic_specs.h"
 #include "services/intake/intake_service.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
@@ -28,7 +28,7 @@ constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1
 const std::string kNetworkFile = std::string(SCHAKEL_SOURCE_DIR) + "/deploy/local/network.yaml";
 
 void CreateTopics(const std::string& bootstrap, const routing::Network& network) {
-  const std::vector<kafka::TopicSpec> specs = routing::TopicSpecs(network);
+  const std::vector<kafka::TopicSpec> specs = topology::TopicSpecs(network);
   absl::Status s = kafka::EnsureTopics(bootstrap, specs, std::chrono::seconds(30));
   ASSERT_TRUE(s.ok()) << s;
 }

@@ -21,6 +21,7 @@
 #include "libs/kafka/client_config.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/process.h"
@@ -126,8 +127,8 @@ class KafkaAccessTest : public ::testing::Test {
   // elsewhere a marker.
   static RdKafka::ErrorCode Produce(const std::string& identity, const std::string& topic) {
     std::string value = "acl-test";
-    const bool from_organisation = !routing::FromTopicOrganisation(topic).empty();
-    if (from_organisation || topic == routing::kStatusTopic) {
+    const bool from_organisation = !topology::FromTopicOrganisation(topic).empty();
+    if (from_organisation || topic == topology::kStatusTopic) {
       // A well-formed change (of an assignment nobody offered), as an organisation's inbox sends
       // it (or, on the status topic, as the old inboxes did).
       v1::AssignmentStatusChanged event;
@@ -190,7 +191,7 @@ class KafkaAccessTest : public ::testing::Test {
     return failed ? failed->code() : RdKafka::ERR_NO_ERROR;
   }
 
-  static std::string Inbox(const std::string& org) { return routing::InboxTopic(org); }
+  static std::string Inbox(const std::string& org) { return topology::InboxTopic(org); }
   static std::string Group(const std::string& org) { return Inbox(org) + ".acl-test"; }
   // The inbox service's identity, and the partner's own certificate (CN
   // <org>.organisation.schakel).
@@ -219,7 +220,7 @@ std::filesystem::path KafkaAccessTest::dir_;
 TEST_F(KafkaAccessTest, OwnTopicAndGroupWork) {
   EXPECT_EQ(Produce(ServiceIdentity(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
   EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_), Inbox(a_)), RdKafka::ERR_NO_ERROR);
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::FromTopic(a_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::FromTopic(a_)), RdKafka::ERR_NO_ERROR);
 }
 
 TEST_F(KafkaAccessTest, ReadingAnotherOrganisationsTopicIsRefused) {
@@ -235,18 +236,18 @@ TEST_F(KafkaAccessTest, JoiningAnotherOrganisationsGroupIsRefused) {
 }
 
 TEST_F(KafkaAccessTest, WritingWhatItMayNotWriteIsRefused) {
-  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kSubmittedTopic)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(topology::kSubmittedTopic)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   EXPECT_EQ(Produce(ServiceIdentity(a_), Inbox(b_)), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   // Another organisation's own outgoing topic, where A would speak in B's name, and the facts
   // only the router writes.
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::FromTopic(b_)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::FromTopic(b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(PartnerIdentity(a_), routing::FromTopic(b_)),
+  EXPECT_EQ(Produce(PartnerIdentity(a_), topology::FromTopic(b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(topology::kStatusTopic)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(TestKafkaConfig("operator"), std::string(routing::kStatusTopic)),
+  EXPECT_EQ(Produce(TestKafkaConfig("operator"), std::string(topology::kStatusTopic)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
@@ -254,19 +255,19 @@ TEST_F(KafkaAccessTest, WritingWhatItMayNotWriteIsRefused) {
 // dead-letter topic and no other (not the router's, which would make ops re-drive what it names
 // as the router's input, nor another organisation's).
 TEST_F(KafkaAccessTest, EachConsumerWritesOnlyItsOwnDeadLetterTopic) {
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::DeadLetterTopic("inbox-" + a_)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::DeadLetterTopic("inbox-" + a_)),
             RdKafka::ERR_NO_ERROR);
   for (const std::string& identity : {ServiceIdentity(a_), PartnerIdentity(a_)}) {
     SCOPED_TRACE(identity);
-    EXPECT_EQ(Produce(identity, routing::DeadLetterTopic("router")),
+    EXPECT_EQ(Produce(identity, topology::DeadLetterTopic("router")),
               RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-    EXPECT_EQ(Produce(identity, routing::DeadLetterTopic("intake")),
+    EXPECT_EQ(Produce(identity, topology::DeadLetterTopic("intake")),
               RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-    EXPECT_EQ(Produce(identity, routing::DeadLetterTopic("inbox-" + b_)),
+    EXPECT_EQ(Produce(identity, topology::DeadLetterTopic("inbox-" + b_)),
               RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   }
   // Nor does the router write an inbox's.
-  EXPECT_EQ(Produce(TestKafkaConfig("router"), routing::DeadLetterTopic("inbox-" + a_)),
+  EXPECT_EQ(Produce(TestKafkaConfig("router"), topology::DeadLetterTopic("inbox-" + a_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
@@ -274,21 +275,21 @@ TEST_F(KafkaAccessTest, EachConsumerWritesOnlyItsOwnDeadLetterTopic) {
 TEST_F(KafkaAccessTest, TheOperatorWritesNoTopic) {
   const std::string op = TestKafkaConfig("operator");
   for (const std::string& topic :
-       {Inbox(a_), std::string(routing::kSubmittedTopic), std::string(routing::kReassignTopic),
-        std::string(routing::kStatusTopic), std::string(routing::kCancellationsTopic),
-        std::string(routing::kUnroutableTopic), routing::DeadLetterTopic("router"),
-        routing::AuditTopic("ops")}) {
+       {Inbox(a_), std::string(topology::kSubmittedTopic), std::string(topology::kReassignTopic),
+        std::string(topology::kStatusTopic), std::string(topology::kCancellationsTopic),
+        std::string(topology::kUnroutableTopic), topology::DeadLetterTopic("router"),
+        topology::AuditTopic("ops")}) {
     SCOPED_TRACE(topic);
     EXPECT_EQ(Produce(op, topic), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   }
   // What it reads, it still reads: every consumer's dead letters (B's has a record now).
-  ASSERT_EQ(Produce(ServiceIdentity(b_), routing::DeadLetterTopic("inbox-" + b_)),
+  ASSERT_EQ(Produce(ServiceIdentity(b_), topology::DeadLetterTopic("inbox-" + b_)),
             RdKafka::ERR_NO_ERROR);
   absl::StatusOr<kafka::Properties> identity = kafka::ReadClientConfigFile(op);
   ASSERT_TRUE(identity.ok()) << identity.status();
   int letters = 0;
   const absl::Status read = kafka::ReadToEnd(
-      TestKafka(), routing::DeadLetterTopic("inbox-" + b_), {0, 1, 2}, std::chrono::seconds(30),
+      TestKafka(), topology::DeadLetterTopic("inbox-" + b_), {0, 1, 2}, std::chrono::seconds(30),
       [&](const kafka::Record&, bool) { ++letters; }, *identity);
   EXPECT_TRUE(read.ok()) << read;
   EXPECT_GE(letters, 1);
@@ -308,7 +309,7 @@ TEST_F(KafkaAccessTest, OnlyAnOrganisationWritesItsOwnLoadTopic) {
   // What B's load topic holds: "<key>:<organisation>:<open>" per record.
   auto on_b_topic = [] {
     std::vector<std::string> seen;
-    for (const kafka::Record& r : testing::ReadWholeTopic(TestKafka(), routing::LoadTopic(b_))) {
+    for (const kafka::Record& r : testing::ReadWholeTopic(TestKafka(), topology::LoadTopic(b_))) {
       v1::InboxLoad load;
       seen.push_back(load.ParseFromString(r.value)
                          ? r.key + ":" + load.organisation() + ":" + std::to_string(load.open())
@@ -316,24 +317,24 @@ TEST_F(KafkaAccessTest, OnlyAnOrganisationWritesItsOwnLoadTopic) {
     }
     return seen;
   };
-  ASSERT_EQ(Produce(ServiceIdentity(b_), routing::LoadTopic(b_), b_, report(b_, 2)),
+  ASSERT_EQ(Produce(ServiceIdentity(b_), topology::LoadTopic(b_), b_, report(b_, 2)),
             RdKafka::ERR_NO_ERROR);
   const std::vector<std::string> before = on_b_topic();
   ASSERT_EQ(before, std::vector<std::string>{b_ + ":" + b_ + ":2"});
 
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::LoadTopic(b_), b_, report(b_, 1 << 30)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::LoadTopic(b_), b_, report(b_, 1 << 30)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(PartnerIdentity(a_), routing::LoadTopic(b_), b_, report(b_, 1 << 30)),
+  EXPECT_EQ(Produce(PartnerIdentity(a_), topology::LoadTopic(b_), b_, report(b_, 1 << 30)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   // Nor may the services that read it (or the operators) write it.
   for (const char* reader : {"router", "ops", "operator"}) {
-    EXPECT_EQ(Produce(TestKafkaConfig(reader), routing::LoadTopic(b_), b_, report(b_, 1 << 30)),
+    EXPECT_EQ(Produce(TestKafkaConfig(reader), topology::LoadTopic(b_), b_, report(b_, 1 << 30)),
               RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED)
         << reader;
   }
   EXPECT_EQ(on_b_topic(), before);
   // A's own load topic is A's to write (what it claims there, the readers check: load_view_test).
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::LoadTopic(a_), a_, report(a_, 1)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::LoadTopic(a_), a_, report(a_, 1)),
             RdKafka::ERR_NO_ERROR);
   // The shared load topic of before is not created any more.
   absl::StatusOr<std::vector<std::string>> shared =
@@ -364,7 +365,7 @@ TEST_F(KafkaAccessTest, EachAuditWriterOwnsOnlyItsOwnChain) {
   // lands on the shared topic that other tests verify).
   EXPECT_EQ(InitTransactions(TestKafkaConfig("router"), "schakel-audit-router"),
             RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(TestKafkaConfig("router"), routing::AuditTopic("inbox-" + a_)),
+  EXPECT_EQ(Produce(TestKafkaConfig("router"), topology::AuditTopic("inbox-" + a_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
@@ -394,18 +395,18 @@ TEST_F(KafkaAccessTest, AnInboxKeepsItsOwnAuditTopicAndReadsNoOther) {
     log.Stop();
   }
   // A's own chain: readable with A's identity (it has the entry just written)...
-  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", routing::AuditTopic("inbox-" + a_)),
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", topology::AuditTopic("inbox-" + a_)),
             RdKafka::ERR_NO_ERROR);
   // ...B's, and the key service's, are not, though B's has an entry too; nor may A write B's.
-  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", routing::AuditTopic("inbox-" + b_)),
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", topology::AuditTopic("inbox-" + b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", routing::AuditTopic("keys")),
+  EXPECT_EQ(Consume(ServiceIdentity(a_), Group(a_) + ".audit", topology::AuditTopic("keys")),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::AuditTopic("inbox-" + b_)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::AuditTopic("inbox-" + b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   // A partner given A's own certificate gets no more.
   EXPECT_EQ(Consume(PartnerIdentity(a_), Group(a_) + ".partner-audit",
-                    routing::AuditTopic("inbox-" + b_)),
+                    topology::AuditTopic("inbox-" + b_)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
@@ -423,12 +424,12 @@ TEST_F(KafkaAccessTest, AnUpgradeRemovesTheOldRightsAndRetiresTheDrainedOldTopic
   const std::string principal = "User:inbox-" + a_;
   ASSERT_TRUE(
       kafka::CreateAcls(TestKafka(),
-                        {{principal, "topic", std::string(routing::kStatusTopic), false, "Write"},
+                        {{principal, "topic", std::string(topology::kStatusTopic), false, "Write"},
                          {principal, "topic", forwarding, false, "Write"}},
                         std::chrono::seconds(15))
           .ok());
   ASSERT_EQ(Produce(ServiceIdentity(a_), forwarding), RdKafka::ERR_NO_ERROR);
-  ASSERT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+  ASSERT_EQ(Produce(ServiceIdentity(a_), std::string(topology::kStatusTopic)),
             RdKafka::ERR_NO_ERROR);
 
   // Not drained yet: the topic stays, and the operator is told why.
@@ -486,12 +487,12 @@ TEST_F(KafkaAccessTest, AnUpgradeRemovesTheOldRightsAndRetiresTheDrainedOldTopic
             0)
       << output;
   EXPECT_NE(output.find("removing " + principal + "\tWrite\ttopic\t" +
-                        std::string(routing::kStatusTopic)),
+                        std::string(topology::kStatusTopic)),
             std::string::npos)
       << output;
-  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(routing::kStatusTopic)),
+  EXPECT_EQ(Produce(ServiceIdentity(a_), std::string(topology::kStatusTopic)),
             RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
-  EXPECT_EQ(Produce(ServiceIdentity(a_), routing::FromTopic(a_)), RdKafka::ERR_NO_ERROR);
+  EXPECT_EQ(Produce(ServiceIdentity(a_), topology::FromTopic(a_)), RdKafka::ERR_NO_ERROR);
 }
 
 TEST_F(KafkaAccessTest, WithoutACertificateNothingConnects) {

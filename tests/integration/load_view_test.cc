@@ -18,6 +18,7 @@
 #include "libs/kafka/admin.h"
 #include "libs/kafka/producer.h"
 #include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
 #include "tests/support/kafka_test_env.h"
 #include "tests/support/test_network.h"
@@ -36,7 +37,7 @@ class LoadViewKafkaTest : public ::testing::Test {
     b_ = "lvb" + run;
     std::vector<kafka::TopicSpec> specs;
     for (const std::string& org : {a_, b_}) {
-      specs.push_back({routing::LoadTopic(org), 3, 1, {{"cleanup.policy", "compact"}}});
+      specs.push_back({topology::LoadTopic(org), 3, 1, {{"cleanup.policy", "compact"}}});
     }
     ASSERT_TRUE(kafka::EnsureTopics(TestKafka(), specs, std::chrono::seconds(30)).ok());
     absl::StatusOr<std::unique_ptr<kafka::Producer>> producer = kafka::Producer::Create(
@@ -79,11 +80,11 @@ TEST_F(LoadViewKafkaTest, FollowsEachOrganisationsOwnTopicAlsoOfOneThatJoinsLate
       view.Start(
               TestKafka(), [this] { return Organisations(); }, std::chrono::milliseconds(200))
           .ok());
-  Report(routing::LoadTopic(a_), a_, a_, 4);
+  Report(topology::LoadTopic(a_), a_, a_, 4);
   ASSERT_TRUE(Eventually([&] { return view.Snapshot()(a_) == 4; }, std::chrono::seconds(30)));
 
   // B reports before it is in the network: not followed yet.
-  Report(routing::LoadTopic(b_), b_, b_, 7);
+  Report(topology::LoadTopic(b_), b_, b_, 7);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(view.Snapshot()(b_), 0);
   // The network changes: B's topic is followed from its beginning, A's as before.
@@ -96,12 +97,12 @@ TEST_F(LoadViewKafkaTest, FollowsEachOrganisationsOwnTopicAlsoOfOneThatJoinsLate
   EXPECT_EQ(view.Snapshot()(a_), 4);
 
   // On B's topic, a report that A is full: ignored, A stays at 4.
-  Report(routing::LoadTopic(b_), a_, a_, 1 << 30);
+  Report(topology::LoadTopic(b_), a_, a_, 1 << 30);
   ASSERT_TRUE(Eventually([&] { return view.forged() == 1; }, std::chrono::seconds(30)));
   EXPECT_EQ(view.Snapshot()(a_), 4);
   EXPECT_EQ(view.Snapshot()(b_), 7);
   // A's own next report is taken.
-  Report(routing::LoadTopic(a_), a_, a_, 5);
+  Report(topology::LoadTopic(a_), a_, a_, 5);
   EXPECT_TRUE(Eventually([&] { return view.Snapshot()(a_) == 5; }, std::chrono::seconds(30)));
   EXPECT_EQ(view.forged(), 1u);
   view.Stop();
@@ -117,13 +118,13 @@ TEST_F(LoadViewKafkaTest, AnOrganisationWhoseTopicIsNotThereYetIsFollowedOnceItI
       view.Start(
               TestKafka(), [this] { return Organisations(); }, std::chrono::milliseconds(200))
           .ok());
-  Report(routing::LoadTopic(a_), a_, a_, 3);
+  Report(topology::LoadTopic(a_), a_, a_, 3);
   ASSERT_TRUE(Eventually([&] { return view.Snapshot()(a_) == 3; }, std::chrono::seconds(30)));
   ASSERT_TRUE(kafka::EnsureTopics(TestKafka(),
-                                  {{routing::LoadTopic(c), 3, 1, {{"cleanup.policy", "compact"}}}},
+                                  {{topology::LoadTopic(c), 3, 1, {{"cleanup.policy", "compact"}}}},
                                   std::chrono::seconds(30))
                   .ok());
-  Report(routing::LoadTopic(c), c, c, 9);
+  Report(topology::LoadTopic(c), c, c, 9);
   // Tried again every 30 s.
   EXPECT_TRUE(Eventually([&] { return view.Snapshot()(c) == 9; }, std::chrono::seconds(60)));
   EXPECT_EQ(view.Snapshot()(a_), 3);

@@ -9,7 +9,7 @@
 #include <memory>
 #include <tuple>
 
-#include "libs/routing/kafka_access.h"
+#include "libs/topology/kafka_access.h"
 #include "tools/schakelctl/common.h"
 
 namespace schakel::ctl {
@@ -41,7 +41,7 @@ int Run(const std::vector<std::string>& argv) {
 
 int ShowAccess(const AccessFlags& flags) {
   if (flags.markdown) {
-    std::cout << routing::KafkaAccessMarkdown();
+    std::cout << topology::KafkaAccessMarkdown();
     return 0;
   }
   absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(flags.network);
@@ -55,7 +55,7 @@ int ShowAccess(const AccessFlags& flags) {
 absl::StatusOr<std::size_t> RemoveUnwanted(const std::string& kafka, const routing::Network& net,
                                            const std::vector<kafka::AclBinding>& direct) {
   std::vector<kafka::AclBinding> stale;
-  for (const std::string& principal : routing::KafkaPrincipals(net)) {
+  for (const std::string& principal : topology::KafkaPrincipals(net)) {
     absl::StatusOr<std::vector<kafka::AclBinding>> present =
         kafka::DescribeAcls(kafka, "User:" + principal, kDeadline);
     if (!present.ok()) return present.status();
@@ -108,7 +108,7 @@ int ApplyAccess(const AccessFlags& flags) {
     }
   }
   std::cout << direct.size() + transactional.size() << " ACLs present on " << kafka << " for "
-            << routing::KafkaPrincipals(*net).size() << " principals";
+            << topology::KafkaPrincipals(*net).size() << " principals";
   if (flags.exact) std::cout << "; " << removed << " no longer in the table removed";
   std::cout << "\n";
   return 0;
@@ -118,9 +118,9 @@ int ApplyAccess(const AccessFlags& flags) {
 
 std::vector<kafka::AclBinding> AclsOf(const routing::Network& network) {
   std::vector<kafka::AclBinding> acls;
-  for (const routing::AclRule& rule : routing::KafkaAccessRules(network)) {
-    acls.push_back({"User:" + rule.principal, std::string(routing::Name(rule.resource)), rule.name,
-                    rule.prefixed, std::string(routing::Name(rule.operation))});
+  for (const topology::AclRule& rule : topology::KafkaAccessRules(network)) {
+    acls.push_back({"User:" + rule.principal, std::string(topology::Name(rule.resource)), rule.name,
+                    rule.prefixed, std::string(topology::Name(rule.operation))});
   }
   return acls;
 }
@@ -186,8 +186,9 @@ void AddAccessCommands(CLI::App& app, Context& context) {
   auto show_flags = std::make_shared<AccessFlags>();
   auto* show = access->add_subcommand("show", "Print the ACLs the network needs, one per line");
   AddNetworkOption(show, show_flags->network);
-  show->add_flag("--markdown", show_flags->markdown,
-                 "Print README's table instead: one row per principal, as <org>");
+  show->add_flag(
+      "--markdown", show_flags->markdown,
+      "Print the table of docs/architecture.md instead: one row per principal, as <org>");
   context.Handle(show, [show_flags] { return ShowAccess(*show_flags); });
 
   auto apply_flags = std::make_shared<AccessFlags>();

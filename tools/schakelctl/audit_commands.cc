@@ -13,7 +13,7 @@
 #include "libs/audit/verify.h"
 #include "libs/kafka/admin.h"
 #include "libs/kafka/transactional_producer.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 #include "schakel/v1/audit.pb.h"
 #include "tools/schakelctl/common.h"
 
@@ -33,7 +33,7 @@ using AuditRecordFn =
 // (libs/routing/topics.h), so the log's order is the chain's order. The error names the brokers.
 absl::Status ForEachAuditRecord(const std::string& kafka, const AuditRecordFn& fn) {
   absl::StatusOr<std::vector<std::string>> topics =
-      kafka::ListTopics(kafka, std::string(routing::kAuditTopicPrefix), std::chrono::seconds(30));
+      kafka::ListTopics(kafka, std::string(topology::kAuditTopicPrefix), std::chrono::seconds(30));
   if (!topics.ok()) return AtKafka(kafka, topics.status());
   if (topics->empty()) {
     return absl::NotFoundError("Kafka at " + kafka + ": no audit topic (schakel.audit.*) to read");

@@ -11,7 +11,7 @@
 #include "libs/kafka/admin.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 #include "schakel/v1/audit.pb.h"
 #include "tools/schakelctl/common.h"
 
@@ -36,7 +36,7 @@ struct DeadLetterAt {
 absl::StatusOr<std::vector<DeadLetterAt>> ReadDeadLetters(const std::string& kafka,
                                                           int partitions) {
   absl::StatusOr<std::vector<std::string>> topics =
-      kafka::ListTopics(kafka, std::string(routing::kDeadLetterTopicPrefix), kDeadline);
+      kafka::ListTopics(kafka, std::string(topology::kDeadLetterTopicPrefix), kDeadline);
   if (!topics.ok()) return AtKafka(kafka, topics.status());
   std::vector<DeadLetterAt> letters;
   for (const std::string& topic : *topics) {
@@ -62,7 +62,7 @@ std::map<std::string, std::string> ReadRedriven(const std::string& kafka) {
   std::map<std::string, std::string> redriven;
   const std::string redrive_prefix = "redrive ";
   const absl::Status chain =
-      kafka::ReadToEnd(kafka, routing::AuditTopic("ops"), {0}, kDeadline,
+      kafka::ReadToEnd(kafka, topology::AuditTopic("ops"), {0}, kDeadline,
                        [&](const kafka::Record& record, bool tombstone) {
                          v1::AuditEntry entry;
                          if (tombstone || !entry.ParseFromString(record.value) ||

@@ -13,7 +13,7 @@
 #include "libs/ops/queues.h"
 #include "libs/ops/unroutable.h"
 #include "libs/routing/network.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 #include "tools/schakelctl/common.h"
 
 namespace schakel::ctl {
@@ -42,7 +42,7 @@ struct QueuesFlags {
 absl::StatusOr<ops::UnroutableQueue> ReadUnroutableQueue(const std::string& kafka,
                                                          const routing::Network& net) {
   absl::StatusOr<std::vector<kafka::Record>> unroutable =
-      ReadTopic(kafka, routing::kUnroutableTopic, net.topics.partitions);
+      ReadTopic(kafka, topology::kUnroutableTopic, net.topics.partitions);
   if (!unroutable.ok()) return unroutable.status();
   ops::UnroutableQueue queue;
   for (const kafka::Record& r : *unroutable) {
@@ -50,7 +50,7 @@ absl::StatusOr<ops::UnroutableQueue> ReadUnroutableQueue(const std::string& kafk
     if (u.ParseFromString(r.value)) queue.AddUnroutable(u);
   }
   absl::StatusOr<std::vector<kafka::Record>> reassignments =
-      ReadTopic(kafka, routing::kReassignTopic, net.topics.partitions);
+      ReadTopic(kafka, topology::kReassignTopic, net.topics.partitions);
   if (!reassignments.ok()) return reassignments.status();
   for (const kafka::Record& r : *reassignments) {
     v1::ReassignRequested reassign;
@@ -58,7 +58,7 @@ absl::StatusOr<ops::UnroutableQueue> ReadUnroutableQueue(const std::string& kafk
   }
   for (const routing::Organisation& org : net.organisations) {
     absl::StatusOr<std::vector<kafka::Record>> offers =
-        ReadTopic(kafka, routing::InboxTopic(org.id), net.topics.partitions);
+        ReadTopic(kafka, topology::InboxTopic(org.id), net.topics.partitions);
     if (!offers.ok()) return offers.status();
     for (const kafka::Record& r : *offers) {
       v1::InboxEvent event;
@@ -126,14 +126,14 @@ int ShowReferral(const ReferralFlags& flags) {
   absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(flags.from.network);
   if (!net.ok()) return Fail(net.status());
   absl::StatusOr<std::vector<kafka::Record>> unroutable =
-      ReadTopic(kafka, routing::kUnroutableTopic, net->topics.partitions);
+      ReadTopic(kafka, topology::kUnroutableTopic, net->topics.partitions);
   if (!unroutable.ok()) return Fail(unroutable.status());
   absl::StatusOr<std::vector<kafka::Record>> statuses =
-      ReadTopic(kafka, routing::kStatusTopic, net->topics.partitions);
+      ReadTopic(kafka, topology::kStatusTopic, net->topics.partitions);
   if (!statuses.ok()) return Fail(statuses.status());
   // Operators' reassignments: who decided, when and why (the audit of that decision).
   absl::StatusOr<std::vector<kafka::Record>> reassignments =
-      ReadTopic(kafka, routing::kReassignTopic, net->topics.partitions);
+      ReadTopic(kafka, topology::kReassignTopic, net->topics.partitions);
   if (!reassignments.ok()) return Fail(reassignments.status());
   const std::vector<std::string> lines =
       ReferralTimeline(flags.id, *statuses, *unroutable, *reassignments);
@@ -150,7 +150,7 @@ absl::StatusOr<std::map<std::string, std::string>> InboxGroups(const std::string
   std::map<std::string, std::string> groups;
   for (const routing::Organisation& org : net.organisations) {
     absl::StatusOr<std::vector<kafka::Record>> loads =
-        ReadTopic(kafka, routing::LoadTopic(org.id), net.topics.partitions);
+        ReadTopic(kafka, topology::LoadTopic(org.id), net.topics.partitions);
     if (!loads.ok()) return loads.status();
     for (const kafka::Record& r : *loads) {
       v1::InboxLoad load;
@@ -171,7 +171,7 @@ int ShowQueues(const QueuesFlags& flags) {
   std::map<std::string, ops::TopicLag> topic_lag;
   for (const routing::Organisation& org : net->organisations) {
     absl::StatusOr<std::vector<kafka::Record>> offers =
-        ReadTopic(kafka, routing::InboxTopic(org.id), net->topics.partitions);
+        ReadTopic(kafka, topology::InboxTopic(org.id), net->topics.partitions);
     if (!offers.ok()) return Fail(offers.status());
     for (const kafka::Record& r : *offers) {
       topic_lag[org.id].Seen(r.partition, r.offset);
@@ -182,7 +182,7 @@ int ShowQueues(const QueuesFlags& flags) {
     }
   }
   absl::StatusOr<std::vector<kafka::Record>> changes =
-      ReadTopic(kafka, routing::kStatusTopic, net->topics.partitions);
+      ReadTopic(kafka, topology::kStatusTopic, net->topics.partitions);
   if (!changes.ok()) return Fail(changes.status());
   for (const kafka::Record& r : *changes) {
     v1::AssignmentStatusChanged change;
@@ -194,7 +194,7 @@ int ShowQueues(const QueuesFlags& flags) {
   std::map<std::string, std::int64_t> lag;
   for (const auto& [org, group] : *groups) {
     absl::StatusOr<std::map<std::int32_t, std::int64_t>> committed =
-        kafka::CommittedOffsets(kafka, group, routing::InboxTopic(org),
+        kafka::CommittedOffsets(kafka, group, topology::InboxTopic(org),
                                 Partitions(net->topics.partitions), std::chrono::seconds(10));
     if (!committed.ok()) continue;  // shown as not known
     lag[org] = topic_lag[org].Behind(*committed);

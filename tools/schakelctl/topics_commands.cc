@@ -9,7 +9,7 @@
 
 #include "libs/kafka/admin.h"
 #include "libs/routing/network.h"
-#include "libs/routing/topics.h"
+#include "libs/topology/topic_specs.h"
 #include "tools/schakelctl/common.h"
 
 namespace schakel::ctl {
@@ -19,7 +19,7 @@ int CreateTopics(const NetworkAndKafka& flags) {
   const std::string& kafka = flags.kafka;
   absl::StatusOr<routing::Network> net = routing::LoadNetworkFile(flags.network);
   if (!net.ok()) return Fail(net.status());
-  const std::vector<kafka::TopicSpec> specs = routing::TopicSpecs(*net);
+  const std::vector<kafka::TopicSpec> specs = topology::TopicSpecs(*net);
   absl::Status created = kafka::EnsureTopics(kafka, specs, kDeadline);
   if (!created.ok()) return KafkaFail(kafka, created);
   std::cout << specs.size() << " topics present on " << kafka << " (" << net->topics.partitions
@@ -52,7 +52,7 @@ int RetireTopics(const NetworkAndKafka& flags) {
       kafka::ListTopics(kafka, "schakel.", kDeadline);
   if (!present.ok()) return KafkaFail(kafka, present.status());
   int not_yet = 0;
-  for (const routing::RetiredTopic& retired : routing::kRetiredTopics) {
+  for (const topology::RetiredTopic& retired : topology::kRetiredTopics) {
     const std::string topic(retired.name);
     if (std::find(present->begin(), present->end(), topic) == present->end()) continue;
     if (!retired.drained_by.empty()) {

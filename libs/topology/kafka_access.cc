@@ -1,4 +1,4 @@
-#include "libs/routing/kafka_access.h"
+#include "libs/topology/kafka_access.h"
 
 #include <map>
 #include <set>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace schakel::routing {
+namespace schakel::topology {
 namespace {
 
 using Op = AclOperation;
@@ -302,4 +302,4 @@ std::string_view Name(AclResource resource) {
   return "?";
 }
 
-}  // namespace schakel::routing
+}  // namespace schakel::topology

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "libs/kafka/admin.h"
-#include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 
-namespace schakel::routing {
+namespace schakel::topology {
 
 // An audit chain's topic (AuditTopic). One partition: the chain's order is the log's, and its
 // writer finds the head in one place. Kept for ever: verification needs every entry from the
@@ -38,4 +38,4 @@ inline std::vector<kafka::TopicSpec> TopicSpecs(const Network& network) {
   return specs;
 }
 
-}  // namespace schakel::routing
+}  // namespace schakel::topology

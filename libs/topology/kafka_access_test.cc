@@ -1,4 +1,4 @@
-#include "libs/routing/kafka_access.h"
+#include "libs/topology/kafka_access.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-namespace schakel::routing {
+namespace schakel::topology {
 namespace {
 
 Network TwoOrganisations() {
@@ -287,4 +287,4 @@ TEST(KafkaAccess, TheDocumentedTableIsTheTableInCode) {
 }
 
 }  // namespace
-}  // namespace schakel::routing
+}  // namespace schakel::topology

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "libs/routing/network.h"
+#include "libs/topology/topics.h"
 
-namespace schakel::routing {
+namespace schakel::topology {
 
 enum class AclResource { kTopic, kGroup, kTransactionalId };
 enum class AclOperation { kRead, kWrite, kDescribe, kCreate };
@@ -39,4 +39,4 @@ std::string KafkaAccessMarkdown();
 std::string_view Name(AclOperation operation);
 std::string_view Name(AclResource resource);
 
-}  // namespace schakel::routing
+}  // namespace schakel::topology
