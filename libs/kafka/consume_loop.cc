@@ -124,9 +124,14 @@ absl::Status ConsumeLoop::Run() {
     if (absl::Status ready = commit_.Ready(); !ready.ok()) {
       spdlog::warn("{}: {}; trying again", options_.name, std::string(ready.message()));
       held.clear();
+      if (!source_failed.ok()) return Fatal(source_failed);
       if (!Pause()) break;
-      // Serves the group's events (a rebalance) meanwhile; what it returns is read again anyway.
-      source_.Poll(std::chrono::milliseconds(0)).IgnoreError();
+      // Serves the group's events (a rebalance) meanwhile; a record it returns is read again
+      // anyway.
+      if (absl::StatusOr<std::optional<Record>> served = source_.Poll(std::chrono::milliseconds(0));
+          !served.ok()) {
+        return Fatal(served.status());
+      }
       continue;
     }
     std::vector<Record> batch = std::move(held);
@@ -152,6 +157,7 @@ absl::Status ConsumeLoop::Run() {
     if (!committed.ok()) return Fatal(committed.status());
     if (*committed == BatchCommit::Committed::kStopping) break;
     if (*committed == BatchCommit::Committed::kAgain) {
+      if (!source_failed.ok()) return Fatal(source_failed);
       if (!Pause()) break;
       continue;
     }
