@@ -158,9 +158,9 @@ struct ConsumeLoopOptions {
   std::size_t max_batch = 500;
   std::chrono::milliseconds max_batch_time{50};
   // The pause after a transient failure; it doubles while failures follow each other, up to
-  // max_backoff.
-  std::chrono::milliseconds backoff{200};
-  std::chrono::milliseconds max_backoff{5000};
+  // max_backoff. By default a store that is busy or full is tried again each second.
+  std::chrono::milliseconds backoff{1000};
+  std::chrono::milliseconds max_backoff{1000};
   // Hand the handler an empty batch when nothing arrived (for work driven by the clock: the
   // router's escalations).
   bool handle_idle = false;

@@ -2,29 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 #include "schakel/v1/events.pb.h"
 #include "services/inbox/personal_data.h"
 
 namespace schakel::inbox {
-namespace {
-
-kafka::ConsumeLoopOptions LoopOptions(const std::string& organisation,
-                                      kafka::DeadLetterSink& dead_letters,
-                                      std::function<void(absl::Status)> on_fatal) {
-  kafka::ConsumeLoopOptions options;
-  options.name = "inbox " + organisation + " erasures";
-  // A purge that cannot be stored yet (the disk is full) is tried again each second.
-  options.backoff = std::chrono::seconds(1);
-  options.max_backoff = std::chrono::seconds(1);
-  options.dead_letters = &dead_letters;
-  options.on_fatal = std::move(on_fatal);
-  return options;
-}
-
-}  // namespace
-
 absl::StatusOr<std::size_t> ApplyErasure(store::InboxStore& store, const std::string& value) {
   v1::ClientErased erased;
   if (!erased.ParseFromString(value)) {
@@ -44,9 +25,10 @@ ErasureConsumer::ErasureConsumer(std::string organisation, kafka::RecordSource& 
                                  std::function<void(absl::Status)> on_fatal)
     : organisation_(std::move(organisation)),
       store_(store),
-      loop_(
-          source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
-          LoopOptions(organisation_, dead_letters, std::move(on_fatal))) {}
+      loop_(source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
+            {.name = "inbox " + organisation_ + " erasures",
+             .dead_letters = &dead_letters,
+             .on_fatal = std::move(on_fatal)}) {}
 
 kafka::BatchOutcome ErasureConsumer::Handle(std::span<const kafka::Record> batch) {
   kafka::BatchOutcome out;

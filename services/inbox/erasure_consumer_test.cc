@@ -7,6 +7,7 @@
 #include <string>
 
 #include "libs/deadletter/dead_letters.h"
+#include "libs/deadletter/testing.h"
 #include "libs/kafka/fakes.h"
 #include "schakel/v1/events.pb.h"
 #include "services/inbox/ingest.h"
@@ -51,18 +52,12 @@ TEST(ErasureConsumerTest, AnUnusableErasureIsADeadLetterWithItsReasonAndChangesN
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
   EXPECT_EQ(*temp.store().LastSequence(), before) << "nothing erased";
   EXPECT_FALSE(temp.store().Get("a-r-1-0")->erased());
-  {
-    std::lock_guard<std::mutex> lock(publisher.mu);
-    ASSERT_EQ(publisher.keys.size(), 2u);
-    EXPECT_EQ(publisher.keys[0], "schakel.deadletters.inbox-mjd schakel.clients.erasures/0/3");
-    EXPECT_EQ(publisher.keys[1], "schakel.deadletters.inbox-mjd schakel.clients.erasures/0/4");
-    v1::DeadLetter first;
-    ASSERT_TRUE(first.ParseFromString(publisher.values[0]));
-    EXPECT_EQ(first.reason(), "not a ClientErased event");
-    v1::DeadLetter second;
-    ASSERT_TRUE(second.ParseFromString(publisher.values[1]));
-    EXPECT_EQ(second.reason(), "client_pseudonym is missing");
-  }
+  const std::vector<std::string> letters = {
+      "schakel.deadletters.inbox-mjd schakel.clients.erasures/0/3: not a ClientErased event "
+      "(inbox-mjd)",
+      "schakel.deadletters.inbox-mjd schakel.clients.erasures/0/4: client_pseudonym is missing "
+      "(inbox-mjd)"};
+  EXPECT_EQ(deadletter::testing::Sent(publisher), letters);
 
   v1::ClientErased erased;
   erased.set_client_pseudonym("p-0123456789abcdef");
@@ -71,8 +66,7 @@ TEST(ErasureConsumerTest, AnUnusableErasureIsADeadLetterWithItsReasonAndChangesN
   consumer.Stop();
   EXPECT_THAT(state->done, ElementsAre(3, 4, 5));
   EXPECT_TRUE(temp.store().Get("a-r-1-0")->erased());
-  std::lock_guard<std::mutex> lock(publisher.mu);
-  EXPECT_EQ(publisher.keys.size(), 2u);
+  EXPECT_EQ(deadletter::testing::Sent(publisher), letters);
 }
 
 }  // namespace

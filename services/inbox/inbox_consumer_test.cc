@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "libs/deadletter/testing.h"
 #include "libs/kafka/fakes.h"
 #include "services/inbox/test_util.h"
 
@@ -122,16 +123,9 @@ TEST(InboxConsumerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndChangesNoth
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
   EXPECT_EQ(temp.store().Count().value_or(-1), 1);
   EXPECT_EQ(ingest.counts().rejected, 1u);
-  {
-    std::lock_guard<std::mutex> lock(publisher.mu);
-    ASSERT_EQ(publisher.keys.size(), 1u);
-    EXPECT_EQ(publisher.keys[0], "schakel.deadletters.inbox-" + std::string(kOrg) + " " +
-                                     bad.topic + "/" + std::to_string(bad.partition) + "/11");
-    v1::DeadLetter letter;
-    ASSERT_TRUE(letter.ParseFromString(publisher.values[0]));
-    EXPECT_EQ(letter.reason(), "value is not a schakel.v1.InboxEvent with an AssignmentRequested");
-    EXPECT_EQ(letter.value(), "garbage");
-  }
+  EXPECT_THAT(deadletter::testing::Sent(publisher),
+              ElementsAre("schakel.deadletters.inbox-mjd schakel.inbox.mjd/2/11: value is not a "
+                          "schakel.v1.InboxEvent with an AssignmentRequested (inbox-mjd)"));
 
   kafka::testing::Queue(*state, {next});
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 3; }));

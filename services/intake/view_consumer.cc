@@ -1,32 +1,16 @@
 #include "services/intake/view_consumer.h"
 
-#include <chrono>
 #include <utility>
 
 namespace schakel::intake {
-namespace {
-
-kafka::ConsumeLoopOptions LoopOptions(kafka::DeadLetterSink* dead_letters,
-                                      std::function<void(absl::Status)> on_fatal) {
-  kafka::ConsumeLoopOptions options;
-  options.name = "referral view";
-  // The database is busy or full: stored again each second.
-  options.backoff = std::chrono::seconds(1);
-  options.max_backoff = std::chrono::seconds(1);
-  options.dead_letters = dead_letters;
-  options.on_fatal = std::move(on_fatal);
-  return options;
-}
-
-}  // namespace
-
 ViewConsumer::ViewConsumer(kafka::RecordSource& source, ReferralView& view,
                            kafka::DeadLetterSink* dead_letters,
                            std::function<void(absl::Status)> on_fatal)
     : view_(view),
-      loop_(
-          source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
-          LoopOptions(dead_letters, std::move(on_fatal))) {}
+      loop_(source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
+            {.name = "referral view",
+             .dead_letters = dead_letters,
+             .on_fatal = std::move(on_fatal)}) {}
 
 kafka::BatchOutcome ViewConsumer::Handle(std::span<const kafka::Record> batch) {
   absl::Status stored;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "libs/deadletter/dead_letters.h"
+#include "libs/deadletter/testing.h"
 #include "libs/kafka/fakes.h"
 #include "schakel/v1/events.pb.h"
 
@@ -56,15 +57,10 @@ TEST(ViewConsumerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndChangesNothi
   const absl::StatusOr<v1::ListReferralsResponse> after = (*view)->List("terwille", 50, "");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->SerializeAsString(), before->SerializeAsString());
-  {
-    std::lock_guard<std::mutex> lock(publisher.mu);
-    ASSERT_EQ(publisher.keys.size(), 1u);
-    EXPECT_EQ(publisher.keys[0], "schakel.deadletters.intake schakel.assignments.status/1/9");
-    v1::DeadLetter letter;
-    ASSERT_TRUE(letter.ParseFromString(publisher.values[0]));
-    EXPECT_EQ(letter.reason(), "not an event the referral view knows (schakel.assignments.status)");
-    EXPECT_EQ(letter.consumer(), "intake-view");
-  }
+  EXPECT_THAT(deadletter::testing::Sent(publisher),
+              ElementsAre("schakel.deadletters.intake schakel.assignments.status/1/9: not an "
+                          "event the referral view knows (schakel.assignments.status) "
+                          "(intake-view)"));
 
   Queue(*state, {Submitted("r-000000000000000000000002", 6)});
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 3; }));

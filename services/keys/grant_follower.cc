@@ -1,27 +1,10 @@
 #include "services/keys/grant_follower.h"
 
-#include <chrono>
 #include <vector>
 
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::keys {
-namespace {
-
-kafka::ConsumeLoopOptions LoopOptions(kafka::DeadLetterSink& dead_letters,
-                                      std::function<void(absl::Status)> on_fatal) {
-  kafka::ConsumeLoopOptions options;
-  options.name = "grants";
-  // The database is busy or full: stored again each second.
-  options.backoff = std::chrono::seconds(1);
-  options.max_backoff = std::chrono::seconds(1);
-  options.dead_letters = &dead_letters;
-  options.on_fatal = std::move(on_fatal);
-  return options;
-}
-
-}  // namespace
-
 absl::StatusOr<Grant> GrantOf(const std::string& value) {
   v1::AssignmentStatusChanged change;
   if (!change.ParseFromString(value)) {
@@ -42,9 +25,8 @@ GrantFollower::GrantFollower(kafka::RecordSource& source, KeyStore& store,
                              std::function<void(absl::Status)> on_fatal)
     : store_(store),
       stored_(std::move(stored)),
-      loop_(
-          source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
-          LoopOptions(dead_letters, std::move(on_fatal))) {}
+      loop_(source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
+            {.name = "grants", .dead_letters = &dead_letters, .on_fatal = std::move(on_fatal)}) {}
 
 kafka::BatchOutcome GrantFollower::Handle(std::span<const kafka::Record> batch) {
   // What has arrived by the time the first record is in hand is stored in one transaction.

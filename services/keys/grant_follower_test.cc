@@ -8,6 +8,7 @@
 #include <string>
 
 #include "libs/deadletter/dead_letters.h"
+#include "libs/deadletter/testing.h"
 #include "libs/kafka/fakes.h"
 #include "schakel/v1/events.pb.h"
 
@@ -52,18 +53,11 @@ TEST(GrantFollowerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndGrantsNothi
   EXPECT_EQ(*store->AssignmentKey("a-r-1-0", anna->key_id, "mjd", &got),
             KeyStore::Access::kNotGranted);
   EXPECT_EQ(stored, 0);
-  {
-    std::lock_guard<std::mutex> lock(publisher.mu);
-    ASSERT_EQ(publisher.keys.size(), 2u);
-    EXPECT_EQ(publisher.keys[0], "schakel.deadletters.keys schakel.keys.grants/0/3");
-    EXPECT_EQ(publisher.keys[1], "schakel.deadletters.keys schakel.keys.grants/0/4");
-    v1::DeadLetter first;
-    ASSERT_TRUE(first.ParseFromString(publisher.values[0]));
-    EXPECT_EQ(first.reason(), "not an AssignmentStatusChanged event");
-    v1::DeadLetter second;
-    ASSERT_TRUE(second.ParseFromString(publisher.values[1]));
-    EXPECT_EQ(second.reason(), "not an offer: to_status is not REQUESTED");
-  }
+  EXPECT_THAT(deadletter::testing::Sent(publisher),
+              ElementsAre("schakel.deadletters.keys schakel.keys.grants/0/3: not an "
+                          "AssignmentStatusChanged event (keys-grants)",
+                          "schakel.deadletters.keys schakel.keys.grants/0/4: not an offer: "
+                          "to_status is not REQUESTED (keys-grants)"));
 
   Queue(*state, {Change("a-r-1-0", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED, 5)});
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 3; }));

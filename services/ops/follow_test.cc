@@ -7,6 +7,7 @@
 #include <string>
 
 #include "libs/deadletter/dead_letters.h"
+#include "libs/deadletter/testing.h"
 #include "libs/kafka/fakes.h"
 #include "schakel/v1/events.pb.h"
 
@@ -63,15 +64,10 @@ TEST(ViewFollowerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndChangesNothi
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 3; }));
   EXPECT_EQ(view.Overview(kNow, true, ""), before);
   EXPECT_EQ(view.unreadable(), 2u);
-  {
-    std::lock_guard<std::mutex> lock(publisher.mu);
-    ASSERT_EQ(publisher.keys.size(), 1u) << "the one set aside before is not sent again";
-    EXPECT_EQ(publisher.keys[0], "schakel.deadletters.ops schakel.referrals.unroutable/0/3");
-    v1::DeadLetter letter;
-    ASSERT_TRUE(letter.ParseFromString(publisher.values[0]));
-    EXPECT_EQ(letter.reason(), "not a ReferralUnroutable event");
-    EXPECT_EQ(letter.consumer(), "ops");
-  }
+  // The one set aside before is not sent again.
+  EXPECT_THAT(deadletter::testing::Sent(publisher),
+              ElementsAre("schakel.deadletters.ops schakel.referrals.unroutable/0/3: not a "
+                          "ReferralUnroutable event (ops)"));
 
   Queue(*state, {Unroutable("r-3", 4)});
   ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 4; }));
