@@ -72,23 +72,22 @@ void ConsumeLoop::Start() {
 
 void ConsumeLoop::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  stop_cv_.notify_all();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 bool ConsumeLoop::stopping() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return stop_;
 }
 
 bool ConsumeLoop::Pause() {
   const std::chrono::milliseconds pause = backoff_;
   backoff_ = std::min(backoff_ * 2, std::max(options_.max_backoff, options_.backoff));
-  std::unique_lock lock(mu_);
-  return !stop_cv_.wait_for(lock, pause, [this] { return stop_; });
+  absl::MutexLock lock(&mu_);
+  return !mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(pause));
 }
 
 absl::Status ConsumeLoop::Fatal(absl::Status status) {

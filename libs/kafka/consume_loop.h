@@ -11,11 +11,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/consumer.h"
 
 namespace schakel::kafka {
@@ -210,9 +209,8 @@ class ConsumeLoop {
   std::chrono::milliseconds backoff_;
   std::unique_ptr<BatchCommit> own_commit_;  // when none was given
   BatchCommit& commit_;
-  mutable std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
+  mutable absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -20,7 +20,6 @@
 #include "libs/privacy/key_client.h"
 #include "libs/routing/network.h"
 #include "libs/service/process.h"
-#include "services/inbox/store/inbox_store.h"
 #include "services/inbox/assignment_gauges.h"
 #include "services/inbox/audit_queue.h"
 #include "services/inbox/erasure_consumer.h"
@@ -30,6 +29,7 @@
 #include "services/inbox/load_reporter.h"
 #include "services/inbox/outbox_relay.h"
 #include "services/inbox/startup.h"
+#include "services/inbox/store/inbox_store.h"
 
 namespace schakel {
 
@@ -134,8 +134,8 @@ int Main(int argc, char** argv) {
   // Without its topic the inbox is useless: fatal, the ordered shutdown.
   loop_options.on_fatal = process.FatalHandler();
   loop_options.dead_letters = &dead_letters;
-  inbox::InboxConsumer consumer(
-      std::make_unique<kafka::ConsumerSource>(std::move(kafka_consumer)), ingest, loop_options);
+  inbox::InboxConsumer consumer(std::make_unique<kafka::ConsumerSource>(std::move(kafka_consumer)),
+                                ingest, loop_options);
   process.Start(consumer);
 
   // The address actually bound (the port differs when asked for ":0").

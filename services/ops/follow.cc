@@ -39,11 +39,12 @@ absl::StatusOr<std::set<std::string>> SetAside(const std::string& bootstrap_serv
                                                const routing::Network& network,
                                                std::chrono::milliseconds timeout) {
   std::set<std::string> places;
-  absl::Status read = kafka::ReadToEnd(
-      bootstrap_servers, routing::DeadLetterTopic("ops"), Partitions(network), timeout,
-      [&places](const kafka::Record& record, bool tombstone) {
-        if (!tombstone) places.insert(record.key);  // the original's place (deadletter::Key)
-      });
+  absl::Status read =
+      kafka::ReadToEnd(bootstrap_servers, routing::DeadLetterTopic("ops"), Partitions(network),
+                       timeout, [&places](const kafka::Record& record, bool tombstone) {
+                         // Each key is the original's place (deadletter::Key).
+                         if (!tombstone) places.insert(record.key);
+                       });
   if (!read.ok()) return read;
   return places;
 }
@@ -52,9 +53,8 @@ ViewFollower::ViewFollower(kafka::RecordSource& source, OpsView& view,
                            kafka::DeadLetterSink& dead_letters, std::set<std::string> set_aside)
     : view_(view),
       set_aside_(std::move(set_aside)),
-      loop_(
-          source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
-          {.name = "ops", .dead_letters = &dead_letters}) {}
+      loop_(source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
+            {.name = "ops", .dead_letters = &dead_letters}) {}
 
 kafka::BatchOutcome ViewFollower::Handle(std::span<const kafka::Record> batch) {
   kafka::BatchOutcome out;

@@ -1,10 +1,10 @@
 // How the ops service's view keeps up with Kafka: every topic the view is folded from
-// (OpsView::Topics), followed from its beginning outside any group (kafka::Follower) through the one
-// consume loop, each record applied to the view; and a thread that asks Kafka every `lag_every` what
-// each inbox's consumer group has committed (for its lag). What the view cannot read or does not
-// believe goes to ops' own dead-letter topic with the reason. Ops reads everything again at every
-// start, so it sets a record aside once: what its dead-letter topic already holds (SetAside) is not
-// sent again.
+// (OpsView::Topics), followed from its beginning outside any group (kafka::Follower) through the
+// one consume loop, each record applied to the view; and a thread that asks Kafka every `lag_every`
+// what each inbox's consumer group has committed (for its lag). What the view cannot read or does
+// not believe goes to ops' own dead-letter topic with the reason. Ops reads everything again at
+// every start, so it sets a record aside once: what its dead-letter topic already holds (SetAside)
+// is not sent again.
 #pragma once
 
 #include <atomic>

@@ -204,18 +204,18 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
       source, [this](std::span<const kafka::Record> batch) { return Handle(batch); }, *this,
       options);
   {
-    std::lock_guard lock(loop_mu_);
+    absl::MutexLock lock(&loop_mu_);
     if (stop_.load()) return absl::OkStatus();
     loop_ = &loop;
   }
   absl::Status ran = loop.Run();
-  std::lock_guard lock(loop_mu_);
+  absl::MutexLock lock(&loop_mu_);
   loop_ = nullptr;
   return ran;
 }
 
 void Router::Stop() {
-  std::lock_guard lock(loop_mu_);
+  absl::MutexLock lock(&loop_mu_);
   stop_.store(true);
   if (loop_ != nullptr) loop_->Stop();
 }

@@ -9,12 +9,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/consume_loop.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
@@ -106,8 +106,8 @@ class Router final : private kafka::BatchCommit {
   kafka::Consumer* consumer_ = nullptr;
   std::vector<Output> out_;
   std::chrono::steady_clock::time_point next_tick_;
-  std::mutex loop_mu_;
-  kafka::ConsumeLoop* loop_ = nullptr;  // guarded by loop_mu_
+  absl::Mutex loop_mu_;
+  kafka::ConsumeLoop* loop_ ABSL_GUARDED_BY(loop_mu_) = nullptr;
 };
 
 }  // namespace schakel::router
