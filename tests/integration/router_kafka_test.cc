@@ -42,7 +42,9 @@ TEST(RouterKafkaTest, AnUnusableRecordIsADeadLetterWithItsReasonAndTheNextIsRout
       "regions:\n  - {id: stad, name: Stad}\n"
       "languages: [nl]\n"
       "organisations:\n  - id: " +
-          org + "\n    name: Router Test\n    needs: [debt]\n    regions: [stad]\n",
+          org +
+          "\n    name: Router Test\n    needs: [debt]\n    regions: [stad]\n"
+          "    languages: [nl]\n",
       "router_kafka_test");
   ASSERT_TRUE(network.ok()) << network.status();
   ASSERT_TRUE(
