@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "libs/kafka/consume_loop.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/routing/network.h"
@@ -27,7 +28,8 @@ std::string Key(const kafka::Record& record);
 v1::DeadLetter Make(const kafka::Record& record, std::string_view reason,
                     std::string_view consumer);
 
-class DeadLetters {
+// The consume loop's dead letters (kafka::ConsumeLoopOptions::dead_letters).
+class DeadLetters final : public kafka::DeadLetterSink {
  public:
   // `consumer` names the consumer in each dead letter (e.g. "intake-view"); `principal` is the
   // Kafka principal it runs as, whose dead-letter topic it writes (e.g. "intake").
@@ -42,7 +44,7 @@ class DeadLetters {
   // pause) while it cannot; false only when `stopping` says to give up first (the record must then
   // not be marked done: it comes again after a restart).
   bool Send(const kafka::Record& record, std::string_view reason,
-            const std::function<bool()>& stopping);
+            const std::function<bool()>& stopping) override;
 
  private:
   kafka::Publisher& publisher_;

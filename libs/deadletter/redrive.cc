@@ -43,6 +43,14 @@ std::vector<std::string> InputsOf(const routing::Network& network, std::string_v
 absl::Status CheckOrigin(const routing::Network& network, std::string_view dead_letter_topic,
                          const v1::DeadLetter& letter) {
   const std::string principal = topology::DeadLetterPrincipalOf(network, dead_letter_topic);
+  if (principal == "ops") {
+    // What ops could not show is read again, from the beginning, at its next start: there is
+    // nothing to publish again.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dead_letter_topic: '", std::string(dead_letter_topic),
+        "' is no consumer's dead-letter topic that is re-driven: ops sets aside what it cannot "
+        "show and reads it again at every start"));
+  }
   if (principal.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("dead_letter_topic: '", std::string(dead_letter_topic),

@@ -35,13 +35,15 @@ Place OriginalOf(const v1::DeadLetter& letter);
 // The topics `principal` consumes, whose records may be in its dead letters: the router its
 // inputs (submitted, cancellations, reassignments, each organisation's schakel.from.<org>, status,
 // forwarding); intake its view's (submitted, status, unroutable); the key service the grants; an
-// inbox its own topic and the erasures. Empty for a principal that dead-letters nothing.
+// inbox its own topic and the erasures. Empty for a principal whose dead letters are not re-driven
+// (ops) or that dead-letters nothing.
 std::vector<std::string> InputsOf(const routing::Network& network, std::string_view principal);
 
 // Whether the dead letter found on `dead_letter_topic` may be re-driven: that topic is a consumer's
 // dead-letter topic of `network` (INVALID_ARGUMENT otherwise) and the record the letter names is on
 // one of that consumer's inputs (FAILED_PRECONDITION otherwise, saying what it reads). The grants
-// topic, which only the router writes, is refused too.
+// topic, which only the router writes, is refused too. Ops' own dead letters are never re-driven
+// (INVALID_ARGUMENT): ops reads its topics again from their beginning at every start.
 absl::Status CheckOrigin(const routing::Network& network, std::string_view dead_letter_topic,
                          const v1::DeadLetter& letter);
 

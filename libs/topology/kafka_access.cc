@@ -101,9 +101,9 @@ constexpr Row kRows[] = {
     {"inbox-{org}", Op::kDescribe, Res::kTransactionalId, "schakel-audit-inbox-{org}"},
 
     // ops: follows status, unroutable, reassignments, every consumer's dead letters, each
-    // organisation's load topic and every inbox topic (without a group); asks the inboxes' groups
-    // what they committed
-    // (lag); publishes operators' reassignments.
+    // organisation's load topic and every inbox topic (without a group), setting aside what it
+    // cannot use on its own dead-letter topic; asks the inboxes' groups what they committed (lag);
+    // publishes operators' reassignments.
     {"ops", Op::kRead, Res::kTopic, kStatusTopic},
     {"ops", Op::kRead, Res::kTopic, kUnroutableTopic},
     {"ops", Op::kRead, Res::kTopic, kReassignTopic},
@@ -113,6 +113,7 @@ constexpr Row kRows[] = {
     {"ops", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"ops", Op::kDescribe, Res::kGroup, "schakel.follower"},
     {"ops", Op::kWrite, Res::kTopic, kReassignTopic},
+    {"ops", Op::kWrite, Res::kTopic, "schakel.deadletters.ops"},
     // Redrive (an operator's, through ops' API, audited): ops re-reads the original record a dead
     // letter names on the consumer's input topic and publishes exactly those bytes there again. So
     // it reads and writes the consumers' inputs - ops is a trusted service, and it republishes only

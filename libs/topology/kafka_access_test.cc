@@ -212,8 +212,8 @@ TEST(KafkaAccess, EachConsumerWritesOnlyItsOwnDeadLetters) {
   const Network network = TwoOrganisations();
   const std::vector<AclRule> rules = KafkaAccessRules(network);
   const std::vector<std::string> principals = DeadLetterPrincipals(network);
-  EXPECT_EQ(principals,
-            (std::vector<std::string>{"router", "intake", "keys", "inbox-alpha", "inbox-beta"}));
+  EXPECT_EQ(principals, (std::vector<std::string>{"router", "intake", "keys", "ops", "inbox-alpha",
+                                                  "inbox-beta"}));
   for (const std::string& writer : KafkaPrincipals(network)) {
     for (const std::string& owner : principals) {
       SCOPED_TRACE(writer + " on " + owner + "'s");

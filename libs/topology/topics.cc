@@ -22,7 +22,7 @@ std::string DeadLetterTopic(std::string_view principal) {
 }
 
 std::vector<std::string> DeadLetterPrincipals(const Network& network) {
-  std::vector<std::string> principals = {"router", "intake", "keys"};
+  std::vector<std::string> principals = {"router", "intake", "keys", "ops"};
   for (const Organisation& org : network.organisations) principals.push_back("inbox-" + org.id);
   return principals;
 }

@@ -33,7 +33,8 @@ inline constexpr std::string_view kRouterStateTopic = "schakel.router.state";
 // a redrive (through ops) can check that the record it names is an input of that consumer.
 inline constexpr std::string_view kDeadLetterTopicPrefix = "schakel.deadletters.";
 std::string DeadLetterTopic(std::string_view principal);
-// The principals that dead-letter: "router", "intake", "keys" and "inbox-<org>" per organisation.
+// The principals that dead-letter: "router", "intake", "keys", "ops" and "inbox-<org>" per
+// organisation.
 std::vector<std::string> DeadLetterPrincipals(const Network& network);
 // The principal whose dead-letter topic `topic` is; empty when it is none of `network`'s.
 std::string DeadLetterPrincipalOf(const Network& network, std::string_view topic);

@@ -32,14 +32,14 @@ TEST(TopicsTest, TheExampleNetworkHasTheseTopics) {
                   "schakel.load.gemeente", "schakel.load.leger-des-heils", "schakel.load.terwille",
                   "schakel.load.overweeghuis", "schakel.load.ggd", "schakel.load.mjd",
                   "schakel.deadletters.router", "schakel.deadletters.intake",
-                  "schakel.deadletters.keys", "schakel.deadletters.inbox-gemeente",
-                  "schakel.deadletters.inbox-leger-des-heils", "schakel.deadletters.inbox-terwille",
-                  "schakel.deadletters.inbox-overweeghuis", "schakel.deadletters.inbox-ggd",
-                  "schakel.deadletters.inbox-mjd", "schakel.audit.intake", "schakel.audit.keys",
-                  "schakel.audit.ops", "schakel.audit.inbox-gemeente",
-                  "schakel.audit.inbox-leger-des-heils", "schakel.audit.inbox-terwille",
-                  "schakel.audit.inbox-overweeghuis", "schakel.audit.inbox-ggd",
-                  "schakel.audit.inbox-mjd"));
+                  "schakel.deadletters.keys", "schakel.deadletters.ops",
+                  "schakel.deadletters.inbox-gemeente", "schakel.deadletters.inbox-leger-des-heils",
+                  "schakel.deadletters.inbox-terwille", "schakel.deadletters.inbox-overweeghuis",
+                  "schakel.deadletters.inbox-ggd", "schakel.deadletters.inbox-mjd",
+                  "schakel.audit.intake", "schakel.audit.keys", "schakel.audit.ops",
+                  "schakel.audit.inbox-gemeente", "schakel.audit.inbox-leger-des-heils",
+                  "schakel.audit.inbox-terwille", "schakel.audit.inbox-overweeghuis",
+                  "schakel.audit.inbox-ggd", "schakel.audit.inbox-mjd"));
 }
 
 }  // namespace

@@ -2,13 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 #include "schakel/v1/events.pb.h"
 #include "services/inbox/personal_data.h"
 
 namespace schakel::inbox {
-
 absl::StatusOr<std::size_t> ApplyErasure(store::InboxStore& store, const std::string& value) {
   v1::ClientErased erased;
   if (!erased.ParseFromString(value)) {
@@ -23,48 +20,34 @@ absl::StatusOr<std::size_t> ApplyErasure(store::InboxStore& store, const std::st
   return ids->size();
 }
 
-void ErasureConsumer::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
+ErasureConsumer::ErasureConsumer(std::string organisation, kafka::RecordSource& source,
+                                 store::InboxStore& store, kafka::DeadLetterSink& dead_letters,
+                                 std::function<void(absl::Status)> on_fatal)
+    : organisation_(std::move(organisation)),
+      store_(store),
+      loop_(source, [this](std::span<const kafka::Record> batch) { return Handle(batch); },
+            {.name = "inbox " + organisation_ + " erasures",
+             .dead_letters = &dead_letters,
+             .on_fatal = std::move(on_fatal)}) {}
 
-void ErasureConsumer::Stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-}
-
-void ErasureConsumer::Run() {
-  while (!stop_.load()) {
-    absl::StatusOr<std::optional<kafka::Record>> polled =
-        consumer_.Poll(std::chrono::milliseconds(200));
-    if (!polled.ok()) {
-      spdlog::critical("inbox {}: erasures: {}", organisation_,
-                       std::string(polled.status().message()));
-      std::abort();  // restart rather than keep data an operator erased
-    }
-    if (!polled->has_value()) continue;
-    const kafka::Record& record = **polled;
+kafka::BatchOutcome ErasureConsumer::Handle(std::span<const kafka::Record> batch) {
+  kafka::BatchOutcome out;
+  for (const kafka::Record& record : batch) {
     absl::StatusOr<std::size_t> purged = ApplyErasure(store_, record.value);
-    while (!purged.ok() && !absl::IsInvalidArgument(purged.status())) {
-      spdlog::error("inbox {}: erasure {}/{}@{} not applied yet, retrying: {}", organisation_,
-                    record.topic, record.partition, record.offset,
-                    std::string(purged.status().message()));
-      for (int i = 0; i < 10 && !stop_.load(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (stop_.load()) return;  // not marked done: applied after the restart
-      purged = ApplyErasure(store_, record.value);
+    if (absl::IsInvalidArgument(purged.status())) {
+      out.outcomes.push_back(kafka::Outcome::Rejected(purged.status()));
+      continue;
     }
     if (!purged.ok()) {
-      spdlog::error("inbox {}: erasure {}/{}@{} is unusable: {}", organisation_, record.topic,
-                    record.partition, record.offset, std::string(purged.status().message()));
-    } else {
-      spdlog::info("inbox {}: erasure {}/{}@{}: {} assignment(s) purged of personal data",
-                   organisation_, record.topic, record.partition, record.offset, *purged);
+      // Not applied yet: nothing after it is done either (it is applied after a restart at worst).
+      out.retry = purged.status();
+      break;
     }
-    if (absl::Status done = consumer_.MarkDone(record); !done.ok()) {
-      spdlog::warn("inbox {}: erasures: {}", organisation_, std::string(done.message()));
-    }
+    spdlog::info("inbox {}: erasure {}/{}@{}: {} assignment(s) purged of personal data",
+                 organisation_, record.topic, record.partition, record.offset, *purged);
+    out.outcomes.push_back(kafka::Outcome::Stored());
   }
+  return out;
 }
 
 }  // namespace schakel::inbox

@@ -1,49 +1,25 @@
-// The inbox's consume loop: one thread that polls the organisation's topic, takes what has arrived
-// as a batch (bounded in records and time), ingests the batch in one SQLite transaction, and marks
-// its records done only after that transaction is durable (duplicates and rejected records are
-// done too; a rejected one after its dead letter was acknowledged). When the store fails, the batch
-// is tried again one record at a time (each in its own transaction, as before batches), so that a
-// record the store keeps failing on holds up only itself and what follows it: nothing is committed
-// past a record that is not stored.
+// The inbox's consumer: the organisation's topic read through the one consume loop
+// (kafka::ConsumeLoop), which takes what has arrived as a batch (bounded in records and time); the
+// batch is ingested in one SQLite transaction, and its records are marked done only after that
+// transaction is durable (duplicates and rejected records are done too; a rejected one after its
+// dead letter was acknowledged). When the store fails, the batch is tried again one record at a
+// time (each in its own transaction, as before batches), so that a record the store keeps failing
+// on holds up only itself and what follows it: nothing is committed past a record that is not
+// stored.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <thread>
-#include <vector>
+#include <span>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "libs/deadletter/dead_letters.h"
-#include "libs/kafka/consumer.h"
+#include "libs/kafka/consume_loop.h"
 #include "services/inbox/ingest.h"
 
 namespace schakel::inbox {
-
-// What the loop needs from a Kafka consumer: kafka::Consumer through KafkaRecordSource, a fake in
-// tests.
-class RecordSource {
- public:
-  virtual ~RecordSource() = default;
-  virtual absl::StatusOr<std::optional<kafka::Record>> Poll(std::chrono::milliseconds timeout) = 0;
-  virtual absl::Status MarkDone(const kafka::Record& record) = 0;
-  virtual void Close() = 0;
-};
-
-class KafkaRecordSource final : public RecordSource {
- public:
-  explicit KafkaRecordSource(std::unique_ptr<kafka::Consumer> consumer);
-  absl::StatusOr<std::optional<kafka::Record>> Poll(std::chrono::milliseconds timeout) override;
-  absl::Status MarkDone(const kafka::Record& record) override;
-  void Close() override;
-
- private:
-  std::unique_ptr<kafka::Consumer> consumer_;
-};
 
 struct InboxConsumerOptions {
   // How long one poll waits for the first record of a batch; also bounds how long Stop() waits for
@@ -65,7 +41,7 @@ struct InboxConsumerOptions {
 class InboxConsumer {
  public:
   // `ingest` must outlive this object.
-  InboxConsumer(std::unique_ptr<RecordSource> source, AssignmentIngest& ingest,
+  InboxConsumer(std::unique_ptr<kafka::RecordSource> source, AssignmentIngest& ingest,
                 InboxConsumerOptions options = {});
   // Stops (see Stop).
   ~InboxConsumer();
@@ -80,27 +56,13 @@ class InboxConsumer {
   void Stop();
 
  private:
-  void Run();
-  // Polls for the next batch into `batch`; a status when the source failed for good (what was
-  // polled before the failure is still in `batch`).
-  absl::Status Collect(std::vector<kafka::Record>& batch);
-  // Ingests `batch` and finishes each record; false when the loop should end (stopping).
-  bool Process(const std::vector<kafka::Record>& batch);
-  // The record's outcome is durable: its dead letter when rejected, then marked done. False when
-  // stopping before the dead letter was acknowledged (the record is not marked: it comes again).
-  bool Finish(const kafka::Record& record, const IngestResult& result);
-  // Waits up to `timeout`; true when a stop was asked for.
-  bool WaitForStop(std::chrono::milliseconds timeout);
-  bool StopRequested();
+  kafka::BatchOutcome Handle(std::span<const kafka::Record> batch);
 
-  std::unique_ptr<RecordSource> source_;
+  std::unique_ptr<kafka::RecordSource> source_;
   AssignmentIngest& ingest_;
-  InboxConsumerOptions options_;
+  kafka::ConsumeLoop loop_;
   std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
   bool closed_ = false;
-  std::thread thread_;
 };
 
 }  // namespace schakel::inbox

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "libs/deadletter/testing.h"
+#include "libs/kafka/fakes.h"
 #include "services/inbox/test_util.h"
 
 namespace schakel::inbox {
@@ -23,57 +25,9 @@ using ::schakel::inbox::testing::MakeRecord;
 using ::schakel::inbox::testing::TempStore;
 using ::testing::ElementsAre;
 
-// Hands out queued records and remembers what was marked done and in which order relative to Close.
-class FakeSource final : public RecordSource {
- public:
-  struct State {
-    std::mutex mu;
-    std::deque<absl::StatusOr<std::optional<kafka::Record>>> queue;
-    std::vector<std::int64_t> done;
-    bool closed = false;
-    int marked_after_close = 0;
-  };
-  explicit FakeSource(std::shared_ptr<State> state) : state_(std::move(state)) {}
-
-  absl::StatusOr<std::optional<kafka::Record>> Poll(std::chrono::milliseconds timeout) override {
-    {
-      std::lock_guard<std::mutex> lock(state_->mu);
-      if (!state_->queue.empty()) {
-        auto next = std::move(state_->queue.front());
-        state_->queue.pop_front();
-        return next;
-      }
-    }
-    std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
-    return std::optional<kafka::Record>();
-  }
-  absl::Status MarkDone(const kafka::Record& record) override {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->closed) ++state_->marked_after_close;
-    state_->done.push_back(record.offset);
-    return absl::OkStatus();
-  }
-  void Close() override {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    state_->closed = true;
-  }
-
- private:
-  std::shared_ptr<State> state_;
-};
-
-// Waits (bounded) until `ready` holds; the loop runs on its own thread.
-template <typename Ready>
-bool Eventually(FakeSource::State& state, Ready ready) {
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(state.mu);
-      if (ready()) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
+using FakeSource = ::schakel::kafka::testing::FakeSource;
+using ::schakel::kafka::testing::Eventually;
+using ::schakel::kafka::testing::RecordingPublisher;
 
 TEST(InboxConsumerTest, MarksStoredDuplicateAndRejectedRecordsDone) {
   TempStore temp;
@@ -106,24 +60,6 @@ TEST(InboxConsumerTest, MarksStoredDuplicateAndRejectedRecordsDone) {
   EXPECT_EQ(ingest.counts().rejected, 1u);
   consumer.Stop();  // twice is fine
 }
-
-// Records a dead letter's publication; delivery succeeds.
-class RecordingPublisher final : public kafka::Publisher {
- public:
-  void Publish(std::string_view topic, std::string_view key, std::string_view value,
-               Done done) override {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      keys.push_back(std::string(topic) + " " + std::string(key));
-      values.push_back(std::string(value));
-    }
-    done(absl::OkStatus());
-  }
-  bool Reachable() const override { return true; }
-  std::mutex mu;
-  std::vector<std::string> keys;
-  std::vector<std::string> values;
-};
 
 TEST(InboxConsumerTest, ARejectedRecordBecomesADeadLetterBeforeItIsMarkedDone) {
   TempStore temp;
@@ -158,6 +94,44 @@ TEST(InboxConsumerTest, ARejectedRecordBecomesADeadLetterBeforeItIsMarkedDone) {
   EXPECT_EQ(letter.consumer(), "inbox-" + std::string(kOrg));
   EXPECT_FALSE(letter.reason().empty());
   EXPECT_EQ(temp.store().Count().value_or(-1), 1);
+}
+
+// Every unusable record reaches the inbox's dead-letter topic with the reason; the store is as it
+// was, and the next good record is still stored.
+TEST(InboxConsumerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndChangesNothing) {
+  TempStore temp;
+  ASSERT_TRUE(temp.ok());
+  AssignmentIngest ingest(kOrg, temp.store());
+  auto state = std::make_shared<FakeSource::State>();
+  kafka::Record first = MakeRecord(MakeEvent("r-1", 0, "debt", 100), 10);
+  kafka::Record bad = MakeRecord(MakeEvent("r-2", 0, "debt", 100), 11);
+  bad.value = "garbage";
+  kafka::Record next = MakeRecord(MakeEvent("r-3", 0, "debt", 100), 12);
+  kafka::testing::Queue(*state, {first});
+  InboxConsumerOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  RecordingPublisher publisher;
+  deadletter::DeadLetters dead_letters(publisher, "inbox-" + std::string(kOrg),
+                                       "inbox-" + std::string(kOrg));
+  options.dead_letters = &dead_letters;
+  InboxConsumer consumer(std::make_unique<FakeSource>(state), ingest, options);
+  consumer.Start();
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 1; }));
+  ASSERT_EQ(temp.store().Count().value_or(-1), 1);
+
+  kafka::testing::Queue(*state, {bad});
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
+  EXPECT_EQ(temp.store().Count().value_or(-1), 1);
+  EXPECT_EQ(ingest.counts().rejected, 1u);
+  EXPECT_THAT(deadletter::testing::Sent(publisher),
+              ElementsAre("schakel.deadletters.inbox-mjd schakel.inbox.mjd/2/11: value is not a "
+                          "schakel.v1.InboxEvent with an AssignmentRequested (inbox-mjd)"));
+
+  kafka::testing::Queue(*state, {next});
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 3; }));
+  consumer.Stop();
+  EXPECT_THAT(state->done, ElementsAre(10, 11, 12));
+  EXPECT_EQ(temp.store().Count().value_or(-1), 2);
 }
 
 TEST(InboxConsumerTest, WhatArrivedTogetherIsStoredInOneTransactionThenMarkedDoneInOrder) {

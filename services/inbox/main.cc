@@ -7,10 +7,13 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "libs/audit/writer.h"
+#include "libs/deadletter/dead_letters.h"
+#include "libs/kafka/consume_loop.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
@@ -119,17 +122,21 @@ int Main(int argc, char** argv) {
   std::unique_ptr<kafka::Consumer> erasure_consumer =
       process.Must(kafka::Consumer::Create(inbox::ErasureConsumerOptions(consumer_options)));
   process.OnStop([&] { erasure_consumer->Close(); });
-  inbox::ErasureConsumer erasures(org, *erasure_consumer, *store);
+  deadletter::DeadLetters dead_letters(publisher, me, me);
+  kafka::ConsumerSource erasure_source(*erasure_consumer);
+  inbox::ErasureConsumer erasures(org, erasure_source, *store, dead_letters,
+                                  [](const absl::Status&) {
+                                    std::abort();  // restart rather than keep erased data
+                                  });
   process.Start(erasures);
   process.Must(inbox::ReplayIfNew(*store, *kafka_consumer, ingest, topic),
                "cannot rebuild from " + topic);
-  deadletter::DeadLetters dead_letters(publisher, me, me);
   inbox::InboxConsumerOptions loop_options;
   // Without its topic the inbox is useless: fatal, the ordered shutdown.
   loop_options.on_fatal = process.FatalHandler();
   loop_options.dead_letters = &dead_letters;
-  inbox::InboxConsumer consumer(
-      std::make_unique<inbox::KafkaRecordSource>(std::move(kafka_consumer)), ingest, loop_options);
+  inbox::InboxConsumer consumer(std::make_unique<kafka::ConsumerSource>(std::move(kafka_consumer)),
+                                ingest, loop_options);
   process.Start(consumer);
 
   // The address actually bound (the port differs when asked for ":0").

@@ -5,9 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 
 #include "libs/audit/writer.h"
+#include "libs/deadletter/dead_letters.h"
+#include "libs/kafka/consume_loop.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
@@ -98,7 +101,10 @@ int Main(int argc, char** argv) {
            .extra = {}})));
   process.OnStop([&] { consumer->Close(); });
   deadletter::DeadLetters dead_letters(publisher, "intake-view", "intake");
-  intake::ViewConsumer view_consumer(*consumer, *view, &dead_letters);
+  kafka::ConsumerSource view_source(*consumer);
+  intake::ViewConsumer view_consumer(view_source, *view, &dead_letters, [](const absl::Status&) {
+    std::abort();  // restart rather than serve a view that no longer moves
+  });
   process.Start(view_consumer);
 
   // The key service is called over TLS with this service's own certificate ("intake").

@@ -1,12 +1,15 @@
-// Keeps the referral view up to date: a thread that consumes the submitted, status and unroutable
-// topics and applies each record to the ReferralView, marking it done only once the view stored it.
+// Keeps the referral view up to date: the submitted, status and unroutable topics, read through the
+// consume loop, applied to the ReferralView a batch at a time (one SQLite transaction, so the view
+// costs one fsync per batch, not per record); a record is marked done only once the view stored
+// it, and one the view cannot use goes to intake's dead letters.
 #pragma once
 
-#include <atomic>
-#include <thread>
+#include <functional>
+#include <span>
+#include <vector>
 
-#include "libs/deadletter/dead_letters.h"
-#include "libs/kafka/consumer.h"
+#include "absl/status/status.h"
+#include "libs/kafka/consume_loop.h"
 #include "services/intake/referral_view.h"
 
 namespace schakel::intake {
@@ -14,23 +17,24 @@ namespace schakel::intake {
 class ViewConsumer {
  public:
   // `dead_letters`, when given, receives the records the view cannot use (else they are logged).
-  ViewConsumer(kafka::Consumer& consumer, ReferralView& view,
-               deadletter::DeadLetters* dead_letters = nullptr)
-      : consumer_(consumer), view_(view), dead_letters_(dead_letters) {}
+  // `on_fatal`: the process's policy when the source fails for good (the loop then ends).
+  ViewConsumer(kafka::RecordSource& source, ReferralView& view,
+               kafka::DeadLetterSink* dead_letters = nullptr,
+               std::function<void(absl::Status)> on_fatal = nullptr);
   ~ViewConsumer() { Stop(); }
 
-  void Start();
-  // Stops the thread; the caller then closes the consumer.
-  void Stop();
+  void Start() { loop_.Start(); }
+  // Stops the loop; the caller then closes the source.
+  void Stop() { loop_.Stop(); }
 
  private:
-  void Run();
+  kafka::BatchOutcome Handle(std::span<const kafka::Record> batch);
 
-  kafka::Consumer& consumer_;
   ReferralView& view_;
-  deadletter::DeadLetters* dead_letters_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  // What the view made of the batch in hand when it could not store it: the batch comes again, and
+  // is then stored, not applied twice.
+  std::vector<absl::Status> applied_;
+  kafka::ConsumeLoop loop_;
 };
 
 }  // namespace schakel::intake

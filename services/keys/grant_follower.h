@@ -1,41 +1,42 @@
-// Learns which organisation each assignment was offered to: a thread that consumes the grants topic
+// Learns which organisation each assignment was offered to: the grants topic
 // (topology::kKeyGrantsTopic, written by the router alone: one REQUESTED status change for each
-// offer, in the same transaction as the offer itself) and stores a grant for each, marking records
-// done only once the grants are durable.
+// offer, in the same transaction as the offer itself), read through the consume loop, with a grant
+// stored for each, records marked done only once the grants are durable. Anything else on that
+// topic is unusable and goes to the key service's dead letters.
 #pragma once
 
-#include <atomic>
 #include <functional>
-#include <optional>
-#include <thread>
+#include <span>
+#include <string>
 
-#include "libs/kafka/consumer.h"
+#include "absl/status/statusor.h"
+#include "libs/kafka/consume_loop.h"
 #include "libs/topology/topics.h"
 #include "services/keys/key_store.h"
 
 namespace schakel::keys {
 
-// The grant a status record makes, if any (nullopt for every other record, and for one that does
-// not parse: the key service only needs the offers).
-std::optional<Grant> GrantOf(const std::string& value);
+// The grant an offer's status record makes. INVALID_ARGUMENT, saying why, for a record that does
+// not parse or is not an offer.
+absl::StatusOr<Grant> GrantOf(const std::string& value);
 
 class GrantFollower {
  public:
-  // `stored` (when given) runs on the follower's thread after each batch of grants is stored.
-  GrantFollower(kafka::Consumer& consumer, KeyStore& store, std::function<void()> stored = nullptr)
-      : consumer_(consumer), store_(store), stored_(std::move(stored)) {}
+  // `stored` (when given) runs on the loop's thread after each batch of grants is stored.
+  // `on_fatal`: the process's policy when the source fails for good (the loop then ends).
+  GrantFollower(kafka::RecordSource& source, KeyStore& store, kafka::DeadLetterSink& dead_letters,
+                std::function<void()> stored = nullptr,
+                std::function<void(absl::Status)> on_fatal = nullptr);
   ~GrantFollower() { Stop(); }
-  void Start();
-  // Stops the thread; the caller then closes the consumer.
-  void Stop();
+  void Start() { loop_.Start(); }
+  // Stops the loop; the caller then closes the source.
+  void Stop() { loop_.Stop(); }
 
  private:
-  void Run();
-  kafka::Consumer& consumer_;
+  kafka::BatchOutcome Handle(std::span<const kafka::Record> batch);
   KeyStore& store_;
   std::function<void()> stored_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  kafka::ConsumeLoop loop_;
 };
 
 }  // namespace schakel::keys

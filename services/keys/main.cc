@@ -5,8 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 
 #include "libs/audit/writer.h"
+#include "libs/deadletter/dead_letters.h"
+#include "libs/kafka/consume_loop.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/producer.h"
 #include "libs/metrics/metrics.h"
@@ -76,7 +79,11 @@ int Main(int argc, char** argv) {
       [&service] { return static_cast<double>(service->handed_out_sharing_unknown()); });
   // Grants wake the calls waiting for them as soon as they are stored (it stops before the
   // service).
-  keys::GrantFollower grants(*consumer, *store, [&service] { service->GrantsArrived(); });
+  deadletter::DeadLetters dead_letters(publisher, "keys-grants", "keys");
+  kafka::ConsumerSource grant_source(*consumer);
+  keys::GrantFollower grants(
+      grant_source, *store, dead_letters, [&service] { service->GrantsArrived(); },
+      [](const absl::Status&) { std::abort(); });  // restart rather than stop granting
   process.Start(grants);
   process.Serve({service.get()}, {.drain = std::chrono::seconds(10)});
   process.FollowKafka([&producer] { return producer->Reachable(); });

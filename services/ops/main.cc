@@ -9,9 +9,12 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "libs/audit/writer.h"
+#include "libs/deadletter/dead_letters.h"
+#include "libs/kafka/consume_loop.h"
 #include "libs/kafka/follower.h"
 #include "libs/kafka/probe.h"
 #include "libs/kafka/producer.h"
@@ -79,7 +82,18 @@ int Main(int argc, char** argv) {
   process.Serve({});
   process.FollowKafka([&probe] { return probe->Reachable(); }, /*health=*/true);
 
-  ops::OpsFollower follow(kafka, network, *follower, view, std::chrono::milliseconds(lag_every_ms));
+  // What ops set aside at an earlier start is not sent to its dead letters again.
+  absl::StatusOr<std::set<std::string>> set_aside =
+      ops::SetAside(kafka, network, std::chrono::seconds(30));
+  if (!set_aside.ok()) {
+    spdlog::warn("ops: what it set aside before is not known (it may set it aside again): {}",
+                 std::string(set_aside.status().message()));
+  }
+  deadletter::DeadLetters dead_letters(*producer, "ops", "ops");
+  kafka::FollowerSource follow_source(*follower);
+  ops::OpsFollower follow(kafka, network, follow_source, view, dead_letters,
+                          set_aside.value_or(std::set<std::string>{}),
+                          std::chrono::milliseconds(lag_every_ms));
   process.Start(follow);
   spdlog::info("ops listening on {} (gRPC), console at https://{}/, following {} topics (Kafka {})",
                process.listen(), console->address(), view.Topics().size(), kafka);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "libs/topology/topics.h"
 
 namespace schakel::ops {
@@ -47,64 +48,76 @@ std::vector<std::string> OpsView::Topics() const {
   return topics;
 }
 
-void OpsView::Apply(const kafka::Record& record) {
+absl::Status OpsView::Apply(const kafka::Record& record) {
   std::lock_guard lock(mu_);
   ++records_;
-  bool readable = true;
+  absl::Status used = ApplyLocked(record);
+  if (!used.ok() && !absl::IsFailedPrecondition(used)) ++unreadable_;
+  return used;
+}
+
+absl::Status OpsView::ApplyLocked(const kafka::Record& record) {
+  auto unreadable = [](const char* what) {
+    return absl::InvalidArgumentError(absl::StrCat("not a ", what, " event"));
+  };
   if (record.topic == topology::kStatusTopic) {
     v1::AssignmentStatusChanged change;
-    readable = change.ParseFromString(record.value);
-    if (readable) queues_.AddStatus(change);
+    if (!change.ParseFromString(record.value)) return unreadable("AssignmentStatusChanged");
+    queues_.AddStatus(change);
   } else if (record.topic == topology::kUnroutableTopic) {
     v1::ReferralUnroutable unroutable;
-    readable = unroutable.ParseFromString(record.value);
-    if (readable) unroutable_.AddUnroutable(unroutable);
+    if (!unroutable.ParseFromString(record.value)) return unreadable("ReferralUnroutable");
+    unroutable_.AddUnroutable(unroutable);
   } else if (record.topic == topology::kReassignTopic) {
     v1::ReassignRequested reassign;
-    readable = reassign.ParseFromString(record.value);
-    if (readable) unroutable_.AddReassign(reassign);
+    if (!reassign.ParseFromString(record.value)) return unreadable("ReassignRequested");
+    unroutable_.AddReassign(reassign);
   } else if (record.topic.starts_with(topology::kDeadLetterTopicPrefix)) {
     v1::DeadLetter letter;
-    readable = !record.value.empty() && letter.ParseFromString(record.value);
-    if (readable) {
-      DeadLetterRow row = DeadLetterRowOf(letter);
-      row.letter_topic = record.topic;
-      row.letter_partition = record.partition;
-      row.letter_offset = record.offset;
-      dead_letters_.push_back(std::move(row));
+    if (record.value.empty() || !letter.ParseFromString(record.value)) {
+      return unreadable("DeadLetter");
     }
+    DeadLetterRow row = DeadLetterRowOf(letter);
+    row.letter_topic = record.topic;
+    row.letter_partition = record.partition;
+    row.letter_offset = record.offset;
+    dead_letters_.push_back(std::move(row));
   } else if (record.topic.rfind(topology::kLoadTopicPrefix, 0) == 0) {
     v1::InboxLoad load;
-    readable = load.ParseFromString(record.value);
+    if (!load.ParseFromString(record.value)) return unreadable("InboxLoad");
     // Whose report it is, the topic says (only that organisation writes it): one claiming another
     // organisation is not believed, or it could point the other's lag at a group of its choosing.
-    if (readable && record.topic != topology::LoadTopic(load.organisation())) {
+    if (record.topic != topology::LoadTopic(load.organisation())) {
       ++forged_;
       spdlog::warn("ops: load report on {} ignored: it claims organisation \"{}\"", record.topic,
                    absl::CHexEscape(load.organisation().substr(0, 64)));
-    } else if (readable && !load.consumer_group().empty()) {
-      groups_[load.organisation()] = load.consumer_group();
+      return absl::FailedPreconditionError(
+          absl::StrCat("a load report on ", record.topic, " claims another organisation"));
     }
+    if (!load.consumer_group().empty()) groups_[load.organisation()] = load.consumer_group();
   } else {
     // An inbox topic: everything on it is for its inbox to consume (the lag), offers count.
     for (const routing::Organisation& org : network_.organisations) {
       if (record.topic != topology::InboxTopic(org.id)) continue;
       topic_records_[org.id].Seen(record.partition, record.offset);
       v1::InboxEvent event;
-      readable = event.ParseFromString(record.value);
+      if (!event.ParseFromString(record.value)) return unreadable("InboxEvent");
       // An offer for another organisation on this one's topic is not the router's (the topic has
       // two writers: the router's offers, and the organisation's own echoes): not counted.
-      if (readable && event.has_requested() && event.requested().organisation() != org.id) {
+      if (event.has_requested() && event.requested().organisation() != org.id) {
         ++forged_;
         spdlog::warn("ops: an offer on {} for another organisation ignored", record.topic);
-      } else if (readable && event.has_requested()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("an offer on ", record.topic, " for another organisation"));
+      }
+      if (event.has_requested()) {
         queues_.AddOffer(event.requested());
         unroutable_.AddOffer(event.requested());
       }
       break;
     }
   }
-  if (!readable) ++unreadable_;
+  return absl::OkStatus();
 }
 
 std::map<std::string, std::string> OpsView::ConsumerGroups() const {

@@ -34,9 +34,10 @@ class OpsView {
   // The topics the view is folded from.
   std::vector<std::string> Topics() const;
 
-  // One record of any of Topics(). Records it cannot read are counted and skipped (the consumers
-  // that own those topics dead-letter them).
-  void Apply(const kafka::Record& record);
+  // One record of any of Topics(). One it cannot read (INVALID_ARGUMENT, counted as unreadable) or
+  // does not believe (FAILED_PRECONDITION, counted as forged) changes nothing; the status says why
+  // (its follower sets the record aside as a dead letter).
+  absl::Status Apply(const kafka::Record& record);
 
   // Each organisation's inbox consumer group, as its load reports name it.
   std::map<std::string, std::string> ConsumerGroups() const;
@@ -70,6 +71,7 @@ class OpsView {
 
  private:
   std::map<std::string, std::int64_t> LagLocked() const;
+  absl::Status ApplyLocked(const kafka::Record& record);
 
   const routing::Network network_;
   mutable std::mutex mu_;

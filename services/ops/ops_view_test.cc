@@ -62,14 +62,23 @@ class OpsViewTest : public ::testing::Test {
     load.set_organisation("alpha");
     load.set_open(2);
     load.set_consumer_group("schakel.inbox.alpha.db-1");
-    view_.Apply(Record("schakel.load.alpha", load, 0, 0));
+    ASSERT_TRUE(view_.Apply(Record("schakel.load.alpha", load, 0, 0)).ok());
     // alpha: an urgent housing offer 5 h old (overdue), one 1 h old, then a debt one accepted.
-    view_.Apply(Record("schakel.inbox.alpha",
-                       Offer("a-1-0", "alpha", "housing", kNow - std::chrono::hours(5)), 0, 0));
-    view_.Apply(Record("schakel.inbox.alpha",
-                       Offer("a-1-1", "alpha", "housing", kNow - std::chrono::hours(1)), 1, 0));
-    view_.Apply(Record("schakel.inbox.alpha",
-                       Offer("a-1-2", "alpha", "debt", kNow - std::chrono::minutes(2)), 1, 2));
+    ASSERT_TRUE(
+        view_
+            .Apply(Record("schakel.inbox.alpha",
+                          Offer("a-1-0", "alpha", "housing", kNow - std::chrono::hours(5)), 0, 0))
+            .ok());
+    ASSERT_TRUE(
+        view_
+            .Apply(Record("schakel.inbox.alpha",
+                          Offer("a-1-1", "alpha", "housing", kNow - std::chrono::hours(1)), 1, 0))
+            .ok());
+    ASSERT_TRUE(
+        view_
+            .Apply(Record("schakel.inbox.alpha",
+                          Offer("a-1-2", "alpha", "debt", kNow - std::chrono::minutes(2)), 1, 2))
+            .ok());
     v1::AssignmentStatusChanged accepted;
     accepted.mutable_meta()->set_assignment_id("a-1-2");
     *accepted.mutable_meta()->mutable_occurred_at() = TimeUtil::TimeTToTimestamp(
@@ -78,7 +87,7 @@ class OpsViewTest : public ::testing::Test {
     accepted.set_to_status(v1::ASSIGNMENT_STATUS_ACCEPTED);
     accepted.set_version(3);
     accepted.set_need_code("debt");
-    view_.Apply(Record("schakel.assignments.status", accepted, 0, 0));
+    ASSERT_TRUE(view_.Apply(Record("schakel.assignments.status", accepted, 0, 0)).ok());
 
     v1::ReferralUnroutable unroutable;
     unroutable.mutable_meta()->set_referral_id("r-2");
@@ -90,7 +99,7 @@ class OpsViewTest : public ::testing::Test {
     unroutable.mutable_sharing()->add_organisations("alpha");
     v1::PassedOver* p = unroutable.add_passed_over();
     p->set_reason("does not serve need 'income' (2 organisations)");
-    view_.Apply(Record("schakel.referrals.unroutable", unroutable, 1, 0));
+    ASSERT_TRUE(view_.Apply(Record("schakel.referrals.unroutable", unroutable, 1, 0)).ok());
 
     v1::DeadLetter letter;
     letter.set_topic("schakel.inbox.beta");
@@ -99,7 +108,7 @@ class OpsViewTest : public ::testing::Test {
     letter.set_consumer("inbox-beta");
     letter.set_reason("undecodable InboxEvent");
     letter.set_value("MARKER-PAYLOAD");
-    view_.Apply(Record("schakel.deadletters.inbox-beta", letter, 2, 5));
+    ASSERT_TRUE(view_.Apply(Record("schakel.deadletters.inbox-beta", letter, 2, 5)).ok());
   }
 
   OpsView view_{Network()};
@@ -176,7 +185,7 @@ TEST_F(OpsViewTest, AReassignmentIsCheckedThenOnItsWay) {
   v1::InboxEvent offer = Offer("a-2-0.1", "alpha", "income", kNow);
   offer.mutable_requested()->mutable_meta()->set_referral_id("r-2");
   offer.mutable_requested()->set_previous_assignment_id("a-2-0");
-  view_.Apply(Record("schakel.inbox.alpha", offer, 0, 5));
+  ASSERT_TRUE(view_.Apply(Record("schakel.inbox.alpha", offer, 0, 5)).ok());
   EXPECT_EQ(view_.Overview(kNow, true, "")["unroutable"][0]["reassigned_to"], "alpha");
 }
 
@@ -192,7 +201,7 @@ TEST_F(OpsViewTest, ALoadReportClaimingAnotherOrganisationIsIgnored) {
   forged.set_consumer_group("schakel.inbox.beta.chosen-by-beta");
   kafka::Record record = Record("schakel.load.beta", forged, 0, 1);
   record.key = "alpha";
-  view_.Apply(record);
+  EXPECT_EQ(view_.Apply(record).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(view_.forged(), 1u);
   EXPECT_EQ(view_.ConsumerGroups(),
             (std::map<std::string, std::string>{{"alpha", "schakel.inbox.alpha.db-1"}}));
@@ -203,8 +212,9 @@ TEST_F(OpsViewTest, ALoadReportClaimingAnotherOrganisationIsIgnored) {
 // others: an "offer" for beta on alpha's topic does not show as beta's work.
 TEST_F(OpsViewTest, AnOfferOnAnotherOrganisationsTopicIsIgnored) {
   const nlohmann::json before = view_.Overview(kNow, true, "")["organisations"];
-  view_.Apply(Record("schakel.inbox.alpha",
-                     Offer("a-9-0", "beta", "housing", kNow - std::chrono::hours(9)), 0, 1));
+  const kafka::Record offer = Record(
+      "schakel.inbox.alpha", Offer("a-9-0", "beta", "housing", kNow - std::chrono::hours(9)), 0, 1);
+  EXPECT_EQ(view_.Apply(offer).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(view_.forged(), 1u);
   EXPECT_EQ(view_.Overview(kNow, true, "")["organisations"], before);
 }
@@ -214,20 +224,21 @@ TEST_F(OpsViewTest, UnreadableRecordsAreCountedAndSkipped) {
   garbage.topic = "schakel.referrals.unroutable";
   garbage.value = "\xff\xff\xff";
   const std::uint64_t before = view_.unreadable();
-  view_.Apply(garbage);
+  EXPECT_EQ(view_.Apply(garbage).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(view_.unreadable(), before + 1);
   EXPECT_EQ(view_.Overview(kNow, true, "")["unroutable"].size(), 1u);
 }
 
 TEST(OpsViewTopicsTest, FollowsEveryInboxTopicAndTheOperatorsTopics) {
   const OpsView view(Network());
-  EXPECT_THAT(view.Topics(),
-              ::testing::UnorderedElementsAre(
-                  "schakel.assignments.status", "schakel.referrals.unroutable",
-                  "schakel.operator.reassignments", "schakel.load.alpha", "schakel.load.beta",
-                  "schakel.inbox.alpha", "schakel.inbox.beta", "schakel.deadletters.router",
-                  "schakel.deadletters.intake", "schakel.deadletters.keys",
-                  "schakel.deadletters.inbox-alpha", "schakel.deadletters.inbox-beta"));
+  EXPECT_THAT(
+      view.Topics(),
+      ::testing::UnorderedElementsAre(
+          "schakel.assignments.status", "schakel.referrals.unroutable",
+          "schakel.operator.reassignments", "schakel.load.alpha", "schakel.load.beta",
+          "schakel.inbox.alpha", "schakel.inbox.beta", "schakel.deadletters.router",
+          "schakel.deadletters.intake", "schakel.deadletters.keys", "schakel.deadletters.ops",
+          "schakel.deadletters.inbox-alpha", "schakel.deadletters.inbox-beta"));
 }
 
 }  // namespace

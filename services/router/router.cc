@@ -111,76 +111,72 @@ absl::Status Router::Renew(const absl::Status& why) {
   return absl::OkStatus();
 }
 
-absl::Status Router::Run(kafka::Consumer& consumer) {
-  auto next_tick = std::chrono::steady_clock::now();
-  auto backoff = std::chrono::milliseconds(200);
-  while (!stop_.load()) {
-    if (rebalanced_) {
-      rebalanced_ = false;
-      if (absl::Status s = Reset(consumer); !s.ok()) {
-        spdlog::warn("router: cannot restore the escalation state yet: {}",
-                     std::string(s.message()));
-        rebalanced_ = true;
-        std::this_thread::sleep_for(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-        consumer.Poll(std::chrono::milliseconds(0)).IgnoreError();  // serve group events
-        continue;
-      }
-      backoff = std::chrono::milliseconds(200);
-    }
-    const std::shared_ptr<const routing::Policy> policy = policy_();
-    // The organisations' load is read once a batch is in hand, not before the poll waits: a
-    // referral that arrives during the wait is decided on what was known when it arrived.
-    bool load_taken = false;
-    auto take_load = [&] {
-      if (load_taken) return;
-      escalation_.SetLoad(load_ ? load_() : nullptr);
-      load_taken = true;
-    };
-    std::vector<Output> out;
-    std::size_t consumed = 0;
-    auto timeout = std::chrono::milliseconds(100);
-    while (consumed < kMaxBatch) {
-      absl::StatusOr<std::optional<kafka::Record>> record = consumer.Poll(timeout);
-      if (!record.ok()) return record.status();
-      if (rebalanced_ || !record->has_value()) break;
-      timeout = std::chrono::milliseconds(0);  // take what is already there, then publish
-      ++consumed;
-      take_load();
-      absl::StatusOr<std::vector<Output>> handled = escalation_.Handle(*policy, **record);
-      if (handled.ok()) {
-        for (Output& o : *handled) out.push_back(std::move(o));
-        routed_.fetch_add(1);
-      } else {
-        // Never log the payload: it holds personal data. The record goes to the dead letters in
-        // this batch's transaction, so it is neither lost nor blocking.
-        spdlog::error("router: dead letter {}[{}]@{}: {}", (*record)->topic, (*record)->partition,
-                      (*record)->offset, std::string(handled.status().message()));
-        out.push_back({topology::DeadLetterTopic("router"), deadletter::Key(**record),
-                       deadletter::Make(**record, std::string(handled.status().message()), "router")
-                           .SerializeAsString()});
-        rejected_.fetch_add(1);
-      }
-    }
-    if (rebalanced_) continue;  // the batch is dropped; Reset reads the state again
-    if (std::chrono::steady_clock::now() >= next_tick) {
-      take_load();
-      for (Output& o : escalation_.Tick(*policy)) out.push_back(std::move(o));
-      next_tick = std::chrono::steady_clock::now() + tick_;
-    }
-    for (Output& o : escalation_.TakeStateChanges()) out.push_back(std::move(o));
-    if (consumed == 0 && out.empty()) continue;
+absl::Status Router::Ready() {
+  if (!rebalanced_) return absl::OkStatus();
+  rebalanced_ = false;
+  out_.clear();  // what was not committed is read again
+  if (absl::Status s = Reset(*consumer_); !s.ok()) {
+    rebalanced_ = true;
+    return absl::Status(s.code(),
+                        absl::StrCat("cannot restore the escalation state yet: ", s.message()));
+  }
+  return absl::OkStatus();
+}
 
-    absl::Status published = Publish(consumer, out);
-    if (published.ok()) {
-      if (on_committed_) on_committed_(out);
-      continue;
+kafka::BatchOutcome Router::Handle(std::span<const kafka::Record> batch) {
+  const std::shared_ptr<const routing::Policy> policy = policy_();
+  // The organisations' load is read once a batch is in hand, not before the poll waits: a
+  // referral that arrives during the wait is decided on what was known when it arrived.
+  bool load_taken = false;
+  auto take_load = [&] {
+    if (load_taken) return;
+    escalation_.SetLoad(load_ ? load_() : nullptr);
+    load_taken = true;
+  };
+  kafka::BatchOutcome judged;
+  for (const kafka::Record& record : batch) {
+    take_load();
+    absl::StatusOr<std::vector<Output>> handled = escalation_.Handle(*policy, record);
+    if (handled.ok()) {
+      for (Output& o : *handled) out_.push_back(std::move(o));
+      routed_.fetch_add(1);
+      judged.outcomes.push_back(kafka::Outcome::Stored());
+    } else {
+      // Neither lost nor blocking: a dead letter in this batch's transaction (Commit).
+      rejected_.fetch_add(1);
+      judged.outcomes.push_back(kafka::Outcome::Rejected(handled.status()));
     }
-    if (absl::IsFailedPrecondition(published)) {
-      if (absl::Status renewed = Renew(published); !renewed.ok()) return renewed;
-      rebalanced_ = true;  // forget what was not committed and read it again
-      continue;
-    }
+  }
+  if (std::chrono::steady_clock::now() >= next_tick_) {
+    take_load();
+    for (Output& o : escalation_.Tick(*policy)) out_.push_back(std::move(o));
+    next_tick_ = std::chrono::steady_clock::now() + tick_;
+  }
+  for (Output& o : escalation_.TakeStateChanges()) out_.push_back(std::move(o));
+  return judged;
+}
+
+absl::StatusOr<kafka::BatchCommit::Committed> Router::Commit(
+    std::span<const kafka::Record> batch, std::span<const kafka::Outcome> outcomes,
+    const std::function<bool()>&) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!outcomes[i].rejected()) continue;
+    out_.push_back(
+        {topology::DeadLetterTopic("router"), deadletter::Key(batch[i]),
+         deadletter::Make(batch[i], std::string(outcomes[i].reason().message()), "router")
+             .SerializeAsString()});
+  }
+  if (batch.empty() && out_.empty()) return Committed::kDone;
+  const std::vector<Output> out = std::move(out_);
+  out_.clear();
+  absl::Status published = Publish(*consumer_, out);
+  if (published.ok()) {
+    if (on_committed_) on_committed_(out);
+    return Committed::kDone;
+  }
+  if (absl::IsFailedPrecondition(published)) {
+    if (absl::Status renewed = Renew(published); !renewed.ok()) return renewed;
+  } else {
     spdlog::warn(
         "router: transaction of {} records aborted ({}); redoing from the committed "
         "positions",
@@ -189,9 +185,40 @@ absl::Status Router::Run(kafka::Consumer& consumer) {
     if (absl::Status s = producer_.Abort(std::chrono::seconds(30)); !s.ok()) {
       if (absl::Status renewed = Renew(s); !renewed.ok()) return renewed;
     }
-    rebalanced_ = true;  // forget what was not committed and read it again
   }
-  return absl::OkStatus();
+  rebalanced_ = true;  // forget what was not committed and read it again
+  return Committed::kAgain;
+}
+
+absl::Status Router::Run(kafka::Consumer& consumer) {
+  consumer_ = &consumer;
+  next_tick_ = std::chrono::steady_clock::now();
+  kafka::ConsumerSource source(consumer);
+  kafka::ConsumeLoopOptions options;
+  options.name = "router";
+  options.poll_timeout = std::chrono::milliseconds(100);
+  options.max_batch = kMaxBatch;
+  options.backoff = std::chrono::milliseconds(200);
+  options.max_backoff = std::chrono::milliseconds(5000);
+  options.handle_idle = true;  // the clock's escalations
+  kafka::ConsumeLoop loop(
+      source, [this](std::span<const kafka::Record> batch) { return Handle(batch); }, *this,
+      options);
+  {
+    absl::MutexLock lock(&loop_mu_);
+    if (stop_.load()) return absl::OkStatus();
+    loop_ = &loop;
+  }
+  absl::Status ran = loop.Run();
+  absl::MutexLock lock(&loop_mu_);
+  loop_ = nullptr;
+  return ran;
+}
+
+void Router::Stop() {
+  absl::MutexLock lock(&loop_mu_);
+  stop_.store(true);
+  if (loop_ != nullptr) loop_->Stop();
 }
 
 }  // namespace schakel::router

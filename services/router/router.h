@@ -9,10 +9,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/kafka/consume_loop.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/kafka/transactional_producer.h"
@@ -28,7 +31,11 @@ namespace schakel::router {
 // partition N of every topic to the same member), and publishes what Escalation decides, the
 // changed escalation state and the consumed positions in one Kafka transaction per batch. A crash
 // at any moment leaves either the whole batch or none of it.
-class Router {
+//
+// It reads through the one consume loop (kafka::ConsumeLoop): Handle judges a batch, and the
+// router's own commit (the kafka::BatchCommit it is) publishes the batch's output, its dead letters
+// and the consumed positions in that transaction.
+class Router final : private kafka::BatchCommit {
  public:
   using PolicySource = std::function<std::shared_ptr<const routing::Policy>()>;
 
@@ -57,7 +64,7 @@ class Router {
   // not go on (fenced again and again by another instance with the same transactional id, or a
   // fatal Kafka error): restart the process.
   absl::Status Run(kafka::Consumer& consumer);
-  void Stop() { stop_.store(true); }
+  void Stop();
 
   std::uint64_t routed() const { return routed_.load(); }
   std::uint64_t rejected() const { return rejected_.load(); }
@@ -67,6 +74,16 @@ class Router {
   // the escalation state of the assigned partitions again.
   absl::Status Reset(kafka::Consumer& consumer);
   absl::Status Publish(kafka::Consumer& consumer, const std::vector<Output>& out);
+  // The loop's handler: each record through Escalation (one it refuses is rejected: a dead letter
+  // in this batch's transaction), and the clock's escalations when they are due.
+  kafka::BatchOutcome Handle(std::span<const kafka::Record> batch);
+  // kafka::BatchCommit: the state is read again after a rebalance or an aborted transaction
+  // (Ready); a batch read while the partitions moved is dropped (Void); the transaction (Commit).
+  absl::Status Ready() override;
+  bool Void() override { return rebalanced_; }
+  absl::StatusOr<Committed> Commit(std::span<const kafka::Record> batch,
+                                   std::span<const kafka::Outcome> outcomes,
+                                   const std::function<bool()>& stopping) override;
   // After the producer reported itself fenced or stuck (`why`): a new producer, unless this
   // happened more than ten times in five minutes.
   absl::Status Renew(const absl::Status& why);
@@ -84,6 +101,13 @@ class Router {
   std::atomic<std::uint64_t> rejected_{0};
   std::vector<std::chrono::steady_clock::time_point> renewals_;
   std::function<void(const std::vector<Output>&)> on_committed_;
+  // While Run runs: its consumer, the output of the batch in hand (published by Commit), and when
+  // the clock's escalations are due next.
+  kafka::Consumer* consumer_ = nullptr;
+  std::vector<Output> out_;
+  std::chrono::steady_clock::time_point next_tick_;
+  absl::Mutex loop_mu_;
+  kafka::ConsumeLoop* loop_ ABSL_GUARDED_BY(loop_mu_) = nullptr;
 };
 
 }  // namespace schakel::router
