@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "absl/time/time.h"
 #include "libs/service/server.h"
 
 namespace schakel::service {
@@ -16,17 +17,16 @@ HealthFollower::HealthFollower(grpc::Server& server, std::string what,
 
 HealthFollower::~HealthFollower() {
   {
-    std::lock_guard lock(mu_);
-    stop_ = true;
+    absl::MutexLock lock(&mu_);
+    stop_ = true;  // wakes StopWithin as the lock is released
   }
-  wake_.notify_all();
   thread_.join();
 }
 
 void HealthFollower::Loop() {
   std::optional<bool> serving;
-  std::unique_lock lock(mu_);
-  while (!stop_) {
+  if (StopWithin(absl::ZeroDuration())) return;
+  do {
     const bool now = condition_();
     if (serving != now) {
       SetServing(server_, now);
@@ -36,8 +36,12 @@ void HealthFollower::Loop() {
       }
       serving = now;
     }
-    wake_.wait_for(lock, every_, [this] { return stop_; });
-  }
+  } while (!StopWithin(absl::FromChrono(every_)));
+}
+
+bool HealthFollower::StopWithin(absl::Duration wait) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&stop_), wait);
 }
 
 }  // namespace schakel::service
