@@ -18,15 +18,15 @@ HealthFollower::HealthFollower(grpc::Server& server, std::string what,
 HealthFollower::~HealthFollower() {
   {
     absl::MutexLock lock(&mu_);
-    stop_ = true;  // wakes StopWithin as the lock is released
+    stop_ = true;  // wakes Loop as the lock is released
   }
   thread_.join();
 }
 
 void HealthFollower::Loop() {
   std::optional<bool> serving;
-  if (StopWithin(absl::ZeroDuration())) return;
-  do {
+  absl::MutexLock lock(&mu_);
+  while (!stop_) {
     const bool now = condition_();
     if (serving != now) {
       SetServing(server_, now);
@@ -36,12 +36,8 @@ void HealthFollower::Loop() {
       }
       serving = now;
     }
-  } while (!StopWithin(absl::FromChrono(every_)));
-}
-
-bool HealthFollower::StopWithin(absl::Duration wait) {
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&stop_), wait);
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(every_));
+  }
 }
 
 }  // namespace schakel::service

@@ -25,9 +25,7 @@ class HealthFollower {
   HealthFollower& operator=(const HealthFollower&) = delete;
 
  private:
-  void Loop();
-  // Waits at most `wait` for the stop; whether it came.
-  bool StopWithin(absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu_);
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
   grpc::Server& server_;
   std::string what_;
