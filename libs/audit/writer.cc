@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "libs/kafka/admin.h"
 #include "libs/kafka/transactional_producer.h"
 #include "libs/routing/network.h"
@@ -57,27 +58,24 @@ void ChainWriter::Start() {
 }
 
 void ChainWriter::Notify() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    notified_ = true;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  notified_ = true;  // wakes Wait as the lock is released
 }
 
 void ChainWriter::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
     stop_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 bool ChainWriter::Wait(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [this] { return stop_ || notified_; });
+  absl::MutexLock lock(&mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || notified_; };
+  mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(timeout));
   notified_ = false;
   return stop_;
 }
@@ -110,7 +108,7 @@ void ChainWriter::Run() {
     backoff = options_.initial_backoff;
     fences = 0;
     if (*published == options_.batch_size) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping = stop_;
       continue;
     }
@@ -257,7 +255,7 @@ void AuditLog::Stop() {
   writer_.Stop();
   std::deque<Item> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
     left.swap(items_);
@@ -273,7 +271,7 @@ void AuditLog::Stop() {
 
 void AuditLog::Append(v1::AuditEntry entry, Done done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!stopped_ && items_.size() < max_queued_) {
       items_.push_back({next_id_++, std::move(entry), std::move(done)});
       done = nullptr;
@@ -297,7 +295,7 @@ absl::Status AuditLog::RecordAndWait(v1::AuditEntry entry, std::chrono::millisec
 }
 
 absl::StatusOr<std::vector<Queued>> AuditLog::Pending(int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<Queued> out;
   for (const Item& item : items_) {
     if (static_cast<int>(out.size()) >= limit) break;
@@ -309,7 +307,7 @@ absl::StatusOr<std::vector<Queued>> AuditLog::Pending(int limit) {
 absl::Status AuditLog::Published(const std::vector<std::int64_t>& ids) {
   std::vector<Done> dones;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (std::int64_t id : ids) {
       auto it = std::find_if(items_.begin(), items_.end(),
                              [id](const Item& item) { return item.id == id; });

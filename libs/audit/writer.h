@@ -24,19 +24,19 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/audit/entry.h"
 #include "libs/audit/signing.h"
 #include "libs/kafka/producer.h"
@@ -144,9 +144,9 @@ class ChainWriter {
   // Starts the publishing thread.
   void Start();
   // Something was queued: publish soon.
-  void Notify();
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_);
   // Publishes what is queued for at most stop_timeout, then stops; what is left stays queued.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // One batch: links it after the chain's head and commits it; returns how many were published.
   // For Start's loop, and for tests.
@@ -159,8 +159,8 @@ class ChainWriter {
  private:
   // Reads the chain's head from the topic (after the producer fenced every earlier one).
   absl::Status Sync();
-  void Run();
-  bool Wait(std::chrono::milliseconds timeout);
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  bool Wait(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   ChainWriterOptions options_;
   Queue& queue_;
@@ -173,11 +173,10 @@ class ChainWriter {
   // The batch whose commit outcome is unknown: entry hash -> queue id.
   std::map<std::string, std::int64_t> in_doubt_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool notified_ = false;
-  bool stopped_ = false;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
   std::atomic<std::uint64_t> published_{0};
 };
@@ -207,10 +206,10 @@ class AuditLog final : public Recorder, private Queue {
     Done done;
   };
   const std::size_t max_queued_;
-  std::mutex mu_;
-  std::int64_t next_id_ = 1;
-  std::deque<Item> items_;
-  bool stopped_ = false;
+  absl::Mutex mu_;
+  std::int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<Item> items_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   ChainWriter writer_;  // last: its thread uses the queue above
 };
 

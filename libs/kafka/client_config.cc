@@ -4,16 +4,18 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 #include <optional>
 
+#include "absl/base/const_init.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace schakel::kafka {
 namespace {
 
-std::mutex mu;
-std::optional<Properties> configured;  // guarded by mu
+ABSL_CONST_INIT absl::Mutex mu(absl::kConstInit);
+std::optional<Properties> configured ABSL_GUARDED_BY(mu);
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -45,7 +47,7 @@ absl::StatusOr<Properties> ReadClientConfigFile(const std::string& path) {
 }
 
 void SetClientConfig(Properties properties) {
-  std::lock_guard lock(mu);
+  absl::MutexLock lock(&mu);
   configured = std::move(properties);
 }
 
@@ -62,7 +64,7 @@ absl::Status SetClientConfigFile(const std::string& path) {
 
 Properties ClientConfig() {
   {
-    std::lock_guard lock(mu);
+    absl::MutexLock lock(&mu);
     if (configured) return *configured;
   }
   // Read at every use, not kept: a test may make the file (its broker's) after its first client.

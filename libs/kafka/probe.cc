@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "libs/kafka/client_config.h"
 
 namespace schakel::kafka {
@@ -37,18 +38,19 @@ absl::StatusOr<std::unique_ptr<ReachabilityProbe>> ReachabilityProbe::Start(
 
 ReachabilityProbe::~ReachabilityProbe() {
   {
-    std::lock_guard lock(mu_);
-    stop_ = true;
+    absl::MutexLock lock(&mu_);
+    stop_ = true;  // wakes StopWithin as the lock is released
   }
-  wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
+bool ReachabilityProbe::StopWithin(absl::Duration wait) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&stop_), wait);
+}
+
 void ReachabilityProbe::Loop() {
-  std::unique_lock lock(mu_);
-  wake_.wait_for(lock, every_, [this] { return stop_; });
-  while (!stop_) {
-    lock.unlock();
+  while (!StopWithin(absl::FromChrono(every_))) {
     RdKafka::Metadata* metadata = nullptr;
     const int timeout_ms = static_cast<int>(std::min<std::int64_t>(every_.count(), 1000));
     const bool answered =
@@ -62,8 +64,6 @@ void ReachabilityProbe::Loop() {
       }
     }
     client_->poll(0);
-    lock.lock();
-    wake_.wait_for(lock, every_, [this] { return stop_; });
   }
 }
 

@@ -5,13 +5,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace RdKafka {
 class Producer;
@@ -32,13 +32,14 @@ class ReachabilityProbe {
  private:
   ReachabilityProbe() = default;
   void Loop();
+  // Waits at most `wait` for the stop; whether it came.
+  bool StopWithin(absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::unique_ptr<RdKafka::Producer> client_;
   std::chrono::milliseconds every_{2000};
   std::atomic<bool> reachable_{false};
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

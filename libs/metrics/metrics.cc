@@ -7,10 +7,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace schakel::metrics {
 
@@ -96,7 +97,7 @@ class InterceptorFactory final : public grpc::experimental::ServerInterceptorFac
 class Metrics::LagGauges final : public prometheus::Collectable {
  public:
   void Set(const std::vector<kafka::PartitionLag>& lags) {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     lags_ = lags;
   }
   std::vector<prometheus::MetricFamily> Collect() const override {
@@ -104,7 +105,7 @@ class Metrics::LagGauges final : public prometheus::Collectable {
     family.name = "schakel_kafka_consumer_lag";
     family.help = "Records of a partition not yet committed by this process's consumer group";
     family.type = prometheus::MetricType::Gauge;
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const kafka::PartitionLag& l : lags_) {
       prometheus::ClientMetric metric;
       metric.label = {{"partition", std::to_string(l.partition)}, {"topic", l.topic}};
@@ -115,15 +116,15 @@ class Metrics::LagGauges final : public prometheus::Collectable {
   }
 
  private:
-  mutable std::mutex mu_;
-  std::vector<kafka::PartitionLag> lags_;
+  mutable absl::Mutex mu_;
+  std::vector<kafka::PartitionLag> lags_ ABSL_GUARDED_BY(mu_);
 };
 
 // schakel_kafka_reachable: asked of its source at each scrape (0 without one).
 class Metrics::ReachableGauge final : public prometheus::Collectable {
  public:
   void SetSource(std::function<bool()> source) {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     source_ = std::move(source);
   }
   std::vector<prometheus::MetricFamily> Collect() const override {
@@ -132,15 +133,15 @@ class Metrics::ReachableGauge final : public prometheus::Collectable {
     family.help = "1 while a Kafka broker answers, else 0";
     family.type = prometheus::MetricType::Gauge;
     prometheus::ClientMetric metric;
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     metric.gauge.value = source_ && source_() ? 1 : 0;
     family.metric.push_back(std::move(metric));
     return {family};
   }
 
  private:
-  mutable std::mutex mu_;
-  std::function<bool()> source_;
+  mutable absl::Mutex mu_;
+  std::function<bool()> source_ ABSL_GUARDED_BY(mu_);
 };
 
 Metrics::Metrics()

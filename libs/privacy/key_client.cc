@@ -1,9 +1,7 @@
 #include "libs/privacy/key_client.h"
 
-#include <condition_variable>
-#include <mutex>
-
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 
 namespace schakel::privacy {
 namespace {
@@ -110,9 +108,8 @@ std::vector<absl::StatusOr<v1::DataKey>> KeyClient::AssignmentKeys(
     grpc::Status status;
   };
   std::vector<Call> calls(asks.size());
-  std::mutex mu;
-  std::condition_variable done;
-  std::size_t left = asks.size();
+  // Each callback writes its own Call only, then counts down; Wait makes those writes visible here.
+  absl::BlockingCounter left(static_cast<int>(asks.size()));
   const auto deadline = std::chrono::system_clock::now() + timeout_;
   for (std::size_t i = 0; i < asks.size(); ++i) {
     Call& call = calls[i];
@@ -120,16 +117,13 @@ std::vector<absl::StatusOr<v1::DataKey>> KeyClient::AssignmentKeys(
     call.request.set_assignment_id(asks[i].assignment_id);
     call.request.set_key_id(asks[i].key_id);
     stub_->async()->AssignmentKey(&call.context, &call.request, &call.response,
-                                  [&call, &mu, &done, &left](grpc::Status status) {
-                                    std::lock_guard lock(mu);
+                                  [&call, &left](grpc::Status status) {
                                     call.status = std::move(status);
-                                    if (--left == 0) done.notify_one();
+                                    left.DecrementCount();
                                   });
   }
   // Every callback runs exactly once (at the latest at the deadline), so this wait ends.
-  std::unique_lock lock(mu);
-  done.wait(lock, [&left] { return left == 0; });
-  lock.unlock();
+  left.Wait();
   std::vector<absl::StatusOr<v1::DataKey>> keys;
   keys.reserve(asks.size());
   for (Call& call : calls) {

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 
 namespace schakel::privacy {
 namespace {
@@ -24,7 +26,7 @@ class TogetherKeyService final : public v1::KeyService::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     std::vector<Held> answer_now;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       held_.push_back({reactor, request, response});
       if (held_.size() < together_) return reactor;
       answer_now.swap(held_);
@@ -65,7 +67,7 @@ class TogetherKeyService final : public v1::KeyService::CallbackService {
   void Release() {
     std::vector<Held> held;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       held.swap(held_);
     }
     for (const Held& h : held)
@@ -79,8 +81,8 @@ class TogetherKeyService final : public v1::KeyService::CallbackService {
     v1::DataKey* response;
   };
   std::size_t together_;
-  std::mutex mu_;
-  std::vector<Held> held_;
+  absl::Mutex mu_;
+  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
 };
 
 // The service on a port of loopback, for as long as the object lives.
@@ -146,17 +148,15 @@ TEST(KeyClientTest, AKeyServiceThatDoesNotAnswerIsUnavailableForEveryAsk) {
 // Asks for one referral's key and waits for `done`.
 absl::StatusOr<v1::DataKey> AskReferralKey(KeyClient& client, const std::string& referral_id,
                                            std::chrono::milliseconds timeout) {
-  std::mutex mu;
-  std::condition_variable cv;
+  // Written by the callback before it notifies; read here only after the notification.
   std::optional<absl::StatusOr<v1::DataKey>> answer;
+  absl::Notification answered;
   client.ReferralKey(referral_id, "k-1", std::chrono::system_clock::now() + timeout,
                      [&](absl::StatusOr<v1::DataKey> key) {
-                       std::lock_guard lock(mu);
                        answer = std::move(key);
-                       cv.notify_one();
+                       answered.Notify();
                      });
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return answer.has_value(); });
+  answered.WaitForNotification();
   return *std::move(answer);
 }
 

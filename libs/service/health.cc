@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "absl/time/time.h"
 #include "libs/service/server.h"
 
 namespace schakel::service {
@@ -16,16 +17,15 @@ HealthFollower::HealthFollower(grpc::Server& server, std::string what,
 
 HealthFollower::~HealthFollower() {
   {
-    std::lock_guard lock(mu_);
-    stop_ = true;
+    absl::MutexLock lock(&mu_);
+    stop_ = true;  // wakes Loop as the lock is released
   }
-  wake_.notify_all();
   thread_.join();
 }
 
 void HealthFollower::Loop() {
   std::optional<bool> serving;
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (!stop_) {
     const bool now = condition_();
     if (serving != now) {
@@ -36,7 +36,7 @@ void HealthFollower::Loop() {
       }
       serving = now;
     }
-    wake_.wait_for(lock, every_, [this] { return stop_; });
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(every_));
   }
 }
 

@@ -6,11 +6,12 @@
 #include <grpcpp/server.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace schakel::service {
 
@@ -24,15 +25,14 @@ class HealthFollower {
   HealthFollower& operator=(const HealthFollower&) = delete;
 
  private:
-  void Loop();
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
   grpc::Server& server_;
   std::string what_;
   std::function<bool()> condition_;
   std::chrono::milliseconds every_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

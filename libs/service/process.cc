@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/time/time.h"
 #include "libs/kafka/client_config.h"
 #include "libs/metrics/metrics.h"
 #include "libs/service/health.h"
@@ -37,17 +38,17 @@ absl::Status Lifecycle::Start(const std::function<absl::Status()>& start, StopFn
 }
 
 void Lifecycle::OnStop(StopFn stop) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   registered_.push_back({std::move(stop), false});
 }
 
 void Lifecycle::OnStopInput(StopFn stop) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   registered_.push_back({std::move(stop), true});
 }
 
 void Lifecycle::Fatal(const absl::Status& status) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (fatal_) {
     spdlog::error("also fatal: {}", Text(status));
     return;
@@ -59,8 +60,13 @@ void Lifecycle::Fatal(const absl::Status& status) {
   pthread_kill(owner_, SIGTERM);
 }
 
+void Lifecycle::set_fatal_deadline(std::chrono::milliseconds deadline) {
+  absl::MutexLock lock(&mu_);
+  fatal_deadline_ = deadline;
+}
+
 bool Lifecycle::fatal() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return fatal_;
 }
 
@@ -72,7 +78,7 @@ int Lifecycle::Wait() {
 int Lifecycle::StopAll() {
   std::vector<Registered> registered;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     registered.swap(registered_);
   }
   bool failed = false;
@@ -89,21 +95,21 @@ int Lifecycle::StopAll() {
   std::thread watchdog;
   int code = kExitStopped;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_failed_ = stop_failed_ || failed;
     stopped_ = true;
-    watchdog_cancelled_ = true;
+    watchdog_cancelled_ = true;  // wakes the watchdog as the lock is released
     watchdog.swap(watchdog_);
     code = fatal_ || stop_failed_ ? kExitFatal : kExitStopped;
   }
-  watchdog_wake_.notify_all();
   if (watchdog.joinable()) watchdog.join();
   return code;
 }
 
 void Lifecycle::Watchdog() {
-  std::unique_lock lock(mu_);
-  if (watchdog_wake_.wait_for(lock, fatal_deadline_, [this] { return watchdog_cancelled_; })) {
+  absl::MutexLock lock(&mu_);
+  if (mu_.AwaitWithTimeout(absl::Condition(&watchdog_cancelled_),
+                           absl::FromChrono(fatal_deadline_))) {
     return;
   }
   spdlog::critical("still not stopped {} ms after the fatal error: ending now",
@@ -218,28 +224,24 @@ void Process::Thread(std::string what, std::function<absl::Status()> body,
 
 void Process::Every(std::chrono::milliseconds period, std::function<void()> task) {
   struct Stopping {
-    std::mutex mu;
-    std::condition_variable wake;
-    bool stop = false;
+    // Waits at most `wait` for the stop; whether it came.
+    bool Within(absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu) {
+      absl::MutexLock lock(&mu);
+      return mu.AwaitWithTimeout(absl::Condition(&stop), wait);
+    }
+    absl::Mutex mu;
+    bool stop ABSL_GUARDED_BY(mu) = false;
   };
   auto stopping = std::make_shared<Stopping>();
   Thread(
       "",
       [stopping, period, task = std::move(task)] {
-        std::unique_lock lock(stopping->mu);
-        while (!stopping->wake.wait_for(lock, period, [&] { return stopping->stop; })) {
-          lock.unlock();
-          task();
-          lock.lock();
-        }
+        while (!stopping->Within(absl::FromChrono(period))) task();
         return absl::OkStatus();
       },
       [stopping] {
-        {
-          std::lock_guard lock(stopping->mu);
-          stopping->stop = true;
-        }
-        stopping->wake.notify_all();
+        absl::MutexLock lock(&stopping->mu);
+        stopping->stop = true;  // wakes Within as the lock is released
       });
 }
 

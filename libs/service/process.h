@@ -30,10 +30,8 @@
 #include <pthread.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -41,8 +39,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/service/security_flags.h"
 
 namespace CLI {
@@ -84,43 +84,42 @@ class Lifecycle {
   // returns its error (the caller then stops what had started: StopAll).
   absl::Status Start(const std::function<absl::Status()>& start, StopFn stop);
   // Registers how to stop something already running.
-  void OnStop(StopFn stop);
+  void OnStop(StopFn stop) ABSL_LOCKS_EXCLUDED(mu_);
   // Registers how to stop something that takes requests from outside (a server): all of those
   // stop before any other component, also in reverse order of registration.
-  void OnStopInput(StopFn stop);
+  void OnStopInput(StopFn stop) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A fatal error at run time: logs it and makes Wait return. From any thread, any number of times
   // (the first is logged as the cause). Should the ordered shutdown not end within `fatal_deadline`
   // after it, the process ends there (exit 1): a fatal error never leaves a process limping on.
-  void Fatal(const absl::Status& status);
-  bool fatal() const;
+  void Fatal(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  bool fatal() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until SIGINT or SIGTERM arrives or Fatal is called; the signal's number, 0 after Fatal.
   int Wait();
   // Stops the inputs, then every other component, each in reverse order of registration; the exit
   // code: kExitStopped, or kExitFatal after Fatal or when a stop returned an error (each is
   // logged). A second call stops nothing more and returns the same.
-  int StopAll();
+  int StopAll() ABSL_LOCKS_EXCLUDED(mu_);
 
-  void set_fatal_deadline(std::chrono::milliseconds deadline) { fatal_deadline_ = deadline; }
+  void set_fatal_deadline(std::chrono::milliseconds deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Registered {
     StopFn stop;
     bool input = false;
   };
-  void Watchdog();
+  void Watchdog() ABSL_LOCKS_EXCLUDED(mu_);
 
   pthread_t owner_;
-  mutable std::mutex mu_;  // guards everything below
-  std::vector<Registered> registered_;
-  bool fatal_ = false;
-  bool stop_failed_ = false;
-  bool stopped_ = false;
-  std::chrono::milliseconds fatal_deadline_{60000};
-  std::thread watchdog_;
-  bool watchdog_cancelled_ = false;
-  std::condition_variable watchdog_wake_;
+  mutable absl::Mutex mu_;
+  std::vector<Registered> registered_ ABSL_GUARDED_BY(mu_);
+  bool fatal_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::milliseconds fatal_deadline_ ABSL_GUARDED_BY(mu_){60000};
+  std::thread watchdog_ ABSL_GUARDED_BY(mu_);
+  bool watchdog_cancelled_ ABSL_GUARDED_BY(mu_) = false;  // wakes the watchdog
 };
 
 enum class NetworkFlag {

@@ -5,10 +5,11 @@
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "schakel/v1/intake.grpc.pb.h"
 
 namespace schakel::service {
@@ -21,25 +22,25 @@ class HoldingIntake final : public v1::IntakeService::CallbackService {
                                            const v1::SubmitReferralRequest*,
                                            v1::SubmitReferralResponse*) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    std::lock_guard lock(mu_);
-    held_.push_back(reactor);
-    arrived_.notify_all();
+    absl::MutexLock lock(&mu_);
+    held_.push_back(reactor);  // wakes WaitForHeld as the lock is released
     return reactor;
   }
   // Waits (at most a minute) until `n` calls are held.
   bool WaitForHeld(std::size_t n) {
-    std::unique_lock lock(mu_);
-    return arrived_.wait_for(lock, std::chrono::minutes(1), [&] { return held_.size() >= n; });
+    absl::MutexLock lock(&mu_);
+    auto arrived = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Minutes(1));
   }
   std::size_t held() {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     return held_.size();
   }
   // Answers every held call; returns how many.
   std::size_t Release() {
     std::vector<grpc::ServerUnaryReactor*> now;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       now.swap(held_);
     }
     for (grpc::ServerUnaryReactor* r : now) r->Finish(grpc::Status::OK);
@@ -47,9 +48,8 @@ class HoldingIntake final : public v1::IntakeService::CallbackService {
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable arrived_;
-  std::vector<grpc::ServerUnaryReactor*> held_;
+  absl::Mutex mu_;
+  std::vector<grpc::ServerUnaryReactor*> held_ ABSL_GUARDED_BY(mu_);
 };
 
 // One call in flight on the client side.
@@ -57,10 +57,9 @@ struct Call {
   grpc::ClientContext context;
   v1::SubmitReferralRequest request;
   v1::SubmitReferralResponse response;
-  std::mutex mu;
-  std::condition_variable done_cv;
-  bool done = false;
-  grpc::Status status;
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  grpc::Status status ABSL_GUARDED_BY(mu);
 };
 
 TEST(StartServerTest, AConnectionHasAtMostItsShareOfCallsOpenTheRestWaitOnTheClient) {
@@ -78,10 +77,9 @@ TEST(StartServerTest, AConnectionHasAtMostItsShareOfCallsOpenTheRestWaitOnTheCli
     call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
     Call* c = call.get();
     stub->async()->SubmitReferral(&c->context, &c->request, &c->response, [c](grpc::Status status) {
-      std::lock_guard lock(c->mu);
+      absl::MutexLock lock(&c->mu);
       c->status = std::move(status);
-      c->done = true;
-      c->done_cv.notify_all();
+      c->done = true;  // wakes the wait below as the lock is released
     });
     calls.push_back(std::move(call));
   }
@@ -102,8 +100,8 @@ TEST(StartServerTest, AConnectionHasAtMostItsShareOfCallsOpenTheRestWaitOnTheCli
   }
   EXPECT_EQ(answered, total);
   for (auto& c : calls) {
-    std::unique_lock lock(c->mu);
-    ASSERT_TRUE(c->done_cv.wait_for(lock, std::chrono::minutes(1), [&] { return c->done; }));
+    absl::MutexLock lock(&c->mu);
+    ASSERT_TRUE(c->mu.AwaitWithTimeout(absl::Condition(&c->done), absl::Minutes(1)));
     EXPECT_TRUE(c->status.ok()) << c->status.error_message();
   }
   server->server->Shutdown();

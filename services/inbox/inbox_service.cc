@@ -10,9 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/audit/entry.h"
 #include "libs/service/identity.h"
 #include "libs/service/status.h"
@@ -64,21 +66,21 @@ class InboxService::WatchReactor final
   void Notify() { MaybeWrite(); }
 
   // Ends the stream with `status`, after the write in flight if there is one.
-  void Stop(const grpc::Status& status) {
-    std::unique_lock<std::mutex> lock(mu_);
+  void Stop(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::ReleasableMutexLock lock(&mu_);
     if (finished_) return;
     if (writing_) {
       if (!finish_pending_) finish_pending_ = status;
       return;
     }
     finished_ = true;
-    lock.unlock();
+    lock.Release();
     Finish(status);
   }
 
   void OnWriteDone(bool ok) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       writing_ = false;
       // The client went away or the call was cancelled: nothing more can be written.
       if (!ok && !finish_pending_) finish_pending_ = grpc::Status::CANCELLED;
@@ -95,13 +97,13 @@ class InboxService::WatchReactor final
   }
 
  private:
-  void MaybeWrite() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void MaybeWrite() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::ReleasableMutexLock lock(&mu_);
     if (writing_ || finished_) return;
     if (finish_pending_) {
       finished_ = true;
       grpc::Status status = *std::move(finish_pending_);
-      lock.unlock();
+      lock.Release();
       Finish(status);
       return;
     }
@@ -111,7 +113,7 @@ class InboxService::WatchReactor final
       if (!changes.ok()) {
         LogIfServerError("WatchAssignments", changes.status());
         finished_ = true;
-        lock.unlock();
+        lock.Release();
         Finish(service::ToGrpc(changes.status()));
         return;
       }
@@ -123,7 +125,7 @@ class InboxService::WatchReactor final
               service_.organisation_, audit::kAssignmentWatch, "WatchAssignments", std::move(read));
           !recorded.ok()) {
         finished_ = true;
-        lock.unlock();
+        lock.Release();
         Finish(service::ToGrpc(recorded));
         return;
       }
@@ -135,17 +137,20 @@ class InboxService::WatchReactor final
     current_.set_sequence(static_cast<std::uint64_t>(next.sequence));
     *current_.mutable_assignment() = std::move(next.assignment);
     writing_ = true;
-    lock.unlock();
+    lock.Release();
     StartWrite(&current_);
   }
 
   InboxService& service_;
-  std::mutex mu_;
-  bool writing_ = false;   // a write is in flight: current_ is gRPC's until OnWriteDone
-  bool finished_ = false;  // Finish was called
-  std::optional<grpc::Status> finish_pending_;
-  std::int64_t last_;  // the sequence of the last change taken from the store
-  std::deque<store::StoredChange> buffer_;
+  absl::Mutex mu_;
+  // A write is in flight: current_ is gRPC's until OnWriteDone.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish was called
+  std::optional<grpc::Status> finish_pending_ ABSL_GUARDED_BY(mu_);
+  // The sequence of the last change taken from the store.
+  std::int64_t last_ ABSL_GUARDED_BY(mu_);
+  std::deque<store::StoredChange> buffer_ ABSL_GUARDED_BY(mu_);
+  // Filled under mu_, then gRPC's while writing_.
   schakel::v1::AssignmentChange current_;
 };
 
@@ -438,7 +443,7 @@ grpc::ServerWriteReactor<schakel::v1::AssignmentChange>* InboxService::WatchAssi
     reactor->Stop(service::ToGrpc(caller));
     return reactor;
   }
-  std::lock_guard<std::mutex> lock(watches_mu_);
+  absl::MutexLock lock(&watches_mu_);
   if (watches_stopped_) {
     reactor->Stop(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the inbox is shutting down"));
     return reactor;
@@ -449,7 +454,7 @@ grpc::ServerWriteReactor<schakel::v1::AssignmentChange>* InboxService::WatchAssi
 }
 
 void InboxService::StopWatches() {
-  std::lock_guard<std::mutex> lock(watches_mu_);
+  absl::MutexLock lock(&watches_mu_);
   watches_stopped_ = true;
   for (WatchReactor* reactor : watches_) {
     reactor->Stop(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -458,12 +463,12 @@ void InboxService::StopWatches() {
 }
 
 void InboxService::NotifyWatches() {
-  std::lock_guard<std::mutex> lock(watches_mu_);
+  absl::MutexLock lock(&watches_mu_);
   for (WatchReactor* reactor : watches_) reactor->Notify();
 }
 
 void InboxService::Forget(WatchReactor* reactor) {
-  std::lock_guard<std::mutex> lock(watches_mu_);
+  absl::MutexLock lock(&watches_mu_);
   watches_.erase(reactor);
 }
 

@@ -10,12 +10,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
 #include "schakel/v1/inbox.grpc.pb.h"
@@ -96,7 +97,7 @@ class InboxService final : public schakel::v1::InboxService::CallbackService {
   // Ends every open watch with UNAVAILABLE (the client resumes elsewhere or later from its last
   // sequence) and refuses new ones. Call before Server::Shutdown, which would otherwise wait for
   // the watches until its deadline.
-  void StopWatches();
+  void StopWatches() ABSL_LOCKS_EXCLUDED(watches_mu_);
 
   const std::string& organisation() const { return organisation_; }
 
@@ -123,9 +124,9 @@ class InboxService final : public schakel::v1::InboxService::CallbackService {
                                   const std::string& assignment_id, std::uint64_t expected_version,
                                   Step step, schakel::v1::Assignment* response);
 
-  void NotifyWatches();
+  void NotifyWatches() ABSL_LOCKS_EXCLUDED(watches_mu_);
   // From a reactor's OnDone: it is about to be deleted.
-  void Forget(WatchReactor* reactor);
+  void Forget(WatchReactor* reactor) ABSL_LOCKS_EXCLUDED(watches_mu_);
 
   std::string organisation_;
   store::InboxStore& store_;
@@ -134,9 +135,9 @@ class InboxService final : public schakel::v1::InboxService::CallbackService {
 
   // Guards the set of open watches: a reactor is notified only while it is in the set, and leaves
   // it (under this mutex) before it is deleted.
-  std::mutex watches_mu_;
-  std::set<WatchReactor*> watches_;
-  bool watches_stopped_ = false;
+  absl::Mutex watches_mu_;
+  std::set<WatchReactor*> watches_ ABSL_GUARDED_BY(watches_mu_);
+  bool watches_stopped_ ABSL_GUARDED_BY(watches_mu_) = false;
   // Last, so that it is unsubscribed first on destruction.
   store::InboxStore::Subscription subscription_;
 };

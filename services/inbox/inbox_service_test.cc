@@ -10,13 +10,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/audit/entry.h"
 #include "libs/privacy/sealed.h"
 #include "libs/routing/network.h"
@@ -115,7 +116,7 @@ class InboxServiceTest : public ::testing::Test {
   // Every change happens one tick after the one before: the n-th reading is kBaseTime + n * kTick.
   inbox::Clock TestClock() {
     return [this] {
-      std::lock_guard<std::mutex> lock(clock_mu_);
+      absl::MutexLock lock(&clock_mu_);
       return At(kBaseTime + kTick * ++ticks_);
     };
   }
@@ -301,8 +302,8 @@ class InboxServiceTest : public ::testing::Test {
   bool with_key_ = true;
   routing::Network network_;
   std::string org_;
-  std::mutex clock_mu_;
-  int ticks_ = 0;
+  absl::Mutex clock_mu_;
+  int ticks_ ABSL_GUARDED_BY(clock_mu_) = 0;
   std::unique_ptr<InboxService> service_;
   service::RunningServer server_;
   std::unique_ptr<v1::InboxService::Stub> stub_;

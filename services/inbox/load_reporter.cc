@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/time/time.h"
 #include "libs/routing/network.h"
 #include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
@@ -30,23 +31,24 @@ LoadReporter::~LoadReporter() { Stop(); }
 
 void LoadReporter::Start() {
   thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!stop_) {
-      lock.unlock();
+    if (StopWithin(absl::ZeroDuration())) return;
+    do {
       ReportOnce();
-      lock.lock();
-      cv_.wait_for(lock, interval_, [this] { return stop_; });
-    }
+    } while (!StopWithin(absl::FromChrono(interval_)));
   });
 }
 
 void LoadReporter::Stop() {
   {
-    std::lock_guard lock(mu_);
-    stop_ = true;
+    absl::MutexLock lock(&mu_);
+    stop_ = true;  // wakes StopWithin as the lock is released
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+bool LoadReporter::StopWithin(absl::Duration wait) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&stop_), wait);
 }
 
 bool LoadReporter::ReportOnce() {

@@ -8,14 +8,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/publisher.h"
 
 namespace schakel::inbox {
@@ -33,7 +33,7 @@ class LoadReporter {
   ~LoadReporter();
 
   void Start();
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Counts, and publishes when the count changed (or the refresh is due); for Start's loop and for
   // tests. Returns whether a report was sent.
@@ -42,6 +42,9 @@ class LoadReporter {
   std::uint64_t reports() const { return reports_.load(); }
 
  private:
+  // Waits at most `wait` for the stop; whether it came.
+  bool StopWithin(absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu_);
+
   std::string organisation_;
   std::string consumer_group_;
   CountOpen count_;
@@ -53,9 +56,8 @@ class LoadReporter {
   std::atomic<std::int64_t> reported_at_ms_{0};
   std::atomic<bool> in_flight_{false};
   std::atomic<std::uint64_t> reports_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace schakel::inbox {
 namespace {
@@ -25,10 +26,10 @@ bool HoldFromEnvironment() {
 // relay stopped waiting for them.
 struct Batch {
   explicit Batch(std::size_t size) : results(size), remaining(size) {}
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::optional<absl::Status>> results;  // empty until answered
-  std::size_t remaining;
+  bool Answered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return remaining == 0; }
+  absl::Mutex mu;
+  std::vector<std::optional<absl::Status>> results ABSL_GUARDED_BY(mu);  // empty until answered
+  std::size_t remaining ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace
@@ -53,38 +54,35 @@ void OutboxRelay::Start() {
     return;
   }
   subscription_ = store_.OnCommit([this] {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      notified_ = true;
-    }
-    cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    notified_ = true;  // wakes Wait as the lock is released
   });
   thread_ = std::thread([this] { Run(); });
 }
 
 void OutboxRelay::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
     stop_ = true;
     drain_deadline_ = std::chrono::steady_clock::now() + options_.stop_timeout;
   }
-  cv_.notify_all();
   subscription_.Reset();
   if (thread_.joinable()) thread_.join();
 }
 
 bool OutboxRelay::Wait(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [this] { return stop_ || notified_; });
+  absl::MutexLock lock(&mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || notified_; };
+  mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(timeout));
   notified_ = false;
   return stop_;
 }
 
 std::chrono::steady_clock::time_point OutboxRelay::AckDeadline() {
   const auto ack = std::chrono::steady_clock::now() + options_.ack_timeout;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return std::min(ack, drain_deadline_);
 }
 
@@ -103,7 +101,7 @@ void OutboxRelay::Run() {
     backoff = options_.initial_backoff;
     if (*relayed == options_.batch_size) {
       // Probably more waiting: go on at once unless asked to stop.
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping = stop_;
       continue;
     }
@@ -114,7 +112,7 @@ void OutboxRelay::Run() {
 
 void OutboxRelay::Drain() {
   const auto deadline = [this] {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return drain_deadline_;
   }();
   int published = 0;
@@ -154,24 +152,23 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     // Done may run at once on this thread (when the producer cannot queue the event) or later on
     // the producer's delivery thread.
     publisher_.Publish(event.topic, event.key, event.value, [batch, i](absl::Status status) {
-      {
-        std::lock_guard<std::mutex> lock(batch->mu);
-        batch->results[i] = std::move(status);
-        --batch->remaining;
-      }
-      batch->cv.notify_all();
+      absl::MutexLock lock(&batch->mu);
+      batch->results[i] = std::move(status);
+      --batch->remaining;  // the last wakes RelayOnce as the lock is released
     });
   }
 
   // Wait for every acknowledgement, in slices so that a Stop shortens the wait to its deadline.
   std::vector<std::optional<absl::Status>> results;
   {
-    std::unique_lock<std::mutex> lock(batch->mu);
-    while (batch->remaining > 0) {
+    absl::MutexLock lock(&batch->mu);
+    while (!batch->Answered()) {
       const auto now = std::chrono::steady_clock::now();
       const auto deadline = AckDeadline();
       if (now >= deadline) break;
-      batch->cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)));
+      batch->mu.AwaitWithTimeout(absl::Condition(batch.get(), &Batch::Answered),
+                                 absl::FromChrono(std::min<std::chrono::steady_clock::duration>(
+                                     deadline - now, std::chrono::milliseconds(100))));
     }
     results = batch->results;
   }

@@ -14,13 +14,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/publisher.h"
 #include "services/inbox/store/inbox_store.h"
 
@@ -62,7 +62,7 @@ class OutboxRelay {
   void Start();
   // Ends the loop, then publishes what is still pending for at most options.stop_timeout; what is
   // left stays in the outbox for the next start. Safe to call twice, and without Start.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Publishes one batch of pending events and deletes the acknowledged ones, on the calling thread;
   // returns how many were published. An error when any event in the batch was not acknowledged
@@ -73,24 +73,23 @@ class OutboxRelay {
   bool held() const { return hold_; }
 
  private:
-  void Run();
-  void Drain();
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
   // The latest time a batch may wait for its acknowledgements.
-  std::chrono::steady_clock::time_point AckDeadline();
+  std::chrono::steady_clock::time_point AckDeadline() ABSL_LOCKS_EXCLUDED(mu_);
   // Waits up to `timeout` or until notified or stopped; true when a stop was asked for.
-  bool Wait(std::chrono::milliseconds timeout);
+  bool Wait(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   store::InboxStore& store_;
   kafka::Publisher& publisher_;
   OutboxRelayOptions options_;
   const bool hold_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool notified_ = false;
-  bool stopped_ = false;
-  std::chrono::steady_clock::time_point drain_deadline_ =
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point drain_deadline_ ABSL_GUARDED_BY(mu_) =
       std::chrono::steady_clock::time_point::max();
   std::thread thread_;
   store::InboxStore::Subscription subscription_;

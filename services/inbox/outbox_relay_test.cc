@@ -7,14 +7,15 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/inbox/test_util.h"
 
 namespace schakel::inbox {
@@ -36,7 +37,7 @@ class FakePublisher final : public kafka::Publisher {
                Done done) override {
     std::optional<absl::Status> answer;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       attempts_.push_back(
           absl::StrCat(std::string(topic), "|", std::string(key), "|", std::string(value)));
       answer = answer_ ? answer_(std::string(value)) : absl::OkStatus();
@@ -47,7 +48,7 @@ class FakePublisher final : public kafka::Publisher {
   bool Reachable() const override { return reachable_.load(); }
 
   void SetAnswer(Answer answer) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     answer_ = std::move(answer);
   }
   void SetReachable(bool reachable) { reachable_ = reachable; }
@@ -56,21 +57,21 @@ class FakePublisher final : public kafka::Publisher {
   void AnswerHeld(const absl::Status& status) {
     std::vector<Done> held;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       held.swap(held_);
     }
     for (Done& done : held) done(status);
   }
   std::vector<std::string> attempts() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return attempts_;
   }
 
  private:
-  std::mutex mu_;
-  Answer answer_;
-  std::vector<std::string> attempts_;  // "topic|key|value"
-  std::vector<Done> held_;
+  absl::Mutex mu_;
+  Answer answer_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> attempts_ ABSL_GUARDED_BY(mu_);  // "topic|key|value"
+  std::vector<Done> held_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> reachable_{true};
 };
 

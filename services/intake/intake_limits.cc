@@ -32,7 +32,7 @@ std::optional<IntakeLimits::Refusal> IntakeLimits::Take(std::string_view organis
   if (it == buckets_.end()) return std::nullopt;
   Bucket& bucket = *it->second;
   const auto now = clock_();
-  std::lock_guard<std::mutex> lock(bucket.mu);
+  absl::MutexLock lock(&bucket.mu);
   if (now > bucket.last) {
     const double elapsed = std::chrono::duration<double>(now - bucket.last).count();
     bucket.tokens =

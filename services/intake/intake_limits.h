@@ -15,13 +15,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/routing/network.h"
 
 namespace schakel::intake {
@@ -58,9 +59,9 @@ class IntakeLimits {
     explicit Bucket(routing::IntakeLimit l, std::chrono::steady_clock::time_point now)
         : limit(l), tokens(l.burst), last(now) {}
     const routing::IntakeLimit limit;
-    std::mutex mu;
-    double tokens;
-    std::chrono::steady_clock::time_point last;
+    absl::Mutex mu;
+    double tokens ABSL_GUARDED_BY(mu);
+    std::chrono::steady_clock::time_point last ABSL_GUARDED_BY(mu);
     std::atomic<std::uint64_t> refused{0};
   };
   Clock clock_;

@@ -13,10 +13,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/audit/entry.h"
 #include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
@@ -81,21 +82,24 @@ class Both {
  public:
   using Then = std::function<void(const absl::Status& first, const absl::Status& second)>;
   explicit Both(Then then) : then_(std::move(then)) {}
-  void First(absl::Status s) { Set(first_, std::move(s)); }
-  void Second(absl::Status s) { Set(second_, std::move(s)); }
+  void First(absl::Status s) { Set(0, std::move(s)); }
+  void Second(absl::Status s) { Set(1, std::move(s)); }
 
  private:
-  void Set(std::optional<absl::Status>& slot, absl::Status s) {
+  void Set(int which, absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::Status first;
+    absl::Status second;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      slot = std::move(s);
-      if (!first_ || !second_) return;
+      absl::MutexLock lock(&mu_);
+      outcomes_[which] = std::move(s);
+      if (!outcomes_[0] || !outcomes_[1]) return;
+      first = *outcomes_[0];
+      second = *outcomes_[1];
     }
-    then_(*first_, *second_);
+    then_(first, second);
   }
-  std::mutex mu_;
-  std::optional<absl::Status> first_;
-  std::optional<absl::Status> second_;
+  absl::Mutex mu_;
+  std::optional<absl::Status> outcomes_[2] ABSL_GUARDED_BY(mu_);  // first, second
   Then then_;
 };
 
@@ -120,13 +124,16 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
   using Show = std::function<void(std::vector<v1::ReferralStatus>, IntakeService::Answer)>;
   ReferralWatcher(ReferralView& view, std::string organisation, Show show)
       : view_(view), shared_(std::make_shared<Shared>()) {
-    shared_->reactor = this;
+    {
+      absl::MutexLock lock(&shared_->mu);  // not shared yet; taken as the members' annotations ask
+      shared_->reactor = this;
+    }
     shared_->show = std::move(show);
     handle_ = view_.Subscribe([shared = shared_, organisation](const std::string& referrer,
                                                                const v1::ReferralStatus& referral) {
       if (referrer != organisation) return;
       {
-        std::lock_guard lock(shared->mu);
+        absl::MutexLock lock(&shared->mu);
         if (shared->reactor == nullptr || shared->finished) return;
         shared->queue.push_back(referral);
       }
@@ -138,14 +145,14 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
 
   void OnWriteDone(bool ok) override {
     {
-      std::lock_guard lock(shared_->mu);
+      absl::MutexLock lock(&shared_->mu);
       shared_->busy = false;
       if (!ok) return;  // the call is ending; OnDone follows
     }
     Next(shared_);
   }
   void OnCancel() override {
-    std::lock_guard lock(shared_->mu);
+    absl::MutexLock lock(&shared_->mu);
     if (shared_->finished) return;
     shared_->finished = true;
     Finish(grpc::Status::CANCELLED);
@@ -153,7 +160,7 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
   void OnDone() override {
     view_.Unsubscribe(handle_);
     {
-      std::lock_guard lock(shared_->mu);
+      absl::MutexLock lock(&shared_->mu);
       shared_->reactor = nullptr;
     }
     delete this;
@@ -161,19 +168,21 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
 
  private:
   struct Shared {
-    std::mutex mu;
-    ReferralWatcher* reactor = nullptr;
-    std::deque<v1::ReferralStatus> queue;  // changes not shown yet, oldest first
-    v1::ReferralStatus writing;            // the change being written
-    bool busy = false;                     // a change is being shown or written
-    bool finished = false;
-    Show show;
+    absl::Mutex mu;
+    ReferralWatcher* reactor ABSL_GUARDED_BY(mu) = nullptr;
+    // Changes not shown yet, oldest first.
+    std::deque<v1::ReferralStatus> queue ABSL_GUARDED_BY(mu);
+    // The change being written: filled under mu, then gRPC's until OnWriteDone.
+    v1::ReferralStatus writing;
+    bool busy ABSL_GUARDED_BY(mu) = false;  // a change is being shown or written
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    Show show;  // set before the view can call back
   };
   // Shows and writes the oldest change waiting, unless one is under way.
   static void Next(const std::shared_ptr<Shared>& shared) {
     std::vector<v1::ReferralStatus> change;
     {
-      std::lock_guard lock(shared->mu);
+      absl::MutexLock lock(&shared->mu);
       if (shared->busy || shared->finished || shared->reactor == nullptr || shared->queue.empty()) {
         return;
       }
@@ -183,7 +192,7 @@ class ReferralWatcher final : public grpc::ServerWriteReactor<v1::ReferralStatus
     }
     shared->show(std::move(change), [shared](const grpc::Status& shown,
                                              std::vector<v1::ReferralStatus> referrals) {
-      std::lock_guard lock(shared->mu);
+      absl::MutexLock lock(&shared->mu);
       if (shared->reactor == nullptr || shared->finished) return;
       if (!shown.ok() || referrals.empty()) {
         shared->finished = true;
@@ -286,14 +295,15 @@ IntakeService::IntakeService(const routing::Network& network,
       audit_(audit) {}
 
 IntakeService::~IntakeService() {
-  std::unique_lock lock(held_mu_);
+  absl::MutexLock lock(&held_mu_);
   if (held_ > 0) spdlog::info("intake: waiting for {} answers of the key service", held_);
-  held_cv_.wait(lock, [this] { return held_ == 0; });
+  auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(held_mu_) { return held_ == 0; };
+  held_mu_.Await(absl::Condition(&released));
 }
 
 std::shared_ptr<void> IntakeService::Hold() {
   {
-    std::lock_guard lock(held_mu_);
+    absl::MutexLock lock(&held_mu_);
     ++held_;
   }
   class Token {
@@ -302,8 +312,8 @@ std::shared_ptr<void> IntakeService::Hold() {
     Token(const Token&) = delete;
     Token& operator=(const Token&) = delete;
     ~Token() {
-      std::lock_guard lock(service_->held_mu_);
-      if (--service_->held_ == 0) service_->held_cv_.notify_all();
+      absl::MutexLock lock(&service_->held_mu_);
+      --service_->held_;  // the last wakes the destructor as the lock is released
     }
 
    private:
@@ -322,27 +332,31 @@ void IntakeService::ShowReferrals(const std::string& caller,
     }
     // One entry per referral whose texts were opened; the answer waits for all of them.
     struct Recording {
-      std::mutex mu;
-      std::size_t left = 0;
-      bool failed = false;
-      std::vector<v1::ReferralStatus> referrals;
-      Answer answer;
+      Recording(std::size_t entries, std::vector<v1::ReferralStatus> shown, Answer then)
+          : left(entries), referrals(std::move(shown)), answer(std::move(then)) {}
+      absl::Mutex mu;
+      std::size_t left ABSL_GUARDED_BY(mu);
+      bool failed ABSL_GUARDED_BY(mu) = false;
+      std::vector<v1::ReferralStatus> referrals ABSL_GUARDED_BY(mu);
+      const Answer answer;
     };
-    auto recording = std::make_shared<Recording>();
-    recording->left = opened.opened.size();
-    recording->referrals = std::move(opened.referrals);
-    recording->answer = answer;
+    auto recording =
+        std::make_shared<Recording>(opened.opened.size(), std::move(opened.referrals), answer);
     for (auto& [referral_id, assignment_ids] : opened.opened) {
       audit_->Record(
           audit::OrganisationActor(caller), audit::kReferralRead,
           audit::Ids{.referral_id = referral_id, .assignment_ids = std::move(assignment_ids)}, call,
           [recording, caller](absl::Status audited) {
+            bool failed = false;
+            std::vector<v1::ReferralStatus> shown;
             {
-              std::lock_guard lock(recording->mu);
+              absl::MutexLock lock(&recording->mu);
               if (!audited.ok()) recording->failed = true;
               if (--recording->left > 0) return;
+              failed = recording->failed;
+              shown = std::move(recording->referrals);
             }
-            if (recording->failed) {
+            if (failed) {
               spdlog::warn("referrals of {} not shown: the read was not recorded", caller);
               recording->answer(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                              "the read of the owners' texts could not be recorded "
@@ -350,7 +364,7 @@ void IntakeService::ShowReferrals(const std::string& caller,
                                 {});
               return;
             }
-            recording->answer(grpc::Status::OK, std::move(recording->referrals));
+            recording->answer(grpc::Status::OK, std::move(shown));
           });
     }
   };

@@ -5,14 +5,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/audit/writer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/privacy/key_client.h"
@@ -138,7 +138,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
 
   // A token each callback that uses the service holds until it is gone; the destructor waits for
   // the last.
-  std::shared_ptr<void> Hold();
+  std::shared_ptr<void> Hold() ABSL_LOCKS_EXCLUDED(held_mu_);
 
   const routing::Network& network_;
   const privacy::Pseudonymiser& pseudonymiser_;
@@ -150,9 +150,8 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   audit::Recorder* audit_;
   std::size_t max_in_flight_ = 0;
   std::atomic<std::size_t> in_flight_{0};
-  std::mutex held_mu_;
-  std::condition_variable held_cv_;
-  std::size_t held_ = 0;  // callbacks holding a token of Hold()
+  absl::Mutex held_mu_;
+  std::size_t held_ ABSL_GUARDED_BY(held_mu_) = 0;  // callbacks holding a token of Hold()
 };
 
 // Moves the referral's personal data into the event's sealed fields, sealed with `key`: the

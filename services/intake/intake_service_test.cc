@@ -8,10 +8,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/privacy/sealed.h"
 #include "libs/referral/ids.h"
 #include "libs/service/server.h"
@@ -33,7 +34,7 @@ class FakePublisher final : public kafka::Publisher {
   void Publish(std::string_view topic, std::string_view key, std::string_view value,
                Done done) override {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       published_.push_back({std::string(topic), std::string(key), std::string(value)});
       if (hold_) {
         held_.push_back(std::move(done));
@@ -46,7 +47,7 @@ class FakePublisher final : public kafka::Publisher {
   void Release(const absl::Status& outcome) {
     std::vector<Done> held;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       held.swap(held_);
     }
     for (Done& done : held) done(outcome);
@@ -54,7 +55,7 @@ class FakePublisher final : public kafka::Publisher {
   bool Reachable() const override { return reachable_; }
 
   std::vector<Published> published() {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     return published_;
   }
 
@@ -63,9 +64,9 @@ class FakePublisher final : public kafka::Publisher {
   bool hold_ = false;  // a broker that does not answer (paused): deliveries wait for Release()
 
  private:
-  std::mutex mu_;
-  std::vector<Published> published_;
-  std::vector<Done> held_;
+  absl::Mutex mu_;
+  std::vector<Published> published_ ABSL_GUARDED_BY(mu_);
+  std::vector<Done> held_ ABSL_GUARDED_BY(mu_);
 };
 
 // The key service behind our own interface: one fixed key, or a failure.
@@ -75,13 +76,13 @@ class FakeKeys final : public privacy::ClientKeySource {
                  const v1::SharingPermission* sharing,
                  std::chrono::system_clock::time_point /*deadline*/, Done done) override {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       asked_.push_back(client_pseudonym + " " + referral_id);
       sharing_.push_back(sharing == nullptr ? std::nullopt : std::optional(*sharing));
     }
     if (!available_) return done(absl::UnavailableError("key service: connection refused"));
     if (hold_) {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       held_.push_back(std::move(done));
       return;
     }
@@ -92,7 +93,7 @@ class FakeKeys final : public privacy::ClientKeySource {
   void ReferralKey(const std::string& referral_id, const std::string& key_id,
                    std::chrono::system_clock::time_point /*deadline*/, Done done) override {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       referral_asked_.push_back(referral_id + " " + key_id);
     }
     if (!available_) return done(absl::UnavailableError("key service: connection refused"));
@@ -101,25 +102,25 @@ class FakeKeys final : public privacy::ClientKeySource {
     done(key_);
   }
   std::vector<std::string> referral_asked() {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     return referral_asked_;
   }
   // Answers the calls held back (hold_) with the key.
   void Release() {
     std::vector<Done> held;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       held.swap(held_);
     }
     for (Done& done : held) done(key_);
   }
   std::vector<std::string> asked() {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     return asked_;
   }
   // The sharing permission each ClientKey call carried (nullopt: none), in the order of asked().
   std::vector<std::optional<v1::SharingPermission>> sharing() {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     return sharing_;
   }
   v1::DataKey key_ = [] {
@@ -133,11 +134,11 @@ class FakeKeys final : public privacy::ClientKeySource {
   bool hold_ = false;    // a slow key service: answers wait for Release()
 
  private:
-  std::mutex mu_;
-  std::vector<std::string> asked_;
-  std::vector<std::optional<v1::SharingPermission>> sharing_;
-  std::vector<std::string> referral_asked_;
-  std::vector<Done> held_;
+  absl::Mutex mu_;
+  std::vector<std::string> asked_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::optional<v1::SharingPermission>> sharing_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> referral_asked_ ABSL_GUARDED_BY(mu_);
+  std::vector<Done> held_ ABSL_GUARDED_BY(mu_);
 };
 
 using schakel::testing::FakeRecorder;

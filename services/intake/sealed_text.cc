@@ -4,6 +4,8 @@
 #include <memory>
 #include <set>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/privacy/sealed.h"
 
 namespace schakel::intake {
@@ -89,7 +91,7 @@ SealedTextOpener::SealedTextOpener(privacy::ClientKeySource& keys, SealedTextOpt
     : keys_(keys), options_(options), clock_(std::move(clock)) {}
 
 std::size_t SealedTextOpener::kept() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return kept_.size();
 }
 
@@ -97,7 +99,7 @@ void SealedTextOpener::Keep(const KeyRef& ref, const absl::StatusOr<v1::DataKey>
   const bool erased =
       !answer.ok() && answer.status().code() == absl::StatusCode::kFailedPrecondition;
   if (!answer.ok() && !erased) return;  // unreachable or refused: ask again next time
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (erased) {
     // The client is gone: no key of this referral is kept a moment longer.
     auto it = kept_.lower_bound({ref.first, ""});
@@ -118,50 +120,55 @@ void SealedTextOpener::Open(std::vector<v1::ReferralStatus> referrals, Done done
     }
   }
   // What the key service must be asked for; the rest is kept.
-  struct Pending {
-    std::mutex mu;
-    KeyMap known;
-    std::size_t left = 0;
-    std::vector<v1::ReferralStatus> referrals;
-    Done done;
-  };
-  auto pending = std::make_shared<Pending>();
+  KeyMap known;
   std::vector<KeyRef> missing;
   {
     const auto now = clock_();
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = kept_.begin(); it != kept_.end();) {
       it = it->second.until <= now ? kept_.erase(it) : std::next(it);
     }
     for (const KeyRef& ref : needed) {
       const auto it = kept_.find(ref);
       if (it != kept_.end()) {
-        pending->known.emplace(ref, it->second.key);
+        known.emplace(ref, it->second.key);
       } else {
         missing.push_back(ref);
       }
     }
   }
   if (missing.empty()) {
-    done(OpenSealedTexts(std::move(referrals), pending->known));
+    done(OpenSealedTexts(std::move(referrals), known));
     return;
   }
-  pending->left = missing.size();
-  pending->referrals = std::move(referrals);
-  pending->done = std::move(done);
+  struct Pending {
+    Pending(KeyMap kept, std::size_t asked, std::vector<v1::ReferralStatus> shown, Done then)
+        : known(std::move(kept)), left(asked), referrals(std::move(shown)), done(std::move(then)) {}
+    absl::Mutex mu;
+    KeyMap known ABSL_GUARDED_BY(mu);
+    std::size_t left ABSL_GUARDED_BY(mu);
+    std::vector<v1::ReferralStatus> referrals ABSL_GUARDED_BY(mu);
+    const Done done;
+  };
+  auto pending = std::make_shared<Pending>(std::move(known), missing.size(), std::move(referrals),
+                                           std::move(done));
   const auto deadline = std::chrono::system_clock::now() + options_.key_timeout;
   for (const KeyRef& ref : missing) {
-    keys_.ReferralKey(
-        ref.first, ref.second, deadline, [this, pending, ref](absl::StatusOr<v1::DataKey> key) {
-          Keep(ref, key);
-          {
-            std::lock_guard lock(pending->mu);
-            pending->known.insert_or_assign(ref, std::move(key));
-            if (--pending->left > 0) return;
-          }
-          // The last answer: nobody else touches `pending` now.
-          pending->done(OpenSealedTexts(std::move(pending->referrals), pending->known));
-        });
+    keys_.ReferralKey(ref.first, ref.second, deadline,
+                      [this, pending, ref](absl::StatusOr<v1::DataKey> key) {
+                        Keep(ref, key);
+                        KeyMap keys;
+                        std::vector<v1::ReferralStatus> shown;
+                        {
+                          absl::MutexLock lock(&pending->mu);
+                          pending->known.insert_or_assign(ref, std::move(key));
+                          if (--pending->left > 0) return;
+                          // The last answer: the others are done with `pending`.
+                          keys = std::move(pending->known);
+                          shown = std::move(pending->referrals);
+                        }
+                        pending->done(OpenSealedTexts(std::move(shown), keys));
+                      });
   }
 }
 

@@ -9,12 +9,13 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/privacy/key_client.h"
 #include "schakel/v1/intake.pb.h"
 
@@ -64,13 +65,13 @@ class SealedTextOpener {
   };
   // Stores what the key service answered: keys and erasures are kept; an erasure drops every key
   // kept for the referral.
-  void Keep(const KeyRef& ref, const absl::StatusOr<v1::DataKey>& answer);
+  void Keep(const KeyRef& ref, const absl::StatusOr<v1::DataKey>& answer) ABSL_LOCKS_EXCLUDED(mu_);
 
   privacy::ClientKeySource& keys_;
   SealedTextOptions options_;
   Clock clock_;
-  mutable std::mutex mu_;
-  std::map<KeyRef, Kept> kept_;
+  mutable absl::Mutex mu_;
+  std::map<KeyRef, Kept> kept_ ABSL_GUARDED_BY(mu_);
 };
 
 // Opens the sealed texts of `referrals` with `keys` (per referral id and key id; a missing entry

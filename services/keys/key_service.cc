@@ -4,11 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
-#include <mutex>
 #include <optional>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/validation.h"
 #include "libs/service/identity.h"
@@ -95,27 +97,32 @@ class ErasureOutcome {
  public:
   ErasureOutcome(grpc::ServerUnaryReactor* reactor, std::string referral_id)
       : reactor_(reactor), referral_id_(std::move(referral_id)) {}
-  void Announced(absl::Status s) { Set(announced_, std::move(s)); }
-  void Recorded(absl::Status s) { Set(recorded_, std::move(s)); }
+  void Announced(absl::Status s) { Set(kAnnounced, std::move(s)); }
+  void Recorded(absl::Status s) { Set(kRecorded, std::move(s)); }
 
  private:
-  void Set(std::optional<absl::Status>& slot, absl::Status s) {
+  enum Outcome { kAnnounced, kRecorded };
+  void Set(Outcome outcome, absl::Status s) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::Status announced;
+    absl::Status recorded;
     {
-      std::lock_guard lock(mu_);
-      slot = std::move(s);
-      if (!announced_ || !recorded_) return;
+      absl::MutexLock lock(&mu_);
+      outcomes_[outcome] = std::move(s);
+      if (!outcomes_[kAnnounced] || !outcomes_[kRecorded]) return;
+      announced = *outcomes_[kAnnounced];
+      recorded = *outcomes_[kRecorded];
     }
-    if (!announced_->ok()) {
+    if (!announced.ok()) {
       spdlog::warn("erasure of the client of {} not announced: {}", referral_id_,
-                   std::string(announced_->message()));
+                   std::string(announced.message()));
       reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                     "the client's keys are destroyed, but the inboxes were not "
                                     "told to purge yet: erase again"));
       return;
     }
-    if (!recorded_->ok()) {
+    if (!recorded.ok()) {
       spdlog::warn("erasure of the client of {} not recorded in the audit stream: {}", referral_id_,
-                   std::string(recorded_->message()));
+                   std::string(recorded.message()));
       reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                     "the client's keys are destroyed and the inboxes told, but "
                                     "the erasure was not recorded in the audit stream: erase "
@@ -127,9 +134,8 @@ class ErasureOutcome {
 
   grpc::ServerUnaryReactor* reactor_;
   const std::string referral_id_;
-  std::mutex mu_;
-  std::optional<absl::Status> announced_;
-  std::optional<absl::Status> recorded_;
+  absl::Mutex mu_;
+  std::optional<absl::Status> outcomes_[2] ABSL_GUARDED_BY(mu_);  // by Outcome
 };
 
 }  // namespace
@@ -145,17 +151,16 @@ KeyService::KeyService(KeyStore& store, kafka::Publisher& publisher, KeyServiceO
 
 KeyService::~KeyService() {
   {
-    std::lock_guard lock(key_mu_);
+    absl::MutexLock lock(&key_mu_);
     key_writer_stopping_ = true;  // the writer answers what is queued, then ends
   }
-  key_wake_.notify_all();
   key_writer_.join();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  wake_.notify_all();
   rechecker_.join();
+  absl::MutexLock lock(&mu_);
   for (Waiting& w : waiting_) {
     w.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the key service is stopping"));
   }
@@ -241,17 +246,15 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
 }
 
 void KeyService::GrantsArrived() {
-  {
-    std::lock_guard lock(mu_);
-    recheck_now_ = true;
-  }
-  wake_.notify_all();
+  absl::MutexLock lock(&mu_);
+  recheck_now_ = true;  // wakes RecheckLoop as the lock is released
 }
 
 void KeyService::RecheckLoop() {
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || recheck_now_; };
   while (!stopping_) {
-    wake_.wait_for(lock, options_.recheck_every, [this] { return stopping_ || recheck_now_; });
+    mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(options_.recheck_every));
     recheck_now_ = false;
     const auto now = std::chrono::system_clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -278,26 +281,27 @@ grpc::ServerUnaryReactor* KeyService::ClientKey(grpc::CallbackServerContext* con
   } else if (absl::StatusOr<Sharing> sharing = RequestedSharing(*request); !sharing.ok()) {
     reactor->Finish(service::ToGrpc(sharing.status()));
   } else {
-    {
-      std::lock_guard lock(key_mu_);
-      key_calls_.push_back(
-          {reactor,
-           response,
-           {request->client_pseudonym(), request->referral_id(), *std::move(sharing)}});
-    }
-    key_wake_.notify_one();
+    absl::MutexLock lock(&key_mu_);  // wakes KeyWriterLoop as it is released
+    key_calls_.push_back(
+        {reactor,
+         response,
+         {request->client_pseudonym(), request->referral_id(), *std::move(sharing)}});
   }
   return reactor;
 }
 
 void KeyService::KeyWriterLoop() {
-  std::unique_lock lock(key_mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(key_mu_) {
+    return key_writer_stopping_ || !key_calls_.empty();
+  };
   while (true) {
-    key_wake_.wait(lock, [this] { return key_writer_stopping_ || !key_calls_.empty(); });
-    if (key_calls_.empty()) return;  // stopping, and nothing left to answer
     std::vector<KeyCall> calls;
-    calls.swap(key_calls_);
-    lock.unlock();
+    {
+      absl::MutexLock lock(&key_mu_);
+      key_mu_.Await(absl::Condition(&woken));
+      if (key_calls_.empty()) return;  // stopping, and nothing left to answer
+      calls.swap(key_calls_);
+    }
     std::vector<KeyStore::KeyRequest> requests;
     requests.reserve(calls.size());
     for (const KeyCall& call : calls) requests.push_back(call.request);
@@ -315,7 +319,6 @@ void KeyService::KeyWriterLoop() {
       }
       calls[i].reactor->Finish(service::ToGrpc(keys[i].status()));
     }
-    lock.lock();
   }
 }
 
@@ -397,7 +400,7 @@ grpc::ServerUnaryReactor* KeyService::AssignmentKey(grpc::CallbackServerContext*
               request->key_id(), organisation, give_up};
     // Tried and, when not answered, queued under one lock: a grant stored in between wakes the
     // rechecker only after the call is in the queue (GrantsArrived), so no grant is missed.
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!TryAnswer(w, std::chrono::system_clock::now() >= give_up))
       waiting_.push_back(std::move(w));
   }

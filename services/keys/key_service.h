@@ -11,15 +11,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <list>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/audit/writer.h"
 #include "libs/kafka/publisher.h"
 #include "libs/routing/network.h"
@@ -59,7 +59,7 @@ class KeyService final : public v1::KeyService::CallbackService {
                                         v1::EraseClientResponse* response) override;
 
   // New grants are stored (GrantFollower): the calls waiting for a grant are checked again now.
-  void GrantsArrived();
+  void GrantsArrived() ABSL_LOCKS_EXCLUDED(mu_);
 
   // AssignmentKey calls refused because the assignment was offered to the caller outside the
   // client's recorded sharing permission (schakel_keys_refused_outside_sharing_total): each one
@@ -81,8 +81,10 @@ class KeyService final : public v1::KeyService::CallbackService {
   };
   // Answers `w` when the store decides (true), or leaves it waiting (false); refuses it when
   // `last_chance`.
-  bool TryAnswer(Waiting& w, bool last_chance);
-  void RecheckLoop();
+  // Called under mu_, so that a grant stored meanwhile wakes the rechecker only after a call that
+  // must wait is queued.
+  bool TryAnswer(Waiting& w, bool last_chance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RecheckLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // A ClientKey call waiting for the key writer. The writer takes every call that arrived
   // meanwhile and answers them after one transaction (KeyStore::ClientKeys): one write to disk for
@@ -92,22 +94,20 @@ class KeyService final : public v1::KeyService::CallbackService {
     v1::DataKey* response = nullptr;
     KeyStore::KeyRequest request{};
   };
-  void KeyWriterLoop();
+  void KeyWriterLoop() ABSL_LOCKS_EXCLUDED(key_mu_);
 
   KeyStore& store_;
   kafka::Publisher& publisher_;
   KeyServiceOptions options_;
   audit::Recorder* audit_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::list<Waiting> waiting_;
-  bool recheck_now_ = false;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  std::list<Waiting> waiting_ ABSL_GUARDED_BY(mu_);
+  bool recheck_now_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread rechecker_;
-  std::mutex key_mu_;
-  std::condition_variable key_wake_;
-  std::vector<KeyCall> key_calls_;
-  bool key_writer_stopping_ = false;
+  absl::Mutex key_mu_;
+  std::vector<KeyCall> key_calls_ ABSL_GUARDED_BY(key_mu_);
+  bool key_writer_stopping_ ABSL_GUARDED_BY(key_mu_) = false;
   std::thread key_writer_;
   std::atomic<std::uint64_t> refused_outside_sharing_{0};
   std::atomic<std::uint64_t> sharing_unknown_{0};

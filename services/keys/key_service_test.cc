@@ -7,10 +7,11 @@
 #include <sqlite3.h>
 
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/service/server.h"
 #include "libs/service/test_identity.h"
 #include "schakel/v1/events.pb.h"
@@ -28,22 +29,22 @@ class FakePublisher final : public kafka::Publisher {
   void Publish(std::string_view topic, std::string_view key, std::string_view value,
                Done done) override {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       published_.push_back({std::string(topic), std::string(key), std::string(value)});
     }
     done(outcome_);
   }
   bool Reachable() const override { return reachable_; }
   std::vector<Published> published() {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     return published_;
   }
   bool reachable_ = true;
   absl::Status outcome_;
 
  private:
-  std::mutex mu_;
-  std::vector<Published> published_;
+  absl::Mutex mu_;
+  std::vector<Published> published_ ABSL_GUARDED_BY(mu_);
 };
 
 using schakel::testing::FakeRecorder;

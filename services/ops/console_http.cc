@@ -460,19 +460,20 @@ void ConsoleServer::AcceptLoop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    std::unique_lock lock(mu_);
-    if (stopping_.load() || open_.size() >= static_cast<std::size_t>(kMaxConnections)) {
-      lock.unlock();
+    bool admitted = false;
+    {
+      absl::MutexLock lock(&mu_);
+      admitted = !stopping_.load() && open_.size() < static_cast<std::size_t>(kMaxConnections);
+      if (admitted) open_.insert(fd);
+    }
+    if (!admitted) {
       ::close(fd);
       continue;
     }
-    open_.insert(fd);
-    lock.unlock();
     std::thread([this, fd] {
       Serve(fd);
-      std::lock_guard done(mu_);
-      open_.erase(fd);
-      idle_.notify_all();
+      absl::MutexLock done(&mu_);
+      open_.erase(fd);  // the last one wakes Stop as the lock is released
     }).detach();
   }
 }
@@ -557,9 +558,10 @@ void ConsoleServer::Stop() {
   if (acceptor_.joinable()) acceptor_.join();
   ::close(listen_fd_);
   listen_fd_ = -1;
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const int fd : open_) ::shutdown(fd, SHUT_RDWR);
-  idle_.wait(lock, [this] { return open_.empty(); });
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return open_.empty(); };
+  mu_.Await(absl::Condition(&idle));
 }
 
 }  // namespace schakel::ops

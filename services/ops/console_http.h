@@ -34,19 +34,19 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -122,11 +122,11 @@ class ConsoleServer {
   // host:port it listens on.
   std::string address() const;
   // Stops answering, at once: no new connection, and those open are cut. Safe to call twice.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   ConsoleServer() = default;
-  void AcceptLoop();
+  void AcceptLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void Serve(int fd);
   // The answer to an operator's request (the caller is checked before).
   HttpResponseOut Handle(const HttpRequestIn& request, const std::string& operator_name);
@@ -140,9 +140,8 @@ class ConsoleServer {
   int listen_fd_ = -1;
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
-  std::condition_variable idle_;
-  std::set<int> open_;  // connections being served
+  absl::Mutex mu_;
+  std::set<int> open_ ABSL_GUARDED_BY(mu_);  // connections being served
 };
 
 }  // namespace schakel::ops

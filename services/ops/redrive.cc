@@ -12,7 +12,7 @@ std::string RedriveReason(const std::string& dead_letter) {
 }
 
 absl::StatusOr<nlohmann::json> Redriver::Redrive(const RedriveRequest& request) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   const deadletter::Place at{request.dead_letter_topic, request.partition, request.offset};
   const std::string name = deadletter::Name(at);
   const std::string principal = topology::DeadLetterPrincipalOf(network_, at.topic);

@@ -13,12 +13,13 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/deadletter/redrive.h"
 #include "libs/kafka/consumer.h"
 #include "libs/routing/network.h"
@@ -63,13 +64,14 @@ class Redriver {
   // FAILED_PRECONDITION (re-driven already; not a dead letter; a record its consumer does not read;
   // a copy that differs from the original), UNAVAILABLE (Kafka). Nothing is published unless every
   // check passed. One redrive at a time.
-  absl::StatusOr<nlohmann::json> Redrive(const RedriveRequest& request);
+  absl::StatusOr<nlohmann::json> Redrive(const RedriveRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const routing::Network network_;
   Io io_;
-  std::mutex mu_;
-  std::map<std::string, PastRedrive> done_;  // by this process (also found in the chain)
+  absl::Mutex mu_;  // held for a whole redrive
+  // Redriven by this process (also found in the chain).
+  std::map<std::string, PastRedrive> done_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace schakel::ops

@@ -106,7 +106,7 @@ absl::Status LoadView::Apply(const kafka::Record& record) {
     return absl::InvalidArgumentError("the report's organisation does not match its key");
   }
   if (load.open() < 0) return absl::InvalidArgumentError("negative open count");
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   open_[load.organisation()] = static_cast<int>(std::min<std::int64_t>(load.open(), 1 << 30));
   return absl::OkStatus();
 }
@@ -114,7 +114,7 @@ absl::Status LoadView::Apply(const kafka::Record& record) {
 routing::OpenAssignments LoadView::Snapshot() const {
   auto frozen = std::make_shared<absl::flat_hash_map<std::string, int>>();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     *frozen = open_;
   }
   return [frozen](std::string_view organisation) {

@@ -15,13 +15,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/consumer.h"
 #include "libs/kafka/follower.h"
 #include "libs/routing/policy.h"
@@ -61,8 +62,8 @@ class LoadView {
   // could not be followed within `timeout`.
   bool FollowNewOrganisations(std::chrono::milliseconds timeout);
 
-  mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, int> open_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int> open_ ABSL_GUARDED_BY(mu_);
   std::atomic<std::uint64_t> forged_{0};
   // The view's thread only (after Start):
   Organisations organisations_;

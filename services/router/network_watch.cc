@@ -11,10 +11,14 @@ namespace schakel::router {
 absl::StatusOr<std::unique_ptr<NetworkWatch>> NetworkWatch::Load(const std::string& path,
                                                                  Prepare prepare) {
   std::unique_ptr<NetworkWatch> watch(new NetworkWatch(path, std::move(prepare)));
-  watch->stamp_ = watch->Read();
+  const Stamp stamp = watch->Read();
   absl::StatusOr<routing::Network> network = routing::LoadNetworkFile(path);
   if (!network.ok()) return network.status();
-  watch->policy_ = std::make_shared<const routing::Policy>(*std::move(network));
+  {
+    absl::MutexLock lock(&watch->mu_);  // not shared yet; taken as the members' annotations ask
+    watch->stamp_ = stamp;
+    watch->policy_ = std::make_shared<const routing::Policy>(*std::move(network));
+  }
   return watch;
 }
 
@@ -26,15 +30,20 @@ NetworkWatch::Stamp NetworkWatch::Read() const {
   return stamp;
 }
 
+std::uint64_t NetworkWatch::reloads() const {
+  absl::MutexLock lock(&mu_);
+  return reloads_;
+}
+
 std::shared_ptr<const routing::Policy> NetworkWatch::Current() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return policy_;
 }
 
 absl::Status NetworkWatch::CheckForChange() {
   const Stamp now = Read();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (now == stamp_) return absl::OkStatus();
     stamp_ = now;  // a refused version is reported once, not on every check
   }
@@ -66,7 +75,7 @@ absl::Status NetworkWatch::CheckForChange() {
   auto policy = std::make_shared<const routing::Policy>(*std::move(network));
   const std::size_t organisations = policy->network().organisations.size();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     policy_ = std::move(policy);
     ++reloads_;
   }

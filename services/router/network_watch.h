@@ -7,10 +7,11 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/routing/policy.h"
 
 namespace schakel::router {
@@ -26,13 +27,13 @@ class NetworkWatch {
                                                             Prepare prepare = nullptr);
 
   // The policy for the next decision (safe from any thread).
-  std::shared_ptr<const routing::Policy> Current() const;
+  std::shared_ptr<const routing::Policy> Current() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Looks at the file again when its modification time or size changed. OK when nothing changed or
   // the change was taken; the refusal otherwise (the running policy stays).
-  absl::Status CheckForChange();
+  absl::Status CheckForChange() ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::uint64_t reloads() const { return reloads_; }
+  std::uint64_t reloads() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   NetworkWatch(std::string path, Prepare prepare)
@@ -46,10 +47,10 @@ class NetworkWatch {
 
   std::string path_;
   Prepare prepare_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const routing::Policy> policy_;
-  Stamp stamp_;
-  std::uint64_t reloads_ = 0;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const routing::Policy> policy_ ABSL_GUARDED_BY(mu_);
+  Stamp stamp_ ABSL_GUARDED_BY(mu_);
+  std::uint64_t reloads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace schakel::router
