@@ -52,7 +52,7 @@ void InboxConsumer::Start() { loop_.Start(); }
 
 void InboxConsumer::Stop() {
   loop_.Stop();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!closed_) {
     closed_ = true;
     source_->Close();

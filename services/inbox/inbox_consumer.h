@@ -11,10 +11,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/deadletter/dead_letters.h"
 #include "libs/kafka/consume_loop.h"
 #include "services/inbox/ingest.h"
@@ -61,8 +62,8 @@ class InboxConsumer {
   std::unique_ptr<kafka::RecordSource> source_;
   AssignmentIngest& ingest_;
   kafka::ConsumeLoop loop_;
-  std::mutex mu_;
-  bool closed_ = false;
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace schakel::inbox

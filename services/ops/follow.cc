@@ -75,21 +75,20 @@ kafka::BatchOutcome ViewFollower::Handle(std::span<const kafka::Record> batch) {
 void OpsFollower::Start() {
   records_.Start();
   lag_ = std::thread([this] {
-    std::unique_lock lock(lag_mu_);
-    while (!lag_cv_.wait_for(lock, lag_every_, [&] { return stopping_.load(); })) {
-      lock.unlock();
+    absl::MutexLock lock(&lag_mu_);
+    while (!lag_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(lag_every_))) {
+      lag_mu_.Unlock();  // the poll asks Kafka: it must not hold up Stop
       PollCommitted(kafka_, network_, view_);
-      lock.lock();
+      lag_mu_.Lock();
     }
   });
 }
 
 void OpsFollower::Stop() {
   {
-    std::lock_guard lock(lag_mu_);
-    stopping_.store(true);
+    absl::MutexLock lock(&lag_mu_);
+    stopping_ = true;
   }
-  lag_cv_.notify_all();
   if (lag_.joinable()) lag_.join();
   records_.Stop();
 }

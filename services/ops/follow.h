@@ -7,16 +7,15 @@
 // is not sent again.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <span>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/consume_loop.h"
 #include "libs/routing/network.h"
 #include "services/ops/ops_view.h"
@@ -78,9 +77,8 @@ class OpsFollower {
   OpsView& view_;
   const std::chrono::milliseconds lag_every_;
   ViewFollower records_;
-  std::atomic<bool> stopping_{false};
-  std::mutex lag_mu_;
-  std::condition_variable lag_cv_;
+  absl::Mutex lag_mu_;
+  bool stopping_ ABSL_GUARDED_BY(lag_mu_) = false;
   std::thread lag_;
 };
 

@@ -49,7 +49,7 @@ std::vector<std::string> OpsView::Topics() const {
 }
 
 absl::Status OpsView::Apply(const kafka::Record& record) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   ++records_;
   absl::Status used = ApplyLocked(record);
   if (!used.ok() && !absl::IsFailedPrecondition(used)) ++unreadable_;
@@ -121,13 +121,13 @@ absl::Status OpsView::ApplyLocked(const kafka::Record& record) {
 }
 
 std::map<std::string, std::string> OpsView::ConsumerGroups() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return groups_;
 }
 
 void OpsView::SetCommitted(const std::string& organisation,
                            std::map<std::int32_t, std::int64_t> committed) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   committed_[organisation] = std::move(committed);
 }
 
@@ -142,7 +142,7 @@ std::map<std::string, std::int64_t> OpsView::LagLocked() const {
 
 nlohmann::json OpsView::Overview(std::chrono::system_clock::time_point now, bool kafka_reachable,
                                  const std::string& bootstrap) const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   nlohmann::json out;
   out["generated_at"] = Iso(now);
   out["kafka"] = {{"reachable", kafka_reachable}, {"bootstrap", bootstrap}};
@@ -202,7 +202,7 @@ absl::StatusOr<v1::ReassignRequested> OpsView::PrepareReassign(const std::string
                                                                const std::string& organisation,
                                                                const std::string& reason,
                                                                const std::string& by) const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s =
           unroutable_.CheckReassign(network_, referral_id, need_index, organisation, reason);
       !s.ok()) {
@@ -213,13 +213,13 @@ absl::StatusOr<v1::ReassignRequested> OpsView::PrepareReassign(const std::string
 }
 
 void OpsView::Reassigned(const v1::ReassignRequested& event) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   unroutable_.AddReassign(event);
 }
 
 std::vector<prometheus::MetricFamily> OpsView::Families(
     std::chrono::system_clock::time_point now) const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   prometheus::MetricFamily assignments{
       .name = "schakel_assignments",
       .help =
@@ -273,17 +273,17 @@ std::vector<prometheus::MetricFamily> OpsView::Families(
 }
 
 std::uint64_t OpsView::records() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return records_;
 }
 
 std::uint64_t OpsView::forged() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return forged_;
 }
 
 std::uint64_t OpsView::unreadable() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return unreadable_;
 }
 

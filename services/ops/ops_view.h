@@ -13,12 +13,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/kafka/consumer.h"
 #include "libs/ops/queues.h"
 #include "libs/ops/unroutable.h"
@@ -70,20 +71,21 @@ class OpsView {
   std::uint64_t forged() const;
 
  private:
-  std::map<std::string, std::int64_t> LagLocked() const;
-  absl::Status ApplyLocked(const kafka::Record& record);
+  std::map<std::string, std::int64_t> LagLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ApplyLocked(const kafka::Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const routing::Network network_;
-  mutable std::mutex mu_;
-  QueueFigures queues_;
-  UnroutableQueue unroutable_;
-  std::vector<DeadLetterRow> dead_letters_;
-  std::map<std::string, std::string> groups_;                              // org → group
-  std::map<std::string, TopicLag> topic_records_;                          // org → offsets
-  std::map<std::string, std::map<std::int32_t, std::int64_t>> committed_;  // org → committed
-  std::uint64_t records_ = 0;
-  std::uint64_t unreadable_ = 0;
-  std::uint64_t forged_ = 0;
+  mutable absl::Mutex mu_;
+  QueueFigures queues_ ABSL_GUARDED_BY(mu_);
+  UnroutableQueue unroutable_ ABSL_GUARDED_BY(mu_);
+  std::vector<DeadLetterRow> dead_letters_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> groups_ ABSL_GUARDED_BY(mu_);      // org → group
+  std::map<std::string, TopicLag> topic_records_ ABSL_GUARDED_BY(mu_);  // org → offsets
+  // org → committed
+  std::map<std::string, std::map<std::int32_t, std::int64_t>> committed_ ABSL_GUARDED_BY(mu_);
+  std::uint64_t records_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t unreadable_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t forged_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // OpsView's gauges for a metrics::Metrics registry.
