@@ -7,7 +7,6 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -124,10 +123,10 @@ int Main(int argc, char** argv) {
   process.OnStop([&] { erasure_consumer->Close(); });
   deadletter::DeadLetters dead_letters(publisher, me, me);
   kafka::ConsumerSource erasure_source(*erasure_consumer);
+  // Like every consumer's, its fatal error is the process's: the ordered shutdown, exit 1, and a
+  // restart rather than keep data an operator erased.
   inbox::ErasureConsumer erasures(org, erasure_source, *store, dead_letters,
-                                  [](const absl::Status&) {
-                                    std::abort();  // restart rather than keep erased data
-                                  });
+                                  process.FatalHandler());
   process.Start(erasures);
   process.Must(inbox::ReplayIfNew(*store, *kafka_consumer, ingest, topic),
                "cannot rebuild from " + topic);

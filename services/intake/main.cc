@@ -5,7 +5,6 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 
 #include "libs/audit/writer.h"
@@ -102,9 +101,8 @@ int Main(int argc, char** argv) {
   process.OnStop([&] { consumer->Close(); });
   deadletter::DeadLetters dead_letters(publisher, "intake-view", "intake");
   kafka::ConsumerSource view_source(*consumer);
-  intake::ViewConsumer view_consumer(view_source, *view, &dead_letters, [](const absl::Status&) {
-    std::abort();  // restart rather than serve a view that no longer moves
-  });
+  // A fatal consumer error is the process's: restart rather than serve a view that no longer moves.
+  intake::ViewConsumer view_consumer(view_source, *view, &dead_letters, process.FatalHandler());
   process.Start(view_consumer);
 
   // The key service is called over TLS with this service's own certificate ("intake").

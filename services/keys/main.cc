@@ -5,7 +5,6 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdlib>
 
 #include "libs/audit/writer.h"
 #include "libs/deadletter/dead_letters.h"
@@ -83,7 +82,7 @@ int Main(int argc, char** argv) {
   kafka::ConsumerSource grant_source(*consumer);
   keys::GrantFollower grants(
       grant_source, *store, dead_letters, [&service] { service->GrantsArrived(); },
-      [](const absl::Status&) { std::abort(); });  // restart rather than stop granting
+      process.FatalHandler());  // restart rather than stop granting
   process.Start(grants);
   process.Serve({service.get()}, {.drain = std::chrono::seconds(10)});
   process.FollowKafka([&producer] { return producer->Reachable(); });
