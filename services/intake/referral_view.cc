@@ -107,6 +107,14 @@ bool ApplyStatus(const v1::AssignmentStatusChanged& event, v1::ReferralStatus* r
       current = &e;
     }
   }
+  // The router publishes an unroutable step with the status change that led to it, on another
+  // topic, so the two can arrive in either order: an unroutable step newer than every status
+  // change still decides the need's state.
+  if (need->unroutable() && referral::ChainStepOf(need->assignment_id()) >
+                                referral::ChainStepOf(current->assignment_id())) {
+    UpdateDone(referral);
+    return true;
+  }
   need->set_assignment_id(current->assignment_id());
   need->set_organisation(current->organisation());
   need->set_status(current->to_status());

@@ -118,6 +118,34 @@ TEST(ReferralFoldTest, DoneWhenEveryNeedIsFinalOrUnroutable) {
   EXPECT_TRUE(r.done());
 }
 
+TEST(ReferralFoldTest, AnUnroutableStepStaysWhenTheDeclineBeforeItArrivesAfterIt) {
+  v1::ReferralStatus r;
+  ApplySubmitted(Submitted(), &r);
+  ApplyStatus(Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+                     v1::ASSIGNMENT_STATUS_REQUESTED, 1, 1001),
+              &r);
+  // The router publishes mjd's decline (status topic) and that nobody else is left (unroutable
+  // topic) together; intake reads the unroutable step first.
+  v1::ReferralUnroutable unroutable;
+  unroutable.mutable_meta()->set_referral_id(kReferral);
+  unroutable.mutable_meta()->set_assignment_id("a-1-0.1");
+  unroutable.set_need_code("debt");
+  EXPECT_TRUE(ApplyUnroutable(unroutable, &r));
+  EXPECT_TRUE(ApplyStatus(Status("a-1-0", "debt", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED,
+                                 v1::ASSIGNMENT_STATUS_REJECTED, 2, 1002),
+                          &r));
+  EXPECT_TRUE(Need(r, "debt").unroutable());
+  EXPECT_EQ(Need(r, "debt").assignment_id(), "a-1-0.1");
+  ASSERT_EQ(Need(r, "debt").history_size(), 2);
+  EXPECT_EQ(Need(r, "debt").history(1).to_status(), v1::ASSIGNMENT_STATUS_REJECTED);
+  // A newer assignment (an operator's reassignment) makes it routable again.
+  EXPECT_TRUE(ApplyStatus(Status("a-1-0.2", "debt", "gemeente", v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+                                 v1::ASSIGNMENT_STATUS_REQUESTED, 1, 1003),
+                          &r));
+  EXPECT_FALSE(Need(r, "debt").unroutable());
+  EXPECT_EQ(Need(r, "debt").organisation(), "gemeente");
+}
+
 TEST(ReferralViewTest, OnlyTheReferrerSeesItAndItSurvivesARestart) {
   const std::string path = testing::TempDir() + "/referral-view-test.db";
   std::remove(path.c_str());
