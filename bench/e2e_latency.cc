@@ -84,12 +84,12 @@ class Run {
         sent_at_(total_),
         acked_at_(total_),
         arrived_at_(total_),
-        failed_(total_) {
+        code_(total_) {
     for (std::size_t i = 0; i < total_; ++i) {
       sent_at_[i] = kNotYet;
       acked_at_[i] = kNotYet;
       arrived_at_[i] = kNotYet;
-      failed_[i] = false;
+      code_[i] = kNoAnswer;
     }
     // TLS with the organisations' client certificates (deploy/local/pki's folder): the referrer's
     // to intake, the target's to its inbox.
@@ -141,23 +141,39 @@ class Run {
 
     std::vector<double> ack;
     std::vector<double> e2e;
-    std::size_t acked = 0, failed = 0, arrived = 0, missing = 0;
+    // acked: answered OK; refused: RESOURCE_EXHAUSTED (intake took nothing: such a referral never
+    // arrives); deadline: DEADLINE_EXCEEDED; failed: any other error. missing: acknowledged but not
+    // arrived (lost, or slower than --drain).
+    std::size_t acked_all = 0;  // the warm-up's too: what the CPU over the whole run paid for
+    for (std::size_t i = 0; i < total_; ++i) {
+      if (code_[i].load() == grpc::StatusCode::OK) ++acked_all;
+    }
+    std::vector<double> refused_ms;
+    std::size_t acked = 0, refused = 0, deadline = 0, failed = 0, arrived = 0, missing = 0;
     for (std::size_t i = warmup_; i < total_; ++i) {
       const Clock::time_point due = Intended(i, period);
       const std::int64_t a = acked_at_[i].load();
       const std::int64_t r = arrived_at_[i].load();
-      if (failed_[i].load()) ++failed;
-      if (a != kNotYet && !failed_[i].load()) {
+      const int code = code_[i].load();
+      if (code == grpc::StatusCode::OK) {
         ++acked;
         ack.push_back(Ms(start_ + Clock::duration(a) - due));
+      } else if (code == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++refused;
+        refused_ms.push_back(Ms(start_ + Clock::duration(a) - due));
+      } else if (code == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        ++deadline;
+      } else {
+        ++failed;
       }
       if (r != kNotYet) {
         ++arrived;
         e2e.push_back(Ms(start_ + Clock::duration(r) - due));
-      } else {
+      } else if (code == grpc::StatusCode::OK) {
         ++missing;
       }
     }
+    const Summary refused_summary = Summarise(refused_ms);
     const Summary ack_summary = Summarise(ack);
     const Summary e2e_summary = Summarise(e2e);
     const std::size_t measured = total_ - warmup_;
@@ -168,12 +184,14 @@ class Run {
                      : 0;
     std::printf(
         "{\"rate\":%.1f,\"duration_s\":%.1f,\"submitted\":%zu,\"achieved_rate\":%.1f,"
-        "\"max_send_lag_ms\":%.3f,\"acked\":%zu,\"failed\":%zu,\"arrived\":%zu,\"missing\":%zu,"
-        "\"probe_ms\":%.3f,\"ack_ms\":%s,\"e2e_ms\":%s}\n",
+        "\"max_send_lag_ms\":%.3f,\"acked\":%zu,\"acked_all\":%zu,\"acked_rate\":%.1f,\"refused\":%zu,"
+        "\"deadline_exceeded\":%zu,\"failed\":%zu,\"arrived\":%zu,\"missing\":%zu,"
+        "\"probe_ms\":%.3f,\"ack_ms\":%s,\"refused_ms\":%s,\"e2e_ms\":%s}\n",
         options_.rate, options_.duration_s, measured,
         send_seconds > 0 ? static_cast<double>(measured - 1) / send_seconds : 0.0, Ms(max_lag),
-        acked, failed, arrived, missing, probe_ms_, ToJson(ack_summary).c_str(),
-        ToJson(e2e_summary).c_str());
+        acked, acked_all, send_seconds > 0 ? static_cast<double>(acked) / send_seconds : 0.0, refused,
+        deadline, failed, arrived, missing, probe_ms_, ToJson(ack_summary).c_str(),
+        ToJson(refused_summary).c_str(), ToJson(e2e_summary).c_str());
     if (!options_.raw_file.empty()) {
       std::ofstream raw(options_.raw_file);
       for (double v : e2e) raw << v << "\n";
@@ -222,8 +240,8 @@ class Run {
             return;
           }
           const auto index = static_cast<std::size_t>(i);
-          if (!status.ok()) {
-            failed_[index] = true;
+          code_[index] = status.error_code();
+          if (!status.ok() && status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
             if (first_error_.exchange(true) == false) {
               std::cerr << "e2e_latency: SubmitReferral failed: " << status.error_code() << " "
                         << status.error_message() << "\n";
@@ -232,6 +250,8 @@ class Run {
           acked_at_[index] = (Clock::now() - start_).count();
           std::lock_guard<std::mutex> lock(mu_);
           ++finished_;
+          // A refused referral was not taken: it will not arrive.
+          if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++finished_;
           if (finished_ + arrived_ >= 2 * total_) cv_.notify_all();
         });
   }
@@ -295,7 +315,9 @@ class Run {
   std::vector<std::atomic<std::int64_t>> sent_at_;
   std::vector<std::atomic<std::int64_t>> acked_at_;
   std::vector<std::atomic<std::int64_t>> arrived_at_;
-  std::vector<std::atomic<bool>> failed_;
+  // Per referral, its answer's status code (kNoAnswer until it is answered).
+  static constexpr int kNoAnswer = -1;
+  std::vector<std::atomic<int>> code_;
   std::atomic<bool> first_error_{false};
 
   std::mutex mu_;

@@ -62,19 +62,25 @@ class AnswerOnce {
 namespace {
 
 // A SubmitReferral call, counted while gRPC holds it: the count goes down when the call is done
-// (answered and sent, or cancelled).
+// (answered and sent, or cancelled). A call that was admitted tells the admission it is answered
+// (refused ones do not: they would make the rate look higher the more calls are refused).
 class CountedReactor final : public grpc::ServerUnaryReactor {
  public:
-  explicit CountedReactor(std::atomic<std::size_t>& in_flight) : in_flight_(in_flight) {
+  CountedReactor(std::atomic<std::size_t>& in_flight, Admission* admission)
+      : in_flight_(in_flight), admission_(admission) {
     in_flight_.fetch_add(1);
   }
+  void Admitted() { admitted_ = true; }
   void OnDone() override {
+    if (admitted_ && admission_ != nullptr) admission_->Answered();
     in_flight_.fetch_sub(1);
     delete this;
   }
 
  private:
   std::atomic<std::size_t>& in_flight_;
+  Admission* admission_;
+  bool admitted_ = false;  // set before the call is answered, read in OnDone after it
 };
 
 // Two outcomes that arrive on other threads in either order: `then` runs once, with both.
@@ -671,13 +677,15 @@ struct IntakeService::Submission {
 grpc::ServerUnaryReactor* IntakeService::SubmitReferral(grpc::CallbackServerContext* context,
                                                         const v1::SubmitReferralRequest* request,
                                                         v1::SubmitReferralResponse* response) {
-  grpc::ServerUnaryReactor* reactor = new CountedReactor(in_flight_);
+  auto* reactor = new CountedReactor(in_flight_, admission_ ? &*admission_ : nullptr);
   const auto refuse = [reactor](const absl::Status& status) {
     reactor->Finish(service::ToGrpc(status));
     return reactor;
   };
   absl::StatusOr<std::string> caller = CallerOf(network_, *context);
   if (!caller.ok()) return refuse(caller.status());
+  if (absl::Status taken = Take(*context); !taken.ok()) return refuse(taken);
+  reactor->Admitted();
   if (absl::Status admitted = Admit(*caller, *request, *context); !admitted.ok()) {
     return refuse(admitted);
   }
@@ -718,17 +726,26 @@ std::shared_ptr<IntakeService::Submission> IntakeService::NewSubmission(
   return submission;
 }
 
+absl::Status IntakeService::Take(grpc::CallbackServerContext& context) {
+  // More calls than intake can answer soon (Kafka slow or away, a flood of referrals): each one
+  // waiting holds memory and waits longer, so beyond the bound the caller hears at once when to
+  // come back.
+  if (!admission_) return absl::OkStatus();
+  const std::size_t others = in_flight_.load() - 1;  // this call is counted already
+  const std::optional<Admission::Refusal> refused = admission_->Admit(others);
+  if (!refused) return absl::OkStatus();
+  const std::string retry_ms = std::to_string(refused->retry_after.count());
+  context.AddTrailingMetadata("retry-after-ms", retry_ms);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "intake is busy: ", others, " referrals are being submitted already (",
+      refused->at_ceiling ? "--max-in-flight" : "as many as it answers in --target-wait-ms",
+      "); the referral was not submitted, try again in ", retry_ms,
+      " ms (trailing metadata retry-after-ms)"));
+}
+
 absl::Status IntakeService::Admit(const std::string& caller,
                                   const v1::SubmitReferralRequest& request,
                                   grpc::CallbackServerContext& context) {
-  // More calls than intake can answer soon (Kafka slow or away, a flood of referrals): each one
-  // waiting holds memory, so beyond the bound the caller hears at once to come back later.
-  if (max_in_flight_ > 0 && in_flight_.load() > max_in_flight_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("intake is busy: ", max_in_flight_,
-                     " referrals are being submitted already (max_in_flight); the referral was not "
-                     "submitted, try again shortly"));
-  }
   if (std::optional<IntakeLimits::Refusal> refused =
           limits_ != nullptr ? limits_->Take(caller) : std::nullopt) {
     const std::string retry_ms = std::to_string(refused->retry_after.count());

@@ -20,6 +20,7 @@
 #include "libs/routing/network.h"
 #include "schakel/v1/events.pb.h"
 #include "schakel/v1/intake.grpc.pb.h"
+#include "services/intake/admission.h"
 #include "services/intake/intake_limits.h"
 #include "services/intake/referral_view.h"
 #include "services/intake/sealed_text.h"
@@ -45,10 +46,11 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   IntakeService(const IntakeService&) = delete;
   IntakeService& operator=(const IntakeService&) = delete;
 
-  // At most `max` SubmitReferral calls in flight (0: no bound); beyond it a call is refused at once
-  // with RESOURCE_EXHAUSTED, so that memory stays bounded when referrals come faster than Kafka
-  // takes them. Set before the server starts.
-  void LimitInFlight(std::size_t max) { max_in_flight_ = max; }
+  // How many SubmitReferral calls may wait at once (admission.h); beyond, a call is refused at
+  // once with RESOURCE_EXHAUSTED and retry-after-ms, so that the calls taken are answered soon and
+  // memory stays bounded when referrals come faster than they can be taken. Without it, no bound.
+  // Set before the server starts.
+  void Admit(AdmissionOptions options) { admission_.emplace(options); }
   // SubmitReferral calls gRPC holds now.
   std::size_t in_flight() const { return in_flight_.load(); }
 
@@ -92,11 +94,13 @@ class IntakeService final : public v1::IntakeService::CallbackService {
     std::string digest;  // of the request: tells a retry from another referral under the same key
   };
 
-  // SubmitReferral's steps, in order. Whether intake takes the call now and the referral is one it
-  // can take, before any work: a refused call costs next to nothing and changes nothing
-  // (RESOURCE_EXHAUSTED beyond max_in_flight or the caller's intake_limit, with trailing metadata
-  // retry-after-ms for the latter; INVALID_ARGUMENT for a missing or invalid referral or
-  // idempotency key; UNAVAILABLE when Kafka is unreachable).
+  // SubmitReferral's steps, in order. Whether intake takes one more call now (RESOURCE_EXHAUSTED
+  // beyond the admission's bound, with trailing metadata retry-after-ms).
+  absl::Status Take(grpc::CallbackServerContext& context);
+  // Whether the referral is one it can take, before any work: a refused call costs next to nothing
+  // and changes nothing (RESOURCE_EXHAUSTED beyond the caller's intake_limit, with trailing
+  // metadata retry-after-ms; INVALID_ARGUMENT for a missing or invalid referral or idempotency key;
+  // UNAVAILABLE when Kafka is unreachable).
   absl::Status Admit(const std::string& caller, const v1::SubmitReferralRequest& request,
                      grpc::CallbackServerContext& context);
   // An idempotency key makes the referral id: the same key from the same organisation is the same
@@ -148,7 +152,7 @@ class IntakeService final : public v1::IntakeService::CallbackService {
   privacy::ClientKeySource* keys_;
   std::unique_ptr<SealedTextOpener> texts_;  // with keys_ only
   audit::Recorder* audit_;
-  std::size_t max_in_flight_ = 0;
+  std::optional<Admission> admission_;
   std::atomic<std::size_t> in_flight_{0};
   absl::Mutex held_mu_;
   std::size_t held_ ABSL_GUARDED_BY(held_mu_) = 0;  // callbacks holding a token of Hold()

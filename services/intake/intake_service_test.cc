@@ -496,7 +496,7 @@ TEST_F(IntakeServiceTest, KafkaNotAnsweringBeforeTheDeadlineIsUnavailableNotDead
 }
 
 TEST_F(IntakeServiceTest, BeyondMaxInFlightACallIsRefusedAtOnceAndNothingIsPublished) {
-  service_->LimitInFlight(2);
+  service_->Admit({.target_wait = std::chrono::milliseconds(500), .floor = 2, .ceiling = 2});
   publisher_.hold_ = true;  // Kafka takes its time: the first two calls wait for it
   std::vector<grpc::Status> waited(2);
   std::vector<std::thread> callers;
@@ -510,12 +510,26 @@ TEST_F(IntakeServiceTest, BeyondMaxInFlightACallIsRefusedAtOnceAndNothingIsPubli
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(publisher_.published().size(), 2u) << "both calls wait for Kafka";
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata(service::kTestOrganisationHeader, "mjd");
+  v1::SubmitReferralRequest request;
+  *request.mutable_referral() = Seed();
   v1::SubmitReferralResponse refused;
-  grpc::Status busy = Submit(Seed(), &refused);
+  const auto asked = std::chrono::steady_clock::now();
+  grpc::Status busy = stub_->SubmitReferral(&context, request, &refused);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(5))
+      << "refused at once, not at its deadline";
   EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Nothing answered yet, so no rate: the longest wait it names.
   EXPECT_EQ(busy.error_message(),
-            "intake is busy: 2 referrals are being submitted already (max_in_flight); the "
-            "referral was not submitted, try again shortly");
+            "intake is busy: 2 referrals are being submitted already (--max-in-flight); the "
+            "referral was not submitted, try again in 10000 ms (trailing metadata "
+            "retry-after-ms)");
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto retry = trailers.find("retry-after-ms");
+  ASSERT_NE(retry, trailers.end());
+  EXPECT_EQ(std::string(retry->second.data(), retry->second.size()), "10000");
   EXPECT_TRUE(refused.referral_id().empty());
   EXPECT_EQ(publisher_.published().size(), 2u) << "the refused referral was not published";
 

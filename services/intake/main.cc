@@ -41,6 +41,7 @@ int Main(int argc, char** argv) {
   std::string audit_writer = "intake";
   int delivery_timeout_ms = 10000;
   std::size_t max_in_flight = 1024;
+  int target_wait_ms = 500;
   CLI::App& app = process.app();
   app.add_option("--pseudonym-key", key_file, "File with the 32-byte pseudonym key in hex")
       ->required();
@@ -59,8 +60,15 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option(
          "--max-in-flight", max_in_flight,
-         "SubmitReferral calls waiting for Kafka at most; beyond, a call is refused at once "
-         "(RESOURCE_EXHAUSTED) so that memory stays bounded under a flood (0: no bound)")
+         "SubmitReferral calls waiting for Kafka at most, however fast they are answered; "
+         "beyond, a call is refused at once (RESOURCE_EXHAUSTED, retry-after-ms) so that memory "
+         "stays bounded under a flood (0: no ceiling)")
+      ->capture_default_str();
+  app.add_option("--target-wait-ms", target_wait_ms,
+                 "Let as many SubmitReferral calls wait as intake answers in this long at its "
+                 "present rate (at least 256, at most --max-in-flight); beyond, a call is refused at "
+                 "once (RESOURCE_EXHAUSTED, retry-after-ms) instead of waiting towards its deadline")
+      ->check(CLI::Range(1, 60000))
       ->capture_default_str();
   app.add_option(
          "--audit-writer", audit_writer,
@@ -119,7 +127,8 @@ int Main(int argc, char** argv) {
   process.Start(audit_log);
   intake::IntakeService service(network, pseudonymiser, publisher, view.get(), limits.get(), &keys,
                                 &audit_log);
-  service.LimitInFlight(max_in_flight);
+  service.Admit({.target_wait = std::chrono::milliseconds(target_wait_ms),
+                 .ceiling = max_in_flight});
   process.Serve({&service}, {.drain = std::chrono::seconds(15)});
   // NOT_SERVING while no broker answers: a referral could not be acknowledged.
   process.FollowKafka([&producer] { return producer->Reachable(); }, /*health=*/true);
