@@ -48,7 +48,7 @@ COMMANDS_RUN = {
 FLAGS = {
     "intake": {"--network": True, "--listen": True, "--kafka": True, "--pseudonym-key": True, "--keys": True,
                "--delivery-timeout-ms": True, "--db": True, "--view-group": True, "--audit-writer": True,
-               "--max-in-flight": True, "--audit-signing-key": True,
+               "--max-in-flight": True, "--target-wait-ms": True, "--audit-signing-key": True,
                "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
     "router": {"--network": True, "--listen": True, "--kafka": True, "--instance": True, "--tick-ms": True,
                "--log-json": False, "--log-level": True, "--metrics-listen": True, "--kafka-config": True},
