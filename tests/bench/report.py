@@ -171,8 +171,20 @@ def main():
         rows = [line.split("\t") for line in read_text(os.path.join(d, f"cpu-{r}.tsv")).splitlines() if line]
         if x and rows and x.get("acked_all"):
             per = {name: int(ms) / x["acked_all"] for name, ms in rows}
-            per["all"] = sum(per.values())
+            # broker-jit: the part of the broker's CPU its JIT compiler threads used (in "broker" already).
+            per["all"] = sum(v for name, v in per.items() if name != "broker-jit")
             cpu_per_referral[r] = per
+    # The broker's requests per acknowledged referral, by type (from its JMX counters).
+    requests_per_referral = {}
+    for r in RATES:
+        x = e2e.get(r)
+        rows = [line.split("\t") for line in read_text(os.path.join(d, f"requests-{r}.tsv")).splitlines() if line]
+        if x and rows and x.get("acked_all"):
+            # FetchConsumer and FetchFollower are Fetch requests counted again by who sent them.
+            per = {kind: int(n) / x["acked_all"] for kind, n in rows
+                   if int(n) > 0 and kind not in ("FetchConsumer", "FetchFollower")}
+            per["all"] = sum(per.values())
+            requests_per_referral[r] = per
 
     # The targets of issue 20 (performance).
     targets = []
@@ -227,6 +239,7 @@ def main():
         "kafka_end_to_end_latency": kafka_e2e,
         "kafka_transaction": txn,
         "cpu_ms_per_referral": {str(r): v for r, v in cpu_per_referral.items()},
+        "broker_requests_per_referral": {str(r): v for r, v in requests_per_referral.items()},
         "consumer_lag_near_end_of_run": lag,
         "memory": memory, "inbox_scale": inbox,
         "routing_decision": {str(k): v for k, v in route.items()},
@@ -291,10 +304,16 @@ def main():
           f"p50 {fmt(t['p50'], 2)}, p99 {fmt(t['p99'], 2)} ms\n")
     if cpu_per_referral:
         names = sorted({n for per in cpu_per_referral.values() for n in per if n != "all"})
-        w("   CPU ms per acknowledged referral, each process over the whole run (warm-up and drain included):\n")
+        w("   CPU ms per acknowledged referral, each process over the whole run (warm-up and drain included;\n"
+          "   broker-jit: the part of the broker's the JVM's JIT compiler used, not added again in all):\n")
         w(f"   {'rate/s':>7} " + " ".join(f"{n:>11}" for n in names) + f" {'all':>7}\n")
         for r, per in cpu_per_referral.items():
             w(f"   {r:>7} " + " ".join(f"{fmt(per.get(n), 3):>11}" for n in names) + f" {fmt(per['all'], 2):>7}\n")
+    if requests_per_referral:
+        w("   Broker requests per acknowledged referral (all types, then the largest):\n")
+        for r, per in requests_per_referral.items():
+            top = sorted(((v, k) for k, v in per.items() if k != "all"), reverse=True)[:8]
+            w(f"   {r:>7} {fmt(per['all'], 1):>6}: " + ", ".join(f"{k} {fmt(v, 2)}" for v, k in top) + "\n")
     if lag:
         w("   Records not yet read near the end of each run (consumer lag): ")
         parts = []
