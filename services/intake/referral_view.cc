@@ -3,6 +3,9 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <optional>
+#include <tuple>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -142,56 +145,117 @@ bool ApplyUnroutable(const v1::ReferralUnroutable& event, v1::ReferralStatus* re
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::string& path) {
-  // Only intake opens the file, so there is no other connection's lock to wait for; every failure
-  // is UNAVAILABLE: the view's consumer waits and tries again.
-  absl::StatusOr<sqlite::Database> db =
-      sqlite::Database::Open(path, {.name = "referral view",
-                                    .errors = sqlite::Errors::kAllUnavailable,
-                                    .require_wal = false,
-                                    .busy_timeout_ms = 0});
-  if (!db.ok()) return db.status();
-  if (absl::Status s = db->Exec(
+namespace {
+
+constexpr char kEntryColumns[] =
+    "referring_organisation, body, client_pseudonym, request_digest, client_key_id";
+
+// What a pending Statement's row holds from kEntryColumns, starting at `first`.
+template <typename Entry>
+Entry EntryAt(const sqlite::Statement& row, int first) {
+  Entry entry;
+  entry.referring_organisation = row.Text(first);
+  entry.body = row.Blob(first + 1);
+  entry.client_pseudonym = row.Text(first + 2);
+  entry.request_digest = row.Text(first + 3);
+  entry.client_key_id = row.Text(first + 4);
+  return entry;
+}
+
+sqlite::Options ViewOptions(int busy_timeout_ms) {
+  // Only intake opens the file; every failure is UNAVAILABLE: the view's consumer waits and tries
+  // again, a reader answers UNAVAILABLE.
+  return {.name = "referral view",
+          .errors = sqlite::Errors::kAllUnavailable,
+          .require_wal = false,
+          .secure_delete = false,
+          .busy_timeout_ms = busy_timeout_ms};
+}
+
+// Brings a file made by an older intake up to date: the columns and indexes that lookups need.
+// (An error for a column that is there already is expected and ignored.)
+absl::Status Prepare(sqlite::Database& db) {
+  if (absl::Status s = db.Exec(
           "CREATE TABLE IF NOT EXISTS referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
           " referring_organisation TEXT NOT NULL, body BLOB NOT NULL,"
           " client_pseudonym TEXT NOT NULL DEFAULT '', request_digest TEXT NOT NULL DEFAULT '',"
-          " client_key_id TEXT NOT NULL DEFAULT '');",
+          " client_key_id TEXT NOT NULL DEFAULT '', submitted_seconds INTEGER NOT NULL DEFAULT 0,"
+          " submitted_nanos INTEGER NOT NULL DEFAULT 0);",
           "schema");
       !s.ok()) {
     return s;
   }
-  // Files made before duplicate linking have no pseudonym column yet (the error when it exists is
-  // expected and ignored).
   for (const char* column : {"client_pseudonym", "request_digest", "client_key_id"}) {
-    (void)db->Exec(
+    (void)db.Exec(
         absl::StrCat("ALTER TABLE referrals ADD COLUMN ", column, " TEXT NOT NULL DEFAULT ''")
             .c_str(),
         "schema");
   }
-  absl::StatusOr<sqlite::Statement> load = db->Prepare(
-      "SELECT referral_id, referring_organisation, body, client_pseudonym,"
-      " request_digest, client_key_id FROM referrals",
-      "load");
-  if (!load.ok()) return load.status();
-  std::unique_ptr<ReferralView> view(new ReferralView(*std::move(db)));
-  absl::MutexLock lock(&view->mu_);
+  for (const char* column : {"submitted_seconds", "submitted_nanos"}) {
+    (void)db.Exec(
+        absl::StrCat("ALTER TABLE referrals ADD COLUMN ", column, " INTEGER NOT NULL DEFAULT 0")
+            .c_str(),
+        "schema");
+  }
+  // A file from before the time columns: each referral's time from its body, once.
+  absl::StatusOr<sqlite::Statement> untimed = db.Prepare(
+      "SELECT referral_id, body FROM referrals WHERE submitted_seconds = 0 AND"
+      " submitted_nanos = 0",
+      "find referrals without their time");
+  if (!untimed.ok()) return untimed.status();
+  std::vector<std::tuple<std::string, std::int64_t, std::int32_t>> times;
   absl::StatusOr<bool> row;
-  while ((row = load->Step()).ok() && *row) {
-    Entry entry;
-    entry.referring_organisation = load->Text(1);
-    entry.body = load->Blob(2);
-    const v1::ReferralStatus status = entry.Status();
-    entry.submitted_seconds = status.submitted_at().seconds();
-    entry.submitted_nanos = status.submitted_at().nanos();
-    entry.client_pseudonym = load->Text(3);
-    entry.request_digest = load->Text(4);
-    entry.client_key_id = load->Text(5);
-    const std::string id = load->Text(0);
-    if (!entry.client_pseudonym.empty()) view->by_client_.emplace(entry.client_pseudonym, id);
-    view->referrals_[id] = std::move(entry);
+  while ((row = untimed->Step()).ok() && *row) {
+    v1::ReferralStatus status;
+    status.ParseFromString(untimed->Blob(1));
+    if (status.submitted_at().seconds() != 0 || status.submitted_at().nanos() != 0) {
+      times.emplace_back(untimed->Text(0), status.submitted_at().seconds(),
+                         status.submitted_at().nanos());
+    }
   }
   if (!row.ok()) return row.status();
-  return view;
+  if (absl::Status s = sqlite::InTransaction(
+          db,
+          [&](sqlite::Transaction& tx) -> absl::Status {
+            absl::StatusOr<sqlite::Statement> set = tx.db().Prepare(
+                "UPDATE referrals SET submitted_seconds = ?, submitted_nanos = ? WHERE"
+                " referral_id = ?",
+                "store a referral's time");
+            if (!set.ok()) return set.status();
+            for (const auto& [id, seconds, nanos] : times) {
+              set->BindInt64(1, seconds).BindInt64(2, nanos).BindText(3, id);
+              if (absl::Status r = tx.Run(*set); !r.ok()) return r;
+            }
+            return absl::OkStatus();
+          });
+      !s.ok()) {
+    return s;
+  }
+  // An organisation's referrals newest first (List), a client's referrals (FindOpen).
+  return db.Exec(
+      "CREATE INDEX IF NOT EXISTS referrals_by_organisation ON referrals (referring_organisation,"
+      " submitted_seconds, submitted_nanos, referral_id);"
+      "CREATE INDEX IF NOT EXISTS referrals_by_client ON referrals (client_pseudonym);",
+      "schema");
+}
+
+}  // namespace
+
+ReferralView::ReferralView(sqlite::Database writer, std::optional<sqlite::Database> reader)
+    : writer_(std::move(writer)), reader_(std::move(reader)) {}
+
+absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::string& path) {
+  absl::StatusOr<sqlite::Database> writer = sqlite::Database::Open(path, ViewOptions(0));
+  if (!writer.ok()) return writer.status();
+  if (absl::Status s = Prepare(*writer); !s.ok()) return s;
+  std::optional<sqlite::Database> reader;
+  if (path != ":memory:") {
+    // A reader waits at most this long for the writer (only ever while the log is checkpointed).
+    absl::StatusOr<sqlite::Database> opened = sqlite::Database::Open(path, ViewOptions(2000));
+    if (!opened.ok()) return opened.status();
+    reader = *std::move(opened);
+  }
+  return std::unique_ptr<ReferralView>(new ReferralView(*std::move(writer), std::move(reader)));
 }
 
 ReferralView::~ReferralView() = default;
@@ -203,31 +267,15 @@ v1::ReferralStatus ReferralView::Entry::Status() const {
   return status;
 }
 
-absl::Status ReferralView::SaveAll(const std::vector<std::pair<std::string, Entry>>& entries) {
-  return sqlite::InTransaction(db_, [&](sqlite::Transaction& tx) -> absl::Status {
-    absl::StatusOr<sqlite::Statement> save = tx.db().Prepare(
-        "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
-        " request_digest, client_key_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id)"
-        " DO UPDATE SET referring_organisation = excluded.referring_organisation,"
-        " body = excluded.body, client_pseudonym = excluded.client_pseudonym,"
-        " request_digest = excluded.request_digest, client_key_id = excluded.client_key_id",
-        "save");
-    if (!save.ok()) return save.status();
-    for (const auto& [id, entry] : entries) {
-      save->BindText(1, id)
-          .BindText(2, entry.referring_organisation)
-          .BindBlob(3, entry.body)
-          .BindText(4, entry.client_pseudonym)
-          .BindText(5, entry.request_digest)
-          .BindText(6, entry.client_key_id);
-      if (absl::Status s = tx.Run(*save); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  });
+template <typename Read>
+auto ReferralView::Reading(Read read) {
+  if (absl::MutexLock lock(&read_mu_); reader_.has_value()) return read(*reader_);
+  absl::MutexLock lock(&apply_mu_);
+  return read(writer_);
 }
 
-absl::Status ReferralView::FoldLocked(const std::string& topic, const std::string& value,
-                                      std::vector<Changed>* changed) {
+absl::Status ReferralView::Fold(sqlite::Transaction& tx, const std::string& topic,
+                                const std::string& value, std::vector<Changed>* changed) {
   std::string referral_id;
   std::string referring_organisation;
   std::function<bool(v1::ReferralStatus*)> apply;
@@ -253,7 +301,14 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
   if (referral_id.empty() || referring_organisation.empty()) {
     return absl::InvalidArgumentError("event without referral id or referring organisation");
   }
-  Entry& entry = referrals_[referral_id];
+  absl::StatusOr<sqlite::Statement> load = tx.db().Prepare(
+      absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
+      "read a referral");
+  if (!load.ok()) return load.status();
+  load->BindText(1, referral_id);
+  absl::StatusOr<bool> found = load->Step();
+  if (!found.ok()) return found.status();
+  Entry entry = *found ? EntryAt<Entry>(*load, 0) : Entry{};
   // Who referred it is what the submission says (intake alone writes that topic). A later fact
   // naming another referrer changes nothing: the referral stays its referrer's.
   if (entry.referring_organisation.empty() || topic == topology::kSubmittedTopic) {
@@ -262,22 +317,44 @@ absl::Status ReferralView::FoldLocked(const std::string& topic, const std::strin
     return absl::InvalidArgumentError(
         absl::StrCat("referring_organisation: not the referral's referrer (", topic, ")"));
   }
+  bool store = false;
   if (!submitted.client_pseudonym().empty() && entry.client_pseudonym.empty()) {
     entry.client_pseudonym = submitted.client_pseudonym();
-    by_client_.emplace(entry.client_pseudonym, referral_id);
+    store = true;
   }
-  if (!submitted.request_digest().empty()) entry.request_digest = submitted.request_digest();
-  if (!submitted.sealed_client().key_id().empty()) {
+  if (!submitted.request_digest().empty() && entry.request_digest != submitted.request_digest()) {
+    entry.request_digest = submitted.request_digest();
+    store = true;
+  }
+  if (!submitted.sealed_client().key_id().empty() &&
+      entry.client_key_id != submitted.sealed_client().key_id()) {
     entry.client_key_id = submitted.sealed_client().key_id();
-    dirty_.insert(referral_id);
+    store = true;
   }
   v1::ReferralStatus current = entry.Status();
-  if (!apply(&current)) return absl::OkStatus();
-  entry.body = current.SerializeAsString();
-  entry.submitted_seconds = current.submitted_at().seconds();
-  entry.submitted_nanos = current.submitted_at().nanos();
-  dirty_.insert(referral_id);
-  changed->push_back({entry.referring_organisation, std::move(current)});
+  const bool folded = apply(&current);
+  if (folded) entry.body = current.SerializeAsString();
+  if (!folded && !store) return absl::OkStatus();
+  absl::StatusOr<sqlite::Statement> save = tx.db().Prepare(
+      "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
+      " request_digest, client_key_id, submitted_seconds, submitted_nanos)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
+      " referring_organisation = excluded.referring_organisation, body = excluded.body,"
+      " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest,"
+      " client_key_id = excluded.client_key_id, submitted_seconds = excluded.submitted_seconds,"
+      " submitted_nanos = excluded.submitted_nanos",
+      "store a referral");
+  if (!save.ok()) return save.status();
+  save->BindText(1, referral_id)
+      .BindText(2, entry.referring_organisation)
+      .BindBlob(3, entry.body)
+      .BindText(4, entry.client_pseudonym)
+      .BindText(5, entry.request_digest)
+      .BindText(6, entry.client_key_id)
+      .BindInt64(7, current.submitted_at().seconds())
+      .BindInt64(8, current.submitted_at().nanos());
+  if (absl::Status saved = tx.Run(*save); !saved.ok()) return saved;
+  if (folded) changed->push_back({entry.referring_organisation, std::move(current)});
   return absl::OkStatus();
 }
 
@@ -291,23 +368,24 @@ absl::Status ReferralView::ApplyRecord(const std::string& topic, const std::stri
 
 absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
                                         std::vector<absl::Status>* results) {
-  absl::MutexLock apply_lock(&apply_mu_);
   std::vector<Changed> changed;
-  std::vector<std::pair<std::string, Entry>> to_save;
+  std::vector<absl::Status> outcomes;
   {
-    absl::MutexLock lock(&mu_);
-    for (const RecordRef& record : records) {
-      results->push_back(FoldLocked(record.topic, record.value, &changed));
-    }
-    // Also what an earlier call changed but could not store.
-    for (const std::string& id : dirty_) to_save.emplace_back(id, referrals_.at(id));
+    absl::MutexLock apply_lock(&apply_mu_);
+    absl::Status stored =
+        sqlite::InTransaction(writer_, [&](sqlite::Transaction& tx) -> absl::Status {
+          for (const RecordRef& record : records) {
+            absl::Status folded = Fold(tx, record.topic, record.value, &changed);
+            // A record the view cannot use is that record's answer; the store failing is the
+            // batch's.
+            if (!folded.ok() && !absl::IsInvalidArgument(folded)) return folded;
+            outcomes.push_back(std::move(folded));
+          }
+          return absl::OkStatus();
+        });
+    if (!stored.ok()) return stored;
   }
-  if (!to_save.empty()) {
-    // Only appliers change entries, and they hold apply_mu_: the copies stay current.
-    if (absl::Status saved = SaveAll(to_save); !saved.ok()) return saved;
-    absl::MutexLock lock(&mu_);
-    dirty_.clear();
-  }
+  for (absl::Status& outcome : outcomes) results->push_back(std::move(outcome));
   std::vector<Listener> listeners;
   {
     absl::MutexLock lock(&listeners_mu_);
@@ -319,34 +397,69 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The referral `referral_id` as the file holds it; nullopt when there is none (or it cannot be
+// read: a reader then answers as if it were not there, and the error is logged by the caller's
+// status where it has one).
+template <typename Entry>
+absl::StatusOr<std::optional<Entry>> LoadEntry(sqlite::Database& db,
+                                               const std::string& referral_id) {
+  absl::StatusOr<sqlite::Statement> load = db.Prepare(
+      absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
+      "read a referral");
+  if (!load.ok()) return load.status();
+  load->BindText(1, referral_id);
+  absl::StatusOr<bool> found = load->Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return std::optional<Entry>();
+  return std::optional<Entry>(EntryAt<Entry>(*load, 0));
+}
+
+}  // namespace
+
 absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referring_organisation,
                                                      const std::string& referral_id) {
-  absl::MutexLock lock(&mu_);
-  const auto it = referrals_.find(referral_id);
-  if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
+  absl::StatusOr<std::optional<Entry>> entry =
+      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+  if (!entry.ok()) return entry.status();
+  if (!*entry || (*entry)->referring_organisation != referring_organisation) {
     return absl::NotFoundError("referral not found");
   }
-  return it->second.Status();
+  return (*entry)->Status();
 }
 
 std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
     const std::string& referring_organisation, const std::string& referral_id) {
-  absl::MutexLock lock(&mu_);
-  const auto it = referrals_.find(referral_id);
-  if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
+  absl::StatusOr<std::optional<Entry>> entry =
+      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+  if (!entry.ok() || !*entry || (*entry)->referring_organisation != referring_organisation) {
     return std::nullopt;
   }
-  return Submitted{it->second.Status(), it->second.request_digest};
+  return Submitted{(*entry)->Status(), (*entry)->request_digest};
 }
 
 std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_pseudonym,
                                                      const std::string& need_code) {
-  absl::MutexLock lock(&mu_);
-  auto [begin, end] = by_client_.equal_range(client_pseudonym);
-  for (auto it = begin; it != end; ++it) {
-    const auto found = referrals_.find(it->second);
-    if (found == referrals_.end()) continue;
-    const v1::ReferralStatus status = found->second.Status();
+  if (client_pseudonym.empty()) return std::nullopt;
+  // The client's referrals in the order the view first stored them.
+  absl::StatusOr<std::vector<std::string>> bodies =
+      Reading([&](sqlite::Database& db) -> absl::StatusOr<std::vector<std::string>> {
+        absl::StatusOr<sqlite::Statement> find = db.Prepare(
+            "SELECT body FROM referrals WHERE client_pseudonym = ? ORDER BY rowid",
+            "find a client's referrals");
+        if (!find.ok()) return find.status();
+        find->BindText(1, client_pseudonym);
+        std::vector<std::string> found;
+        absl::StatusOr<bool> row;
+        while ((row = find->Step()).ok() && *row) found.push_back(find->Blob(0));
+        if (!row.ok()) return row.status();
+        return found;
+      });
+  if (!bodies.ok()) return std::nullopt;
+  for (const std::string& body : *bodies) {
+    v1::ReferralStatus status;
+    status.ParseFromString(body);
     for (const v1::NeedStatus& need : status.needs()) {
       if (need.need_code() != need_code || need.unroutable() || !need.linked_to().empty() ||
           need.assignment_id().empty() || referral::IsFinal(need.status())) {
@@ -364,10 +477,10 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
 
 std::optional<ReferralView::ClientKeyRef> ReferralView::ClientKeyOf(
     const std::string& referral_id) {
-  absl::MutexLock lock(&mu_);
-  const auto it = referrals_.find(referral_id);
-  if (it == referrals_.end()) return std::nullopt;
-  return ClientKeyRef{it->second.client_key_id, it->second.client_pseudonym};
+  absl::StatusOr<std::optional<Entry>> entry =
+      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+  if (!entry.ok() || !*entry) return std::nullopt;
+  return ClientKeyRef{(*entry)->client_key_id, (*entry)->client_pseudonym};
 }
 
 absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
@@ -375,12 +488,11 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
   const absl::Status not_found = absl::NotFoundError("assignment not found");
   const std::string referral_id = ReferralIdOf(assignment_id);
   if (referral_id.empty()) return not_found;
-  absl::MutexLock lock(&mu_);
-  const auto it = referrals_.find(referral_id);
-  if (it == referrals_.end() || it->second.referring_organisation != referring_organisation) {
-    return not_found;
-  }
-  const v1::ReferralStatus status = it->second.Status();
+  absl::StatusOr<std::optional<Entry>> entry =
+      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+  if (!entry.ok()) return entry.status();
+  if (!*entry || (*entry)->referring_organisation != referring_organisation) return not_found;
+  const v1::ReferralStatus status = (*entry)->Status();
   for (const v1::NeedStatus& need : status.needs()) {
     for (const v1::ReferralEvent& event : need.history()) {
       if (event.assignment_id() == assignment_id) return need;
@@ -391,40 +503,54 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
 
 absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
     const std::string& referring_organisation, int page_size, const std::string& page_token) {
-  absl::MutexLock lock(&mu_);
-  struct Mine {
-    const std::string* id;
-    const Entry* entry;
-  };
-  std::vector<Mine> mine;
-  for (const auto& [id, entry] : referrals_) {
-    if (entry.referring_organisation == referring_organisation) mine.push_back({&id, &entry});
-  }
-  // Newest first, ties by id, so pages are stable.
-  std::sort(mine.begin(), mine.end(), [](const Mine& a, const Mine& b) {
-    if (a.entry->submitted_seconds != b.entry->submitted_seconds) {
-      return a.entry->submitted_seconds > b.entry->submitted_seconds;
-    }
-    if (a.entry->submitted_nanos != b.entry->submitted_nanos) {
-      return a.entry->submitted_nanos > b.entry->submitted_nanos;
-    }
-    return *a.id > *b.id;
-  });
-  std::size_t start = 0;
-  if (!page_token.empty()) {
-    const auto it =
-        std::find_if(mine.begin(), mine.end(), [&](const Mine& r) { return *r.id == page_token; });
-    if (it == mine.end()) return absl::InvalidArgumentError("page_token: is not valid");
-    start = static_cast<std::size_t>(it - mine.begin()) + 1;
-  }
   v1::ListReferralsResponse response;
-  for (std::size_t i = start; i < mine.size() && response.referrals_size() < page_size; ++i) {
-    *response.add_referrals() = mine[i].entry->Status();
-  }
-  if (start + static_cast<std::size_t>(response.referrals_size()) < mine.size()) {
-    response.set_next_page_token(response.referrals(response.referrals_size() - 1).referral_id());
-  }
-  return response;
+  if (page_size <= 0) return response;
+  // Newest first, ties by id, so pages are stable; a page starts after its token's referral.
+  return Reading([&](sqlite::Database& db) -> absl::StatusOr<v1::ListReferralsResponse> {
+    std::int64_t after_seconds = 0;
+    std::int64_t after_nanos = 0;
+    if (!page_token.empty()) {
+      absl::StatusOr<sqlite::Statement> token = db.Prepare(
+          "SELECT submitted_seconds, submitted_nanos FROM referrals WHERE referral_id = ? AND"
+          " referring_organisation = ?",
+          "find a page's start");
+      if (!token.ok()) return token.status();
+      token->BindText(1, page_token).BindText(2, referring_organisation);
+      absl::StatusOr<bool> found = token->Step();
+      if (!found.ok()) return found.status();
+      if (!*found) return absl::InvalidArgumentError("page_token: is not valid");
+      after_seconds = token->Int64(0);
+      after_nanos = token->Int64(1);
+    }
+    absl::StatusOr<sqlite::Statement> page = db.Prepare(
+        absl::StrCat(
+            "SELECT referral_id, body FROM referrals WHERE referring_organisation = ?1",
+            page_token.empty()
+                ? ""
+                : " AND (submitted_seconds < ?2 OR (submitted_seconds = ?2 AND"
+                  " (submitted_nanos < ?3 OR (submitted_nanos = ?3 AND referral_id < ?4))))",
+            " ORDER BY submitted_seconds DESC, submitted_nanos DESC, referral_id DESC LIMIT ?5"),
+        "list an organisation's referrals");
+    if (!page.ok()) return page.status();
+    page->BindText(1, referring_organisation).BindInt64(5, page_size + 1);
+    if (!page_token.empty()) {
+      page->BindInt64(2, after_seconds).BindInt64(3, after_nanos).BindText(4, page_token);
+    }
+    absl::StatusOr<bool> row;
+    bool more = false;
+    while ((row = page->Step()).ok() && *row) {
+      if (response.referrals_size() == page_size) {
+        more = true;
+        break;
+      }
+      response.add_referrals()->ParseFromString(page->Blob(1));
+    }
+    if (!row.ok()) return row.status();
+    if (more) {
+      response.set_next_page_token(response.referrals(response.referrals_size() - 1).referral_id());
+    }
+    return response;
+  });
 }
 
 int ReferralView::Subscribe(Listener listener) {

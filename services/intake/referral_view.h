@@ -7,6 +7,11 @@
 // Events of one referral arrive on different partitions, so in any order; the fold is built for
 // that: each (assignment, version) is applied once, a need's current assignment is the newest of
 // its chain (a-…-0 < a-…-0.1 < a-…-0.2), and a status event for a referral not seen yet creates it.
+//
+// The file is the only copy: nothing of a referral stays in memory after the call that read or
+// wrote it, so intake's memory does not grow with the referrals it has seen (issue 20). Reads go
+// through their own connection to the file (write-ahead log), so they never wait for a write's
+// fsync; SQLite's page cache is the bounded cache.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +19,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -49,9 +53,8 @@ class ReferralView {
   // Applies several records and stores what they changed in one SQLite transaction (one fsync for
   // the batch instead of one per record: the consumer keeps up with a busy intake). `results` gets
   // one status per record, as ApplyRecord would return it for that record alone. The returned
-  // status is the store's: when it is not OK (UNAVAILABLE: busy or full), the records are applied
-  // in memory but not yet durable; calling again (with these or other records) stores them too.
-  // Readers (Get, FindOpen, ...) never wait for the disk: the file is written outside their lock.
+  // status is the store's: when it is not OK (UNAVAILABLE: busy or full), none of the records is
+  // applied, and `results` says nothing; call again with them.
   struct RecordRef {
     const std::string& topic;
     const std::string& value;
@@ -102,41 +105,36 @@ class ReferralView {
   void Unsubscribe(int handle);
 
  private:
-  // A referral as the view keeps it in memory: its ReferralStatus serialized (a third or less of
-  // the parsed message's memory; parsed only when read), with what lookups and sorting need beside.
+  // A referral as the file keeps it: its ReferralStatus serialized, with what lookups need beside.
   struct Entry {
     std::string referring_organisation;
     std::string client_pseudonym;  // kept out of ReferralStatus: the referrer never sees it
     std::string request_digest;
     std::string client_key_id;  // ReferralSubmitted.sealed_client.key_id
     std::string body;           // the serialized v1::ReferralStatus
-    std::int64_t submitted_seconds = 0;
-    std::int32_t submitted_nanos = 0;
     v1::ReferralStatus Status() const;
   };
   struct Changed {
     std::string referring_organisation;
     v1::ReferralStatus status;
   };
-  explicit ReferralView(sqlite::Database db) : db_(std::move(db)) {}
-  // With mu_ held: folds one record into the referrals in memory and marks the referral dirty;
-  // `changed` gets the referral as it is afterwards when it changed.
-  absl::Status FoldLocked(const std::string& topic, const std::string& value,
-                          std::vector<Changed>* changed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // With apply_mu_ held (not mu_): one transaction storing these entries.
-  absl::Status SaveAll(const std::vector<std::pair<std::string, Entry>>& entries)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  ReferralView(sqlite::Database writer, std::optional<sqlite::Database> reader);
+  // Runs `read` on the reading connection (the writing one for a database in memory, which has
+  // no second connection).
+  template <typename Read>
+  auto Reading(Read read) ABSL_LOCKS_EXCLUDED(read_mu_, apply_mu_);
+  // In the writer's open transaction: folds one record into its referral and stores it when it
+  // changed; `changed` gets the referral as it is afterwards.
+  // (Called with apply_mu_ held; it touches nothing but the transaction.)
+  static absl::Status Fold(sqlite::Transaction& tx, const std::string& topic,
+                           const std::string& value, std::vector<Changed>* changed);
 
-  // Serialises appliers (the view's consumer thread, tests) and guards db_.
-  absl::Mutex apply_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  // Guards the referrals in memory; held only for memory work, never while SQLite writes.
-  absl::Mutex mu_;
-  sqlite::Database db_ ABSL_GUARDED_BY(apply_mu_);
-  std::map<std::string, Entry> referrals_ ABSL_GUARDED_BY(mu_);
-  // pseudonym -> referral id
-  std::multimap<std::string, std::string> by_client_ ABSL_GUARDED_BY(mu_);
-  // Changed in memory, not yet stored.
-  std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
+  // Serialises appliers (the view's consumer thread, tests) and guards the writing connection.
+  absl::Mutex apply_mu_;
+  sqlite::Database writer_ ABSL_GUARDED_BY(apply_mu_);
+  // The reading connection (none for a database in memory).
+  absl::Mutex read_mu_;
+  std::optional<sqlite::Database> reader_ ABSL_GUARDED_BY(read_mu_);
   absl::Mutex listeners_mu_;
   std::map<int, Listener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;

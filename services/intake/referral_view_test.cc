@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -263,6 +265,125 @@ TEST(ReferralViewTest, ABatchIsStoredInOneGoAndEachRecordGetsItsOwnAnswer) {
       (*reopened)->FindAssignment("terwille", "a-000000000000000000000001-0");
   ASSERT_TRUE(need.ok()) << need.status();
   EXPECT_EQ(need->organisation(), "mjd");
+  std::remove(path.c_str());
+}
+
+v1::ReferralSubmitted SubmittedAt(const std::string& id, const std::string& org,
+                                  std::int64_t seconds, const std::string& pseudonym = "") {
+  v1::ReferralSubmitted s;
+  s.mutable_meta()->set_referral_id(id);
+  *s.mutable_meta()->mutable_occurred_at() = TimeUtil::SecondsToTimestamp(seconds);
+  s.set_referring_organisation(org);
+  s.set_client_pseudonym(pseudonym);
+  s.add_needs()->set_code("debt");
+  return s;
+}
+
+// Pages come newest first from the file (ties by id, so a page never repeats or skips one), and a
+// token that is not one of the organisation's referrals is refused.
+TEST(ReferralViewTest, PagesAreNewestFirstAndStableWithEqualTimes) {
+  const std::string path = testing::TempDir() + "/referral-view-pages.db";
+  std::remove(path.c_str());
+  auto view = ReferralView::Open(path);
+  ASSERT_TRUE(view.ok()) << view.status();
+  // Five of terwille's (two submitted in the same second), one of mjd's.
+  const std::vector<std::pair<std::string, std::int64_t>> mine = {
+      {"r-000000000000000000000011", 100}, {"r-000000000000000000000012", 300},
+      {"r-000000000000000000000013", 200}, {"r-000000000000000000000014", 300},
+      {"r-000000000000000000000015", 50}};
+  for (const auto& [id, at] : mine) {
+    ASSERT_TRUE((*view)
+                    ->ApplyRecord("schakel.referrals.submitted",
+                                  SubmittedAt(id, "terwille", at).SerializeAsString())
+                    .ok());
+  }
+  ASSERT_TRUE((*view)
+                  ->ApplyRecord("schakel.referrals.submitted",
+                                SubmittedAt("r-000000000000000000000099", "mjd", 400)
+                                    .SerializeAsString())
+                  .ok());
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::ListReferralsResponse> page = (*view)->List("terwille", 2, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const v1::ReferralStatus& r : page->referrals()) seen.push_back(r.referral_id());
+    token = page->next_page_token();
+    ASSERT_LT(++pages, 10);
+  } while (!token.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "r-000000000000000000000014", "r-000000000000000000000012",
+                      "r-000000000000000000000013", "r-000000000000000000000011",
+                      "r-000000000000000000000015"}));
+  EXPECT_EQ((*view)->List("terwille", 2, "r-000000000000000000000099").status().code(),
+            absl::StatusCode::kInvalidArgument)
+      << "another organisation's referral is no page token";
+  EXPECT_EQ((*view)->List("terwille", 2, "r-unknown").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::remove(path.c_str());
+}
+
+// A new referral's need is linked to the client's open need of the same kind, found in the file by
+// the client's pseudonym, whoever referred the first.
+TEST(ReferralViewTest, FindsTheClientsOpenNeedInTheFile) {
+  const std::string path = testing::TempDir() + "/referral-view-open.db";
+  std::remove(path.c_str());
+  auto view = ReferralView::Open(path);
+  ASSERT_TRUE(view.ok()) << view.status();
+  v1::ReferralSubmitted first = SubmittedAt(kReferral, "terwille", 100, "p-client");
+  ASSERT_TRUE(
+      (*view)->ApplyRecord("schakel.referrals.submitted", first.SerializeAsString()).ok());
+  EXPECT_FALSE((*view)->FindOpen("p-client", "debt").has_value()) << "not offered yet";
+  ASSERT_TRUE((*view)
+                  ->ApplyRecord("schakel.assignments.status",
+                                Status("a-000000000000000000000001-0", "debt", "mjd",
+                                       v1::ASSIGNMENT_STATUS_UNSPECIFIED,
+                                       v1::ASSIGNMENT_STATUS_REQUESTED, 1, 101)
+                                    .SerializeAsString())
+                  .ok());
+  std::optional<v1::LinkedNeed> open = (*view)->FindOpen("p-client", "debt");
+  ASSERT_TRUE(open.has_value());
+  EXPECT_EQ(open->assignment_id(), "a-000000000000000000000001-0");
+  EXPECT_EQ(open->organisation(), "mjd");
+  EXPECT_FALSE((*view)->FindOpen("p-client", "income").has_value());
+  EXPECT_FALSE((*view)->FindOpen("p-other", "debt").has_value());
+  EXPECT_FALSE((*view)->FindOpen("", "debt").has_value());
+  std::remove(path.c_str());
+}
+
+// A file written before the view kept each referral's time in a column of its own: the times are
+// taken from the stored referrals once, and the order is right.
+TEST(ReferralViewTest, AFileFromBeforeTheTimeColumnsIsBroughtUpToDate) {
+  const std::string path = testing::TempDir() + "/referral-view-old.db";
+  std::remove(path.c_str());
+  {
+    absl::StatusOr<sqlite::Database> db = sqlite::Database::Open(path, {.require_wal = false});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE(db->Exec("CREATE TABLE referrals (referral_id TEXT PRIMARY KEY NOT NULL,"
+                         " referring_organisation TEXT NOT NULL, body BLOB NOT NULL);",
+                         "old schema")
+                    .ok());
+    absl::StatusOr<sqlite::Statement> insert =
+        db->Prepare("INSERT INTO referrals VALUES (?, ?, ?)", "old row");
+    ASSERT_TRUE(insert.ok());
+    for (const auto& [id, at] : std::vector<std::pair<std::string, std::int64_t>>{
+             {"r-000000000000000000000021", 200}, {"r-000000000000000000000022", 100}}) {
+      v1::ReferralStatus status;
+      ASSERT_TRUE(ApplySubmitted(SubmittedAt(id, "terwille", at), &status));
+      insert->BindText(1, id).BindText(2, "terwille").BindBlob(3, status.SerializeAsString());
+      ASSERT_TRUE(insert->Run().ok());
+    }
+  }
+  auto view = ReferralView::Open(path);
+  ASSERT_TRUE(view.ok()) << view.status();
+  absl::StatusOr<v1::ListReferralsResponse> list = (*view)->List("terwille", 1, "");
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->referrals_size(), 1);
+  // The newer by time, not by id (without the times both would be 0, and the larger id first).
+  EXPECT_EQ(list->referrals(0).referral_id(), "r-000000000000000000000021");
+  EXPECT_EQ(list->next_page_token(), "r-000000000000000000000021");
   std::remove(path.c_str());
 }
 

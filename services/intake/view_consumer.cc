@@ -13,23 +13,19 @@ ViewConsumer::ViewConsumer(kafka::RecordSource& source, ReferralView& view,
              .on_fatal = std::move(on_fatal)}) {}
 
 kafka::BatchOutcome ViewConsumer::Handle(std::span<const kafka::Record> batch) {
-  absl::Status stored;
-  if (applied_.empty()) {
-    std::vector<ReferralView::RecordRef> refs;
-    refs.reserve(batch.size());
-    for (const kafka::Record& r : batch) refs.push_back({r.topic, r.value});
-    stored = view_.ApplyRecords(refs, &applied_);
-  } else {
-    std::vector<absl::Status> ignored;  // already applied: what is pending is stored
-    stored = view_.ApplyRecords({}, &ignored);
+  // When the view cannot store the batch, none of it is applied: the loop hands it again.
+  std::vector<ReferralView::RecordRef> refs;
+  refs.reserve(batch.size());
+  for (const kafka::Record& r : batch) refs.push_back({r.topic, r.value});
+  std::vector<absl::Status> applied;
+  if (absl::Status stored = view_.ApplyRecords(refs, &applied); !stored.ok()) {
+    return kafka::BatchOutcome::Retry(stored);
   }
-  if (!stored.ok()) return kafka::BatchOutcome::Retry(stored);
   kafka::BatchOutcome out;
-  for (absl::Status& result : applied_) {
+  for (absl::Status& result : applied) {
     out.outcomes.push_back(result.ok() ? kafka::Outcome::Stored()
                                        : kafka::Outcome::Rejected(std::move(result)));
   }
-  applied_.clear();
   return out;
 }
 

@@ -31,9 +31,6 @@ class ViewConsumer {
   kafka::BatchOutcome Handle(std::span<const kafka::Record> batch);
 
   ReferralView& view_;
-  // What the view made of the batch in hand when it could not store it: the batch comes again, and
-  // is then stored, not applied twice.
-  std::vector<absl::Status> applied_;
   kafka::ConsumeLoop loop_;
 };
 
