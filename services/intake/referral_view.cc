@@ -162,6 +162,21 @@ Entry EntryAt(const sqlite::Statement& row, int first) {
   return entry;
 }
 
+// The referral `referral_id` as the file holds it; nullopt when there is none.
+template <typename Entry>
+absl::StatusOr<std::optional<Entry>> LoadEntry(sqlite::Database& db,
+                                               const std::string& referral_id) {
+  absl::StatusOr<sqlite::Statement> load = db.Prepare(
+      absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
+      "read a referral");
+  if (!load.ok()) return load.status();
+  load->BindText(1, referral_id);
+  absl::StatusOr<bool> found = load->Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return std::optional<Entry>();
+  return std::optional<Entry>(EntryAt<Entry>(*load, 0));
+}
+
 sqlite::Options ViewOptions(int busy_timeout_ms) {
   // Only intake opens the file; every failure is UNAVAILABLE: the view's consumer waits and tries
   // again, a reader answers UNAVAILABLE.
@@ -301,14 +316,9 @@ absl::Status ReferralView::Fold(sqlite::Transaction& tx, const std::string& topi
   if (referral_id.empty() || referring_organisation.empty()) {
     return absl::InvalidArgumentError("event without referral id or referring organisation");
   }
-  absl::StatusOr<sqlite::Statement> load = tx.db().Prepare(
-      absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
-      "read a referral");
-  if (!load.ok()) return load.status();
-  load->BindText(1, referral_id);
-  absl::StatusOr<bool> found = load->Step();
-  if (!found.ok()) return found.status();
-  Entry entry = *found ? EntryAt<Entry>(*load, 0) : Entry{};
+  absl::StatusOr<std::optional<Entry>> stored = LoadEntry<Entry>(tx.db(), referral_id);
+  if (!stored.ok()) return stored.status();
+  Entry entry = stored->value_or(Entry{});
   // Who referred it is what the submission says (intake alone writes that topic). A later fact
   // naming another referrer changes nothing: the referral stays its referrer's.
   if (entry.referring_organisation.empty() || topic == topology::kSubmittedTopic) {
@@ -397,26 +407,6 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
   return absl::OkStatus();
 }
 
-namespace {
-
-// The referral `referral_id` as the file holds it; nullopt when there is none (or it cannot be
-// read: a reader then answers as if it were not there, and the error is logged by the caller's
-// status where it has one).
-template <typename Entry>
-absl::StatusOr<std::optional<Entry>> LoadEntry(sqlite::Database& db,
-                                               const std::string& referral_id) {
-  absl::StatusOr<sqlite::Statement> load = db.Prepare(
-      absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
-      "read a referral");
-  if (!load.ok()) return load.status();
-  load->BindText(1, referral_id);
-  absl::StatusOr<bool> found = load->Step();
-  if (!found.ok()) return found.status();
-  if (!*found) return std::optional<Entry>();
-  return std::optional<Entry>(EntryAt<Entry>(*load, 0));
-}
-
-}  // namespace
 
 absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referring_organisation,
                                                      const std::string& referral_id) {
