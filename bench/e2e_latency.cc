@@ -8,11 +8,13 @@
 // (coordinated omission). Each referral carries a unique client code and idempotency key and a
 // marker in its need's details, by which its assignment is recognised in the stream.
 //
-//   e2e_latency --intake 127.0.0.1:P --inbox 127.0.0.1:Q --as verwijzer --target zorg
-//               --need health --region stad --rate 500 --duration 20 [--warmup 2] [--raw FILE]
+//   e2e_latency --intake 127.0.0.1:P[,127.0.0.1:P2...] --inbox 127.0.0.1:Q --as verwijzer
+//               --target zorg --need health --region stad --rate 500 --duration 20 [--warmup 2]
+//               [--raw FILE]
 //
-// Prints one JSON object: the rate asked for and achieved, counts (acknowledged, failed, arrived,
-// missing), and the latency summaries in milliseconds of the acknowledgement ("ack": intake
+// With several intakes the referrals take turns (referral i goes to intake i modulo their number).
+// Prints one JSON object: the rate asked for and achieved, counts (acknowledged, refused, past
+// their deadline, failed otherwise, arrived, acknowledged but missing), and the latency summaries in milliseconds of the acknowledgement ("ack": intake
 // answered OK after Kafka's acks=all) and of the assignment's arrival ("e2e"). --raw writes every
 // end-to-end latency (ms, sorted), one per line, for plots.
 #include <grpcpp/grpcpp.h>
@@ -45,7 +47,7 @@ constexpr std::int64_t kNotYet = -1;
 
 struct Options {
   std::string pki;
-  std::string intake;
+  std::vector<std::string> intakes;  // referral i goes to intakes[i % size]
   std::string inbox;
   std::string as;
   std::string target;
@@ -93,8 +95,10 @@ class Run {
     }
     // TLS with the organisations' client certificates (deploy/local/pki's folder): the referrer's
     // to intake, the target's to its inbox.
-    intake_ =
-        v1::IntakeService::NewStub(grpc::CreateChannel(options.intake, Credentials(options.as)));
+    for (const std::string& address : options.intakes) {
+      intakes_.push_back(
+          v1::IntakeService::NewStub(grpc::CreateChannel(address, Credentials(options.as))));
+    }
     inbox_ =
         v1::InboxService::NewStub(grpc::CreateChannel(options.inbox, Credentials(options.target)));
   }
@@ -231,7 +235,9 @@ class Run {
     referral->add_languages("nl");
     referral->mutable_sharing()->set_basis(v1::SHARING_BASIS_CONSENT);
     referral->mutable_sharing()->add_organisations(options_.target);
-    intake_->async()->SubmitReferral(
+    // The probe goes to the first intake; referral i to intake i modulo their number.
+    const std::size_t which = i == kProbe ? 0 : static_cast<std::size_t>(i) % intakes_.size();
+    intakes_[which]->async()->SubmitReferral(
         &call->context, &call->request, &call->response, [this, call, i](grpc::Status status) {
           if (i == kProbe) {
             if (!status.ok()) {
@@ -307,7 +313,7 @@ class Run {
   const std::string marker_;
   const std::size_t warmup_;
   const std::size_t total_;
-  std::unique_ptr<v1::IntakeService::Stub> intake_;
+  std::vector<std::unique_ptr<v1::IntakeService::Stub>> intakes_;
   std::unique_ptr<v1::InboxService::Stub> inbox_;
   Clock::time_point start_;
   Clock::time_point probe_sent_;
@@ -336,7 +342,11 @@ class Run {
 int main(int argc, char** argv) {
   schakel::bench::Options options;
   CLI::App app{"Open-loop end-to-end latency: SubmitReferral until the assignment is in the inbox"};
-  app.add_option("--intake", options.intake, "intake's address")->required();
+  app.add_option("--intake", options.intakes,
+                 "intake's address; several (comma-separated, or the option again): the referrals "
+                 "take turns")
+      ->delimiter(',')
+      ->required();
   app.add_option("--inbox", options.inbox, "the target organisation's inbox address")->required();
   app.add_option("--as", options.as, "the referring organisation")->required();
   app.add_option("--pki", options.pki,

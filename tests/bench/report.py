@@ -162,6 +162,12 @@ def main():
             name, topic, n = line.split("\t")
             lag.setdefault(str(r), {}).setdefault(name, {})[topic] = int(n)
     inbox = load_json(os.path.join(d, "inbox-scale.json"))
+    scale = load_json(os.path.join(d, "scale.json"))
+    scale_routers = {}
+    for line in read_text(os.path.join(d, "scale-routers.tsv")).splitlines():
+        if line:
+            name, n = line.split("\t")
+            scale_routers[name] = int(n)
     route = routing(load_json(os.path.join(d, "routing.json")))
     txn = load_json(os.path.join(d, "txn-latency.json"))
     # CPU ms of each process (the broker too) per acknowledged referral, over each end-to-end run.
@@ -176,15 +182,19 @@ def main():
             cpu_per_referral[r] = per
     # The broker's requests per acknowledged referral, by type (from its JMX counters).
     requests_per_referral = {}
+    bytes_per_referral = {}  # what producers wrote to the broker (BytesInPerSec), per referral
     for r in RATES:
         x = e2e.get(r)
         rows = [line.split("\t") for line in read_text(os.path.join(d, f"requests-{r}.tsv")).splitlines() if line]
         if x and rows and x.get("acked_all"):
             # FetchConsumer and FetchFollower are Fetch requests counted again by who sent them.
             per = {kind: int(n) / x["acked_all"] for kind, n in rows
-                   if int(n) > 0 and kind not in ("FetchConsumer", "FetchFollower")}
+                   if int(n) > 0 and kind not in ("FetchConsumer", "FetchFollower", "BytesIn")}
             per["all"] = sum(per.values())
             requests_per_referral[r] = per
+            bytes_in = [int(n) for kind, n in rows if kind == "BytesIn"]
+            if bytes_in:
+                bytes_per_referral[r] = bytes_in[0] / x["acked_all"]
 
     # The targets of issue 20 (performance).
     targets = []
@@ -226,6 +236,13 @@ def main():
                                   f"{worst['name']})", "value": round(worst["ms"]["p99"], 3), "limit": 10,
                         "met": worst["ms"]["p99"] < 10 and inbox["assignments"] >= 1000000})
 
+    if scale:
+        shares = list(scale_routers.values())
+        ok = (scale["missing"] == 0 and scale["acked"] > 0 and len(shares) == 2 and all(n > 0 for n in shares))
+        targets.append({"target": "two intakes and two routers: every acknowledged referral arrived, each router "
+                                  "read a share (acknowledged but missing)", "value": scale["missing"], "limit": 0,
+                        "met": ok})
+
     fsync = read_text(os.path.join(d, "fsync-ms.txt")).strip()
     machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_start": a.load_start,
                "load_average_at_end": a.load,
@@ -240,9 +257,11 @@ def main():
         "kafka_transaction": txn,
         "cpu_ms_per_referral": {str(r): v for r, v in cpu_per_referral.items()},
         "broker_requests_per_referral": {str(r): v for r, v in requests_per_referral.items()},
+        "broker_bytes_in_per_referral": {str(r): v for r, v in bytes_per_referral.items()},
         "consumer_lag_near_end_of_run": lag,
         "memory": memory, "inbox_scale": inbox,
         "routing_decision": {str(k): v for k, v in route.items()},
+        "two_intakes_two_routers": {"end_to_end": scale, "submitted_read_per_router": scale_routers},
         "targets": targets,
     }
     with open(os.path.join(d, "results.json"), "w") as f:
@@ -314,6 +333,9 @@ def main():
         for r, per in requests_per_referral.items():
             top = sorted(((v, k) for k, v in per.items() if k != "all"), reverse=True)[:8]
             w(f"   {r:>7} {fmt(per['all'], 1):>6}: " + ", ".join(f"{k} {fmt(v, 2)}" for v, k in top) + "\n")
+    if bytes_per_referral:
+        w("   Bytes written to the broker per acknowledged referral (BytesInPerSec, every topic): "
+          + ", ".join(f"{r}/s {fmt(v, 0)}" for r, v in bytes_per_referral.items()) + "\n")
     if lag:
         w("   Records not yet read near the end of each run (consumer lag): ")
         parts = []
@@ -346,6 +368,14 @@ def main():
                 return "-" if not v else f"{v['time']:,.0f} {v['unit']}"
             w(f"   {n:>13} {cell('Decide'):>10} {cell('DecideExplain'):>10} {cell('DecideUnroutable'):>11} "
               f"{cell('BuildPolicy'):>12}\n")
+    if scale:
+        m = scale["e2e_ms"]
+        w("\n6. Two intakes and two routers: 500 referrals/s taking turns between the intakes (ms)\n")
+        w(f"   acknowledged {scale['acked']:,} ({fmt(scale.get('acked_rate'), 0)}/s), arrived {scale['arrived']:,}, "
+          f"acknowledged but missing {scale['missing']}, refused {scale.get('refused', 0)}; "
+          f"p50 {fmt(m['p50'], 2)}, p99 {fmt(m['p99'], 2)}\n")
+        w("   submitted referrals read by each router: "
+          + ", ".join(f"{k} {v:,}" for k, v in scale_routers.items()) + "\n")
     w("\nTargets\n")
     for t in targets:
         w(f"   {verdict(t['met']):>5}  {t['target']}: {t['value']} (limit {t['limit']})\n")
