@@ -29,7 +29,7 @@ struct AdmissionOptions {
   // Admitted whatever the rate (a quiet intake, or one just started, has no rate yet).
   std::size_t floor = 256;
   // Never more than this many waiting (memory: each holds its request); 0 for no ceiling.
-  std::size_t ceiling = 1024;
+  std::size_t ceiling = 384;
 };
 
 class Admission {

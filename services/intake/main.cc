@@ -40,7 +40,10 @@ int Main(int argc, char** argv) {
   std::string view_group = "schakel.intake.view";
   std::string audit_writer = "intake";
   int delivery_timeout_ms = 10000;
-  std::size_t max_in_flight = 1024;
+  // Below the 512 calls one connection may have open (service::kMaxStreamsPerConnection): however fast
+  // intake answers, a busy caller's connection keeps room for the refusals, which free their place
+  // at once, so that its calls do not queue on its side towards their deadline.
+  std::size_t max_in_flight = 384;
   int target_wait_ms = 500;
   CLI::App& app = process.app();
   app.add_option("--pseudonym-key", key_file, "File with the 32-byte pseudonym key in hex")
