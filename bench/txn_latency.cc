@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/latency_stats.h"
@@ -39,11 +40,13 @@ int main(int argc, char** argv) {
   std::string topic;
   std::string transactional_id = "schakel-bench-txn";
   int count = 300;
+  int gap_ms = 0;
   app.add_option("--kafka", kafka, "the broker");
   app.add_option("--kafka-config", kafka_config, "librdkafka properties (TLS), key=value lines");
   app.add_option("--topic", topic, "an existing topic to write to")->required();
   app.add_option("--transactional-id", transactional_id, "the transactional id to use");
   app.add_option("--count", count, "how many transactions")->check(CLI::PositiveNumber);
+  app.add_option("--gap-ms", gap_ms, "wait this long after each commit before the next transaction");
   CLI11_PARSE(app, argc, argv);
   // SCHAKEL_KAFKA_DEBUG=eos shows librdkafka's own account of each step.
   if (std::getenv("SCHAKEL_KAFKA_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
   const std::string value(300, 'x');  // about an audit entry's size
   std::vector<double> produce_ms, commit_ms, total_ms;
   for (int i = 0; i < count; ++i) {
+    if (gap_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
     const Clock::time_point start = Clock::now();
     absl::Status s = (*producer)->Begin();
     if (s.ok()) s = (*producer)->Produce(topic, "bench", value);

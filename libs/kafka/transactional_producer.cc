@@ -135,6 +135,8 @@ TransactionalProducer::~TransactionalProducer() {
 }
 
 absl::Status TransactionalProducer::Begin() {
+  const auto settled = last_commit_ + options_.settle_after_commit;
+  if (std::chrono::steady_clock::now() < settled) std::this_thread::sleep_until(settled);
   return TxnError("begin", producer_->begin_transaction());
 }
 
@@ -188,6 +190,7 @@ absl::Status TransactionalProducer::Commit(std::chrono::milliseconds timeout) {
       TxnError("commit", producer_->commit_transaction(static_cast<int>(timeout.count())));
   if (committed.ok()) {
     ++committed_;
+    last_commit_ = std::chrono::steady_clock::now();
     return committed;
   }
   // A retriable commit error (a time-out) leaves the outcome open, and librdkafka then allows only
