@@ -14,9 +14,10 @@
 //
 // With several intakes the referrals take turns (referral i goes to intake i modulo their number).
 // Prints one JSON object: the rate asked for and achieved, counts (acknowledged, refused, past
-// their deadline, failed otherwise, arrived, acknowledged but missing), and the latency summaries in milliseconds of the acknowledgement ("ack": intake
-// answered OK after Kafka's acks=all) and of the assignment's arrival ("e2e"). --raw writes every
-// end-to-end latency (ms, sorted), one per line, for plots.
+// their deadline, failed otherwise, arrived, acknowledged but missing), and the latency summaries
+// in milliseconds of the acknowledgement ("ack": intake answered OK after Kafka's acks=all) and of
+// the assignment's arrival ("e2e"). --raw writes every end-to-end latency (ms, sorted), one per
+// line, for plots.
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -188,13 +189,13 @@ class Run {
                      : 0;
     std::printf(
         "{\"rate\":%.1f,\"duration_s\":%.1f,\"submitted\":%zu,\"achieved_rate\":%.1f,"
-        "\"max_send_lag_ms\":%.3f,\"acked\":%zu,\"acked_all\":%zu,\"acked_rate\":%.1f,\"refused\":%zu,"
-        "\"deadline_exceeded\":%zu,\"failed\":%zu,\"arrived\":%zu,\"missing\":%zu,"
+        "\"max_send_lag_ms\":%.3f,\"acked\":%zu,\"acked_all\":%zu,\"acked_rate\":%.1f,"
+        "\"refused\":%zu,\"deadline_exceeded\":%zu,\"failed\":%zu,\"arrived\":%zu,\"missing\":%zu,"
         "\"probe_ms\":%.3f,\"ack_ms\":%s,\"refused_ms\":%s,\"e2e_ms\":%s}\n",
         options_.rate, options_.duration_s, measured,
         send_seconds > 0 ? static_cast<double>(measured - 1) / send_seconds : 0.0, Ms(max_lag),
-        acked, acked_all, send_seconds > 0 ? static_cast<double>(acked) / send_seconds : 0.0, refused,
-        deadline, failed, arrived, missing, probe_ms_, ToJson(ack_summary).c_str(),
+        acked, acked_all, send_seconds > 0 ? static_cast<double>(acked) / send_seconds : 0.0,
+        refused, deadline, failed, arrived, missing, probe_ms_, ToJson(ack_summary).c_str(),
         ToJson(refused_summary).c_str(), ToJson(e2e_summary).c_str());
     if (!options_.raw_file.empty()) {
       std::ofstream raw(options_.raw_file);

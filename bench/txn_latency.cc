@@ -8,12 +8,12 @@
 //
 // The topic must exist; the identity of --kafka-config must be allowed to write it and to use the
 // transactional id (--transactional-id, default "schakel-bench-txn").
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--topic", topic, "an existing topic to write to")->required();
   app.add_option("--transactional-id", transactional_id, "the transactional id to use");
   app.add_option("--count", count, "how many transactions")->check(CLI::PositiveNumber);
-  app.add_option("--gap-ms", gap_ms, "wait this long after each commit before the next transaction");
+  app.add_option("--gap-ms", gap_ms,
+                 "wait this long after each commit before the next transaction");
   CLI11_PARSE(app, argc, argv);
   // SCHAKEL_KAFKA_DEBUG=eos shows librdkafka's own account of each step.
   if (std::getenv("SCHAKEL_KAFKA_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
@@ -61,12 +62,12 @@ int main(int argc, char** argv) {
     }
     extra = *read;
   }
-  auto producer = schakel::kafka::TransactionalProducer::Create(
-      {.bootstrap_servers = kafka,
-       .client_id = "schakel-bench-txn",
-       .transactional_id = transactional_id,
-       .extra = extra},
-      std::chrono::seconds(30));
+  auto producer =
+      schakel::kafka::TransactionalProducer::Create({.bootstrap_servers = kafka,
+                                                     .client_id = "schakel-bench-txn",
+                                                     .transactional_id = transactional_id,
+                                                     .extra = extra},
+                                                    std::chrono::seconds(30));
   if (!producer.ok()) {
     std::cerr << "txn_latency: " << producer.status().message() << "\n";
     return 1;

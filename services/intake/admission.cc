@@ -27,8 +27,7 @@ double Admission::RateLocked() const {
 }
 
 std::size_t Admission::BoundLocked() const {
-  const double by_rate =
-      RateLocked() * std::chrono::duration<double>(options_.target_wait).count();
+  const double by_rate = RateLocked() * std::chrono::duration<double>(options_.target_wait).count();
   std::size_t bound = std::max(options_.floor, static_cast<std::size_t>(by_rate));
   if (options_.ceiling > 0) bound = std::min(bound, options_.ceiling);
   return bound;

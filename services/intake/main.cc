@@ -40,9 +40,9 @@ int Main(int argc, char** argv) {
   std::string view_group = "schakel.intake.view";
   std::string audit_writer = "intake";
   int delivery_timeout_ms = 10000;
-  // Below the 512 calls one connection may have open (service::kMaxStreamsPerConnection): however fast
-  // intake answers, a busy caller's connection keeps room for the refusals, which free their place
-  // at once, so that its calls do not queue on its side towards their deadline.
+  // Below the 512 calls one connection may have open (service::kMaxStreamsPerConnection): however
+  // fast intake answers, a busy caller's connection keeps room for the refusals, which free their
+  // place at once, so that its calls do not queue on its side towards their deadline.
   std::size_t max_in_flight = 384;
   int target_wait_ms = 500;
   CLI::App& app = process.app();
@@ -67,10 +67,11 @@ int Main(int argc, char** argv) {
          "beyond, a call is refused at once (RESOURCE_EXHAUSTED, retry-after-ms) so that memory "
          "stays bounded under a flood (0: no ceiling)")
       ->capture_default_str();
-  app.add_option("--target-wait-ms", target_wait_ms,
-                 "Let as many SubmitReferral calls wait as intake answers in this long at its "
-                 "present rate (at least 256, at most --max-in-flight); beyond, a call is refused at "
-                 "once (RESOURCE_EXHAUSTED, retry-after-ms) instead of waiting towards its deadline")
+  app.add_option(
+         "--target-wait-ms", target_wait_ms,
+         "Let as many SubmitReferral calls wait as intake answers in this long at its "
+         "present rate (at least 256, at most --max-in-flight); beyond, a call is refused at "
+         "once (RESOURCE_EXHAUSTED, retry-after-ms) instead of waiting towards its deadline")
       ->check(CLI::Range(1, 60000))
       ->capture_default_str();
   app.add_option(
@@ -130,8 +131,8 @@ int Main(int argc, char** argv) {
   process.Start(audit_log);
   intake::IntakeService service(network, pseudonymiser, publisher, view.get(), limits.get(), &keys,
                                 &audit_log);
-  service.Admit({.target_wait = std::chrono::milliseconds(target_wait_ms),
-                 .ceiling = max_in_flight});
+  service.Admit(
+      {.target_wait = std::chrono::milliseconds(target_wait_ms), .ceiling = max_in_flight});
   process.Serve({&service}, {.drain = std::chrono::seconds(15)});
   // NOT_SERVING while no broker answers: a referral could not be acknowledged.
   process.FollowKafka([&producer] { return producer->Reachable(); }, /*health=*/true);

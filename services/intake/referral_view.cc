@@ -166,9 +166,9 @@ Entry EntryAt(const sqlite::Statement& row, int first) {
 template <typename Entry>
 absl::StatusOr<std::optional<Entry>> LoadEntry(sqlite::Database& db,
                                                const std::string& referral_id) {
-  absl::StatusOr<sqlite::Statement> load = db.Prepare(
-      absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
-      "read a referral");
+  absl::StatusOr<sqlite::Statement> load =
+      db.Prepare(absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
+                 "read a referral");
   if (!load.ok()) return load.status();
   load->BindText(1, referral_id);
   absl::StatusOr<bool> found = load->Step();
@@ -407,7 +407,6 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
   return absl::OkStatus();
 }
 
-
 absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referring_organisation,
                                                      const std::string& referral_id) {
   absl::StatusOr<std::optional<Entry>> entry =
@@ -435,9 +434,9 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
   // The client's referrals in the order the view first stored them.
   absl::StatusOr<std::vector<std::string>> bodies =
       Reading([&](sqlite::Database& db) -> absl::StatusOr<std::vector<std::string>> {
-        absl::StatusOr<sqlite::Statement> find = db.Prepare(
-            "SELECT body FROM referrals WHERE client_pseudonym = ? ORDER BY rowid",
-            "find a client's referrals");
+        absl::StatusOr<sqlite::Statement> find =
+            db.Prepare("SELECT body FROM referrals WHERE client_pseudonym = ? ORDER BY rowid",
+                       "find a client's referrals");
         if (!find.ok()) return find.status();
         find->BindText(1, client_pseudonym);
         std::vector<std::string> found;

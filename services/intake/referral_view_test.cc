@@ -5,8 +5,8 @@
 
 #include <cstdio>
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace schakel::intake {
@@ -288,8 +288,10 @@ TEST(ReferralViewTest, PagesAreNewestFirstAndStableWithEqualTimes) {
   ASSERT_TRUE(view.ok()) << view.status();
   // Five of terwille's (two submitted in the same second), one of mjd's.
   const std::vector<std::pair<std::string, std::int64_t>> mine = {
-      {"r-000000000000000000000011", 100}, {"r-000000000000000000000012", 300},
-      {"r-000000000000000000000013", 200}, {"r-000000000000000000000014", 300},
+      {"r-000000000000000000000011", 100},
+      {"r-000000000000000000000012", 300},
+      {"r-000000000000000000000013", 200},
+      {"r-000000000000000000000014", 300},
       {"r-000000000000000000000015", 50}};
   for (const auto& [id, at] : mine) {
     ASSERT_TRUE((*view)
@@ -297,11 +299,11 @@ TEST(ReferralViewTest, PagesAreNewestFirstAndStableWithEqualTimes) {
                                   SubmittedAt(id, "terwille", at).SerializeAsString())
                     .ok());
   }
-  ASSERT_TRUE((*view)
-                  ->ApplyRecord("schakel.referrals.submitted",
-                                SubmittedAt("r-000000000000000000000099", "mjd", 400)
-                                    .SerializeAsString())
-                  .ok());
+  ASSERT_TRUE(
+      (*view)
+          ->ApplyRecord("schakel.referrals.submitted",
+                        SubmittedAt("r-000000000000000000000099", "mjd", 400).SerializeAsString())
+          .ok());
   std::vector<std::string> seen;
   std::string token;
   int pages = 0;
@@ -313,10 +315,10 @@ TEST(ReferralViewTest, PagesAreNewestFirstAndStableWithEqualTimes) {
     ASSERT_LT(++pages, 10);
   } while (!token.empty());
   EXPECT_EQ(pages, 3);
-  EXPECT_EQ(seen, (std::vector<std::string>{
-                      "r-000000000000000000000014", "r-000000000000000000000012",
-                      "r-000000000000000000000013", "r-000000000000000000000011",
-                      "r-000000000000000000000015"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"r-000000000000000000000014", "r-000000000000000000000012",
+                                      "r-000000000000000000000013", "r-000000000000000000000011",
+                                      "r-000000000000000000000015"}));
   EXPECT_EQ((*view)->List("terwille", 2, "r-000000000000000000000099").status().code(),
             absl::StatusCode::kInvalidArgument)
       << "another organisation's referral is no page token";
@@ -333,8 +335,7 @@ TEST(ReferralViewTest, FindsTheClientsOpenNeedInTheFile) {
   auto view = ReferralView::Open(path);
   ASSERT_TRUE(view.ok()) << view.status();
   v1::ReferralSubmitted first = SubmittedAt(kReferral, "terwille", 100, "p-client");
-  ASSERT_TRUE(
-      (*view)->ApplyRecord("schakel.referrals.submitted", first.SerializeAsString()).ok());
+  ASSERT_TRUE((*view)->ApplyRecord("schakel.referrals.submitted", first.SerializeAsString()).ok());
   EXPECT_FALSE((*view)->FindOpen("p-client", "debt").has_value()) << "not offered yet";
   ASSERT_TRUE((*view)
                   ->ApplyRecord("schakel.assignments.status",
