@@ -49,11 +49,66 @@ std::chrono::system_clock::time_point AcceptBy(const routing::Network& network, 
   return network.sla.Deadline(urgency == v1::URGENCY_URGENT, offered_at);
 }
 
+Escalation::Escalation(Clock clock) : clock_(std::move(clock)) {
+  absl::StatusOr<std::unique_ptr<StateStore>> store = StateStore::Open();
+  if (store.ok()) {
+    store_ = *std::move(store);
+  } else {
+    Fail(store.status());
+  }
+}
+
+void Escalation::Fail(const absl::Status& status) {
+  if (!failure_.ok()) return;
+  failure_ = status;
+  spdlog::error("router: the state store failed: {}", std::string(status.message()));
+}
+
+Escalation::Entry* Escalation::Lookup(const std::string& referral_id) {
+  if (auto it = referrals_.find(referral_id); it != referrals_.end()) return &it->second;
+  if (!failure_.ok()) return nullptr;
+  absl::StatusOr<std::optional<StateStore::Row>> row = store_->Get(referral_id);
+  if (!row.ok()) {
+    Fail(row.status());
+    return nullptr;
+  }
+  if (!row->has_value()) return nullptr;
+  Entry entry;
+  entry.partition = (*row)->partition;
+  if (!entry.state.ParseFromString((*row)->value)) {
+    Fail(absl::DataLossError(absl::StrCat("router state: ", referral_id, " cannot be read back")));
+    return nullptr;
+  }
+  return &referrals_.emplace(referral_id, std::move(entry)).first->second;
+}
+
+void Escalation::Keep(const std::string& referral_id, const Entry& entry,
+                      const std::string& value) {
+  if (!failure_.ok()) return;
+  std::int64_t waiting = 0;
+  std::optional<std::int64_t> due;
+  for (const v1::RouterNeedState& need : entry.state.needs()) {
+    if (!Waiting(need)) continue;
+    ++waiting;
+    if (!need.has_accept_by()) continue;
+    const std::int64_t at = std::chrono::duration_cast<std::chrono::microseconds>(
+                                FromTimestamp(need.accept_by()).time_since_epoch())
+                                .count();
+    due = due ? std::min(*due, at) : at;
+  }
+  if (absl::Status s = store_->Put(referral_id, entry.partition, value, waiting, due); !s.ok()) {
+    Fail(s);
+  }
+}
+
 absl::Status Escalation::Restore(std::int32_t partition, const std::string& referral_id,
                                  const std::optional<std::string>& value) {
+  referrals_.erase(referral_id);
   if (!value) {
-    referrals_.erase(referral_id);
-    return absl::OkStatus();
+    if (failure_.ok()) {
+      if (absl::Status s = store_->Erase(referral_id); !s.ok()) Fail(s);
+    }
+    return failure_;
   }
   Entry entry;
   entry.partition = partition;
@@ -61,47 +116,76 @@ absl::Status Escalation::Restore(std::int32_t partition, const std::string& refe
     return absl::InvalidArgumentError(
         absl::StrCat("router state for ", referral_id, " cannot be read"));
   }
-  if (entry.state.assignments().empty()) {
-    // Written by a router older than tracking: it kept only needs still waiting (or unroutable).
-    // Their live offers are followed from the status the router saw; the version is unknown (0),
-    // so the owner's next change of it is taken whatever its number.
-    for (const v1::RouterNeedState& need : entry.state.needs()) {
-      if (need.unroutable() || need.current().organisation().empty()) continue;
-      v1::TrackedAssignment* tracked = entry.state.add_assignments();
-      tracked->set_assignment_id(need.current().meta().assignment_id());
-      tracked->set_organisation(need.current().organisation());
-      tracked->set_status(need.forwarding() ? v1::ASSIGNMENT_STATUS_REJECTED
-                          : need.status() == v1::ASSIGNMENT_STATUS_UNSPECIFIED
-                              ? v1::ASSIGNMENT_STATUS_REQUESTED
-                              : need.status());
-      tracked->set_version(0);
-    }
+  if (!entry.state.assignments().empty()) {
+    Keep(referral_id, entry, *value);
+    return failure_;
   }
-  referrals_[referral_id] = std::move(entry);
-  return absl::OkStatus();
+  // Written by a router older than tracking: it kept only needs still waiting (or unroutable).
+  // Their live offers are followed from the status the router saw; the version is unknown (0),
+  // so the owner's next change of it is taken whatever its number.
+  for (const v1::RouterNeedState& need : entry.state.needs()) {
+    if (need.unroutable() || need.current().organisation().empty()) continue;
+    v1::TrackedAssignment* tracked = entry.state.add_assignments();
+    tracked->set_assignment_id(need.current().meta().assignment_id());
+    tracked->set_organisation(need.current().organisation());
+    tracked->set_status(need.forwarding() ? v1::ASSIGNMENT_STATUS_REJECTED
+                        : need.status() == v1::ASSIGNMENT_STATUS_UNSPECIFIED
+                            ? v1::ASSIGNMENT_STATUS_REQUESTED
+                            : need.status());
+    tracked->set_version(0);
+  }
+  Keep(referral_id, entry, entry.state.SerializeAsString());
+  return failure_;
+}
+
+absl::Status Escalation::Restored() {
+  if (failure_.ok()) {
+    if (absl::Status s = store_->Flush(); !s.ok()) Fail(s);
+  }
+  return failure_;
 }
 
 void Escalation::Forget(std::int32_t partition) {
   absl::erase_if(referrals_,
                  [partition](const auto& kv) { return kv.second.partition == partition; });
+  if (failure_.ok()) {
+    if (absl::Status s = store_->Forget(partition); !s.ok()) Fail(s);
+  }
 }
 
 void Escalation::ForgetAll() {
   referrals_.clear();
   dirty_.clear();
+  if (failure_.ok()) {
+    if (absl::Status s = store_->ForgetAll(); !s.ok()) Fail(s);
+  }
 }
 
-const v1::RouterReferralState* Escalation::Find(const std::string& referral_id) const {
-  auto it = referrals_.find(referral_id);
-  return it == referrals_.end() ? nullptr : &it->second.state;
+std::optional<v1::RouterReferralState> Escalation::Find(const std::string& referral_id) {
+  const Entry* entry = Lookup(referral_id);
+  if (entry == nullptr) return std::nullopt;
+  return entry->state;
 }
 
-std::size_t Escalation::waiting() const {
-  std::size_t n = 0;
+std::size_t Escalation::waiting() {
+  if (!failure_.ok()) return 0;
+  absl::StatusOr<std::int64_t> stored = store_->Waiting();
+  if (!stored.ok()) {
+    Fail(stored.status());
+    return 0;
+  }
+  std::int64_t n = *stored;
+  // What is in memory may have changed since it was stored.
   for (const auto& [id, entry] : referrals_) {
+    absl::StatusOr<std::int64_t> before = store_->Waiting(id);
+    if (!before.ok()) {
+      Fail(before.status());
+      return 0;
+    }
+    n -= *before;
     for (const v1::RouterNeedState& need : entry.state.needs()) n += Waiting(need) ? 1 : 0;
   }
-  return n;
+  return static_cast<std::size_t>(n);
 }
 
 v1::RouterNeedState* Escalation::FindNeed(Entry& entry, std::uint32_t need_index) {
@@ -154,9 +238,9 @@ absl::StatusOr<v1::TrackedAssignment*> Escalation::OwnedBy(const std::string& se
   if (meta.referral_id().empty() || meta.assignment_id().empty()) {
     return absl::InvalidArgumentError("meta: no referral or assignment id");
   }
-  auto found = referrals_.find(meta.referral_id());
+  Entry* found = Lookup(meta.referral_id());
   v1::TrackedAssignment* tracked =
-      found == referrals_.end() ? nullptr : FindTracked(found->second, meta.assignment_id());
+      found == nullptr ? nullptr : FindTracked(*found, meta.assignment_id());
   if (tracked == nullptr) {
     unauthorised_.fetch_add(1, std::memory_order_relaxed);
     return absl::PermissionDeniedError(
@@ -187,7 +271,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleOwnerStatus(
   v1::TrackedAssignment& tracked = **owned;
   // Redelivered (an inbox's outbox publishes at least once): taken already.
   if (status.version() <= tracked.version()) return std::vector<Output>{};
-  Entry& entry = referrals_.at(status.meta().referral_id());
+  Entry& entry = *Lookup(status.meta().referral_id());  // read by OwnedBy
   const v1::RouterNeedState* need =
       FindNeed(entry, referral::NeedIndexOf(status.meta().assignment_id()));
   const std::string referrer = need == nullptr ? "" : need->current().referring_organisation();
@@ -249,7 +333,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleForward(const routing::Pol
   absl::StatusOr<v1::TrackedAssignment*> owned = OwnedBy(sender, forward.meta());
   if (!owned.ok()) return owned.status();
   const std::string& referral_id = forward.meta().referral_id();
-  Entry& entry = referrals_.at(referral_id);
+  Entry& entry = *Lookup(referral_id);  // read by OwnedBy
   v1::RouterNeedState* need =
       FindNeed(entry, referral::NeedIndexOf(forward.meta().assignment_id()));
   // Only the live offer of a need that is still open can be forwarded. Another offer is one this
@@ -310,7 +394,7 @@ absl::StatusOr<std::vector<Output>> Escalation::Handle(const routing::Policy& po
     if (!submitted.ParseFromString(record.value)) {
       return absl::InvalidArgumentError("not a ReferralSubmitted event");
     }
-    if (referrals_.contains(submitted.meta().referral_id())) {
+    if (Lookup(submitted.meta().referral_id()) != nullptr) {
       return std::vector<Output>{};  // routed already (its offers are waiting)
     }
     std::vector<v1::AssignmentRequested> offers;
@@ -498,9 +582,8 @@ std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
   std::vector<Output> out;
   const std::string& referral_id = reassign.meta().referral_id();
   const std::string& unroutable_id = reassign.meta().assignment_id();
-  auto found = referrals_.find(referral_id);
-  v1::RouterNeedState* need =
-      found == referrals_.end() ? nullptr : FindNeed(found->second, reassign.need_index());
+  Entry* found = Lookup(referral_id);
+  v1::RouterNeedState* need = found == nullptr ? nullptr : FindNeed(*found, reassign.need_index());
   // Redelivered after it was done, or about a need that is not (or no longer) in the queue: an
   // operator's second click, or a need that went on elsewhere meanwhile. Nothing to do.
   if (need == nullptr || !need->unroutable() || need->unroutable_id() != unroutable_id) {
@@ -540,7 +623,7 @@ std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
   need->set_unroutable(false);
   need->clear_unroutable_id();
   Wait(policy.network(), *need, next);
-  Track(found->second, next);
+  Track(*found, next);
   dirty_.insert(referral_id);
   spdlog::info("router: {} reassigned by {}: offered {} to {}", unroutable_id, reassign.by(),
                next.meta().assignment_id(), target);
@@ -550,11 +633,26 @@ std::vector<Output> Escalation::HandleReassign(const routing::Policy& policy,
 std::vector<Output> Escalation::Tick(const routing::Policy& policy) {
   std::vector<Output> out;
   const auto now = clock_();
-  for (auto& [id, entry] : referrals_) {
-    for (v1::RouterNeedState& need : *entry.state.mutable_needs()) {
+  if (!failure_.ok()) return out;
+  // What the store says is due, and what is in memory (changed since it was stored).
+  absl::StatusOr<std::vector<std::string>> due = store_->Due(
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count(),
+      kMaxDuePerTick);
+  if (!due.ok()) {
+    Fail(due.status());
+    return out;
+  }
+  absl::flat_hash_set<std::string> ids(due->begin(), due->end());
+  for (const auto& [id, entry] : referrals_) {
+    if (ids.insert(id).second) due->push_back(id);
+  }
+  for (const std::string& id : *due) {
+    Entry* entry = Lookup(id);
+    if (entry == nullptr) continue;
+    for (v1::RouterNeedState& need : *entry->state.mutable_needs()) {
       if (!Waiting(need) || !need.has_accept_by()) continue;
       if (FromTimestamp(need.accept_by()) > now) continue;
-      Escalate(policy, entry, need, "not accepted in time", /*withdraw=*/true, &out);
+      Escalate(policy, *entry, need, "not accepted in time", /*withdraw=*/true, &out);
     }
   }
   return out;
@@ -574,9 +672,18 @@ std::vector<Output> Escalation::TakeStateChanges() {
         std::all_of(state.assignments().begin(), state.assignments().end(),
                     [](const v1::TrackedAssignment& a) { return referral::IsFinal(a.status()); });
     out.push_back(StateRecord(id, settled ? nullptr : &state));
-    if (settled) referrals_.erase(it);
+    if (!failure_.ok()) continue;
+    if (settled) {
+      if (absl::Status s = store_->Erase(id); !s.ok()) Fail(s);
+    } else {
+      Keep(id, it->second, *out.back().value);
+    }
   }
   dirty_.clear();
+  referrals_.clear();
+  if (failure_.ok()) {
+    if (absl::Status s = store_->Flush(); !s.ok()) Fail(s);
+  }
   return out;
 }
 

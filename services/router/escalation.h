@@ -12,27 +12,38 @@
 // is every need's escalation. Handle takes one consumed record and returns everything it causes;
 // the records themselves are built by events.h, and Router (router.h) only publishes them.
 //
-// Pure apart from the clock, so unit tests move time. The router keeps this state per referral on
-// the compacted topic schakel.router.state, written in the same Kafka transaction as the events it
-// caused and the consumed offsets; an instance that takes over a partition restores the state of
-// its referrals from that topic first. So a deadline fires once, whichever instance owns it.
+// Pure apart from the clock (unit tests move time) and its store. The router keeps this state per
+// referral on the compacted topic schakel.router.state, written in the same Kafka transaction as
+// the events it caused and the consumed offsets; an instance that takes over a partition restores
+// the state of its referrals from that topic first. So a deadline fires once, whichever instance
+// owns it.
+//
+// Memory does not grow with the referrals still open: the state lives in a StateStore (a
+// temporary SQLite file, state_store.h). Only the referrals a batch touches are in memory, from
+// the first Handle or Tick that reads them until TakeStateChanges writes them back; the clock's
+// check reads only the referrals whose deadline has passed (at most kMaxDuePerTick a time).
+// Should the store fail, failure() says so, and nothing this object returned after it may be
+// published: the router stops, and its successor reads the state from the topic again.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/kafka/consumer.h"
 #include "libs/routing/policy.h"
 #include "schakel/v1/events.pb.h"
 #include "services/router/events.h"
+#include "services/router/state_store.h"
 
 namespace schakel::router {
 
@@ -44,7 +55,15 @@ std::chrono::system_clock::time_point AcceptBy(const routing::Network& network, 
 
 class Escalation {
  public:
-  explicit Escalation(Clock clock) : clock_(std::move(clock)) {}
+  // Referrals escalated by one Tick at most; the rest at the next.
+  static constexpr std::size_t kMaxDuePerTick = 1000;
+
+  // Opens its store (a new temporary file); see failure().
+  explicit Escalation(Clock clock);
+
+  // The store's first failure (OK while it works). Once it failed, what this object returns may be
+  // wrong: do not publish it.
+  const absl::Status& failure() const { return failure_; }
 
   // Open assignments per organisation for the decisions that follow (capacity and load).
   void SetLoad(routing::OpenAssignments open) { load_ = std::move(open); }
@@ -55,6 +74,8 @@ class Escalation {
   // This instance gave up `partition`: its referrals are forgotten (the next owner restores them).
   void Forget(std::int32_t partition);
   void ForgetAll();
+  // After a restore's last record: makes it durable in the store (failure() otherwise).
+  absl::Status Restored();
 
   // One consumed record of any input topic (submitted, cancellations, reassignments, and each
   // organisation's own schakel.from.<org>): the events to publish. For an organisation's status
@@ -71,13 +92,15 @@ class Escalation {
   // Escalates every waiting offer whose deadline has passed.
   std::vector<Output> Tick(const routing::Policy& policy);
   // The state records for the referrals changed since the last call: the state, or a tombstone once
-  // every need is settled.
+  // every need is settled. They go to the store, and out of memory.
   std::vector<Output> TakeStateChanges();
 
-  // What the router remembers of a referral (nullptr: nothing waits for it).
-  const v1::RouterReferralState* Find(const std::string& referral_id) const;
+  // What the router remembers of a referral (nullopt: nothing waits for it).
+  std::optional<v1::RouterReferralState> Find(const std::string& referral_id);
   // Offers waiting for acceptance.
-  std::size_t waiting() const;
+  std::size_t waiting();
+  // Referrals held in memory now (the rest is in the store).
+  std::size_t in_memory() const { return referrals_.size(); }
   std::uint64_t escalated() const { return escalated_; }
   // Status changes and forward requests refused because their sender does not own the assignment
   // (or the record names another organisation); Handle returned PERMISSION_DENIED for each.
@@ -124,10 +147,20 @@ class Escalation {
   void Wait(const routing::Network& network, v1::RouterNeedState& need,
             const v1::AssignmentRequested& offer);
   v1::RouterNeedState* FindNeed(Entry& entry, std::uint32_t need_index);
+  // The referral's entry, from memory or read from the store (nullptr: none, or the store failed).
+  Entry* Lookup(const std::string& referral_id);
+  // Writes an entry (its record's value `value`) to the store.
+  void Keep(const std::string& referral_id, const Entry& entry, const std::string& value);
+  // Remembers the store's first failure.
+  void Fail(const absl::Status& status);
 
   Clock clock_;
   routing::OpenAssignments load_;
-  absl::flat_hash_map<std::string, Entry> referrals_;
+  std::unique_ptr<StateStore> store_;
+  absl::Status failure_;
+  // The referrals read or changed since the last TakeStateChanges; node_hash_map, because Entry
+  // references are held while others are read in.
+  absl::node_hash_map<std::string, Entry> referrals_;
   absl::flat_hash_set<std::string> dirty_;
   std::uint64_t escalated_ = 0;
   std::atomic<std::uint64_t> unauthorised_{0};

@@ -6,10 +6,12 @@
 
 #include <cctype>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "libs/referral/ids.h"
 #include "libs/routing/network.h"
 #include "libs/routing/policy.h"
@@ -198,14 +200,14 @@ Message Parse(const Output& o) {
 
 class EscalationTest : public ::testing::Test {
  protected:
-  // The offer `assignment_id` as the router follows it; nullptr when it made no such offer.
-  const v1::TrackedAssignment* Tracked(const std::string& assignment_id) const {
-    const v1::RouterReferralState* state = escalation_.Find(kReferral);
-    if (state == nullptr) return nullptr;
+  // The offer `assignment_id` as the router follows it; nullopt when it made no such offer.
+  std::optional<v1::TrackedAssignment> Tracked(const std::string& assignment_id) {
+    const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+    if (!state) return std::nullopt;
     for (const v1::TrackedAssignment& tracked : state->assignments()) {
-      if (tracked.assignment_id() == assignment_id) return &tracked;
+      if (tracked.assignment_id() == assignment_id) return tracked;
     }
-    return nullptr;
+    return std::nullopt;
   }
   // `event` as `sender`'s inbox sends it: on its own topic schakel.from.<sender>.
   static kafka::Record FromOrganisation(const std::string& sender,
@@ -231,9 +233,9 @@ class EscalationTest : public ::testing::Test {
   // first; returned is what follows from it.
   std::vector<Output> StatusChange(v1::AssignmentStatusChanged status) {
     if (status.version() == 0) {
-      const v1::TrackedAssignment* tracked = Tracked(status.meta().assignment_id());
-      EXPECT_NE(tracked, nullptr) << status.meta().assignment_id() << " is not tracked";
-      if (tracked != nullptr) {
+      const std::optional<v1::TrackedAssignment> tracked = Tracked(status.meta().assignment_id());
+      EXPECT_TRUE(tracked.has_value()) << status.meta().assignment_id() << " is not tracked";
+      if (tracked) {
         status.set_version(tracked->version() + 1);
         status.set_from_status(tracked->status());
       }
@@ -591,7 +593,7 @@ TEST_F(EscalationTest, TheStateGoesOnlyWhenEveryNeedIsSettled) {
   EXPECT_TRUE(TakeOneStateChange().value.has_value());
   EXPECT_THAT(StatusChange(Status(kDebt + ".2", "beta", v1::ASSIGNMENT_STATUS_FAILED)), IsEmpty());
   EXPECT_FALSE(TakeOneStateChange().value.has_value());
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral).has_value());
 }
 
 // --- Acceptance ---
@@ -600,8 +602,8 @@ TEST_F(EscalationTest, AnAcceptedOfferIsSettled) {
   ASSERT_EQ(Submit().size(), 2u);
   escalation_.TakeStateChanges();
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_ACCEPTED)), IsEmpty());
-  const v1::RouterReferralState* state = escalation_.Find(kReferral);
-  ASSERT_NE(state, nullptr);
+  const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+  ASSERT_TRUE(state.has_value());
   EXPECT_TRUE(state->needs(0).settled());
   EXPECT_EQ(state->needs(0).status(), v1::ASSIGNMENT_STATUS_ACCEPTED);
   EXPECT_EQ(escalation_.waiting(), 0u);
@@ -615,7 +617,7 @@ TEST_F(EscalationTest, AnAcceptedOfferIsSettled) {
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_COMPLETED)), IsEmpty());
   const Output tombstone = TakeOneStateChange();
   EXPECT_FALSE(tombstone.value.has_value());
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral).has_value());
 }
 
 TEST_F(EscalationTest, ALateAcceptanceOfAWithdrawnOfferStandsAndTheCurrentOneIsWithdrawn) {
@@ -636,8 +638,8 @@ TEST_F(EscalationTest, ALateAcceptanceOfAWithdrawnOfferStandsAndTheCurrentOneIsW
   EXPECT_EQ(withdrawn.withdrawn().reason(), "accepted by alpha first");
   EXPECT_EQ(withdrawn.withdrawn().next_assignment_id(), "");
 
-  const v1::RouterReferralState* state = escalation_.Find(kReferral);
-  ASSERT_NE(state, nullptr);
+  const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+  ASSERT_TRUE(state.has_value());
   EXPECT_TRUE(state->needs(0).settled());
   ASSERT_EQ(state->needs(0).earlier_size(), 2);
   EXPECT_EQ(state->needs(0).earlier(1).assignment_id(), kA01);
@@ -725,8 +727,8 @@ TEST_F(EscalationTest, AForwardThatArrivesBeforeItsStatusChangeMakesTheOfferOnce
   // The REJECTED that came with it is about an offer that has moved on.
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "gamma")),
               IsEmpty());
-  const v1::RouterReferralState* state = escalation_.Find(kReferral);
-  ASSERT_NE(state, nullptr);
+  const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+  ASSERT_TRUE(state.has_value());
   EXPECT_FALSE(state->needs(0).forwarding());
   EXPECT_EQ(state->needs(0).current().organisation(), "gamma");
   EXPECT_EQ(escalation_.waiting(), 1u);
@@ -808,8 +810,8 @@ TEST_F(ReassignTest, OffersTheNeedToTheOrganisationTheOperatorChose) {
 TEST_F(ReassignTest, OutsideTheSharingPermissionTheNeedStaysInTheQueueWithTheReason) {
   v1::ReassignRequested reassign = Reassign(kA03, 0, "delta");
   // The client allowed alpha, beta and gamma only.
-  const v1::RouterReferralState* before = escalation_.Find(kReferral);
-  ASSERT_NE(before, nullptr);
+  const std::optional<v1::RouterReferralState> before = escalation_.Find(kReferral);
+  ASSERT_TRUE(before.has_value());
   v1::RouterReferralState restricted = *before;
   restricted.mutable_needs(0)->mutable_current()->mutable_sharing()->clear_organisations();
   for (const char* org : {"alpha", "beta", "gamma"}) {
@@ -850,8 +852,8 @@ TEST_F(ReassignTest, AnOldUnroutableIdOrAnUnknownReferralChangesNothing) {
 }
 
 TEST_F(ReassignTest, SurvivesARestoreOnAnotherInstance) {
-  const v1::RouterReferralState* state = escalation_.Find(kReferral);
-  ASSERT_NE(state, nullptr);
+  const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+  ASSERT_TRUE(state.has_value());
   Escalation other([this] { return now_; });
   ASSERT_TRUE(other.Restore(kPartition, kReferral, state->SerializeAsString()).ok());
   absl::StatusOr<std::vector<Output>> out =
@@ -873,8 +875,8 @@ TEST_F(EscalationTest, AForwardOfAnOfferWithdrawnMeanwhileIsIgnored) {
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_REJECTED, "", "beta")),
               IsEmpty());
   EXPECT_THAT(SendForward(Forward(kA0, "alpha", "beta")), IsEmpty());
-  const v1::RouterReferralState* state = escalation_.Find(kReferral);
-  ASSERT_NE(state, nullptr);
+  const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+  ASSERT_TRUE(state.has_value());
   EXPECT_EQ(state->needs(0).current().meta().assignment_id(), kA02);
   EXPECT_EQ(state->needs(0).current().organisation(), "gamma");
   EXPECT_EQ(state->needs(0).earlier_size(), 2);
@@ -906,7 +908,7 @@ TEST_F(EscalationTest, AForwardOfANeedAcceptedElsewhereMeanwhileIsIgnored) {
 
   // Beta's request arrives in a later batch: the need goes nowhere else.
   EXPECT_THAT(SendForward(Forward(kA01, "beta", "gamma")), IsEmpty());
-  ASSERT_NE(escalation_.Find(kReferral), nullptr);
+  ASSERT_TRUE(escalation_.Find(kReferral).has_value());
   EXPECT_TRUE(escalation_.Find(kReferral)->needs(0).settled());
   EXPECT_EQ(escalation_.Find(kReferral)->needs(0).current().meta().assignment_id(), kA01);
   EXPECT_EQ(escalation_.waiting(), 0u);
@@ -929,17 +931,17 @@ class AuthorshipTest : public EscalationTest {
   // Nothing the forgery could have changed did change.
   void ExpectUnchanged() {
     EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
-    const v1::RouterReferralState* state = escalation_.Find(kReferral);
-    ASSERT_NE(state, nullptr);
+    const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+    ASSERT_TRUE(state.has_value());
     EXPECT_EQ(state->SerializeAsString(), before_.SerializeAsString());
     EXPECT_EQ(escalation_.waiting(), 2u);
     EXPECT_EQ(escalation_.escalated(), 0u);
   }
   // A change of `id` as its real owner's inbox would make it (the next version).
   v1::AssignmentStatusChanged AsOwnerWould(v1::AssignmentStatusChanged status) {
-    const v1::TrackedAssignment* tracked = Tracked(status.meta().assignment_id());
-    EXPECT_NE(tracked, nullptr);
-    if (tracked != nullptr) {
+    const std::optional<v1::TrackedAssignment> tracked = Tracked(status.meta().assignment_id());
+    EXPECT_TRUE(tracked.has_value());
+    if (tracked) {
       status.set_version(tracked->version() + 1);
       status.set_from_status(tracked->status());
     }
@@ -1111,7 +1113,7 @@ TEST_F(AuthorshipTest, AStateFromARouterBeforeTrackingFollowsItsWaitingOffers) {
   v1::RouterReferralState old = before_;
   old.clear_assignments();
   ASSERT_TRUE(escalation_.Restore(kPartition, kReferral, old.SerializeAsString()).ok());
-  ASSERT_NE(Tracked(kA0), nullptr);
+  ASSERT_TRUE(Tracked(kA0).has_value());
   EXPECT_EQ(Tracked(kA0)->organisation(), "alpha");
   EXPECT_EQ(Tracked(kA0)->version(), 0u);
   // Its owner's next change is taken, whatever version its inbox is at; another's is not.
@@ -1130,7 +1132,7 @@ TEST_F(EscalationTest, AForwardOfAnAssignmentTheRouterHasNoOfferOfIsRefused) {
   // The referral is not (or no longer) in the state: nobody owns the assignment.
   EXPECT_EQ(Refused("alpha", Forward(kA0, "alpha", "gamma")).code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral).has_value());
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
 }
 
@@ -1141,8 +1143,8 @@ TEST_F(EscalationTest, TheReferrersCancellationSettles) {
   escalation_.TakeStateChanges();
   EXPECT_THAT(StatusChange(Status(kA0, "alpha", v1::ASSIGNMENT_STATUS_CANCELLED, "delta")),
               IsEmpty());
-  const v1::RouterReferralState* state = escalation_.Find(kReferral);
-  ASSERT_NE(state, nullptr);
+  const std::optional<v1::RouterReferralState> state = escalation_.Find(kReferral);
+  ASSERT_TRUE(state.has_value());
   EXPECT_TRUE(state->needs(0).settled());
   EXPECT_EQ(state->needs(0).status(), v1::ASSIGNMENT_STATUS_CANCELLED);
   EXPECT_FALSE(TakeOneStateChange().value.has_value());
@@ -1160,7 +1162,7 @@ TEST_F(EscalationTest, ACancellationByTheNetworkIsOnlyTheAnswerToAWithdrawal) {
   early.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
   EXPECT_EQ(Refused("alpha", early).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
-  ASSERT_NE(escalation_.Find(kReferral), nullptr);
+  ASSERT_TRUE(escalation_.Find(kReferral).has_value());
   EXPECT_FALSE(escalation_.Find(kReferral)->needs(0).settled());
   EXPECT_EQ(escalation_.waiting(), 1u);
 
@@ -1200,7 +1202,7 @@ TEST_F(EscalationTest, TheRestoredStateFiresTheSameDeadlineElsewhere) {
   ASSERT_TRUE(restarted.Restore(kPartition, state.key, state.value).ok());
   EXPECT_EQ(restarted.waiting(), 1u);
   EXPECT_THAT(restarted.TakeStateChanges(), IsEmpty()) << "restoring changes nothing";
-  ASSERT_NE(restarted.Find(kReferral), nullptr);
+  ASSERT_TRUE(restarted.Find(kReferral).has_value());
 
   now_ = kStart + kNormalSla - seconds(1);
   EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
@@ -1224,16 +1226,16 @@ TEST_F(EscalationTest, ForgettingAPartitionDropsItsReferralsOnly) {
   ASSERT_TRUE(restarted.Restore(kPartition, state.key, state.value).ok());
 
   restarted.Forget(kPartition + 1);
-  EXPECT_NE(restarted.Find(kReferral), nullptr);
+  EXPECT_TRUE(restarted.Find(kReferral).has_value());
   restarted.Forget(kPartition);
-  EXPECT_EQ(restarted.Find(kReferral), nullptr);
+  EXPECT_FALSE(restarted.Find(kReferral).has_value());
   EXPECT_EQ(restarted.waiting(), 0u);
   now_ = kStart + 10 * kNormalSla;
   EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
 
   // The instance that got the referral first may forget it too (a rebalance took it away).
   escalation_.Forget(kPartition);
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral).has_value());
   escalation_.ForgetAll();
   EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
 }
@@ -1244,7 +1246,7 @@ TEST_F(EscalationTest, ATombstoneInTheStateTopicRemovesTheReferral) {
   Escalation restarted([this] { return now_; });
   ASSERT_TRUE(restarted.Restore(kPartition, state.key, state.value).ok());
   ASSERT_TRUE(restarted.Restore(kPartition, kReferral, std::nullopt).ok());
-  EXPECT_EQ(restarted.Find(kReferral), nullptr);
+  EXPECT_FALSE(restarted.Find(kReferral).has_value());
   now_ = kStart + 10 * kNormalSla;
   EXPECT_THAT(restarted.Tick(policy_), IsEmpty());
 }
@@ -1258,8 +1260,8 @@ TEST_F(EscalationTest, AStateRecordThatCannotBeReadIsRefused) {
   // Under another referral's key.
   EXPECT_EQ(restarted.Restore(kPartition, "r-000000000000000000000002", state.value).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(restarted.Find(kReferral), nullptr);
-  EXPECT_EQ(restarted.Find("r-000000000000000000000002"), nullptr);
+  EXPECT_FALSE(restarted.Find(kReferral).has_value());
+  EXPECT_FALSE(restarted.Find("r-000000000000000000000002").has_value());
   EXPECT_EQ(restarted.waiting(), 0u);
 }
 
@@ -1271,7 +1273,7 @@ TEST_F(EscalationTest, AStatusChangeOfAnUnknownReferralIsRefusedAndChangesNothin
   status.set_from_status(v1::ASSIGNMENT_STATUS_REQUESTED);
   EXPECT_EQ(Refused("alpha", status).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral).has_value());
   // Nor one of another need of a referral it knows.
   ASSERT_EQ(Submit().size(), 2u);
   escalation_.TakeStateChanges();
@@ -1318,7 +1320,7 @@ TEST_F(EscalationTest, ASubmissionItCannotRouteIsRefused) {
   s.mutable_meta()->set_schema_version(2);
   EXPECT_EQ(escalation_.Handle(policy_, Record(topology::kSubmittedTopic, s)).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(escalation_.Find(kReferral), nullptr);
+  EXPECT_FALSE(escalation_.Find(kReferral).has_value());
   EXPECT_THAT(escalation_.TakeStateChanges(), IsEmpty());
 }
 
@@ -1348,6 +1350,43 @@ TEST_F(EscalationTest, ADeadlineOutsideTheClocksRangeIsClampedNotWrapped) {
   ASSERT_TRUE(earlier.Restore(kPartition, kReferral, far.SerializeAsString()).ok());
   EXPECT_THAT(Topics(earlier.Tick(policy_)),
               ElementsAre("schakel.inbox.alpha", "schakel.inbox.beta", kStatusTopic));
+}
+
+// --- Memory (issue 20) ---
+
+// Open referrals are not kept in memory: once their state is taken, it is in the store, and the
+// clock's check reads back only those that are due, at most kMaxDuePerTick at a time.
+TEST_F(EscalationTest, OpenReferralsLiveInTheStoreAndTheClockReadsBackWhatIsDue) {
+  const std::size_t n = Escalation::kMaxDuePerTick + 200;
+  auto id = [](std::size_t i) { return absl::StrFormat("r-%024d", i + 100); };
+  for (std::size_t i = 0; i < n; ++i) {
+    v1::ReferralSubmitted submitted = Submitted(v1::URGENCY_NORMAL);
+    submitted.mutable_meta()->set_referral_id(id(i));
+    ASSERT_EQ(Handle(topology::kSubmittedTopic, submitted).size(), 2u);
+  }
+  EXPECT_EQ(escalation_.in_memory(), n);
+  EXPECT_EQ(escalation_.TakeStateChanges().size(), n);
+  EXPECT_EQ(escalation_.in_memory(), 0u);
+  EXPECT_EQ(escalation_.waiting(), n);
+
+  now_ = kStart + kNormalSla - seconds(1);
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty());
+  EXPECT_EQ(escalation_.in_memory(), 0u) << "nothing due, nothing read";
+
+  now_ = kStart + kNormalSla + seconds(1);
+  // Each escalation: the withdrawal, the offer to beta and its REQUESTED.
+  EXPECT_EQ(escalation_.Tick(policy_).size(), 3 * Escalation::kMaxDuePerTick);
+  EXPECT_EQ(escalation_.TakeStateChanges().size(), Escalation::kMaxDuePerTick);
+  EXPECT_EQ(escalation_.Tick(policy_).size(), 3 * (n - Escalation::kMaxDuePerTick));
+  EXPECT_EQ(escalation_.TakeStateChanges().size(), n - Escalation::kMaxDuePerTick);
+  EXPECT_THAT(escalation_.Tick(policy_), IsEmpty()) << "each deadline fires once";
+  EXPECT_EQ(escalation_.escalated(), n);
+  EXPECT_EQ(escalation_.waiting(), n);
+  for (std::size_t i : {std::size_t{0}, n / 2, n - 1}) {
+    const std::optional<v1::RouterReferralState> state = escalation_.Find(id(i));
+    ASSERT_TRUE(state.has_value()) << id(i);
+    EXPECT_EQ(state->needs(0).current().organisation(), "beta") << id(i);
+  }
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ int Main(int argc, char** argv) {
   auto load = [&load_view] { return load_view.Snapshot(); };
 
   router::Escalation escalation(router::MakeClock(clock_offset_file));
+  process.Must(escalation.failure(), "the router's state store (a temporary file)");
   router::Router router(policy, *producer, escalation, kafka, std::chrono::milliseconds(tick_ms),
                         load);
   router::AddRouterCounters(process.metrics(), escalation, load_view);

@@ -59,6 +59,7 @@ absl::Status Router::Reset(kafka::Consumer& consumer) {
                          }
                        });
   if (!read.ok()) return read;
+  if (absl::Status s = escalation_.Restored(); !s.ok()) return s;
   spdlog::info("router: restored partitions [{}] ({} state records, {} skipped, {} offers waiting)",
                absl::StrJoin(assigned_, ","), records, skipped, escalation_.waiting());
   return absl::OkStatus();
@@ -159,6 +160,12 @@ kafka::BatchOutcome Router::Handle(std::span<const kafka::Record> batch) {
 absl::StatusOr<kafka::BatchCommit::Committed> Router::Commit(
     std::span<const kafka::Record> batch, std::span<const kafka::Outcome> outcomes,
     const std::function<bool()>&) {
+  // What the batch decided may rest on a state the store failed to read or keep: publish none of
+  // it. The next router reads the state from the topic again.
+  if (const absl::Status& failed = escalation_.failure(); !failed.ok()) {
+    return absl::Status(failed.code(),
+                        absl::StrCat("the router's state store failed: ", failed.message()));
+  }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!outcomes[i].rejected()) continue;
     out_.push_back(

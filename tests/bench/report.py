@@ -87,6 +87,16 @@ def rss_tables(folder):
     return {name: {"rest_mib": rest.get(name), **load.get(name, {})} for name in sorted(set(rest) | set(load))}
 
 
+def history_tables(folder):
+    """Each service's peak and current RSS (MiB) after the history part's first 10,000 referrals and at its end."""
+    out = {}
+    for when in ("first", "last"):
+        for line in read_text(os.path.join(folder, f"history-rss-{when}.tsv")).splitlines():
+            name, peak, now = line.split("\t")
+            out.setdefault(name, {})[when] = {"peak_mib": int(peak) / MIB, "rss_mib": int(now) / MIB}
+    return out
+
+
 def routing(data):
     rows = {}
     for b in (data or {}).get("benchmarks", []):
@@ -168,6 +178,8 @@ def main():
         if line:
             name, n = line.split("\t")
             scale_routers[name] = int(n)
+    history = load_json(os.path.join(d, "history.json"))
+    history_rss = history_tables(d)
     route = routing(load_json(os.path.join(d, "routing.json")))
     txn = load_json(os.path.join(d, "txn-latency.json"))
     # CPU ms of each process (the broker too) per acknowledged referral, over each end-to-end run.
@@ -243,6 +255,18 @@ def main():
                                   "read a share (acknowledged but missing)", "value": scale["missing"], "limit": 0,
                         "met": ok})
 
+    if history:
+        n = history["acked"]
+        for name, m in sorted(history_rss.items()):
+            if "first" not in m or "last" not in m:
+                continue
+            first, last = m["first"]["peak_mib"], m["last"]["peak_mib"]
+            targets.append({"target": f"after {n:,} referrals: peak RSS of {name} <= 64 MiB", "value": round(last, 1),
+                            "limit": 64, "met": last <= 64})
+            targets.append({"target": f"after {n:,} referrals: peak RSS of {name} within 10% of after 10,000 "
+                                      f"({first:.1f} MiB)", "value": round(last, 1), "limit": round(1.1 * first, 1),
+                            "met": last <= 1.1 * first})
+
     fsync = read_text(os.path.join(d, "fsync-ms.txt")).strip()
     machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_start": a.load_start,
                "load_average_at_end": a.load,
@@ -262,6 +286,7 @@ def main():
         "memory": memory, "inbox_scale": inbox,
         "routing_decision": {str(k): v for k, v in route.items()},
         "two_intakes_two_routers": {"end_to_end": scale, "submitted_read_per_router": scale_routers},
+        "history": {"end_to_end": history, "rss": history_rss},
         "targets": targets,
     }
     with open(os.path.join(d, "results.json"), "w") as f:
@@ -376,6 +401,15 @@ def main():
           f"p50 {fmt(m['p50'], 2)}, p99 {fmt(m['p99'], 2)}\n")
         w("   submitted referrals read by each router: "
           + ", ".join(f"{k} {v:,}" for k, v in scale_routers.items()) + "\n")
+    if history:
+        w(f"\n7. Memory with history: {history['acked']:,} referrals acknowledged ({fmt(history.get('acked_rate'), 0)}/s), "
+          f"{history['arrived']:,} arrived, {history.get('refused', 0):,} refused, "
+          f"{history['missing']} acknowledged but missing\n")
+        w(f"   {'service':<12} {'peak after 10,000':>18} {'peak after all':>15} {'RSS at the end':>15}  (MiB)\n")
+        for name, m in sorted(history_rss.items()):
+            first, last = m.get("first", {}), m.get("last", {})
+            w(f"   {name:<12} {fmt(first.get('peak_mib')):>18} {fmt(last.get('peak_mib')):>15} "
+              f"{fmt(last.get('rss_mib')):>15}\n")
     w("\nTargets\n")
     for t in targets:
         w(f"   {verdict(t['met']):>5}  {t['target']}: {t['value']} (limit {t['limit']})\n")
