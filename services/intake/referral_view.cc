@@ -162,19 +162,17 @@ Entry EntryAt(const sqlite::Statement& row, int first) {
   return entry;
 }
 
-// The referral `referral_id` as the file holds it; nullopt when there is none.
+// The referral `referral_id` as the file holds it (`load`: the kept statement that reads it);
+// nullopt when there is none.
 template <typename Entry>
-absl::StatusOr<std::optional<Entry>> LoadEntry(sqlite::Database& db,
+absl::StatusOr<std::optional<Entry>> LoadEntry(sqlite::Statement& load,
                                                const std::string& referral_id) {
-  absl::StatusOr<sqlite::Statement> load =
-      db.Prepare(absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
-                 "read a referral");
-  if (!load.ok()) return load.status();
-  load->BindText(1, referral_id);
-  absl::StatusOr<bool> found = load->Step();
+  sqlite::ScopedReset reset(load);
+  load.BindText(1, referral_id);
+  absl::StatusOr<bool> found = load.Step();
   if (!found.ok()) return found.status();
   if (!*found) return std::optional<Entry>();
-  return std::optional<Entry>(EntryAt<Entry>(*load, 0));
+  return std::optional<Entry>(EntryAt<Entry>(load, 0));
 }
 
 sqlite::Options ViewOptions(int busy_timeout_ms) {
@@ -256,21 +254,60 @@ absl::Status Prepare(sqlite::Database& db) {
 
 }  // namespace
 
-ReferralView::ReferralView(sqlite::Database writer, std::optional<sqlite::Database> reader)
+absl::StatusOr<ReferralView::Connection> ReferralView::Connection::Open(sqlite::Database db) {
+  Connection c{std::move(db), {}, {}, {}, {}, {}, {}};
+  absl::Status kept = c.db.KeepAll({
+      {&c.load, absl::StrCat("SELECT ", kEntryColumns, " FROM referrals WHERE referral_id = ?"),
+       "read a referral"},
+      {&c.save,
+       "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
+       " request_digest, client_key_id, submitted_seconds, submitted_nanos)"
+       " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
+       " referring_organisation = excluded.referring_organisation, body = excluded.body,"
+       " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest,"
+       " client_key_id = excluded.client_key_id, submitted_seconds = excluded.submitted_seconds,"
+       " submitted_nanos = excluded.submitted_nanos",
+       "store a referral"},
+      {&c.by_client, "SELECT body FROM referrals WHERE client_pseudonym = ? ORDER BY rowid",
+       "find a client's referrals"},
+      {&c.page_start,
+       "SELECT submitted_seconds, submitted_nanos FROM referrals WHERE referral_id = ? AND"
+       " referring_organisation = ?",
+       "find a page's start"},
+      {&c.first_page,
+       "SELECT referral_id, body FROM referrals WHERE referring_organisation = ?1"
+       " ORDER BY submitted_seconds DESC, submitted_nanos DESC, referral_id DESC LIMIT ?5",
+       "list an organisation's referrals"},
+      {&c.next_page,
+       "SELECT referral_id, body FROM referrals WHERE referring_organisation = ?1"
+       " AND (submitted_seconds < ?2 OR (submitted_seconds = ?2 AND"
+       " (submitted_nanos < ?3 OR (submitted_nanos = ?3 AND referral_id < ?4))))"
+       " ORDER BY submitted_seconds DESC, submitted_nanos DESC, referral_id DESC LIMIT ?5",
+       "list an organisation's referrals"},
+  });
+  if (!kept.ok()) return kept;
+  return c;
+}
+
+ReferralView::ReferralView(Connection writer, std::optional<Connection> reader)
     : writer_(std::move(writer)), reader_(std::move(reader)) {}
 
 absl::StatusOr<std::unique_ptr<ReferralView>> ReferralView::Open(const std::string& path) {
   absl::StatusOr<sqlite::Database> writer = sqlite::Database::Open(path, ViewOptions(0));
   if (!writer.ok()) return writer.status();
   if (absl::Status s = Prepare(*writer); !s.ok()) return s;
-  std::optional<sqlite::Database> reader;
+  absl::StatusOr<Connection> writing = Connection::Open(*std::move(writer));
+  if (!writing.ok()) return writing.status();
+  std::optional<Connection> reader;
   if (path != ":memory:") {
     // A reader waits at most this long for the writer (only ever while the log is checkpointed).
     absl::StatusOr<sqlite::Database> opened = sqlite::Database::Open(path, ViewOptions(2000));
     if (!opened.ok()) return opened.status();
-    reader = *std::move(opened);
+    absl::StatusOr<Connection> reading = Connection::Open(*std::move(opened));
+    if (!reading.ok()) return reading.status();
+    reader = *std::move(reading);
   }
-  return std::unique_ptr<ReferralView>(new ReferralView(*std::move(writer), std::move(reader)));
+  return std::unique_ptr<ReferralView>(new ReferralView(*std::move(writing), std::move(reader)));
 }
 
 ReferralView::~ReferralView() = default;
@@ -289,8 +326,9 @@ auto ReferralView::Reading(Read read) {
   return read(writer_);
 }
 
-absl::Status ReferralView::Fold(sqlite::Transaction& tx, const std::string& topic,
-                                const std::string& value, std::vector<Changed>* changed) {
+absl::Status ReferralView::Fold(Connection& writer, sqlite::Transaction& tx,
+                                const std::string& topic, const std::string& value,
+                                std::vector<Changed>* changed) {
   std::string referral_id;
   std::string referring_organisation;
   std::function<bool(v1::ReferralStatus*)> apply;
@@ -316,7 +354,7 @@ absl::Status ReferralView::Fold(sqlite::Transaction& tx, const std::string& topi
   if (referral_id.empty() || referring_organisation.empty()) {
     return absl::InvalidArgumentError("event without referral id or referring organisation");
   }
-  absl::StatusOr<std::optional<Entry>> stored = LoadEntry<Entry>(tx.db(), referral_id);
+  absl::StatusOr<std::optional<Entry>> stored = LoadEntry<Entry>(writer.load, referral_id);
   if (!stored.ok()) return stored.status();
   Entry entry = stored->value_or(Entry{});
   // Who referred it is what the submission says (intake alone writes that topic). A later fact
@@ -345,17 +383,8 @@ absl::Status ReferralView::Fold(sqlite::Transaction& tx, const std::string& topi
   const bool folded = apply(&current);
   if (folded) entry.body = current.SerializeAsString();
   if (!folded && !store) return absl::OkStatus();
-  absl::StatusOr<sqlite::Statement> save = tx.db().Prepare(
-      "INSERT INTO referrals (referral_id, referring_organisation, body, client_pseudonym,"
-      " request_digest, client_key_id, submitted_seconds, submitted_nanos)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (referral_id) DO UPDATE SET"
-      " referring_organisation = excluded.referring_organisation, body = excluded.body,"
-      " client_pseudonym = excluded.client_pseudonym, request_digest = excluded.request_digest,"
-      " client_key_id = excluded.client_key_id, submitted_seconds = excluded.submitted_seconds,"
-      " submitted_nanos = excluded.submitted_nanos",
-      "store a referral");
-  if (!save.ok()) return save.status();
-  save->BindText(1, referral_id)
+  sqlite::Statement& save = writer.save;
+  save.BindText(1, referral_id)
       .BindText(2, entry.referring_organisation)
       .BindBlob(3, entry.body)
       .BindText(4, entry.client_pseudonym)
@@ -363,7 +392,7 @@ absl::Status ReferralView::Fold(sqlite::Transaction& tx, const std::string& topi
       .BindText(6, entry.client_key_id)
       .BindInt64(7, current.submitted_at().seconds())
       .BindInt64(8, current.submitted_at().nanos());
-  if (absl::Status saved = tx.Run(*save); !saved.ok()) return saved;
+  if (absl::Status saved = tx.Run(save); !saved.ok()) return saved;
   if (folded) changed->push_back({entry.referring_organisation, std::move(current)});
   return absl::OkStatus();
 }
@@ -383,9 +412,9 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
   {
     absl::MutexLock apply_lock(&apply_mu_);
     absl::Status stored =
-        sqlite::InTransaction(writer_, [&](sqlite::Transaction& tx) -> absl::Status {
+        sqlite::InTransaction(writer_.db, [&](sqlite::Transaction& tx) -> absl::Status {
           for (const RecordRef& record : records) {
-            absl::Status folded = Fold(tx, record.topic, record.value, &changed);
+            absl::Status folded = Fold(writer_, tx, record.topic, record.value, &changed);
             // A record the view cannot use is that record's answer; the store failing is the
             // batch's.
             if (!folded.ok() && !absl::IsInvalidArgument(folded)) return folded;
@@ -410,7 +439,7 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
 absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referring_organisation,
                                                      const std::string& referral_id) {
   absl::StatusOr<std::optional<Entry>> entry =
-      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+      Reading([&](Connection& c) { return LoadEntry<Entry>(c.load, referral_id); });
   if (!entry.ok()) return entry.status();
   if (!*entry || (*entry)->referring_organisation != referring_organisation) {
     return absl::NotFoundError("referral not found");
@@ -421,7 +450,7 @@ absl::StatusOr<v1::ReferralStatus> ReferralView::Get(const std::string& referrin
 std::optional<ReferralView::Submitted> ReferralView::FindSubmitted(
     const std::string& referring_organisation, const std::string& referral_id) {
   absl::StatusOr<std::optional<Entry>> entry =
-      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+      Reading([&](Connection& c) { return LoadEntry<Entry>(c.load, referral_id); });
   if (!entry.ok() || !*entry || (*entry)->referring_organisation != referring_organisation) {
     return std::nullopt;
   }
@@ -433,15 +462,13 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
   if (client_pseudonym.empty()) return std::nullopt;
   // The client's referrals in the order the view first stored them.
   absl::StatusOr<std::vector<std::string>> bodies =
-      Reading([&](sqlite::Database& db) -> absl::StatusOr<std::vector<std::string>> {
-        absl::StatusOr<sqlite::Statement> find =
-            db.Prepare("SELECT body FROM referrals WHERE client_pseudonym = ? ORDER BY rowid",
-                       "find a client's referrals");
-        if (!find.ok()) return find.status();
-        find->BindText(1, client_pseudonym);
+      Reading([&](Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        sqlite::Statement& find = c.by_client;
+        sqlite::ScopedReset reset(find);
+        find.BindText(1, client_pseudonym);
         std::vector<std::string> found;
         absl::StatusOr<bool> row;
-        while ((row = find->Step()).ok() && *row) found.push_back(find->Blob(0));
+        while ((row = find.Step()).ok() && *row) found.push_back(find.Blob(0));
         if (!row.ok()) return row.status();
         return found;
       });
@@ -467,7 +494,7 @@ std::optional<v1::LinkedNeed> ReferralView::FindOpen(const std::string& client_p
 std::optional<ReferralView::ClientKeyRef> ReferralView::ClientKeyOf(
     const std::string& referral_id) {
   absl::StatusOr<std::optional<Entry>> entry =
-      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+      Reading([&](Connection& c) { return LoadEntry<Entry>(c.load, referral_id); });
   if (!entry.ok() || !*entry) return std::nullopt;
   return ClientKeyRef{(*entry)->client_key_id, (*entry)->client_pseudonym};
 }
@@ -478,7 +505,7 @@ absl::StatusOr<v1::NeedStatus> ReferralView::FindAssignment(
   const std::string referral_id = ReferralIdOf(assignment_id);
   if (referral_id.empty()) return not_found;
   absl::StatusOr<std::optional<Entry>> entry =
-      Reading([&](sqlite::Database& db) { return LoadEntry<Entry>(db, referral_id); });
+      Reading([&](Connection& c) { return LoadEntry<Entry>(c.load, referral_id); });
   if (!entry.ok()) return entry.status();
   if (!*entry || (*entry)->referring_organisation != referring_organisation) return not_found;
   const v1::ReferralStatus status = (*entry)->Status();
@@ -495,44 +522,33 @@ absl::StatusOr<v1::ListReferralsResponse> ReferralView::List(
   v1::ListReferralsResponse response;
   if (page_size <= 0) return response;
   // Newest first, ties by id, so pages are stable; a page starts after its token's referral.
-  return Reading([&](sqlite::Database& db) -> absl::StatusOr<v1::ListReferralsResponse> {
+  return Reading([&](Connection& c) -> absl::StatusOr<v1::ListReferralsResponse> {
     std::int64_t after_seconds = 0;
     std::int64_t after_nanos = 0;
     if (!page_token.empty()) {
-      absl::StatusOr<sqlite::Statement> token = db.Prepare(
-          "SELECT submitted_seconds, submitted_nanos FROM referrals WHERE referral_id = ? AND"
-          " referring_organisation = ?",
-          "find a page's start");
-      if (!token.ok()) return token.status();
-      token->BindText(1, page_token).BindText(2, referring_organisation);
-      absl::StatusOr<bool> found = token->Step();
+      sqlite::Statement& token = c.page_start;
+      sqlite::ScopedReset reset(token);
+      token.BindText(1, page_token).BindText(2, referring_organisation);
+      absl::StatusOr<bool> found = token.Step();
       if (!found.ok()) return found.status();
       if (!*found) return absl::InvalidArgumentError("page_token: is not valid");
-      after_seconds = token->Int64(0);
-      after_nanos = token->Int64(1);
+      after_seconds = token.Int64(0);
+      after_nanos = token.Int64(1);
     }
-    absl::StatusOr<sqlite::Statement> page = db.Prepare(
-        absl::StrCat(
-            "SELECT referral_id, body FROM referrals WHERE referring_organisation = ?1",
-            page_token.empty()
-                ? ""
-                : " AND (submitted_seconds < ?2 OR (submitted_seconds = ?2 AND"
-                  " (submitted_nanos < ?3 OR (submitted_nanos = ?3 AND referral_id < ?4))))",
-            " ORDER BY submitted_seconds DESC, submitted_nanos DESC, referral_id DESC LIMIT ?5"),
-        "list an organisation's referrals");
-    if (!page.ok()) return page.status();
-    page->BindText(1, referring_organisation).BindInt64(5, page_size + 1);
+    sqlite::Statement& page = page_token.empty() ? c.first_page : c.next_page;
+    sqlite::ScopedReset reset(page);
+    page.BindText(1, referring_organisation).BindInt64(5, page_size + 1);
     if (!page_token.empty()) {
-      page->BindInt64(2, after_seconds).BindInt64(3, after_nanos).BindText(4, page_token);
+      page.BindInt64(2, after_seconds).BindInt64(3, after_nanos).BindText(4, page_token);
     }
     absl::StatusOr<bool> row;
     bool more = false;
-    while ((row = page->Step()).ok() && *row) {
+    while ((row = page.Step()).ok() && *row) {
       if (response.referrals_size() == page_size) {
         more = true;
         break;
       }
-      response.add_referrals()->ParseFromString(page->Blob(1));
+      response.add_referrals()->ParseFromString(page.Blob(1));
     }
     if (!row.ok()) return row.status();
     if (more) {

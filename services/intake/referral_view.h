@@ -118,7 +118,19 @@ class ReferralView {
     std::string referring_organisation;
     v1::ReferralStatus status;
   };
-  ReferralView(sqlite::Database writer, std::optional<sqlite::Database> reader);
+  // A connection to the file with its statements, prepared once (every call and every folded
+  // record uses them).
+  struct Connection {
+    static absl::StatusOr<Connection> Open(sqlite::Database db);
+    sqlite::Database db;
+    sqlite::Statement load;        // a referral by id
+    sqlite::Statement save;        // a referral stored
+    sqlite::Statement by_client;   // a client's referrals, oldest first
+    sqlite::Statement page_start;  // where a page token's referral stands
+    sqlite::Statement first_page;  // an organisation's newest referrals
+    sqlite::Statement next_page;   // those after a token's referral
+  };
+  ReferralView(Connection writer, std::optional<Connection> reader);
   // Runs `read` on the reading connection (the writing one for a database in memory, which has
   // no second connection).
   template <typename Read>
@@ -126,15 +138,15 @@ class ReferralView {
   // In the writer's open transaction: folds one record into its referral and stores it when it
   // changed; `changed` gets the referral as it is afterwards.
   // (Called with apply_mu_ held; it touches nothing but the transaction.)
-  static absl::Status Fold(sqlite::Transaction& tx, const std::string& topic,
+  static absl::Status Fold(Connection& writer, sqlite::Transaction& tx, const std::string& topic,
                            const std::string& value, std::vector<Changed>* changed);
 
   // Serialises appliers (the view's consumer thread, tests) and guards the writing connection.
   absl::Mutex apply_mu_;
-  sqlite::Database writer_ ABSL_GUARDED_BY(apply_mu_);
+  Connection writer_ ABSL_GUARDED_BY(apply_mu_);
   // The reading connection (none for a database in memory).
   absl::Mutex read_mu_;
-  std::optional<sqlite::Database> reader_ ABSL_GUARDED_BY(read_mu_);
+  std::optional<Connection> reader_ ABSL_GUARDED_BY(read_mu_);
   absl::Mutex listeners_mu_;
   std::map<int, Listener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;
