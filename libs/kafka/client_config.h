@@ -29,5 +29,8 @@ Properties ClientConfig();
 // `own` on top of this process's client properties, on top of what every client of ours sets
 // (socket.nagle.disable=true): a client's own settings win.
 Properties WithClientConfig(const Properties& own);
+// The same for a consumer, which also fetches ahead only a few MiB (librdkafka's default is about
+// a hundred MiB for a consumer that falls behind).
+Properties WithConsumerConfig(const Properties& own);
 
 }  // namespace schakel::kafka

@@ -84,10 +84,10 @@ absl::StatusOr<std::map<std::int32_t, std::int64_t>> CommittedOffsets(
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
   // The group's id, to ask its coordinator; never subscribed, so never a member.
-  const Properties props = WithClientConfig({{"bootstrap.servers", bootstrap_servers},
-                                             {"client.id", "schakel-lag"},
-                                             {"group.id", group_id},
-                                             {"enable.auto.commit", "false"}});
+  const Properties props = WithConsumerConfig({{"bootstrap.servers", bootstrap_servers},
+                                               {"client.id", "schakel-lag"},
+                                               {"group.id", group_id},
+                                               {"enable.auto.commit", "false"}});
   for (const auto& [key, value] : props) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
       return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, ": ", error));
@@ -123,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   self->on_record_ = options.on_record;
 
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = WithClientConfig({
+  Properties props = WithConsumerConfig({
       {"bootstrap.servers", options.bootstrap_servers},
       {"client.id", options.client_id},
       {"group.id", options.group_id},

@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<Follower>> Follower::Create(const std::string& bo
                                                            std::chrono::milliseconds timeout,
                                                            const Properties& extra) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = WithClientConfig({
+  Properties props = WithConsumerConfig({
       {"bootstrap.servers", bootstrap_servers},
       {"client.id", "schakel-follower"},
       {"group.id", "schakel.follower"},  // required by the API; never joined (partitions assigned)

@@ -215,7 +215,7 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
                        const Properties& extra) {
   if (partitions.empty()) return absl::OkStatus();
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = WithClientConfig({
+  Properties props = WithConsumerConfig({
       {"bootstrap.servers", bootstrap_servers},
       {"client.id", "schakel-restore"},
       // Required by the high-level consumer; never joined or committed (partitions are assigned).
@@ -286,7 +286,7 @@ absl::StatusOr<Record> ReadAt(const std::string& bootstrap_servers, const std::s
     return absl::InvalidArgumentError(absl::StrCat(where, ": no such place"));
   }
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  Properties props = WithClientConfig({
+  Properties props = WithConsumerConfig({
       {"bootstrap.servers", bootstrap_servers},
       {"client.id", "schakel-read-at"},
       // Required by the high-level consumer; never joined or committed (the partition is assigned).

@@ -3,7 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <map>
+#include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -33,21 +37,70 @@ absl::Status ErrorFor(sqlite3* db, int rc, Errors errors, std::string_view conte
 
 }  // namespace
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+// Statements from Database::Prepare that were used and given back, by their SQL, ready for the
+// next Prepare of the same SQL. Bounded: SQL that differs per call (it should bind its values)
+// would otherwise fill it.
+class StatementPool {
+ public:
+  static constexpr std::size_t kMax = 64;
+  ~StatementPool() {
+    for (auto& [sql, stmts] : idle_) {
+      for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+    }
+  }
+  sqlite3_stmt* Take(std::string_view sql) {
+    auto it = idle_.find(sql);
+    if (it == idle_.end() || it->second.empty()) return nullptr;
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    --size_;
+    return stmt;
+  }
+  // False when full: the caller finalizes it.
+  bool Give(sqlite3_stmt* stmt) {
+    if (size_ >= kMax) return false;
+    idle_[sqlite3_sql(stmt)].push_back(stmt);
+    ++size_;
+    return true;
+  }
+
+ private:
+  std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> idle_;
+  std::size_t size_ = 0;
+};
+
+Statement::~Statement() { Release(); }
+
+void Statement::Release() {
+  if (stmt_ == nullptr) return;
+  if (std::shared_ptr<StatementPool> pool = pool_.lock()) {
+    // As Reset, which its next user would otherwise inherit.
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    if (pool->Give(stmt_)) {
+      stmt_ = nullptr;
+      return;
+    }
+  }
+  sqlite3_finalize(stmt_);
+  stmt_ = nullptr;
+}
 
 Statement::Statement(Statement&& other) noexcept
     : stmt_(std::exchange(other.stmt_, nullptr)),
       context_(std::move(other.context_)),
       errors_(other.errors_),
-      bind_error_(std::move(other.bind_error_)) {}
+      bind_error_(std::move(other.bind_error_)),
+      pool_(std::move(other.pool_)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    Release();
     stmt_ = std::exchange(other.stmt_, nullptr);
     context_ = std::move(other.context_);
     errors_ = other.errors_;
     bind_error_ = std::move(other.bind_error_);
+    pool_ = std::move(other.pool_);
   }
   return *this;
 }
@@ -160,7 +213,10 @@ void Database::Closer::operator()(sqlite3* db) const {
 }
 
 Database::Database(sqlite3* db, std::string path, Options options)
-    : db_(db), path_(std::move(path)), options_(std::move(options)) {}
+    : db_(db),
+      path_(std::move(path)),
+      options_(std::move(options)),
+      pool_(std::make_shared<StatementPool>()) {}
 
 Database::~Database() = default;
 Database::Database(Database&& other) noexcept = default;
@@ -232,7 +288,14 @@ absl::StatusOr<Statement> Database::PrepareWith(std::string_view sql, std::strin
 }
 
 absl::StatusOr<Statement> Database::Prepare(std::string_view sql, std::string_view what) {
-  return PrepareWith(sql, what, 0);
+  if (sqlite3_stmt* reused = pool_->Take(sql)) {
+    return Statement(reused, absl::StrCat(options_.name, ": ", std::string(what)), options_.errors,
+                     pool_);
+  }
+  // Persistent: it is meant to come back.
+  absl::StatusOr<Statement> prepared = PrepareWith(sql, what, SQLITE_PREPARE_PERSISTENT);
+  if (prepared.ok()) prepared->pool_ = pool_;
+  return prepared;
 }
 
 absl::StatusOr<Statement> Database::Keep(std::string_view sql, std::string_view what) {

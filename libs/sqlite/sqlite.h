@@ -26,6 +26,8 @@ struct sqlite3_stmt;
 
 namespace schakel::sqlite {
 
+class StatementPool;
+
 // How SQLite's failures become status codes.
 enum class Errors {
   // By kind: UNAVAILABLE for what may pass (busy, locked, I/O, a full disk, a file that cannot be
@@ -85,15 +87,19 @@ class Statement {
 
  private:
   friend class Database;
-  Statement(sqlite3_stmt* stmt, std::string context, Errors errors)
-      : stmt_(stmt), context_(std::move(context)), errors_(errors) {}
+  Statement(sqlite3_stmt* stmt, std::string context, Errors errors,
+            std::weak_ptr<StatementPool> pool = {})
+      : stmt_(stmt), context_(std::move(context)), errors_(errors), pool_(std::move(pool)) {}
   int Index(const char* name);
   void Check(int rc, std::string_view parameter);
+  // Gives the statement back to its pool, or finalizes it (kept, or the pool is gone or full).
+  void Release();
 
   sqlite3_stmt* stmt_ = nullptr;
   std::string context_;  // "<store>: <what the statement does>", the start of its errors
   Errors errors_ = Errors::kByKind;
   absl::Status bind_error_;
+  std::weak_ptr<StatementPool> pool_;  // where a prepared (not kept) statement goes back to
 };
 
 // Resets a kept statement when the scope ends, however its use ends (Statement::Reset).
@@ -128,8 +134,11 @@ class Database {
 
   // Runs SQL (one statement or several) whose rows, if any, are not wanted.
   absl::Status Exec(const char* sql, std::string_view what);
-  // Prepares one statement; `what` names it in its errors. Prepare is for a statement used once or
-  // a few times, Keep for one prepared at the start and reused for the life of the database.
+  // Prepares one statement; `what` names it in its errors. Prepare is for a statement used now and
+  // then, Keep for one prepared at the start and reused for the life of the database. A statement
+  // from Prepare goes back to the database's pool when it is destroyed (reset, its bindings
+  // cleared), and the next Prepare of the same SQL takes it from there instead of compiling it
+  // again: a store that prepares its statements per call does not pay SQLite's compiler per call.
   absl::StatusOr<Statement> Prepare(std::string_view sql, std::string_view what);
   absl::StatusOr<Statement> Keep(std::string_view sql, std::string_view what);
   // Keeps several statements at once: each is prepared into `*statement`. Stops at the first
@@ -164,6 +173,7 @@ class Database {
   std::string path_;
   Options options_;
   // Declared after db_: statements are finalized before the connection closes.
+  std::shared_ptr<StatementPool> pool_;
   Statement begin_;
   Statement commit_;
   Statement rollback_;

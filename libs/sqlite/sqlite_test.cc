@@ -141,6 +141,38 @@ TEST_F(SqliteTest, AKeptStatementIsReusedAfterEachScopedUse) {
   EXPECT_EQ(std::filesystem::file_size(path_ + "-wal"), 0u);
 }
 
+// A prepared statement goes back to the database's pool when it is destroyed, and the next Prepare
+// of the same SQL takes it: reset (a read it left half-way does not hold the log), without the
+// bindings of its last use, and with its own name in its errors.
+TEST_F(SqliteTest, APreparedStatementComesBackResetWithoutItsBindings) {
+  Database db = OpenOrDie();
+  ASSERT_TRUE(
+      db.Exec("CREATE TABLE t (id TEXT); INSERT INTO t VALUES ('a'), ('b'), ('c');", "create")
+          .ok());
+  constexpr char kSql[] = "SELECT count(*), ?1 FROM t WHERE id >= ?1";
+  {
+    absl::StatusOr<Statement> first = db.Prepare(kSql, "first use");
+    ASSERT_TRUE(first.ok()) << first.status();
+    absl::StatusOr<bool> row = first->BindText(1, "b").Step();
+    ASSERT_TRUE(row.ok() && *row) << row.status();
+    EXPECT_EQ(first->Int64(0), 2);
+  }
+  absl::StatusOr<Statement> again = db.Prepare(kSql, "second use");
+  ASSERT_TRUE(again.ok()) << again.status();
+  absl::StatusOr<bool> row = again->Step();
+  ASSERT_TRUE(row.ok() && *row) << row.status();
+  EXPECT_EQ(again->Int64(0), 0) << "unbound: NULL, which no id is >= of";
+  EXPECT_EQ(again->Text(1), "");
+  again->Reset();
+  // Nothing holds the log: a checkpoint can truncate it.
+  ASSERT_TRUE(db.Exec("INSERT INTO t VALUES ('d')", "insert").ok());
+  EXPECT_TRUE(db.Checkpoint().ok());
+  EXPECT_EQ(std::filesystem::file_size(path_ + "-wal"), 0u);
+  // Its errors name this use.
+  again->BindText(":missing", "x");
+  EXPECT_THAT(std::string(again->Step().status().message()), StartsWith("test store: second use"));
+}
+
 TEST_F(SqliteTest, ATransactionCommitsWhatItWrote) {
   Database db = OpenOrDie();
   Statement insert = IdTable(db);

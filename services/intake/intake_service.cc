@@ -926,8 +926,8 @@ void IntakeService::AnswerSubmitted(const Submission& s, const absl::Status& del
         referral::AssignmentId(referral_id, static_cast<std::uint32_t>(i)));
   }
   for (const v1::LinkedNeed& l : s.linked) *s.response->add_linked() = l;
-  spdlog::info("referral {} from {} submitted with {} needs ({} linked to open ones)", referral_id,
-               s.caller, s.need_count, s.linked.size());
+  spdlog::debug("referral {} from {} submitted with {} needs ({} linked to open ones)", referral_id,
+                s.caller, s.need_count, s.linked.size());
   s.reactor->Finish(grpc::Status::OK);
 }
 

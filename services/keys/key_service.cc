@@ -206,7 +206,7 @@ bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
         }
         response->set_key_id(key.key_id);
         response->set_key(std::move(key.key));
-        spdlog::info("key of {} handed to {}", assignment_id, organisation);
+        spdlog::debug("key of {} handed to {}", assignment_id, organisation);
         reactor->Finish(grpc::Status::OK);
       };
       if (audit_ == nullptr) {
