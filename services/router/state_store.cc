@@ -26,12 +26,14 @@ CREATE INDEX state_partition ON state (partition);
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open() {
   // "": a private temporary database, deleted when it is closed. It outlives nothing, so neither
-  // a write-ahead log nor fsync is of any use.
+  // a write-ahead log nor fsync is of any use. Its rollback journal stays a (temporary) file, not
+  // memory: a restore rewrites the whole store in one transaction, and a journal in memory would
+  // then hold a copy of every page it reuses.
   absl::StatusOr<sqlite::Database> db =
       sqlite::Database::Open("", {.name = "router state", .require_wal = false});
   if (!db.ok()) return db.status();
   if (absl::Status s = db->Exec(absl::StrCat("PRAGMA synchronous = OFF; PRAGMA journal_mode = "
-                                             "MEMORY; PRAGMA cache_size = -",
+                                             "DELETE; PRAGMA cache_size = -",
                                              kCacheKiB, ";")
                                     .c_str(),
                                 "pragmas");

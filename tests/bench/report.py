@@ -180,6 +180,11 @@ def main():
             scale_routers[name] = int(n)
     history = load_json(os.path.join(d, "history.json"))
     history_rss = history_tables(d)
+    history_restore = {}
+    for line in read_text(os.path.join(d, "history-restore.tsv")).splitlines():
+        if line:
+            key, value = line.split("\t")
+            history_restore[key] = int(value)
     route = routing(load_json(os.path.join(d, "routing.json")))
     txn = load_json(os.path.join(d, "txn-latency.json"))
     # CPU ms of each process (the broker too) per acknowledged referral, over each end-to-end run.
@@ -267,6 +272,12 @@ def main():
                                       f"({first:.1f} MiB)", "value": round(last, 1), "limit": round(1.1 * first, 1),
                             "met": last <= 1.1 * first})
 
+    if history and history_restore:
+        v = history_restore["peak_kib"] / 1024
+        targets.append({"target": f"the router restarted after {history['acked']:,} referrals: peak RSS while it reads "
+                                  f"{history_restore['state_records']:,} state records back <= 64 MiB",
+                        "value": round(v, 1), "limit": 64, "met": v <= 64})
+
     fsync = read_text(os.path.join(d, "fsync-ms.txt")).strip()
     machine = {"cores": int(a.cores), "cpu": a.cpu, "load_average_at_start": a.load_start,
                "load_average_at_end": a.load,
@@ -286,7 +297,7 @@ def main():
         "memory": memory, "inbox_scale": inbox,
         "routing_decision": {str(k): v for k, v in route.items()},
         "two_intakes_two_routers": {"end_to_end": scale, "submitted_read_per_router": scale_routers},
-        "history": {"end_to_end": history, "rss": history_rss},
+        "history": {"end_to_end": history, "rss": history_rss, "router_restart": history_restore},
         "targets": targets,
     }
     with open(os.path.join(d, "results.json"), "w") as f:
@@ -410,6 +421,10 @@ def main():
             first, last = m.get("first", {}), m.get("last", {})
             w(f"   {name:<12} {fmt(first.get('peak_mib')):>18} {fmt(last.get('peak_mib')):>15} "
               f"{fmt(last.get('rss_mib')):>15}\n")
+        if history_restore:
+            w(f"   the router restarted: {history_restore['state_records']:,} state records read back in "
+              f"{history_restore['restore_ms'] / 1000:.1f} s (from its start), peak RSS "
+              f"{history_restore['peak_kib'] / 1024:.1f} MiB\n")
     w("\nTargets\n")
     for t in targets:
         w(f"   {verdict(t['met']):>5}  {t['target']}: {t['value']} (limit {t['limit']})\n")
