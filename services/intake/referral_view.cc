@@ -411,10 +411,12 @@ absl::Status ReferralView::ApplyRecords(const std::vector<RecordRef>& records,
   std::vector<absl::Status> outcomes;
   {
     absl::MutexLock apply_lock(&apply_mu_);
+    // The lambda runs under apply_mu_, which clang's analysis cannot see into.
+    Connection* writer = &writer_;
     absl::Status stored =
-        sqlite::InTransaction(writer_.db, [&](sqlite::Transaction& tx) -> absl::Status {
+        sqlite::InTransaction(writer->db, [&](sqlite::Transaction& tx) -> absl::Status {
           for (const RecordRef& record : records) {
-            absl::Status folded = Fold(writer_, tx, record.topic, record.value, &changed);
+            absl::Status folded = Fold(*writer, tx, record.topic, record.value, &changed);
             // A record the view cannot use is that record's answer; the store failing is the
             // batch's.
             if (!folded.ok() && !absl::IsInvalidArgument(folded)) return folded;
