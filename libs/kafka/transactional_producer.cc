@@ -241,18 +241,23 @@ absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& 
     return absl::InternalError(absl::StrCat("kafka restore: assign: ", RdKafka::err2str(err)));
   }
   std::set<std::int32_t> open(partitions.begin(), partitions.end());
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  // A big topic takes as long as it takes: the time allowed starts again with every record read.
+  auto give_up = std::chrono::steady_clock::now() + timeout;
+  std::uint64_t read = 0;
   absl::Status result;
   while (!open.empty()) {
     if (std::chrono::steady_clock::now() >= give_up) {
       result = absl::UnavailableError(
-          absl::StrCat("kafka restore: ", topic, " not read to its end in time"));
+          absl::StrCat("kafka restore: ", topic, " not read to its end: ", read,
+                       " records read, then nothing for ", timeout.count(), " ms"));
       break;
     }
     std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
     switch (message->err()) {
       case RdKafka::ERR_NO_ERROR: {
         fn(RecordOf(*message), message->payload() == nullptr);
+        ++read;
+        give_up = std::chrono::steady_clock::now() + timeout;
         break;
       }
       case RdKafka::ERR__PARTITION_EOF: {

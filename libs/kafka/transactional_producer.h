@@ -93,7 +93,9 @@ class TransactionalProducer {
 
 // Reads `partitions` of `topic` from the beginning to their current end (read committed) and hands
 // every record to `fn` (tombstones with an empty value). For restoring state from a compacted
-// topic.
+// topic. UNAVAILABLE when `timeout` passes without a record read (before the first, or between
+// two): a long topic may take longer than `timeout` as a whole, a transaction left open there may
+// not (a router restarted with a million open referrals timed out while reading, issue 20).
 absl::Status ReadToEnd(const std::string& bootstrap_servers, const std::string& topic,
                        const std::vector<std::int32_t>& partitions,
                        std::chrono::milliseconds timeout,
