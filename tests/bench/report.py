@@ -182,8 +182,8 @@ def main():
     history_rss = history_tables(d)
     history_restore = {}
     for line in read_text(os.path.join(d, "history-restore.tsv")).splitlines():
-        if line:
-            key, value = line.split("\t")
+        key, _, value = line.partition("\t")
+        if value.isdigit():  # empty when the restarted router did not report its restore
             history_restore[key] = int(value)
     route = routing(load_json(os.path.join(d, "routing.json")))
     txn = load_json(os.path.join(d, "txn-latency.json"))
@@ -272,7 +272,7 @@ def main():
                                       f"({first:.1f} MiB)", "value": round(last, 1), "limit": round(1.1 * first, 1),
                             "met": last <= 1.1 * first})
 
-    if history and history_restore:
+    if history and len(history_restore) == 3:
         v = history_restore["peak_kib"] / 1024
         targets.append({"target": f"the router restarted after {history['acked']:,} referrals: peak RSS while it reads "
                                   f"{history_restore['state_records']:,} state records back <= 64 MiB",
@@ -421,10 +421,12 @@ def main():
             first, last = m.get("first", {}), m.get("last", {})
             w(f"   {name:<12} {fmt(first.get('peak_mib')):>18} {fmt(last.get('peak_mib')):>15} "
               f"{fmt(last.get('rss_mib')):>15}\n")
-        if history_restore:
+        if len(history_restore) == 3:
             w(f"   the router restarted: {history_restore['state_records']:,} state records read back in "
               f"{history_restore['restore_ms'] / 1000:.1f} s (from its start), peak RSS "
               f"{history_restore['peak_kib'] / 1024:.1f} MiB\n")
+        elif history_restore:
+            w("   the router restarted: it did not report reading its state back within 10 minutes\n")
     w("\nTargets\n")
     for t in targets:
         w(f"   {verdict(t['met']):>5}  {t['target']}: {t['value']} (limit {t['limit']})\n")
