@@ -113,6 +113,9 @@ absl::Status Router::Renew(const absl::Status& why) {
 }
 
 absl::Status Router::Ready() {
+  // A failed state store does not mend: go on to Commit, which stops the router (reading again
+  // here would be retried for ever).
+  if (!escalation_.failure().ok()) return absl::OkStatus();
   if (!rebalanced_) return absl::OkStatus();
   rebalanced_ = false;
   out_.clear();  // what was not committed is read again
