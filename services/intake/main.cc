@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 
+#include "libs/audit/database_log.h"
 #include "libs/audit/writer.h"
 #include "libs/deadletter/dead_letters.h"
 #include "libs/kafka/consume_loop.h"
@@ -124,13 +125,15 @@ int Main(int argc, char** argv) {
   process.metrics().AddCollectable(std::make_shared<intake::IntakeLimitCounters>(limits));
   intake::LogIntakeLimits(network);
   // The audit chain: every referral received (the personal data of a client) is recorded, and
-  // SubmitReferral answers only once its entry is in Kafka too.
-  audit::AuditLog audit_log(
+  // SubmitReferral answers only once its entry is committed too: to the audit queue in the view's
+  // file, from where it goes to the chain's topic.
+  std::unique_ptr<audit::DatabaseLog> audit_log = process.Must(audit::DatabaseLog::Open(
+      db_file,
       process.Must(audit::ServiceChain(process.kafka(), audit_writer, process.audit_signing_key(),
-                                       network.topics.replication_factor)));
-  process.Start(audit_log);
+                                       network.topics.replication_factor))));
+  process.Start(*audit_log);
   intake::IntakeService service(network, pseudonymiser, publisher, view.get(), limits.get(), &keys,
-                                &audit_log);
+                                audit_log.get());
   service.Admit(
       {.target_wait = std::chrono::milliseconds(target_wait_ms), .ceiling = max_in_flight});
   process.Serve({&service}, {.drain = std::chrono::seconds(15)});

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 
+#include "libs/audit/database_log.h"
 #include "libs/audit/writer.h"
 #include "libs/deadletter/dead_letters.h"
 #include "libs/kafka/consume_loop.h"
@@ -60,12 +61,14 @@ int Main(int argc, char** argv) {
   process.OnStop([&] { consumer->Close(); });
   metrics::CountingPublisher publisher(*producer, process.metrics());
   // The audit chain "keys": every key handed to an organisation and every erasure, committed to
-  // its topic schakel.audit.keys before the call is answered (so it stops after the calls).
-  audit::AuditLog audit_log(
-      process.Must(audit::ServiceChain(process.kafka(), "keys", process.audit_signing_key())));
-  process.Start(audit_log);
-  auto service =
-      std::make_unique<keys::KeyService>(*store, publisher, keys::KeyServiceOptions{}, &audit_log);
+  // the audit queue in the key store's file before the call is answered, and from there to its
+  // topic schakel.audit.keys (so it stops after the calls).
+  std::unique_ptr<audit::DatabaseLog> audit_log = process.Must(audit::DatabaseLog::Open(
+      db_file,
+      process.Must(audit::ServiceChain(process.kafka(), "keys", process.audit_signing_key()))));
+  process.Start(*audit_log);
+  auto service = std::make_unique<keys::KeyService>(*store, publisher, keys::KeyServiceOptions{},
+                                                    audit_log.get());
   process.OnStop([&] { service.reset(); });
   process.metrics().AddCounter(
       "schakel_keys_refused_outside_sharing_total",

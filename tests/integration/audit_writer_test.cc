@@ -1,18 +1,21 @@
 // The audit writer against the real broker: two processes' writers with one writer id take turns on
 // one chain instead of forking it, and a new writer continues a chain where it ends; every entry is
-// signed with the writer's key.
+// signed with the writer's key. A log whose queue is in the service's file answers before Kafka has
+// the entry, and publishes what a stopped process left there.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "libs/audit/database_log.h"
 #include "libs/audit/entry.h"
 #include "libs/audit/signing.h"
 #include "libs/audit/verify.h"
@@ -134,6 +137,74 @@ TEST(AuditWriterTest, ANewWriterContinuesTheChainWhereItEnds) {
   EXPECT_EQ(report.writers[0].entries, 6u);
   EXPECT_EQ(report.writers[0].signed_by_writer, 6u);
   EXPECT_EQ(report.writers[0].last_sequence, 5u);
+}
+
+// Appends and waits for its Done.
+absl::Status AppendAndWait(Recorder& log, v1::AuditEntry entry) {
+  std::promise<absl::Status> promise;
+  std::future<absl::Status> result = promise.get_future();
+  log.Append(std::move(entry), [&promise](absl::Status s) { promise.set_value(std::move(s)); });
+  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return absl::DeadlineExceededError("no answer in 30 s");
+  }
+  return result.get();
+}
+
+TEST(AuditWriterTest, AnEntryInTheServicesFileIsAnsweredWithoutKafkaAndPublishedAfterARestart) {
+  const std::string bootstrap = testing::TestKafka();
+  const std::string writer = UniqueWriter("file");
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / (writer + "-queue.db");
+  std::filesystem::remove(file);
+
+  // No broker at all: the entries are committed to the file, and that is the answer.
+  {
+    ChainWriterOptions offline = Options(writer);
+    offline.bootstrap_servers = "127.0.0.1:1";
+    offline.kafka_timeout = std::chrono::milliseconds(300);
+    offline.stop_timeout = std::chrono::milliseconds(300);
+    absl::StatusOr<std::unique_ptr<DatabaseLog>> log =
+        DatabaseLog::Open(file.string(), offline, /*max_waiting=*/3);
+    ASSERT_TRUE(log.ok()) << log.status();
+    (*log)->Start();
+    for (int i = 0; i < 3; ++i) {
+      const absl::Status s = AppendAndWait(**log, Entry("mjd", i));
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    EXPECT_EQ((*log)->waiting(), 3);
+    // Full: refused at once, and nothing more is in the file.
+    const absl::Status full = AppendAndWait(**log, Entry("mjd", 99));
+    EXPECT_EQ(full.code(), absl::StatusCode::kUnavailable) << full;
+    EXPECT_EQ((*log)->waiting(), 3);
+    (*log)->Stop();
+  }
+  // The next process on the same file publishes what the first left, then its own entry after it.
+  {
+    absl::StatusOr<std::unique_ptr<DatabaseLog>> log =
+        DatabaseLog::Open(file.string(), Options(writer));
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_EQ((*log)->waiting(), 3);
+    (*log)->Start();
+    const absl::Status s = AppendAndWait(**log, Entry("mjd", 3));
+    ASSERT_TRUE(s.ok()) << s;
+    for (int i = 0; i < 600 && (*log)->waiting() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ((*log)->waiting(), 0);
+    (*log)->Stop();
+  }
+  const Report report = ChainOf(bootstrap, writer);
+  EXPECT_TRUE(report.ok()) << ReportText(report);
+  ASSERT_EQ(report.writers.size(), 1u);
+  EXPECT_EQ(report.writers[0].entries, 4u);
+  EXPECT_EQ(report.writers[0].signed_by_writer, 4u);
+  EXPECT_EQ(report.writers[0].last_sequence, 3u);
+  // A third process finds the table empty: nothing is published twice.
+  absl::StatusOr<std::unique_ptr<DatabaseLog>> again =
+      DatabaseLog::Open(file.string(), Options(writer));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->waiting(), 0);
+  std::filesystem::remove(file);
 }
 
 }  // namespace
