@@ -14,6 +14,12 @@ constexpr const char* kSchema =
 
 }  // namespace
 
+std::string QueueFileBeside(const std::string& db_path) {
+  std::string stem = db_path;
+  if (stem.ends_with(".db")) stem.resize(stem.size() - 3);
+  return stem + "-audit.db";
+}
+
 absl::StatusOr<std::unique_ptr<DatabaseLog>> DatabaseLog::Open(const std::string& path,
                                                                ChainWriterOptions options,
                                                                std::int64_t max_waiting) {

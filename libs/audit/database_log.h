@@ -5,12 +5,13 @@
 // every call: entries that arrive together are written in one SQLite transaction (one fsync), and
 // a restarted process publishes what its predecessor left in the table.
 //
-//   auto log = process.Must(audit::DatabaseLog::Open("keys.db", chain_options));
+//   auto log = process.Must(audit::DatabaseLog::Open(audit::QueueFileBeside("keys.db"), options));
 //   process.Start(*log);
 //   log->Record(caller, audit::kKeyGranted, ids, reason, [](absl::Status s) { ... answer ... });
 //
-// The table (audit_queue) is the log's own: it makes it when it is missing, so it can live in any
-// store's file beside that store's tables (through its own connection).
+// The table (audit_queue) is the log's own, in a file of its own beside the service's database
+// (QueueFileBeside): in the same file, the store's writes and the log's would wait for each other's
+// write lock, and SQLite's busy wait sleeps for milliseconds at a time.
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,11 @@
 #include "libs/sqlite/sqlite.h"
 
 namespace schakel::audit {
+
+// The audit queue's file beside the SQLite file `db_path` of a service's store, in the same folder
+// (so on the same volume): "keys.db" -> "keys-audit.db", "/var/lib/x/intake-view.db" ->
+// "/var/lib/x/intake-view-audit.db".
+std::string QueueFileBeside(const std::string& db_path);
 
 class DatabaseLog final : public Recorder, private Queue {
  public:

@@ -56,7 +56,10 @@ int Main(int argc, char** argv) {
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms,
                  "How long a referral may wait for Kafka before the caller hears UNAVAILABLE")
       ->capture_default_str();
-  app.add_option("--db", db_file, "SQLite file for the referrers' view of their referrals")
+  app.add_option(
+         "--db", db_file,
+         "SQLite file for the referrers' view of their referrals (the audit entries wait for "
+         "Kafka beside it, in <name>-audit.db)")
       ->capture_default_str();
   app.add_option(
          "--view-group", view_group,
@@ -125,10 +128,10 @@ int Main(int argc, char** argv) {
   process.metrics().AddCollectable(std::make_shared<intake::IntakeLimitCounters>(limits));
   intake::LogIntakeLimits(network);
   // The audit chain: every referral received (the personal data of a client) is recorded, and
-  // SubmitReferral answers only once its entry is committed too: to the audit queue in the view's
-  // file, from where it goes to the chain's topic.
+  // SubmitReferral answers only once its entry is committed too: to the audit queue beside the
+  // view's file (intake-view-audit.db), from where it goes to the chain's topic.
   std::unique_ptr<audit::DatabaseLog> audit_log = process.Must(audit::DatabaseLog::Open(
-      db_file,
+      audit::QueueFileBeside(db_file),
       process.Must(audit::ServiceChain(process.kafka(), audit_writer, process.audit_signing_key(),
                                        network.topics.replication_factor))));
   process.Start(*audit_log);

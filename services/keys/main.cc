@@ -37,7 +37,11 @@ int Main(int argc, char** argv) {
                  "File with the 32-byte master key in hex that wraps every data key (made, mode "
                  "0600, when missing)")
       ->required();
-  app.add_option("--db", db_file, "SQLite file of the keys and grants")->capture_default_str();
+  app.add_option(
+         "--db", db_file,
+         "SQLite file of the keys and grants (the audit entries wait for Kafka beside it, in "
+         "<name>-audit.db)")
+      ->capture_default_str();
   app.add_option("--group", group, "Consumer group that follows the router's grants topic")
       ->capture_default_str();
   process.Parse(argc, argv);
@@ -61,10 +65,10 @@ int Main(int argc, char** argv) {
   process.OnStop([&] { consumer->Close(); });
   metrics::CountingPublisher publisher(*producer, process.metrics());
   // The audit chain "keys": every key handed to an organisation and every erasure, committed to
-  // the audit queue in the key store's file before the call is answered, and from there to its
-  // topic schakel.audit.keys (so it stops after the calls).
+  // the audit queue beside the key store's file (keys-audit.db) before the call is answered, and
+  // from there to its topic schakel.audit.keys (so it stops after the calls).
   std::unique_ptr<audit::DatabaseLog> audit_log = process.Must(audit::DatabaseLog::Open(
-      db_file,
+      audit::QueueFileBeside(db_file),
       process.Must(audit::ServiceChain(process.kafka(), "keys", process.audit_signing_key()))));
   process.Start(*audit_log);
   auto service = std::make_unique<keys::KeyService>(*store, publisher, keys::KeyServiceOptions{},
