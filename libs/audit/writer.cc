@@ -80,6 +80,13 @@ bool ChainWriter::Wait(std::chrono::milliseconds timeout) {
   return stop_;
 }
 
+bool ChainWriter::Linger(std::chrono::milliseconds timeout) {
+  absl::MutexLock lock(&mu_);
+  auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+  mu_.AwaitWithTimeout(absl::Condition(&stopped), absl::FromChrono(timeout));
+  return stop_;
+}
+
 void ChainWriter::Run() {
   std::chrono::milliseconds backoff = options_.initial_backoff;
   std::minstd_rand jitter(std::random_device{}());
@@ -111,6 +118,10 @@ void ChainWriter::Run() {
       absl::MutexLock lock(&mu_);
       stopping = stop_;
       continue;
+    }
+    if (*published > 0 && options_.linger > std::chrono::milliseconds(0)) {
+      stopping = Linger(options_.linger);
+      if (stopping) break;
     }
     stopping = Wait(options_.idle_wait);
   }

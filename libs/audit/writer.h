@@ -106,6 +106,11 @@ struct ChainWriterOptions {
   int batch_size = 500;
   // With nothing to publish, look again after this long even without Notify.
   std::chrono::milliseconds idle_wait{200};
+  // After a batch that was not full, wait this long (whatever is queued meanwhile) before the next:
+  // entries that arrive at a steady rate then share a few transactions a second instead of having
+  // one each. Only for a queue whose entries are durable before Kafka has them (the database
+  // queues: kDurableQueueLinger); where a caller waits for the commit (AuditLog), zero.
+  std::chrono::milliseconds linger{0};
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
   // After being fenced by another process with the same writer id: about this long (with jitter,
@@ -119,6 +124,10 @@ struct ChainWriterOptions {
   // How long Stop() may spend publishing what is still queued.
   std::chrono::milliseconds stop_timeout{5000};
 };
+
+// The linger of a chain whose queue is in the service's own database (the inbox's, DatabaseLog):
+// its callers were answered already, so a few transactions a second carry every entry.
+inline constexpr std::chrono::milliseconds kDurableQueueLinger{200};
 
 // The key of a service's --audit-signing-key flag: nullptr (with a warning in the log) when `path`
 // is empty, an error when the file is no Ed25519 private key.
@@ -161,6 +170,8 @@ class ChainWriter {
   absl::Status Sync();
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   bool Wait(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits `timeout` unless stopped (a Notify meanwhile is kept for the next Wait); true: stopped.
+  bool Linger(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   ChainWriterOptions options_;
   Queue& queue_;

@@ -85,10 +85,10 @@ int Main(int argc, char** argv) {
   // the database with the read or change, linked and published by the writer (what it could not
   // publish stays in the database for the next start).
   inbox::StoreAuditQueue audit_queue(*store);
-  audit::ChainWriter audit_writer(
-      process.Must(audit::ServiceChain(process.kafka(), me, process.audit_signing_key(),
-                                       network.topics.replication_factor)),
-      audit_queue);
+  audit::ChainWriterOptions chain = process.Must(audit::ServiceChain(
+      process.kafka(), me, process.audit_signing_key(), network.topics.replication_factor));
+  chain.linger = audit::kDurableQueueLinger;
+  audit::ChainWriter audit_writer(std::move(chain), audit_queue);
   process.Start(audit_writer);
   inbox::store::InboxStore::Subscription audit_wake =
       store->OnCommit([&audit_writer] { audit_writer.Notify(); });

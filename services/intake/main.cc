@@ -130,10 +130,12 @@ int Main(int argc, char** argv) {
   // The audit chain: every referral received (the personal data of a client) is recorded, and
   // SubmitReferral answers only once its entry is committed too: to the audit queue beside the
   // view's file (intake-view-audit.db), from where it goes to the chain's topic.
-  std::unique_ptr<audit::DatabaseLog> audit_log = process.Must(audit::DatabaseLog::Open(
-      audit::QueueFileBeside(db_file),
+  audit::ChainWriterOptions chain =
       process.Must(audit::ServiceChain(process.kafka(), audit_writer, process.audit_signing_key(),
-                                       network.topics.replication_factor))));
+                                       network.topics.replication_factor));
+  chain.linger = audit::kDurableQueueLinger;
+  std::unique_ptr<audit::DatabaseLog> audit_log =
+      process.Must(audit::DatabaseLog::Open(audit::QueueFileBeside(db_file), std::move(chain)));
   process.Start(*audit_log);
   intake::IntakeService service(network, pseudonymiser, publisher, view.get(), limits.get(), &keys,
                                 audit_log.get());

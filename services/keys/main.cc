@@ -67,9 +67,11 @@ int Main(int argc, char** argv) {
   // The audit chain "keys": every key handed to an organisation and every erasure, committed to
   // the audit queue beside the key store's file (keys-audit.db) before the call is answered, and
   // from there to its topic schakel.audit.keys (so it stops after the calls).
-  std::unique_ptr<audit::DatabaseLog> audit_log = process.Must(audit::DatabaseLog::Open(
-      audit::QueueFileBeside(db_file),
-      process.Must(audit::ServiceChain(process.kafka(), "keys", process.audit_signing_key()))));
+  audit::ChainWriterOptions chain =
+      process.Must(audit::ServiceChain(process.kafka(), "keys", process.audit_signing_key()));
+  chain.linger = audit::kDurableQueueLinger;
+  std::unique_ptr<audit::DatabaseLog> audit_log =
+      process.Must(audit::DatabaseLog::Open(audit::QueueFileBeside(db_file), std::move(chain)));
   process.Start(*audit_log);
   auto service = std::make_unique<keys::KeyService>(*store, publisher, keys::KeyServiceOptions{},
                                                     audit_log.get());
