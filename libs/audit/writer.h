@@ -8,7 +8,7 @@
 // runs once the entry is durable: answer the call from there).
 //
 // Entries wait in a queue (in memory, or in a service's own database where an entry must survive a
-// crash before the audited call is answered: the inbox) and a ChainWriter links them into the
+// crash before the audited call is answered: the inbox, intake, the key service) and a ChainWriter links them into the
 // writer's chain only when it publishes them: it learns the chain's head from its topic (which it
 // makes when it is missing), so a restarted process, or one whose database is new, continues its
 // chain where it ends instead of starting a fork. A writer reads no other chain. Each batch goes in
@@ -193,7 +193,8 @@ class ChainWriter {
 };
 
 // A Recorder whose queue is in memory: `done` runs once the entry is committed to the topic (for
-// services that answer only after that, like intake, and for command-line tools).
+// ops, which answers only after that, and for command-line tools). A service that must answer sooner
+// keeps its queue in a file of its own (DatabaseLog, database_log.h).
 class AuditLog final : public Recorder, private Queue {
  public:
   explicit AuditLog(ChainWriterOptions options, std::size_t max_queued = 100000);
