@@ -207,5 +207,41 @@ TEST(AuditWriterTest, AnEntryInTheServicesFileIsAnsweredWithoutKafkaAndPublished
   std::filesystem::remove(file);
 }
 
+// A chain that lingers publishes what arrives after a batch only when the linger is over, all of it
+// together; its callers were answered from the file long before.
+TEST(AuditWriterTest, ALingeringChainHoldsWhatArrivesAfterABatchUntilTheLingerEnds) {
+  const std::string writer = UniqueWriter("linger");
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / (writer + "-queue.db");
+  std::filesystem::remove(file);
+  ChainWriterOptions options = Options(writer);
+  options.linger = std::chrono::seconds(5);
+  absl::StatusOr<std::unique_ptr<DatabaseLog>> log = DatabaseLog::Open(file.string(), options);
+  ASSERT_TRUE(log.ok()) << log.status();
+  (*log)->Start();
+  const auto published = [&] {
+    for (int i = 0; i < 600 && (*log)->waiting() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return (*log)->waiting() == 0;
+  };
+  ASSERT_TRUE(AppendAndWait(**log, Entry("mjd", 0)).ok());
+  ASSERT_TRUE(published());  // the first batch goes at once; the linger starts after it
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(AppendAndWait(**log, Entry("mjd", i)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ((*log)->waiting(), 3);  // answered, and held back
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  for (int i = 0; i < 6000 && (*log)->waiting() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ((*log)->waiting(), 0);
+  (*log)->Stop();
+  const Report report = ChainOf(testing::TestKafka(), writer);
+  EXPECT_TRUE(report.ok()) << ReportText(report);
+  ASSERT_EQ(report.writers.size(), 1u);
+  EXPECT_EQ(report.writers[0].entries, 4u);
+  std::filesystem::remove(file);
+}
+
 }  // namespace
 }  // namespace schakel::audit
