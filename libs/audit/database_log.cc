@@ -26,18 +26,18 @@ absl::StatusOr<std::unique_ptr<DatabaseLog>> DatabaseLog::Open(const std::string
   absl::StatusOr<sqlite::Database> db =
       sqlite::Database::Open(path, {.name = absl::StrCat("audit queue ", options.writer),
                                     .errors = sqlite::Errors::kAllUnavailable,
-                                    .require_wal = false,
-                                    .secure_delete = false,
-                                    .busy_timeout_ms = 5000});
+                                    .require_wal = false});
   if (!db.ok()) return db.status();
   if (absl::Status s = db->Exec(kSchema, "schema"); !s.ok()) return s;
-  absl::StatusOr<sqlite::Statement> count =
-      db->Prepare("SELECT count(*) FROM audit_queue", "count waiting");
-  if (!count.ok()) return count.status();
-  absl::StatusOr<bool> row = count->Step();
-  if (!row.ok()) return row.status();
-  const std::int64_t waiting = count->Int64(0);
-  count->Reset();
+  std::int64_t waiting = 0;
+  {
+    absl::StatusOr<sqlite::Statement> count =
+        db->Prepare("SELECT count(*) FROM audit_queue", "count waiting");
+    if (!count.ok()) return count.status();
+    absl::StatusOr<bool> row = count->Step();
+    if (!row.ok()) return row.status();
+    waiting = count->Int64(0);
+  }  // the statement goes back to the pool, reset
   if (waiting > 0) {
     spdlog::info("audit chain {}: {} entries from before the restart wait to be published",
                  options.writer, waiting);

@@ -8,16 +8,16 @@
 // runs once the entry is durable: answer the call from there).
 //
 // Entries wait in a queue (in memory, or in a service's own database where an entry must survive a
-// crash before the audited call is answered: the inbox, intake, the key service) and a ChainWriter links them into the
-// writer's chain only when it publishes them: it learns the chain's head from its topic (which it
-// makes when it is missing), so a restarted process, or one whose database is new, continues its
-// chain where it ends instead of starting a fork. A writer reads no other chain. Each batch goes in
-// one Kafka transaction under the transactional id "schakel-audit-<writer>": a second process with
-// the same writer id fences the first, which then reads the head again (now including the other's
-// entries) and links its own after them. So two processes with one writer id take turns on one
-// chain; they never fork it, and an entry is never in the chain twice (a commit whose outcome was
-// unknown is looked up by its hash after the renew). Each entry is signed with the writer's own key
-// (ChainWriterOptions::signing_key) as it is linked.
+// crash before the audited call is answered: the inbox, intake, the key service) and a ChainWriter
+// links them into the writer's chain only when it publishes them: it learns the chain's head from
+// its topic (which it makes when it is missing), so a restarted process, or one whose database is
+// new, continues its chain where it ends instead of starting a fork. A writer reads no other chain.
+// Each batch goes in one Kafka transaction under the transactional id "schakel-audit-<writer>": a
+// second process with the same writer id fences the first, which then reads the head again (now
+// including the other's entries) and links its own after them. So two processes with one writer id
+// take turns on one chain; they never fork it, and an entry is never in the chain twice (a commit
+// whose outcome was unknown is looked up by its hash after the renew). Each entry is signed with
+// the writer's own key (ChainWriterOptions::signing_key) as it is linked.
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
@@ -193,8 +193,8 @@ class ChainWriter {
 };
 
 // A Recorder whose queue is in memory: `done` runs once the entry is committed to the topic (for
-// ops, which answers only after that, and for command-line tools). A service that must answer sooner
-// keeps its queue in a file of its own (DatabaseLog, database_log.h).
+// ops, which answers only after that, and for command-line tools). A service that must answer
+// sooner keeps its queue in a file of its own (DatabaseLog, database_log.h).
 class AuditLog final : public Recorder, private Queue {
  public:
   explicit AuditLog(ChainWriterOptions options, std::size_t max_queued = 100000);

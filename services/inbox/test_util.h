@@ -126,6 +126,9 @@ inline google::protobuf::Timestamp At(std::int64_t seconds) {
 inline void ExecOnFile(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  // The store may be in a write (a consumer retrying every few milliseconds): wait for it, as the
+  // store's own connections do, instead of failing with "database is locked".
+  sqlite3_busy_timeout(db, 5000);
   char* error = nullptr;
   const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
   EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
