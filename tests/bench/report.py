@@ -213,6 +213,21 @@ def main():
             if bytes_in:
                 bytes_per_referral[r] = bytes_in[0] / x["acked_all"]
 
+    # At rest: every process's CPU ms and the broker's requests per second with no referral in flight.
+    at_rest = {}
+    rest_us = read_text(os.path.join(d, "rest-us.txt")).strip()
+    if rest_us.isdigit() and int(rest_us) > 0:
+        seconds = int(rest_us) / 1e6
+        cpu = [line.split("\t") for line in read_text(os.path.join(d, "cpu-rest.tsv")).splitlines() if line]
+        requests = [line.split("\t") for line in read_text(os.path.join(d, "requests-rest.tsv")).splitlines()
+                    if line]
+        per_s = {name: int(ms) / seconds for name, ms in cpu}
+        per_s["all"] = sum(v for name, v in per_s.items() if name != "broker-jit")
+        req = {kind: int(n) / seconds for kind, n in requests
+               if int(n) > 0 and kind not in ("FetchConsumer", "FetchFollower", "BytesIn")}
+        req["all"] = sum(req.values())
+        at_rest = {"seconds": round(seconds, 1), "cpu_ms_per_second": per_s, "broker_requests_per_second": req}
+
     # The targets of issue 20 (performance).
     targets = []
     s64, h64 = throughput[64]["submit"], throughput[64]["health"]
@@ -291,6 +306,7 @@ def main():
         "kafka_end_to_end_latency": kafka_e2e,
         "kafka_transaction": txn,
         "cpu_ms_per_referral": {str(r): v for r, v in cpu_per_referral.items()},
+        "at_rest": at_rest,
         "broker_requests_per_referral": {str(r): v for r, v in requests_per_referral.items()},
         "broker_bytes_in_per_referral": {str(r): v for r, v in bytes_per_referral.items()},
         "consumer_lag_near_end_of_run": lag,
@@ -364,6 +380,14 @@ def main():
         w(f"   {'rate/s':>7} " + " ".join(f"{n:>11}" for n in names) + f" {'all':>7}\n")
         for r, per in cpu_per_referral.items():
             w(f"   {r:>7} " + " ".join(f"{fmt(per.get(n), 3):>11}" for n in names) + f" {fmt(per['all'], 2):>7}\n")
+    if at_rest:
+        per_s, req = at_rest["cpu_ms_per_second"], at_rest["broker_requests_per_second"]
+        w(f"   At rest ({fmt(at_rest['seconds'], 1)} s without a referral, before the load), CPU ms per second:\n"
+          "   " + ", ".join(f"{n} {fmt(v, 1)}" for n, v in sorted(per_s.items()) if n != "all")
+          + f"; all {fmt(per_s['all'], 1)}\n")
+        top = sorted(((v, k) for k, v in req.items() if k != "all"), reverse=True)[:6]
+        w(f"   Broker requests per second at rest: {fmt(req['all'], 1)} (" +
+          ", ".join(f"{k} {fmt(v, 1)}" for v, k in top) + ")\n")
     if requests_per_referral:
         w("   Broker requests per acknowledged referral (all types, then the largest):\n")
         for r, per in requests_per_referral.items():
