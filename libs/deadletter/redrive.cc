@@ -31,7 +31,7 @@ std::vector<std::string> InputsOf(const routing::Network& network, std::string_v
     return {std::string(topology::kSubmittedTopic), std::string(topology::kStatusTopic),
             std::string(topology::kUnroutableTopic)};
   }
-  if (principal == "keys") return {std::string(topology::kKeyGrantsTopic)};
+  if (principal == "keys") return {std::string(topology::kStatusTopic)};
   for (const routing::Organisation& org : network.organisations) {
     if (principal == "inbox-" + org.id) {
       return {topology::InboxTopic(org.id), std::string(topology::kErasuresTopic)};
@@ -66,9 +66,10 @@ absl::Status CheckOrigin(const routing::Network& network, std::string_view dead_
                      principal, ", whose dead-letter topic it is on (", principal, " reads ",
                      absl::StrJoin(inputs, ", "), "); nothing was published"));
   }
-  if (letter.topic() == topology::kKeyGrantsTopic || letter.topic() == topology::kStatusTopic) {
-    // The facts and the grants: only the router writes them, so that what they say is the
-    // router's word; a copy by anyone else, ops included, would not be.
+  if (letter.topic() == topology::kStatusTopic) {
+    // The facts, the offers the key service grants keys on among them: only the router writes
+    // them, so that what they say is the router's word; a copy by anyone else, ops included, would
+    // not be.
     return absl::FailedPreconditionError(
         absl::StrCat("refused: ", letter.topic(),
                      " is written by the router only; its records are not re-driven"));

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "schakel/v1/referral.pb.h"
@@ -19,6 +20,12 @@ enum class Actor {
   kReferrer,  // the organisation that made the referral
   kNetwork,   // the router itself: escalation ("not accepted in time") and forwarding bookkeeping
 };
+
+// What the router's own status events carry in `by` (AssignmentStatusChanged.by): every offer's
+// REQUESTED (on which the key service grants the key), escalations and withdrawals. An
+// organisation's change says it only for the steps CheckStep allows Actor::kNetwork, and never to
+// REQUESTED.
+inline constexpr std::string_view kNetworkName = "network";
 
 struct Transition {
   v1::AssignmentStatus to = v1::ASSIGNMENT_STATUS_UNSPECIFIED;

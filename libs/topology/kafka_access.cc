@@ -71,7 +71,6 @@ constexpr Row kRows[] = {
     {"router", Op::kDescribe, Res::kGroup, "schakel.restore"},
     {"router", Op::kWrite, Res::kTopic, "schakel.inbox.", kPrefix},
     {"router", Op::kWrite, Res::kTopic, kStatusTopic},
-    {"router", Op::kWrite, Res::kTopic, kKeyGrantsTopic},
     {"router", Op::kWrite, Res::kTopic, kUnroutableTopic},
     {"router", Op::kWrite, Res::kTopic, kRouterStateTopic},
     {"router", Op::kWrite, Res::kTopic, "schakel.deadletters.router"},
@@ -117,9 +116,9 @@ constexpr Row kRows[] = {
     // Redrive (an operator's, through ops' API, audited): ops re-reads the original record a dead
     // letter names on the consumer's input topic and publishes exactly those bytes there again. So
     // it reads and writes the consumers' inputs - ops is a trusted service, and it republishes only
-    // what it read at the named offset itself, never what a dead letter says. Not the grants topic:
-    // only the router writes that one (the key service's dead letters are not re-driven), nor the
-    // facts on the status topic, for the same reason.
+    // what it read at the named offset itself, never what a dead letter says. Not the facts on
+    // the status topic: only the router writes them (the key service's dead letters and those of
+    // intake's view that name them are not re-driven).
     {"ops", Op::kRead, Res::kTopic, kSubmittedTopic},
     {"ops", Op::kRead, Res::kTopic, kCancellationsTopic},
     {"ops", Op::kRead, Res::kTopic, kErasuresTopic},
@@ -152,10 +151,11 @@ constexpr Row kRows[] = {
     {"operator", Op::kDescribe, Res::kGroup, "schakel.inbox.", kPrefix},
     {"operator", Op::kDescribe, Res::kGroup, "schakel.restore"},
 
-    // keys (the key service): follows the router's offers on the grants topic, which nobody but the
-    // router writes (its group, schakel.keys.grants by default); publishes erasures; records key
-    // hand-outs and erasures in its audit chain "keys"; its own dead-letter topic.
-    {"keys", Op::kRead, Res::kTopic, kKeyGrantsTopic},
+    // keys (the key service): follows the router's offers among its facts on the status topic,
+    // which nobody but the router writes (its group, schakel.keys.grants by default); publishes
+    // erasures; records key hand-outs and erasures in its audit chain "keys"; its own dead-letter
+    // topic.
+    {"keys", Op::kRead, Res::kTopic, kStatusTopic},
     {"keys", Op::kRead, Res::kGroup, "schakel.keys.grants", kPrefix},
     {"keys", Op::kWrite, Res::kTopic, kErasuresTopic},
     {"keys", Op::kWrite, Res::kTopic, "schakel.deadletters.keys"},
@@ -181,11 +181,11 @@ constexpr std::pair<std::string_view, std::string_view> kWhy[] = {
     {"ops",
      "the operators' console and API: reads the facts and queues; publishes operators' "
      "reassignments, and re-drives a dead letter by re-reading the original it names and "
-     "publishing exactly that, once (never the router's facts or grants)"},
+     "publishing exactly that, once (never the router's facts)"},
     {"operator",
      "schakelctl: reads what operators look at and writes nothing: every action goes through "
      "ops' API with the operator's certificate"},
-    {"keys", "the key service: believes only the router's grants; announces erasures"},
+    {"keys", "the key service: grants keys on the router's offers alone; announces erasures"},
 };
 
 std::string Shown(const AclRule& rule) {

@@ -75,22 +75,23 @@ TEST(KafkaAccess, PrincipalsAreTheServicesOperatorAndOneInboxPerOrganisation) {
                                                   "operator", "ops", "router"}));
 }
 
-// The key service hands a client's key to whoever the grants topic says was offered the assignment:
-// nobody but the router may write it (the status topic, which inboxes and operators also write,
-// would let them grant themselves any client's key), and nobody but the key service reads it.
-TEST(KafkaAccess, OnlyTheRouterWritesTheGrantsAndOnlyTheKeyServiceReadsThem) {
+// The key service hands a client's key to whoever the status topic says was offered the
+// assignment: nobody but the router may write it (an inbox that could would grant itself any
+// client's key), and no organisation reads it (it says who was offered what for every client).
+TEST(KafkaAccess, OnlyTheRouterWritesTheFactsTheKeyServiceGrantsOn) {
   std::vector<std::string> writers;
   std::vector<std::string> readers;
   for (const AclRule& rule : KafkaAccessRules(TwoOrganisations())) {
-    const bool grants = rule.resource == AclResource::kTopic &&
-                        (rule.name == kKeyGrantsTopic ||
-                         (rule.prefixed && std::string(kKeyGrantsTopic).starts_with(rule.name)));
-    if (!grants) continue;
+    const bool facts = rule.resource == AclResource::kTopic &&
+                       (rule.name == kStatusTopic ||
+                        (rule.prefixed && std::string(kStatusTopic).starts_with(rule.name)));
+    if (!facts) continue;
     if (rule.operation == AclOperation::kWrite) writers.push_back(rule.principal);
     if (rule.operation == AclOperation::kRead) readers.push_back(rule.principal);
   }
+  std::sort(readers.begin(), readers.end());
   EXPECT_EQ(writers, std::vector<std::string>{"router"});
-  EXPECT_EQ(readers, std::vector<std::string>{"keys"});
+  EXPECT_EQ(readers, (std::vector<std::string>{"intake", "keys", "operator", "ops"}));
 }
 
 bool Has(const std::vector<AclRule>& rules, const AclRule& rule) {

@@ -43,7 +43,7 @@ std::vector<std::string> AllTopics(const Network& network) {
       std::string(kSubmittedTopic),   std::string(kStatusTopic),
       std::string(kUnroutableTopic),  std::string(kCancellationsTopic),
       std::string(kRouterStateTopic), std::string(kReassignTopic),
-      std::string(kErasuresTopic),    std::string(kKeyGrantsTopic)};
+      std::string(kErasuresTopic)};
   for (const Organisation& org : network.organisations) topics.push_back(InboxTopic(org.id));
   for (const Organisation& org : network.organisations) topics.push_back(FromTopic(org.id));
   for (const Organisation& org : network.organisations) topics.push_back(LoadTopic(org.id));

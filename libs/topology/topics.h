@@ -43,10 +43,6 @@ inline constexpr std::string_view kReassignTopic = "schakel.operator.reassignmen
 // Clients erased by an operator (ClientErased, key: pseudonym; compacted, so that an inbox started
 // long after still learns of every erasure).
 inline constexpr std::string_view kErasuresTopic = "schakel.clients.erasures";
-// Which organisation each assignment was offered to, for the key service (the offer's REQUESTED
-// AssignmentStatusChanged, key: referral id). Only the router may write it: a copy of the status
-// topic, which inboxes and operators also write, so that nobody else can grant themselves a key.
-inline constexpr std::string_view kKeyGrantsTopic = "schakel.keys.grants";
 // The audit stream: one hash chain per writer (v1::AuditEntry, libs/audit), each in a topic of its
 // own, schakel.audit.<writer>, which only that writer may write and read (and operators read, to
 // verify): so an inbox cannot learn from another chain whom else a client is served by. One
@@ -70,6 +66,9 @@ inline constexpr RetiredTopic kRetiredTopics[] = {
     {"schakel.assignments.forwarding", "schakel.router",
      "forward requests come on each organisation's own schakel.from.<org>"},
     {"schakel.inbox.load", "", "each organisation reports its load on its own schakel.load.<org>"},
+    {"schakel.keys.grants", "schakel.keys.grants",
+     "the key service reads the offers from schakel.assignments.status, which only the router "
+     "writes"},
 };
 // An organisation's load reports (v1::InboxLoad, key: organisation id; compacted), for capacity:
 // schakel.load.<id>, which only that organisation (inbox-<id>) may write. A reader learns whose

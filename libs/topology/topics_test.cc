@@ -24,7 +24,7 @@ TEST(TopicsTest, TheExampleNetworkHasTheseTopics) {
       ElementsAre("schakel.referrals.submitted", "schakel.assignments.status",
                   "schakel.referrals.unroutable", "schakel.assignments.cancellations",
                   "schakel.router.state", "schakel.operator.reassignments",
-                  "schakel.clients.erasures", "schakel.keys.grants", "schakel.inbox.gemeente",
+                  "schakel.clients.erasures", "schakel.inbox.gemeente",
                   "schakel.inbox.leger-des-heils", "schakel.inbox.terwille",
                   "schakel.inbox.overweeghuis", "schakel.inbox.ggd", "schakel.inbox.mjd",
                   "schakel.from.gemeente", "schakel.from.leger-des-heils", "schakel.from.terwille",

@@ -2,20 +2,26 @@
 
 #include <vector>
 
+#include "libs/referral/lifecycle.h"
 #include "schakel/v1/events.pb.h"
 
 namespace schakel::keys {
-absl::StatusOr<Grant> GrantOf(const std::string& value) {
+absl::StatusOr<std::optional<Grant>> GrantOf(const std::string& value) {
   v1::AssignmentStatusChanged change;
   if (!change.ParseFromString(value)) {
     return absl::InvalidArgumentError("not an AssignmentStatusChanged event");
   }
-  if (change.to_status() != v1::ASSIGNMENT_STATUS_REQUESTED) {
-    return absl::InvalidArgumentError("not an offer: to_status is not REQUESTED");
+  // Only the router writes the topic, and only its own offers are REQUESTED by the network (an
+  // organisation's change never goes to REQUESTED: referral::CheckStep).
+  if (change.to_status() != v1::ASSIGNMENT_STATUS_REQUESTED ||
+      change.by() != referral::kNetworkName) {
+    return std::nullopt;
   }
-  if (change.organisation().empty()) return absl::InvalidArgumentError("organisation is missing");
+  if (change.organisation().empty()) {
+    return absl::InvalidArgumentError("an offer without its organisation");
+  }
   if (change.meta().assignment_id().empty() || change.meta().referral_id().empty()) {
-    return absl::InvalidArgumentError("meta.assignment_id or meta.referral_id is missing");
+    return absl::InvalidArgumentError("an offer without meta.assignment_id or meta.referral_id");
   }
   return Grant{change.meta().assignment_id(), change.meta().referral_id(), change.organisation()};
 }
@@ -33,13 +39,13 @@ kafka::BatchOutcome GrantFollower::Handle(std::span<const kafka::Record> batch) 
   kafka::BatchOutcome out;
   std::vector<Grant> grants;
   for (const kafka::Record& r : batch) {
-    absl::StatusOr<Grant> grant = GrantOf(r.value);
-    if (grant.ok()) {
-      grants.push_back(*std::move(grant));
-      out.outcomes.push_back(kafka::Outcome::Stored());
-    } else {
+    absl::StatusOr<std::optional<Grant>> grant = GrantOf(r.value);
+    if (!grant.ok()) {
       out.outcomes.push_back(kafka::Outcome::Rejected(grant.status()));
+      continue;
     }
+    if (grant->has_value()) grants.push_back(**std::move(grant));
+    out.outcomes.push_back(kafka::Outcome::Stored());  // or another fact: nothing to store
   }
   if (absl::Status added = store_.AddGrants(grants); !added.ok()) {
     return kafka::BatchOutcome::Retry(added);

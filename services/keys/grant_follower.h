@@ -1,11 +1,14 @@
-// Learns which organisation each assignment was offered to: the grants topic
-// (topology::kKeyGrantsTopic, written by the router alone: one REQUESTED status change for each
-// offer, in the same transaction as the offer itself), read through the consume loop, with a grant
-// stored for each, records marked done only once the grants are durable. Anything else on that
-// topic is unusable and goes to the key service's dead letters.
+// Learns which organisation each assignment was offered to: the router's facts
+// (topology::kStatusTopic, written by the router alone), of which every offer's REQUESTED status
+// change by the network (referral::kNetworkName) is a grant, written in the same transaction as the
+// offer itself. Read through the consume loop, with a grant stored for each, records marked done
+// only once the grants are durable; every other fact is passed over. A record that is not a status
+// change at all, or an offer without what a grant needs, is unusable and goes to the key service's
+// dead letters.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -16,9 +19,10 @@
 
 namespace schakel::keys {
 
-// The grant an offer's status record makes. INVALID_ARGUMENT, saying why, for a record that does
-// not parse or is not an offer.
-absl::StatusOr<Grant> GrantOf(const std::string& value);
+// The grant a status record makes when it is an offer (REQUESTED, by the network); nullopt for any
+// other fact. INVALID_ARGUMENT, saying why, for a record that does not parse or an offer without
+// its organisation or ids.
+absl::StatusOr<std::optional<Grant>> GrantOf(const std::string& value);
 
 class GrantFollower {
  public:

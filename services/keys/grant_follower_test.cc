@@ -22,19 +22,22 @@ using ::schakel::kafka::testing::RecordingPublisher;
 using ::testing::ElementsAre;
 
 kafka::Record Change(const std::string& assignment_id, const std::string& organisation,
-                     v1::AssignmentStatus to, std::int64_t offset) {
+                     v1::AssignmentStatus to, std::int64_t offset,
+                     const std::string& by = "network") {
   v1::AssignmentStatusChanged change;
   change.mutable_meta()->set_referral_id("r-1");
   change.mutable_meta()->set_assignment_id(assignment_id);
   change.set_organisation(organisation);
   change.set_to_status(to);
-  return {"schakel.keys.grants", 0, offset, "r-1", change.SerializeAsString()};
+  change.set_by(by);
+  return {"schakel.assignments.status", 0, offset, "r-1", change.SerializeAsString()};
 }
 
-// The grants topic holds offers only (the router writes it): anything else goes to the key
-// service's dead letters with the reason (it used to be dropped without a word), grants nobody,
-// and the next offer is still granted.
-TEST(GrantFollowerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndGrantsNothing) {
+// The status topic holds the router's facts: its offers (REQUESTED by the network) are grants,
+// every other fact is passed over without a word, and what is no fact at all, or an offer without
+// its organisation, goes to the key service's dead letters with the reason. None of those grants
+// anything; the next offer is still granted.
+TEST(GrantFollowerTest, OnlyTheNetworksOffersGrantAndAnUnusableRecordIsADeadLetter) {
   std::unique_ptr<KeyStore> store = *KeyStore::Open(":memory:", std::string(32, 'm'));
   absl::StatusOr<DataKey> anna = store->ClientKey("p-anna", "r-1", std::vector<std::string>{"mjd"});
   ASSERT_TRUE(anna.ok()) << anna.status();
@@ -46,23 +49,25 @@ TEST(GrantFollowerTest, AnUnusableRecordIsADeadLetterWithItsReasonAndGrantsNothi
   GrantFollower follower(source, *store, dead_letters, [&stored] { ++stored; });
   follower.Start();
 
-  Queue(*state, {{"schakel.keys.grants", 0, 3, "r-1", "\xff\xff not an event"},
-                 Change("a-r-1-0", "mjd", v1::ASSIGNMENT_STATUS_ACCEPTED, 4)});
-  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
+  Queue(*state, {{"schakel.assignments.status", 0, 3, "r-1", "\xff\xff not an event"},
+                 Change("a-r-1-0", "mjd", v1::ASSIGNMENT_STATUS_ACCEPTED, 4),
+                 Change("a-r-1-0", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED, 5, /*by=*/"mjd"),
+                 Change("a-r-1-0", "", v1::ASSIGNMENT_STATUS_REQUESTED, 6)});
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 4; }));
   DataKey got;
   EXPECT_EQ(*store->AssignmentKey("a-r-1-0", anna->key_id, "mjd", &got),
             KeyStore::Access::kNotGranted);
   EXPECT_EQ(stored, 0);
   EXPECT_THAT(deadletter::testing::Sent(publisher),
-              ElementsAre("schakel.deadletters.keys schakel.keys.grants/0/3: not an "
+              ElementsAre("schakel.deadletters.keys schakel.assignments.status/0/3: not an "
                           "AssignmentStatusChanged event (keys-grants)",
-                          "schakel.deadletters.keys schakel.keys.grants/0/4: not an offer: "
-                          "to_status is not REQUESTED (keys-grants)"));
+                          "schakel.deadletters.keys schakel.assignments.status/0/6: an offer "
+                          "without its organisation (keys-grants)"));
 
-  Queue(*state, {Change("a-r-1-0", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED, 5)});
-  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 3; }));
+  Queue(*state, {Change("a-r-1-0", "mjd", v1::ASSIGNMENT_STATUS_REQUESTED, 7)});
+  ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 5; }));
   follower.Stop();
-  EXPECT_THAT(state->done, ElementsAre(3, 4, 5));
+  EXPECT_THAT(state->done, ElementsAre(3, 4, 5, 6, 7));
   EXPECT_EQ(*store->AssignmentKey("a-r-1-0", anna->key_id, "mjd", &got),
             KeyStore::Access::kGranted);
   EXPECT_EQ(stored, 1);

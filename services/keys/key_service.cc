@@ -166,8 +166,9 @@ KeyService::~KeyService() {
   }
 }
 
-// The offer reaches the organisation's topic in the router's transaction; the grant reaches the key
-// service through the grants topic a moment later. So a request that finds no grant waits (without
+// The offer reaches the organisation's topic in the router's transaction; the grant (the offer's
+// REQUESTED fact on the status topic, in the same transaction) reaches the key service a moment
+// later. So a request that finds no grant waits (without
 // holding a gRPC thread) and is checked again until the grant is there or the wait is over.
 bool KeyService::TryAnswer(Waiting& w, bool last_chance) {
   DataKey key;

@@ -1,6 +1,6 @@
 // KeyService (proto/schakel/v1/keys.proto): hands out clients' data keys to whoever may have them
 // and destroys them on erasure. Intake gets a client's key to seal; an organisation gets the key of
-// an assignment the router offered it (the grant comes from the router's grants topic:
+// an assignment the router offered it (the grant comes from the router's offer on its status topic:
 // GrantFollower), waiting a moment for that offer to arrive, and only when the client's sharing
 // permission (which intake gave with ClientKey) names the organisation: the router's offer alone is
 // not enough, so a router that offers outside the permission (a bug, a forged forward it took)

@@ -1,9 +1,9 @@
 // The key service's own database (SQLite): one data key per client, each stored wrapped with the
 // service's master key, so that a copy of the file alone opens nothing; which client each referral
 // is for, and which organisations that client's sharing permission names (from intake, with the
-// key); which organisation each assignment was offered to (the grants, from the router's grants
-// topic); and which keys were destroyed. Erasing deletes the keys with secure_delete on, so their
-// bytes are overwritten in the file, not just unlinked.
+// key); which organisation each assignment was offered to (the grants, from the router's offers on
+// its status topic); and which keys were destroyed. Erasing deletes the keys with secure_delete
+// on, so their bytes are overwritten in the file, not just unlinked.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
-// keys: wiring only. Opens the key store with the master key, follows the router's grants topic,
-// records hand-outs and erasures in the audit chain "keys", and serves schakel.v1.KeyService; the
-// process shell (libs/service/process.h) does the rest.
+// keys: wiring only. Opens the key store with the master key, follows the router's offers on its
+// status topic, records hand-outs and erasures in the audit chain "keys", and serves
+// schakel.v1.KeyService; the process shell (libs/service/process.h) does the rest.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -42,7 +42,9 @@ int Main(int argc, char** argv) {
          "SQLite file of the keys and grants (the audit entries wait for Kafka beside it, in "
          "<name>-audit.db)")
       ->capture_default_str();
-  app.add_option("--group", group, "Consumer group that follows the router's grants topic")
+  app.add_option("--group", group,
+                 "Consumer group that follows the router's facts (schakel.assignments.status) for "
+                 "its offers")
       ->capture_default_str();
   process.Parse(argc, argv);
 
@@ -59,7 +61,7 @@ int Main(int argc, char** argv) {
   std::unique_ptr<kafka::Consumer> consumer = process.Must(kafka::Consumer::Create(
       process.metrics().Counting({.bootstrap_servers = process.kafka(),
                                   .group_id = group,
-                                  .topics = {std::string(topology::kKeyGrantsTopic)},
+                                  .topics = {std::string(topology::kStatusTopic)},
                                   .client_id = "schakel-keys",
                                   .extra = {}})));
   process.OnStop([&] { consumer->Close(); });

@@ -286,7 +286,7 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleOwnerStatus(
   // referrer (a cancellation it asked for) or the network (an automatic rule, or the cancellation
   // of an offer the router withdrew).
   std::vector<referral::Actor> actors;
-  if (status.by() == "network") actors.push_back(referral::Actor::kNetwork);
+  if (status.by() == referral::kNetworkName) actors.push_back(referral::Actor::kNetwork);
   if (status.by() == sender) actors.push_back(referral::Actor::kOwner);
   if (!referrer.empty() && status.by() == referrer) actors.push_back(referral::Actor::kReferrer);
   if (actors.empty()) {
@@ -299,8 +299,8 @@ absl::StatusOr<std::vector<Output>> Escalation::HandleOwnerStatus(
     if (step.ok()) break;
   }
   if (!step.ok()) return step;
-  if (status.by() == "network" && status.to_status() == v1::ASSIGNMENT_STATUS_CANCELLED &&
-      !tracked.withdrawn()) {
+  if (status.by() == referral::kNetworkName &&
+      status.to_status() == v1::ASSIGNMENT_STATUS_CANCELLED && !tracked.withdrawn()) {
     return absl::FailedPreconditionError(
         "by: only an offer the router withdrew is cancelled by the network");
   }
@@ -476,7 +476,7 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy, Entr
 
   if (need->settled()) return out;
   // A withdrawal's CANCELLED by "network" is the owner's answer to what the router did already.
-  if (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() == "network") return out;
+  if (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() == referral::kNetworkName) return out;
   if (accepted) {
     need->set_status(to);
     need->set_settled(true);
@@ -491,7 +491,7 @@ std::vector<Output> Escalation::HandleStatus(const routing::Policy& policy, Entr
   } else if (to == v1::ASSIGNMENT_STATUS_REJECTED) {
     // The organisation's reason is its own free text: it stays in its inbox, not in the chain.
     Escalate(policy, entry, *need, "declined", /*withdraw=*/false, &out);
-  } else if (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() != "network") {
+  } else if (to == v1::ASSIGNMENT_STATUS_CANCELLED && status.by() != referral::kNetworkName) {
     need->set_status(to);  // the referrer cancelled it: nobody else should get it
     need->set_settled(true);
     need->clear_accept_by();

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/referral/ids.h"
+#include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
 #include "libs/topology/topics.h"
 
@@ -16,9 +17,6 @@ namespace schakel::router {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-// Who the router's own status events are by; the key service trusts only its REQUESTED ones.
-constexpr char kNetworkActor[] = "network";
 
 // The first status event of a new assignment: it was offered to `offer.organisation()`.
 Output RequestedStatus(const v1::AssignmentRequested& offer, std::string_view why) {
@@ -29,7 +27,7 @@ Output RequestedStatus(const v1::AssignmentRequested& offer, std::string_view wh
   status.set_from_status(v1::ASSIGNMENT_STATUS_UNSPECIFIED);
   status.set_to_status(v1::ASSIGNMENT_STATUS_REQUESTED);
   status.set_version(1);
-  status.set_by(kNetworkActor);
+  status.set_by(std::string(referral::kNetworkName));
   status.set_need_code(offer.need_code());
   status.set_referring_organisation(offer.referring_organisation());
   if (!offer.previous_assignment_id().empty()) {
@@ -61,16 +59,6 @@ void AddOffer(const v1::AssignmentRequested& offer, std::vector<Output>* out,
   out->push_back({topology::InboxTopic(offer.organisation()), offer.meta().assignment_id(),
                   wrapped.SerializeAsString()});
   out->push_back(RequestedStatus(offer, why));
-}
-
-std::optional<Output> KeyGrantFor(const Output& out) {
-  if (out.topic != topology::kStatusTopic || !out.value) return std::nullopt;
-  v1::AssignmentStatusChanged status;
-  if (!status.ParseFromString(*out.value) ||
-      status.to_status() != v1::ASSIGNMENT_STATUS_REQUESTED || status.by() != kNetworkActor) {
-    return std::nullopt;
-  }
-  return Output{std::string(topology::kKeyGrantsTopic), out.key, out.value};
 }
 
 Output Withdrawal(const v1::AssignmentRequested& offer, const std::string& reason,

@@ -36,16 +36,13 @@ v1::EventMeta NewMeta(const std::string& referral_id, const std::string& assignm
                       const google::protobuf::Timestamp& at);
 
 // An assignment offered: the AssignmentRequested on schakel.inbox.<org> (keyed by assignment id)
-// and its first status event, REQUESTED by "network", on the status topic (keyed by referral id).
+// and its first status event, REQUESTED by "network", on the status topic (keyed by referral id):
+// the key service, which reads that topic (only the router writes it), grants the organisation the
+// client's key on it.
 // `why`, for an offer that continues another, says what became of that one ("not accepted in
 // time").
 void AddOffer(const v1::AssignmentRequested& offer, std::vector<Output>* out,
               std::string_view why = {});
-
-// The key service learns whom each assignment was offered to from a topic only the router writes
-// (topology::kKeyGrantsTopic): every offer's REQUESTED status goes there too, in the same
-// transaction. The copy for `out` when it is such a status event; nullopt for everything else.
-std::optional<Output> KeyGrantFor(const Output& out);
 
 // Tells the owner's inbox that the router withdrew `offer` (an InboxEvent on schakel.inbox.<org>,
 // keyed by assignment id). `next_assignment_id`: the offer that continues the need, if any.

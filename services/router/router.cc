@@ -69,11 +69,6 @@ absl::Status Router::Publish(kafka::Consumer& consumer, const std::vector<Output
   if (absl::Status s = producer_.Begin(); !s.ok()) return s;
   for (const Output& o : out) {
     if (absl::Status s = producer_.Produce(o.topic, o.key, o.value); !s.ok()) return s;
-    if (std::optional<Output> grant = KeyGrantFor(o)) {
-      if (absl::Status s = producer_.Produce(grant->topic, grant->key, grant->value); !s.ok()) {
-        return s;
-      }
-    }
   }
   return producer_.CommitWithPositions(consumer, std::chrono::seconds(30));
 }

@@ -152,7 +152,7 @@ LABEL_VALUES = {
     "topic": {"schakel.referrals.submitted", "schakel.assignments.status", "schakel.referrals.unroutable",
               "schakel.assignments.cancellations", "schakel.router.state",
               "schakel.operator.reassignments",
-              "schakel.clients.erasures", "schakel.keys.grants", "schakel.deadletters.router",
+              "schakel.clients.erasures", "schakel.deadletters.router",
               "schakel.deadletters.intake", "schakel.deadletters.keys"},
     # and schakel.inbox.<org>, schakel.from.<org>, schakel.load.<org>, schakel.deadletters.inbox-<org>
     "job": {"intake", "router", "inbox", "ops", "keys"},

@@ -1,12 +1,12 @@
 // Personal data end to end, with the real key service, intake, router, inboxes and ops on the
 // broker tests/run started: a referral with a marker name, BSN, contact and need details travels
 // sealed (no topic holds any of them in clear), each organisation opens only its own need (an offer
-// outside the client's sharing permission, even on the router's own grants topic, opens nothing),
-// nothing of it reaches a log line, a metric or another database; an operator's erasure destroys
-// the client's keys, purges every inbox (the assignments stay, marked erased, and work on them goes
-// on), and what is still on Kafka can no longer be opened. The key service's audit chain holds
-// every key it handed to an organisation and the erasure (by the operator), and `schakelctl audit
-// verify` finds every chain intact.
+// outside the client's sharing permission, even when the router's own status topic says so, opens
+// nothing), nothing of it reaches a log line, a metric or another database; an operator's erasure
+// destroys the client's keys, purges every inbox (the assignments stay, marked erased, and work on
+// them goes on), and what is still on Kafka can no longer be opened. The key service's audit chain
+// holds every key it handed to an organisation and the erasure (by the operator), and `schakelctl
+// audit verify` finds every chain intact.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -307,9 +307,9 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
   EXPECT_EQ(key_for("mjd", owners.at("income").second, &key).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
 
-  // The GGD's inbox may write neither the status topic nor the grants topic (only the router
-  // writes them): an offer of MJD's assignment to the GGD forged there is refused and grants
-  // nothing.
+  // The GGD's inbox may not write the status topic, whose offers the key service grants keys on
+  // (only the router writes it): an offer of MJD's assignment to the GGD forged there is refused
+  // and grants nothing.
   {
     absl::StatusOr<kafka::Properties> as_ggd =
         kafka::ReadClientConfigFile(schakel::testing::TestKafkaConfig("inbox-ggd"));
@@ -327,14 +327,9 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     forged.set_version(1);
     forged.set_by("network");
     std::promise<absl::Status> on_status;
-    std::promise<absl::Status> on_grants;
     (*forger)->Publish(topology::kStatusTopic, referral, forged.SerializeAsString(),
                        [&](absl::Status s) { on_status.set_value(s); });
-    (*forger)->Publish(topology::kKeyGrantsTopic, referral, forged.SerializeAsString(),
-                       [&](absl::Status s) { on_grants.set_value(s); });
     EXPECT_FALSE(on_status.get_future().get().ok()) << "the broker let the GGD write the facts";
-    const absl::Status to_grants = on_grants.get_future().get();
-    EXPECT_FALSE(to_grants.ok()) << "the broker let the GGD's inbox write the grants topic";
     (*forger)->Close(std::chrono::seconds(5));
     EXPECT_EQ(key_for("ggd", owners.at("debt").second, &key).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
@@ -342,7 +337,7 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
 
   // Even the router's own offer does not open what the client's sharing permission does not allow:
   // a forward of MJD's debt need to the GGD (not named by the client: its next assignment, offered
-  // on the grants topic), written with the router's identity as a router with a bug would, still
+  // on the status topic), written with the router's identity as a router with a bug would, still
   // gets the GGD no key, because the key service checks the permission intake gave it, not what
   // the router says.
   {
@@ -363,11 +358,11 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     offer_outside.set_version(1);
     offer_outside.set_by("network");
     std::promise<absl::Status> delivered;
-    (*buggy)->Publish(topology::kKeyGrantsTopic, referral, offer_outside.SerializeAsString(),
+    (*buggy)->Publish(topology::kStatusTopic, referral, offer_outside.SerializeAsString(),
                       [&](absl::Status s) { delivered.set_value(s); });
     const absl::Status written = delivered.get_future().get();
     (*buggy)->Close(std::chrono::seconds(5));
-    ASSERT_TRUE(written.ok()) << "the router's identity could not write the grants topic: "
+    ASSERT_TRUE(written.ok()) << "the router's identity could not write the status topic: "
                               << written;
     // Refused either way; counted once the key service has the offer (it waits up to 5 s for it,
     // so one ask is normally enough).
