@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "libs/referral/clock.h"
 #include "libs/routing/network.h"
 
 namespace schakel::deadletter {
@@ -25,7 +26,7 @@ v1::DeadLetter Make(const kafka::Record& record, std::string_view reason,
   letter.set_value(record.value);
   letter.set_reason(std::string(reason));
   letter.set_consumer(std::string(consumer));
-  *letter.mutable_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *letter.mutable_at() = referral::Now();
   return letter;
 }
 

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
+#include "libs/referral/clock.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/validation.h"
 
@@ -185,7 +186,7 @@ v1::ReassignRequested UnroutableQueue::MakeReassign(const UnroutableNeed& need,
   v1::ReassignRequested event;
   event.mutable_meta()->set_schema_version(1);
   event.mutable_meta()->set_event_id(referral::NewEventId());
-  *event.mutable_meta()->mutable_occurred_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *event.mutable_meta()->mutable_occurred_at() = referral::Now();
   event.mutable_meta()->set_referral_id(need.referral_id);
   event.mutable_meta()->set_assignment_id(need.unroutable_id);
   event.set_need_index(need.need_index);

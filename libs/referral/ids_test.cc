@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <regex>
+#include <thread>
+
+#include "libs/referral/clock.h"
 
 namespace schakel::referral {
 namespace {
@@ -13,6 +17,20 @@ TEST(IdsTest, ReferralIdsAreRandomAndWellFormed) {
   EXPECT_NE(a, b);
   EXPECT_TRUE(std::regex_match(a, std::regex("^r-[0-9a-f]{24}$"))) << a;
   EXPECT_TRUE(std::regex_match(NewEventId(), std::regex("^e-[0-9a-f]{32}$")));
+}
+
+// Event times order and time what happens within one second (TimeUtil::GetCurrentTime gave whole
+// seconds here: a referral's offer and its acceptance a moment later had the same time).
+TEST(NowTest, EventTimesCountMicroseconds) {
+  const google::protobuf::Timestamp first = Now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  const google::protobuf::Timestamp later = Now();
+  const std::int64_t elapsed_us = (later.seconds() - first.seconds()) * 1'000'000 +
+                                  (later.nanos() - first.nanos()) / 1'000;
+  EXPECT_GE(elapsed_us, 3'000);
+  EXPECT_LT(elapsed_us, 1'000'000);
+  EXPECT_EQ(first.nanos() % 1'000, 0);
+  EXPECT_TRUE(first.nanos() != 0 || later.nanos() != 0);
 }
 
 TEST(IdsTest, AssignmentIdIsStable) {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/time/time.h"
+#include "libs/referral/clock.h"
 #include "libs/routing/network.h"
 #include "libs/topology/topics.h"
 #include "schakel/v1/events.pb.h"
@@ -67,7 +68,7 @@ bool LoadReporter::ReportOnce() {
   load.set_organisation(organisation_);
   load.set_open(*open);
   load.set_consumer_group(consumer_group_);
-  *load.mutable_reported_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *load.mutable_reported_at() = referral::Now();
   in_flight_.store(true);
   const std::int64_t count = *open;
   publisher_.Publish(topology::LoadTopic(organisation_), organisation_, load.SerializeAsString(),

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
 #include "libs/privacy/sealed.h"
+#include "libs/referral/clock.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
@@ -28,9 +29,7 @@ bool CarriesReason(schakel::v1::AssignmentStatus status) {
 
 }  // namespace
 
-google::protobuf::Timestamp SystemNow() {
-  return google::protobuf::util::TimeUtil::GetCurrentTime();
-}
+google::protobuf::Timestamp SystemNow() { return referral::Now(); }
 
 absl::Status CheckForwardTarget(const routing::Network& network,
                                 const std::string& from_organisation,

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/audit/entry.h"
 #include "libs/privacy/sealed.h"
+#include "libs/referral/clock.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/referral/validation.h"
@@ -560,7 +561,7 @@ grpc::ServerUnaryReactor* IntakeService::CancelAssignment(
   v1::EventMeta* meta = event.mutable_meta();
   meta->set_schema_version(1);
   meta->set_event_id(referral::NewEventId());
-  *meta->mutable_occurred_at() = TimeUtil::GetCurrentTime();
+  *meta->mutable_occurred_at() = referral::Now();
   meta->set_referral_id(referral_id);
   meta->set_assignment_id(assignment_id);
   event.set_organisation(need->organisation());
@@ -641,7 +642,7 @@ v1::ReferralSubmitted IntakeService::BuildEvent(const v1::Referral& referral,
   v1::EventMeta* meta = event.mutable_meta();
   meta->set_schema_version(1);
   meta->set_event_id(referral::NewEventId());
-  *meta->mutable_occurred_at() = TimeUtil::GetCurrentTime();
+  *meta->mutable_occurred_at() = referral::Now();
   meta->set_referral_id(referral_id);
   event.set_referring_organisation(referring_organisation);
   // The BSN and the client code stop here: only the pseudonym travels on.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/referral/clock.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/validation.h"
 #include "libs/service/identity.h"
@@ -443,7 +444,7 @@ grpc::ServerUnaryReactor* KeyService::EraseClient(grpc::CallbackServerContext* c
     return refuse(grpc::StatusCode::UNAVAILABLE,
                   "Kafka is unreachable; nothing was erased, try again");
   }
-  const auto now = TimeUtil::GetCurrentTime();
+  const auto now = referral::Now();
   // The keys go first: once they are gone, every sealed copy is unreadable, whatever happens next.
   absl::StatusOr<Erasure> erased = store_.EraseClient(*client, now.seconds());
   if (!erased.ok()) {

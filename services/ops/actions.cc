@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/audit/entry.h"
 #include "libs/kafka/transactional_producer.h"
+#include "libs/referral/clock.h"
 #include "libs/topology/topic_specs.h"
 
 namespace schakel::ops {
@@ -117,7 +118,7 @@ Redriver::Io KafkaRedriveIo(const std::string& bootstrap_servers, const routing:
                             RedriveReason(dead_letter)),
             kWait);
       },
-      .now = [] { return Iso(google::protobuf::util::TimeUtil::GetCurrentTime()); }};
+      .now = [] { return Iso(referral::Now()); }};
 }
 
 }  // namespace schakel::ops

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "libs/referral/clock.h"
 #include "libs/referral/ids.h"
 #include "libs/referral/lifecycle.h"
 #include "libs/routing/network.h"
@@ -141,7 +142,7 @@ absl::StatusOr<std::vector<Output>> RouteReferral(
                                        submitted.sharing().organisations().end());
   const std::vector<routing::NeedDecision> decisions = policy.Decide(request);
 
-  const google::protobuf::Timestamp now = TimeUtil::GetCurrentTime();
+  const google::protobuf::Timestamp now = referral::Now();
   std::vector<Output> out;
   for (std::size_t i = 0; i < decisions.size(); ++i) {
     const routing::NeedDecision& decision = decisions[i];
@@ -203,9 +204,9 @@ absl::StatusOr<std::vector<Output>> RouteForward(const routing::Policy& policy,
                          .region = proposed.region(),
                          .sharing_organisations = {proposed.sharing().organisations().begin(),
                                                    proposed.sharing().organisations().end()}});
-  const v1::EventMeta meta = NewMeta(forward.meta().referral_id(),
-                                     referral::NextAssignmentId(forward.meta().assignment_id()),
-                                     TimeUtil::GetCurrentTime());
+  const v1::EventMeta meta =
+      NewMeta(forward.meta().referral_id(),
+              referral::NextAssignmentId(forward.meta().assignment_id()), referral::Now());
   std::vector<Output> out;
   if (!check.ok()) {
     out.push_back(Unroutable(
