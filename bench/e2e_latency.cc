@@ -16,8 +16,11 @@
 // Prints one JSON object: the rate asked for and achieved, counts (acknowledged, refused, past
 // their deadline, failed otherwise, arrived, acknowledged but missing), and the latency summaries
 // in milliseconds of the acknowledgement ("ack": intake answered OK after Kafka's acks=all) and of
-// the assignment's arrival ("e2e"). --raw writes every end-to-end latency (ms, sorted), one per
-// line, for plots.
+// the assignment's arrival ("e2e"), and the arrival split at the router's decision (the offer's
+// requested_at, the router's clock: the same machine's): "to_router" from the intended send time
+// until the router decided, "from_router" from then until the assignment was in the stream (its
+// transaction's commit, the inbox reading it, the key, the inbox's store). --raw writes every
+// end-to-end latency (ms, sorted), one per line, for plots.
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -87,11 +90,13 @@ class Run {
         sent_at_(total_),
         acked_at_(total_),
         arrived_at_(total_),
+        decided_at_(total_),
         code_(total_) {
     for (std::size_t i = 0; i < total_; ++i) {
       sent_at_[i] = kNotYet;
       acked_at_[i] = kNotYet;
       arrived_at_[i] = kNotYet;
+      decided_at_[i] = kNotYet;
       code_[i] = kNoAnswer;
     }
     // TLS with the organisations' client certificates (deploy/local/pki's folder): the referrer's
@@ -124,6 +129,7 @@ class Run {
     const auto period = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(1.0 / options_.rate));
     start_ = Clock::now() + std::chrono::milliseconds(50);
+    start_system_ = std::chrono::system_clock::now() + std::chrono::milliseconds(50);
     Clock::duration max_lag{0};
     for (std::size_t i = 0; i < total_; ++i) {
       const Clock::time_point due = Intended(i, period);
@@ -146,6 +152,8 @@ class Run {
 
     std::vector<double> ack;
     std::vector<double> e2e;
+    std::vector<double> to_router;
+    std::vector<double> from_router;
     // acked: answered OK; refused: RESOURCE_EXHAUSTED (intake took nothing: such a referral never
     // arrives); deadline: DEADLINE_EXCEEDED; failed: any other error. missing: acknowledged but not
     // arrived (lost, or slower than --drain).
@@ -174,6 +182,9 @@ class Run {
       if (r != kNotYet) {
         ++arrived;
         e2e.push_back(Ms(start_ + Clock::duration(r) - due));
+        const std::int64_t d = decided_at_[i].load();
+        to_router.push_back(Ms(start_ + Clock::duration(d) - due));
+        from_router.push_back(Ms(Clock::duration(r - d)));
       } else if (code == grpc::StatusCode::OK) {
         ++missing;
       }
@@ -191,12 +202,14 @@ class Run {
         "{\"rate\":%.1f,\"duration_s\":%.1f,\"submitted\":%zu,\"achieved_rate\":%.1f,"
         "\"max_send_lag_ms\":%.3f,\"acked\":%zu,\"acked_all\":%zu,\"acked_rate\":%.1f,"
         "\"refused\":%zu,\"deadline_exceeded\":%zu,\"failed\":%zu,\"arrived\":%zu,\"missing\":%zu,"
-        "\"probe_ms\":%.3f,\"ack_ms\":%s,\"refused_ms\":%s,\"e2e_ms\":%s}\n",
+        "\"probe_ms\":%.3f,\"ack_ms\":%s,\"refused_ms\":%s,\"e2e_ms\":%s,\"to_router_ms\":%s,"
+        "\"from_router_ms\":%s}\n",
         options_.rate, options_.duration_s, measured,
         send_seconds > 0 ? static_cast<double>(measured - 1) / send_seconds : 0.0, Ms(max_lag),
         acked, acked_all, send_seconds > 0 ? static_cast<double>(acked) / send_seconds : 0.0,
         refused, deadline, failed, arrived, missing, probe_ms_, ToJson(ack_summary).c_str(),
-        ToJson(refused_summary).c_str(), ToJson(e2e_summary).c_str());
+        ToJson(refused_summary).c_str(), ToJson(e2e_summary).c_str(),
+        ToJson(Summarise(to_router)).c_str(), ToJson(Summarise(from_router)).c_str());
     if (!options_.raw_file.empty()) {
       std::ofstream raw(options_.raw_file);
       for (double v : e2e) raw << v << "\n";
@@ -279,6 +292,9 @@ class Run {
       if (details.compare(0, marker_.size(), marker_) != 0) continue;
       const std::string rest = details.substr(marker_.size());
       std::lock_guard<std::mutex> lock(mu_);
+      std::cerr << "DEBUG " << rest << " " << change.assignment().requested_at().seconds() << "."
+                << change.assignment().requested_at().nanos() << " now "
+                << std::chrono::system_clock::now().time_since_epoch().count() << "\n";
       if (rest == "probe") {
         if (!probe_arrived_) probe_ms_ = Ms(Clock::now() - probe_sent_);
         probe_arrived_ = true;
@@ -289,6 +305,12 @@ class Run {
       // Later changes of the same assignment (received, ...) are not its arrival.
       if (i >= total_ || arrived_at_[i].load() != kNotYet) continue;
       arrived_at_[i] = (Clock::now() - start_).count();
+      // The router's decision on this machine's wall clock, as ticks since start_ like the rest.
+      const auto decided = std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+              std::chrono::seconds(change.assignment().requested_at().seconds()) +
+              std::chrono::nanoseconds(change.assignment().requested_at().nanos())));
+      decided_at_[i] = std::chrono::duration_cast<Clock::duration>(decided - start_system_).count();
       ++arrived_;
       if (finished_ + arrived_ >= 2 * total_) cv_.notify_all();
     }
@@ -317,11 +339,13 @@ class Run {
   std::vector<std::unique_ptr<v1::IntakeService::Stub>> intakes_;
   std::unique_ptr<v1::InboxService::Stub> inbox_;
   Clock::time_point start_;
+  std::chrono::system_clock::time_point start_system_;  // start_ on the wall clock
   Clock::time_point probe_sent_;
   // Per referral, in steady-clock ticks since start_ (kNotYet until it happens).
   std::vector<std::atomic<std::int64_t>> sent_at_;
   std::vector<std::atomic<std::int64_t>> acked_at_;
   std::vector<std::atomic<std::int64_t>> arrived_at_;
+  std::vector<std::atomic<std::int64_t>> decided_at_;  // the router's decision (requested_at)
   // Per referral, its answer's status code (kNoAnswer until it is answered).
   static constexpr int kNoAnswer = -1;
   std::vector<std::atomic<int>> code_;

@@ -365,6 +365,14 @@ def main():
         w(f"   {r:>7} {fmt(x.get('acked_rate'), 0):>8} {fmt(m['p50'], 2):>8} {fmt(m['p99'], 2):>8} "
           f"{fmt(m['p999'], 2):>8} {fmt(m['max'], 2):>8} {fmt(k['p50'], 2):>8} {fmt(k['p99'], 2):>8} "
           f"{refused:>14} {x.get('deadline_exceeded', 0):>5} {x['failed']:>6} {x['missing']:>7}\n")
+    split = [(r, e2e[r]) for r in RATES if e2e.get(r) and e2e[r].get("to_router_ms")]
+    if split:
+        w("   Split at the router's decision (the offer's requested_at), p50 / p99 ms: until the router decided |\n"
+          "   from its decision until the partner's stream had it (its transaction, the inbox reading it, the key,\n"
+          "   the inbox's store)\n")
+        for r, x in split:
+            t, f = x["to_router_ms"], x["from_router_ms"]
+            w(f"   {r:>7} {fmt(t['p50'], 1):>8} / {fmt(t['p99'], 1):<8} | {fmt(f['p50'], 1):>8} / {fmt(f['p99'], 1)}\n")
     if kafka_e2e:
         w(f"   Kafka EndToEndLatency (one hop, {a.record_size} B, acks=all, one at a time): "
           f"p50 {kafka_e2e['p50_ms']}, p99 {kafka_e2e['p99_ms']}, p99.9 {kafka_e2e['p999_ms']} "
