@@ -97,19 +97,23 @@ absl::Status ConsumeLoop::Fatal(absl::Status status) {
 }
 
 absl::Status ConsumeLoop::Collect(std::vector<Record>& batch) {
+  using std::chrono::steady_clock;
   std::chrono::milliseconds timeout = options_.poll_timeout;
-  auto give_up = std::chrono::steady_clock::time_point::max();
+  auto give_up = steady_clock::time_point::max();
+  auto linger_until = steady_clock::time_point::min();
   const std::size_t max_batch = std::max<std::size_t>(options_.max_batch, 1);
-  while (batch.size() < max_batch && std::chrono::steady_clock::now() < give_up) {
+  while (batch.size() < max_batch && steady_clock::now() < give_up) {
     absl::StatusOr<std::optional<Record>> polled = source_.Poll(timeout);
     if (!polled.ok()) return polled.status();
-    if (!polled->has_value()) break;
-    batch.push_back(**std::move(polled));
-    if (batch.size() == 1) {
-      // The rest of the batch is what is there already: no more waiting.
-      timeout = std::chrono::milliseconds(0);
-      give_up = std::chrono::steady_clock::now() + options_.max_batch_time;
+    if (!polled->has_value() && steady_clock::now() >= linger_until) break;
+    if (polled->has_value()) batch.push_back(**std::move(polled));
+    if (batch.size() == 1 && give_up == steady_clock::time_point::max()) {
+      give_up = steady_clock::now() + options_.max_batch_time;
+      linger_until = steady_clock::now() + std::min(options_.linger, options_.max_batch_time);
     }
+    // The rest of the batch is what is there already, or arrives before the linger ends.
+    timeout = std::chrono::ceil<std::chrono::milliseconds>(
+        std::max(linger_until - steady_clock::now(), steady_clock::duration::zero()));
     if (stopping()) break;
   }
   return absl::OkStatus();

@@ -156,6 +156,10 @@ struct ConsumeLoopOptions {
   // wait), up to this many records, taken within this long of the first.
   std::size_t max_batch = 500;
   std::chrono::milliseconds max_batch_time{50};
+  // With a linger, what arrives within this long of the first record joins its batch too (fewer,
+  // fuller batches when records come one at a time; each waits at most this long). At most
+  // max_batch_time.
+  std::chrono::milliseconds linger{0};
   // The pause after a transient failure; it doubles while failures follow each other, up to
   // max_backoff. By default a store that is busy or full is tried again each second.
   std::chrono::milliseconds backoff{1000};

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "libs/kafka/fakes.h"
@@ -104,6 +105,33 @@ TEST(ConsumeLoopTest, EveryOutcomeIsMarkedDoneInOrderAndBatchesAreBounded) {
   std::lock_guard lock(judge.mu);
   EXPECT_THAT(judge.batches, ElementsAre(ElementsAre(1, 2), ElementsAre(3, 4), ElementsAre(5)));
   EXPECT_FALSE(state->closed) << "the source is its owner's to close";
+}
+
+// With a linger, a record that arrives a moment after the first joins its batch (the router's
+// fewer, fuller transactions at low rates); without one, the batch is what was there already.
+TEST(ConsumeLoopTest, ALingerWaitsForMoreRecordsAfterTheFirst) {
+  for (const auto linger : {std::chrono::milliseconds(0), std::chrono::milliseconds(400)}) {
+    SCOPED_TRACE(linger.count());
+    auto state = std::make_shared<FakeSource::State>();
+    FakeSource source(state);
+    Judge judge;
+    ConsumeLoopOptions options = Fast();
+    options.linger = linger;
+    options.max_batch_time = std::chrono::milliseconds(1000);
+    ConsumeLoop loop(source, std::ref(judge), options);
+    loop.Start();
+    Queue(*state, {At(1)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    Queue(*state, {At(2)});
+    ASSERT_TRUE(Eventually(*state, [&] { return state->done.size() == 2; }));
+    loop.Stop();
+    std::lock_guard lock(judge.mu);
+    if (linger.count() == 0) {
+      EXPECT_THAT(judge.batches, ElementsAre(ElementsAre(1), ElementsAre(2)));
+    } else {
+      EXPECT_THAT(judge.batches, ElementsAre(ElementsAre(1, 2)));
+    }
+  }
 }
 
 TEST(ConsumeLoopTest, ARejectedRecordReachesTheDeadLettersBeforeItIsMarkedDone) {
