@@ -292,9 +292,6 @@ class Run {
       if (details.compare(0, marker_.size(), marker_) != 0) continue;
       const std::string rest = details.substr(marker_.size());
       std::lock_guard<std::mutex> lock(mu_);
-      std::cerr << "DEBUG " << rest << " " << change.assignment().requested_at().seconds() << "."
-                << change.assignment().requested_at().nanos() << " now "
-                << std::chrono::system_clock::now().time_since_epoch().count() << "\n";
       if (rest == "probe") {
         if (!probe_arrived_) probe_ms_ = Ms(Clock::now() - probe_sent_);
         probe_arrived_ = true;

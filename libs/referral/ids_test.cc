@@ -25,8 +25,8 @@ TEST(NowTest, EventTimesCountMicroseconds) {
   const google::protobuf::Timestamp first = Now();
   std::this_thread::sleep_for(std::chrono::milliseconds(3));
   const google::protobuf::Timestamp later = Now();
-  const std::int64_t elapsed_us = (later.seconds() - first.seconds()) * 1'000'000 +
-                                  (later.nanos() - first.nanos()) / 1'000;
+  const std::int64_t elapsed_us =
+      (later.seconds() - first.seconds()) * 1'000'000 + (later.nanos() - first.nanos()) / 1'000;
   EXPECT_GE(elapsed_us, 3'000);
   EXPECT_LT(elapsed_us, 1'000'000);
   EXPECT_EQ(first.nanos() % 1'000, 0);

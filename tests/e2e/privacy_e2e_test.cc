@@ -333,6 +333,8 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
     (*forger)->Close(std::chrono::seconds(5));
     EXPECT_EQ(key_for("ggd", owners.at("debt").second, &key).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
+    // The owner's own key is untouched.
+    EXPECT_TRUE(key_for("mjd", owners.at("debt").second, &key).ok());
   }
 
   // Even the router's own offer does not open what the client's sharing permission does not allow:
@@ -373,6 +375,7 @@ TEST_F(PrivacyE2eTest, SealedOnEveryTopicOpenedOnlyByItsOwnerAndErasedForGood) {
                     .find("\nschakel_keys_refused_outside_sharing_total 1\n") != std::string::npos;
     }
     EXPECT_TRUE(counted) << "the key service never counted the refusal outside the permission";
+    EXPECT_TRUE(key_for("mjd", owners.at("debt").second, &key).ok());
   }
 
   // The municipality starts work on its need before the erasure.
